@@ -24,7 +24,7 @@ func (h Hash) String() string { return hex.EncodeToString(h[:]) }
 // Short is the first eight hex digits, for logs.
 func (h Hash) Short() string { return hex.EncodeToString(h[:4]) }
 
-func (h Hash) MarshalText() ([]byte, error) { return []byte(h.String()), nil }
+func (h Hash) MarshalText() ([]byte, error)  { return []byte(h.String()), nil }
 func (h *Hash) UnmarshalText(b []byte) error { return decodeHexInto(h[:], string(b), "hash") }
 
 // UnmarshalBinary rejects byte strings of the wrong length, which the CBOR

@@ -15,7 +15,7 @@ const (
 	// MaxMessageSize is the largest encoded value Decode accepts.
 	MaxMessageSize = 16 << 20
 	// MaxListLen is the longest CBOR array Decode accepts.
-	MaxListLen = 1 << 17
+	MaxListLen  = 1 << 17
 	maxMapPairs = 64
 	maxNesting  = 16
 )
