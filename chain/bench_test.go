@@ -1,0 +1,70 @@
+package chain
+
+import (
+	"crypto/ed25519"
+	"fmt"
+	"testing"
+)
+
+func BenchmarkReadingEncode(b *testing.B) {
+	r := validReading(b, 1)
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = r.Encode()
+	}
+}
+
+func BenchmarkReadingDecode(b *testing.B) {
+	data := validReading(b, 1).Encode()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := DecodeReading(data); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkReadingSign(b *testing.B) {
+	r := validReading(b, 1)
+	k := testKey(b, "device-1")
+	for b.Loop() {
+		r.Sign(testChainID, k)
+	}
+}
+
+func BenchmarkReadingVerify(b *testing.B) {
+	r := validReading(b, 1)
+	for b.Loop() {
+		if err := r.VerifySignature(testChainID); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkEd25519Verify is the raw verify cost the reading path is
+// compared against.
+func BenchmarkEd25519Verify(b *testing.B) {
+	k := testKey(b, "raw")
+	msg := make([]byte, 32)
+	sig := ed25519.Sign(k.Ed25519(), msg)
+	pub := k.Public()
+	for b.Loop() {
+		if !ed25519.Verify(pub[:], msg, sig) {
+			b.Fatal("verify failed")
+		}
+	}
+}
+
+func BenchmarkMerkleRoot(b *testing.B) {
+	for _, n := range []int{1000} {
+		leaves := make([][]byte, n)
+		for i := range leaves {
+			leaves[i] = validReading(b, uint64(i+1)).Encode()
+		}
+		b.Run(fmt.Sprintf("entries=%d", n), func(b *testing.B) {
+			for b.Loop() {
+				_ = MerkleRoot(leaves)
+			}
+		})
+	}
+}
