@@ -1,0 +1,16 @@
+// Package mempool holds the readings and transactions a node has accepted at
+// its door (HTTP, MQTT, gossip) and not yet seen finalized.
+//
+// Both pools are deduplicated by entry hash and bounded: when full, Add
+// returns ErrFull and the caller answers 429 Too Many Requests with a
+// Retry-After — an entry is never dropped silently. Entries leave a pool when
+// a finalized block includes them (Remove) or when they can no longer apply
+// (the node prunes them after each block).
+//
+// Readings are handed to the proposer in arrival order, which keeps each
+// device's sequence numbers in order as meters send them; transactions are
+// handed out per sender in nonce order.
+//
+// A Pool is safe for concurrent use: one mutex guards its maps, and no
+// method does I/O or signature checks while holding it.
+package mempool

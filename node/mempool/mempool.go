@@ -1,0 +1,271 @@
+package mempool
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+
+	"github.com/waterchain/waterchain/chain"
+)
+
+var (
+	// ErrFull is returned by Add when the pool holds its maximum.
+	ErrFull = errors.New("mempool full")
+	// ErrDuplicate is returned by Add for an entry already in the pool.
+	ErrDuplicate = errors.New("already in the mempool")
+)
+
+// Readings is the pool of readings waiting for a data block.
+type Readings struct {
+	max int
+
+	mu    sync.Mutex // guards the fields below
+	order []chain.Hash
+	byKey map[chain.Hash]*chain.Reading
+	// seqs records, per device, the sequence numbers waiting, so the door
+	// can refuse a second reading with the same device and seq.
+	seqs map[seqKey]chain.Hash
+}
+
+type seqKey struct {
+	dev chain.PubKey
+	seq uint64
+}
+
+// NewReadings makes a pool of at most max readings.
+func NewReadings(max int) *Readings {
+	return &Readings{max: max, byKey: make(map[chain.Hash]*chain.Reading), seqs: make(map[seqKey]chain.Hash)}
+}
+
+// Add puts r in the pool. h must be r.Hash().
+func (p *Readings) Add(h chain.Hash, r *chain.Reading) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if _, ok := p.byKey[h]; ok {
+		return ErrDuplicate
+	}
+	if other, ok := p.seqs[seqKey{r.Device, r.Seq}]; ok {
+		return fmt.Errorf("%w: device %s seq %d is already waiting as %s", ErrDuplicate, r.Device.Short(), r.Seq, other.Short())
+	}
+	if len(p.byKey) >= p.max {
+		return fmt.Errorf("%w: %d readings waiting", ErrFull, len(p.byKey))
+	}
+	p.byKey[h] = r
+	p.seqs[seqKey{r.Device, r.Seq}] = h
+	p.order = append(p.order, h)
+	return nil
+}
+
+// Has reports whether the pool holds h.
+func (p *Readings) Has(h chain.Hash) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	_, ok := p.byKey[h]
+	return ok
+}
+
+// Len is the number of readings waiting.
+func (p *Readings) Len() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.byKey)
+}
+
+// Peek returns up to n readings in arrival order without removing them.
+func (p *Readings) Peek(n int) []*chain.Reading {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.compact()
+	if n > len(p.order) {
+		n = len(p.order)
+	}
+	out := make([]*chain.Reading, 0, n)
+	for _, h := range p.order[:n] {
+		out = append(out, p.byKey[h])
+	}
+	return out
+}
+
+// Remove drops the readings with the given hashes (finalized or invalid).
+func (p *Readings) Remove(hashes []chain.Hash) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, h := range hashes {
+		if r, ok := p.byKey[h]; ok {
+			delete(p.byKey, h)
+			delete(p.seqs, seqKey{r.Device, r.Seq})
+		}
+	}
+	if len(p.order) > 2*len(p.byKey)+1024 {
+		p.compact()
+	}
+}
+
+// RemoveIf drops every reading for which stale returns true; the node
+// calls it after a block with "seq at or below the device's last".
+func (p *Readings) RemoveIf(stale func(*chain.Reading) bool) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	for h, r := range p.byKey {
+		if stale(r) {
+			delete(p.byKey, h)
+			delete(p.seqs, seqKey{r.Device, r.Seq})
+			n++
+		}
+	}
+	if n > 0 {
+		p.compact()
+	}
+	return n
+}
+
+// compact drops removed hashes from the order list. Callers hold mu.
+func (p *Readings) compact() {
+	kept := p.order[:0]
+	for _, h := range p.order {
+		if _, ok := p.byKey[h]; ok {
+			kept = append(kept, h)
+		}
+	}
+	clear(p.order[len(kept):])
+	p.order = kept
+}
+
+// Txs is the pool of transactions waiting for a tx block.
+type Txs struct {
+	max int
+
+	mu       sync.Mutex // guards the fields below
+	byHash   map[chain.Hash]*chain.Tx
+	bySender map[chain.PubKey]map[uint64]chain.Hash
+	arrival  map[chain.Hash]uint64
+	next     uint64
+}
+
+// NewTxs makes a pool of at most max transactions.
+func NewTxs(max int) *Txs {
+	return &Txs{
+		max: max, byHash: make(map[chain.Hash]*chain.Tx),
+		bySender: make(map[chain.PubKey]map[uint64]chain.Hash), arrival: make(map[chain.Hash]uint64),
+	}
+}
+
+// Add puts tx in the pool. h must be tx.Hash(). A second transaction with
+// the same sender and nonce is refused: the first one stays.
+func (p *Txs) Add(h chain.Hash, tx *chain.Tx) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if _, ok := p.byHash[h]; ok {
+		return ErrDuplicate
+	}
+	if other, ok := p.bySender[tx.From][tx.Nonce]; ok {
+		return fmt.Errorf("%w: nonce %d of %s is already waiting as %s", ErrDuplicate, tx.Nonce, tx.From.Address(), other.Short())
+	}
+	if len(p.byHash) >= p.max {
+		return fmt.Errorf("%w: %d transactions waiting", ErrFull, len(p.byHash))
+	}
+	p.byHash[h] = tx
+	if p.bySender[tx.From] == nil {
+		p.bySender[tx.From] = make(map[uint64]chain.Hash)
+	}
+	p.bySender[tx.From][tx.Nonce] = h
+	p.arrival[h] = p.next
+	p.next++
+	return nil
+}
+
+// Has reports whether the pool holds h.
+func (p *Txs) Has(h chain.Hash) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	_, ok := p.byHash[h]
+	return ok
+}
+
+// Len is the number of transactions waiting.
+func (p *Txs) Len() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.byHash)
+}
+
+// Pending returns the transactions of sender in nonce order.
+func (p *Txs) Pending(sender chain.PubKey) []*chain.Tx {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []*chain.Tx
+	for _, h := range p.bySender[sender] {
+		out = append(out, p.byHash[h])
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Nonce < out[j].Nonce })
+	return out
+}
+
+// Peek returns up to n transactions: senders in order of their earliest
+// waiting transaction's arrival, each sender's in nonce order. The block
+// builder applies them in this order and skips those that do not apply.
+func (p *Txs) Peek(n int) []*chain.Tx {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	all := make([]*chain.Tx, 0, len(p.byHash))
+	first := make(map[chain.PubKey]uint64)
+	for h, tx := range p.byHash {
+		all = append(all, tx)
+		a := p.arrival[h]
+		if f, ok := first[tx.From]; !ok || a < f {
+			first[tx.From] = a
+		}
+	}
+	sort.Slice(all, func(i, j int) bool {
+		fi, fj := first[all[i].From], first[all[j].From]
+		if fi != fj {
+			return fi < fj
+		}
+		return all[i].Nonce < all[j].Nonce
+	})
+	if n < len(all) {
+		all = all[:n]
+	}
+	return all
+}
+
+// Remove drops the transactions with the given hashes.
+func (p *Txs) Remove(hashes []chain.Hash) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, h := range hashes {
+		p.removeLocked(h)
+	}
+}
+
+// RemoveIf drops every transaction for which stale returns true, such as
+// nonces at or below the sender's committed nonce.
+func (p *Txs) RemoveIf(stale func(*chain.Tx) bool) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	for h, tx := range p.byHash {
+		if stale(tx) {
+			p.removeLocked(h)
+			n++
+		}
+	}
+	return n
+}
+
+func (p *Txs) removeLocked(h chain.Hash) {
+	tx, ok := p.byHash[h]
+	if !ok {
+		return
+	}
+	delete(p.byHash, h)
+	delete(p.arrival, h)
+	if m := p.bySender[tx.From]; m != nil {
+		delete(m, tx.Nonce)
+		if len(m) == 0 {
+			delete(p.bySender, tx.From)
+		}
+	}
+}
