@@ -15,7 +15,10 @@
 //	SHA-256("waterchain/" + kind + "/v1" || len(chain_id) || chain_id || canonical bytes)
 //
 // (see SignDigest), so a vote can never be replayed as a transaction, nor a
-// reading onto another network.
+// reading onto another network. Validity follows ZIP-215 (cofactored
+// verification, as CometBFT's ed25519consensus), for single and batch checks
+// alike (BatchVerifier), so nodes that batch and nodes that do not always
+// agree.
 //
 // All measurements and amounts are integers with the scales documented on
 // Reading and in Measures: nothing that is hashed or executed uses floating

@@ -6,7 +6,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
+
+	voi "github.com/oasisprotocol/curve25519-voi/primitives/ed25519"
 )
+
+// verifyOptions is the one signature-validity rule of Waterchain: ZIP-215
+// (cofactored verification, the rule of Zcash and of CometBFT's
+// ed25519consensus). Single and batch verification agree exactly under it,
+// so a node that checks a block in a batch and a node that checks each entry
+// alone can never disagree about validity. crypto/ed25519 uses a slightly
+// different (cofactorless) rule and is used here only to sign.
+var verifyOptions = &voi.Options{Verify: voi.VerifyOptionsZIP_215}
 
 // Signing domains: the kind part of the domain tag of each signed type.
 const (
@@ -85,7 +95,7 @@ func Verify(pub PubKey, domain, chainID string, canonical []byte, sig Signature)
 		return fmt.Errorf("%w: %d bytes, want %d", ErrBadSignature, len(sig), ed25519.SignatureSize)
 	}
 	d := SignDigest(domain, chainID, canonical)
-	if !ed25519.Verify(pub[:], d[:], sig) {
+	if !voi.VerifyWithOptions(pub[:], d[:], sig, verifyOptions) {
 		return fmt.Errorf("%w: %s signature by %s does not verify", ErrBadSignature, domain, pub.Short())
 	}
 	return nil
