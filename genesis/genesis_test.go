@@ -149,10 +149,10 @@ func TestHashIgnoresFormatting(t *testing.T) {
 	}
 
 	changes := map[string]func(g *Genesis){
-		"chain_id":       func(g *Genesis) { g.ChainID = "waterchain-other" },
-		"genesis_time":   func(g *Genesis) { g.GenesisTime++ },
-		"heartbeat":      func(g *Genesis) { g.Params.Heartbeat++ },
-		"reward.base":    func(g *Genesis) { g.Params.Reward.Base++ },
+		"chain_id":     func(g *Genesis) { g.ChainID = "waterchain-other" },
+		"genesis_time": func(g *Genesis) { g.GenesisTime++ },
+		"heartbeat":    func(g *Genesis) { g.Params.Heartbeat++ },
+		"reward.base":  func(g *Genesis) { g.Params.Reward.Base++ },
 		"validator order": func(g *Genesis) {
 			g.Validators[0], g.Validators[1] = g.Validators[1], g.Validators[0]
 		},
@@ -238,10 +238,10 @@ func TestParseRejectsOversizeFile(t *testing.T) {
 // field at a time.
 func TestValidateNamesTheBadField(t *testing.T) {
 	tests := []struct {
-		name  string
+		name   string
 		break_ func(g *Genesis)
-		field string // the error must start with it
-		also  string // and contain this
+		field  string // the error must start with it
+		also   string // and contain this
 	}{
 		{"chain id missing", func(g *Genesis) { g.ChainID = "" }, "chain_id", "missing"},
 		{"chain id too long", func(g *Genesis) { g.ChainID = strings.Repeat("a", chain.MaxChainIDLen+1) }, "chain_id", "longer than 64"},
@@ -254,7 +254,10 @@ func TestValidateNamesTheBadField(t *testing.T) {
 		{"heartbeat negative", func(g *Genesis) { g.Params.Heartbeat = -1 }, "params.heartbeat", "out of range"},
 		{"reading interval zero", func(g *Genesis) { g.Params.ReadingInterval = 0 }, "params.reading_interval", "out of range"},
 		{"reading window zero", func(g *Genesis) { g.Params.ReadingWindow = 0 }, "params.reading_window", "out of range"},
-		{"reading window below heartbeat", func(g *Genesis) { g.Params.ReadingWindow = chain.Duration(time.Second); g.Params.Heartbeat = chain.Duration(2 * time.Second) }, "params.reading_window", "shorter than the heartbeat"},
+		{"reading window below heartbeat", func(g *Genesis) {
+			g.Params.ReadingWindow = chain.Duration(time.Second)
+			g.Params.Heartbeat = chain.Duration(2 * time.Second)
+		}, "params.reading_window", "shorter than the heartbeat"},
 		{"timeout propose zero", func(g *Genesis) { g.Params.TimeoutPropose = 0 }, "params.timeout_propose", "out of range"},
 		{"timeout propose huge", func(g *Genesis) { g.Params.TimeoutPropose = chain.Duration(time.Hour) }, "params.timeout_propose", "out of range"},
 		{"timeout delta zero", func(g *Genesis) { g.Params.TimeoutDelta = 0 }, "params.timeout_delta", "out of range"},
