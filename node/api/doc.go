@@ -1,8 +1,11 @@
-// Package api holds the JSON shapes of Waterchain's HTTP API (DESIGN.md,
-// Interfaces): what a node serves and what the CLI, the simulator, the
-// dashboard and scripts read. The server lives in package node; this package
-// has no behaviour beyond the types and the error codes, so clients can
-// import it without pulling in the node.
+// Package api is Waterchain's HTTP API (DESIGN.md, Interfaces): the JSON
+// shapes a node serves and the CLI, simulator, dashboard and scripts read,
+// and the server (NewHandler) that answers them over a Backend the node
+// implements.
+//
+// Every error answer is {"error": "...", "code": "..."} with a fitting
+// status; a Backend chooses them by returning an *HTTPError. A rejected write
+// changes nothing: the Backend checks before it stores.
 //
 // Changing a field name here changes the public API: do it only with a
 // migration note in the README.
