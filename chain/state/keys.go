@@ -1,0 +1,58 @@
+package state
+
+import (
+	"encoding/binary"
+
+	"github.com/waterchain/waterchain/chain"
+)
+
+// The two namespaces. Every key of the tx lane's state starts with
+// TxPrefix, every key of the data lane's with DataPrefix; each lane's state
+// root commits to its namespace only.
+const (
+	TxPrefix   = "t/"
+	DataPrefix = "d/"
+)
+
+// Key layout. Fixed-size binary parts (addresses, keys, hashes, big-endian
+// heights and periods) keep iteration order meaningful.
+const (
+	keyGenesis       = "t/genesis" // genesisRecord
+	keyTxMeta        = "t/meta"    // TxMeta
+	pfxAccount       = "t/acct/"   // + address → Account
+	pfxIndustry      = "t/ind/"    // + address → Industry
+	pfxRegulator     = "t/reg/"    // + address → Regulator
+	pfxDevice        = "t/dev/"    // + device key → Device
+	pfxOffer         = "t/offer/"  // + offer id → Offer
+	pfxSettlement    = "t/settle/" // + be64(period) + address → Settlement
+	pfxValidatorSet  = "t/vset/"   // + be64(first height) → ValidatorSetRecord
+	pfxValidatorVote = "t/vvote/"  // + change id → ValidatorVotes
+	pfxEvidence      = "t/evid/"   // + evidence id → EvidenceRecord
+	keyDataMeta      = "d/meta"    // DataMeta
+	pfxDeviceData    = "d/dev/"    // + device key → DeviceData
+)
+
+func be64(n uint64) []byte { return binary.BigEndian.AppendUint64(nil, n) }
+
+func join(prefix string, parts ...[]byte) []byte {
+	k := []byte(prefix)
+	for _, p := range parts {
+		k = append(k, p...)
+	}
+	return k
+}
+
+func accountKey(a chain.Address) []byte     { return join(pfxAccount, a[:]) }
+func industryKey(a chain.Address) []byte    { return join(pfxIndustry, a[:]) }
+func regulatorKey(a chain.Address) []byte   { return join(pfxRegulator, a[:]) }
+func deviceKey(k chain.PubKey) []byte       { return join(pfxDevice, k[:]) }
+func offerKey(id chain.Hash) []byte         { return join(pfxOffer, id[:]) }
+func evidenceKey(id chain.Hash) []byte      { return join(pfxEvidence, id[:]) }
+func deviceDataKey(k chain.PubKey) []byte   { return join(pfxDeviceData, k[:]) }
+func validatorSetKey(from uint64) []byte    { return join(pfxValidatorSet, be64(from)) }
+func validatorVoteKey(id chain.Hash) []byte { return join(pfxValidatorVote, id[:]) }
+
+func settlementPrefix(period int64) []byte { return join(pfxSettlement, be64(uint64(period))) }
+func settlementKey(period int64, a chain.Address) []byte {
+	return join(pfxSettlement, be64(uint64(period)), a[:])
+}
