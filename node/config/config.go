@@ -1,0 +1,332 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+	"github.com/pelletier/go-toml/v2"
+)
+
+// Defaults of the node's listening addresses.
+const (
+	DefaultP2PListen  = "/ip4/0.0.0.0/tcp/26656"
+	DefaultAPIListen  = "127.0.0.1:7070"
+	DefaultMQTTListen = "127.0.0.1:1883"
+)
+
+// Bounds of the sizes Validate accepts.
+const (
+	MaxMempoolReadings = 10_000_000
+	MaxMempoolTxs      = 1_000_000
+	MaxImageBytes      = 64 << 20
+	MaxFileSize        = 1 << 20
+)
+
+// Config is the content of config.toml.
+type Config struct {
+	P2P     P2P     `toml:"p2p"`
+	API     API     `toml:"api"`
+	MQTT    MQTT    `toml:"mqtt"`
+	Log     Log     `toml:"log"`
+	Mempool Mempool `toml:"mempool"`
+	Images  Images  `toml:"images"`
+	Alerts  Alerts  `toml:"alerts"`
+	Storage Storage `toml:"storage"`
+}
+
+// P2P is the libp2p host.
+type P2P struct {
+	Listen    []string `toml:"listen" comment:"multiaddrs the node listens on, such as \"/ip4/0.0.0.0/tcp/26656\""`
+	Bootstrap []string `toml:"bootstrap" comment:"peers dialled at start, with their peer IDs: \"/ip4/10.0.0.2/tcp/26656/p2p/12D3KooW...\""`
+	MDNS      bool     `toml:"mdns" comment:"find peers on the local network by mDNS"`
+}
+
+// API is the HTTP API and dashboard.
+type API struct {
+	Listen string `toml:"listen" comment:"host:port of the HTTP API and dashboard; keep it on loopback unless a proxy guards it"`
+}
+
+// MQTT is the MQTT broker through which meters may push readings.
+type MQTT struct {
+	Enabled bool   `toml:"enabled" comment:"run an MQTT broker for meters"`
+	Listen  string `toml:"listen" comment:"host:port of the MQTT broker"`
+}
+
+// Log is the node's structured log (log/slog) on standard error.
+type Log struct {
+	Level  string `toml:"level" comment:"debug, info, warn or error"`
+	Format string `toml:"format" comment:"text or json"`
+}
+
+// Mempool bounds the entries waiting to be proposed. A full mempool refuses
+// new entries (HTTP 503, code mempool_full) rather than grow.
+type Mempool struct {
+	MaxReadings int `toml:"max_readings" comment:"readings waiting for a data block"`
+	MaxTxs      int `toml:"max_txs" comment:"transactions waiting for a tx block"`
+}
+
+// Images bounds the meter images the node accepts.
+type Images struct {
+	MaxBytes int64 `toml:"max_bytes" comment:"largest image accepted, in bytes"`
+}
+
+// Alerts are the deterministic alert rules over the finalized data chain.
+// Their thresholds will join this section.
+type Alerts struct {
+	Enabled bool `toml:"enabled" comment:"evaluate alert rules and serve them at /v1/alerts"`
+}
+
+// Storage places the node's databases. Relative paths are relative to the
+// node home.
+type Storage struct {
+	DataDir string `toml:"data_dir" comment:"badger database of blocks and state"`
+	WALDir  string `toml:"wal_dir" comment:"consensus write-ahead log"`
+}
+
+// Default returns the configuration of a fresh node home.
+func Default() *Config {
+	return &Config{
+		P2P:     P2P{Listen: []string{DefaultP2PListen}, Bootstrap: []string{}},
+		API:     API{Listen: DefaultAPIListen},
+		MQTT:    MQTT{Enabled: false, Listen: DefaultMQTTListen},
+		Log:     Log{Level: "info", Format: "text"},
+		Mempool: Mempool{MaxReadings: 100_000, MaxTxs: 10_000},
+		Images:  Images{MaxBytes: 4 << 20},
+		Alerts:  Alerts{Enabled: true},
+		Storage: Storage{DataDir: "data", WALDir: "wal"},
+	}
+}
+
+// ErrInvalid is wrapped by every error of Validate and every error Load
+// returns for a file that is not a valid config.
+var ErrInvalid = errors.New("invalid config")
+
+// FieldError names the bad key of a config, such as "p2p.bootstrap[1]".
+type FieldError struct {
+	Field  string
+	Reason string
+}
+
+func (e *FieldError) Error() string { return e.Field + ": " + e.Reason }
+
+// Unwrap makes every FieldError an ErrInvalid.
+func (e *FieldError) Unwrap() error { return ErrInvalid }
+
+func fieldErr(field, format string, args ...any) error {
+	return &FieldError{Field: field, Reason: fmt.Sprintf(format, args...)}
+}
+
+// Validate checks every field and returns the first problem, naming the
+// key as it is written in config.toml.
+func (c *Config) Validate() error {
+	if len(c.P2P.Listen) == 0 {
+		return fieldErr("p2p.listen", "empty; want at least one multiaddr such as %q", DefaultP2PListen)
+	}
+	for i, s := range c.P2P.Listen {
+		if err := checkListenAddr(s); err != nil {
+			return fieldErr(fmt.Sprintf("p2p.listen[%d]", i), "%v", err)
+		}
+	}
+	seen := make(map[string]int)
+	for i, s := range c.P2P.Bootstrap {
+		field := fmt.Sprintf("p2p.bootstrap[%d]", i)
+		if _, err := peer.AddrInfoFromString(s); err != nil {
+			return fieldErr(field, "%q: %v; want a multiaddr ending in /p2p/PEER-ID (waterchain keys show prints a node's peer ID)", s, err)
+		}
+		if j, dup := seen[s]; dup {
+			return fieldErr(field, "%q is already p2p.bootstrap[%d]", s, j)
+		}
+		seen[s] = i
+	}
+	if err := checkHostPort(c.API.Listen); err != nil {
+		return fieldErr("api.listen", "%v", err)
+	}
+	if err := checkHostPort(c.MQTT.Listen); err != nil {
+		return fieldErr("mqtt.listen", "%v", err)
+	}
+	if c.MQTT.Enabled && c.MQTT.Listen == c.API.Listen {
+		return fieldErr("mqtt.listen", "%q is also api.listen; give each its own port", c.MQTT.Listen)
+	}
+	if _, ok := slogLevels[c.Log.Level]; !ok {
+		return fieldErr("log.level", "%q; want debug, info, warn or error", c.Log.Level)
+	}
+	if c.Log.Format != "text" && c.Log.Format != "json" {
+		return fieldErr("log.format", "%q; want text or json", c.Log.Format)
+	}
+	if c.Mempool.MaxReadings < 1 || c.Mempool.MaxReadings > MaxMempoolReadings {
+		return fieldErr("mempool.max_readings", "%d; want 1 to %d", c.Mempool.MaxReadings, MaxMempoolReadings)
+	}
+	if c.Mempool.MaxTxs < 1 || c.Mempool.MaxTxs > MaxMempoolTxs {
+		return fieldErr("mempool.max_txs", "%d; want 1 to %d", c.Mempool.MaxTxs, MaxMempoolTxs)
+	}
+	if c.Images.MaxBytes < 1 || c.Images.MaxBytes > MaxImageBytes {
+		return fieldErr("images.max_bytes", "%d; want 1 to %d", c.Images.MaxBytes, MaxImageBytes)
+	}
+	if strings.TrimSpace(c.Storage.DataDir) == "" {
+		return fieldErr("storage.data_dir", "empty; want a directory such as \"data\" (relative to the node home)")
+	}
+	if strings.TrimSpace(c.Storage.WALDir) == "" {
+		return fieldErr("storage.wal_dir", "empty; want a directory such as \"wal\" (relative to the node home)")
+	}
+	if filepath.Clean(c.Storage.DataDir) == filepath.Clean(c.Storage.WALDir) {
+		return fieldErr("storage.wal_dir", "%q is also storage.data_dir; the WAL needs a directory of its own", c.Storage.WALDir)
+	}
+	return nil
+}
+
+var slogLevels = map[string]slog.Level{
+	"debug": slog.LevelDebug,
+	"info":  slog.LevelInfo,
+	"warn":  slog.LevelWarn,
+	"error": slog.LevelError,
+}
+
+// SlogLevel is the log/slog level of a validated Log (info otherwise).
+func (l Log) SlogLevel() slog.Level { return slogLevels[l.Level] }
+
+func checkListenAddr(s string) error {
+	m, err := ma.NewMultiaddr(s)
+	if err != nil {
+		return fmt.Errorf("%q: %v; want a multiaddr such as %q", s, err, DefaultP2PListen)
+	}
+	hasTransport := false
+	for _, c := range m {
+		switch c.Protocol().Code {
+		case ma.P_P2P:
+			return fmt.Errorf("%q names a peer ID; a listen address is only where to listen, such as %q", s, DefaultP2PListen)
+		case ma.P_TCP, ma.P_UDP:
+			hasTransport = true
+		}
+	}
+	if !hasTransport {
+		return fmt.Errorf("%q has no tcp or udp port; want such as %q", s, DefaultP2PListen)
+	}
+	return nil
+}
+
+func checkHostPort(s string) error {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return fmt.Errorf("%q: want host:port such as %q", s, DefaultAPIListen)
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("%q: port %q is not a number from 0 to 65535", s, port)
+	}
+	if strings.ContainsAny(host, " /") {
+		return fmt.Errorf("%q: bad host %q", s, host)
+	}
+	return nil
+}
+
+// Parse decodes config.toml content over Default and validates the result.
+// Unknown keys are errors naming the key and its line.
+func Parse(data []byte) (*Config, error) {
+	if len(data) > MaxFileSize {
+		return nil, fmt.Errorf("%w: %d bytes, more than %d", ErrInvalid, len(data), MaxFileSize)
+	}
+	c := Default()
+	dec := toml.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(c); err != nil {
+		return nil, describeTOMLError(err)
+	}
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func describeTOMLError(err error) error {
+	var strict *toml.StrictMissingError
+	if errors.As(err, &strict) && len(strict.Errors) > 0 {
+		names := make([]string, len(strict.Errors))
+		for i, e := range strict.Errors {
+			line, _ := e.Position()
+			names[i] = fmt.Sprintf("%s (line %d)", strings.Join(e.Key(), "."), line)
+		}
+		return fmt.Errorf("%w: unknown key %s; check its spelling (waterchain init writes a config.toml listing every key)", ErrInvalid, strings.Join(names, ", "))
+	}
+	var de *toml.DecodeError
+	if errors.As(err, &de) {
+		line, col := de.Position()
+		where := fmt.Sprintf("line %d, column %d", line, col)
+		if k := de.Key(); len(k) > 0 {
+			where = strings.Join(k, ".") + " at " + where
+		}
+		return fmt.Errorf("%w: %s: %s", ErrInvalid, where, strings.TrimPrefix(de.Error(), "toml: "))
+	}
+	return fmt.Errorf("%w: %v", ErrInvalid, err)
+}
+
+// Load reads and parses the config file at path; errors name the path.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("config file %s does not exist (waterchain init writes one)", path)
+		}
+		return nil, fmt.Errorf("config file: %w", err)
+	}
+	c, err := Parse(data)
+	if err != nil {
+		return nil, fmt.Errorf("config file %s: %w", path, err)
+	}
+	return c, nil
+}
+
+// Marshal returns c as TOML with a comment on every key.
+func (c *Config) Marshal() ([]byte, error) {
+	var buf bytes.Buffer
+	buf.WriteString("# Waterchain node configuration. Every key is optional: a missing key\n# keeps its default. Flags of \"waterchain run\" override these values.\n\n")
+	enc := toml.NewEncoder(&buf)
+	enc.SetIndentTables(false)
+	if err := enc.Encode(c); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// Save validates c and writes it to path (mode 0644), replacing the file
+// atomically: a crash leaves the old file or the new one, never half of
+// one.
+func (c *Config) Save(path string) error {
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	data, err := c.Marshal()
+	if err != nil {
+		return fmt.Errorf("config file %s: %w", path, err)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".config-*.toml")
+	if err != nil {
+		return fmt.Errorf("config file %s: %w", path, err)
+	}
+	defer os.Remove(tmp.Name()) // fails harmlessly after the rename
+	_, err = tmp.Write(data)
+	if err == nil {
+		err = tmp.Chmod(0o644)
+	}
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err != nil {
+		return fmt.Errorf("config file %s: %w", path, err)
+	}
+	return nil
+}

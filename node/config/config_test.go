@@ -1,0 +1,190 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+const peerAddr = "/ip4/127.0.0.1/tcp/26601/p2p/12D3KooWGzxzKZYveHXtpG6AsrUJBcWxHBFS2HsEoGTxrMLvKXtf"
+
+func TestDefaultIsValidAndRoundTrips(t *testing.T) {
+	c := Default()
+	if err := c.Validate(); err != nil {
+		t.Fatalf("Default() invalid: %v", err)
+	}
+	data, err := c.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := Parse(data)
+	if err != nil {
+		t.Fatalf("Parse(Marshal(Default())): %v\n%s", err, data)
+	}
+	if !reflect.DeepEqual(back, c) {
+		t.Fatalf("round trip changed the config:\n%+v\n%+v", back, c)
+	}
+	if c.API.Listen != "127.0.0.1:7070" || c.Images.MaxBytes != 4<<20 {
+		t.Errorf("defaults differ from the documented ones: %+v", c)
+	}
+}
+
+func TestParseKeepsDefaultsForMissingKeys(t *testing.T) {
+	c, err := Parse([]byte("[api]\nlisten = \"127.0.0.1:8080\"\n\n[p2p]\nbootstrap = [\"" + peerAddr + "\"]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Default()
+	want.API.Listen = "127.0.0.1:8080"
+	want.P2P.Bootstrap = []string{peerAddr}
+	if !reflect.DeepEqual(c, want) {
+		t.Fatalf("got %+v\nwant %+v", c, want)
+	}
+	empty, err := Parse(nil)
+	if err != nil || !reflect.DeepEqual(empty, Default()) {
+		t.Fatalf("empty file: %v %+v", err, empty)
+	}
+}
+
+func TestParseRejectsUnknownKeysNamingThem(t *testing.T) {
+	tests := []struct{ name, doc, want string }{
+		{"misspelt key", "[p2p]\nmdns = true\nlistn = []\n", "unknown key p2p.listn (line 3)"},
+		{"unknown section", "[api]\nlisten = \"127.0.0.1:1\"\n[metrics]\nport = 9\n", "unknown key metrics"},
+		{"top-level key", "debug = true\n", "unknown key debug (line 1)"},
+		{"wrong type", "[mempool]\nmax_txs = \"many\"\n", "mempool.max_txs"},
+		{"syntax", "[api\nlisten = 1\n", "line 1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse([]byte(tt.doc))
+			if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("got %v, want ErrInvalid containing %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// TestValidateNamesTheBadField starts from Default and breaks one field.
+func TestValidateNamesTheBadField(t *testing.T) {
+	tests := []struct {
+		name   string
+		break_ func(c *Config)
+		field  string
+	}{
+		{"no listen address", func(c *Config) { c.P2P.Listen = nil }, "p2p.listen"},
+		{"bad listen multiaddr", func(c *Config) { c.P2P.Listen = append(c.P2P.Listen, "/ip4/300.0.0.1/tcp/1") }, "p2p.listen[1]"},
+		{"listen with a peer id", func(c *Config) { c.P2P.Listen = []string{peerAddr} }, "p2p.listen[0]"},
+		{"listen without a port", func(c *Config) { c.P2P.Listen = []string{"/ip4/127.0.0.1"} }, "p2p.listen[0]"},
+		{"bootstrap without peer id", func(c *Config) { c.P2P.Bootstrap = []string{"/ip4/127.0.0.1/tcp/1"} }, "p2p.bootstrap[0]"},
+		{"bootstrap garbage", func(c *Config) { c.P2P.Bootstrap = []string{peerAddr, "localhost:1"} }, "p2p.bootstrap[1]"},
+		{"bootstrap twice", func(c *Config) { c.P2P.Bootstrap = []string{peerAddr, peerAddr} }, "p2p.bootstrap[1]"},
+		{"api listen without port", func(c *Config) { c.API.Listen = "127.0.0.1" }, "api.listen"},
+		{"api listen bad port", func(c *Config) { c.API.Listen = "127.0.0.1:70000" }, "api.listen"},
+		{"api listen empty", func(c *Config) { c.API.Listen = "" }, "api.listen"},
+		{"mqtt listen bad", func(c *Config) { c.MQTT.Listen = "mqtt" }, "mqtt.listen"},
+		{"mqtt on the api port", func(c *Config) { c.MQTT.Enabled = true; c.MQTT.Listen = c.API.Listen }, "mqtt.listen"},
+		{"log level", func(c *Config) { c.Log.Level = "verbose" }, "log.level"},
+		{"log format", func(c *Config) { c.Log.Format = "xml" }, "log.format"},
+		{"mempool readings zero", func(c *Config) { c.Mempool.MaxReadings = 0 }, "mempool.max_readings"},
+		{"mempool readings huge", func(c *Config) { c.Mempool.MaxReadings = MaxMempoolReadings + 1 }, "mempool.max_readings"},
+		{"mempool txs negative", func(c *Config) { c.Mempool.MaxTxs = -1 }, "mempool.max_txs"},
+		{"images zero", func(c *Config) { c.Images.MaxBytes = 0 }, "images.max_bytes"},
+		{"images huge", func(c *Config) { c.Images.MaxBytes = MaxImageBytes + 1 }, "images.max_bytes"},
+		{"data dir empty", func(c *Config) { c.Storage.DataDir = " " }, "storage.data_dir"},
+		{"wal dir empty", func(c *Config) { c.Storage.WALDir = "" }, "storage.wal_dir"},
+		{"wal dir is data dir", func(c *Config) { c.Storage.WALDir = "./data" }, "storage.wal_dir"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := Default()
+			tt.break_(c)
+			err := c.Validate()
+			var fe *FieldError
+			if !errors.As(err, &fe) || fe.Field != tt.field || !errors.Is(err, ErrInvalid) {
+				t.Fatalf("got %v, want an error naming %s", err, tt.field)
+			}
+			// The same value in a file is refused by Parse.
+			data, merr := c.Marshal()
+			if merr != nil {
+				t.Fatal(merr)
+			}
+			if _, perr := Parse(data); perr == nil || !strings.Contains(perr.Error(), tt.field) {
+				t.Errorf("Parse: %v, want an error naming %s", perr, tt.field)
+			}
+		})
+	}
+}
+
+func TestSaveAndLoad(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "config.toml")
+	c := Default()
+	c.P2P.Bootstrap = []string{peerAddr}
+	c.Log.Format = "json"
+	if err := c.Save(path); err != nil {
+		t.Fatal(err)
+	}
+	c.Log.Level = "debug"
+	if err := c.Save(path); err != nil { // replaces
+		t.Fatal(err)
+	}
+	got, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, c) {
+		t.Fatalf("loaded %+v, saved %+v", got, c)
+	}
+	if got.Log.SlogLevel().String() != "DEBUG" {
+		t.Errorf("SlogLevel = %v", got.Log.SlogLevel())
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 1 {
+		t.Errorf("Save left files behind: %v", entries)
+	}
+	bad := Default()
+	bad.Log.Level = "loud"
+	if err := bad.Save(path); !errors.Is(err, ErrInvalid) {
+		t.Errorf("Save of an invalid config: %v", err)
+	}
+	if _, err := Load(filepath.Join(dir, "none.toml")); err == nil || !strings.Contains(err.Error(), "waterchain init") {
+		t.Errorf("Load(missing) = %v", err)
+	}
+	if err := os.WriteFile(path, []byte("[log]\nlevel = \"loud\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(path); err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "log.level") {
+		t.Errorf("Load(bad) = %v; want the path and the key", err)
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	def, err := Default().Marshal()
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(def)
+	f.Add([]byte("[p2p]\nbootstrap = [\"" + peerAddr + "\"]\n"))
+	f.Add([]byte("[a.b.c]\nd = 1\n"))
+	f.Add([]byte("x = [[[[1]]]]"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c, err := Parse(data)
+		if err != nil {
+			if !errors.Is(err, ErrInvalid) {
+				t.Fatalf("error does not wrap ErrInvalid: %v", err)
+			}
+			return
+		}
+		again, err := c.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		back, err := Parse(again)
+		if err != nil || !reflect.DeepEqual(back, c) {
+			t.Fatalf("round trip: %v", err)
+		}
+	})
+}
