@@ -127,7 +127,20 @@ func Load(path string) (*Genesis, error) {
 // Marshal returns the genesis as indented JSON, the form written to
 // genesis.json. Parse(g.Marshal()) gives a genesis with the same Hash.
 func (g *Genesis) Marshal() ([]byte, error) {
-	b, err := json.MarshalIndent(g, "", "  ")
+	c := *g // write empty lists as [], not null
+	if c.Validators == nil {
+		c.Validators = []Node{}
+	}
+	if c.Auditors == nil {
+		c.Auditors = []Node{}
+	}
+	if c.Regulators == nil {
+		c.Regulators = []Regulator{}
+	}
+	if c.Industries == nil {
+		c.Industries = []Industry{}
+	}
+	b, err := json.MarshalIndent(&c, "", "  ")
 	if err != nil {
 		return nil, err
 	}
@@ -163,7 +176,10 @@ func (g *Genesis) Save(path string) error {
 }
 
 // Hash identifies the genesis: SHA-256 of the canonical CBOR encoding
-// (chain.Encode) of the parsed Genesis, field keys as in its cbor tags.
+// (chain.Encode) of the parsed Genesis, field keys as in its cbor tags
+// (chain.Params and chain.RewardRules, which have none, encode as maps
+// keyed by their JSON names; chain.Duration as nanoseconds, chain.Time as
+// Unix milliseconds, keys as 32-byte strings).
 // Because it digests the parsed value and not the file, whitespace, JSON
 // field order, time written as RFC 3339 or as milliseconds, durations
 // written as "60s" or "1m", and an absent versus empty list do not change

@@ -463,3 +463,16 @@ func TestLoadAndSave(t *testing.T) {
 		t.Errorf("Save of an invalid genesis = %v", err)
 	}
 }
+
+func TestMarshalWritesEmptyListsAsArrays(t *testing.T) {
+	g := validGenesis(t)
+	g.Auditors = nil
+	g.Observers = nil
+	b := string(mustMarshal(t, g))
+	if !strings.Contains(b, `"auditors": []`) || strings.Contains(b, "null") || strings.Contains(b, "observers") {
+		t.Errorf("Marshal wrote:\n%s", b)
+	}
+	if g.Auditors != nil {
+		t.Error("Marshal changed the genesis")
+	}
+}
