@@ -152,7 +152,9 @@ func (b *DataBuilder) Add(rd *chain.Reading) error {
 }
 
 // Readings returns the readings kept so far, in order.
-func (b *DataBuilder) Readings() []*chain.Reading { return append([]*chain.Reading(nil), b.readings...) }
+func (b *DataBuilder) Readings() []*chain.Reading {
+	return append([]*chain.Reading(nil), b.readings...)
+}
 
 // Finish returns the block's changes and the data-lane state root after it.
 func (b *DataBuilder) Finish() ([]Change, chain.Hash, error) {

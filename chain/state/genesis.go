@@ -17,7 +17,7 @@ type Genesis struct {
 	Validators []chain.PubKey `json:"validators"`
 	// Regulators are account public keys allowed to set permits and revoke
 	// any device.
-	Regulators []chain.PubKey     `json:"regulators"`
+	Regulators []chain.PubKey    `json:"regulators"`
 	Industries []GenesisIndustry `json:"industries"`
 	// Accounts are other funded accounts (not industries).
 	Accounts []GenesisAccount `json:"accounts,omitempty"`

@@ -232,4 +232,6 @@ func leaderNames(b []LeaderboardEntry) string {
 	return strings.Join(n, ",")
 }
 
-func errIsNoSuchPeriod(err error) bool { return err != nil && strings.Contains(err.Error(), ErrNoSuchPeriod.Error()) }
+func errIsNoSuchPeriod(err error) bool {
+	return err != nil && strings.Contains(err.Error(), ErrNoSuchPeriod.Error())
+}

@@ -38,8 +38,8 @@ type Change struct {
 	Delete bool
 }
 
-// ApplyChanges applies changes to a MemStore-like map; used by MemStore and
-// handy for callers that keep their own maps.
+// Apply stores a block's changes, as the node does atomically with the
+// block.
 func (s *MemStore) Apply(changes []Change) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
