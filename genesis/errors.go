@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -66,7 +67,11 @@ func describeJSONError(data []byte, err error) error {
 		return fmt.Errorf("%w: %s at %s: want %s, got JSON %s", ErrMalformed, field, position(data, typ.Offset), typ.Type, typ.Value)
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		name := strings.TrimPrefix(err.Error(), "json: unknown field ")
-		return fmt.Errorf("%w: unknown field %s; check its spelling (fields are lower_case, as in the genesis written by waterchain testnet)", ErrMalformed, name)
+		where := ""
+		if unq, uerr := strconv.Unquote(name); uerr == nil {
+			where = locateKey(data, unq)
+		}
+		return fmt.Errorf("%w: unknown field %s%s; check its spelling (fields are lower_case, as in the genesis written by waterchain testnet)", ErrMalformed, name, where)
 	case err.Error() == "EOF":
 		return fmt.Errorf("%w: empty file; want a JSON object", ErrMalformed)
 	}
@@ -79,6 +84,50 @@ func describeJSONError(data []byte, err error) error {
 // Syntax errors are left to the decoder, which reports them with their
 // position.
 func checkDuplicateKeys(data []byte) error {
+	var err error
+	walkKeys(data, func(k keyAt) bool {
+		if !k.dup {
+			return true
+		}
+		where := k.parent
+		if where == "" {
+			where = "the top level"
+		}
+		err = fmt.Errorf("%w: field %q appears twice in %s at %s (names are matched ignoring case); keep one", ErrMalformed, k.key, where, position(data, k.offset))
+		return false
+	})
+	return err
+}
+
+// locateKey returns the path and position of the first key named name, for
+// errors of encoding/json that name a field but not where it is.
+func locateKey(data []byte, name string) string {
+	where := ""
+	walkKeys(data, func(k keyAt) bool {
+		if k.key != name {
+			return true
+		}
+		path := k.key
+		if k.parent != "" {
+			path = k.parent + "." + k.key
+		}
+		where = fmt.Sprintf(" at %s (%s)", path, position(data, k.offset))
+		return false
+	})
+	return where
+}
+
+// keyAt is an object key met by walkKeys.
+type keyAt struct {
+	parent string // path of the object, such as "validators[2]"; "" at the top
+	key    string
+	offset int64 // just after the key
+	dup    bool  // the object already had this key (ignoring case)
+}
+
+// walkKeys calls visit for every object key of a JSON document, in order,
+// until visit returns false or the document ends or turns out malformed.
+func walkKeys(data []byte, visit func(keyAt) bool) {
 	type frame struct {
 		object  bool
 		path    string // of this object or array, "" at the top level
@@ -116,7 +165,7 @@ func checkDuplicateKeys(data []byte) error {
 	for {
 		tok, err := dec.Token()
 		if err != nil {
-			return nil // end of input, or a syntax error the decoder reports
+			return
 		}
 		switch t := tok.(type) {
 		case json.Delim:
@@ -133,12 +182,9 @@ func checkDuplicateKeys(data []byte) error {
 				// encoding/json matches field names case-insensitively, so
 				// "chain_id" and "Chain_ID" would be the same field.
 				folded := strings.ToLower(t)
-				if top.keys[folded] {
-					where := top.path
-					if where == "" {
-						where = "the top level"
-					}
-					return fmt.Errorf("%w: field %q appears twice in %s (names are matched ignoring case); keep one", ErrMalformed, t, where)
+				k := keyAt{parent: top.path, key: t, offset: dec.InputOffset(), dup: top.keys[folded]}
+				if !visit(k) {
+					return
 				}
 				top.keys[folded] = true
 				top.key, top.wantKey = t, false

@@ -196,8 +196,8 @@ func TestParseIsStrict(t *testing.T) {
 	}{
 		{"empty", "", "empty file"},
 		{"not an object", "[]", "want genesis.Genesis"},
-		{"unknown field", strings.Replace(valid, `"chain_id"`, `"chainid": 1, "chain_id"`, 1), `unknown field "chainid"`},
-		{"unknown nested field", strings.Replace(valid, `"heartbeat"`, `"hartbeat": "1s", "heartbeat"`, 1), `unknown field "hartbeat"`},
+		{"unknown field", strings.Replace(valid, `"chain_id"`, `"chainid": 1, "chain_id"`, 1), `unknown field "chainid" at chainid (line 2`},
+		{"unknown nested field", strings.Replace(valid, `"heartbeat"`, `"hartbeat": "1s", "heartbeat"`, 1), `unknown field "hartbeat" at params.hartbeat (line 5`},
 		{"duplicate field", strings.Replace(valid, `"chain_id"`, `"chain_id": "x", "chain_id"`, 1), `field "chain_id" appears twice in the top level`},
 		{"duplicate field other case", strings.Replace(valid, `"chain_id"`, `"Chain_ID": "x", "chain_id"`, 1), `field "chain_id" appears twice`},
 		{"duplicate nested field", strings.Replace(valid, `"node_key"`, `"name": "x", "node_key"`, 1), `field "name" appears twice in validators[0]`},
