@@ -324,8 +324,8 @@ func TestValidateNamesTheBadField(t *testing.T) {
 			if !strings.HasPrefix(err.Error(), tt.field+": ") || !strings.Contains(err.Error(), tt.also) {
 				t.Errorf("error %q: want %q and %q", err, tt.field+": ", tt.also)
 			}
-			if strings.Contains(err.Error(), "\n") {
-				t.Errorf("one broken field gave several errors:\n%v", err)
+			if _, several := err.(Problems); several {
+				t.Errorf("one broken field gave several errors: %v", err)
 			}
 			// Parse must refuse it too, where JSON can carry the broken
 			// value (it cannot carry invalid UTF-8).
@@ -344,6 +344,12 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 	g.Params.Heartbeat = 0
 	g.Industries[1].Account = g.Industries[0].Account
 	err := g.Validate()
+	if p, ok := err.(Problems); !ok || len(p) != 3 || !strings.HasPrefix(err.Error(), "3 problems: (1) chain_id: ") {
+		t.Errorf("got %v, want 3 numbered problems", err)
+	}
+	if !errors.Is(err, ErrInvalid) {
+		t.Errorf("Problems is not ErrInvalid")
+	}
 	for _, field := range []string{"chain_id:", "params.heartbeat:", "industries[1].account:"} {
 		if err == nil || !strings.Contains(err.Error(), field) {
 			t.Errorf("error %v does not name %s", err, field)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math/bits"
+	"strings"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -29,8 +30,7 @@ var (
 const fixNewKey = "(waterchain keys new)"
 
 // Validate checks everything a node relies on. It reports every problem it
-// finds, each a *FieldError naming the field; several are joined with
-// errors.Join. Checks that depend on a field already found bad are skipped,
+// finds, each a *FieldError naming the field; several come as Problems. Checks that depend on a field already found bad are skipped,
 // so one mistake gives one error.
 func (g *Genesis) Validate() error {
 	v := &validator{}
@@ -63,8 +63,24 @@ func (v *validator) err() error {
 	case 1:
 		return v.errs[0]
 	}
-	return errors.Join(v.errs...)
+	return Problems(v.errs)
 }
+
+// Problems are several errors of Validate. It prints them on one line,
+// numbered, and errors.Is and errors.As see each of them.
+type Problems []error
+
+func (p Problems) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d problems:", len(p))
+	for i, e := range p {
+		fmt.Fprintf(&b, " (%d) %v", i+1, e)
+	}
+	return b.String()
+}
+
+// Unwrap gives the problems to errors.Is and errors.As.
+func (p Problems) Unwrap() []error { return p }
 
 func (v *validator) chainID(id string) {
 	const fix = `use letters, digits, '.', '_' and '-', starting with a letter or digit, such as "waterchain-1"`
