@@ -65,7 +65,19 @@ type Industry struct {
 	// per drop).
 	Balance uint64 `cbor:"4,keyasint,omitempty" json:"balance"`
 	Permit  Permit `cbor:"5,keyasint" json:"permit"`
+	// Devices are meters registered to the industry from the start (later
+	// ones are registered by register-device transactions).
+	Devices []Device `cbor:"6,keyasint,omitempty" json:"devices,omitempty"`
 }
+
+// Device is a meter registered in genesis.
+type Device struct {
+	Key   chain.PubKey `cbor:"1,keyasint" json:"key"`
+	Label string       `cbor:"2,keyasint,omitempty" json:"label,omitempty"`
+}
+
+// MaxGenesisDevices bounds the meters one industry registers in genesis.
+const MaxGenesisDevices = 4096
 
 // Address is the industry's account address.
 func (ind *Industry) Address() chain.Address { return ind.Account.Address() }

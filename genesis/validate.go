@@ -290,6 +290,15 @@ func (v *validator) accounts(g *Genesis) {
 				runBy[ind.Validator] = i
 			}
 		}
+		if len(ind.Devices) > MaxGenesisDevices {
+			v.add(field+".devices", fmt.Sprintf("%d devices, more than %d", len(ind.Devices), MaxGenesisDevices), "register the rest with register-device transactions")
+		}
+		for d, dev := range ind.Devices {
+			v.key(seen, field+".devices", d, "key", dev.Key)
+			if len(dev.Label) > chain.MaxLabelLen {
+				v.add(fmt.Sprintf("%s.devices[%d].label", field, d), fmt.Sprintf("longer than %d bytes", chain.MaxLabelLen), "shorten it")
+			}
+		}
 		if totalOK {
 			var carry uint64
 			total, carry = bits.Add64(total, ind.Balance, 0)
