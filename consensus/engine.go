@@ -265,7 +265,30 @@ func (e *Engine) Rebroadcast() {
 	for _, s := range []Step{StepPropose, StepPrevote, StepPrecommit} {
 		if m, ok := e.signed[signKey{e.round, s}]; ok {
 			e.ready.Messages = append(e.ready.Messages, m)
+			if m.Proposal != nil {
+				e.relayPOL(m.Proposal)
+			}
 		}
+	}
+}
+
+// relayPOL sends, after a re-proposal, the prevotes of its proof-of-lock
+// round that justify it (line 28 needs them), as CometBFT's reactor does:
+// peers that lost them, or restarted since, could not prevote for the
+// block otherwise, and a height could stall with validators locked in
+// different rounds.
+func (e *Engine) relayPOL(p *chain.Proposal) {
+	if p.POLRound < 0 {
+		return
+	}
+	rs := e.rounds[uint32(p.POLRound)]
+	if rs == nil {
+		return
+	}
+	votes := rs.prevotes.votesFor(e.rounds[p.Round].proposalHash)
+	slices.SortFunc(votes, func(a, b *chain.Vote) int { return e.vs.Index(a.Validator) - e.vs.Index(b.Validator) })
+	for _, v := range votes {
+		e.ready.Messages = append(e.ready.Messages, Message{Vote: v})
 	}
 }
 
@@ -321,7 +344,7 @@ func (e *Engine) stepVote(v *chain.Vote) error {
 	return err
 }
 
-// addVote counts v, or turns it into evidence when its validator voted
+// addVote counts v, and turns it into evidence when its validator voted
 // differently in the same round and step.
 func (e *Engine) addVote(v *chain.Vote) error {
 	rs := e.roundState(v.Round)
@@ -329,15 +352,14 @@ func (e *Engine) addVote(v *chain.Vote) error {
 	if v.Type == chain.Precommit {
 		set = &rs.precommits
 	}
-	prior, added := set.add(v)
-	if !added {
-		if prior.BlockHash == v.BlockHash {
-			return fmt.Errorf("%w: duplicate %s", ErrStale, v)
-		}
+	countConflict := v.BlockHash.IsZero() || e.blocks[v.BlockHash] != nil
+	prior, added := set.add(v, countConflict)
+	if prior != nil && prior.BlockHash != v.BlockHash {
 		e.reportEvidence(&chain.Evidence{VoteA: prior, VoteB: v})
-		return nil
+	} else if !added {
+		return fmt.Errorf("%w: duplicate %s", ErrStale, v)
 	}
-	if v.Type == chain.Precommit && !v.BlockHash.IsZero() && !rs.decisionNoted && set.count[v.BlockHash] >= e.quorum {
+	if added && v.Type == chain.Precommit && !v.BlockHash.IsZero() && !rs.decisionNoted && set.count(v.BlockHash) >= e.quorum {
 		rs.decisionNoted = true
 		e.decisionRounds = append(e.decisionRounds, v.Round)
 	}
@@ -488,6 +510,9 @@ func (e *Engine) Propose(block *chain.Block) error {
 	if block == nil {
 		return fmt.Errorf("%w: nil block", ErrBadBlock)
 	}
+	if block.Header.Height < req.Height {
+		return fmt.Errorf("%w: block for height %d, engine is at %d", ErrStale, block.Header.Height, req.Height)
+	}
 	if err := block.ValidateBasic(); err != nil {
 		return fmt.Errorf("%w: %w", ErrBadBlock, err)
 	}
@@ -568,7 +593,7 @@ func (e *Engine) applyRule() bool {
 				return true
 			}
 			vr := uint32(p.POLRound)
-			if pol := e.rounds[vr]; pol != nil && pol.prevotes.count[hash] >= e.quorum { // line 28
+			if pol := e.rounds[vr]; pol != nil && pol.prevotes.count(hash) >= e.quorum { // line 28
 				target := chain.Hash{}
 				if info.valid() && (e.lockedRound <= int64(vr) || e.lockedHash == hash) {
 					target = hash
@@ -586,7 +611,7 @@ func (e *Engine) applyRule() bool {
 	}
 	if e.step >= StepPrevote && !rs.lockRuleFired && rs.proposal != nil { // line 36
 		hash := rs.proposalHash
-		if info := e.blocks[hash]; info.valid() && rs.prevotes.count[hash] >= e.quorum {
+		if info := e.blocks[hash]; info.valid() && rs.prevotes.count(hash) >= e.quorum {
 			rs.lockRuleFired = true
 			if e.step == StepPrevote {
 				e.lockedRound, e.lockedBlock, e.lockedHash = int64(e.round), info.block, hash
@@ -597,7 +622,7 @@ func (e *Engine) applyRule() bool {
 			return true
 		}
 	}
-	if e.step == StepPrevote && rs.prevotes.count[chain.Hash{}] >= e.quorum { // line 44
+	if e.step == StepPrevote && rs.prevotes.count(chain.Hash{}) >= e.quorum { // line 44
 		e.castVote(chain.Precommit, chain.Hash{})
 		e.step = StepPrecommit
 		return true
@@ -616,14 +641,9 @@ func (e *Engine) applyRule() bool {
 func (e *Engine) tryDecide() bool {
 	for _, r := range e.decisionRounds {
 		rs := e.rounds[r]
-		var hash chain.Hash
-		for h, n := range rs.precommits.count {
-			if n >= e.quorum && !h.IsZero() {
-				hash = h
-			}
-		}
+		hash, ok := rs.precommits.quorumBlock(e.quorum)
 		info := e.blocks[hash]
-		if !info.valid() {
+		if !ok || !info.valid() {
 			continue
 		}
 		cert, err := chain.NewCertificate(e.vs, rs.precommits.votesFor(hash))
@@ -728,6 +748,7 @@ func (e *Engine) propose(block *chain.Block, polRound int32) {
 		rs.proposal, rs.proposalHash = p, hash
 	}
 	e.noteBlock(block, hash, validityValid)
+	e.relayPOL(p)
 }
 
 // maySign is the engine's own last-signed guard: it never signs at or

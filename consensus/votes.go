@@ -2,39 +2,71 @@ package consensus
 
 import "github.com/waterchain/waterchain/chain"
 
-// voteSet holds the votes of one type in one round, one per validator: the
-// first one counts, a different later one is equivocation.
+// voteSet holds the votes of one type in one round. A validator's first
+// vote counts towards "2f+1 of any"; each vote counts towards its own
+// value, so an equivocator's votes count for each value it signed, as
+// Algorithm 1 counts messages per value. (Otherwise a proof of lock that
+// needed the equivocator's vote would be unverifiable at a node that saw
+// the other vote first, and the height could stall.) The engine admits a
+// conflicting vote only for nil or for a block known at the height, which
+// bounds the memory an equivocator can take.
 type voteSet struct {
-	votes map[chain.PubKey]*chain.Vote
-	count map[chain.Hash]int
-	total int
+	first  map[chain.PubKey]*chain.Vote
+	byHash map[chain.Hash]map[chain.PubKey]*chain.Vote
+	total  int // validators with a vote
 }
 
 func newVoteSet() voteSet {
-	return voteSet{votes: make(map[chain.PubKey]*chain.Vote), count: make(map[chain.Hash]int)}
+	return voteSet{first: make(map[chain.PubKey]*chain.Vote), byHash: make(map[chain.Hash]map[chain.PubKey]*chain.Vote)}
 }
 
-// add counts v unless its validator already voted; then it returns the
-// earlier vote.
-func (s *voteSet) add(v *chain.Vote) (prior *chain.Vote, added bool) {
-	if p, ok := s.votes[v.Validator]; ok {
+// count is the number of validators that voted for hash.
+func (s *voteSet) count(hash chain.Hash) int { return len(s.byHash[hash]) }
+
+// add records v. It returns the validator's first vote when v is not its
+// first, and whether v was counted: a repeat never is, a conflicting vote
+// only with countConflict.
+func (s *voteSet) add(v *chain.Vote, countConflict bool) (prior *chain.Vote, added bool) {
+	if p, ok := s.byHash[v.BlockHash][v.Validator]; ok {
 		return p, false
 	}
-	s.votes[v.Validator] = v
-	s.count[v.BlockHash]++
-	s.total++
-	return nil, true
+	prior = s.first[v.Validator]
+	if prior == nil {
+		s.first[v.Validator] = v
+		s.total++
+	} else if !countConflict {
+		return prior, false
+	}
+	m := s.byHash[v.BlockHash]
+	if m == nil {
+		m = make(map[chain.PubKey]*chain.Vote)
+		s.byHash[v.BlockHash] = m
+	}
+	m[v.Validator] = v
+	return prior, true
 }
 
 // votesFor returns the votes for hash, in no particular order.
 func (s *voteSet) votesFor(hash chain.Hash) []*chain.Vote {
-	out := make([]*chain.Vote, 0, s.count[hash])
-	for _, v := range s.votes {
-		if v.BlockHash == hash {
-			out = append(out, v)
-		}
+	out := make([]*chain.Vote, 0, len(s.byHash[hash]))
+	for _, v := range s.byHash[hash] {
+		out = append(out, v)
 	}
 	return out
+}
+
+// quorumBlock returns the block (not nil) with at least q votes; should
+// more than f validators equivocate and two reach it, the lower hash, so
+// that the choice is deterministic.
+func (s *voteSet) quorumBlock(q int) (chain.Hash, bool) {
+	var best chain.Hash
+	found := false
+	for h, m := range s.byHash {
+		if !h.IsZero() && len(m) >= q && (!found || string(h[:]) < string(best[:])) {
+			best, found = h, true
+		}
+	}
+	return best, found
 }
 
 // roundState is what the engine knows of one round of its height.
