@@ -80,6 +80,9 @@ type NetworkOptions struct {
 	// Rand is the source of the keys; nil means crypto/rand. Anything else
 	// is for reproducible tests only.
 	Rand io.Reader
+	// DevicesPerIndustry meters are made for each industry, registered to
+	// it in genesis, their keys under DIR/devices/.
+	DevicesPerIndustry int
 }
 
 // Network is what WriteNetwork wrote.
@@ -90,7 +93,21 @@ type Network struct {
 	Genesis     *genesis.Genesis
 	Nodes       []NetworkNode
 	Accounts    []Account
+	Devices     []Device
 }
+
+// Device is a generated meter registered in genesis.
+type Device struct {
+	Industry string // name of the industry it belongs to
+	Label    string
+	KeyFile  string // under DIR/devices/, mode 0600
+	PubKey   chain.PubKey
+
+	key *chain.PrivateKey // until written
+}
+
+// DevicesDirName holds the generated meters' keys.
+const DevicesDirName = "devices"
 
 // NetworkNode is one node of a generated network. Its first four fields
 // are the manifest's entry.
@@ -201,6 +218,20 @@ func WriteNetwork(dir string, opts NetworkOptions) (nw *Network, err error) {
 		nw.Accounts[i].key = nil
 	}
 
+	if len(nw.Devices) > 0 {
+		devicesDir := filepath.Join(abs, DevicesDirName)
+		if err := os.Mkdir(devicesDir, 0o700); err != nil {
+			return nil, err
+		}
+		created = append(created, devicesDir)
+		for i, d := range nw.Devices {
+			if err := keys.Save(d.KeyFile, d.key); err != nil {
+				return nil, err
+			}
+			nw.Devices[i].key = nil
+		}
+	}
+
 	for i, n := range nw.Nodes {
 		cfg := config.Default()
 		cfg.P2P.Listen = []string{n.P2PListen}
@@ -284,7 +315,7 @@ func prepareNetworkDir(dir string, opts NetworkOptions) error {
 		return fmt.Errorf("%s: %w: it holds a network (%s); refusing to overwrite it, since its keys and chain data would be lost. Pass --overwrite to replace it, or choose another directory", dir, ErrExists, opts.Manifest)
 	}
 	// Remove only what a network consists of, and only inside dir.
-	remove := []string{filepath.Join(dir, GenesisFileName), filepath.Join(dir, AccountsDirName)}
+	remove := []string{filepath.Join(dir, GenesisFileName), filepath.Join(dir, AccountsDirName), filepath.Join(dir, DevicesDirName)}
 	if m, err := LoadManifest(manifestPath); err == nil {
 		for _, n := range m.Nodes {
 			if rel, err := filepath.Rel(dir, n.Home); err == nil && nodeDirName.MatchString(rel) {
@@ -382,7 +413,21 @@ func buildNetwork(nw *Network, opts NetworkOptions) ([]*chain.PrivateKey, *genes
 			return nil, nil, err
 		}
 		nw.Nodes[i].Industry = ind.name
+		var devices []genesis.Device
+		for k := 1; k <= opts.DevicesPerIndustry; k++ {
+			key, err := chain.GenerateKey(opts.Rand)
+			if err != nil {
+				return nil, nil, fmt.Errorf("generating a device key: %w", err)
+			}
+			label := fmt.Sprintf("outfall %c", 'A'+rune(k-1)%26)
+			nw.Devices = append(nw.Devices, Device{
+				Industry: ind.name, Label: label, PubKey: key.Public(), key: key,
+				KeyFile: filepath.Join(nw.Dir, DevicesDirName, fmt.Sprintf("%s-%d.json", slug(ind.name), k)),
+			})
+			devices = append(devices, genesis.Device{Key: key.Public(), Label: label})
+		}
 		g.Industries = append(g.Industries, genesis.Industry{
+			Devices:   devices,
 			Name:      ind.name,
 			Account:   a.PubKey,
 			Validator: nw.Nodes[i].Name,
