@@ -16,7 +16,7 @@ var (
 	genesisTime = chain.Time(1_764_000_000_000)
 	emptyRoot   = chain.MerkleRoot(nil)
 	// invalidRoot marks a block the simulated driver rejects.
-	invalidRoot = chain.HashBytes([]byte("invalid state"))
+	invalidRoot  = chain.HashBytes([]byte("invalid state"))
 	testTimeouts = Timeouts{Propose: 300 * time.Millisecond, Prevote: 150 * time.Millisecond, Precommit: 150 * time.Millisecond, Delta: 100 * time.Millisecond}
 )
 

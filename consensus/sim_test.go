@@ -145,20 +145,20 @@ type byzSeen struct {
 }
 
 type sim struct {
-	t      testing.TB
-	seed   uint64
-	p      simParams
-	rng    *rand.Rand
-	now    time.Duration
-	seq    uint64
-	queue  eventQueue
-	nodes  []*simNode
-	keys   []*chain.PrivateKey
-	vs     *chain.ValidatorSet
-	byz    int // index of the Byzantine validator, -1 for none
-	group  []int
-	healed bool
-	trace  []string
+	t       testing.TB
+	seed    uint64
+	p       simParams
+	rng     *rand.Rand
+	now     time.Duration
+	seq     uint64
+	queue   eventQueue
+	nodes   []*simNode
+	keys    []*chain.PrivateKey
+	vs      *chain.ValidatorSet
+	byz     int // index of the Byzantine validator, -1 for none
+	group   []int
+	healed  bool
+	trace   []string
 	tracing bool
 	failed  error
 
@@ -169,9 +169,9 @@ type sim struct {
 	byzAlt    map[hrs]Message
 	// Evidence bookkeeping: what each honest node was handed by the
 	// Byzantine validator while able to store it, and what it reported.
-	byzDelivered map[int]map[hrs]byzSeen
-	mustDetect   map[int]map[hrs]bool
-	detected     map[int]map[hrs]bool
+	byzDelivered  map[int]map[hrs]byzSeen
+	mustDetect    map[int]map[hrs]bool
+	detected      map[int]map[hrs]bool
 	equivocations int
 	messages      int
 }
