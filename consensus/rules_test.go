@@ -424,7 +424,12 @@ func TestStepRejects(t *testing.T) {
 			b := makeBlock(h.vs, 1, h.keys[2].Public(), genesisHash, genesisTime+1, "x")
 			return signProposal(testChainID, h.keys[2], b, 0, -1)
 		}, ErrInvalidMessage},
-		{"bad signature", func() *chain.Proposal { p := goodProp(); p.Sig = append(chain.Signature{}, p.Sig...); p.Sig[0] ^= 1; return p }, ErrInvalidMessage},
+		{"bad signature", func() *chain.Proposal {
+			p := goodProp()
+			p.Sig = append(chain.Signature{}, p.Sig...)
+			p.Sig[0] ^= 1
+			return p
+		}, ErrInvalidMessage},
 		{"other chain", func() *chain.Proposal {
 			b := *a
 			b.Header.ChainID = "other"
