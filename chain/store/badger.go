@@ -1,0 +1,328 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"sync/atomic"
+
+	badger "github.com/dgraph-io/badger/v4"
+	"github.com/dgraph-io/badger/v4/options"
+)
+
+// Sizes of the badger store.
+//
+// Badger writes one transaction only if it is under 15% of MemTableSize
+// and has fewer than that many bytes over 96 entries. The largest batch a
+// node must write atomically is a maximal block: chain.MaxBlockEntries
+// entries, at most chain.MaxMessageSize (16 MiB) of them encoded, plus
+// about 150 bytes of keys and indexes per entry (under 8 MiB) and the
+// block's state changes. A 256 MiB memtable takes batches up to 38 MiB and
+// 400,000 writes, room for all of that with margin; TestMaximalBlock
+// commits such a block.
+const (
+	DefaultMemTableSize   = 256 << 20
+	MinMemTableSize       = 192 << 20
+	DefaultBlockCacheSize = 64 << 20
+)
+
+// ErrLocked is returned by OpenBadger when another process (or another
+// BadgerKV in this one) has the directory open.
+var ErrLocked = errors.New("store directory is in use")
+
+// ErrOpen is returned (wrapped) by OpenBadger for a directory it cannot
+// open as a store: unreadable, not a badger store, or damaged.
+var ErrOpen = errors.New("cannot open store")
+
+// BadgerOptions configure OpenBadger. The zero value is the production
+// configuration.
+type BadgerOptions struct {
+	// Logger receives badger's messages: its errors and warnings at their
+	// level, its chatter (table and compaction notices) at Debug, so it is
+	// quiet at the default Info level. Nil: slog.Default().
+	Logger *slog.Logger
+	// MemTableSize bounds the in-memory write buffer and so the largest
+	// atomic batch (15% of it). 0: DefaultMemTableSize. At least
+	// MinMemTableSize, so that a maximal block always fits.
+	MemTableSize int64
+	// BlockCacheSize is the cache of decompressed table blocks. 0:
+	// DefaultBlockCacheSize; negative: no cache.
+	BlockCacheSize int64
+}
+
+// Validate names the first bad field.
+func (o *BadgerOptions) Validate() error {
+	if o.MemTableSize != 0 && o.MemTableSize < MinMemTableSize {
+		return fmt.Errorf("badger options: mem_table_size %d is below the minimum %d that fits a maximal block", o.MemTableSize, MinMemTableSize)
+	}
+	return nil
+}
+
+// BadgerKV is a KV on badger v4 in a directory. Every batch is one badger
+// transaction, written with SyncWrites: when Write returns, the batch is on
+// stable storage and survives a crash.
+type BadgerKV struct {
+	db     *badger.DB
+	dir    string
+	closed atomic.Bool
+}
+
+var _ KV = (*BadgerKV)(nil)
+
+// OpenBadger opens (creating it when needed) the badger store in dir.
+// A directory in use by another process gives ErrLocked; one that badger
+// cannot open gives ErrOpen.
+func OpenBadger(dir string, o BadgerOptions) (*BadgerKV, error) {
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	log := o.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	log = log.With("component", "badger", "dir", dir)
+	mem := o.MemTableSize
+	if mem == 0 {
+		mem = DefaultMemTableSize
+	}
+	cache := o.BlockCacheSize
+	switch {
+	case cache == 0:
+		cache = DefaultBlockCacheSize
+	case cache < 0:
+		cache = 0
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("%w at %s: %v", ErrOpen, dir, err)
+	}
+	opts := badger.DefaultOptions(dir).
+		WithLogger(slogLogger{log}).
+		// One fsync per batch, that is per block: a committed block
+		// survives a crash.
+		WithSyncWrites(true).
+		WithMemTableSize(mem).
+		// Two memtables (one filling, one flushing) bound memory; a
+		// memtable takes minutes of full-rate ingestion to fill.
+		WithNumMemtables(2).
+		WithBlockCacheSize(cache).
+		// Two compactors suit the small machines validators run on.
+		WithNumCompactors(2).
+		// Store serializes its writes, so badger's conflict detection
+		// would only cost memory.
+		WithDetectConflicts(false).
+		WithCompression(options.Snappy).
+		WithMetricsEnabled(false)
+	db, err := badger.Open(opts)
+	if err != nil {
+		if strings.Contains(err.Error(), "Cannot acquire directory lock") {
+			return nil, fmt.Errorf("%w: %s is open in another process (is a node already running with this home?); stop it or use another home directory", ErrLocked, dir)
+		}
+		return nil, fmt.Errorf("%w at %s: %v (if the store is damaged, move it aside and resync the node from its peers)", ErrOpen, dir, err)
+	}
+	return &BadgerKV{db: db, dir: dir}, nil
+}
+
+// Dir is the directory of the store.
+func (s *BadgerKV) Dir() string { return s.dir }
+
+// Get implements KV.
+func (s *BadgerKV) Get(key []byte) ([]byte, error) {
+	if s.closed.Load() {
+		return nil, ErrClosed
+	}
+	var out []byte
+	err := s.db.View(func(txn *badger.Txn) error {
+		item, err := txn.Get(key)
+		if err != nil {
+			return err
+		}
+		out, err = item.ValueCopy(nil)
+		return err
+	})
+	switch {
+	case errors.Is(err, badger.ErrKeyNotFound):
+		return nil, fmt.Errorf("%w: key %q", ErrNotFound, key)
+	case errors.Is(err, badger.ErrEmptyKey):
+		return nil, fmt.Errorf("%w: key %q", ErrNotFound, key)
+	case err != nil:
+		return nil, s.wrap(err)
+	}
+	if out == nil {
+		out = []byte{}
+	}
+	return out, nil
+}
+
+// Iterate implements KV. The snapshot is a badger read transaction.
+func (s *BadgerKV) Iterate(prefix []byte, opts IterOptions, fn func(key, value []byte) error) error {
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	lo, hi := iterBounds(prefix, opts)
+	if hi != nil && bytes.Compare(lo, hi) >= 0 {
+		return nil
+	}
+	err := s.db.View(func(txn *badger.Txn) error {
+		io := badger.IteratorOptions{
+			// Values live in the LSM tree (under ValueThreshold), so
+			// reading them in the loop costs no extra I/O.
+			PrefetchValues: false,
+			Reverse:        opts.Reverse,
+		}
+		if !opts.Reverse {
+			// Prefix lets badger skip tables. Not in reverse: there
+			// the seek lands on hi, which may lie outside the prefix,
+			// and badger would end the iteration on it.
+			io.Prefix = prefix
+		}
+		it := txn.NewIterator(io)
+		defer it.Close()
+		var valid func() bool
+		if opts.Reverse {
+			if hi != nil {
+				it.Seek(hi) // the largest key ≤ hi; hi itself is skipped below
+			} else {
+				it.Rewind()
+			}
+			valid = func() bool { return it.Valid() && bytes.Compare(it.Item().Key(), lo) >= 0 }
+		} else {
+			it.Seek(lo)
+			valid = func() bool { return it.Valid() && (hi == nil || bytes.Compare(it.Item().Key(), hi) < 0) }
+		}
+		for ; valid(); it.Next() {
+			item := it.Item()
+			key := item.Key()
+			if opts.Reverse && hi != nil && bytes.Compare(key, hi) >= 0 {
+				continue
+			}
+			var ferr error
+			if err := item.Value(func(v []byte) error {
+				ferr = fn(key, v)
+				return nil
+			}); err != nil {
+				return err
+			}
+			if ferr != nil {
+				return ferr
+			}
+		}
+		return nil
+	})
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, badger.ErrDBClosed) {
+		return ErrClosed
+	}
+	return stopped(err)
+}
+
+// NewBatch implements KV. The batch is a badger write transaction.
+func (s *BadgerKV) NewBatch() Batch {
+	if s.closed.Load() {
+		return &badgerBatch{kv: s, err: ErrClosed}
+	}
+	return &badgerBatch{kv: s, txn: s.db.NewTransaction(true)}
+}
+
+// Close implements KV: it flushes and closes badger.
+func (s *BadgerKV) Close() error {
+	if s.closed.Swap(true) {
+		return ErrClosed
+	}
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("closing store at %s: %w", s.dir, err)
+	}
+	return nil
+}
+
+func (s *BadgerKV) wrap(err error) error {
+	if errors.Is(err, badger.ErrDBClosed) {
+		return ErrClosed
+	}
+	return fmt.Errorf("store at %s: %w", s.dir, err)
+}
+
+type badgerBatch struct {
+	kv   *BadgerKV
+	txn  *badger.Txn
+	err  error // the first error of Set or Delete, reported by Write
+	done bool
+}
+
+func (b *badgerBatch) Set(key, value []byte) {
+	if b.err != nil || b.done {
+		return
+	}
+	if len(key) == 0 {
+		b.err = fmt.Errorf("%w in Set", ErrEmptyKey)
+		return
+	}
+	b.err = b.kv.batchErr(b.txn.Set(key, value))
+}
+
+func (b *badgerBatch) Delete(key []byte) {
+	if b.err != nil || b.done {
+		return
+	}
+	if len(key) == 0 {
+		b.err = fmt.Errorf("%w in Delete", ErrEmptyKey)
+		return
+	}
+	b.err = b.kv.batchErr(b.txn.Delete(key))
+}
+
+func (b *badgerBatch) Write() error {
+	if b.done {
+		return ErrBatchDone
+	}
+	b.done = true
+	if b.txn == nil {
+		return b.err
+	}
+	defer b.txn.Discard()
+	if b.err != nil {
+		return b.err
+	}
+	if b.kv.closed.Load() {
+		return ErrClosed
+	}
+	return b.kv.batchErr(b.txn.Commit())
+}
+
+func (b *badgerBatch) Discard() {
+	b.done = true
+	if b.txn != nil {
+		b.txn.Discard()
+	}
+}
+
+func (s *BadgerKV) batchErr(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, badger.ErrTxnTooBig):
+		return fmt.Errorf("%w: over %d bytes or %d writes", ErrBatchTooBig, s.db.MaxBatchSize(), s.db.MaxBatchCount())
+	}
+	return s.wrap(err)
+}
+
+// slogLogger adapts slog to badger.Logger. Badger's Info messages are
+// routine (tables opened, compactions) and go to Debug.
+type slogLogger struct{ log *slog.Logger }
+
+func (l slogLogger) logf(level slog.Level, format string, args ...any) {
+	if !l.log.Enabled(context.Background(), level) {
+		return
+	}
+	l.log.Log(context.Background(), level, strings.TrimSpace(fmt.Sprintf(format, args...)))
+}
+
+func (l slogLogger) Errorf(f string, a ...any)   { l.logf(slog.LevelError, f, a...) }
+func (l slogLogger) Warningf(f string, a ...any) { l.logf(slog.LevelWarn, f, a...) }
+func (l slogLogger) Infof(f string, a ...any)    { l.logf(slog.LevelDebug, f, a...) }
+func (l slogLogger) Debugf(f string, a ...any)   { l.logf(slog.LevelDebug-4, f, a...) }
