@@ -32,11 +32,13 @@ func (n *Host) sayHello(id peer.ID) {
 	defer s.Close()
 	deadline, _ := ctx.Deadline()
 	_ = s.SetDeadline(deadline)
+	// The write side stays open until we have read the reply: our closing
+	// it tells the serving side we have its id, so that on a mismatch it
+	// disconnects only after both sides could log why.
 	if err := writeFrame(s, []byte(n.cfg.NetworkID)); err != nil {
 		n.log.Debug("hello: send", "peer_id", id, "err", err)
 		return
 	}
-	_ = s.CloseWrite()
 	theirs, err := readFrame(s, maxNetworkIDLen)
 	if err != nil {
 		// A peer that rejects our network id resets the stream: it logged
@@ -66,8 +68,8 @@ func (n *Host) serveHello(s network.Stream) {
 	_ = s.CloseWrite()
 	ok := n.checkNetwork(id, string(theirs))
 	if !ok {
-		// Let the dialer read our id and log the mismatch too: wait for it
-		// to close its side (or the deadline) before disconnecting.
+		// Let the dialer read our id and log the mismatch too: it closes
+		// its side once it has (or the deadline passes).
 		_, _ = io.Copy(io.Discard, io.LimitReader(s, 1))
 		n.disconnect(id, "network_mismatch", "ours "+quote(n.cfg.NetworkID)+", theirs "+quote(string(theirs)))
 	}

@@ -172,3 +172,12 @@ func receive(t testing.TB, ch <-chan Message, want int, timeout time.Duration) [
 func acceptAll(chain.PubKey, []byte) (Result, any) { return Accept, nil }
 
 func label(i int) string { return fmt.Sprintf("node%d", i) }
+
+// logLevel is Debug with WATERCHAIN_P2P_LOG=debug (gossipsub's RPC traces
+// included) and Info with any other non-empty value.
+func logLevel() slog.Level {
+	if os.Getenv("WATERCHAIN_P2P_LOG") == "debug" {
+		return slog.LevelDebug
+	}
+	return slog.LevelInfo
+}

@@ -147,10 +147,10 @@ func (n *Host) Request(ctx context.Context, to chain.PubKey, proto string, req [
 	if err != nil {
 		return nil, wrap("open stream", err)
 	}
+	// The context, not a stream deadline, bounds the exchange: resetting the
+	// stream once ctx is done makes every error after it carry ctx.Err().
 	stop := context.AfterFunc(ctx, func() { _ = s.Reset() })
 	defer stop()
-	deadline, _ := ctx.Deadline()
-	_ = s.SetDeadline(deadline)
 	if err := writeFrame(s, req); err != nil {
 		_ = s.Reset()
 		return nil, wrap("send", err)

@@ -1,0 +1,112 @@
+package p2p
+
+import (
+	"errors"
+	"math"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestConfigValidate(t *testing.T) {
+	valid := func() Config {
+		k := testKey(t, "cfg")
+		return Config{
+			PrivateKey:  k.Ed25519(),
+			ListenAddrs: loopback,
+			Bootstrap:   []string{"/ip4/127.0.0.1/tcp/4001/p2p/12D3KooWAHXeDgdaGcS5qYKBRMqmsMJaeBnPB8TjLcYKbCwp3a8G"},
+			NetworkID:   testNetwork,
+		}
+	}
+	if err := valid().Validate(); err != nil {
+		t.Fatalf("valid config: %v", err)
+	}
+	tests := []struct {
+		name  string
+		field string
+		break_ func(*Config)
+	}{
+		{"no key", "PrivateKey", func(c *Config) { c.PrivateKey = nil }},
+		{"short key", "PrivateKey", func(c *Config) { c.PrivateKey = c.PrivateKey[:32] }},
+		{"no network", "NetworkID", func(c *Config) { c.NetworkID = "" }},
+		{"long network", "NetworkID", func(c *Config) { c.NetworkID = strings.Repeat("x", 257) }},
+		{"bad listen", "ListenAddrs[1]", func(c *Config) { c.ListenAddrs = []string{loopback[0], "127.0.0.1:4001"} }},
+		{"bootstrap without id", "Bootstrap[0]", func(c *Config) { c.Bootstrap = []string{"/ip4/127.0.0.1/tcp/4001"} }},
+		{"mdns", "MDNS", func(c *Config) { c.MDNS = true }},
+		{"backoff inverted", "ReconnectMax", func(c *Config) { c.ReconnectMin, c.ReconnectMax = time.Minute, time.Second }},
+		{"negative queue", "OutboundQueueSize", func(c *Config) { c.OutboundQueueSize = -1 }},
+		{"negative request size", "MaxRequestSize", func(c *Config) { c.MaxRequestSize = -5 }},
+		{"huge response size", "MaxResponseSize", func(c *Config) { c.MaxResponseSize = math.MaxUint32 + 1 }},
+		{"negative timeout", "RequestTimeout", func(c *Config) { c.RequestTimeout = -time.Second }},
+		{"NaN rate", "PublishRate", func(c *Config) { c.PublishRate = math.NaN() }},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := valid()
+			tc.break_(&c)
+			err := c.Validate()
+			if !errors.Is(err, ErrConfig) {
+				t.Fatalf("got %v, want ErrConfig", err)
+			}
+			if !strings.Contains(err.Error(), tc.field) {
+				t.Fatalf("error %q does not name %s", err, tc.field)
+			}
+		})
+	}
+}
+
+func TestConfigDefaults(t *testing.T) {
+	c := Config{}.withDefaults()
+	if c.OutboundQueueSize != DefaultOutboundQueueSize || c.PublishRate != DefaultPublishRate ||
+		c.MaxResponseSize != DefaultMaxResponseSize || len(c.ListenAddrs) != 2 || c.Logger == nil {
+		t.Fatalf("defaults not applied: %+v", c)
+	}
+	c = Config{PublishRate: -1}.withDefaults()
+	if c.PublishRate != -1 {
+		t.Fatalf("PublishRate -1 (pacing off) became %v", c.PublishRate)
+	}
+}
+
+func TestBackoff(t *testing.T) {
+	lo, hi := 100*time.Millisecond, 2*time.Second
+	if d := backoff(0, lo, hi); d != 0 {
+		t.Fatalf("backoff(0) = %v, want 0", d)
+	}
+	for failures := 1; failures < 100; failures++ {
+		want := min(lo<<min(failures-1, 30), hi)
+		for range 20 {
+			d := backoff(failures, lo, hi)
+			if d < want/2 || d > want {
+				t.Fatalf("backoff(%d) = %v, want in [%v, %v]", failures, d, want/2, want)
+			}
+		}
+	}
+}
+
+func TestCheckName(t *testing.T) {
+	for _, ok := range []string{"readings", "consensus/data", "sync/blocks/1", "a-b_c.d"} {
+		if err := checkName(ok); err != nil {
+			t.Errorf("%q: %v", ok, err)
+		}
+	}
+	for _, bad := range []string{"", "/readings", "readings/", "Readings", "a b", "ü", strings.Repeat("a", 65)} {
+		if err := checkName(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
+
+func TestKeyPeerIDRoundTrip(t *testing.T) {
+	k := testKey(t, "roundtrip").Public()
+	id, err := PeerIDFromKey(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, ok := KeyOfPeer(id)
+	if !ok || back != k {
+		t.Fatalf("KeyOfPeer(PeerIDFromKey(k)) = %s, %v; want %s", back.Short(), ok, k.Short())
+	}
+	if _, ok := KeyOfPeer("not a peer id"); ok {
+		t.Fatal("KeyOfPeer accepted garbage")
+	}
+}
