@@ -234,10 +234,16 @@ func (e *Engine) restore() bool {
 			e.signed[signKey{pos.Round, StepPropose}] = Message{Proposal: r.Proposal}
 			rs.proposal, rs.proposalHash = r.Proposal, pos.BlockHash
 			e.noteBlock(r.Proposal.Block, pos.BlockHash, validityValid)
+			for _, pv := range r.POL {
+				e.addVote(pv)
+			}
 		default:
 			v := r.Vote
 			e.signed[signKey{pos.Round, pos.Step}] = Message{Vote: v}
 			e.addVote(v)
+			for _, pv := range r.POL {
+				e.addVote(pv)
+			}
 			if r.Block != nil && int64(v.Round) >= e.lockedRound {
 				e.lockedRound, e.lockedBlock, e.lockedHash = int64(v.Round), r.Block, v.BlockHash
 				e.noteBlock(r.Block, v.BlockHash, validityValid)
@@ -281,15 +287,20 @@ func (e *Engine) relayPOL(p *chain.Proposal) {
 	if p.POLRound < 0 {
 		return
 	}
-	rs := e.rounds[uint32(p.POLRound)]
-	if rs == nil {
-		return
-	}
-	votes := rs.prevotes.votesFor(e.rounds[p.Round].proposalHash)
-	slices.SortFunc(votes, func(a, b *chain.Vote) int { return e.vs.Index(a.Validator) - e.vs.Index(b.Validator) })
-	for _, v := range votes {
+	for _, v := range e.polVotes(uint32(p.POLRound), e.rounds[p.Round].proposalHash) {
 		e.ready.Messages = append(e.ready.Messages, Message{Vote: v})
 	}
+}
+
+// polVotes are the prevotes for hash in round, in validator-set order.
+func (e *Engine) polVotes(round uint32, hash chain.Hash) []*chain.Vote {
+	rs := e.rounds[round]
+	if rs == nil {
+		return nil
+	}
+	votes := rs.prevotes.votesFor(hash)
+	slices.SortFunc(votes, func(a, b *chain.Vote) int { return e.vs.Index(a.Validator) - e.vs.Index(b.Validator) })
+	return votes
 }
 
 // Step takes a proposal or vote from the network. Vote signatures must
@@ -709,6 +720,7 @@ func (e *Engine) castVote(typ chain.VoteType, hash chain.Hash) {
 	rec := &Record{Vote: v}
 	if typ == chain.Precommit && !hash.IsZero() {
 		rec.Block = e.blocks[hash].block
+		rec.POL = e.polVotes(e.round, hash)
 	}
 	if !e.persist(rec, pos) {
 		return
@@ -737,7 +749,11 @@ func (e *Engine) propose(block *chain.Block, polRound int32) {
 		return
 	}
 	p := signProposal(e.cfg.ChainID, e.cfg.Key, block, e.round, polRound)
-	if !e.persist(&Record{Proposal: p}, pos) {
+	rec := &Record{Proposal: p}
+	if polRound >= 0 {
+		rec.POL = e.polVotes(uint32(polRound), hash)
+	}
+	if !e.persist(rec, pos) {
 		return
 	}
 	m := Message{Proposal: p}

@@ -29,11 +29,16 @@ type WAL interface {
 
 // Record is one signed message of the engine: exactly one of Proposal and
 // Vote. A precommit for a block carries that block in Block, the value the
-// engine locked on, so that after a restart it can re-propose it.
+// engine locked on, and in POL the prevotes that made it lock; a
+// re-proposal carries in POL the prevotes of its proof-of-lock round. After
+// a restart the engine can then re-propose its locked block with a proof
+// others can check: without it, validators locked in different rounds
+// could wait for each other for ever.
 type Record struct {
 	Proposal *chain.Proposal `cbor:"1,keyasint,omitempty"`
 	Vote     *chain.Vote     `cbor:"2,keyasint,omitempty"`
 	Block    *chain.Block    `cbor:"3,keyasint,omitempty"`
+	POL      []*chain.Vote   `cbor:"4,keyasint,omitempty"`
 }
 
 // Validate checks the shape of rec: one message, well formed, and a Block
@@ -49,6 +54,9 @@ func (rec *Record) Validate() error {
 		if rec.Block != nil {
 			return fmt.Errorf("record: a proposal record carries no separate block")
 		}
+		if len(rec.POL) > 0 && rec.Proposal.POLRound < 0 {
+			return fmt.Errorf("record: a proof of lock for a proposal without one")
+		}
 	default:
 		if err := rec.Vote.ValidateBasic(); err != nil {
 			return fmt.Errorf("record: vote: %w", err)
@@ -60,6 +68,27 @@ func (rec *Record) Validate() error {
 			if err := rec.Block.ValidateBasic(); err != nil {
 				return fmt.Errorf("record: block: %w", err)
 			}
+		} else if len(rec.POL) > 0 {
+			return fmt.Errorf("record: a proof of lock without its block")
+		}
+	}
+	if len(rec.POL) > chain.MaxValidators {
+		return fmt.Errorf("record: proof of lock of %d votes exceeds %d", len(rec.POL), chain.MaxValidators)
+	}
+	pos := rec.Position()
+	polRound := pos.Round
+	if rec.Proposal != nil {
+		polRound = uint32(max(rec.Proposal.POLRound, 0))
+	}
+	for i, v := range rec.POL {
+		if v == nil {
+			return fmt.Errorf("record: pol[%d]: null", i)
+		}
+		if err := v.ValidateBasic(); err != nil {
+			return fmt.Errorf("record: pol[%d]: %w", i, err)
+		}
+		if v.Type != chain.Prevote || v.Lane != pos.Lane || v.Height != pos.Height || v.Round != polRound || v.BlockHash != pos.BlockHash {
+			return fmt.Errorf("record: pol[%d] %s does not prove a lock on %s in round %d", i, v, pos.BlockHash.Short(), polRound)
 		}
 	}
 	return nil

@@ -346,13 +346,20 @@ func TestRestartNeverDoubleSigns(t *testing.T) {
 		e.Timeout(Timer{Kind: TimeoutPropose, Height: 1, Round: r + 1})
 	}
 	var reproposed *chain.Proposal
+	pol := 0
 	for _, m := range e.Ready().Messages {
 		if m.Proposal != nil {
 			reproposed = m.Proposal
 		}
+		if m.Vote != nil && m.Vote.Type == chain.Prevote && m.Vote.Round == 0 && m.Vote.BlockHash == a.Hash() {
+			pol++
+		}
 	}
 	if reproposed == nil || reproposed.Block.Hash() != a.Hash() || reproposed.POLRound != 0 {
 		t.Fatalf("round 3 proposal %v, want A with POL 0", reproposed)
+	}
+	if pol < vs.Quorum() {
+		t.Fatalf("re-proposal after restart relayed %d prevotes of its proof of lock, want %d (kept in the WAL)", pol, vs.Quorum())
 	}
 }
 
