@@ -1,0 +1,55 @@
+// Package store is the node's chain store: finalized blocks of both lanes
+// with their commit certificates, their entries, the indexes over them, the
+// state of the state machine and a little metadata, over a small ordered
+// key-value interface (KV) with two implementations, badger v4 on disk
+// (OpenBadger) and a sorted map in memory (NewMemory), that pass one shared
+// suite (package kvtest).
+//
+// # What callers must do
+//
+// Commit only finalized blocks that have been verified (signatures, entries
+// root, hash link, certificate against the validator set): Store checks
+// only what keeps it consistent, that a block is the next of its lane and
+// carries a certificate for itself. Commit blocks of one lane in height
+// order, together with the state changes of executing them. Open a Store
+// once per KV, and close the KV after the last use of the Store. A Store is
+// safe for concurrent use.
+//
+// # Atomicity and recovery
+//
+// Commit writes a block, its certificate, its entries, every index, the
+// state changes and the new lane head in one KV batch; badger writes it as
+// one transaction with SyncWrites, one fsync per block. A crash at any
+// instant leaves the store at the last fully written block of each lane,
+// and Open resumes there. badger's memtable is sized (DefaultMemTableSize)
+// so that a maximal block fits one transaction.
+//
+// # Key layout
+//
+// Integers are big-endian, so byte order is numeric order; a lane is one
+// byte (chain.Lane); times are Unix milliseconds with the sign bit flipped,
+// so byte order is time order. Values are canonical CBOR (chain.Encode)
+// where they are chain types.
+//
+//	m<name>                        metadata: "schema" (8-byte version), "genesis" (32-byte hash)
+//	l<lane>                        lane head: height (8)
+//	h<lane><height:8>              header
+//	c<lane><height:8>              commit certificate
+//	e<lane><height:8><index:4>     entry: a reading or a transaction, in block order
+//	b<block hash:32>               lane (1), height (8)
+//	r<device:32><time:8><seq:8>    reading by device and time: height (8), index (4)
+//	n<device:32><seq:8>            reading by device and sequence: height (8), index (4)
+//	x<tx hash:32>                  transaction by hash: height (8), index (4)
+//	s<state key>                   state value
+//
+// Entries are stored one per key, so one reading or transaction is read
+// without its block, and a block is read with one prefix scan. The reading
+// indexes hold locations, not copies: "readings of device D from T1 to T2"
+// is one range scan of r plus one read per reading, "the latest N" one
+// reverse scan of n. State keys are under s, so no state key can collide
+// with a block key.
+//
+// Every stored value is decoded strictly (chain.Decode) and checked against
+// the key it is stored under; bytes that fail give ErrCorrupt naming the
+// key, never a panic.
+package store

@@ -1,0 +1,255 @@
+package store
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	"github.com/waterchain/waterchain/chain"
+)
+
+// Key prefixes: the first byte of every key names its table. The layout is
+// documented in doc.go; changing it needs a new schemaVersion.
+const (
+	prefixMeta      = 'm' // m<name>                     metadata
+	prefixHead      = 'l' // l<lane>                     lane head height
+	prefixHeader    = 'h' // h<lane><height>             block header
+	prefixCert      = 'c' // c<lane><height>             commit certificate
+	prefixEntry     = 'e' // e<lane><height><index>      one entry (reading or tx)
+	prefixBlockHash = 'b' // b<block hash>               lane, height
+	prefixReadTime  = 'r' // r<device><time><seq>        height, index
+	prefixReadSeq   = 'n' // n<device><seq>              height, index
+	prefixTx        = 'x' // x<tx hash>                  height, index
+	prefixState     = 's' // s<state key>                state value
+)
+
+// schemaVersion is the layout version recorded under metaSchema.
+const schemaVersion = 1
+
+// Metadata names.
+const (
+	metaSchema  = "schema"
+	metaGenesis = "genesis"
+)
+
+const (
+	heightLen   = 8
+	indexLen    = 4
+	hashLen     = len(chain.Hash{})
+	pubKeyLen   = len(chain.PubKey{})
+	locationLen = heightLen + indexLen
+	blockRefLen = 1 + heightLen
+)
+
+func metaKey(name string) []byte { return append([]byte{prefixMeta}, name...) }
+
+func headKey(lane chain.Lane) []byte { return []byte{prefixHead, byte(lane)} }
+
+func laneHeightKey(prefix byte, lane chain.Lane, height uint64) []byte {
+	k := make([]byte, 0, 2+heightLen)
+	k = append(k, prefix, byte(lane))
+	return binary.BigEndian.AppendUint64(k, height)
+}
+
+func headerKey(lane chain.Lane, height uint64) []byte {
+	return laneHeightKey(prefixHeader, lane, height)
+}
+
+func certKey(lane chain.Lane, height uint64) []byte {
+	return laneHeightKey(prefixCert, lane, height)
+}
+
+// entriesPrefix is the prefix of the entry keys of one block; entry keys
+// follow it with the big-endian index, so they iterate in block order.
+func entriesPrefix(lane chain.Lane, height uint64) []byte {
+	return laneHeightKey(prefixEntry, lane, height)
+}
+
+func entryKey(lane chain.Lane, height uint64, index uint32) []byte {
+	return binary.BigEndian.AppendUint32(entriesPrefix(lane, height), index)
+}
+
+func hashKey(prefix byte, h chain.Hash) []byte {
+	return append([]byte{prefix}, h[:]...)
+}
+
+func deviceKey(prefix byte, device chain.PubKey) []byte {
+	k := make([]byte, 0, 1+pubKeyLen+2*heightLen)
+	k = append(k, prefix)
+	return append(k, device[:]...)
+}
+
+// timeBytes maps a time to 8 bytes whose byte order is the time order,
+// negative times included.
+func appendTime(k []byte, t chain.Time) []byte {
+	return binary.BigEndian.AppendUint64(k, uint64(t)^(1<<63))
+}
+
+func readTimeKey(device chain.PubKey, t chain.Time, seq uint64) []byte {
+	return binary.BigEndian.AppendUint64(appendTime(deviceKey(prefixReadTime, device), t), seq)
+}
+
+func readSeqKey(device chain.PubKey, seq uint64) []byte {
+	return binary.BigEndian.AppendUint64(deviceKey(prefixReadSeq, device), seq)
+}
+
+func stateKey(key []byte) []byte {
+	k := make([]byte, 0, 1+len(key))
+	k = append(k, prefixState)
+	return append(k, key...)
+}
+
+// keyName renders a key for error messages.
+func keyName(k []byte) string {
+	if len(k) == 0 {
+		return "(empty key)"
+	}
+	body := k[1:]
+	switch k[0] {
+	case prefixMeta:
+		return fmt.Sprintf("meta %q", body)
+	case prefixHead:
+		if len(body) == 1 {
+			return fmt.Sprintf("head of %s", chain.Lane(body[0]))
+		}
+	case prefixHeader, prefixCert:
+		if len(body) == 1+heightLen {
+			what := "header"
+			if k[0] == prefixCert {
+				what = "certificate"
+			}
+			return fmt.Sprintf("%s of %s/%d", what, chain.Lane(body[0]), binary.BigEndian.Uint64(body[1:]))
+		}
+	case prefixEntry:
+		if len(body) == 1+heightLen+indexLen {
+			return fmt.Sprintf("entry %d of %s/%d", binary.BigEndian.Uint32(body[1+heightLen:]), chain.Lane(body[0]), binary.BigEndian.Uint64(body[1:]))
+		}
+	case prefixBlockHash, prefixTx:
+		if len(body) == hashLen {
+			what := "block hash index"
+			if k[0] == prefixTx {
+				what = "tx index"
+			}
+			return fmt.Sprintf("%s %x", what, body)
+		}
+	case prefixReadTime:
+		if len(body) == pubKeyLen+2*heightLen {
+			t := chain.Time(binary.BigEndian.Uint64(body[pubKeyLen:]) ^ (1 << 63))
+			return fmt.Sprintf("reading time index %x/%s/%d", body[:4], t, binary.BigEndian.Uint64(body[pubKeyLen+heightLen:]))
+		}
+	case prefixReadSeq:
+		if len(body) == pubKeyLen+heightLen {
+			return fmt.Sprintf("reading seq index %x/%d", body[:4], binary.BigEndian.Uint64(body[pubKeyLen:]))
+		}
+	case prefixState:
+		return fmt.Sprintf("state %q", body)
+	}
+	return fmt.Sprintf("key %q", k)
+}
+
+// Location is where an entry is stored: its block's lane and height and its
+// index among the block's entries (its Merkle leaf index).
+type Location struct {
+	Lane   chain.Lane `json:"lane"`
+	Height uint64     `json:"height"`
+	Index  uint32     `json:"index"`
+}
+
+func (l Location) String() string { return fmt.Sprintf("%s/%d[%d]", l.Lane, l.Height, l.Index) }
+
+// appendLocation encodes the height and index of a location; the lane is
+// implied by the index that holds it.
+func appendLocation(b []byte, height uint64, index uint32) []byte {
+	return binary.BigEndian.AppendUint32(binary.BigEndian.AppendUint64(b, height), index)
+}
+
+// decodeLocation decodes a location value stored under key.
+func decodeLocation(key []byte, lane chain.Lane, v []byte) (Location, error) {
+	if len(v) != locationLen {
+		return Location{}, corrupt(key, "location is %d bytes, want %d", len(v), locationLen)
+	}
+	loc := Location{Lane: lane, Height: binary.BigEndian.Uint64(v), Index: binary.BigEndian.Uint32(v[heightLen:])}
+	if loc.Height == 0 {
+		return Location{}, corrupt(key, "location at height 0")
+	}
+	return loc, nil
+}
+
+func encodeHeight(h uint64) []byte { return binary.BigEndian.AppendUint64(nil, h) }
+
+// decodeHeight decodes a head height stored under key.
+func decodeHeight(key, v []byte) (uint64, error) {
+	if len(v) != heightLen {
+		return 0, corrupt(key, "height is %d bytes, want %d", len(v), heightLen)
+	}
+	h := binary.BigEndian.Uint64(v)
+	if h == 0 {
+		return 0, corrupt(key, "height 0")
+	}
+	return h, nil
+}
+
+func encodeBlockRef(lane chain.Lane, height uint64) []byte {
+	return binary.BigEndian.AppendUint64([]byte{byte(lane)}, height)
+}
+
+// decodeBlockRef decodes the lane and height stored under a block hash.
+func decodeBlockRef(key, v []byte) (chain.Lane, uint64, error) {
+	if len(v) != blockRefLen {
+		return 0, 0, corrupt(key, "block reference is %d bytes, want %d", len(v), blockRefLen)
+	}
+	lane, height := chain.Lane(v[0]), binary.BigEndian.Uint64(v[1:])
+	if !lane.Valid() || height == 0 {
+		return 0, 0, corrupt(key, "block reference names %s/%d", lane, height)
+	}
+	return lane, height, nil
+}
+
+// decodeHeader decodes the header stored under key, which must be the
+// header of lane at height.
+func decodeHeader(key []byte, lane chain.Lane, height uint64, v []byte) (chain.Header, error) {
+	var h chain.Header
+	if err := chain.Decode(v, &h); err != nil {
+		return chain.Header{}, corrupt(key, "%v", err)
+	}
+	if err := h.ValidateBasic(); err != nil {
+		return chain.Header{}, corrupt(key, "%v", err)
+	}
+	if h.Lane != lane || h.Height != height {
+		return chain.Header{}, corrupt(key, "holds the header of %s/%d", h.Lane, h.Height)
+	}
+	return h, nil
+}
+
+// decodeCert decodes the certificate stored under key, which must certify
+// lane at height.
+func decodeCert(key []byte, lane chain.Lane, height uint64, v []byte) (*chain.Certificate, error) {
+	var c chain.Certificate
+	if err := chain.Decode(v, &c); err != nil {
+		return nil, corrupt(key, "%v", err)
+	}
+	if err := c.ValidateBasic(); err != nil {
+		return nil, corrupt(key, "%v", err)
+	}
+	if c.Lane != lane || c.Height != height {
+		return nil, corrupt(key, "holds the certificate of %s/%d", c.Lane, c.Height)
+	}
+	return &c, nil
+}
+
+// decodeReadingEntry decodes the reading stored under key.
+func decodeReadingEntry(key, v []byte) (*chain.Reading, error) {
+	r, err := chain.DecodeReading(v)
+	if err != nil {
+		return nil, corrupt(key, "%v", err)
+	}
+	return r, nil
+}
+
+// decodeTxEntry decodes the transaction stored under key.
+func decodeTxEntry(key, v []byte) (*chain.Tx, error) {
+	tx, err := chain.DecodeTx(v)
+	if err != nil {
+		return nil, corrupt(key, "%v", err)
+	}
+	return tx, nil
+}

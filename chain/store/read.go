@@ -1,0 +1,320 @@
+package store
+
+import (
+	"bytes"
+	"cmp"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/waterchain/waterchain/chain"
+)
+
+// get reads key, naming what is missing in the error.
+func (s *Store) get(key []byte) ([]byte, error) {
+	v, err := s.kv.Get(key)
+	if errors.Is(err, ErrNotFound) {
+		return nil, fmt.Errorf("%w: %s", ErrNotFound, keyName(key))
+	}
+	return v, err
+}
+
+// Header returns the header of the committed block of lane at height.
+func (s *Store) Header(lane chain.Lane, height uint64) (chain.Header, error) {
+	key := headerKey(lane, height)
+	v, err := s.get(key)
+	if err != nil {
+		return chain.Header{}, err
+	}
+	return decodeHeader(key, lane, height, v)
+}
+
+// Cert returns the commit certificate of the block of lane at height.
+func (s *Store) Cert(lane chain.Lane, height uint64) (*chain.Certificate, error) {
+	key := certKey(lane, height)
+	v, err := s.get(key)
+	if err != nil {
+		return nil, err
+	}
+	return decodeCert(key, lane, height, v)
+}
+
+// Block returns the committed block of lane at height with its entries and
+// certificate.
+func (s *Store) Block(lane chain.Lane, height uint64) (*chain.Block, error) {
+	h, err := s.Header(lane, height)
+	if err != nil {
+		return nil, err
+	}
+	cert, err := s.Cert(lane, height)
+	if err != nil {
+		return nil, err
+	}
+	if hash := h.Hash(); cert.BlockHash != hash {
+		return nil, corrupt(certKey(lane, height), "certifies block %s, the header hashes to %s", cert.BlockHash, hash)
+	}
+	b := &chain.Block{Header: h, Cert: cert}
+	if lane == chain.LaneData {
+		b.Readings = make([]*chain.Reading, 0, h.NumEntries)
+	} else {
+		b.Txs = make([]*chain.Tx, 0, h.NumEntries)
+	}
+	prefix := entriesPrefix(lane, height)
+	var next uint32
+	err = s.kv.Iterate(prefix, IterOptions{}, func(k, v []byte) error {
+		if len(k) != len(prefix)+indexLen || binary.BigEndian.Uint32(k[len(prefix):]) != next {
+			return corrupt(k, "out of place in %s/%d, want entry %d", lane, height, next)
+		}
+		if next >= h.NumEntries {
+			return corrupt(k, "beyond the %d entries of %s/%d", h.NumEntries, lane, height)
+		}
+		next++
+		if lane == chain.LaneData {
+			r, err := decodeReadingEntry(k, v)
+			if err != nil {
+				return err
+			}
+			b.Readings = append(b.Readings, r)
+			return nil
+		}
+		tx, err := decodeTxEntry(k, v)
+		if err != nil {
+			return err
+		}
+		b.Txs = append(b.Txs, tx)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if next != h.NumEntries {
+		return nil, corrupt(entryKey(lane, height, next), "missing: %s/%d has %d entries", lane, height, h.NumEntries)
+	}
+	return b, nil
+}
+
+// BlockByHash returns the committed block with the given header hash.
+func (s *Store) BlockByHash(hash chain.Hash) (*chain.Block, error) {
+	key := hashKey(prefixBlockHash, hash)
+	v, err := s.get(key)
+	if err != nil {
+		return nil, err
+	}
+	lane, height, err := decodeBlockRef(key, v)
+	if err != nil {
+		return nil, err
+	}
+	b, err := s.Block(lane, height)
+	if err != nil {
+		return nil, err
+	}
+	if got := b.Hash(); got != hash {
+		return nil, corrupt(key, "names %s/%d, whose hash is %s", lane, height, got)
+	}
+	return b, nil
+}
+
+// Reading returns the reading of device with sequence number seq and its
+// location.
+func (s *Store) Reading(device chain.PubKey, seq uint64) (*chain.Reading, Location, error) {
+	key := readSeqKey(device, seq)
+	v, err := s.get(key)
+	if err != nil {
+		return nil, Location{}, err
+	}
+	loc, err := decodeLocation(key, chain.LaneData, v)
+	if err != nil {
+		return nil, Location{}, err
+	}
+	r, err := s.readingAt(loc, device, seq)
+	if err != nil {
+		return nil, Location{}, err
+	}
+	return r, loc, nil
+}
+
+// readingAt fetches the reading at loc, which an index says is device's
+// reading seq.
+func (s *Store) readingAt(loc Location, device chain.PubKey, seq uint64) (*chain.Reading, error) {
+	key := entryKey(chain.LaneData, loc.Height, loc.Index)
+	v, err := s.kv.Get(key)
+	if errors.Is(err, ErrNotFound) {
+		return nil, corrupt(key, "missing, indexed as reading %d of device %s", seq, device.Short())
+	}
+	if err != nil {
+		return nil, err
+	}
+	r, err := decodeReadingEntry(key, v)
+	if err != nil {
+		return nil, err
+	}
+	if r.Device != device || r.Seq != seq {
+		return nil, corrupt(key, "holds reading %d of device %s, indexed as reading %d of device %s", r.Seq, r.Device.Short(), seq, device.Short())
+	}
+	return r, nil
+}
+
+// indexed is one entry of the reading time index.
+type indexed struct {
+	seq uint64
+	loc Location
+}
+
+// scanReadingTimes lists, in time order, the indexed readings of device
+// with from ≤ time < to (to == 0: no upper bound) recorded at data heights
+// up to maxHeight, at most limit of them (limit ≤ 0: all).
+func (s *Store) scanReadingTimes(device chain.PubKey, from, to chain.Time, maxHeight uint64, limit int) ([]indexed, error) {
+	prefix := deviceKey(prefixReadTime, device)
+	opts := IterOptions{Start: appendTime(bytes.Clone(prefix), from)}
+	if to != 0 {
+		if to <= from {
+			return nil, nil
+		}
+		opts.End = appendTime(bytes.Clone(prefix), to)
+	}
+	var out []indexed
+	err := s.kv.Iterate(prefix, opts, func(k, v []byte) error {
+		if len(k) != len(prefix)+2*heightLen {
+			return corrupt(k, "reading time index key is %d bytes, want %d", len(k), len(prefix)+2*heightLen)
+		}
+		loc, err := decodeLocation(k, chain.LaneData, v)
+		if err != nil {
+			return err
+		}
+		if loc.Height > maxHeight {
+			return nil
+		}
+		out = append(out, indexed{seq: binary.BigEndian.Uint64(k[len(prefix)+heightLen:]), loc: loc})
+		if limit > 0 && len(out) >= limit {
+			return ErrStop
+		}
+		return nil
+	})
+	return out, err
+}
+
+// Readings calls fn with each reading of device with from ≤ time < to (to
+// == 0: no upper bound) and its location, in time order (sequence order
+// among equal times), at most limit of them (limit ≤ 0: all), and stops at
+// the first error fn returns, returning it. fn owns the readings it is
+// given.
+func (s *Store) Readings(device chain.PubKey, from, to chain.Time, limit int, fn func(*chain.Reading, Location) error) error {
+	idx, err := s.scanReadingTimes(device, from, to, ^uint64(0), limit)
+	if err != nil {
+		return err
+	}
+	return s.fetchReadings(device, idx, fn)
+}
+
+// fetchReadings reads the indexed readings in the order given.
+func (s *Store) fetchReadings(device chain.PubKey, idx []indexed, fn func(*chain.Reading, Location) error) error {
+	for _, e := range idx {
+		r, err := s.readingAt(e.loc, device, e.seq)
+		if err != nil {
+			return err
+		}
+		if err := fn(r, e.loc); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// LatestReadings calls fn with the n readings of device that have the
+// highest sequence numbers, highest first, as Readings does.
+func (s *Store) LatestReadings(device chain.PubKey, n int, fn func(*chain.Reading, Location) error) error {
+	if n <= 0 {
+		return nil
+	}
+	prefix := deviceKey(prefixReadSeq, device)
+	var idx []indexed
+	err := s.kv.Iterate(prefix, IterOptions{Reverse: true}, func(k, v []byte) error {
+		if len(k) != len(prefix)+heightLen {
+			return corrupt(k, "reading seq index key is %d bytes, want %d", len(k), len(prefix)+heightLen)
+		}
+		loc, err := decodeLocation(k, chain.LaneData, v)
+		if err != nil {
+			return err
+		}
+		idx = append(idx, indexed{seq: binary.BigEndian.Uint64(k[len(prefix):]), loc: loc})
+		if len(idx) >= n {
+			return ErrStop
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return s.fetchReadings(device, idx, fn)
+}
+
+// ReadingsUpTo calls fn for every reading of device with from ≤ time < to
+// that is recorded in a data block of height at most maxHeight, in
+// increasing sequence order, and stops at the first error fn returns,
+// returning it. The answer does not depend on blocks above maxHeight,
+// which is what settlement needs (it counts readings up to its tx block's
+// anchor). fn owns the readings it is given. Its signature is that of
+// state.ReadingSource.
+func (s *Store) ReadingsUpTo(device chain.PubKey, from, to chain.Time, maxHeight uint64, fn func(*chain.Reading) error) error {
+	if to <= from || maxHeight == 0 {
+		return nil
+	}
+	idx, err := s.scanReadingTimes(device, from, to, maxHeight, 0)
+	if err != nil {
+		return err
+	}
+	// Time order is almost always sequence order; sorting is then a pass.
+	slices.SortFunc(idx, func(a, b indexed) int { return cmp.Compare(a.seq, b.seq) })
+	return s.fetchReadings(device, idx, func(r *chain.Reading, _ Location) error { return fn(r) })
+}
+
+// Tx returns the committed transaction with the given hash and its
+// location.
+func (s *Store) Tx(hash chain.Hash) (*chain.Tx, Location, error) {
+	key := hashKey(prefixTx, hash)
+	v, err := s.get(key)
+	if err != nil {
+		return nil, Location{}, err
+	}
+	loc, err := decodeLocation(key, chain.LaneTx, v)
+	if err != nil {
+		return nil, Location{}, err
+	}
+	ekey := entryKey(chain.LaneTx, loc.Height, loc.Index)
+	ev, err := s.kv.Get(ekey)
+	if errors.Is(err, ErrNotFound) {
+		return nil, Location{}, corrupt(ekey, "missing, indexed as tx %s", hash.Short())
+	}
+	if err != nil {
+		return nil, Location{}, err
+	}
+	if got := chain.HashBytes(ev); got != hash {
+		return nil, Location{}, corrupt(ekey, "holds tx %s, indexed as tx %s", got.Short(), hash.Short())
+	}
+	tx, err := decodeTxEntry(ekey, ev)
+	if err != nil {
+		return nil, Location{}, err
+	}
+	return tx, loc, nil
+}
+
+// State returns the state value under key, or ErrNotFound. The caller owns
+// the returned bytes.
+func (s *Store) State(key []byte) ([]byte, error) {
+	if len(key) == 0 {
+		return nil, fmt.Errorf("%w: empty state key", ErrNotFound)
+	}
+	return s.get(stateKey(key))
+}
+
+// IterateState calls fn for every state entry whose key starts with
+// prefix, in ascending key order, on a consistent snapshot, and stops at
+// the first error fn returns, returning it. fn must not keep or modify key
+// or value after it returns.
+func (s *Store) IterateState(prefix []byte, fn func(key, value []byte) error) error {
+	p := stateKey(prefix)
+	return s.kv.Iterate(p, IterOptions{}, func(k, v []byte) error {
+		return fn(k[1:], v)
+	})
+}

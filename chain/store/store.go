@@ -1,0 +1,413 @@
+package store
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/waterchain/waterchain/chain"
+)
+
+// MaxStateKeyLen bounds the key of a state change (badger takes keys up to
+// 64 KB; state keys are a few dozen bytes).
+const MaxStateKeyLen = 1024
+
+// Change is one write of a block's execution to the state: Value under Key,
+// or the removal of Key when Delete is set. State keys live in their own
+// namespace of the store, so they can never collide with blocks or indexes.
+type Change struct {
+	Key    []byte
+	Value  []byte
+	Delete bool
+}
+
+// Store is the node's chain store over a KV: finalized blocks of both lanes
+// with their certificates, their entries one by one, the indexes over them,
+// the state and a little metadata. It owns the key layout (doc.go).
+//
+// Store is safe for concurrent use. Commit and InitGenesis are serialized
+// among themselves; reads never wait for them and see whole blocks only.
+// The KV stays the caller's: close it after the last use of the Store.
+type Store struct {
+	kv KV
+
+	writeMu sync.Mutex // serializes Commit and InitGenesis
+
+	mu      sync.RWMutex // guards heads and genesis, the cache of what is committed
+	heads   map[chain.Lane]head
+	genesis *chain.Hash
+}
+
+// head is the cached last committed header of a lane.
+type head struct {
+	header chain.Header
+	hash   chain.Hash
+}
+
+// Open opens the store held in kv, creating its layout when kv is empty,
+// and loads the lane heads, so that a reopened store resumes at the last
+// committed block of each lane.
+func Open(kv KV) (*Store, error) {
+	s := &Store{kv: kv, heads: make(map[chain.Lane]head)}
+	if err := s.checkSchema(); err != nil {
+		return nil, err
+	}
+	for _, lane := range chain.Lanes {
+		key := headKey(lane)
+		v, err := kv.Get(key)
+		if errors.Is(err, ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("reading %s head: %w", lane, err)
+		}
+		height, err := decodeHeight(key, v)
+		if err != nil {
+			return nil, err
+		}
+		h, err := s.Header(lane, height)
+		if err != nil {
+			return nil, fmt.Errorf("%s head at height %d: %w", lane, height, err)
+		}
+		s.heads[lane] = head{header: h, hash: h.Hash()}
+	}
+	g, err := s.loadGenesis()
+	switch {
+	case err == nil:
+		s.genesis = &g
+	case !errors.Is(err, ErrNoGenesis):
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Store) checkSchema() error {
+	key := metaKey(metaSchema)
+	v, err := s.kv.Get(key)
+	if err == nil {
+		if len(v) != 8 {
+			return corrupt(key, "schema version is %d bytes, want 8", len(v))
+		}
+		if got := binary.BigEndian.Uint64(v); got != schemaVersion {
+			return fmt.Errorf("%w: the store has schema %d, this version reads schema %d (use a matching waterchain version)", ErrSchema, got, schemaVersion)
+		}
+		return nil
+	}
+	if !errors.Is(err, ErrNotFound) {
+		return fmt.Errorf("reading schema version: %w", err)
+	}
+	empty := true
+	if err := s.kv.Iterate(nil, IterOptions{}, func(k, v []byte) error {
+		empty = false
+		return ErrStop
+	}); err != nil {
+		return fmt.Errorf("checking for an empty store: %w", err)
+	}
+	if !empty {
+		return fmt.Errorf("%w: the store holds data but no schema version; it was not written by waterchain", ErrSchema)
+	}
+	b := s.kv.NewBatch()
+	defer b.Discard()
+	b.Set(key, binary.BigEndian.AppendUint64(nil, schemaVersion))
+	if err := b.Write(); err != nil {
+		return fmt.Errorf("writing schema version: %w", err)
+	}
+	return nil
+}
+
+// Head returns the last committed header of lane, and false before its
+// first block.
+func (s *Store) Head(lane chain.Lane) (chain.Header, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	h, ok := s.heads[lane]
+	return h.header, ok
+}
+
+// Height returns the height of lane's head, 0 before its first block.
+func (s *Store) Height(lane chain.Lane) uint64 {
+	h, _ := s.Head(lane)
+	return h.Height
+}
+
+// Commit writes a finalized block with its certificate (b.Cert) and the
+// state changes of its execution in one atomic batch: header, certificate,
+// each entry, the block-hash index, the reading indexes by (device, time,
+// seq) and by (device, seq) or the transaction index by hash, the changes,
+// and the new lane head. Either all of it is stored or, on error, none.
+//
+// The block must be the next of its lane: height head+1, previous hash the
+// head's (at height 1, the recorded genesis hash, when there is one); the
+// certificate must name its lane, height and hash. Commit does not verify
+// signatures, the entries root or the link beyond that: the caller commits
+// only blocks it has verified. Readings of one device must have distinct
+// sequence numbers across the chain, as the data-lane rules ensure.
+func (s *Store) Commit(b *chain.Block, changes []Change) error {
+	if b == nil {
+		return fmt.Errorf("%w: nil block", ErrInvalidBlock)
+	}
+	h := &b.Header
+	if !h.Lane.Valid() {
+		return fmt.Errorf("%w: unknown lane %d", ErrInvalidBlock, h.Lane)
+	}
+	if err := checkEntries(b); err != nil {
+		return err
+	}
+	if err := checkChanges(changes); err != nil {
+		return err
+	}
+	headerBytes, err := chain.Encode(h)
+	if err != nil {
+		return fmt.Errorf("%w: encoding header %s/%d: %v", ErrInvalidBlock, h.Lane, h.Height, err)
+	}
+	hash := chain.HashBytes(headerBytes)
+	if b.Cert == nil {
+		return fmt.Errorf("%w: %s/%d %s", ErrMissingCert, h.Lane, h.Height, hash.Short())
+	}
+	c := b.Cert
+	if c.Lane != h.Lane || c.Height != h.Height || c.BlockHash != hash {
+		return fmt.Errorf("%w: certificate for %s/%d %s, block is %s/%d %s", ErrCertMismatch,
+			c.Lane, c.Height, c.BlockHash.Short(), h.Lane, h.Height, hash.Short())
+	}
+	certBytes, err := chain.Encode(c)
+	if err != nil {
+		return fmt.Errorf("%w: encoding certificate of %s/%d: %v", ErrInvalidBlock, h.Lane, h.Height, err)
+	}
+
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	if err := s.checkNext(h); err != nil {
+		return err
+	}
+
+	batch := s.kv.NewBatch()
+	defer batch.Discard()
+	batch.Set(headerKey(h.Lane, h.Height), headerBytes)
+	batch.Set(certKey(h.Lane, h.Height), certBytes)
+	batch.Set(hashKey(prefixBlockHash, hash), encodeBlockRef(h.Lane, h.Height))
+	if h.Lane == chain.LaneData {
+		putReadings(batch, h.Height, b.Readings)
+	} else {
+		putTxs(batch, h.Height, b.Txs)
+	}
+	putChanges(batch, changes)
+	batch.Set(headKey(h.Lane), encodeHeight(h.Height))
+	if err := batch.Write(); err != nil {
+		return fmt.Errorf("writing %s/%d: %w", h.Lane, h.Height, err)
+	}
+
+	s.mu.Lock()
+	s.heads[h.Lane] = head{header: *h, hash: hash}
+	s.mu.Unlock()
+	return nil
+}
+
+// checkEntries checks that the entries belong to the block's lane and
+// number what its header says.
+func checkEntries(b *chain.Block) error {
+	h := &b.Header
+	if h.Lane == chain.LaneData && len(b.Txs) > 0 {
+		return fmt.Errorf("%w: data block %d carries %d transactions", ErrInvalidBlock, h.Height, len(b.Txs))
+	}
+	if h.Lane == chain.LaneTx && len(b.Readings) > 0 {
+		return fmt.Errorf("%w: tx block %d carries %d readings", ErrInvalidBlock, h.Height, len(b.Readings))
+	}
+	n := b.NumEntries()
+	if n > chain.MaxBlockEntries {
+		return fmt.Errorf("%w: %s/%d has %d entries, more than %d", ErrInvalidBlock, h.Lane, h.Height, n, chain.MaxBlockEntries)
+	}
+	if uint32(n) != h.NumEntries {
+		return fmt.Errorf("%w: %s/%d header says %d entries, block has %d", ErrInvalidBlock, h.Lane, h.Height, h.NumEntries, n)
+	}
+	for i, r := range b.Readings {
+		if r == nil {
+			return fmt.Errorf("%w: data/%d reading %d is nil", ErrInvalidBlock, h.Height, i)
+		}
+	}
+	for i, tx := range b.Txs {
+		if tx == nil {
+			return fmt.Errorf("%w: tx/%d transaction %d is nil", ErrInvalidBlock, h.Height, i)
+		}
+	}
+	return nil
+}
+
+func checkChanges(changes []Change) error {
+	for i, c := range changes {
+		if len(c.Key) == 0 {
+			return fmt.Errorf("%w: change %d has an empty key", ErrInvalidChange, i)
+		}
+		if len(c.Key) > MaxStateKeyLen {
+			return fmt.Errorf("%w: change %d key is %d bytes, more than %d", ErrInvalidChange, i, len(c.Key), MaxStateKeyLen)
+		}
+	}
+	return nil
+}
+
+// checkNext checks that h extends its lane's head. Called with writeMu
+// held.
+func (s *Store) checkNext(h *chain.Header) error {
+	s.mu.RLock()
+	cur, ok := s.heads[h.Lane]
+	genesis := s.genesis
+	s.mu.RUnlock()
+	var headHeight uint64
+	if ok {
+		headHeight = cur.header.Height
+	}
+	if h.Height != headHeight+1 {
+		return fmt.Errorf("%w: %s block at height %d, the head is at %d (want %d)", ErrNotNext, h.Lane, h.Height, headHeight, headHeight+1)
+	}
+	switch {
+	case ok && h.PrevHash != cur.hash:
+		return fmt.Errorf("%w: %s/%d prev_hash %s, the head %s/%d is %s", ErrNotNext, h.Lane, h.Height, h.PrevHash, h.Lane, headHeight, cur.hash)
+	case !ok && genesis != nil && h.PrevHash != *genesis:
+		return fmt.Errorf("%w: %s/1 prev_hash %s is not the genesis hash %s", ErrNotNext, h.Lane, h.PrevHash, *genesis)
+	}
+	return nil
+}
+
+// putReadings adds the entries and indexes of a data block. Keys and
+// location values are cut from one buffer, sized up front so that it is
+// never reallocated under them.
+func putReadings(batch Batch, height uint64, readings []*chain.Reading) {
+	const perReading = (2 + heightLen + indexLen) + // entry key
+		(1 + pubKeyLen + 2*heightLen) + // time index key
+		(1 + pubKeyLen + heightLen) + // seq index key
+		locationLen // location value, shared by both indexes
+	buf := make([]byte, 0, len(readings)*perReading)
+	cut := func(from int) []byte { return buf[from:len(buf):len(buf)] }
+	for i, r := range readings {
+		idx := uint32(i)
+		start := len(buf)
+		buf = append(buf, prefixEntry, byte(chain.LaneData))
+		buf = binary.BigEndian.AppendUint64(buf, height)
+		buf = binary.BigEndian.AppendUint32(buf, idx)
+		batch.Set(cut(start), r.Encode())
+
+		start = len(buf)
+		buf = appendLocation(buf, height, idx)
+		loc := cut(start)
+
+		start = len(buf)
+		buf = append(buf, prefixReadTime)
+		buf = append(buf, r.Device[:]...)
+		buf = appendTime(buf, r.Time)
+		buf = binary.BigEndian.AppendUint64(buf, r.Seq)
+		batch.Set(cut(start), loc)
+
+		start = len(buf)
+		buf = append(buf, prefixReadSeq)
+		buf = append(buf, r.Device[:]...)
+		buf = binary.BigEndian.AppendUint64(buf, r.Seq)
+		batch.Set(cut(start), loc)
+	}
+}
+
+// putTxs adds the entries and the hash index of a tx block.
+func putTxs(batch Batch, height uint64, txs []*chain.Tx) {
+	for i, tx := range txs {
+		idx := uint32(i)
+		enc := tx.Encode()
+		batch.Set(entryKey(chain.LaneTx, height, idx), enc)
+		batch.Set(hashKey(prefixTx, chain.HashBytes(enc)), appendLocation(nil, height, idx))
+	}
+}
+
+func putChanges(batch Batch, changes []Change) {
+	for _, c := range changes {
+		if c.Delete {
+			batch.Delete(stateKey(c.Key))
+			continue
+		}
+		v := c.Value
+		if v == nil {
+			v = []byte{}
+		}
+		batch.Set(stateKey(c.Key), v)
+	}
+}
+
+// InitGenesis records the genesis hash of a fresh store together with the
+// genesis state, in one atomic batch. On a store already initialized for
+// hash it does nothing; for another genesis it returns ErrGenesisMismatch.
+func (s *Store) InitGenesis(hash chain.Hash, changes []Change) error {
+	if hash.IsZero() {
+		return fmt.Errorf("%w: zero genesis hash", ErrInvalidChange)
+	}
+	if err := checkChanges(changes); err != nil {
+		return err
+	}
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	s.mu.RLock()
+	recorded, blocks := s.genesis, len(s.heads) > 0
+	s.mu.RUnlock()
+	if recorded != nil {
+		return genesisMatches(*recorded, hash)
+	}
+	if blocks {
+		return fmt.Errorf("%w: the store holds blocks but no genesis record", ErrCorrupt)
+	}
+	batch := s.kv.NewBatch()
+	defer batch.Discard()
+	putChanges(batch, changes)
+	batch.Set(metaKey(metaGenesis), hash[:])
+	if err := batch.Write(); err != nil {
+		return fmt.Errorf("writing genesis state: %w", err)
+	}
+	s.mu.Lock()
+	s.genesis = &hash
+	s.mu.Unlock()
+	return nil
+}
+
+// GenesisHash returns the genesis hash the store was created for, or
+// ErrNoGenesis.
+func (s *Store) GenesisHash() (chain.Hash, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.genesis == nil {
+		return chain.Hash{}, fmt.Errorf("%w: it was never initialized", ErrNoGenesis)
+	}
+	return *s.genesis, nil
+}
+
+// CheckGenesis returns nil when the store was created for the genesis
+// hash, ErrGenesisMismatch (naming both) when for another, and ErrNoGenesis
+// when for none yet.
+func (s *Store) CheckGenesis(hash chain.Hash) error {
+	recorded, err := s.GenesisHash()
+	if err != nil {
+		return err
+	}
+	return genesisMatches(recorded, hash)
+}
+
+func genesisMatches(recorded, hash chain.Hash) error {
+	if recorded != hash {
+		return fmt.Errorf("%w: the store was created for genesis %s, the node was started with genesis %s; use the data directory of this network, or move this one aside to start afresh", ErrGenesisMismatch, recorded, hash)
+	}
+	return nil
+}
+
+func (s *Store) loadGenesis() (chain.Hash, error) {
+	key := metaKey(metaGenesis)
+	v, err := s.kv.Get(key)
+	if errors.Is(err, ErrNotFound) {
+		return chain.Hash{}, ErrNoGenesis
+	}
+	if err != nil {
+		return chain.Hash{}, fmt.Errorf("reading genesis hash: %w", err)
+	}
+	var h chain.Hash
+	if len(v) != len(h) {
+		return chain.Hash{}, corrupt(key, "genesis hash is %d bytes, want %d", len(v), len(h))
+	}
+	copy(h[:], v)
+	if h.IsZero() {
+		return chain.Hash{}, corrupt(key, "zero genesis hash")
+	}
+	return h, nil
+}
