@@ -1,0 +1,91 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/waterchain/waterchain/chain"
+	"github.com/waterchain/waterchain/chain/state"
+	"github.com/waterchain/waterchain/chain/store"
+	"github.com/waterchain/waterchain/genesis"
+)
+
+// stateGenesis turns the genesis file into the state machine's genesis.
+func stateGenesis(g *genesis.Genesis) (*state.Genesis, error) {
+	sg := &state.Genesis{ChainID: g.ChainID, GenesisTime: g.GenesisTime, Params: g.Params}
+	for _, v := range g.Validators {
+		sg.Validators = append(sg.Validators, v.NodeKey)
+	}
+	for _, r := range g.Regulators {
+		sg.Regulators = append(sg.Regulators, r.Account)
+	}
+	for _, ind := range g.Industries {
+		gi := state.GenesisIndustry{
+			Name: ind.Name, Account: ind.Account, Balance: ind.Balance,
+			Allowance: ind.Permit.Allowance, Limits: ind.Permit.Limits,
+		}
+		for _, d := range ind.Devices {
+			gi.Devices = append(gi.Devices, state.GenesisDevice{Key: d.Key, Label: d.Label})
+		}
+		sg.Industries = append(sg.Industries, gi)
+	}
+	if err := sg.Validate(); err != nil {
+		return nil, fmt.Errorf("genesis: %w", err)
+	}
+	return sg, nil
+}
+
+// stateReader is the committed state as the state machine reads it.
+type stateReader struct{ s *store.Store }
+
+var _ state.Reader = stateReader{}
+
+func (r stateReader) Get(key []byte) ([]byte, error) {
+	v, err := r.s.State(key)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("%w: %q", state.ErrNotFound, key)
+	}
+	return v, err
+}
+
+func (r stateReader) Iterate(prefix []byte, fn func(key, value []byte) error) error {
+	return r.s.IterateState(prefix, fn)
+}
+
+// readingSource gives settlement the finalized readings up to an anchor.
+type readingSource struct{ s *store.Store }
+
+var _ state.ReadingSource = readingSource{}
+
+func (r readingSource) ReadingsUpTo(device chain.PubKey, from, to chain.Time, maxDataHeight uint64, fn func(*chain.Reading) error) error {
+	return r.s.ReadingsUpTo(device, from, to, maxDataHeight, fn)
+}
+
+func toStoreChanges(cs []state.Change) []store.Change {
+	out := make([]store.Change, len(cs))
+	for i, c := range cs {
+		out[i] = store.Change{Key: c.Key, Value: c.Value, Delete: c.Delete}
+	}
+	return out
+}
+
+// validatorSet returns the set that signs block height of lane. The tx lane
+// at height h uses the set in force at tx height h. A data block uses the
+// set in force at its parent's anchor (the tx height its parent was checked
+// against), which every node knows before the height starts; so a change
+// approved in tx block H signs data blocks whose parent's anchor reached
+// H+2.
+func (n *Node) validatorSet(lane chain.Lane, height uint64) (*chain.ValidatorSet, error) {
+	txHeight := height
+	if lane == chain.LaneData {
+		txHeight = 0
+		if height > 1 {
+			parent, err := n.store.Header(chain.LaneData, height-1)
+			if err != nil {
+				return nil, fmt.Errorf("validator set of data/%d: parent header: %w", height, err)
+			}
+			txHeight = parent.Anchor.Height
+		}
+	}
+	return state.ValidatorSetAt(stateReader{n.store}, txHeight)
+}

@@ -1,0 +1,18 @@
+// Package node runs a Waterchain node: it opens the store, executes both
+// lanes' state machines, drives one consensus engine per lane, gossips over
+// libp2p, syncs blocks from peers when behind, checks readings and
+// transactions at the door (HTTP, MQTT, gossip), computes alerts, and serves
+// the HTTP API and the dashboard.
+//
+// Threading: one goroutine, the loop (loop.go), owns the consensus engines
+// and everything that changes the committed chain: it proposes, validates
+// and commits blocks. Other goroutines (HTTP handlers, gossip handlers,
+// signature-verification workers, sync) talk to it through channels and
+// read the store, which is safe for concurrent reads. Signatures are
+// verified once, off the loop, at the door or in batches for block
+// validation, and remembered in a cache so they are never verified twice.
+//
+// A caller builds a Node with New, starts it with Start and stops it with
+// Close; Start returns once the node listens. Everything a node needs is in
+// its home directory (see package home).
+package node

@@ -1,0 +1,288 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/waterchain/waterchain/chain"
+	"github.com/waterchain/waterchain/chain/state"
+	"github.com/waterchain/waterchain/consensus"
+	"github.com/waterchain/waterchain/node/mempool"
+	"github.com/waterchain/waterchain/p2p"
+)
+
+// Gossip topics (namespaced by the p2p host with the network id).
+const (
+	topicReadings      = "readings"
+	topicTxs           = "txs"
+	topicConsensusData = "consensus/data"
+	topicConsensusTx   = "consensus/tx"
+	topicEvidence      = "evidence"
+)
+
+// maxGossipReadings bounds the readings of one gossip message.
+const maxGossipReadings = 2_000
+
+type gossipTopics struct {
+	readings, txs, evidence *p2p.Topic
+	consensus               map[chain.Lane]*p2p.Topic
+}
+
+// wireConsensus is a consensus message on the wire: exactly one field set.
+type wireConsensus struct {
+	Proposal *chain.Proposal `cbor:"1,keyasint,omitempty"`
+	Vote     *chain.Vote     `cbor:"2,keyasint,omitempty"`
+}
+
+// wireReadings is a batch of readings on the wire.
+type wireReadings struct {
+	Readings []*chain.Reading `cbor:"1,keyasint"`
+}
+
+// startP2P starts the libp2p host and joins the topics.
+func (n *Node) startP2P() error {
+	host, err := p2p.New(n.ctx, p2p.Config{
+		PrivateKey:  n.key.Ed25519(),
+		ListenAddrs: n.cfg.P2P.Listen,
+		Bootstrap:   n.cfg.P2P.Bootstrap,
+		AllowedKeys: n.gen.PeerKeys(),
+		NetworkID:   n.chainID + "/" + n.genHash.String(),
+		MDNS:        n.cfg.P2P.MDNS,
+		Logger:      n.log,
+		Registerer:  n.registry,
+	})
+	if err != nil {
+		return fmt.Errorf("p2p: %w", err)
+	}
+	n.host = host
+	n.topics.consensus = make(map[chain.Lane]*p2p.Topic)
+	join := func(name string, v p2p.Validator, opts ...p2p.TopicOption) (*p2p.Topic, error) {
+		t, err := host.Join(name, v, opts...)
+		if err != nil {
+			return nil, err
+		}
+		return t, nil
+	}
+	if n.topics.readings, err = join(topicReadings, n.validateGossipReadings); err != nil {
+		return err
+	}
+	if n.topics.txs, err = join(topicTxs, n.validateGossipTx); err != nil {
+		return err
+	}
+	if n.topics.evidence, err = join(topicEvidence, n.validateGossipEvidence, p2p.Unpaced()); err != nil {
+		return err
+	}
+	for lane, name := range map[chain.Lane]string{chain.LaneData: topicConsensusData, chain.LaneTx: topicConsensusTx} {
+		lane := lane
+		t, err := join(name, func(from chain.PubKey, data []byte) (p2p.Result, any) {
+			return n.validateGossipConsensus(lane, data)
+		}, p2p.Unpaced())
+		if err != nil {
+			return err
+		}
+		n.topics.consensus[lane] = t
+	}
+	if err := n.registerSync(); err != nil {
+		return err
+	}
+	n.wg.Add(5)
+	go n.readTopic(n.topics.readings, n.onGossipReadings)
+	go n.readTopic(n.topics.txs, n.onGossipTx)
+	go n.readTopic(n.topics.evidence, n.onGossipEvidence)
+	go n.readTopic(n.topics.consensus[chain.LaneData], n.onGossipConsensus)
+	go n.readTopic(n.topics.consensus[chain.LaneTx], n.onGossipConsensus)
+	return nil
+}
+
+func (n *Node) readTopic(t *p2p.Topic, handle func(p2p.Message)) {
+	defer n.wg.Done()
+	for {
+		select {
+		case <-n.ctx.Done():
+			return
+		case m, ok := <-t.Messages():
+			if !ok {
+				return
+			}
+			handle(m)
+		}
+	}
+}
+
+// validateGossipReadings is the gossip door of readings: malformed batches
+// and bad signatures are provably invalid (Reject: the sender is scored
+// down); readings this node's state refuses (replayed, unknown device) may
+// be valid for a peer in another state (Ignore).
+func (n *Node) validateGossipReadings(_ chain.PubKey, data []byte) (p2p.Result, any) {
+	var w wireReadings
+	if err := chain.Decode(data, &w); err != nil || len(w.Readings) == 0 || len(w.Readings) > maxGossipReadings {
+		n.metrics.gossipRejected.WithLabelValues(topicReadings).Inc()
+		return p2p.Reject, nil
+	}
+	for _, r := range w.Readings {
+		if r == nil || r.ValidateBasic() != nil {
+			n.metrics.gossipRejected.WithLabelValues(topicReadings).Inc()
+			return p2p.Reject, nil
+		}
+	}
+	for _, err := range verifyReadings(n.sigs, n.chainID, w.Readings) {
+		if err != nil {
+			n.metrics.gossipRejected.WithLabelValues(topicReadings).Inc()
+			return p2p.Reject, nil
+		}
+	}
+	return p2p.Accept, w.Readings
+}
+
+func (n *Node) onGossipReadings(m p2p.Message) {
+	rs, _ := m.Value.([]*chain.Reading)
+	added := 0
+	for _, r := range rs {
+		if err := n.admitReading(r); err == nil {
+			added++
+		}
+	}
+	if added > 0 {
+		n.kick()
+	}
+}
+
+func (n *Node) validateGossipTx(_ chain.PubKey, data []byte) (p2p.Result, any) {
+	tx, err := chain.DecodeTx(data)
+	if err != nil {
+		n.metrics.gossipRejected.WithLabelValues(topicTxs).Inc()
+		return p2p.Reject, nil
+	}
+	if errs := verifyTxs(n.sigs, n.chainID, []*chain.Tx{tx}); errs[0] != nil {
+		n.metrics.gossipRejected.WithLabelValues(topicTxs).Inc()
+		return p2p.Reject, nil
+	}
+	return p2p.Accept, tx
+}
+
+func (n *Node) onGossipTx(m p2p.Message) {
+	tx, _ := m.Value.(*chain.Tx)
+	if tx == nil {
+		return
+	}
+	if err := n.admitTx(tx); err == nil {
+		n.kick()
+	}
+}
+
+func (n *Node) validateGossipEvidence(_ chain.PubKey, data []byte) (p2p.Result, any) {
+	var ev chain.Evidence
+	if chain.Decode(data, &ev) != nil || ev.ValidateBasic() != nil || ev.VerifySignatures(n.chainID) != nil {
+		n.metrics.gossipRejected.WithLabelValues(topicEvidence).Inc()
+		return p2p.Reject, nil
+	}
+	return p2p.Accept, &ev
+}
+
+func (n *Node) onGossipEvidence(m p2p.Message) {
+	if ev, ok := m.Value.(*chain.Evidence); ok {
+		select {
+		case n.evidenceCh <- ev:
+		case <-n.ctx.Done():
+		}
+	}
+}
+
+// validateGossipConsensus checks a consensus message's shape, and a vote's
+// signature (once: the engine trusts the door). Proposals are verified by
+// the engine, which knows each round's proposer.
+func (n *Node) validateGossipConsensus(lane chain.Lane, data []byte) (p2p.Result, any) {
+	var w wireConsensus
+	if err := chain.Decode(data, &w); err != nil || (w.Proposal == nil) == (w.Vote == nil) {
+		n.metrics.gossipRejected.WithLabelValues("consensus").Inc()
+		return p2p.Reject, nil
+	}
+	msg := consensus.Message{Proposal: w.Proposal, Vote: w.Vote}
+	if v := w.Vote; v != nil {
+		if v.Lane != lane || v.ValidateBasic() != nil || v.VerifySignature(n.chainID) != nil {
+			n.metrics.gossipRejected.WithLabelValues("consensus").Inc()
+			return p2p.Reject, nil
+		}
+	} else if p := w.Proposal; p.Lane != lane || p.ValidateBasic() != nil {
+		n.metrics.gossipRejected.WithLabelValues("consensus").Inc()
+		return p2p.Reject, nil
+	}
+	// Far-behind messages are stale, not invalid.
+	if h := msg.Height(); h+1 < n.Height(lane)+1 {
+		return p2p.Ignore, nil
+	}
+	return p2p.Accept, msg
+}
+
+func (n *Node) onGossipConsensus(m p2p.Message) {
+	msg, ok := m.Value.(consensus.Message)
+	if !ok {
+		return
+	}
+	lane := chain.LaneData
+	if msg.Vote != nil {
+		lane = msg.Vote.Lane
+	} else {
+		lane = msg.Proposal.Lane
+	}
+	n.noteMessageHeight(lane, msg.Height())
+	select {
+	case n.msgCh <- laneMessage{lane: lane, msg: msg}:
+	case <-n.ctx.Done():
+	}
+}
+
+// broadcastConsensus gossips one of this node's consensus messages.
+func (n *Node) broadcastConsensus(lane chain.Lane, m consensus.Message) {
+	data := chain.MustEncode(&wireConsensus{Proposal: m.Proposal, Vote: m.Vote})
+	n.publish(n.topics.consensus[lane], data)
+}
+
+func (n *Node) publishEvidence(ev *chain.Evidence) {
+	n.publish(n.topics.evidence, chain.MustEncode(ev))
+}
+
+// publish sends data without blocking the caller: gossip is paced by the
+// host, and the loop must never wait for it.
+func (n *Node) publish(t *p2p.Topic, data []byte) {
+	if t == nil {
+		return
+	}
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		if err := t.Publish(n.ctx, data); err != nil && !errors.Is(err, context.Canceled) && n.ctx.Err() == nil {
+			n.log.Warn("gossip publish failed", "topic", t.Name(), "err", err)
+		}
+	}()
+}
+
+// admitReading puts a signature-checked reading into the mempool if this
+// node's state accepts it now.
+func (n *Node) admitReading(r *chain.Reading) error {
+	if err := n.checkReadingState(r); err != nil {
+		return err
+	}
+	err := n.readings.Add(r.Hash(), r)
+	if err != nil && !errors.Is(err, mempool.ErrDuplicate) {
+		return err
+	}
+	return err
+}
+
+// admitTx puts a signature-checked transaction into the mempool if it can
+// apply after the sender's waiting transactions.
+func (n *Node) admitTx(tx *chain.Tx) error {
+	if err := n.checkTxState(tx); err != nil {
+		return err
+	}
+	return n.txs.Add(tx.Hash(), tx)
+}
+
+// checkReadingState applies the data lane's rules to r as a block on top
+// of the current heads would.
+func (n *Node) checkReadingState(r *chain.Reading) error {
+	anchor := n.Height(chain.LaneTx)
+	return state.CheckReading(stateReader{n.store}, anchor, chain.TimeOf(n.now()), r)
+}

@@ -1,0 +1,228 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/waterchain/waterchain/chain"
+	"github.com/waterchain/waterchain/chain/state"
+	"github.com/waterchain/waterchain/chain/store"
+)
+
+// Limits of what one block carries; the block size limit of chain is far
+// above these, which keep a block's validation well under a second.
+const (
+	maxReadingsPerBlock = 20_000
+	maxTxsPerBlock      = 2_000
+	// maxClockDrift is how far in the future a proposed block's time may
+	// be, by this node's clock.
+	maxClockDrift = 2 * time.Second
+)
+
+// Errors of block validation that are not the block's fault: the node
+// lacks what it needs to judge it yet.
+var errNotReady = errors.New("not ready")
+
+// executed is a block this node has executed: the state changes to store
+// with it.
+type executed struct {
+	block   *chain.Block
+	changes []store.Change
+}
+
+// anchorFor names the other lane's latest finalized block (or genesis).
+func (n *Node) anchorFor(lane chain.Lane) chain.Anchor {
+	if h, ok := n.Head(lane.Other()); ok {
+		return chain.Anchor{Height: h.Height, Hash: h.Hash()}
+	}
+	return chain.Anchor{Height: 0, Hash: n.genHash}
+}
+
+// parentOf returns the header a new block of lane links to (nil for height
+// 1) and its hash (the genesis hash for height 1).
+func (n *Node) parentOf(lane chain.Lane) (*chain.Header, chain.Hash) {
+	if h, ok := n.Head(lane); ok {
+		return &h, h.Hash()
+	}
+	return nil, n.genHash
+}
+
+// buildBlock makes this node's proposal for the next height of lane from
+// the mempool. Called on the loop.
+func (n *Node) buildBlock(lane chain.Lane, height uint64) (*executed, error) {
+	parent, prevHash := n.parentOf(lane)
+	if got := n.Height(lane) + 1; got != height {
+		return nil, fmt.Errorf("%w: asked to propose %s/%d, next height is %d", errNotReady, lane, height, got)
+	}
+	vs, err := n.validatorSet(lane, height)
+	if err != nil {
+		return nil, err
+	}
+	t := chain.TimeOf(n.now())
+	if parent != nil && t <= parent.Time {
+		t = parent.Time + 1
+	}
+	h := chain.Header{
+		ChainID: n.chainID, Lane: lane, Height: height, Time: t, PrevHash: prevHash,
+		Anchor: n.anchorFor(lane), ValidatorsHash: vs.Hash(), Proposer: n.key.Public(),
+	}
+	b := &chain.Block{Header: h}
+	var changes []state.Change
+	var root chain.Hash
+	sr := stateReader{n.store}
+	if lane == chain.LaneData {
+		bld, err := state.NewDataBuilder(sr, &b.Header)
+		if err != nil {
+			return nil, err
+		}
+		var bad []chain.Hash
+		for _, r := range n.readings.Peek(maxReadingsPerBlock) {
+			if err := bld.Add(r); err != nil {
+				// A reading from the future may fit a later block; any
+				// other failure never goes away.
+				if !(errors.Is(err, state.ErrTimeOutsideWindow) && r.Time > b.Header.Time) {
+					bad = append(bad, r.Hash())
+					n.log.Debug("reading dropped from the mempool", "device", r.Device.Short(), "seq", r.Seq, "err", err)
+				}
+			}
+		}
+		n.readings.Remove(bad)
+		b.Readings = bld.Readings()
+		if changes, root, err = bld.Finish(); err != nil {
+			return nil, err
+		}
+	} else {
+		if n.Height(chain.LaneData) < h.Anchor.Height {
+			return nil, fmt.Errorf("%w: data chain behind the anchor", errNotReady)
+		}
+		bld, err := state.NewTxBuilder(sr, readingSource{n.store}, n.stateGen, &b.Header)
+		if err != nil {
+			return nil, err
+		}
+		for _, tx := range n.txs.Peek(maxTxsPerBlock) {
+			if err := bld.Add(tx); err != nil {
+				n.log.Debug("tx left out of block", "tx", tx.Hash().Short(), "err", err)
+			}
+		}
+		b.Txs = bld.Txs()
+		if changes, root, err = bld.Finish(); err != nil {
+			return nil, err
+		}
+	}
+	b.Header.NumEntries = uint32(b.NumEntries())
+	b.Header.EntriesRoot = b.ComputeEntriesRoot()
+	b.Header.StateRoot = root
+	return &executed{block: b, changes: toStoreChanges(changes)}, nil
+}
+
+// checkHeader runs the checks of a block's header against this node's
+// chain: link to the parent, anchor, validator set, proposer's set
+// membership, time. Called on the loop.
+func (n *Node) checkHeader(b *chain.Block) error {
+	h := &b.Header
+	lane := h.Lane
+	if h.ChainID != n.chainID {
+		return fmt.Errorf("chain id %q, this network is %q", h.ChainID, n.chainID)
+	}
+	next := n.Height(lane) + 1
+	if h.Height > next {
+		return fmt.Errorf("%w: block %s/%d, this node is at %d", errNotReady, lane, h.Height, next-1)
+	}
+	if h.Height < next {
+		return fmt.Errorf("block %s/%d is below the next height %d", lane, h.Height, next)
+	}
+	parent, _ := n.parentOf(lane)
+	if err := chain.VerifyLink(parent, n.genHash, h); err != nil {
+		return err
+	}
+	other := lane.Other()
+	if h.Anchor.Height > n.Height(other) {
+		return fmt.Errorf("%w: anchor %s/%d is beyond this node's %s head %d", errNotReady, other, h.Anchor.Height, other, n.Height(other))
+	}
+	if h.Anchor.Height == 0 {
+		if h.Anchor.Hash != n.genHash {
+			return fmt.Errorf("%w: anchor at height 0 must name genesis %s, names %s", chain.ErrBadAnchor, n.genHash.Short(), h.Anchor.Hash.Short())
+		}
+	} else {
+		ah, err := n.store.Header(other, h.Anchor.Height)
+		if err != nil {
+			return fmt.Errorf("anchor %s/%d: %w", other, h.Anchor.Height, err)
+		}
+		if ah.Hash() != h.Anchor.Hash {
+			return fmt.Errorf("%w: anchor %s/%d names %s, the finalized block is %s", chain.ErrBadAnchor, other, h.Anchor.Height, h.Anchor.Hash.Short(), ah.Hash().Short())
+		}
+	}
+	vs, err := n.validatorSet(lane, h.Height)
+	if err != nil {
+		return err
+	}
+	if h.ValidatorsHash != vs.Hash() {
+		return fmt.Errorf("validators_hash %s, the set of %s/%d is %s", h.ValidatorsHash.Short(), lane, h.Height, vs.Hash().Short())
+	}
+	if !vs.Has(h.Proposer) {
+		return fmt.Errorf("proposer %s is not a validator", h.Proposer.Short())
+	}
+	if limit := chain.TimeOf(n.now().Add(maxClockDrift)); h.Time > limit {
+		return fmt.Errorf("block time %s is ahead of this node's clock by more than %s", h.Time, maxClockDrift)
+	}
+	return nil
+}
+
+// execute runs a block's entries through the state machine and checks the
+// state root it commits to. Entry signatures must have been verified.
+// Called on the loop.
+func (n *Node) execute(b *chain.Block) (*executed, error) {
+	sr := stateReader{n.store}
+	var changes []state.Change
+	var err error
+	if b.Header.Lane == chain.LaneData {
+		changes, err = state.VerifyDataBlock(sr, b)
+	} else {
+		if n.Height(chain.LaneData) < b.Header.Anchor.Height {
+			return nil, fmt.Errorf("%w: data chain at %d, tx block anchors %d", errNotReady, n.Height(chain.LaneData), b.Header.Anchor.Height)
+		}
+		changes, err = state.VerifyTxBlock(sr, readingSource{n.store}, n.stateGen, b)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &executed{block: b, changes: toStoreChanges(changes)}, nil
+}
+
+// verifyEntrySignatures checks every entry signature of b (cached ones are
+// skipped). Safe to call off the loop.
+func (n *Node) verifyEntrySignatures(b *chain.Block) error {
+	var errs []error
+	if b.Header.Lane == chain.LaneData {
+		errs = verifyReadings(n.sigs, n.chainID, b.Readings)
+		for i, err := range errs {
+			if err != nil {
+				return fmt.Errorf("readings[%d]: %w", i, err)
+			}
+		}
+		return nil
+	}
+	errs = verifyTxs(n.sigs, n.chainID, b.Txs)
+	for i, err := range errs {
+		if err != nil {
+			return fmt.Errorf("txs[%d]: %w", i, err)
+		}
+	}
+	return nil
+}
+
+// commit stores a final block (with its certificate) and the state changes
+// of its execution in one atomic write, then tells everyone. Called on the
+// loop.
+func (n *Node) commit(ex *executed) error {
+	b := ex.block
+	start := time.Now()
+	if err := n.store.Commit(b, ex.changes); err != nil {
+		return fmt.Errorf("storing %s/%d: %w", b.Header.Lane, b.Header.Height, err)
+	}
+	h := b.Header
+	n.heads[h.Lane].Store(&h)
+	n.afterCommit(b, time.Since(start))
+	return nil
+}

@@ -1,0 +1,342 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"github.com/waterchain/waterchain/chain"
+	"github.com/waterchain/waterchain/consensus"
+)
+
+// laneMessage is a consensus message received from a peer (or from this
+// node's own gossip), already decoded and checked at the gossip door.
+type laneMessage struct {
+	lane chain.Lane
+	msg  consensus.Message
+}
+
+// laneTimer is an engine timer that expired.
+type laneTimer struct {
+	lane chain.Lane
+	t    consensus.Timer
+}
+
+// validation is the outcome of checking a proposed block's entry
+// signatures off the loop.
+type validation struct {
+	block *chain.Block
+	hash  chain.Hash
+	err   error
+}
+
+// driver is the loop's state of one lane.
+type driver struct {
+	lane chain.Lane
+	eng  *consensus.Engine
+	wal  *consensus.FileWAL
+	// next is the height the engine runs (running) or will run next.
+	next    uint64
+	running bool
+	// executed holds blocks of height next that this node built or
+	// validated, with their state changes, by hash.
+	executed   map[chain.Hash]*executed
+	validating map[chain.Hash]bool
+}
+
+func (d *driver) reset(next uint64) {
+	d.next = next
+	d.running = false
+	d.executed = make(map[chain.Hash]*executed)
+	d.validating = make(map[chain.Hash]bool)
+}
+
+// startEngines opens each lane's WAL and engine. A node whose key is not a
+// validator runs observer engines: they follow the votes and commit, and
+// never sign.
+func (n *Node) startEngines() error {
+	timeouts := consensus.TimeoutsFromParams(&n.gen.Params)
+	for _, lane := range chain.Lanes {
+		d := &driver{lane: lane}
+		cfg := consensus.Config{
+			ChainID:         n.chainID,
+			Lane:            lane,
+			ValidatorSetFor: func(h uint64) (*chain.ValidatorSet, error) { return n.validatorSet(lane, h) },
+			Timeouts:        timeouts,
+			Logger:          n.log,
+		}
+		if n.role == RoleValidator {
+			dir := n.cfg.Storage.WALDir
+			if !filepath.IsAbs(dir) {
+				dir = filepath.Join(n.opts.Home, dir)
+			}
+			wal, err := consensus.OpenWAL(filepath.Join(dir, lane.String()))
+			if err != nil {
+				return err
+			}
+			d.wal = wal
+			cfg.Key = n.key
+			cfg.WAL = wal
+		}
+		eng, err := consensus.NewEngine(cfg)
+		if err != nil {
+			return err
+		}
+		d.eng = eng
+		d.reset(n.Height(lane) + 1)
+		n.drivers[lane] = d
+	}
+	return nil
+}
+
+func (n *Node) closeEngines() {
+	for _, d := range n.drivers {
+		if d != nil && d.wal != nil {
+			d.wal.Close()
+		}
+	}
+}
+
+// loop owns the engines and the committed chain. See the package doc.
+func (n *Node) loop() {
+	defer n.wg.Done()
+	defer close(n.loopDone)
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for _, d := range n.drivers {
+		n.maybeStart(d, false)
+	}
+	n.drain()
+	for {
+		select {
+		case <-n.ctx.Done():
+			return
+		case m := <-n.msgCh:
+			d := n.drivers[m.lane]
+			if !d.running && m.msg.Height() == d.next {
+				n.maybeStart(d, true)
+			}
+			if err := d.eng.Step(m.msg); err != nil {
+				n.log.Debug("consensus message refused", "lane", m.lane, "msg", m.msg.String(), "err", err)
+			}
+		case t := <-n.timerCh:
+			if err := n.drivers[t.lane].eng.Timeout(t.t); err != nil {
+				n.log.Debug("timeout refused", "lane", t.lane, "err", err)
+			}
+		case v := <-n.validCh:
+			n.finishValidation(v)
+		case <-n.kickCh:
+			for _, d := range n.drivers {
+				n.maybeStart(d, false)
+			}
+		case <-tick.C:
+			for _, d := range n.drivers {
+				n.maybeStart(d, false)
+			}
+		case sb := <-n.syncCh:
+			sb.done <- n.applySync(sb.blocks)
+		case ev := <-n.evidenceCh:
+			n.submitEvidence(ev)
+		}
+		n.drain()
+		if n.ctx.Err() != nil {
+			return
+		}
+	}
+}
+
+// kick wakes the loop: new entries may let a lane start its next height.
+func (n *Node) kick() {
+	select {
+	case n.kickCh <- struct{}{}:
+	default:
+	}
+}
+
+// maybeStart starts the lane's next height when there is a reason to: its
+// entries are waiting, the heartbeat interval has passed since its last
+// block, or (force) a peer already works on that height. Waiting for a
+// reason keeps an idle lane at one block per heartbeat.
+func (n *Node) maybeStart(d *driver, force bool) {
+	if d.running {
+		return
+	}
+	if !force {
+		waiting := n.readings.Len()
+		if d.lane == chain.LaneTx {
+			waiting = n.txs.Len()
+		}
+		last := n.gen.GenesisTime
+		if h, ok := n.Head(d.lane); ok {
+			last = h.Time
+		}
+		due := chain.TimeOf(n.now()) >= last.Add(n.gen.Params.Heartbeat.Std())
+		if waiting == 0 && !due {
+			return
+		}
+		// A tx block must anchor data it can read: settlement counts
+		// readings up to the anchor. Nothing to wait for otherwise.
+	}
+	if err := d.eng.Start(d.next); err != nil {
+		n.stop(fmt.Errorf("consensus %s: start height %d: %w", d.lane, d.next, err))
+		return
+	}
+	d.running = true
+	n.rounds[d.lane].Store(0)
+}
+
+// drain handles every engine output until none is left.
+func (n *Node) drain() {
+	for progress := true; progress; {
+		progress = false
+		for _, d := range n.drivers {
+			if n.ctx.Err() != nil {
+				return
+			}
+			if !d.eng.HasReady() {
+				continue
+			}
+			progress = true
+			n.handleReady(d, d.eng.Ready())
+			if err := d.eng.Halted(); err != nil {
+				n.stop(fmt.Errorf("consensus %s halted: %w", d.lane, err))
+				return
+			}
+		}
+	}
+}
+
+func (n *Node) handleReady(d *driver, r consensus.Ready) {
+	for _, m := range r.Messages {
+		n.broadcastConsensus(d.lane, m)
+	}
+	for _, t := range r.Timers {
+		lane, t := d.lane, t
+		time.AfterFunc(t.Duration, func() {
+			select {
+			case n.timerCh <- laneTimer{lane, t}:
+			case <-n.ctx.Done():
+			}
+		})
+	}
+	for _, b := range r.Validate {
+		n.startValidation(d, b)
+	}
+	if p := r.Propose; p != nil {
+		n.propose(d, p)
+	}
+	for _, ev := range r.Evidence {
+		n.log.Warn("equivocation seen", "offender", ev.Offender().Short())
+		n.metrics.evidence.Inc()
+		n.publishEvidence(ev)
+		n.submitEvidence(ev)
+	}
+	if b := r.Commit; b != nil {
+		n.commitDecided(d, b)
+	}
+	n.rounds[d.lane].Store(d.eng.Round())
+	n.metrics.round.WithLabelValues(d.lane.String()).Set(float64(d.eng.Round()))
+}
+
+func (n *Node) propose(d *driver, p *consensus.ProposeRequest) {
+	ex, err := n.buildBlock(d.lane, p.Height)
+	if err != nil {
+		// Not proposing costs one round timeout; the next validator
+		// proposes.
+		n.log.Warn("cannot build a block to propose", "lane", d.lane, "height", p.Height, "round", p.Round, "err", err)
+		return
+	}
+	hash := ex.block.Hash()
+	d.executed[hash] = ex
+	if err := d.eng.Propose(ex.block); err != nil {
+		n.log.Warn("proposal refused by the engine", "lane", d.lane, "height", p.Height, "err", err)
+	}
+}
+
+// startValidation checks a proposed block: signatures off the loop, then
+// header and state on the loop (finishValidation).
+func (n *Node) startValidation(d *driver, b *chain.Block) {
+	hash := b.Hash()
+	if _, ok := d.executed[hash]; ok {
+		_ = d.eng.BlockValidated(hash, true)
+		return
+	}
+	if d.validating[hash] {
+		return
+	}
+	if err := b.ValidateBasic(); err != nil {
+		n.log.Info("proposed block is malformed", "lane", d.lane, "height", b.Header.Height, "err", err)
+		_ = d.eng.BlockValidated(hash, false)
+		return
+	}
+	d.validating[hash] = true
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		err := n.verifyEntrySignatures(b)
+		select {
+		case n.validCh <- validation{block: b, hash: hash, err: err}:
+		case <-n.ctx.Done():
+		}
+	}()
+}
+
+func (n *Node) finishValidation(v validation) {
+	d := n.drivers[v.block.Header.Lane]
+	delete(d.validating, v.hash)
+	if v.block.Header.Height != d.next {
+		return // the height moved on meanwhile
+	}
+	err := v.err
+	if err == nil {
+		err = n.checkHeader(v.block)
+	}
+	var ex *executed
+	if err == nil {
+		ex, err = n.execute(v.block)
+	}
+	if err != nil {
+		n.log.Info("proposed block is invalid; voting nil", "lane", d.lane, "height", v.block.Header.Height,
+			"block", v.hash.Short(), "err", err)
+		n.metrics.invalidProposals.Inc()
+		_ = d.eng.BlockValidated(v.hash, false)
+		return
+	}
+	d.executed[v.hash] = ex
+	_ = d.eng.BlockValidated(v.hash, true)
+}
+
+// commitDecided stores the block the engine decided, executing it first if
+// this node has not (it may have seen the precommits before the proposal
+// was validated). A certified block that does not execute to its state root
+// here means this node's state differs from the network's: it stops.
+func (n *Node) commitDecided(d *driver, b *chain.Block) {
+	hash := b.Hash()
+	ex, ok := d.executed[hash]
+	if !ok {
+		if err := n.verifyEntrySignatures(b); err != nil {
+			n.stop(fmt.Errorf("finalized block %s/%d %s has a bad entry signature: %w", d.lane, b.Header.Height, hash.Short(), err))
+			return
+		}
+		if err := n.checkHeader(b); err != nil {
+			n.stop(fmt.Errorf("finalized block %s/%d %s does not follow this node's chain: %w", d.lane, b.Header.Height, hash.Short(), err))
+			return
+		}
+		var err error
+		if ex, err = n.execute(b); err != nil {
+			n.stop(fmt.Errorf("finalized block %s/%d %s does not execute here (this node's state differs from the network's; restore it from a peer): %w", d.lane, b.Header.Height, hash.Short(), err))
+			return
+		}
+	}
+	ex = &executed{block: b, changes: ex.changes} // b carries the certificate
+	if err := n.commit(ex); err != nil {
+		n.stop(err)
+		return
+	}
+	d.reset(b.Header.Height + 1)
+	n.maybeStart(d, false)
+}
+
+// errStopped is returned to waiters when the node stopped.
+var errStopped = errors.New("node stopped")

@@ -1,0 +1,74 @@
+package node
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// metrics are the node's Prometheus series, served at /metrics with the
+// p2p host's and the Go runtime's.
+type metrics struct {
+	height           *prometheus.GaugeVec
+	round            *prometheus.GaugeVec
+	entries          *prometheus.CounterVec
+	commitSeconds    *prometheus.HistogramVec
+	finality         prometheus.Histogram
+	readingsAccepted prometheus.Counter
+	readingsRejected prometheus.Counter
+	mempool          *prometheus.GaugeVec
+	gossipRejected   *prometheus.CounterVec
+	invalidProposals prometheus.Counter
+	evidence         prometheus.Counter
+	alerts           *prometheus.CounterVec
+	synced           *prometheus.CounterVec
+}
+
+func newMetrics(reg *prometheus.Registry) *metrics {
+	m := &metrics{
+		height: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "waterchain_height", Help: "Height of the last finalized block, per lane.",
+		}, []string{"lane"}),
+		round: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "waterchain_consensus_round", Help: "Consensus round in progress, per lane.",
+		}, []string{"lane"}),
+		entries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "waterchain_finalized_entries_total", Help: "Readings (data lane) and transactions (tx lane) finalized.",
+		}, []string{"lane"}),
+		commitSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "waterchain_block_commit_seconds", Help: "Time to store a finalized block.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
+		}, []string{"lane"}),
+		finality: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "waterchain_finality_latency_seconds", Help: "From a reading's acceptance at this node's door to its finalization.",
+			Buckets: prometheus.ExponentialBuckets(0.01, 1.6, 18),
+		}),
+		readingsAccepted: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "waterchain_readings_accepted_total", Help: "Readings accepted at this node's door (HTTP, MQTT).",
+		}),
+		readingsRejected: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "waterchain_readings_rejected_total", Help: "Readings refused at this node's door.",
+		}),
+		mempool: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "waterchain_mempool_entries", Help: "Entries waiting for a block, per lane.",
+		}, []string{"lane"}),
+		gossipRejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "waterchain_gossip_rejected_total", Help: "Gossip messages rejected as invalid at the door, per topic.",
+		}, []string{"topic"}),
+		invalidProposals: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "waterchain_invalid_proposals_total", Help: "Proposed blocks this node judged invalid and voted nil on.",
+		}),
+		evidence: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "waterchain_equivocations_seen_total", Help: "Equivocations (double votes or proposals) this node saw.",
+		}),
+		alerts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "waterchain_alerts_total", Help: "Alerts raised, per kind.",
+		}, []string{"kind"}),
+		synced: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "waterchain_synced_blocks_total", Help: "Blocks fetched from peers by block sync, per lane.",
+		}, []string{"lane"}),
+	}
+	reg.MustRegister(m.height, m.round, m.entries, m.commitSeconds, m.finality, m.readingsAccepted,
+		m.readingsRejected, m.mempool, m.gossipRejected, m.invalidProposals, m.evidence, m.alerts, m.synced,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}

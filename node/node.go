@@ -1,0 +1,309 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/waterchain/waterchain/chain"
+	"github.com/waterchain/waterchain/chain/state"
+	"github.com/waterchain/waterchain/chain/store"
+	"github.com/waterchain/waterchain/genesis"
+	"github.com/waterchain/waterchain/node/config"
+	"github.com/waterchain/waterchain/node/events"
+	"github.com/waterchain/waterchain/node/mempool"
+	"github.com/waterchain/waterchain/p2p"
+)
+
+// Version is the node software version reported by /v1/status.
+const Version = "0.1.0"
+
+// Roles a node can have, from its key's place in genesis.
+const (
+	RoleValidator = "validator"
+	RoleAuditor   = "auditor"
+	RoleObserver  = "observer"
+)
+
+// Options are what New needs. Home, Config, Genesis and Key are required.
+type Options struct {
+	Home    string // node home; relative storage paths are under it
+	Config  *config.Config
+	Genesis *genesis.Genesis
+	Key     *chain.PrivateKey // the node key: libp2p identity and validator signing key
+	Logger  *slog.Logger
+	// Name is how logs and the status call this node (from genesis when
+	// empty).
+	Name string
+	// Now is the clock (time.Now when nil); tests may fix it.
+	Now func() time.Time
+}
+
+// Node is one running Waterchain node. See the package doc for its threads.
+type Node struct {
+	opts    Options
+	cfg     *config.Config
+	log     *slog.Logger
+	gen     *genesis.Genesis
+	genHash chain.Hash
+	chainID string
+	key     *chain.PrivateKey
+	role    string
+	name    string
+	now     func() time.Time
+
+	stateGen *state.Genesis
+	kv       store.KV
+	store    *store.Store
+	sigs     *sigCache
+	readings *mempool.Readings
+	txs      *mempool.Txs
+	hub      *events.Hub
+	metrics  *metrics
+	registry *prometheus.Registry
+
+	host   *p2p.Host
+	topics gossipTopics
+
+	// The loop's inputs; see loop.go.
+	msgCh      chan laneMessage
+	timerCh    chan laneTimer
+	validCh    chan validation
+	syncCh     chan syncBatch
+	kickCh     chan struct{}
+	evidenceCh chan *chain.Evidence
+	loopDone   chan struct{}
+	fatal      atomic.Pointer[error]
+
+	// heads caches each lane's committed head for readers off the loop.
+	heads [3]atomic.Pointer[chain.Header]
+	// rounds caches each lane's consensus round, for the status call.
+	rounds [3]atomic.Uint32
+	// syncing is set while the node fetches blocks from peers.
+	syncing atomic.Bool
+
+	drivers      map[chain.Lane]*driver
+	submitted    submitted
+	dashboard    http.Handler
+	extraQueries map[string]func(map[string]string) (any, error)
+
+	httpSrv  *http.Server
+	apiAddr  string
+	ctx      context.Context
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	closeErr error
+	closed   sync.Once
+}
+
+// New opens the node's store (creating the genesis state on first start)
+// and prepares everything; Start makes it run.
+func New(opts Options) (*Node, error) {
+	if opts.Config == nil || opts.Genesis == nil || opts.Key == nil {
+		return nil, errors.New("node: Config, Genesis and Key are required")
+	}
+	if err := opts.Config.Validate(); err != nil {
+		return nil, err
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	g := opts.Genesis
+	n := &Node{
+		opts: opts, cfg: opts.Config, gen: g, genHash: g.Hash(), chainID: g.ChainID,
+		key: opts.Key, now: opts.Now, hub: events.NewHub(),
+		sigs:         newSigCache(1 << 20),
+		readings:     mempool.NewReadings(opts.Config.Mempool.MaxReadings),
+		txs:          mempool.NewTxs(opts.Config.Mempool.MaxTxs),
+		msgCh:        make(chan laneMessage, 4096),
+		timerCh:      make(chan laneTimer, 256),
+		validCh:      make(chan validation, 64),
+		syncCh:       make(chan syncBatch, 4),
+		kickCh:       make(chan struct{}, 1),
+		evidenceCh:   make(chan *chain.Evidence, 64),
+		loopDone:     make(chan struct{}),
+		drivers:      make(map[chain.Lane]*driver),
+		extraQueries: make(map[string]func(map[string]string) (any, error)),
+	}
+	role, name, ok := g.RoleOf(opts.Key.Public())
+	if !ok {
+		role = RoleObserver
+	}
+	n.role = role
+	n.name = opts.Name
+	if n.name == "" {
+		n.name = name
+	}
+	n.log = opts.Logger.With("node", n.name)
+	var err error
+	if n.stateGen, err = stateGenesis(g); err != nil {
+		return nil, err
+	}
+	n.registry = prometheus.NewRegistry()
+	n.metrics = newMetrics(n.registry)
+
+	dir := opts.Config.Storage.DataDir
+	if !filepath.IsAbs(dir) {
+		dir = filepath.Join(opts.Home, dir)
+	}
+	if n.kv, err = store.OpenBadger(dir, store.BadgerOptions{Logger: n.log}); err != nil {
+		return nil, err
+	}
+	if n.store, err = store.Open(n.kv); err != nil {
+		n.kv.Close()
+		return nil, err
+	}
+	if err := n.initGenesisState(); err != nil {
+		n.kv.Close()
+		return nil, err
+	}
+	for _, lane := range chain.Lanes {
+		if h, ok := n.store.Head(lane); ok {
+			n.heads[lane].Store(&h)
+		}
+	}
+	return n, nil
+}
+
+// initGenesisState writes the genesis state into a fresh store, or checks
+// that an existing store was made from this genesis.
+func (n *Node) initGenesisState() error {
+	changes, err := state.GenesisChanges(n.stateGen)
+	if err != nil {
+		return fmt.Errorf("genesis state: %w", err)
+	}
+	return n.store.InitGenesis(n.genHash, toStoreChanges(changes))
+}
+
+// Role is "validator", "auditor" or "observer".
+func (n *Node) Role() string { return n.role }
+
+// ChainID is the network's chain id.
+func (n *Node) ChainID() string { return n.chainID }
+
+// GenesisHash identifies the network.
+func (n *Node) GenesisHash() chain.Hash { return n.genHash }
+
+// Head returns the committed head of lane (zero header and false before
+// the first block).
+func (n *Node) Head(lane chain.Lane) (chain.Header, bool) {
+	if h := n.heads[lane].Load(); h != nil {
+		return *h, true
+	}
+	return chain.Header{}, false
+}
+
+// Height is the committed height of lane (0 before the first block).
+func (n *Node) Height(lane chain.Lane) uint64 {
+	if h := n.heads[lane].Load(); h != nil {
+		return h.Height
+	}
+	return 0
+}
+
+// APIAddr is the address the HTTP API listens on, once started.
+func (n *Node) APIAddr() string { return n.apiAddr }
+
+// P2PAddrs are the node's full libp2p multiaddrs, once started.
+func (n *Node) P2PAddrs() []string {
+	if n.host == nil {
+		return nil
+	}
+	return n.host.Addrs()
+}
+
+// Events is the node's event hub (blocks, alerts).
+func (n *Node) Events() *events.Hub { return n.hub }
+
+// Err returns the error that stopped the node, if one did.
+func (n *Node) Err() error {
+	if p := n.fatal.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// Done is closed when the node's loop has stopped, by Close or by a fatal
+// error (see Err).
+func (n *Node) Done() <-chan struct{} { return n.loopDone }
+
+// Start joins the network, starts the consensus loop and the API server.
+func (n *Node) Start(ctx context.Context) error {
+	n.ctx, n.cancel = context.WithCancel(context.Background())
+	if err := n.startP2P(); err != nil {
+		n.cancel()
+		return err
+	}
+	if err := n.startEngines(); err != nil {
+		n.cancel()
+		n.host.Close()
+		return err
+	}
+	ln, err := net.Listen("tcp", n.cfg.API.Listen)
+	if err != nil {
+		n.cancel()
+		n.host.Close()
+		return fmt.Errorf("api.listen %q: %w (is another node using the port? set --api-listen)", n.cfg.API.Listen, err)
+	}
+	n.apiAddr = ln.Addr().String()
+	n.httpSrv = &http.Server{Handler: n.httpHandler(), ReadHeaderTimeout: 10 * time.Second}
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		if err := n.httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			n.log.Error("api server stopped", "err", err)
+		}
+	}()
+	n.wg.Add(1)
+	go n.loop()
+	n.startBackground()
+	n.log.Info("node started", "role", n.role, "chain_id", n.chainID, "api", "http://"+n.apiAddr,
+		"p2p", n.host.Addrs(), "data_height", n.Height(chain.LaneData), "tx_height", n.Height(chain.LaneTx))
+	return nil
+}
+
+// Close stops the node and waits for its goroutines; it is safe to call
+// more than once.
+func (n *Node) Close() error {
+	n.closed.Do(func() {
+		if n.cancel != nil {
+			n.cancel()
+		}
+		if n.httpSrv != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+			_ = n.httpSrv.Shutdown(ctx)
+			cancel()
+		}
+		n.stopBackground()
+		if n.host != nil {
+			n.host.Close()
+		}
+		n.wg.Wait()
+		n.closeEngines()
+		if n.kv != nil {
+			n.closeErr = n.kv.Close()
+		}
+	})
+	return n.closeErr
+}
+
+// stop records a fatal error and stops the loop; the caller of Run sees it
+// through Err and Done.
+func (n *Node) stop(err error) {
+	if n.fatal.CompareAndSwap(nil, &err) {
+		n.log.Error("node stopped", "err", err)
+		n.cancel()
+	}
+}

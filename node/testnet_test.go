@@ -1,0 +1,199 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/waterchain/waterchain/chain"
+	"github.com/waterchain/waterchain/node/api"
+	"github.com/waterchain/waterchain/node/home"
+	"github.com/waterchain/waterchain/node/keys"
+)
+
+// testNet is a network of real nodes in this process: real badger stores in
+// temporary directories, real libp2p hosts on loopback, real HTTP servers.
+type testNet struct {
+	t     *testing.T
+	nw    *home.Network
+	nodes []*Node
+}
+
+// startTestNet writes a network of validators and auditors and starts every
+// node, each with ephemeral ports.
+func startTestNet(t *testing.T, validators, auditors, devicesPerIndustry int) *testNet {
+	t.Helper()
+	nw, err := home.WriteNetwork(t.TempDir(), home.NetworkOptions{
+		Validators: validators, Auditors: auditors, DevnetParams: true, DevicesPerIndustry: devicesPerIndustry,
+		BasePort: 20000 + int(time.Now().UnixNano()%2000)*10,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tn := &testNet{t: t, nw: nw}
+	t.Cleanup(tn.close)
+	for i := range nw.Nodes {
+		tn.nodes = append(tn.nodes, tn.start(i))
+	}
+	return tn
+}
+
+// start starts node i from its home (again, after a stop).
+func (tn *testNet) start(i int) *Node {
+	t := tn.t
+	t.Helper()
+	nn := tn.nw.Nodes[i]
+	h, err := home.Open(nn.Home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := h.LoadConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.API.Listen = "127.0.0.1:0"
+	g, err := h.LoadGenesis()
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := h.LoadNodeKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	level := slog.LevelWarn
+	if os.Getenv("WATERCHAIN_TEST_LOG") != "" {
+		level = slog.LevelDebug
+	}
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	n, err := New(Options{Home: h.Dir, Config: cfg, Genesis: g, Key: key, Logger: logger, Name: nn.Name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Start(context.Background()); err != nil {
+		n.Close()
+		t.Fatal(err)
+	}
+	return n
+}
+
+func (tn *testNet) close() {
+	for _, n := range tn.nodes {
+		if n != nil {
+			n.Close()
+		}
+	}
+}
+
+// account loads the key of the industry running validator i.
+func (tn *testNet) account(i int) *chain.PrivateKey {
+	tn.t.Helper()
+	want := tn.nw.Nodes[i].Industry
+	for _, a := range tn.nw.Accounts {
+		if a.Name == want {
+			k, err := keys.Load(a.KeyFile)
+			if err != nil {
+				tn.t.Fatal(err)
+			}
+			return k
+		}
+	}
+	tn.t.Fatalf("no account for %s", want)
+	return nil
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", d, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// httpJSON sends a request to a node's API and decodes the answer.
+func httpJSON(t *testing.T, n *Node, method, path string, body, out any) int {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		raw, err := json.Marshal(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rd = bytes.NewReader(raw)
+	}
+	req, err := http.NewRequest(method, "http://"+n.APIAddr()+path, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	if out != nil {
+		if err := json.Unmarshal(raw, out); err != nil {
+			t.Fatalf("%s %s: %d %s: %v", method, path, resp.StatusCode, raw, err)
+		}
+	}
+	return resp.StatusCode
+}
+
+// signedReading makes a signed reading of device key at seq.
+func signedReading(chainID string, dev *chain.PrivateKey, seq uint64, at time.Time) *chain.Reading {
+	r := &chain.Reading{
+		Device: dev.Public(), Seq: seq, Time: chain.TimeOf(at),
+		FlowRate: 12_000_000 + int64(seq%7)*1000, Volume: 3_000_000, VolumeTotal: int64(seq) * 3_000_000,
+		Conductivity: 8_500, SuspendedSolids: 250, Absorbance: 120, Turbidity: 450,
+	}
+	r.Sign(chainID, dev)
+	return r
+}
+
+func submitTx(t *testing.T, n *Node, key *chain.PrivateKey, tx *chain.Tx) chain.Hash {
+	t.Helper()
+	var acct api.Account
+	if code := httpJSON(t, n, "GET", "/v1/accounts/"+key.Public().Address().String(), nil, &acct); code != 200 {
+		t.Fatalf("account: %d", code)
+	}
+	tx.From = key.Public()
+	if tx.Nonce == 0 {
+		tx.Nonce = acct.Nonce + 1
+	}
+	tx.Sign(n.ChainID(), key)
+	var res api.SubmitTxResult
+	var e api.Error
+	raw := map[string]any{}
+	code := httpJSON(t, n, "POST", "/v1/txs", tx, &raw)
+	if code != http.StatusAccepted {
+		b, _ := json.Marshal(raw)
+		_ = json.Unmarshal(b, &e)
+		t.Fatalf("submit %s: %d %s (%s)", tx.Kind(), code, e.Message, e.Code)
+	}
+	b, _ := json.Marshal(raw)
+	_ = json.Unmarshal(b, &res)
+	return res.Hash
+}
+
+func (tn *testNet) String() string { return fmt.Sprintf("testnet of %d nodes", len(tn.nodes)) }
+
+// deviceKey loads the i-th generated meter's key.
+func (tn *testNet) deviceKey(i int) *chain.PrivateKey {
+	tn.t.Helper()
+	k, err := keys.Load(tn.nw.Devices[i].KeyFile)
+	if err != nil {
+		tn.t.Fatal(err)
+	}
+	return k
+}
