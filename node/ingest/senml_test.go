@@ -295,8 +295,8 @@ func TestToChain(t *testing.T) {
 		{"flow_rate", "m3/h", 12.5, 12_500_000},
 		{"flow_rate", "l/min", 0.5, 30_000},
 		{"flow_rate", "l/h", -3, -3_000},
-		{"volume", "m3", 0.0000005, 1},   // 0.5 mL rounds away from zero
-		{"volume", "m3", 0.0000004, 0},   // 0.4 mL rounds to 0
+		{"volume", "m3", 0.0000005, 1},     // 0.5 mL rounds away from zero
+		{"volume", "m3", 0.0000004, 0},     // 0.4 mL rounds to 0
 		{"volume_total", "l", -0.0005, -1}, // -0.5 mL rounds away from zero
 		{"volume_total", "mL", 2.5, 3},
 		{"conductivity", "S/m", 0.085, 8_500},

@@ -276,7 +276,7 @@ func formatScaled(n int64, k int) string {
 	var digits string
 	if neg {
 		// Via uint64 so that MinInt64 has an absolute value.
-		digits = strconv.FormatUint(uint64(-(n + 1))+1, 10)
+		digits = strconv.FormatUint(uint64(-(n+1))+1, 10)
 	} else {
 		digits = strconv.FormatInt(n, 10)
 	}

@@ -1,0 +1,338 @@
+package ingest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/listeners"
+	"github.com/mochi-mqtt/server/v2/packets"
+
+	"github.com/waterchain/waterchain/chain"
+	"github.com/waterchain/waterchain/chain/state"
+)
+
+// BrokerConfig configures the embedded MQTT broker.
+type BrokerConfig struct {
+	// ChainID names the network in every topic. Required; it must not
+	// contain the MQTT special characters / + #.
+	ChainID string
+	// Listen is the TCP address, such as "0.0.0.0:1883"; port 0 picks a
+	// free port (see Addr).
+	Listen string
+	// MaxReadings bounds the readings of one message (default 1,000).
+	MaxReadings int
+	// MaxPacketBytes bounds an MQTT packet (default 1 MiB).
+	MaxPacketBytes uint32
+	// ErrorCode, when set, names the code of a rejection in the result
+	// message (the node passes the codes of its HTTP API); by default
+	// DefaultErrorCode.
+	ErrorCode func(error) string
+}
+
+// Result is the message published on a device's result topic for each
+// reading of a message (and once, without seq, for a message that does not
+// decode).
+type Result struct {
+	Seq   uint64 `json:"seq,omitempty"`
+	OK    bool   `json:"ok"`
+	Error string `json:"error,omitempty"`
+	Code  string `json:"code,omitempty"`
+}
+
+// ReadingsTopic is the topic a device publishes its readings to.
+func ReadingsTopic(chainID string, device chain.PubKey) string {
+	return "waterchain/" + chainID + "/readings/" + device.String()
+}
+
+// ResultTopic is the topic the broker answers a device's messages on.
+func ResultTopic(chainID string, device chain.PubKey) string {
+	return ReadingsTopic(chainID, device) + "/result"
+}
+
+// Broker is the node's embedded MQTT broker (mochi-mqtt): meters publish
+// readings on their topic, each message is decoded like an HTTP body,
+// handed to the Submitter, and the outcome is published on the device's
+// result topic (and, to MQTT 5 publishers at QoS 1, in the PUBACK reason
+// code). Nothing else is relayed: clients may publish only to readings
+// topics and subscribe only to result topics.
+type Broker struct {
+	cfg    BrokerConfig
+	sub    Submitter
+	log    *slog.Logger
+	server *mqtt.Server
+	tcp    *listeners.TCP
+	prefix string // "waterchain/<chain>/readings/"
+
+	mu      sync.Mutex // guards started, closed
+	started bool
+	closed  bool
+}
+
+// NewBroker makes a broker; Start opens its listener.
+func NewBroker(cfg BrokerConfig, sub Submitter, log *slog.Logger) (*Broker, error) {
+	if cfg.ChainID == "" || strings.ContainsAny(cfg.ChainID, "/+#") || len(cfg.ChainID) > chain.MaxChainIDLen {
+		return nil, fmt.Errorf("mqtt: chain id %q cannot be part of a topic (want 1 to %d characters without / + #)", cfg.ChainID, chain.MaxChainIDLen)
+	}
+	if cfg.Listen == "" {
+		return nil, errors.New("mqtt: no listen address; set [mqtt] listen, such as \"0.0.0.0:1883\"")
+	}
+	if sub == nil {
+		return nil, errors.New("mqtt: no Submitter")
+	}
+	if cfg.MaxReadings <= 0 {
+		cfg.MaxReadings = 1000
+	}
+	if cfg.MaxPacketBytes == 0 {
+		cfg.MaxPacketBytes = 1 << 20
+	}
+	if cfg.ErrorCode == nil {
+		cfg.ErrorCode = DefaultErrorCode
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	log = log.With("component", "mqtt")
+	b := &Broker{cfg: cfg, sub: sub, log: log, prefix: "waterchain/" + cfg.ChainID + "/readings/"}
+
+	caps := mqtt.NewDefaultServerCapabilities()
+	caps.MaximumPacketSize = cfg.MaxPacketBytes
+	caps.RetainAvailable = 0 // readings are not state; nothing to retain
+	caps.MaximumQos = 1
+	b.server = mqtt.New(&mqtt.Options{
+		InlineClient: true, // to publish results
+		Capabilities: caps,
+		// mochi logs every rejected publish at error level; a forged
+		// reading is the sender's problem, not the node's.
+		Logger: slog.New(&demoteHandler{log.Handler()}),
+	})
+	if err := b.server.AddHook(&ingestHook{b: b}, nil); err != nil {
+		return nil, fmt.Errorf("mqtt: %w", err)
+	}
+	b.tcp = listeners.NewTCP(listeners.Config{ID: "waterchain", Address: cfg.Listen})
+	return b, nil
+}
+
+// Start binds the listener and serves in the background.
+func (b *Broker) Start() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.started || b.closed {
+		return errors.New("mqtt: broker already started")
+	}
+	if err := b.server.AddListener(b.tcp); err != nil {
+		return fmt.Errorf("mqtt: listen on %s: %w", b.cfg.Listen, err)
+	}
+	if err := b.server.Serve(); err != nil {
+		return fmt.Errorf("mqtt: %w", err)
+	}
+	b.started = true
+	b.log.Info("mqtt broker listening", "addr", b.tcp.Address(), "topic", b.prefix+"<device-hex>")
+	return nil
+}
+
+// Addr is the address the broker listens on (with the port chosen when
+// Listen asked for port 0); before Start it is the configured address.
+func (b *Broker) Addr() string { return b.tcp.Address() }
+
+// Close disconnects every client and stops the broker.
+func (b *Broker) Close() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return nil
+	}
+	b.closed = true
+	if !b.started {
+		return nil
+	}
+	return b.server.Close()
+}
+
+// deviceOfTopic returns the device a readings topic names.
+func (b *Broker) deviceOfTopic(topic string) (chain.PubKey, bool) {
+	rest, ok := strings.CutPrefix(topic, b.prefix)
+	if !ok || len(rest) != 2*len(chain.PubKey{}) {
+		return chain.PubKey{}, false
+	}
+	dev, err := chain.ParsePubKey(rest)
+	return dev, err == nil
+}
+
+// resultFilterAllowed: a client may subscribe to one device's result topic
+// or to all of them with a + level.
+func (b *Broker) resultFilterAllowed(filter string) bool {
+	rest, ok := strings.CutPrefix(filter, b.prefix)
+	if !ok {
+		return false
+	}
+	dev, ok := strings.CutSuffix(rest, "/result")
+	if !ok {
+		return false
+	}
+	if dev == "+" {
+		return true
+	}
+	_, err := chain.ParsePubKey(dev)
+	return err == nil && len(dev) == 2*len(chain.PubKey{})
+}
+
+// handle decodes, checks and submits one message, publishes the results
+// and returns the error for the PUBACK (nil: all accepted).
+func (b *Broker) handle(dev chain.PubKey, contentType string, payload []byte) error {
+	reply := func(res Result) {
+		raw, _ := json.Marshal(res)
+		if err := b.server.Publish(ResultTopic(b.cfg.ChainID, dev), raw, false, 1); err != nil {
+			b.log.Warn("publishing a result", "device", dev.Short(), "err", err)
+		}
+	}
+	rs, err := DecodeLimit(contentType, payload, b.cfg.MaxReadings)
+	if err == nil {
+		for _, r := range rs {
+			if r.Device != dev {
+				err = fmt.Errorf("%w: topic names %s, reading seq %d is of %s; publish each device's readings on its own topic", ErrDeviceMismatch, dev.Short(), r.Seq, r.Device.Short())
+				break
+			}
+		}
+	}
+	if err != nil {
+		reply(Result{OK: false, Error: err.Error(), Code: b.cfg.ErrorCode(err)})
+		return err
+	}
+	errs := b.sub.Submit(rs)
+	var first error
+	for i, r := range rs {
+		var e error
+		if i < len(errs) {
+			e = errs[i]
+		} else {
+			e = errors.New("internal: the submitter gave no answer for this reading")
+		}
+		res := Result{Seq: r.Seq, OK: e == nil}
+		if e != nil {
+			res.Error, res.Code = e.Error(), b.cfg.ErrorCode(e)
+			if first == nil {
+				first = e
+			}
+		}
+		reply(res)
+	}
+	accepted := 0
+	for i := range rs {
+		if i < len(errs) && errs[i] == nil {
+			accepted++
+		}
+	}
+	if accepted > 0 {
+		return nil // partly or wholly accepted: details on the result topic
+	}
+	return first
+}
+
+// ReasonCode is the MQTT 5 PUBACK reason code for a rejection.
+func ReasonCode(err error) byte {
+	switch {
+	case errors.Is(err, ErrDeviceMismatch):
+		return packets.ErrTopicNameInvalid.Code
+	case errors.Is(err, ErrBadBody), errors.Is(err, chain.ErrInvalid), errors.Is(err, state.ErrBadReading):
+		return packets.ErrPayloadFormatInvalid.Code
+	case errors.Is(err, chain.ErrBadSignature), errors.Is(err, state.ErrUnknownDevice), errors.Is(err, state.ErrDeviceRevoked):
+		return packets.ErrNotAuthorized.Code
+	}
+	return packets.ErrImplementationSpecificError.Code
+}
+
+// DefaultErrorCode names a rejection with the codes of the HTTP API.
+func DefaultErrorCode(err error) string {
+	switch {
+	case errors.Is(err, ErrDeviceMismatch):
+		return "device_mismatch"
+	case errors.Is(err, ErrBadBody), errors.Is(err, chain.ErrInvalid), errors.Is(err, state.ErrBadReading):
+		return "bad_request"
+	case errors.Is(err, chain.ErrBadSignature):
+		return "bad_signature"
+	case errors.Is(err, state.ErrUnknownDevice):
+		return "unknown_device"
+	case errors.Is(err, state.ErrDeviceRevoked):
+		return "device_revoked"
+	case errors.Is(err, state.ErrReplayedSeq), errors.Is(err, state.ErrTimeNotIncreasing):
+		return "replayed"
+	case errors.Is(err, state.ErrTimeOutsideWindow):
+		return "time_outside_window"
+	}
+	return "rejected"
+}
+
+// ingestHook is the broker's only hook: authentication is the readings'
+// signatures, so any client may connect; the ACL confines it to readings
+// and result topics; OnPublish does the work.
+type ingestHook struct {
+	mqtt.HookBase
+	b *Broker
+}
+
+func (h *ingestHook) ID() string { return "waterchain-ingest" }
+
+func (h *ingestHook) Provides(b byte) bool {
+	return b == mqtt.OnConnectAuthenticate || b == mqtt.OnACLCheck || b == mqtt.OnPublish
+}
+
+func (h *ingestHook) OnConnectAuthenticate(*mqtt.Client, packets.Packet) bool { return true }
+
+func (h *ingestHook) OnACLCheck(_ *mqtt.Client, topic string, write bool) bool {
+	if write {
+		_, ok := h.b.deviceOfTopic(topic)
+		return ok
+	}
+	return h.b.resultFilterAllowed(topic)
+}
+
+// OnPublish handles a reading message. It returns CodeSuccessIgnore for an
+// accepted message (acknowledged, not relayed), and for a rejected one a
+// reason code, which mochi sends in the PUBACK to MQTT 5 clients at QoS 1;
+// MQTT 3 clients and QoS 0 messages learn of rejects from the result topic
+// only.
+func (h *ingestHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
+	if cl.Net.Inline {
+		return pk, nil // our own results
+	}
+	dev, ok := h.b.deviceOfTopic(pk.TopicName)
+	if !ok {
+		return pk, packets.ErrRejectPacket // the ACL lets none through; be sure
+	}
+	err := h.b.handle(dev, pk.Properties.ContentType, pk.Payload)
+	if err == nil {
+		return pk, packets.CodeSuccessIgnore
+	}
+	if cl.Properties.ProtocolVersion == 5 && pk.FixedHeader.Qos > 0 {
+		return pk, packets.Code{Code: ReasonCode(err), Reason: truncate(err.Error(), 200)}
+	}
+	return pk, packets.CodeSuccessIgnore
+}
+
+// demoteHandler logs mochi's "publish packet error" (a rejected reading)
+// at debug level instead of error.
+type demoteHandler struct{ slog.Handler }
+
+func (d *demoteHandler) Handle(ctx context.Context, r slog.Record) error {
+	if r.Level >= slog.LevelError && r.Message == "publish packet error" {
+		r.Level = slog.LevelDebug
+		if !d.Handler.Enabled(ctx, r.Level) {
+			return nil
+		}
+	}
+	return d.Handler.Handle(ctx, r)
+}
+
+func (d *demoteHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return &demoteHandler{d.Handler.WithAttrs(as)}
+}
+
+func (d *demoteHandler) WithGroup(name string) slog.Handler {
+	return &demoteHandler{d.Handler.WithGroup(name)}
+}
