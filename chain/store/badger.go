@@ -16,17 +16,18 @@ import (
 
 // Sizes of the badger store.
 //
-// Badger writes one transaction only if it is under 15% of MemTableSize
-// and has fewer than that many bytes over 96 entries. The largest batch a
-// node must write atomically is a maximal block: chain.MaxBlockEntries
-// entries, at most chain.MaxMessageSize (16 MiB) of them encoded, plus
-// about 150 bytes of keys and indexes per entry (under 8 MiB) and the
-// block's state changes. A 256 MiB memtable takes batches up to 38 MiB and
-// 400,000 writes, room for all of that with margin; TestMaximalBlock
-// commits such a block.
+// Badger writes a transaction only if it is under 15% of MemTableSize and
+// has fewer writes than that many bytes over 96. The largest batch a node
+// writes is a maximal data block: chain.MaxBlockEntries readings of at
+// most about 230 bytes each, three keys per reading (entry, time index,
+// sequence index), and a state change per device: about 22 MB and 200,000
+// writes. A 192 MiB memtable takes 30 MB and 314,000 writes, which leaves
+// margin; TestMaximalBlock commits such a block. The memtable's arena is
+// allocated whole, so this is also the main memory cost of a store (two
+// memtables at most: one filling, one being flushed).
 const (
-	DefaultMemTableSize   = 256 << 20
-	MinMemTableSize       = 192 << 20
+	DefaultMemTableSize   = 192 << 20
+	MinMemTableSize       = 8 << 20
 	DefaultBlockCacheSize = 64 << 20
 )
 
@@ -46,8 +47,10 @@ type BadgerOptions struct {
 	// quiet at the default Info level. Nil: slog.Default().
 	Logger *slog.Logger
 	// MemTableSize bounds the in-memory write buffer and so the largest
-	// atomic batch (15% of it). 0: DefaultMemTableSize. At least
-	// MinMemTableSize, so that a maximal block always fits.
+	// atomic batch (15% of it). 0: DefaultMemTableSize, which a node must
+	// use: below it a maximal block may not fit (ErrBatchTooBig). Tests
+	// with small blocks may go down to MinMemTableSize, which opens
+	// faster and takes less memory.
 	MemTableSize int64
 	// BlockCacheSize is the cache of decompressed table blocks. 0:
 	// DefaultBlockCacheSize; negative: no cache.
@@ -57,7 +60,7 @@ type BadgerOptions struct {
 // Validate names the first bad field.
 func (o *BadgerOptions) Validate() error {
 	if o.MemTableSize != 0 && o.MemTableSize < MinMemTableSize {
-		return fmt.Errorf("badger options: mem_table_size %d is below the minimum %d that fits a maximal block", o.MemTableSize, MinMemTableSize)
+		return fmt.Errorf("badger options: mem_table_size %d is below the minimum %d", o.MemTableSize, MinMemTableSize)
 	}
 	return nil
 }

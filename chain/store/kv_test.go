@@ -14,13 +14,23 @@ func openMemory(t *testing.T) store.KV {
 	return kv
 }
 
+// openBadger opens a badger KV with a small memtable, which opens much
+// faster; the tests that need the production sizes use openBadgerIn.
 func openBadger(t *testing.T) store.KV {
-	return openBadgerIn(t, t.TempDir())
+	return openBadgerWith(t, t.TempDir(), store.BadgerOptions{MemTableSize: store.MinMemTableSize})
 }
 
+// openBadgerIn opens a badger KV in dir with the production options.
 func openBadgerIn(t testing.TB, dir string) *store.BadgerKV {
+	return openBadgerWith(t, dir, store.BadgerOptions{})
+}
+
+func openBadgerWith(t testing.TB, dir string, o store.BadgerOptions) *store.BadgerKV {
 	t.Helper()
-	kv, err := store.OpenBadger(dir, store.BadgerOptions{Logger: testLogger(t)})
+	if o.Logger == nil {
+		o.Logger = testLogger(t)
+	}
+	kv, err := store.OpenBadger(dir, o)
 	if err != nil {
 		t.Fatal(err)
 	}
