@@ -31,7 +31,7 @@ const (
 	DefaultOutboundQueueSize     = 32768
 	DefaultValidateQueueSize     = 32768
 	DefaultSubscriptionBuffer    = 32768
-	DefaultPublishRate           = 4000
+	DefaultPublishRate           = 2000
 	DefaultPublishBurst          = 1000
 	DefaultMaxRequestSize        = 1 << 20
 	DefaultMaxResponseSize       = 64 << 20
