@@ -94,9 +94,20 @@ func (c *testChain) next(lane chain.Lane, readings []*chain.Reading, txs []*chai
 	b := &chain.Block{Header: h, Readings: readings, Txs: txs}
 	b.Header.NumEntries = uint32(b.NumEntries())
 	b.Header.EntriesRoot = b.ComputeEntriesRoot()
+	b = c.certify(b)
+	if err := b.ValidateBasic(); err != nil {
+		c.t.Fatalf("test block is invalid: %v", err)
+	}
+	return b
+}
+
+// certify returns b with a certificate of all validators' precommits for
+// it as it is.
+func (c *testChain) certify(b *chain.Block) *chain.Block {
+	c.t.Helper()
 	var votes []*chain.Vote
 	for _, k := range c.keys {
-		v := &chain.Vote{Type: chain.Precommit, Lane: lane, Height: h.Height, BlockHash: b.Hash(), Validator: k.Public()}
+		v := &chain.Vote{Type: chain.Precommit, Lane: b.Header.Lane, Height: b.Header.Height, BlockHash: b.Hash(), Validator: k.Public()}
 		v.Sign(testChainID, k)
 		votes = append(votes, v)
 	}
@@ -104,11 +115,7 @@ func (c *testChain) next(lane chain.Lane, readings []*chain.Reading, txs []*chai
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	b = b.WithCert(cert)
-	if err := b.ValidateBasic(); err != nil {
-		c.t.Fatalf("test block is invalid: %v", err)
-	}
-	return b
+	return b.WithCert(cert)
 }
 
 // advance records b as committed.

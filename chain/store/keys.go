@@ -120,6 +120,9 @@ func keyName(k []byte) string {
 			return fmt.Sprintf("%s of %s/%d", what, chain.Lane(body[0]), binary.BigEndian.Uint64(body[1:]))
 		}
 	case prefixEntry:
+		if len(body) == 1+heightLen {
+			return fmt.Sprintf("entries of %s/%d", chain.Lane(body[0]), binary.BigEndian.Uint64(body[1:]))
+		}
 		if len(body) == 1+heightLen+indexLen {
 			return fmt.Sprintf("entry %d of %s/%d", binary.BigEndian.Uint32(body[1+heightLen:]), chain.Lane(body[0]), binary.BigEndian.Uint64(body[1:]))
 		}

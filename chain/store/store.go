@@ -67,8 +67,11 @@ func Open(kv KV) (*Store, error) {
 			return nil, err
 		}
 		h, err := s.Header(lane, height)
+		if errors.Is(err, ErrNotFound) {
+			return nil, corrupt(key, "names height %d, which has no header", height)
+		}
 		if err != nil {
-			return nil, fmt.Errorf("%s head at height %d: %w", lane, height, err)
+			return nil, err
 		}
 		s.heads[lane] = head{header: h, hash: h.Hash()}
 	}
