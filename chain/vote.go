@@ -107,7 +107,11 @@ type ProposalRef struct {
 	Sig       Signature `cbor:"15,keyasint,omitempty" json:"sig"`
 }
 
-// Ref returns the signed part of p.
+// Ref returns the signed part of p, taking the block's proposer as the
+// signer. That holds for a fresh proposal; a re-proposal (Tendermint's
+// line 16) carries an earlier round's block and is signed by the round's
+// proposer, so consensus.VerifyProposal, which knows the round's proposer,
+// is the authoritative check of proposals.
 func (p *Proposal) Ref() ProposalRef {
 	return ProposalRef{
 		Lane: p.Lane, Height: p.Height, Round: p.Round, POLRound: p.POLRound,

@@ -104,6 +104,11 @@ func (n *Node) loop() {
 	defer close(n.loopDone)
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
+	// Lost gossip is sent again: a lane whose height has not moved for
+	// rebroadcastEvery re-sends its engine's messages of that height.
+	rebroadcast := time.NewTicker(rebroadcastEvery)
+	defer rebroadcast.Stop()
+	lastSeen := map[chain.Lane]uint64{}
 	for _, d := range n.drivers {
 		n.maybeStart(d, false)
 	}
@@ -133,6 +138,13 @@ func (n *Node) loop() {
 		case <-tick.C:
 			for _, d := range n.drivers {
 				n.maybeStart(d, false)
+			}
+		case <-rebroadcast.C:
+			for lane, d := range n.drivers {
+				if d.running && lastSeen[lane] == d.next {
+					d.eng.Rebroadcast()
+				}
+				lastSeen[lane] = d.next
 			}
 		case sb := <-n.syncCh:
 			sb.done <- n.applySync(sb.blocks)
@@ -337,6 +349,10 @@ func (n *Node) commitDecided(d *driver, b *chain.Block) {
 	d.reset(b.Header.Height + 1)
 	n.maybeStart(d, false)
 }
+
+// rebroadcastEvery is how long a lane may stay at one height before its
+// engine's messages are sent again.
+const rebroadcastEvery = 2 * time.Second
 
 // errStopped is returned to waiters when the node stopped.
 var errStopped = errors.New("node stopped")
