@@ -22,8 +22,8 @@ func TestConfigValidate(t *testing.T) {
 		t.Fatalf("valid config: %v", err)
 	}
 	tests := []struct {
-		name  string
-		field string
+		name   string
+		field  string
 		break_ func(*Config)
 	}{
 		{"no key", "PrivateKey", func(c *Config) { c.PrivateKey = nil }},

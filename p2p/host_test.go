@@ -159,6 +159,11 @@ func TestGaterRefusesUnknownKeys(t *testing.T) {
 			return len(hostA.h.Network().ConnsToPeer(hostS.ID())) == 0
 		})
 	}
+	// A QUIC client may hold its side of a refused connection a moment
+	// longer; a later Connect would reuse it.
+	eventually(t, 10*time.Second, "the stranger to see the refusal", func() bool {
+		return len(hostS.h.Network().ConnsToPeer(hostA.ID())) == 0
+	})
 	// Being dialed: A refuses to dial a key it does not allow.
 	hostA.h.Peerstore().AddAddrs(infoS.ID, infoS.Addrs, time.Minute)
 	if err := hostA.h.Connect(ctx, infoS); err == nil {

@@ -160,6 +160,8 @@ func TestRequestResponse(t *testing.T) {
 		}); err != nil {
 			t.Fatal(err)
 		}
+		// The previous request's handler may not have released its slot.
+		eventually(t, 5*time.Second, "the server to be idle", func() bool { return len(server.reqSem) == 0 })
 		_, err := client.Request(short, serverKey, "slow", nil)
 		if !errors.Is(err, context.DeadlineExceeded) {
 			t.Fatalf("got %v, want context.DeadlineExceeded", err)

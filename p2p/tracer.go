@@ -53,16 +53,16 @@ func (t dropTracer) UndeliverableMessage(msg *pubsub.Message) {
 	t.n.metrics.gossipDropped.WithLabelValues(t.topic(msg.GetTopic()), "subscriber_slow").Inc()
 }
 
-func (dropTracer) OnNewOutboundStream(peer.ID, protocol.ID)                {}
-func (dropTracer) OnClosedOutboundStream(peer.ID)                          {}
-func (dropTracer) Join(string)                                             {}
-func (dropTracer) Leave(string)                                            {}
-func (dropTracer) Graft(peer.ID, string)                                   {}
-func (dropTracer) Prune(peer.ID, string)                                   {}
-func (dropTracer) ValidateMessage(*pubsub.Message)                         {}
-func (dropTracer) DeliverMessage(*pubsub.Message)                          {}
-func (dropTracer) DuplicateMessage(*pubsub.Message)                        {}
-func (dropTracer) ThrottlePeer(peer.ID)                                    {}
-func (dropTracer) RecvRPC(*pubsub.RPC)                                     {}
-func (dropTracer) SendRPC(*pubsub.RPC, peer.ID)                            {}
-func (dropTracer) SendRPCCompleted(*pubsub.RPC, peer.ID, time.Duration)    {}
+func (dropTracer) OnNewOutboundStream(peer.ID, protocol.ID)             {}
+func (dropTracer) OnClosedOutboundStream(peer.ID)                       {}
+func (dropTracer) Join(string)                                          {}
+func (dropTracer) Leave(string)                                         {}
+func (dropTracer) Graft(peer.ID, string)                                {}
+func (dropTracer) Prune(peer.ID, string)                                {}
+func (dropTracer) ValidateMessage(*pubsub.Message)                      {}
+func (dropTracer) DeliverMessage(*pubsub.Message)                       {}
+func (dropTracer) DuplicateMessage(*pubsub.Message)                     {}
+func (dropTracer) ThrottlePeer(peer.ID)                                 {}
+func (dropTracer) RecvRPC(*pubsub.RPC)                                  {}
+func (dropTracer) SendRPC(*pubsub.RPC, peer.ID)                         {}
+func (dropTracer) SendRPCCompleted(*pubsub.RPC, peer.ID, time.Duration) {}
