@@ -1,0 +1,397 @@
+package alerts
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/waterchain/waterchain/chain"
+)
+
+// rangedMeasures are the measures the gross-range, flat-line and spike
+// rules watch: the ones a sensor measures directly. Volumes are derived
+// from flow, and the totalizer has its own rule.
+var rangedMeasures = []string{"flow_rate", "conductivity", "suspended_solids", "absorbance", "turbidity"}
+
+// maxRefs bounds the readings an alert names.
+const maxRefs = 32
+
+// doorCapacity bounds the devices whose last door alert is remembered.
+const doorCapacity = 10_000
+
+// Config is what an Engine needs: the chain's reading interval and window
+// (genesis params) and the thresholds.
+type Config struct {
+	ReadingInterval time.Duration
+	ReadingWindow   time.Duration
+	Thresholds      Thresholds
+}
+
+// DeviceContext is what the tx chain says about a reading's device at the
+// reading's block anchor: its industry and the industry's discharge limits.
+type DeviceContext struct {
+	Industry     chain.Address
+	IndustryName string
+	Limits       chain.Limits
+}
+
+// BlockInfo places a reading: the height and time of its data block.
+type BlockInfo struct {
+	Height uint64
+	Time   chain.Time
+}
+
+// Engine derives alerts from finalized readings. Feed it every finalized
+// reading in chain order, from genesis: its alerts are then a function of
+// the chain alone, the same on every node and auditor. Observe and
+// ObserveBlock must be called from one goroutine; DoorReject may be called
+// from any goroutine at any time.
+type Engine struct {
+	th         Thresholds
+	intervalMs int64
+	skewMs     int64
+	devices    map[chain.PubKey]*deviceState
+
+	doorMu sync.Mutex                // guards door
+	door   map[chain.PubKey]chain.Time // last door alert per device
+}
+
+// NewEngine makes an engine.
+func NewEngine(cfg Config) (*Engine, error) {
+	if err := cfg.Thresholds.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.ReadingInterval.Milliseconds() < 1 || cfg.ReadingWindow.Milliseconds() < 1 {
+		return nil, fmt.Errorf("%w: reading interval %s and window %s must be at least 1ms", ErrInvalidThresholds, cfg.ReadingInterval, cfg.ReadingWindow)
+	}
+	return &Engine{
+		th:         cfg.Thresholds,
+		intervalMs: cfg.ReadingInterval.Milliseconds(),
+		skewMs:     cfg.ReadingWindow.Milliseconds() * cfg.Thresholds.SkewPermille / 1000,
+		devices:    map[chain.PubKey]*deviceState{},
+		door:       map[chain.PubKey]chain.Time{},
+	}, nil
+}
+
+// measureTrack is the history of one measure of one device.
+type measureTrack struct {
+	run    int64 // value of the current run of identical values
+	count  int   // its length
+	varied bool  // the measure has changed value at least once
+	hist   []int64
+}
+
+type deviceState struct {
+	seen      bool
+	lastSeq   uint64
+	lastTime  chain.Time
+	lastTotal int64
+	recent    []ReadingRef // the last readings, oldest first
+	tracks    [5]measureTrack
+	active    map[string]bool // open episodes: kind + "/" + measure
+
+	nightOpen bool
+	nightID   int64
+	nightMin  int64
+	nightN    int
+	nightRefs []ReadingRef
+	nightMins []int64 // minima of the last nights without a leak
+}
+
+// ObserveBlock observes the readings of a finalized data block in order.
+// lookup gives each device's context as of the block's anchor.
+func (e *Engine) ObserveBlock(b *chain.Block, lookup func(chain.PubKey) DeviceContext) []Alert {
+	var out []Alert
+	at := BlockInfo{Height: b.Header.Height, Time: b.Header.Time}
+	for _, rd := range b.Readings {
+		out = append(out, e.Observe(rd, at, lookup(rd.Device))...)
+	}
+	return out
+}
+
+// Observe takes the next finalized reading and returns the alerts it
+// raises, in the order of Kinds.
+func (e *Engine) Observe(rd *chain.Reading, at BlockInfo, dc DeviceContext) []Alert {
+	st := e.devices[rd.Device]
+	if st == nil {
+		st = &deviceState{active: map[string]bool{}}
+		e.devices[rd.Device] = st
+	}
+	ref := ReadingRef{Device: rd.Device, Seq: rd.Seq}
+	var out []Alert
+	emit := func(kind Kind, measure string, value, threshold int64, refs []ReadingRef, format string, args ...any) {
+		a := Alert{
+			Device: rd.Device, Industry: dc.Industry, IndustryName: dc.IndustryName,
+			Kind: kind, Severity: severities[kind], Measure: measure,
+			Time: rd.Time, Height: at.Height, Value: value, Threshold: threshold,
+			Message: fmt.Sprintf(format, args...), Readings: refs,
+		}
+		a.computeID()
+		out = append(out, a)
+	}
+	// episode reports whether a condition has just begun; conditions that
+	// persist raise one alert, not one per reading.
+	episode := func(kind Kind, measure string, on bool) bool {
+		key := string(kind) + "/" + measure
+		was := st.active[key]
+		if on {
+			st.active[key] = true
+		} else {
+			delete(st.active, key)
+		}
+		return on && !was
+	}
+	one := []ReadingRef{ref}
+
+	// Negative flow and gross range.
+	if episode(KindNegativeFlow, "flow_rate", rd.FlowRate < 0) {
+		emit(KindNegativeFlow, "flow_rate", rd.FlowRate, 0, one,
+			"flow rate %d mL/h is negative: the meter is mounted backwards, miswired or faulty", rd.FlowRate)
+	}
+	for _, m := range rangedMeasures {
+		v, _ := rd.MeasureValue(m)
+		r := e.th.Ranges[m]
+		out := v > r.Max || (v < r.Min && m != "flow_rate")
+		if episode(KindGrossRange, m, out) {
+			limit := r.Max
+			if v < r.Min {
+				limit = r.Min
+			}
+			emit(KindGrossRange, m, v, limit, one, "%s %d is outside its physical range %d to %d: a sensor fault", m, v, r.Min, r.Max)
+		}
+	}
+
+	// Discharge limits.
+	for _, m := range chain.QualityMeasures {
+		v, _ := rd.MeasureValue(m)
+		lim := dc.Limits.Limit(m)
+		if episode(KindLimitExceeded, m, lim > 0 && v > lim) {
+			emit(KindLimitExceeded, m, v, lim, one, "%s %d exceeds the permit's discharge limit %d", m, v, lim)
+		}
+	}
+
+	// Clock skew: far from the block time, or not after the last reading.
+	skew := int64(rd.Time - at.Time)
+	backwards := st.seen && rd.Time <= st.lastTime
+	if episode(KindClockSkew, "", skew > e.skewMs || -skew > e.skewMs || backwards) {
+		if backwards {
+			emit(KindClockSkew, "", int64(rd.Time-st.lastTime), 0, []ReadingRef{st.lastRef(rd.Device), ref},
+				"reading seq %d is timed %s, not after the previous reading (%s): the meter's clock went back", rd.Seq, rd.Time, st.lastTime)
+		} else {
+			emit(KindClockSkew, "", skew, e.skewMs, one,
+				"reading time %s is %s from its block's time %s (threshold %s): the meter's clock is off",
+				rd.Time, time.Duration(skew)*time.Millisecond, at.Time, time.Duration(e.skewMs)*time.Millisecond)
+		}
+	}
+
+	if st.seen {
+		// Totalizer going backwards.
+		if episode(KindCounterBackwards, "volume_total", rd.VolumeTotal < st.lastTotal) {
+			emit(KindCounterBackwards, "volume_total", rd.VolumeTotal, st.lastTotal, []ReadingRef{st.lastRef(rd.Device), ref},
+				"volume counter went back from %d mL to %d mL: tampering or a replaced meter", st.lastTotal, rd.VolumeTotal)
+		}
+		// Missed readings: a jump in seq, or a long silence.
+		missing := rd.Seq - st.lastSeq - 1
+		gap := int64(rd.Time - st.lastTime)
+		maxGap := e.th.MissedGapIntervals * e.intervalMs
+		switch {
+		case rd.Seq > st.lastSeq+1:
+			emit(KindMissedReadings, "", int64(min(missing, 1<<62)), 0, []ReadingRef{st.lastRef(rd.Device), ref},
+				"%d readings missing between seq %d and %d (%s apart)", missing, st.lastSeq, rd.Seq, time.Duration(gap)*time.Millisecond)
+		case gap > maxGap:
+			emit(KindMissedReadings, "", gap, maxGap, []ReadingRef{st.lastRef(rd.Device), ref},
+				"no reading for %s between seq %d and %d (expected every %s)", time.Duration(gap)*time.Millisecond, st.lastSeq, rd.Seq, time.Duration(e.intervalMs)*time.Millisecond)
+		}
+	}
+
+	// Flat line and spike, per measure.
+	var flat []string
+	var flatValue int64
+	for i, m := range rangedMeasures {
+		v, _ := rd.MeasureValue(m)
+		v = clamp(v)
+		tr := &st.tracks[i]
+		if tr.count > 0 && v == tr.run {
+			tr.count++
+		} else {
+			if tr.count > 0 {
+				tr.varied = true
+			}
+			tr.run, tr.count = v, 1
+		}
+		if tr.count == e.th.FlatLineCount && tr.varied && !(m == "flow_rate" && v == 0) {
+			flat = append(flat, m)
+			flatValue = v
+		}
+	}
+	if len(flat) > 0 {
+		refs := append(append([]ReadingRef{}, st.recent[max(0, len(st.recent)-e.th.FlatLineCount+1):]...), ref)
+		emit(KindFlatLine, strings.Join(flat, ","), flatValue, int64(e.th.FlatLineCount), refs,
+			"%s unchanged for %d readings in a row: a stuck sensor", strings.Join(flat, ", "), e.th.FlatLineCount)
+	}
+	for i, m := range rangedMeasures {
+		tr := &st.tracks[i]
+		v, _ := rd.MeasureValue(m)
+		if len(tr.hist) == e.th.SpikeWindow+1 && len(st.recent) >= 2 {
+			if dev, scale, ok := e.spike(tr.hist, clamp(v)); ok {
+				b := tr.hist[len(tr.hist)-1]
+				refs := []ReadingRef{st.recent[len(st.recent)-2], st.recent[len(st.recent)-1], ref}
+				emit(KindSpike, m, b, scale, refs,
+					"%s %d at seq %d departs by %d from both neighbours (threshold %d): a spike", m, b, refs[1].Seq, dev, scale)
+			}
+		}
+		tr.hist = append(tr.hist, clamp(v))
+		if len(tr.hist) > e.th.SpikeWindow+1 {
+			tr.hist = tr.hist[1:]
+		}
+	}
+
+	// Leak: judge a night once it is over, then track this reading.
+	id, inNight := e.night(rd.Time)
+	if st.nightOpen && (!inNight || id != st.nightID) {
+		e.closeNight(st, rd, ref, emit)
+	}
+	if inNight && rd.FlowRate >= 0 && rd.FlowRate <= e.th.Ranges["flow_rate"].Max {
+		if !st.nightOpen {
+			st.nightOpen, st.nightID, st.nightMin, st.nightN, st.nightRefs = true, id, rd.FlowRate, 0, nil
+		}
+		st.nightN++
+		st.nightMin = min(st.nightMin, rd.FlowRate)
+		if len(st.nightRefs) < maxRefs {
+			st.nightRefs = append(st.nightRefs, ref)
+		}
+	}
+
+	st.seen, st.lastSeq, st.lastTime, st.lastTotal = true, rd.Seq, rd.Time, rd.VolumeTotal
+	st.recent = append(st.recent, ref)
+	if keep := max(e.th.FlatLineCount, 3); len(st.recent) > keep {
+		st.recent = st.recent[len(st.recent)-keep:]
+	}
+	return out
+}
+
+func (st *deviceState) lastRef(dev chain.PubKey) ReadingRef {
+	return ReadingRef{Device: dev, Seq: st.lastSeq}
+}
+
+// spike checks the last value of hist (b) against its neighbours a (before
+// it) and c, with the median and MAD of the window before b.
+func (e *Engine) spike(hist []int64, c int64) (dev, scale int64, ok bool) {
+	window := hist[:len(hist)-1]
+	a, b := window[len(window)-1], hist[len(hist)-1]
+	d1, d2 := b-a, b-c
+	if d1 == 0 || d2 == 0 || (d1 > 0) != (d2 > 0) {
+		return 0, 0, false
+	}
+	dev = min(abs(d1), abs(d2))
+	med := median(window)
+	devs := make([]int64, len(window))
+	for i, x := range window {
+		devs[i] = abs(x - med)
+	}
+	scale = max(e.th.SpikeMADs*median(devs), max(abs(a), abs(c))*e.th.SpikeFloorPermille/1000, 1)
+	return dev, scale, dev > scale && abs(a-c) <= dev/2
+}
+
+// night returns the night a time belongs to (numbered by the day its
+// window starts in) and whether it is in the night window.
+func (e *Engine) night(t chain.Time) (int64, bool) {
+	day := floorDiv(int64(t), e.th.DayLength)
+	phase := (int64(t) - day*e.th.DayLength) * 86_400_000 / e.th.DayLength // ms of a 24 h day
+	s, end := e.th.NightStart, e.th.NightEnd
+	if s < end {
+		return day, phase >= s && phase < end
+	}
+	// The window wraps midnight: its early-morning part belongs to the
+	// night that began the day before.
+	switch {
+	case phase >= s:
+		return day, true
+	case phase < end:
+		return day - 1, true
+	}
+	return day, false
+}
+
+// closeNight judges the night just ended against the device's baseline.
+func (e *Engine) closeNight(st *deviceState, rd *chain.Reading, ref ReadingRef, emit func(Kind, string, int64, int64, []ReadingRef, string, ...any)) {
+	st.nightOpen = false
+	if st.nightN < e.th.LeakMinNightReadings {
+		return
+	}
+	leak := false
+	if len(st.nightMins) >= e.th.LeakLearnNights {
+		base := median(st.nightMins)
+		limit := base + max(base*e.th.LeakRisePermille/1000, e.th.LeakMinRise)
+		if st.nightMin > limit {
+			leak = true
+			key := string(KindLeak) + "/flow_rate"
+			if !st.active[key] {
+				st.active[key] = true
+				emit(KindLeak, "flow_rate", st.nightMin, limit, st.nightRefs,
+					"minimum night flow %d mL/h over %d readings is above the baseline %d mL/h by more than allowed (limit %d): a leak or water left running",
+					st.nightMin, st.nightN, base, limit)
+			}
+		}
+	}
+	if !leak {
+		delete(st.active, string(KindLeak)+"/flow_rate")
+		st.nightMins = append(st.nightMins, st.nightMin)
+		if len(st.nightMins) > e.th.LeakBaselineNights {
+			st.nightMins = st.nightMins[1:]
+		}
+	}
+}
+
+// DoorReject records a reading refused at this node's door for a bad
+// signature (or another reason worth an alert). It returns the alert, and
+// false when one was raised for the device less than DoorEvery ago. The
+// alert is Local: other nodes may not have seen the reading. Safe for
+// concurrent use.
+func (e *Engine) DoorReject(device chain.PubKey, seq uint64, reason string, at chain.Time, dc DeviceContext) (Alert, bool) {
+	e.doorMu.Lock()
+	last, seen := e.door[device]
+	if seen && at-last < chain.Time(e.th.DoorEvery) && at >= last {
+		e.doorMu.Unlock()
+		return Alert{}, false
+	}
+	if len(e.door) >= doorCapacity {
+		clear(e.door) // a flood of made-up keys: forget rather than grow
+	}
+	e.door[device] = at
+	e.doorMu.Unlock()
+	a := Alert{
+		Device: device, Industry: dc.Industry, IndustryName: dc.IndustryName,
+		Kind: KindBadSignature, Severity: severities[KindBadSignature], Time: at,
+		Message:  fmt.Sprintf("reading seq %d refused at the door: %s", seq, reason),
+		Readings: []ReadingRef{{Device: device, Seq: seq}}, Local: true,
+	}
+	a.computeID()
+	return a, true
+}
+
+func clamp(v int64) int64 { return max(-maxRangeBound, min(v, maxRangeBound)) }
+
+func abs(v int64) int64 {
+	if v < 0 {
+		return -v
+	}
+	return v
+}
+
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if a%b != 0 && (a < 0) != (b < 0) {
+		q--
+	}
+	return q
+}
+
+// median is the lower median (no averaging, so integers stay exact).
+func median(xs []int64) int64 {
+	s := append([]int64(nil), xs...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	return s[(len(s)-1)/2]
+}
