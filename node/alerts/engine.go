@@ -54,7 +54,7 @@ type Engine struct {
 	skewMs     int64
 	devices    map[chain.PubKey]*deviceState
 
-	doorMu sync.Mutex                // guards door
+	doorMu sync.Mutex                  // guards door
 	door   map[chain.PubKey]chain.Time // last door alert per device
 }
 

@@ -134,7 +134,7 @@ type Meter struct {
 
 	seq      uint64
 	total    int64
-	produced int             // readings produced, delivered or not
+	produced int            // readings produced, delivered or not
 	stuck    *chain.Reading // values frozen by FaultStuck
 	last     *chain.Reading // last reading produced (before faults of delivery)
 }
