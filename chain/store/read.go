@@ -20,10 +20,20 @@ func (s *Store) get(key []byte) ([]byte, error) {
 	return v, err
 }
 
+// getCommitted reads a record of the block of lane at height: missing at a
+// height up to the lane head, it is corruption, not absence.
+func (s *Store) getCommitted(key []byte, lane chain.Lane, height uint64) ([]byte, error) {
+	v, err := s.get(key)
+	if errors.Is(err, ErrNotFound) && height >= 1 && height <= s.Height(lane) {
+		return nil, corrupt(key, "missing below the %s head %d", lane, s.Height(lane))
+	}
+	return v, err
+}
+
 // Header returns the header of the committed block of lane at height.
 func (s *Store) Header(lane chain.Lane, height uint64) (chain.Header, error) {
 	key := headerKey(lane, height)
-	v, err := s.get(key)
+	v, err := s.getCommitted(key, lane, height)
 	if err != nil {
 		return chain.Header{}, err
 	}
@@ -33,7 +43,7 @@ func (s *Store) Header(lane chain.Lane, height uint64) (chain.Header, error) {
 // Cert returns the commit certificate of the block of lane at height.
 func (s *Store) Cert(lane chain.Lane, height uint64) (*chain.Certificate, error) {
 	key := certKey(lane, height)
-	v, err := s.get(key)
+	v, err := s.getCommitted(key, lane, height)
 	if err != nil {
 		return nil, err
 	}
@@ -64,8 +74,11 @@ func (s *Store) Block(lane chain.Lane, height uint64) (*chain.Block, error) {
 	var next uint32
 	leaves := make([][]byte, 0, h.NumEntries)
 	err = s.kv.Iterate(prefix, IterOptions{}, func(k, v []byte) error {
-		if len(k) != len(prefix)+indexLen || binary.BigEndian.Uint32(k[len(prefix):]) != next {
-			return corrupt(k, "out of place in %s/%d, want entry %d", lane, height, next)
+		if len(k) != len(prefix)+indexLen {
+			return corrupt(k, "entry key of %d bytes, want %d", len(k), len(prefix)+indexLen)
+		}
+		if i := binary.BigEndian.Uint32(k[len(prefix):]); i != next {
+			return corrupt(entryKey(lane, height, next), "missing (entry %d is the next stored)", i)
 		}
 		if next >= h.NumEntries {
 			return corrupt(k, "beyond the %d entries of %s/%d", h.NumEntries, lane, height)
@@ -113,6 +126,9 @@ func (s *Store) BlockByHash(hash chain.Hash) (*chain.Block, error) {
 		return nil, err
 	}
 	b, err := s.Block(lane, height)
+	if errors.Is(err, ErrNotFound) {
+		return nil, corrupt(key, "names %s/%d, which is not stored", lane, height)
+	}
 	if err != nil {
 		return nil, err
 	}
