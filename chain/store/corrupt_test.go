@@ -66,7 +66,9 @@ func TestCorruptRecords(t *testing.T) {
 		mention string
 	}{
 		{"header garbage",
-			func(t *testing.T, kv store.KV, sc *scenario) { put(t, kv, laneHeightKey('h', chain.LaneData, 2), garbage) },
+			func(t *testing.T, kv store.KV, sc *scenario) {
+				put(t, kv, laneHeightKey('h', chain.LaneData, 2), garbage)
+			},
 			func(s *store.Store, sc *scenario) error { _, err := s.Block(chain.LaneData, 2); return err },
 			"header of data/2"},
 		{"header of another height",
