@@ -104,8 +104,16 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 
 	opts := []libp2p.Option{
 		libp2p.Identity(sk),
-		libp2p.ListenAddrStrings(cfg.ListenAddrs...),
-		libp2p.Transport(tcp.NewTCPTransport),
+		// Listen only once the hello handler and the connection
+		// notifications are in place (below), so no peer gets in unseen.
+		libp2p.NoListenAddrs,
+		// No SO_REUSEPORT on TCP: with it, a second node started on the
+		// same port binds too and the kernel splits connections between
+		// the two. (QUIC keeps it: it dials from its listening socket, and
+		// without reuseport go-libp2p v0.51 leaves its per-dial QUIC
+		// transports running after Close, as goleak showed. A node
+		// listening on TCP and QUIC fails on the TCP port first.)
+		libp2p.Transport(tcp.NewTCPTransport, tcp.DisableReuseport()),
 		libp2p.Transport(quic.NewTransport),
 		libp2p.Security(noise.ID, noise.New),
 		libp2p.ConnectionGater(n.gater),
@@ -120,7 +128,7 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 	n.h, err = libp2p.New(opts...)
 	if err != nil {
 		cancel()
-		return nil, fmt.Errorf("p2p: start libp2p host on %v: %w", cfg.ListenAddrs, err)
+		return nil, fmt.Errorf("p2p: start libp2p host: %w", err)
 	}
 	fail := func(err error) (*Host, error) {
 		n.Close()
@@ -137,6 +145,15 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 		DisconnectedF: func(_ network.Network, c network.Conn) { n.onDisconnected(c) },
 	})
 	n.spawn(n.disconnectGraylisted)
+	listen := make([]ma.Multiaddr, len(cfg.ListenAddrs))
+	for i, a := range cfg.ListenAddrs {
+		if listen[i], err = ma.NewMultiaddr(a); err != nil {
+			return fail(fmt.Errorf("%w: ListenAddrs[%d] %q: %v", ErrConfig, i, a, err))
+		}
+	}
+	if err := n.h.Network().Listen(listen...); err != nil {
+		return fail(fmt.Errorf("p2p: listen on %v: %w", cfg.ListenAddrs, err))
+	}
 	if err := n.startBootstrap(); err != nil {
 		return fail(err)
 	}

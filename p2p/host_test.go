@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/waterchain/waterchain/chain"
@@ -267,4 +268,52 @@ func TestCloseIsIdempotentAndStopsGoroutines(t *testing.T) {
 	hosts[0].Close()
 	waitPeers(t, hosts[1], 5*time.Second)
 	// goleak in TestMain checks that nothing is left running.
+}
+
+// TestSilentPeerIsDropped connects a bare libp2p host holding an allowed key
+// but not speaking the hello protocol: the Host drops it after
+// HandshakeTimeout and never lists it as a peer.
+func TestSilentPeerIsDropped(t *testing.T) {
+	a, b := testKey(t, "a"), testKey(t, "b")
+	cfg := testConfig(a, a, b)
+	cfg.HandshakeTimeout = 300 * time.Millisecond
+	hostA := startHost(t, cfg)
+	sk, _, err := identity(b.Ed25519())
+	if err != nil {
+		t.Fatal(err)
+	}
+	bare, err := libp2p.New(libp2p.Identity(sk), libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"), libp2p.DisableMetrics())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bare.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := bare.Connect(ctx, peer.AddrInfo{ID: hostA.ID(), Addrs: hostA.h.Addrs()}); err != nil {
+		t.Fatalf("the gater should admit an allowed key: %v", err)
+	}
+	eventually(t, 10*time.Second, "A to drop the silent peer", func() bool {
+		return counter(t, hostA.metrics.disconnects.WithLabelValues("no_handshake")) >= 1 &&
+			len(hostA.h.Network().ConnsToPeer(bare.ID())) == 0
+	})
+	if got := hostA.Peers(); len(got) != 0 {
+		t.Fatalf("A lists %v", shortKeys(got))
+	}
+}
+
+func TestNewFailsOnBusyPort(t *testing.T) {
+	a, b := testKey(t, "a"), testKey(t, "b")
+	cfg := testConfig(a, a)
+	cfg.ListenAddrs = []string{"/ip4/127.0.0.1/tcp/0"}
+	hostA := startHost(t, cfg)
+	cfgB := testConfig(b, b)
+	cfgB.ListenAddrs = []string{hostA.listenMultiaddrs()[0].String()}
+	n, err := New(context.Background(), cfgB)
+	if err == nil {
+		n.Close()
+		t.Fatalf("second host listened on %v too", cfgB.ListenAddrs)
+	}
+	if !strings.Contains(err.Error(), "listen") {
+		t.Fatalf("error %q does not say it could not listen", err)
+	}
 }
