@@ -1,0 +1,106 @@
+package store_test
+
+import (
+	"fmt"
+	"runtime"
+	"sync"
+	"testing"
+
+	"github.com/waterchain/waterchain/chain"
+	"github.com/waterchain/waterchain/chain/store"
+)
+
+const (
+	benchDevices   = 100
+	benchPerDevice = 10 // readings per device per block: 1,000 a block
+)
+
+// benchFeed makes the readings of consecutive blocks: each device's
+// readings continue its sequence, one per second.
+type benchFeed struct {
+	keys  []*chain.PrivateKey
+	block uint64
+}
+
+func newBenchFeed(b *testing.B) *benchFeed {
+	f := &benchFeed{}
+	for i := 0; i < benchDevices; i++ {
+		f.keys = append(f.keys, key(b, fmt.Sprintf("bench-device-%d", i)))
+	}
+	return f
+}
+
+func (f *benchFeed) next() ([]*chain.Reading, []store.Change) {
+	out := make([]*chain.Reading, benchDevices*benchPerDevice)
+	var wg sync.WaitGroup
+	workers := runtime.GOMAXPROCS(0)
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < len(out); i += workers {
+				seq := f.block*benchPerDevice + uint64(i/benchDevices) + 1
+				out[i] = reading(f.keys[i%benchDevices], seq, baseTime+chain.Time(seq)*1000)
+			}
+		}()
+	}
+	wg.Wait()
+	f.block++
+	changes := make([]store.Change, benchDevices)
+	for i, k := range f.keys {
+		pub := k.Public()
+		changes[i] = store.Change{Key: append([]byte("d/device/"), pub[:]...), Value: make([]byte, 40)}
+	}
+	return out, changes
+}
+
+func benchmarkCommit(b *testing.B, kv store.KV) {
+	s := openStore(b, kv)
+	c := newTestChain(b)
+	feed := newBenchFeed(b)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer() // signing and certifying are not the store's work
+		readings, changes := feed.next()
+		blk := c.next(chain.LaneData, readings, nil)
+		b.StartTimer()
+		if err := s.Commit(blk, changes); err != nil {
+			b.Fatal(err)
+		}
+		c.advance(blk)
+	}
+	b.ReportMetric(float64(b.N*benchDevices*benchPerDevice)/b.Elapsed().Seconds(), "readings/s")
+}
+
+// BenchmarkCommitBadger commits blocks of 1,000 readings (100 devices) with
+// a state change per device to badger with the production options: one
+// synced transaction per block.
+func BenchmarkCommitBadger(b *testing.B) {
+	benchmarkCommit(b, openBadgerIn(b, b.TempDir()))
+}
+
+func BenchmarkCommitMemory(b *testing.B) {
+	kv := store.NewMemory()
+	b.Cleanup(func() { kv.Close() })
+	benchmarkCommit(b, kv)
+}
+
+// BenchmarkReadingLookup reads one reading by device and sequence from a
+// badger store of 20 blocks of 1,000 readings.
+func BenchmarkReadingLookup(b *testing.B) {
+	s := openStore(b, openBadgerIn(b, b.TempDir()))
+	c := newTestChain(b)
+	feed := newBenchFeed(b)
+	for i := 0; i < 20; i++ {
+		readings, changes := feed.next()
+		c.commit(s, chain.LaneData, readings, nil, changes...)
+	}
+	dev := feed.keys[7].Public()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		seq := uint64(i%(20*benchPerDevice)) + 1
+		if _, _, err := s.Reading(dev, seq); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
