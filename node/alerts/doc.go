@@ -35,7 +35,10 @@
 // and ObserveBlock must be called from one goroutine; DoorReject is safe
 // from any. Alerts from DoorReject are Local (this node's view, not
 // chain-derived) and rate-limited to one per device per DoorEvery. The
-// caller stores and serves the alerts (GET /v1/alerts, GET /v1/events).
+// caller stores and serves the alerts (GET /v1/alerts, GET /v1/events);
+// Log is a bounded in-memory store for that, newest first, with filters by
+// device, industry, kind and time, deduplicating by ID (so replaying the
+// chain does not double them).
 //
 // # Rules
 //
