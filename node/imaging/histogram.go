@@ -56,10 +56,11 @@ func countHistogram(f *frame) *histCounts {
 	c := &histCounts{n: uint64(f.pixels())}
 	rgb := f.rgb
 	for o := 0; o+2 < len(rgb); o += 3 {
-		h, s, v := hsv(rgb[o], rgb[o+1], rgb[o+2])
+		r, g, b := rgb[o], rgb[o+1], rgb[o+2]
+		s, v := satVal(r, g, b)
 		c.satVal[s*SatBins/256*ValBins+v*ValBins/256]++
 		if s >= ChromaMinSat && v >= ChromaMinVal {
-			c.hue[h*HueBins/360]++
+			c.hue[hue(r, g, b)*HueBins/360]++
 		}
 	}
 	return c

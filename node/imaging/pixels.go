@@ -89,30 +89,34 @@ func luma(r, g, b uint8) uint32 {
 	return (19595*uint32(r) + 38470*uint32(g) + 7471*uint32(b) + 1<<15) >> 16
 }
 
-// hsv returns hue in degrees 0..359, saturation and value in 0..255, in
-// integers. Hue is 0 for grey pixels.
-func hsv(r, g, b uint8) (h, s, v uint32) {
+// satVal returns HSV saturation and value, 0..255, in integers.
+func satVal(r, g, b uint8) (s, v uint32) {
 	mx, mn := max(r, g, b), min(r, g, b)
-	v = uint32(mx)
 	if mx == 0 {
-		return 0, 0, 0
+		return 0, 0
 	}
 	d := uint32(mx - mn)
-	s = (d*255 + uint32(mx)/2) / uint32(mx)
+	return (d*255 + uint32(mx)/2) / uint32(mx), uint32(mx)
+}
+
+// hue returns the HSV hue in degrees, 0..359, in integers; 0 for grey.
+func hue(r, g, b uint8) uint32 {
+	mx, mn := max(r, g, b), min(r, g, b)
+	d := int32(mx) - int32(mn)
 	if d == 0 {
-		return 0, s, v
+		return 0
 	}
-	var hh int32
+	var h int32
 	switch mx {
 	case r:
-		hh = 60 * (int32(g) - int32(b)) / int32(d)
+		h = 60 * (int32(g) - int32(b)) / d
 	case g:
-		hh = 120 + 60*(int32(b)-int32(r))/int32(d)
+		h = 120 + 60*(int32(b)-int32(r))/d
 	default:
-		hh = 240 + 60*(int32(r)-int32(g))/int32(d)
+		h = 240 + 60*(int32(r)-int32(g))/d
 	}
-	if hh < 0 {
-		hh += 360
+	if h < 0 {
+		h += 360
 	}
-	return uint32(hh) % 360, s, v
+	return uint32(h) % 360
 }
