@@ -287,21 +287,30 @@ func (b *badgerBatch) Write() error {
 	if b.txn == nil {
 		return b.err
 	}
-	defer b.txn.Discard()
+	if b.kv.closed.Load() {
+		// Badger has stopped: discarding the transaction now would
+		// signal goroutines that are gone.
+		b.txn = nil
+		return ErrClosed
+	}
+	defer b.release()
 	if b.err != nil {
 		return b.err
-	}
-	if b.kv.closed.Load() {
-		return ErrClosed
 	}
 	return b.kv.batchErr(b.txn.Commit())
 }
 
 func (b *badgerBatch) Discard() {
 	b.done = true
-	if b.txn != nil {
+	b.release()
+}
+
+// release discards the transaction once, unless the KV is closed.
+func (b *badgerBatch) release() {
+	if b.txn != nil && !b.kv.closed.Load() {
 		b.txn.Discard()
 	}
+	b.txn = nil
 }
 
 func (s *BadgerKV) batchErr(err error) error {

@@ -40,6 +40,9 @@ func FuzzDecodeStoredHeader(f *testing.F) {
 	bad := h
 	bad.ChainID = ""
 	f.Add(chain.MustEncode(&bad))
+	huge := h
+	huge.NumEntries = 1<<32 - 1
+	f.Add(chain.MustEncode(&huge))
 	f.Add([]byte{})
 	f.Add([]byte{0xa0})
 	key := headerKey(chain.LaneData, 7)
@@ -51,7 +54,7 @@ func FuzzDecodeStoredHeader(f *testing.F) {
 			}
 			return
 		}
-		if got.Lane != chain.LaneData || got.Height != 7 || got.ValidateBasic() != nil {
+		if got.Lane != chain.LaneData || got.Height != 7 || got.NumEntries > chain.MaxBlockEntries || got.ValidateBasic() != nil {
 			t.Fatalf("accepted %+v", got)
 		}
 		if !bytes.Equal(chain.MustEncode(&got), data) {

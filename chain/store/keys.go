@@ -220,6 +220,9 @@ func decodeHeader(key []byte, lane chain.Lane, height uint64, v []byte) (chain.H
 	if h.Lane != lane || h.Height != height {
 		return chain.Header{}, corrupt(key, "holds the header of %s/%d", h.Lane, h.Height)
 	}
+	if h.NumEntries > chain.MaxBlockEntries {
+		return chain.Header{}, corrupt(key, "%d entries, more than %d", h.NumEntries, chain.MaxBlockEntries)
+	}
 	return h, nil
 }
 

@@ -24,8 +24,10 @@ func (s *Store) get(key []byte) ([]byte, error) {
 // height up to the lane head, it is corruption, not absence.
 func (s *Store) getCommitted(key []byte, lane chain.Lane, height uint64) ([]byte, error) {
 	v, err := s.get(key)
-	if errors.Is(err, ErrNotFound) && height >= 1 && height <= s.Height(lane) {
-		return nil, corrupt(key, "missing below the %s head %d", lane, s.Height(lane))
+	if errors.Is(err, ErrNotFound) {
+		if head := s.Height(lane); height >= 1 && height <= head {
+			return nil, corrupt(key, "missing below the %s head %d", lane, head)
+		}
 	}
 	return v, err
 }
@@ -65,10 +67,12 @@ func (s *Store) Block(lane chain.Lane, height uint64) (*chain.Block, error) {
 		return nil, corrupt(certKey(lane, height), "certifies block %s, the header hashes to %s", cert.BlockHash, hash)
 	}
 	b := &chain.Block{Header: h, Cert: cert}
-	if lane == chain.LaneData {
-		b.Readings = make([]*chain.Reading, 0, h.NumEntries)
-	} else {
-		b.Txs = make([]*chain.Tx, 0, h.NumEntries)
+	if h.NumEntries > 0 {
+		if lane == chain.LaneData {
+			b.Readings = make([]*chain.Reading, 0, h.NumEntries)
+		} else {
+			b.Txs = make([]*chain.Tx, 0, h.NumEntries)
+		}
 	}
 	prefix := entriesPrefix(lane, height)
 	var next uint32
@@ -333,8 +337,9 @@ func (s *Store) State(key []byte) ([]byte, error) {
 
 // IterateState calls fn for every state entry whose key starts with
 // prefix, in ascending key order, on a consistent snapshot, and stops at
-// the first error fn returns, returning it. fn must not keep or modify key
-// or value after it returns.
+// the first error fn returns, returning it (ErrStop ends it with nil). fn
+// must not keep or modify key or value after it returns. Its signature is
+// that of state.Reader.
 func (s *Store) IterateState(prefix []byte, fn func(key, value []byte) error) error {
 	p := stateKey(prefix)
 	return s.kv.Iterate(p, IterOptions{}, func(k, v []byte) error {

@@ -8,8 +8,12 @@ import (
 	"testing"
 
 	"github.com/waterchain/waterchain/chain"
+	"github.com/waterchain/waterchain/chain/state"
 	"github.com/waterchain/waterchain/chain/store"
 )
+
+// Settlement reads the data chain through the store.
+var _ state.ReadingSource = (*store.Store)(nil)
 
 // scenario commits blocks of both lanes and returns what a test checks
 // against.
