@@ -15,6 +15,18 @@
 // once per KV, and close the KV after the last use of the Store. A Store is
 // safe for concurrent use.
 //
+// # Reads
+//
+// Head answers from memory. Block, BlockByHash, Header and Cert read
+// blocks; Reading, Readings, LatestReadings and ReadingsUpTo read readings
+// by device and sequence or time (ReadingsUpTo ignores blocks above a
+// height, as settlement must); Tx finds a transaction by hash; State and
+// IterateState serve the state machine (state.Reader, through a small
+// adapter); GenesisHash and CheckGenesis tell which network a store
+// belongs to. Absent things give ErrNotFound; a missing record that the
+// store says exists (below the lane head, or named by an index) gives
+// ErrCorrupt.
+//
 // # Atomicity and recovery
 //
 // Commit writes a block, its certificate, its entries, every index, the
