@@ -121,7 +121,7 @@ async function mountBlock(root, lane, height, signal) {
       h('div', { class: 'span-6' }, card('Commit certificate', blk.cert ? `round ${blk.cert.round} · ${signers.size} of ${validators.length} signed` : 'none',
         certBox,
         table(vcols, validators.map((v, i) => row(vcols, [i + 1, hashEl(v, 16),
-          signers.has(v) ? badge('signed', 'ok') : badge('no signature', 'bad')], { 'data-validator': v, 'data-signed': signers.has(v) }))))),
+          signers.has(v) ? badge('signed', 'ok') : badge('no signature', 'bad')], { 'data-validator': v, 'data-signed': String(signers.has(v)) }))))),
       h('div', { class: 'span-12' }, card(lane === 'data' ? 'Readings' : 'Transactions', `${fmtInt(hd.num_entries)} entries`, entries))));
 
   // The block hash is SHA-256 of the header's canonical bytes; the

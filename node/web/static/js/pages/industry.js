@@ -11,7 +11,8 @@ import { devicesOf } from './devices.js';
 import { alertFields } from './alerts.js';
 
 const WINDOWS = [
-  { key: '15m', label: '15 min', ms: 15 * 60e3 }, { key: '1h', label: '1 hour', ms: 3600e3 },
+  { key: 'period', label: 'this period', ms: null },
+  { key: '5m', label: '5 min', ms: 5 * 60e3 }, { key: '1h', label: '1 hour', ms: 3600e3 },
   { key: '24h', label: '24 hours', ms: 86400e3 }, { key: '7d', label: '7 days', ms: 7 * 86400e3 },
 ];
 const SETTLEMENT_HISTORY = 12;
@@ -56,7 +57,10 @@ async function mountIndustry(root, address, query, signal) {
     replace(root, empty(`No industry at ${address}. `), h('p', {}, h('a', { href: '#/industry' }, 'All industries')));
     return null;
   }
-  const win = WINDOWS.find((w) => w.key === query.get('window')) || WINDOWS[1];
+  const win = WINDOWS.find((w) => w.key === query.get('window')) || WINDOWS[2];
+  // windowStart is the first instant charted: a fixed span back from now,
+  // or the open period's start.
+  const windowStart = () => (win.ms === null ? periodStart(ind.period_label) || Date.now() - 3600e3 : Date.now() - win.ms);
   const devices = await devicesOf(ind, signal);
   const readings = new Map(devices.map((d) => [d, []])); // device -> readings, ascending time
   const lastTime = new Map(); // device -> last reading time (ms)
@@ -114,7 +118,7 @@ async function mountIndustry(root, address, query, signal) {
 
   const renderCharts = () => {
     const now = Date.now();
-    const from = now - win.ms;
+    const from = windowStart();
     replace(chartLegend, legend(devices.map((d) => ({ name: `meter ${short(d, 8)}` }))));
     for (const { m, box, limitNote } of charts) {
       const limitRaw = m.quality && ind.permit && ind.permit.limits ? ind.permit.limits[m.name] || 0 : 0;
@@ -134,7 +138,7 @@ async function mountIndustry(root, address, query, signal) {
   // fetched once, then only newer ones on each data block.
   const fetchReadings = async () => {
     const ps = periodStart(ind.period_label);
-    const from = Math.min(Date.now() - win.ms, Number.isFinite(ps) ? ps : Infinity);
+    const from = Math.min(windowStart(), Number.isFinite(ps) ? ps : Infinity);
     if (usedPeriod !== ind.period_label) {
       // A new period: usage restarts, and every device is read from its start.
       usedPeriod = ind.period_label;
@@ -152,7 +156,7 @@ async function mountIndustry(root, address, query, signal) {
         readings.get(d).push({ ...r, t });
         if (Number.isFinite(ps) && t >= ps && r.volume > 0) usedML += r.volume;
       }
-      const keep = Date.now() - win.ms;
+      const keep = windowStart();
       const arr = readings.get(d);
       let cut = 0;
       while (cut < arr.length && arr[cut].t < keep) cut++;
