@@ -173,6 +173,8 @@ func (n *Node) Query(name string, p map[string]string) (any, error) {
 		return state.EvidenceList(sr)
 	case "validators":
 		return state.ValidatorSetHistory(sr)
+	case "proof":
+		return n.queryProof(p)
 	}
 	if q, ok := n.extraQueries[name]; ok {
 		return q(p)

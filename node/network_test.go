@@ -18,6 +18,11 @@ func TestFourValidatorsAndAnAuditor(t *testing.T) {
 		t.Skip("network test")
 	}
 	tn := startTestNet(t, 4, 1, 1)
+	defer func() {
+		if t.Failed() {
+			tn.dump()
+		}
+	}()
 	waitFor(t, 30*time.Second, "peers connected", func() bool {
 		for _, n := range tn.nodes {
 			if len(n.host.Peers()) < 4 {

@@ -20,6 +20,7 @@ import (
 	"github.com/waterchain/waterchain/genesis"
 	"github.com/waterchain/waterchain/node/config"
 	"github.com/waterchain/waterchain/node/events"
+	"github.com/waterchain/waterchain/node/ingest"
 	"github.com/waterchain/waterchain/node/mempool"
 	"github.com/waterchain/waterchain/p2p"
 )
@@ -94,6 +95,7 @@ type Node struct {
 	drivers      map[chain.Lane]*driver
 	submitted    submitted
 	dashboard    http.Handler
+	mqtt         *ingest.Broker
 	extraQueries map[string]func(map[string]string) (any, error)
 
 	httpSrv  *http.Server
@@ -266,6 +268,12 @@ func (n *Node) Start(ctx context.Context) error {
 			n.log.Error("api server stopped", "err", err)
 		}
 	}()
+	if err := n.startMQTT(); err != nil {
+		n.cancel()
+		n.httpSrv.Close()
+		n.host.Close()
+		return fmt.Errorf("mqtt.listen %q: %w", n.cfg.MQTT.Listen, err)
+	}
 	n.wg.Add(1)
 	go n.loop()
 	n.startBackground()
@@ -287,6 +295,9 @@ func (n *Node) Close() error {
 			cancel()
 		}
 		n.stopBackground()
+		if n.mqtt != nil {
+			n.mqtt.Close()
+		}
 		if n.host != nil {
 			n.host.Close()
 		}

@@ -114,6 +114,28 @@ func TestSingleValidatorEndToEnd(t *testing.T) {
 		}
 	}
 	checkChain(n)
+
+	// The proof bundle of one reading checks offline against genesis alone,
+	// and fails once tampered with.
+	var proof chain.ReadingProof
+	if code := httpJSON(t, n, "GET", "/v1/proofs/readings/"+dev.Public().String()+"/42", nil, &proof); code != 200 {
+		t.Fatalf("proof: %d", code)
+	}
+	var genesisKeys []chain.PubKey
+	for _, v := range tn.nw.Genesis.Validators {
+		genesisKeys = append(genesisKeys, v.NodeKey)
+	}
+	if err := proof.Verify(n.ChainID(), n.GenesisHash(), genesisKeys); err != nil {
+		t.Fatalf("proof of a final reading: %v", err)
+	}
+	tampered := proof
+	r := *proof.Reading
+	r.Volume++
+	tampered.Reading = &r
+	tampered.ReadingCBOR = r.Encode()
+	if err := tampered.Verify(n.ChainID(), n.GenesisHash(), genesisKeys); err == nil {
+		t.Fatal("a tampered reading's proof verified")
+	}
 	heights := [3]uint64{0, n.Height(chain.LaneData), n.Height(chain.LaneTx)}
 
 	// Restart on the same home: everything is found again, and the node

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"runtime"
 	"testing"
 	"time"
 
@@ -117,6 +118,25 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 			t.Fatalf("timed out after %s waiting for %s", d, what)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// dump logs where every node is, for a failing test, and writes all
+// goroutines' stacks to WATERCHAIN_TEST_STACKS when set.
+func (tn *testNet) dump() {
+	if path := os.Getenv("WATERCHAIN_TEST_STACKS"); path != "" {
+		buf := make([]byte, 16<<20)
+		buf = buf[:runtime.Stack(buf, true)]
+		_ = os.WriteFile(path, buf, 0o644)
+	}
+	for _, n := range tn.nodes {
+		if n == nil {
+			continue
+		}
+		st, _ := n.Status(context.Background())
+		tn.t.Logf("%s: data %d round %d, tx %d round %d, mempool %d/%d, peers %d, syncing %v, err %v",
+			n.name, st.Lanes["data"].Height, st.Lanes["data"].Round, st.Lanes["tx"].Height, st.Lanes["tx"].Round,
+			st.Mempool.Readings, st.Mempool.Txs, st.Peers, st.Syncing, n.Err())
 	}
 }
 

@@ -1,0 +1,84 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/waterchain/waterchain/chain"
+	"github.com/waterchain/waterchain/chain/state"
+	"github.com/waterchain/waterchain/chain/store"
+	"github.com/waterchain/waterchain/node/api"
+)
+
+// ReadingProof builds the self-contained proof bundle of one finalized
+// reading (GET /v1/proofs/readings/{device}/{seq}).
+func (n *Node) ReadingProof(device chain.PubKey, seq uint64) (*chain.ReadingProof, error) {
+	r, loc, err := n.store.Reading(device, seq)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, api.NotFound("no final reading of device %s with seq %d", device.Short(), seq)
+	}
+	if err != nil {
+		return nil, err
+	}
+	b, err := n.store.Block(chain.LaneData, loc.Height)
+	if err != nil {
+		return nil, err
+	}
+	path, err := chain.InclusionProof(b.Leaves(), int(loc.Index))
+	if err != nil {
+		return nil, err
+	}
+	vs, err := n.validatorSet(chain.LaneData, loc.Height)
+	if err != nil {
+		return nil, err
+	}
+	p := &chain.ReadingProof{
+		ChainID: n.chainID, GenesisHash: n.genHash,
+		Reading: r, ReadingCBOR: r.Encode(), Index: uint64(loc.Index), Path: path,
+		Header: b.Header, HeaderCBOR: chain.MustEncode(&b.Header), Cert: b.Cert,
+		Validators: vs.Keys(),
+	}
+	// The set changes from genesis up to the set that signs this block.
+	history, err := state.ValidatorSetHistory(stateReader{n.store})
+	if err != nil {
+		return nil, err
+	}
+	for _, rec := range history {
+		if rec.ApprovedHeight == 0 {
+			continue // genesis
+		}
+		signing := rec.From
+		parentAnchor := uint64(0)
+		if loc.Height > 1 {
+			ph, err := n.store.Header(chain.LaneData, loc.Height-1)
+			if err != nil {
+				return nil, err
+			}
+			parentAnchor = ph.Anchor.Height
+		}
+		if signing > parentAnchor {
+			break // takes effect after this block
+		}
+		approval, err := n.store.Block(chain.LaneTx, rec.ApprovedHeight)
+		if err != nil {
+			return nil, fmt.Errorf("approving block tx/%d of a validator-set change: %w", rec.ApprovedHeight, err)
+		}
+		p.SetChanges = append(p.SetChanges, chain.SetChange{
+			Effective: rec.From, Validators: rec.Keys, Approval: approval.Header, Cert: approval.Cert,
+		})
+	}
+	return p, nil
+}
+
+func (n *Node) queryProof(p map[string]string) (any, error) {
+	dev, err := chain.ParsePubKey(p["device"])
+	if err != nil {
+		return nil, api.BadRequest("device: %v", err)
+	}
+	seq, err := strconv.ParseUint(p["seq"], 10, 64)
+	if err != nil || seq == 0 {
+		return nil, api.BadRequest("seq %q: want a number from 1", p["seq"])
+	}
+	return n.ReadingProof(dev, seq)
+}
