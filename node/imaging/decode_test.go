@@ -7,6 +7,7 @@ import (
 	"image/color"
 	"image/gif"
 	"math/rand/v2"
+	"os"
 	"strings"
 	"testing"
 
@@ -204,5 +205,47 @@ func TestDecodeOtherModels(t *testing.T) {
 	// The 16-bit copy keeps the colours, so it classifies like the original.
 	if a := mustAnalyze(t, mustDecode(t, mustPNG(t, n64))); a.Class != ClassColoured {
 		t.Errorf("16-bit coloured PNG classified %v", a.Class)
+	}
+}
+
+// TestDecodeProgressive decodes two files made by jpegtran from
+// Synthetic(KindColoured, {160×120, Hue 280, 3 objects of 8..20 px},
+// seed 5) at quality 85: testdata/progressive.jpg (`jpegtran -progressive`,
+// 10 scans) and testdata/restart.jpg (`jpegtran -restart 2`, baseline with
+// restart markers inside the scan). Go's image/jpeg cannot decode a
+// progressive JPEG with restart markers ("missing 0xff00 sequence"), so
+// such files are refused as ErrCorrupt; cameras rarely write them.
+func TestDecodeProgressive(t *testing.T) {
+	for _, c := range []struct {
+		file  string
+		scans int
+	}{{"testdata/progressive.jpg", 10}, {"testdata/restart.jpg", 1}} {
+		data, err := os.ReadFile(c.file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if scans, err := walkJPEG(data); err != nil || scans != c.scans {
+			t.Fatalf("%s: walk: %d scans, %v", c.file, scans, err)
+		}
+		img, f, err := Decode(data, Limits{})
+		if err != nil || f != FormatJPEG {
+			t.Fatalf("%s: Decode: %v %v", c.file, f, err)
+		}
+		a := mustAnalyze(t, img)
+		if a.Class != ClassColoured || a.ObjectCount != 3 {
+			t.Errorf("%s: class %v, %d objects", c.file, a.Class, a.ObjectCount)
+		}
+		for _, n := range []int{len(data) / 2, len(data) - 3} {
+			if _, _, err := Decode(data[:n], Limits{}); !errors.Is(err, ErrTruncated) {
+				t.Errorf("%s cut at %d of %d: %v", c.file, n, len(data), err)
+			}
+		}
+	}
+	data, err := os.ReadFile("testdata/progressive.jpg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := Decode(data, Limits{MaxScans: 9}); !errors.Is(err, ErrTooManyScans) || !strings.Contains(err.Error(), "10 scans") {
+		t.Errorf("MaxScans 9: %v", err)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"image"
 	"image/gif"
+	"os"
 	"testing"
 
 	"github.com/waterchain/waterchain/chain"
@@ -29,8 +30,16 @@ func fuzzSeeds(f *testing.F) {
 	grayPNG, _ := EncodePNG(gray)
 	var g bytes.Buffer
 	_ = gif.Encode(&g, gray, nil)
+	progressive, err := os.ReadFile("testdata/progressive.jpg")
+	if err != nil {
+		f.Fatal(err)
+	}
+	restart, err := os.ReadFile("testdata/restart.jpg")
+	if err != nil {
+		f.Fatal(err)
+	}
 	for _, s := range [][]byte{
-		jpg, pngData, grayJPEG, grayPNG, g.Bytes(), nil, {0xFF, 0xD8, 0xFF},
+		jpg, pngData, progressive, progressive[:len(progressive)*2/3], restart, grayJPEG, grayPNG, g.Bytes(), nil, {0xFF, 0xD8, 0xFF},
 		jpg[:len(jpg)/2], jpg[:len(jpg)-2], append(bytes.Clone(jpg), 1, 2),
 		pngData[:len(pngData)/2], pngData[:len(pngData)-12],
 		withJPEGSize(f, jpg, 60000, 60000), withPNGSize(f, pngData, 1<<20, 1<<20),
