@@ -657,6 +657,54 @@ func TestDashboardInBrowser(t *testing.T) {
 		b.checkConsole(t)
 	})
 
+	t.Run("proof verifier agrees with Go", func(t *testing.T) {
+		// A proof bundle built here from the API's block (the shape of
+		// chain.ReadingProof) and checked by Go's Verify: the browser's
+		// verifier passes it, and fails each single flipped byte.
+		p := d.buildProof(t, dev0, sample)
+		st := d.status()
+		genesisSet := d.genesisValidators(t)
+		gh, err := chain.ParseHash(st.GenesisHash)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Verify(st.ChainID, gh, genesisSet); err != nil {
+			t.Fatalf("Go rejects the bundle built for the browser: %v", err)
+		}
+		bundle, err := json.Marshal(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		trust, err := json.Marshal(map[string]any{"chainID": st.ChainID, "genesisHash": st.GenesisHash, "genesisValidators": genesisSet})
+		if err != nil {
+			t.Fatal(err)
+		}
+		assets := d.base + web.AssetPrefix + web.Version()
+		got := eval[map[string]string](t, b, fmt.Sprintf(`(async () => {
+			const p = await import(%q);
+			const bundle = %s, trust = %s;
+			const failed = (r) => r.ok ? 'ok' : r.checks.filter((c) => !c.ok).map((c) => c.name + ' (' + c.detail + ')').join('; ');
+			const out = { genuine: failed(await p.verifyReadingProof(bundle, trust)) };
+			for (const part of ['reading', 'path', 'header', 'signature']) {
+				out[part] = failed(await p.verifyReadingProof(p.tamper(bundle, part), trust));
+			}
+			const other = { ...trust, genesisValidators: [...trust.genesisValidators].reverse() };
+			out['other genesis set'] = failed(await p.verifyReadingProof(bundle, other));
+			return out;
+		})()`, assets+"/js/proof.js", bundle, trust))
+		if got["genuine"] != "ok" {
+			t.Errorf("genuine proof: the browser says %q", got["genuine"])
+		}
+		for _, part := range []string{"reading", "path", "header", "signature", "other genesis set"} {
+			if got[part] == "ok" || got[part] == "" {
+				t.Errorf("proof with %s tampered: the browser accepts it", part)
+			} else {
+				t.Logf("tampered %s: %s", part, got[part])
+			}
+		}
+		b.checkConsole(t)
+	})
+
 	t.Run("proof", func(t *testing.T) {
 		b.open(t, d.base, fmt.Sprintf("#/explorer/reading/%s/%d", dev0, sample.Seq), "explorer")
 		if d.getJSON(fmt.Sprintf("/v1/proofs/readings/%s/%d", dev0, sample.Seq), nil) == http.StatusNotFound {
@@ -789,4 +837,56 @@ func periodStart(label string) (time.Time, error) {
 		}
 	}
 	return time.Time{}, fmt.Errorf("period label %q: want YYYY-MM or YYYY-MM-DDThh:mm", label)
+}
+
+// genesisValidators is the first validator set of the node's history.
+func (d *devnet) genesisValidators(t *testing.T) []chain.PubKey {
+	t.Helper()
+	var recs []struct {
+		From uint64         `json:"from"`
+		Keys []chain.PubKey `json:"keys"`
+	}
+	if code := d.getJSON("/v1/validators", &recs); code != http.StatusOK || len(recs) == 0 {
+		t.Fatalf("GET /v1/validators: HTTP %d, %d records", code, len(recs))
+	}
+	first := recs[0]
+	for _, r := range recs {
+		if r.From < first.From {
+			first = r
+		}
+	}
+	return first.Keys
+}
+
+// buildProof assembles the inclusion proof of reading r of device dev
+// from its block as the API serves it.
+func (d *devnet) buildProof(t *testing.T, dev chain.PubKey, r apiReading) *chain.ReadingProof {
+	t.Helper()
+	var blk chain.Block
+	if code := d.getJSON(fmt.Sprintf("/v1/blocks/data/%d", r.Height), &blk); code != http.StatusOK {
+		t.Fatalf("block data/%d: HTTP %d", r.Height, code)
+	}
+	index := -1
+	for i, rd := range blk.Readings {
+		if rd.Device == dev && rd.Seq == r.Seq {
+			index = i
+		}
+	}
+	if index < 0 || blk.Cert == nil {
+		t.Fatalf("block data/%d lacks reading %d or its certificate", r.Height, r.Seq)
+	}
+	path, err := chain.InclusionProof(blk.Leaves(), index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := d.status()
+	gh, err := chain.ParseHash(st.GenesisHash)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rd := blk.Readings[index]
+	return &chain.ReadingProof{
+		ChainID: st.ChainID, GenesisHash: gh, Reading: rd, ReadingCBOR: rd.Encode(), Index: uint64(index), Path: path,
+		Header: blk.Header, HeaderCBOR: chain.MustEncode(&blk.Header), Cert: blk.Cert, Validators: d.genesisValidators(t),
+	}
 }

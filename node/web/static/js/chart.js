@@ -4,7 +4,7 @@ import { h, s, fmtNum } from './dom.js';
 
 const PAD = { top: 14, right: 14, bottom: 26, left: 52 };
 
-/** niceTicks returns about count round values covering [lo, hi]. */
+/** niceTicks returns about count round values from at or below lo to at or above hi. */
 export function niceTicks(lo, hi, count = 5) {
   if (!Number.isFinite(lo) || !Number.isFinite(hi)) return [];
   if (lo === hi) { lo -= 1; hi += 1; }
@@ -12,7 +12,8 @@ export function niceTicks(lo, hi, count = 5) {
   const mag = Math.pow(10, Math.floor(Math.log10(raw)));
   const step = [1, 2, 2.5, 5, 10].map((m) => m * mag).find((st) => st >= raw) || 10 * mag;
   const out = [];
-  for (let v = Math.ceil(lo / step) * step; v <= hi + step * 1e-9; v += step) out.push(Number(v.toPrecision(12)));
+  const last = Math.ceil(hi / step - 1e-9) * step;
+  for (let v = Math.floor(lo / step + 1e-9) * step; v <= last + step * 1e-9; v += step) out.push(Number(v.toPrecision(12)));
   return out;
 }
 
@@ -40,7 +41,7 @@ function fmtTick(t, step, span) {
 /**
  * lineChart draws series of [x, y] points. spec: {series: [{name, points,
  * cls}], limit (y value or null), limitLabel, unit, xTime (x is ms),
- * dots (points only), height}. Points above limit are marked.
+ * xInteger (x ticks on integers only), dots (points only), height}. Points above limit are marked.
  */
 export function lineChart(width, spec) {
   const height = spec.height || 200;
@@ -85,7 +86,7 @@ export function lineChart(width, spec) {
     }
   } else {
     for (const v of niceTicks(x0, x1, nx)) {
-      if (v < x0 || v > x1) continue;
+      if (v < x0 || v > x1 || (spec.xInteger && !Number.isInteger(v))) continue;
       svg.appendChild(s('text', { x: X(v), y: height - 8, 'text-anchor': 'middle' }, fmtNum(v, 2)));
     }
   }

@@ -156,12 +156,18 @@ export async function verifyReadingProof(proof, trust) {
   });
 
   await check('Device signature', async () => {
+    // The key and signature come from the bytes in the tree, not from the
+    // JSON beside them, so what is checked is what the block commits to.
     if (!readingBytes) throw new Error('no reading bytes');
-    const unsigned = withoutLastKey(readingBytes, 15);
-    const digest = await signDigest('reading', chainID, unsigned);
+    const m = decode(readingBytes);
+    const pub = m.get(1), sig = m.get(15);
+    if (!(pub instanceof Uint8Array) || pub.length !== 32 || !(sig instanceof Uint8Array) || sig.length !== 64) {
+      return { ok: false, detail: 'reading_cbor has no 32-byte device key and 64-byte signature' };
+    }
+    const digest = await signDigest('reading', chainID, withoutLastKey(readingBytes, 15));
     try {
-      const good = await ed25519Verify(hx(proof.reading.device, 'device'), hexToBytes(proof.reading.sig), digest);
-      return good ? { ok: true, detail: `Ed25519 signature of device ${proof.reading.device.slice(0, 12)}… verifies` }
+      const good = await ed25519Verify(pub, sig, digest);
+      return good ? { ok: true, detail: `Ed25519 signature of device ${bytesToHex(pub).slice(0, 12)}… verifies` }
         : { ok: false, detail: 'the device signature does not verify' };
     } catch (err) {
       if (err instanceof UnsupportedError) return { ok: false, unsupported: true, detail: err.message };

@@ -244,7 +244,7 @@ async function mountProof(box, device, seq, signal) {
     verdict.textContent = res.ok
       ? `✓ Proof verified: reading ${bundle.reading.seq} is entry ${bundle.index} of data block ${bundle.header.height}, final under a quorum of the validators.`
       : `✗ Proof does not verify: ${res.checks.filter((c) => !c.ok).map((c) => c.name.toLowerCase()).join(', ')}.`;
-    replace(checks, res.checks.map((c) => h('li', { class: c.ok ? 'ok' : 'bad', 'data-check': c.name, 'data-ok': c.ok },
+    replace(checks, res.checks.map((c) => h('li', { class: c.ok ? 'ok' : 'bad', 'data-check': c.name, 'data-ok': String(c.ok) },
       h('span', { class: 'mark', 'aria-hidden': 'true' }, c.ok ? '✓' : '✗'),
       h('div', {}, h('div', {}, c.name), h('div', { class: 'detail' }, c.detail || '')))));
   };

@@ -55,7 +55,7 @@ export async function mount(root, { signal }) {
     const best = offers.length ? Math.min(...offers.map((o) => o.price)) : null;
     const last = trades[0];
     replace(figures,
-      stat('Open offers', fmtInt(offers.length), offersRes === null ? 'market not served' : `${fmtInt(new Set(offers.map((o) => o.seller)).size)} sellers`,
+      stat('Open offers', fmtInt(offers.length), offersRes === null ? 'market not served' : `${fmtInt(new Set(offers.map((o) => o.seller)).size)} seller${new Set(offers.map((o) => o.seller)).size === 1 ? '' : 's'}`,
         { 'data-figure': 'offers-count', 'data-value': offers.length }),
       stat('On offer', fmtLitres(onOffer), 'allowance, this period', { 'data-figure': 'on-offer', 'data-value': onOffer }),
       stat('Best price', best === null ? '–' : fmtNum(perM3(best), 3), 'drops per m³', { 'data-figure': 'best-price', 'data-value': best ?? '' }),
@@ -82,12 +82,12 @@ export async function mount(root, { signal }) {
       const byTime = trades.every((t) => Number.isFinite(parseTime(t.time)));
       chartNote.textContent = `trade prices, drops per m³, by ${byTime ? 'time' : 'tx block'}`;
       const pts = trades.map((t) => [byTime ? parseTime(t.time) : t.height, perM3(t.price), `${fmtLitres(t.volume)} at block ${t.height}`]);
-      chart.update((w) => lineChart(w, { series: [{ name: 'trade price', points: pts }], xTime: byTime, unit: 'drops/m³', label: 'trade prices', height: 200 }));
+      chart.update((w) => lineChart(w, { series: [{ name: 'trade price', points: pts }], xTime: byTime, xInteger: !byTime, unit: 'drops/m³', label: 'trade prices', height: 200 }));
       replace(chartLegend, legend([{ name: 'trade price' }]));
     } else {
       chartNote.textContent = 'no trades yet: open offers, price by the tx block that opened them';
       const pts = offers.map((o) => [o.height, perM3(o.price), `${fmtLitres(o.remaining ?? o.volume)} by ${names.get(o.seller) || short(o.seller, 10)}`]);
-      chart.update((w) => lineChart(w, { series: [{ name: 'open offer', points: pts }], dots: true, unit: 'drops/m³', label: 'open offer prices', height: 200 }));
+      chart.update((w) => lineChart(w, { series: [{ name: 'open offer', points: pts }], dots: true, xInteger: true, unit: 'drops/m³', label: 'open offer prices', height: 200 }));
       replace(chartLegend, legend([{ name: 'open offer' }]));
     }
   };
