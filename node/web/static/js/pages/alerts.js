@@ -3,28 +3,42 @@
 import { get, list, live, industries } from '../api.js';
 import { h, replace, fmtTime, fmtInt, fmtNum, short, badge, empty, table, row, parseTime, MEASURES } from '../dom.js';
 
-const KNOWN_KINDS = ['leak', 'fault', 'tamper', 'exceedance'];
+// The rules of package node/alerts.
+const KNOWN_KINDS = ['negative_flow', 'gross_range', 'limit_exceeded', 'clock_skew', 'counter_backwards',
+  'missed_readings', 'flat_line', 'spike', 'leak', 'bad_signature'];
+
+/** kindLabel names a kind for people: "limit_exceeded" → "limit exceeded". */
+export const kindLabel = (k) => String(k).replace(/_/g, ' ');
+
+/** severityClass is the badge class of a severity (critical, warning, info). */
+export const severityClass = (sev) => ({ critical: 'bad', warning: 'warn', info: 'info' }[sev] || 'warn');
 const MAX_ROWS = 500;
 
 /**
- * alertFields reads an alert answer or event into the fields shown. The
- * fields read: id, kind (or rule, type), severity, industry (or owner),
- * industry_name (or name), device, seq, time (or at), height, measure,
- * value, limit, message (or detail, description, reason).
+ * alertFields reads an alert (node/alerts.Alert, from the list or an
+ * "alert" event) into the fields shown. The fields read: id, kind (or rule,
+ * type), severity, industry (or owner), industry_name (or name), device,
+ * seq, time (or at), height, measure, value, threshold (or limit), message
+ * (or detail, description, reason).
  */
 export function alertFields(a) {
   const kind = String(a.kind || a.rule || a.type || 'alert');
   const time = a.time || a.at || null;
-  let detail = a.message || a.detail || a.description || a.reason || '';
-  if (!detail && a.measure) {
-    const m = MEASURES.find((x) => x.name === a.measure);
-    const sc = m ? m.scale : 1;
-    detail = `${m ? m.label : a.measure} ${fmtNum(a.value / sc, 3)}${a.limit ? ` above the limit ${fmtNum(a.limit / sc, 3)}` : ''}${m ? ' ' + m.unit : ''}`;
+  const message = a.message || a.detail || a.description || a.reason || '';
+  const limit = a.threshold ?? a.limit;
+  const m = MEASURES.find((x) => x.name === a.measure);
+  let detail = message;
+  if (m && Number.isFinite(a.value)) {
+    // The measure in its human unit; the rule's own message as tooltip.
+    const v = `${m.label} ${fmtNum(a.value / m.scale, 3)} ${m.unit}`;
+    detail = Number.isFinite(limit) && limit !== 0
+      ? `${v} ${kind === 'limit_exceeded' ? 'above the permit limit' : 'against the threshold'} ${fmtNum(limit / m.scale, 3)} ${m.unit}`
+      : `${v}${message ? ' · ' + message : ''}`;
   }
   return {
     id: a.id || `${kind}:${a.device || ''}:${a.seq || ''}:${time || ''}:${a.height || ''}`,
     kind, severity: a.severity || '', industry: a.industry || a.owner || '', industryName: a.industry_name || a.name || '',
-    device: a.device || '', seq: a.seq, time, height: a.height, detail: detail || kind,
+    device: a.device || '', seq: a.seq, time, height: a.height, detail: detail || kindLabel(kind), message,
   };
 }
 
@@ -48,7 +62,7 @@ export async function mount(root, { query, signal }) {
     replace(industrySel, h('option', { value: '' }, 'All industries'),
       [...names].map(([a, n]) => h('option', { value: a, selected: a === filter.industry }, n)));
     const kinds = [...new Set([...KNOWN_KINDS, ...all.map((x) => x.kind)])].sort();
-    replace(kindSel, h('option', { value: '' }, 'All kinds'), kinds.map((k) => h('option', { value: k, selected: k === filter.kind }, k)));
+    replace(kindSel, h('option', { value: '' }, 'All kinds'), kinds.map((k) => h('option', { value: k, selected: k === filter.kind }, kindLabel(k))));
   };
   const nameOf = (a) => a.industryName || names.get(a.industry) || (a.industry ? short(a.industry, 12) : '–');
   const matches = (a) => (!filter.industry || a.industry === filter.industry) && (!filter.kind || a.kind === filter.kind);
@@ -62,12 +76,12 @@ export async function mount(root, { query, signal }) {
       return;
     }
     replace(body, table(COLS, shown.slice(0, MAX_ROWS).map((a) => row(COLS, [
-      fmtTime(a.time), badge(a.kind, a.kind === 'tamper' ? 'bad' : 'warn'),
+      fmtTime(a.time), badge(kindLabel(a.kind), severityClass(a.severity)),
       a.industry ? h('a', { href: `#/industry/${a.industry}` }, nameOf(a)) : nameOf(a),
       a.device ? h('code', { class: 'mono', title: a.device }, short(a.device, 8)) : '–',
-      a.detail,
+      h('span', { title: a.message || null }, a.detail),
       a.height ? h('a', { href: `#/explorer/block/data/${a.height}` }, fmtInt(a.height)) : '–',
-    ], { class: ['alert-row', `k-${a.kind}`, fresh.has(a.id) ? 'fresh' : ''], 'data-alert-id': a.id, 'data-kind': a.kind, 'data-industry': a.industry }))));
+    ], { class: ['alert-row', `sev-${a.severity || 'warning'}`, fresh.has(a.id) ? 'fresh' : ''], 'data-alert-id': a.id, 'data-kind': a.kind, 'data-industry': a.industry }))));
   };
 
   const add = (raw, live) => {
@@ -95,7 +109,7 @@ export async function mount(root, { query, signal }) {
 
   replace(root,
     h('div', { class: 'page-head' }, h('div', {}, h('h1', {}, 'Alerts'),
-      h('p', {}, 'Leaks, meter faults, tampering and discharge-limit exceedances, from the rules over the finalized data chain.'))),
+      h('p', {}, 'Discharge-limit exceedances, leaks, meter faults and signs of tampering, from the rules over the finalized data chain.'))),
     h('div', { class: 'card' },
       h('div', { class: 'card-head' }, h('div', { class: 'toolbar' }, industrySel, kindSel), count),
       note, body));

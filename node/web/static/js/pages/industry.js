@@ -8,7 +8,7 @@ import {
 } from '../dom.js';
 import { lineChart, barChart, chartBox, legend } from '../chart.js';
 import { devicesOf } from './devices.js';
-import { alertFields } from './alerts.js';
+import { alertFields, kindLabel, severityClass } from './alerts.js';
 
 const WINDOWS = [
   { key: 'period', label: 'this period', ms: null },
@@ -190,8 +190,12 @@ async function mountIndustry(root, address, query, signal) {
     if (res === null) { replace(alertsBox, empty('This node serves no alerts yet.')); return; }
     const mine = list(res, 'alerts').map(alertFields).filter((a) => !a.industry || a.industry === address || devices.includes(a.device));
     if (!mine.length) { replace(alertsBox, empty('No alerts. ✓')); return; }
-    replace(alertsBox, h('ul', { class: 'checks' }, mine.slice(-10).reverse().map((a) =>
-      h('li', {}, badge(a.kind, 'warn'), h('div', {}, h('div', {}, a.detail), h('div', { class: 'detail' }, `${fmtTime(a.time)} · meter ${short(a.device, 8)}`))))));
+    mine.sort((x, y) => (parseTime(y.time) || 0) - (parseTime(x.time) || 0));
+    replace(alertsBox, h('ul', { class: 'alert-list' }, mine.slice(0, 8).map((a) =>
+      h('li', { 'data-alert-id': a.id }, h('div', {}, badge(kindLabel(a.kind), severityClass(a.severity)), ' ',
+        h('span', { class: 'muted' }, `${fmtTime(a.time)} · meter ${short(a.device, 8)}`)),
+      h('div', { title: a.message || null }, a.detail)))),
+    mine.length > 8 ? h('p', {}, h('a', { href: `#/alerts?industry=${address}` }, `all ${mine.length} alerts`)) : null);
   };
 
   renderFigures();
