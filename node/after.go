@@ -155,10 +155,3 @@ func (n *Node) startBackground() {
 }
 
 func (n *Node) stopBackground() {}
-
-// observeAlerts feeds a finalized data block to the alert rules.
-func (n *Node) observeAlerts(b *chain.Block) {}
-
-// noteDoorReject records a reading refused at the door for a bad
-// signature: a tamper signal for the alerts.
-func (n *Node) noteDoorReject(r *chain.Reading, err error) {}

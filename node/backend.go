@@ -175,6 +175,8 @@ func (n *Node) Query(name string, p map[string]string) (any, error) {
 		return state.ValidatorSetHistory(sr)
 	case "proof":
 		return n.queryProof(p)
+	case "alerts":
+		return n.queryAlerts(p)
 	}
 	if q, ok := n.extraQueries[name]; ok {
 		return q(p)

@@ -18,6 +18,7 @@ import (
 	"github.com/waterchain/waterchain/chain/state"
 	"github.com/waterchain/waterchain/chain/store"
 	"github.com/waterchain/waterchain/genesis"
+	"github.com/waterchain/waterchain/node/alerts"
 	"github.com/waterchain/waterchain/node/config"
 	"github.com/waterchain/waterchain/node/events"
 	"github.com/waterchain/waterchain/node/ingest"
@@ -96,6 +97,8 @@ type Node struct {
 	submitted    submitted
 	dashboard    http.Handler
 	mqtt         *ingest.Broker
+	alerts       *alerts.Engine // nil when disabled; used on the loop (DoorReject from any goroutine)
+	alertLog     *alerts.Log
 	extraQueries map[string]func(map[string]string) (any, error)
 
 	httpSrv  *http.Server
@@ -175,6 +178,10 @@ func New(opts Options) (*Node, error) {
 		if h, ok := n.store.Head(lane); ok {
 			n.heads[lane].Store(&h)
 		}
+	}
+	if err := n.startAlerts(); err != nil {
+		n.kv.Close()
+		return nil, err
 	}
 	return n, nil
 }

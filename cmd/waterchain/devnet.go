@@ -35,7 +35,8 @@ drops are minted while you watch. DIR/devnet.json lists the nodes for scripts.
 Ctrl-C stops it cleanly.`,
 		Example: `  waterchain devnet
   waterchain devnet --validators 7 --auditors 2 --devices 3 --dir /tmp/wc
-  waterchain devnet --dir /tmp/wc --no-meters`,
+  waterchain devnet --dir /tmp/wc --no-meters
+  waterchain devnet --fault 2:leak --fault 5:limit-breach`,
 		Args: cobra.NoArgs,
 	}
 	validators := cmd.Flags().Int("validators", 4, "validator nodes")
@@ -44,6 +45,7 @@ Ctrl-C stops it cleanly.`,
 	dir := cmd.Flags().String("dir", "waterchain-devnet", "directory of the network (made if missing, resumed if it holds one)")
 	basePort := cmd.Flags().Int("base-port", home.DefaultBasePort, "first port; node k uses base+10k (p2p) and base+10k+1 (API)")
 	noMeters := cmd.Flags().Bool("no-meters", false, "do not run the simulated meters")
+	faults := cmd.Flags().StringArray("fault", nil, "METER:KIND switches a simulated fault on for meter METER (1-based): leak, stuck, missed, backwards, clock-skew, limit-breach, forged-sig")
 	logLevel := cmd.Flags().String("log-level", "warn", "node log level: debug, info, warn or error")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -52,6 +54,7 @@ Ctrl-C stops it cleanly.`,
 		nw, resumed, err := openOrCreateDevnet(*dir, home.NetworkOptions{
 			Validators: *validators, Auditors: *auditors, BasePort: *basePort,
 			DevnetParams: true, Manifest: devnetManifest, DevicesPerIndustry: *devices,
+			PermitFor: devnetPermit(*devices),
 		})
 		if err != nil {
 			return err
@@ -76,7 +79,7 @@ Ctrl-C stops it cleanly.`,
 		fmt.Fprintf(out, "Waterchain devnet %s in %s (chain %s)\n\n", verb, nw.Dir, nw.Genesis.ChainID)
 		printDevnet(out, nw)
 		if !*noMeters {
-			if err := startDevnetMeters(ctx, cmd.ErrOrStderr(), nw); err != nil {
+			if err := startDevnetMeters(ctx, cmd.ErrOrStderr(), nw, *faults); err != nil {
 				return err
 			}
 		}

@@ -130,3 +130,73 @@ func defaultNodeURLFromEnv() string {
 	}
 	return defaultNodeURL
 }
+
+func init() {
+	node := queryCmd.PersistentFlags().Lookup("node")
+	get := func(cmd *cobra.Command, path string) error {
+		c, err := newAPIClient(node.Value.String())
+		if err != nil {
+			return err
+		}
+		var out any
+		if err := c.get(cmd.Context(), path, &out); err != nil {
+			return err
+		}
+		return printJSON(cmd.OutOrStdout(), out)
+	}
+	queryCmd.AddCommand(&cobra.Command{
+		Use:     "offers",
+		Short:   "Open allowance offers on the market, cheapest first",
+		Example: `  waterchain query offers`,
+		Args:    cobra.NoArgs,
+		RunE:    func(cmd *cobra.Command, _ []string) error { return get(cmd, "/v1/market/offers") },
+	})
+	queryCmd.AddCommand(&cobra.Command{
+		Use:     "industries",
+		Short:   "Industries with their permits, allowance this period and balances",
+		Example: `  waterchain query industries`,
+		Args:    cobra.NoArgs,
+		RunE:    func(cmd *cobra.Command, _ []string) error { return get(cmd, "/v1/industries") },
+	})
+	alertsCmd := &cobra.Command{
+		Use:     "alerts [--device KEY] [--industry ADDRESS] [--kind KIND] [--since RFC3339] [--limit N]",
+		Short:   "Alerts: leaks, faulty or tampered meters, limit exceedances (newest first)",
+		Example: `  waterchain query alerts --kind limit_exceeded --limit 20`,
+		Args:    cobra.NoArgs,
+	}
+	device := alertsCmd.Flags().String("device", "", "only this meter's (public key)")
+	industry := alertsCmd.Flags().String("industry", "", "only this industry's (address)")
+	kind := alertsCmd.Flags().String("kind", "", "only this kind: leak, missed_readings, flat_line, gross_range, negative_flow, spike, counter_backwards, clock_skew, limit_exceeded, bad_signature")
+	since := alertsCmd.Flags().String("since", "", "only alerts at or after this time (RFC 3339)")
+	limit := alertsCmd.Flags().Int("limit", 100, "most alerts to list")
+	alertsCmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		q := url.Values{"limit": {strconv.Itoa(*limit)}}
+		for k, v := range map[string]string{"device": *device, "industry": *industry, "kind": *kind, "since": *since} {
+			if v != "" {
+				q.Set(k, v)
+			}
+		}
+		return get(cmd, "/v1/alerts?"+q.Encode())
+	}
+	queryCmd.AddCommand(alertsCmd)
+	settle := &cobra.Command{
+		Use:   "settlement [--period LABEL] [--leaderboard]",
+		Short: "Settlement records of a period (default: the last settled): volume, compliance, drops minted and why",
+		Example: `  waterchain query settlement
+  waterchain query settlement --period 2026-11 --leaderboard`,
+		Args: cobra.NoArgs,
+	}
+	period := settle.Flags().String("period", "", "period label (YYYY-MM, or YYYY-MM-DDThh:mm on a devnet)")
+	board := settle.Flags().Bool("leaderboard", false, "show the ranking of industries instead")
+	settle.RunE = func(cmd *cobra.Command, _ []string) error {
+		path := "/v1/settlements"
+		if *board {
+			path = "/v1/leaderboard"
+		}
+		if *period != "" {
+			path += "?period=" + url.QueryEscape(*period)
+		}
+		return get(cmd, path)
+	}
+	queryCmd.AddCommand(settle)
+}

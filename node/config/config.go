@@ -14,6 +14,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 	"github.com/pelletier/go-toml/v2"
+
+	"github.com/waterchain/waterchain/node/alerts"
 )
 
 // Defaults of the node's listening addresses.
@@ -83,6 +85,9 @@ type Images struct {
 // Their thresholds will join this section.
 type Alerts struct {
 	Enabled bool `toml:"enabled" comment:"evaluate alert rules and serve them at /v1/alerts"`
+	// Thresholds tune the rules; every node (and auditor) of a network
+	// must use the same ones to derive the same alerts.
+	Thresholds alerts.Thresholds `toml:"thresholds" comment:"alert rule thresholds (see package node/alerts); keep them equal on every node of a network"`
 }
 
 // Storage places the node's databases. Relative paths are relative to the
@@ -101,7 +106,7 @@ func Default() *Config {
 		Log:     Log{Level: "info", Format: "text"},
 		Mempool: Mempool{MaxReadings: 100_000, MaxTxs: 10_000},
 		Images:  Images{MaxBytes: 4 << 20},
-		Alerts:  Alerts{Enabled: true},
+		Alerts:  Alerts{Enabled: true, Thresholds: alerts.DefaultThresholds()},
 		Storage: Storage{DataDir: "data", WALDir: "wal"},
 	}
 }
@@ -128,6 +133,9 @@ func fieldErr(field, format string, args ...any) error {
 // Validate checks every field and returns the first problem, naming the
 // key as it is written in config.toml.
 func (c *Config) Validate() error {
+	if err := c.Alerts.Thresholds.Validate(); err != nil {
+		return fieldErr("alerts.thresholds", "%v", err)
+	}
 	if len(c.P2P.Listen) == 0 {
 		return fieldErr("p2p.listen", "empty; want at least one multiaddr such as %q", DefaultP2PListen)
 	}

@@ -83,6 +83,11 @@ type NetworkOptions struct {
 	// DevicesPerIndustry meters are made for each industry, registered to
 	// it in genesis, their keys under DIR/devices/.
 	DevicesPerIndustry int
+	// PermitFor, when set, sizes the genesis permit of industry i (from 0),
+	// whose meters are devices [first, first+DevicesPerIndustry) in
+	// Network.Devices order — the devnet sizes them for its simulated
+	// plants. By default permits follow the industry's profile.
+	PermitFor func(industry, first int, params *chain.Params) genesis.Permit
 }
 
 // Network is what WriteNetwork wrote.
@@ -105,6 +110,10 @@ type Device struct {
 
 	key *chain.PrivateKey // until written
 }
+
+// DevnetDayLength is the length of a simulated day on a devnet (and of the
+// alert rules' day there), so nights and weekends come by in minutes.
+const DevnetDayLength = 10 * time.Minute
 
 // DevicesDirName holds the generated meters' keys.
 const DevicesDirName = "devices"
@@ -238,6 +247,11 @@ func WriteNetwork(dir string, opts NetworkOptions) (nw *Network, err error) {
 		cfg.P2P.MDNS = false // loopback: the bootstrap list finds everyone
 		cfg.API.Listen = n.APIListen
 		cfg.MQTT.Listen = n.MQTTListen
+		if opts.DevnetParams {
+			// Simulated meters on a devnet live days of DevnetDayLength;
+			// the leak rule's night window must follow them.
+			cfg.Alerts.Thresholds.DayLength = DevnetDayLength.Milliseconds()
+		}
 		for j, other := range nw.Nodes {
 			if j != i {
 				cfg.P2P.Bootstrap = append(cfg.P2P.Bootstrap, other.P2PAddr)
@@ -413,6 +427,10 @@ func buildNetwork(nw *Network, opts NetworkOptions) ([]*chain.PrivateKey, *genes
 			return nil, nil, err
 		}
 		nw.Nodes[i].Industry = ind.name
+		permit := genesis.Permit{Allowance: allowance(ind.litresPerHour, &params), Limits: NetworkLimits}
+		if opts.PermitFor != nil {
+			permit = opts.PermitFor(i, len(nw.Devices), &params)
+		}
 		var devices []genesis.Device
 		for k := 1; k <= opts.DevicesPerIndustry; k++ {
 			key, err := chain.GenerateKey(opts.Rand)
@@ -432,10 +450,7 @@ func buildNetwork(nw *Network, opts NetworkOptions) ([]*chain.PrivateKey, *genes
 			Account:   a.PubKey,
 			Validator: nw.Nodes[i].Name,
 			Balance:   OpeningBalance,
-			Permit: genesis.Permit{
-				Allowance: allowance(ind.litresPerHour, &params),
-				Limits:    NetworkLimits,
-			},
+			Permit:    permit,
 		})
 	}
 	reg, err := addAccount(RegulatorName, AccountRegulator, RegulatorKeyFileName)

@@ -2,10 +2,10 @@ package home
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"sort"
 
+	"github.com/waterchain/waterchain/chain"
 	"github.com/waterchain/waterchain/genesis"
 	"github.com/waterchain/waterchain/node/keys"
 )
@@ -73,8 +73,14 @@ func OpenNetwork(dir, manifest string) (*Network, error) {
 			}
 		}
 	}
-	if _, err := os.Stat(nw.GenesisFile); err != nil {
-		return nil, err
+	// Devices in genesis order (industry by industry), as WriteNetwork
+	// made them: simulators index meters by that order.
+	order := map[chain.PubKey]int{}
+	for _, ind := range g.Industries {
+		for _, d := range ind.Devices {
+			order[d.Key] = len(order)
+		}
 	}
+	sort.SliceStable(nw.Devices, func(i, j int) bool { return order[nw.Devices[i].PubKey] < order[nw.Devices[j].PubKey] })
 	return nw, nil
 }

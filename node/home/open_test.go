@@ -34,6 +34,11 @@ func TestOpenNetworkReadsBackWhatWriteNetworkWrote(t *testing.T) {
 			t.Errorf("node %d: read %+v, wrote %+v", i, n, nw.Nodes[i])
 		}
 	}
+	for i, d := range back.Devices {
+		if d.PubKey != nw.Devices[i].PubKey {
+			t.Fatalf("device %d read back out of genesis order", i)
+		}
+	}
 	want := map[string]string{}
 	for _, d := range nw.Devices {
 		want[d.PubKey.String()] = d.Industry

@@ -213,8 +213,11 @@ func (m *Meter) Resume(lastSeq uint64, volumeTotal int64) {
 // typical quality values, so that its normal readings stay under them (the
 // highest normal values are about 1.25 times typical) and FaultLimitBreach
 // exceeds them.
-func (m *Meter) Limits() chain.Limits {
-	p := m.profile
+func (m *Meter) Limits() chain.Limits { return m.profile.Limits() }
+
+// Limits are discharge limits that fit a meter of profile p: 1.6 times its
+// typical values (see Meter.Limits).
+func (p Profile) Limits() chain.Limits {
 	lim := func(v int64) int64 { return v * 16 / 10 }
 	return chain.Limits{
 		Conductivity:    lim(p.Conductivity),
@@ -355,6 +358,25 @@ func dayShape(h, start, end float64) float64 {
 		level *= 1 - 0.2*math.Sin(math.Pi*(h-12))
 	}
 	return level
+}
+
+// ProfileFor is the profile of meter index of a fleet with seed: what
+// NewFleet gives that meter, known before the fleet (or its keys) exist,
+// so that a genesis can size permits for the simulated plants.
+func ProfileFor(seed int64, index int) Profile {
+	m := &Meter{index: index, seed: seed}
+	return m.makeProfile()
+}
+
+// MeanFlow is the profile's average flow over a simulated week, in mL/h
+// (production hours at the day plateau, the rest at night flow; ramps
+// ignored).
+func (p Profile) MeanFlow() int64 {
+	hours := int64(p.ShiftEnd - p.ShiftStart)
+	above := p.DayFlow - p.NightFlow
+	weekday := above * hours / 24
+	weekend := weekday * p.WeekendPermil / 1000
+	return p.NightFlow + (5*weekday+2*weekend)/7
 }
 
 // makeProfile draws the meter's plant from the seed.

@@ -1,0 +1,128 @@
+package node
+
+import (
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/waterchain/waterchain/chain"
+	"github.com/waterchain/waterchain/chain/state"
+	"github.com/waterchain/waterchain/node/alerts"
+	"github.com/waterchain/waterchain/node/api"
+)
+
+// maxAlertsKept bounds the alerts a node keeps in memory for the API.
+const maxAlertsKept = 20_000
+
+// startAlerts builds the alert rules and replays the finalized data chain
+// through them, so this node derives the same alerts as every other node
+// (the rules keep per-device state from genesis on).
+func (n *Node) startAlerts() error {
+	if !n.cfg.Alerts.Enabled {
+		return nil
+	}
+	eng, err := alerts.NewEngine(alerts.Config{
+		ReadingInterval: n.gen.Params.ReadingInterval.Std(),
+		ReadingWindow:   n.gen.Params.ReadingWindow.Std(),
+		Thresholds:      n.cfg.Alerts.Thresholds,
+	})
+	if err != nil {
+		return fmt.Errorf("alerts: %w", err)
+	}
+	n.alerts, n.alertLog = eng, alerts.NewLog(maxAlertsKept)
+	head := n.Height(chain.LaneData)
+	start := time.Now()
+	for h := uint64(1); h <= head; h++ {
+		b, err := n.store.Block(chain.LaneData, h)
+		if err != nil {
+			return fmt.Errorf("alerts: replaying data/%d: %w", h, err)
+		}
+		n.alertLog.Add(eng.ObserveBlock(b, n.deviceContext)...)
+	}
+	if head > 0 {
+		n.log.Info("alerts replayed from the data chain", "blocks", head, "alerts", n.alertLog.Len(), "took", time.Since(start).Round(time.Millisecond))
+	}
+	return nil
+}
+
+// deviceContext is what the tx chain says of a device's industry.
+func (n *Node) deviceContext(dev chain.PubKey) alerts.DeviceContext {
+	sr := stateReader{n.store}
+	d, err := state.GetDevice(sr, dev)
+	if err != nil {
+		return alerts.DeviceContext{}
+	}
+	dc := alerts.DeviceContext{Industry: d.Owner}
+	if ind, err := state.GetIndustry(sr, d.Owner); err == nil {
+		dc.IndustryName = ind.Name
+		dc.Limits = ind.Permit.Limits
+	}
+	return dc
+}
+
+// observeAlerts feeds a finalized data block to the alert rules. Called on
+// the loop, in height order.
+func (n *Node) observeAlerts(b *chain.Block) {
+	if n.alerts == nil {
+		return
+	}
+	n.raise(n.alerts.ObserveBlock(b, n.deviceContext))
+}
+
+// noteDoorReject records a reading refused at the door for a bad
+// signature: a tamper signal (a local alert, rate-limited per device).
+func (n *Node) noteDoorReject(r *chain.Reading, err error) {
+	if n.alerts == nil {
+		return
+	}
+	if a, ok := n.alerts.DoorReject(r.Device, r.Seq, err.Error(), chain.TimeOf(n.now()), n.deviceContext(r.Device)); ok {
+		n.raise([]alerts.Alert{a})
+	}
+}
+
+// raise stores new alerts and streams them.
+func (n *Node) raise(as []alerts.Alert) {
+	for _, a := range as {
+		if n.alertLog.Add(a) == 0 {
+			continue // already known
+		}
+		n.metrics.alerts.WithLabelValues(string(a.Kind)).Inc()
+		n.hub.Publish("alert", a)
+	}
+}
+
+// queryAlerts answers GET /v1/alerts?device=&industry=&kind=&since=&limit=.
+func (n *Node) queryAlerts(p map[string]string) (any, error) {
+	if n.alertLog == nil {
+		return nil, api.NotFound("alerts are disabled on this node (config alerts.enabled)")
+	}
+	f := alerts.Filter{Kind: alerts.Kind(p["kind"]), Limit: 200}
+	var err error
+	if v := p["device"]; v != "" {
+		if f.Device, err = chain.ParsePubKey(v); err != nil {
+			return nil, api.BadRequest("device: %v", err)
+		}
+	}
+	if v := p["industry"]; v != "" {
+		if f.Industry, err = chain.ParseAddress(v); err != nil {
+			return nil, api.BadRequest("industry: %v", err)
+		}
+	}
+	if v := p["since"]; v != "" {
+		var t chain.Time
+		if err := t.UnmarshalJSON([]byte(strconv.Quote(v))); err != nil {
+			return nil, api.BadRequest("since: %v", err)
+		}
+		f.Since = t
+	}
+	if v := p["limit"]; v != "" {
+		if f.Limit, err = strconv.Atoi(v); err != nil || f.Limit < 1 || f.Limit > maxAlertsKept {
+			return nil, api.BadRequest("limit %q: want 1 to %d", v, maxAlertsKept)
+		}
+	}
+	out := n.alertLog.List(f)
+	if out == nil {
+		out = []alerts.Alert{}
+	}
+	return out, nil
+}
