@@ -109,10 +109,10 @@ func (n *Host) pubsubOptions() []pubsub.Option {
 		pubsub.WithRawTracer(dropTracer{n}),
 		pubsub.WithPeerExchange(false),
 		// Own messages go to every subscribed peer, not only the mesh:
-		// without it (the default since go-libp2p-pubsub v0.14) a message
-		// published before the first heartbeat has built the mesh reaches
-		// nobody, and Publish still succeeds. For a network of tens of
-		// nodes the extra copies are cheap, and votes arrive one hop sooner.
+		// without it (gossipsub's default in v0.19) a message published
+		// before the first heartbeat has built the mesh reaches nobody, and
+		// Publish still succeeds. For a network of tens of nodes the extra
+		// copies are cheap, and votes arrive one hop sooner.
 		pubsub.WithFloodPublish(true),
 		pubsub.WithPeerScore(peerScoreParams(), &thresholds),
 		pubsub.WithPeerScoreInspect(pubsub.PeerScoreInspectFn(n.inspectScores), n.cfg.ScoreInspectPeriod),

@@ -41,7 +41,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}, []string{"topic", "result"}),
 		gossipDropped: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "waterchain_p2p_gossip_dropped_total",
-			Help: "Gossip messages dropped by gossipsub, by topic and reason (outbound_queue_full, validation_queue_full, validation_throttled, subscriber_slow, bad_signature_policy, ...).",
+			Help: "Gossip messages dropped by gossipsub, by topic and reason (outbound_dropped: a peer's send queue was full or the RPC oversize; validation_queue_full, validation_throttled, subscriber_slow, bad_signature_policy, ...).",
 		}, []string{"topic", "reason"}),
 		gossipDeliver: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "waterchain_p2p_gossip_delivered_total",

@@ -112,3 +112,49 @@ func TestValidatorPanicIsIgnoredNotFatal(t *testing.T) {
 		t.Errorf("reject counter %v, want 0: a panic is our bug, not the sender's", n)
 	}
 }
+
+// TestDropsAreCounted fills a reader's buffers (one slot in gossipsub, 64 in
+// the topic's channel) and checks that the drops gossipsub makes silently
+// show up in the dropped counter, and that Publish reported success anyway.
+func TestDropsAreCounted(t *testing.T) {
+	hosts, _ := startNetwork(t, 2, func(i int, c *Config) {
+		c.PublishRate = -1
+		if i == 1 {
+			c.SubscriptionBuffer = 1
+		}
+	})
+	a, err := hosts[0].Join("bulk", acceptAll)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := hosts[1].Join("bulk", acceptAll)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "subscriptions", func() bool { return len(a.Peers()) == 1 })
+	const sent = 300
+	for i := range sent {
+		if err := a.Publish(context.Background(), fmt.Appendf(nil, "m%d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Nothing reads b yet: beyond the 64 + 1 + 1 messages its buffers and
+	// reader hold, gossipsub drops, and counts each drop.
+	dropped := hosts[1].metrics.gossipDropped.WithLabelValues("bulk", "subscriber_slow")
+	eventually(t, 10*time.Second, "the slow reader's drops to be counted", func() bool {
+		return counter(t, dropped) >= sent-66
+	})
+	// Every message is either delivered or counted as dropped.
+	delivered := 0
+	eventually(t, 10*time.Second, "deliveries and drops to add up to the messages sent", func() bool {
+		for {
+			select {
+			case <-b.Messages():
+				delivered++
+				continue
+			default:
+			}
+			return delivered+int(counter(t, dropped)) == sent
+		}
+	})
+}

@@ -10,7 +10,7 @@ import (
 )
 
 // dropTracer counts what gossipsub drops silently: outbound RPCs to a peer
-// whose queue is full, received messages the validation queue had no room
+// whose queue is full (or that are oversize), received messages the validation queue had no room
 // for, validated messages the reader was too slow to take, and messages
 // refused before validation. Publish reports success in every one of these
 // cases, so these counters are the only evidence of loss. gossipsub calls it
@@ -23,7 +23,7 @@ func (t dropTracer) topic(full string) string { return strings.TrimPrefix(full, 
 
 func (t dropTracer) DropRPC(rpc *pubsub.RPC, _ peer.ID) {
 	for _, m := range rpc.GetPublish() {
-		t.n.metrics.gossipDropped.WithLabelValues(t.topic(m.GetTopic()), "outbound_queue_full").Inc()
+		t.n.metrics.gossipDropped.WithLabelValues(t.topic(m.GetTopic()), "outbound_dropped").Inc()
 	}
 }
 
