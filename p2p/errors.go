@@ -46,7 +46,3 @@ var ErrBusy = errors.New("p2p: peer busy")
 
 // ErrFrame is wrapped by every error decoding a request or response frame.
 var ErrFrame = errors.New("p2p: malformed frame")
-
-// ErrNotEd25519 is returned by KeyOfPeer-based conversions for a peer whose
-// identity is not an ed25519 key (no node of this network has one).
-var ErrNotEd25519 = errors.New("p2p: peer identity is not an ed25519 key")
