@@ -29,10 +29,15 @@ type gossipTopics struct {
 	consensus               map[chain.Lane]*p2p.Topic
 }
 
-// wireConsensus is a consensus message on the wire: exactly one field set.
+// wireConsensus is a consensus message on the wire: exactly one of
+// Proposal and Vote. Sent is the sender's publish counter: gossip drops a
+// message whose bytes it has seen in the last two minutes, so without it a
+// rebroadcast of a lost vote would be dropped as a duplicate. It is not
+// signed and means nothing else.
 type wireConsensus struct {
 	Proposal *chain.Proposal `cbor:"1,keyasint,omitempty"`
 	Vote     *chain.Vote     `cbor:"2,keyasint,omitempty"`
+	Sent     uint64          `cbor:"3,keyasint,omitempty"`
 }
 
 // wireReadings is a batch of readings on the wire.
@@ -235,7 +240,7 @@ func (n *Node) onGossipConsensus(m p2p.Message) {
 
 // broadcastConsensus gossips one of this node's consensus messages.
 func (n *Node) broadcastConsensus(lane chain.Lane, m consensus.Message) {
-	data := chain.MustEncode(&wireConsensus{Proposal: m.Proposal, Vote: m.Vote})
+	data := chain.MustEncode(&wireConsensus{Proposal: m.Proposal, Vote: m.Vote, Sent: n.sent.Add(1)})
 	n.publish(n.topics.consensus[lane], data)
 }
 

@@ -23,6 +23,7 @@ import (
 	"github.com/waterchain/waterchain/node/events"
 	"github.com/waterchain/waterchain/node/ingest"
 	"github.com/waterchain/waterchain/node/mempool"
+	"github.com/waterchain/waterchain/node/web"
 	"github.com/waterchain/waterchain/p2p"
 )
 
@@ -92,6 +93,8 @@ type Node struct {
 	rounds [3]atomic.Uint32
 	// syncing is set while the node fetches blocks from peers.
 	syncing atomic.Bool
+	// sent counts consensus messages published (see wireConsensus).
+	sent atomic.Uint64
 
 	drivers      map[chain.Lane]*driver
 	submitted    submitted
@@ -156,6 +159,7 @@ func New(opts Options) (*Node, error) {
 	if n.stateGen, err = stateGenesis(g); err != nil {
 		return nil, err
 	}
+	n.dashboard = web.Handler()
 	n.registry = prometheus.NewRegistry()
 	n.metrics = newMetrics(n.registry)
 
