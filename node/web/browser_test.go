@@ -35,8 +35,9 @@ import (
 // WATERCHAIN_CHROMIUM. Without one they skip, unless
 // WATERCHAIN_REQUIRE_BROWSER=1 (as in .ci/run), where they fail.
 //
-// Screenshots of every page are written to testdata/screenshots/ on every
-// run (see testdata/screenshots/README.md).
+// Screenshots of every page are taken on every run; with
+// WATERCHAIN_SCREENSHOTS=1 they replace the committed ones in
+// testdata/screenshots/ (see its README.md).
 
 const screenshotDir = "testdata/screenshots"
 
@@ -422,10 +423,14 @@ func (b *browser) screenshot(t *testing.T, name string) {
 		t.Errorf("screenshot %s: %v", name, err)
 		return
 	}
-	if err := os.MkdirAll(screenshotDir, 0o755); err != nil {
+	dir := screenshotDir
+	if os.Getenv("WATERCHAIN_SCREENSHOTS") == "" {
+		dir = t.TempDir() // keep the committed ones unless asked to refresh them
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(screenshotDir, name+".png"), png, 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644); err != nil {
 		t.Fatal(err)
 	}
 }
