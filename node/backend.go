@@ -145,15 +145,11 @@ func (n *Node) Query(name string, p map[string]string) (any, error) {
 	case "industries":
 		return state.Industries(sr)
 	case "industry":
-		a, err := chain.ParseAddress(p["address"])
-		if err != nil {
-			return nil, api.BadRequest("%v", err)
-		}
-		ind, err := state.GetIndustry(sr, a)
-		if errors.Is(err, state.ErrUnknownIndustry) {
-			return nil, api.NotFound("%v", err)
-		}
-		return ind, err
+		return n.queryIndustry(p)
+	case "trades":
+		return n.queryTrades(p)
+	case "audit":
+		return n.queryAudit(p)
 	case "offers":
 		offers, err := state.Offers(sr)
 		if offers == nil {

@@ -93,6 +93,7 @@ func NewHandler(b Backend, opts Options) http.Handler {
 			{"/proofs/readings/{device}/{seq}", "proof"},
 			{"/reports/{period}", "report"},
 			{"/validators", "validators"},
+			{"/audit", "audit"},
 			{"/images/{hash}", "image"},
 		} {
 			r.Get(q.route, s.query(q.name))
