@@ -1,0 +1,20 @@
+// Package e2e holds Waterchain's end-to-end tests: real processes of the
+// built waterchain binary, started from homes written by home.WriteNetwork
+// and driven only through their HTTP API, their /metrics and signals
+// (SIGKILL, SIGTERM), the way an operator sees them.
+//
+// TestMain builds the binary once per run (or uses WATERCHAIN_E2E_BIN).
+// Each test writes its own network on a random free port range, starts the
+// processes it needs, and kills every one of them when it ends, failed or
+// not; a failing test prints the tail of each process's log. The tests wait
+// on conditions read from the API with deadlines, never on fixed sleeps;
+// the only fixed interval is the observation window that shows finality
+// halting, which is what that test claims.
+//
+// The package has no non-test code. Run it with
+//
+//	go test ./e2e                        # the core scenarios, ~2 minutes on 2 cores
+//	WATERCHAIN_E2E_LONG=1 go test ./e2e  # plus the long ones
+//
+// and skip it with -short.
+package e2e
