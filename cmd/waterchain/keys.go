@@ -93,14 +93,25 @@ func newKeysShowCmd() *cobra.Command {
 account key, and the libp2p peer ID it has as a node key (the /p2p/ part of
 the node's bootstrap multiaddr). The private key is never printed.`,
 		Example: `  waterchain keys show mynode/node_key.json
-  waterchain keys show accounts/regulator.json --json`,
+  waterchain keys show accounts/regulator.json --json
+  waterchain tx transfer --key a.json --to $(waterchain keys show accounts/regulator.json --address) --amount 1`,
 		Args: cobra.ExactArgs(1),
 	}
 	asJSON := cmd.Flags().Bool("json", false, "print as JSON")
+	public := cmd.Flags().Bool("public", false, "print only the public key (for scripts)")
+	address := cmd.Flags().Bool("address", false, "print only the account address (for scripts)")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		key, err := keys.Load(args[0])
 		if err != nil {
 			return err
+		}
+		switch {
+		case *public:
+			fmt.Fprintln(cmd.OutOrStdout(), key.Public())
+			return nil
+		case *address:
+			fmt.Fprintln(cmd.OutOrStdout(), key.Public().Address())
+			return nil
 		}
 		info, err := describeKey(args[0], key)
 		if err != nil {

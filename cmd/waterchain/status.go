@@ -40,7 +40,11 @@ func init() {
 		fmt.Fprintf(out, "node       %s %s (%s)\n", st.Role, name, st.NodeID)
 		for _, lane := range []string{"data", "tx"} {
 			l := st.Lanes[lane]
-			fmt.Fprintf(out, "%-10s height %d  hash %s  time %s\n", lane, l.Height, l.Hash.Short(), l.Time)
+			if l.Height == 0 {
+				fmt.Fprintf(out, "%-10s height 0 (no block final yet)\n", lane)
+				continue
+			}
+			fmt.Fprintf(out, "%-10s height %d  hash %s  time %s  round %d\n", lane, l.Height, l.Hash.Short(), l.Time, l.Round)
 		}
 		fmt.Fprintf(out, "peers      %d\n", st.Peers)
 		keys := make([]string, len(st.Validators))
