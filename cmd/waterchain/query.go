@@ -18,19 +18,7 @@ var queryCmd = &cobra.Command{
 
 func init() {
 	rootCmd.AddCommand(queryCmd)
-	node := queryCmd.PersistentFlags().String("node", defaultNodeURLFromEnv(), "API URL of the node (env WATERCHAIN_NODE)")
-
-	getJSON := func(cmd *cobra.Command, path string) error {
-		c, err := newAPIClient(*node)
-		if err != nil {
-			return err
-		}
-		var out any
-		if err := c.get(cmd.Context(), path, &out); err != nil {
-			return err
-		}
-		return printJSON(cmd.OutOrStdout(), out)
-	}
+	queryCmd.PersistentFlags().String("node", defaultNodeURLFromEnv(), "API URL of the node (env WATERCHAIN_NODE)")
 
 	queryCmd.AddCommand(&cobra.Command{
 		Use:   "block LANE HEIGHT|latest",
@@ -131,19 +119,21 @@ func defaultNodeURLFromEnv() string {
 	return defaultNodeURL
 }
 
-func init() {
-	node := queryCmd.PersistentFlags().Lookup("node")
-	get := func(cmd *cobra.Command, path string) error {
-		c, err := newAPIClient(node.Value.String())
-		if err != nil {
-			return err
-		}
-		var out any
-		if err := c.get(cmd.Context(), path, &out); err != nil {
-			return err
-		}
-		return printJSON(cmd.OutOrStdout(), out)
+// getJSON prints the JSON a query command's node answers at path.
+func getJSON(cmd *cobra.Command, path string) error {
+	c, err := newAPIClient(queryCmd.PersistentFlags().Lookup("node").Value.String())
+	if err != nil {
+		return err
 	}
+	var out any
+	if err := c.get(cmd.Context(), path, &out); err != nil {
+		return err
+	}
+	return printJSON(cmd.OutOrStdout(), out)
+}
+
+func init() {
+	get := getJSON
 	queryCmd.AddCommand(&cobra.Command{
 		Use:     "offers",
 		Short:   "Open allowance offers on the market, cheapest first",
