@@ -161,7 +161,7 @@ func (c *Config) Validate() error {
 	if err := checkHostPort(c.MQTT.Listen); err != nil {
 		return fieldErr("mqtt.listen", "%v", err)
 	}
-	if c.MQTT.Enabled && c.MQTT.Listen == c.API.Listen {
+	if c.MQTT.Enabled && c.MQTT.Listen == c.API.Listen && !strings.HasSuffix(c.MQTT.Listen, ":0") {
 		return fieldErr("mqtt.listen", "%q is also api.listen; give each its own port", c.MQTT.Listen)
 	}
 	if _, ok := slogLevels[c.Log.Level]; !ok {
