@@ -1,0 +1,346 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"runtime"
+	"strings"
+	"time"
+)
+
+// ErrOptions is returned (wrapped, naming the field) for invalid Options.
+var ErrOptions = errors.New("bench: invalid options")
+
+// Defaults of the zero fields of Options.
+const (
+	DefaultValidators     = 4
+	DefaultStartRate      = 1000
+	DefaultMaxSteps       = 8
+	DefaultDuration       = 10 * time.Second
+	DefaultDevicesPerNode = 1000
+	DefaultTick           = 50 * time.Millisecond
+	DefaultDrain          = 15 * time.Second
+	DefaultMaxP99         = 5 * time.Second
+	DefaultVerifyDuration = 3 * time.Second
+)
+
+// Limits of Options, so that a typo cannot ask for a day-long run or more
+// readings than memory holds.
+const (
+	MaxValidators = 16
+	MaxRate       = 1_000_000
+	MaxSteps      = 32
+	MaxDuration   = 10 * time.Minute
+	// MaxStepReadings bounds the readings signed for one step (rate ×
+	// duration).
+	MaxStepReadings = 5_000_000
+)
+
+// Options shape a run. Zero fields take the Default* values.
+type Options struct {
+	// Validators is the number of validator nodes, all in this process.
+	Validators int
+	// Rates are the offered rates (readings/s) of the steps, in order.
+	// Empty means auto-rising: StartRate, doubling, at most MaxSteps steps.
+	Rates     []int
+	StartRate int
+	MaxSteps  int
+	// Duration is how long each step submits readings.
+	Duration time.Duration
+	// Devices is the number of meters (rounded up to a multiple of
+	// Validators), registered in genesis; each sends to one validator.
+	// Default: DefaultDevicesPerNode per validator.
+	Devices int
+	// Tick is the submission interval: each tick submits the readings due
+	// by then, one batch per validator.
+	Tick time.Duration
+	// Drain is how long a step waits after its last submission for its
+	// readings to be final.
+	Drain time.Duration
+	// MaxP99 stops auto-rising rates once a step's p99 latency exceeds it.
+	MaxP99 time.Duration
+	// VerifyDuration is how long the raw verification rate is measured.
+	VerifyDuration time.Duration
+	// SkipHalfPeak leaves out the last step at half the peak rate (the
+	// latency figures are then those of the peak step).
+	SkipHalfPeak bool
+	// Dir is where the network is written; "" means a temporary directory,
+	// removed at the end.
+	Dir string
+	// Logger receives the nodes' logs; nil discards them.
+	Logger *slog.Logger
+	// Progress, when set, is called after each phase and step (from Run's
+	// goroutine), for a live table.
+	Progress func(Event)
+}
+
+// Event is what Progress receives: a finished step, or a message about the
+// run ("verify", "network", "sign").
+type Event struct {
+	Step    *Step
+	Message string
+}
+
+func (o Options) withDefaults() Options {
+	if o.Validators == 0 {
+		o.Validators = DefaultValidators
+	}
+	if o.StartRate == 0 {
+		o.StartRate = DefaultStartRate
+	}
+	if o.MaxSteps == 0 {
+		o.MaxSteps = DefaultMaxSteps
+	}
+	if o.Duration == 0 {
+		o.Duration = DefaultDuration
+	}
+	if o.Devices == 0 {
+		o.Devices = DefaultDevicesPerNode * o.Validators
+	}
+	if o.Validators > 0 && o.Devices%o.Validators != 0 {
+		o.Devices += o.Validators - o.Devices%o.Validators
+	}
+	if o.Tick == 0 {
+		o.Tick = DefaultTick
+	}
+	if o.Drain == 0 {
+		o.Drain = DefaultDrain
+	}
+	if o.MaxP99 == 0 {
+		o.MaxP99 = DefaultMaxP99
+	}
+	if o.VerifyDuration == 0 {
+		o.VerifyDuration = DefaultVerifyDuration
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return o
+}
+
+// Validate reports the first invalid field of o (after defaults).
+func (o Options) Validate() error {
+	o = o.withDefaults()
+	bad := func(field, format string, args ...any) error {
+		return fmt.Errorf("%w: %s: %s", ErrOptions, field, fmt.Sprintf(format, args...))
+	}
+	switch {
+	case o.Validators < 1 || o.Validators > MaxValidators:
+		return bad("Validators", "%d; want 1 to %d", o.Validators, MaxValidators)
+	case o.StartRate < 1 || o.StartRate > MaxRate:
+		return bad("StartRate", "%d readings/s; want 1 to %d", o.StartRate, MaxRate)
+	case o.MaxSteps < 1 || o.MaxSteps > MaxSteps:
+		return bad("MaxSteps", "%d; want 1 to %d", o.MaxSteps, MaxSteps)
+	case len(o.Rates) > MaxSteps:
+		return bad("Rates", "%d steps; want at most %d", len(o.Rates), MaxSteps)
+	case o.Duration < 100*time.Millisecond || o.Duration > MaxDuration:
+		return bad("Duration", "%s; want 100ms to %s", o.Duration, MaxDuration)
+	case o.Devices < o.Validators || o.Devices > o.Validators*4096:
+		return bad("Devices", "%d; want %d to %d (4096 meters per industry in genesis)", o.Devices, o.Validators, o.Validators*4096)
+	case o.Tick < time.Millisecond || o.Tick > o.Duration:
+		return bad("Tick", "%s; want 1ms to the step duration %s", o.Tick, o.Duration)
+	case o.Drain < 0 || o.Drain > MaxDuration:
+		return bad("Drain", "%s; want 0 to %s", o.Drain, MaxDuration)
+	case o.MaxP99 < 0:
+		return bad("MaxP99", "%s; want a positive duration", o.MaxP99)
+	case o.VerifyDuration < 10*time.Millisecond || o.VerifyDuration > time.Minute:
+		return bad("VerifyDuration", "%s; want 10ms to 1m", o.VerifyDuration)
+	}
+	for i, r := range o.Rates {
+		if r < 1 || r > MaxRate {
+			return bad(fmt.Sprintf("Rates[%d]", i), "%d readings/s; want 1 to %d", r, MaxRate)
+		}
+	}
+	for _, r := range append([]int{o.StartRate}, o.Rates...) {
+		if n := stepReadings(r, o.Duration); n > MaxStepReadings {
+			return bad("Duration", "%s at %d readings/s is %d readings in a step; at most %d", o.Duration, r, n, MaxStepReadings)
+		}
+	}
+	return nil
+}
+
+// Result is a run's figures. Its JSON is the last line of waterchain bench.
+type Result struct {
+	// FinalizedPerS is the peak: the best finalized rate of any step.
+	FinalizedPerS float64 `json:"finalized_per_s"`
+	// Latency percentiles, submit to final, of the half-peak step (of the
+	// peak step with SkipHalfPeak).
+	LatencyP50Ms float64 `json:"latency_p50_ms"`
+	LatencyP99Ms float64 `json:"latency_p99_ms"`
+	// LatencyAtPerS is the offered rate of the step those latencies are of.
+	LatencyAtPerS int `json:"latency_at_per_s"`
+	// VerifyPerS is crypto/ed25519.Verify per second on all cores.
+	VerifyPerS float64 `json:"verify_per_s"`
+	// BatchVerifyPerS is the chain's batch verification (ZIP-215,
+	// curve25519-voi, batches of 64) per second on all cores, for context:
+	// it is what the nodes use.
+	BatchVerifyPerS float64 `json:"batch_verify_per_s"`
+	Validators      int     `json:"validators"`
+	// Ratio is FinalizedPerS ÷ (VerifyPerS ÷ Validators).
+	Ratio      float64    `json:"ratio"`
+	Conditions Conditions `json:"conditions"`
+	Steps      []Step     `json:"steps"`
+}
+
+// Conditions are what the figures depend on.
+type Conditions struct {
+	Cores        int     `json:"cores"` // GOMAXPROCS
+	CPUs         int     `json:"cpus"`
+	LoadAvg      string  `json:"load_avg,omitempty"` // /proc/loadavg at the start
+	StepSeconds  float64 `json:"step_s"`
+	Devices      int     `json:"devices"`
+	TickMs       float64 `json:"tick_ms"`
+	Ingestion    string  `json:"ingestion"`
+	Network      string  `json:"network"`
+	FinalityNode string  `json:"finality_node"`
+	Params       string  `json:"params"`
+	Go           string  `json:"go"`
+	Platform     string  `json:"platform"`
+}
+
+// Step is one offered rate's figures.
+type Step struct {
+	Label         string  `json:"label"` // "rise", "rate" or "half-peak"
+	OfferedPerS   int     `json:"offered_per_s"`
+	SubmittedPerS float64 `json:"submitted_per_s"`
+	Submitted     int     `json:"submitted"`
+	Rejected      int     `json:"rejected"`
+	Finalized     int     `json:"finalized"`
+	FinalizedPerS float64 `json:"finalized_per_s"`
+	LatencyP50Ms  float64 `json:"latency_p50_ms"`
+	LatencyP99Ms  float64 `json:"latency_p99_ms"`
+	LatencyMaxMs  float64 `json:"latency_max_ms"`
+	Blocks        int     `json:"blocks"`
+	MaxBlock      int     `json:"max_block_readings"`
+	SignSeconds   float64 `json:"sign_s"`
+	// FirstError is the first refusal of the door, if any.
+	FirstError string `json:"first_error,omitempty"`
+}
+
+// kept reports whether the network kept up with the step: most of it
+// finalized, at most maxP99 late.
+func (s *Step) kept(maxP99 time.Duration) bool {
+	return s.FinalizedPerS >= 0.9*float64(s.OfferedPerS) && s.LatencyP99Ms <= float64(maxP99.Milliseconds())
+}
+
+// Run measures the verification rate, starts the network and runs the
+// steps. It stops early, returning what it has with ctx's error, when ctx
+// ends.
+func Run(ctx context.Context, o Options) (*Result, error) {
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	o = o.withDefaults()
+	progress := func(ev Event) {
+		if o.Progress != nil {
+			o.Progress(ev)
+		}
+	}
+	res := &Result{Validators: o.Validators, Conditions: conditions(o)}
+
+	progress(Event{Message: fmt.Sprintf("measuring ed25519 verification on %d cores for %s", runtime.GOMAXPROCS(0), o.VerifyDuration)})
+	var err error
+	if res.VerifyPerS, err = MeasureVerify(ctx, o.VerifyDuration); err != nil {
+		return nil, err
+	}
+	if res.BatchVerifyPerS, err = MeasureBatchVerify(ctx, o.VerifyDuration); err != nil {
+		return nil, err
+	}
+	progress(Event{Message: fmt.Sprintf("crypto/ed25519 verify: %.0f/s; chain batch verify: %.0f/s", res.VerifyPerS, res.BatchVerifyPerS)})
+
+	progress(Event{Message: fmt.Sprintf("starting %d validators with %d meters", o.Validators, o.Devices)})
+	nw, err := startNetwork(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	defer nw.close()
+	tr := newTracker(nw.nodes[0], nw.devIndex)
+	defer tr.close()
+
+	runStep := func(label string, rate int) (*Step, error) {
+		st, err := nw.runStep(ctx, tr, label, rate)
+		if st != nil {
+			res.Steps = append(res.Steps, *st)
+			progress(Event{Step: st})
+		}
+		return st, err
+	}
+	var peak *Step
+	note := func(st *Step) {
+		if peak == nil || st.FinalizedPerS > peak.FinalizedPerS {
+			peak = st
+		}
+	}
+	if len(o.Rates) > 0 {
+		for _, r := range o.Rates {
+			st, err := runStep("rate", r)
+			if err != nil {
+				return finish(res, peak, nil), err
+			}
+			note(st)
+		}
+	} else {
+		rate := o.StartRate
+		for i := 0; i < o.MaxSteps && rate <= MaxRate && stepReadings(rate, o.Duration) <= MaxStepReadings; i++ {
+			st, err := runStep("rise", rate)
+			if err != nil {
+				return finish(res, peak, nil), err
+			}
+			note(st)
+			if !st.kept(o.MaxP99) {
+				break
+			}
+			rate *= 2
+		}
+	}
+	if o.SkipHalfPeak || peak == nil || peak.FinalizedPerS < 2 {
+		return finish(res, peak, peak), nil
+	}
+	half, err := runStep("half-peak", int(peak.FinalizedPerS/2))
+	if err != nil {
+		return finish(res, peak, nil), err
+	}
+	return finish(res, peak, half), nil
+}
+
+// stepReadings is the number of readings a step at rate for d submits.
+func stepReadings(rate int, d time.Duration) int {
+	return int(float64(rate) * d.Seconds())
+}
+
+// finish fills the headline figures from the peak step and the step whose
+// latencies are reported.
+func finish(res *Result, peak, lat *Step) *Result {
+	if peak != nil {
+		res.FinalizedPerS = peak.FinalizedPerS
+	}
+	if lat != nil {
+		res.LatencyP50Ms, res.LatencyP99Ms, res.LatencyAtPerS = lat.LatencyP50Ms, lat.LatencyP99Ms, lat.OfferedPerS
+	}
+	if res.VerifyPerS > 0 {
+		res.Ratio = res.FinalizedPerS / (res.VerifyPerS / float64(res.Validators))
+	}
+	return res
+}
+
+func conditions(o Options) Conditions {
+	c := Conditions{
+		Cores: runtime.GOMAXPROCS(0), CPUs: runtime.NumCPU(),
+		StepSeconds: o.Duration.Seconds(), Devices: o.Devices, TickMs: float64(o.Tick) / float64(time.Millisecond),
+		Ingestion:    "node.SubmitReadings in-process, pre-signed readings, each meter to one validator, batches per tick",
+		Network:      fmt.Sprintf("%d validators in one process, badger stores, libp2p over loopback TCP", o.Validators),
+		FinalityNode: "validator-1's block events",
+		Params:       "devnet (heartbeat 1s, propose timeout 1s + 0.5s/round), reading window 1h",
+		Go:           runtime.Version(),
+		Platform:     runtime.GOOS + "/" + runtime.GOARCH,
+	}
+	if raw, err := os.ReadFile("/proc/loadavg"); err == nil {
+		if f := strings.Fields(string(raw)); len(f) >= 3 {
+			c.LoadAvg = strings.Join(f[:3], " ")
+		}
+	}
+	return c
+}

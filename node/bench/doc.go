@@ -1,0 +1,33 @@
+// Package bench measures what a Waterchain network sustains on this
+// machine: it starts validators in this process (real badger stores in a
+// temporary directory, real libp2p hosts on loopback), drives pre-signed
+// readings through each node's ingestion path (node.SubmitReadings, the
+// door HTTP and MQTT use) at rising offered rates, and records for every
+// reading the time it was submitted and the time the first validator
+// finalized it. In the same run it measures this machine's raw ed25519
+// verification rate on all cores, the bound the network is held to: every
+// reading is verified once per node, and all nodes share the cores, so the
+// network can finalize at most verify_per_s ÷ validators readings per
+// second; Result.Ratio is the fraction of that bound reached.
+//
+// Run does everything; Options has defaults for every zero field. The
+// waterchain bench command prints a table of steps and the Result as one
+// line of JSON (DESIGN.md, Interfaces).
+//
+// How a step is measured. Before the step's clock starts, its readings are
+// signed (round-robin over the meters, each meter always sent to the same
+// validator, so no node sees a meter's readings out of order). The step
+// then submits them in batches every Options.Tick at the offered rate, to
+// every validator concurrently, and waits up to Options.Drain after the
+// last submission for them to be final. A step's finalized rate is its
+// readings finalized divided by the time from its first submission to its
+// last finalization, so a step the network keeps up with scores a little
+// under its offered rate (by latency ÷ duration), and one it cannot keep up
+// with scores what it drained at. Latency is from the SubmitReadings call
+// to the block event of validator-1 that carries the reading.
+//
+// Auto-rising rates double from Options.StartRate while a step finalizes at
+// least 90% of its offered rate with a p99 under Options.MaxP99; the peak is
+// the best finalized rate of any step. A last step at half the peak gives
+// the latency figures of the Result.
+package bench

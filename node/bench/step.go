@@ -1,0 +1,345 @@
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"runtime"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/waterchain/waterchain/chain"
+	"github.com/waterchain/waterchain/node"
+	"github.com/waterchain/waterchain/node/events"
+)
+
+// stepState is one step's readings and their times. Readings are ordered
+// round-robin over the meters: reading k is meter k mod D's reading number
+// k / D of the step.
+type stepState struct {
+	readings []*chain.Reading
+	firstSeq []uint64 // per meter: the sequence number of its first reading
+	t0       time.Time
+	// submitAt[k] is when reading k was handed to SubmitReadings, in ns
+	// since t0; written by the submitters, read after they finish.
+	submitAt []int64
+	rejected []bool // likewise
+	// The fields below belong to the tracker (under its mutex).
+	finalAt   []int64 // ns since t0; 0 while not final
+	finalized int
+	blocks    int
+	maxBlock  int
+}
+
+// index finds reading r among the step's readings.
+func (st *stepState) index(meter int, r *chain.Reading) (int, bool) {
+	d := len(st.firstSeq)
+	if r.Seq < st.firstSeq[meter] {
+		return 0, false
+	}
+	k := int(r.Seq-st.firstSeq[meter])*d + meter
+	if k >= len(st.readings) || st.readings[k].Seq != r.Seq || st.readings[k].Device != r.Device {
+		return 0, false
+	}
+	return k, true
+}
+
+// sign makes and signs the next n readings, round-robin over the meters,
+// timed from now at rate per second (each meter's times strictly rising).
+func (nw *network) sign(n, rate int) *stepState {
+	d := len(nw.meters)
+	st := &stepState{
+		readings: make([]*chain.Reading, n), firstSeq: make([]uint64, d),
+		submitAt: make([]int64, n), rejected: make([]bool, n), finalAt: make([]int64, n),
+	}
+	base := chain.TimeOf(time.Now())
+	for m := range d {
+		st.firstSeq[m] = nw.lastSeq[m] + 1
+		base = max(base, nw.lastTime[m]+1)
+	}
+	for k := range n {
+		m := k % d
+		nw.lastSeq[m]++
+		t := max(base+chain.Time(int64(k)*1000/int64(rate)), nw.lastTime[m]+1)
+		nw.lastTime[m] = t
+		seq := nw.lastSeq[m]
+		st.readings[k] = &chain.Reading{
+			Device: nw.meters[m].Public(), Seq: seq, Time: t,
+			FlowRate: 12_000_000 + int64(seq%7)*1000, Volume: 3_000_000, VolumeTotal: int64(seq) * 3_000_000,
+			Conductivity: 8_500, SuspendedSolids: 250, Absorbance: 120, Turbidity: 450,
+		}
+	}
+	workers := runtime.GOMAXPROCS(0)
+	var wg sync.WaitGroup
+	chunk := (n + workers - 1) / workers
+	for start := 0; start < n; start += chunk {
+		end := min(start+chunk, n)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for k := start; k < end; k++ {
+				st.readings[k].Sign(nw.chainID, nw.meters[k%d])
+			}
+		}()
+	}
+	wg.Wait()
+	return st
+}
+
+// job is one batch for one validator.
+type job struct {
+	readings []*chain.Reading
+	idx      []int
+}
+
+// runStep signs the step's readings, submits them at rate for
+// o.Duration, waits for them to be final and returns the figures.
+func (nw *network) runStep(ctx context.Context, tr *tracker, label string, rate int) (*Step, error) {
+	o := nw.o
+	n := stepReadings(rate, o.Duration)
+	signStart := time.Now()
+	st := nw.sign(n, rate)
+	res := &Step{Label: label, OfferedPerS: rate, SignSeconds: time.Since(signStart).Seconds()}
+	// Signing made garbage; collect it before the clock starts.
+	runtime.GC()
+
+	v := len(nw.nodes)
+	var firstErr error
+	var errMu sync.Mutex
+	jobs := make([]chan job, v)
+	var wg sync.WaitGroup
+	st.t0 = time.Now()
+	tr.begin(st)
+	defer tr.end()
+	for i := range v {
+		jobs[i] = make(chan job, 16)
+		wg.Add(1)
+		go func(n *node.Node, jobs <-chan job) {
+			defer wg.Done()
+			for j := range jobs {
+				at := int64(time.Since(st.t0))
+				for _, k := range j.idx {
+					st.submitAt[k] = at
+				}
+				for i, err := range n.SubmitReadings(j.readings) {
+					if err != nil {
+						st.rejected[j.idx[i]] = true
+						errMu.Lock()
+						if firstErr == nil {
+							firstErr = err
+						}
+						errMu.Unlock()
+					}
+				}
+			}
+		}(nw.nodes[i], jobs[i])
+	}
+	tick := time.NewTicker(o.Tick)
+	sent := 0
+	var stopErr error
+	for sent < n && stopErr == nil {
+		select {
+		case <-ctx.Done():
+			stopErr = ctx.Err()
+			continue
+		case <-tick.C:
+		}
+		due := min(n, int(float64(rate)*time.Since(st.t0).Seconds()))
+		if due <= sent {
+			continue
+		}
+		batches := make([]job, v)
+		for k := sent; k < due; k++ {
+			// Meter m always goes to validator m mod v; with a meter count
+			// that is a multiple of v that is k mod v.
+			b := &batches[(k%len(nw.meters))%v]
+			b.readings = append(b.readings, st.readings[k])
+			b.idx = append(b.idx, k)
+		}
+		for i, b := range batches {
+			if len(b.readings) > 0 {
+				jobs[i] <- b
+			}
+		}
+		sent = due
+	}
+	tick.Stop()
+	for _, c := range jobs {
+		close(c)
+	}
+	wg.Wait()
+	submitEnd := time.Since(st.t0)
+	if stopErr != nil {
+		return nil, stopErr
+	}
+	rejected := 0
+	for _, r := range st.rejected {
+		if r {
+			rejected++
+		}
+	}
+	res.Submitted, res.Rejected = n-rejected, rejected
+	if firstErr != nil {
+		res.FirstError = firstErr.Error()
+	}
+	res.SubmittedPerS = float64(n) / submitEnd.Seconds()
+
+	if err := tr.waitFinalized(ctx, res.Submitted, o.Drain); err != nil {
+		return nil, err
+	}
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	if tr.err != nil {
+		return nil, tr.err
+	}
+	res.Finalized, res.Blocks, res.MaxBlock = st.finalized, st.blocks, st.maxBlock
+	lat := make([]float64, 0, st.finalized)
+	var last int64
+	for k, f := range st.finalAt {
+		if f == 0 || st.rejected[k] {
+			continue
+		}
+		last = max(last, f)
+		lat = append(lat, float64(f-st.submitAt[k])/float64(time.Millisecond))
+	}
+	if last > 0 {
+		res.FinalizedPerS = float64(len(lat)) / time.Duration(last).Seconds()
+	}
+	res.LatencyP50Ms, res.LatencyP99Ms, res.LatencyMaxMs = percentile(lat, 0.50), percentile(lat, 0.99), percentile(lat, 1)
+	return res, nil
+}
+
+// percentile returns the q-quantile (0 < q <= 1) of xs by the nearest-rank
+// method, 0 for none. It sorts xs.
+func percentile(xs []float64, q float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	slices.Sort(xs)
+	rank := int(math.Ceil(q*float64(len(xs)))) - 1
+	return xs[min(max(rank, 0), len(xs)-1)]
+}
+
+// tracker follows validator-1's finalized data blocks and stamps the
+// current step's readings with the time their block became final.
+type tracker struct {
+	n        *node.Node
+	devIndex map[chain.PubKey]int
+	sub      *events.Subscription
+	changed  chan struct{} // signalled when the step's finalized count grows
+	done     chan struct{}
+
+	mu   sync.Mutex // guards step, err and the step's tracker fields
+	step *stepState
+	err  error
+}
+
+func newTracker(n *node.Node, devIndex map[chain.PubKey]int) *tracker {
+	t := &tracker{
+		n: n, devIndex: devIndex, sub: n.Events().Subscribe(4096),
+		changed: make(chan struct{}, 1), done: make(chan struct{}),
+	}
+	go t.run(n.Height(chain.LaneData))
+	return t
+}
+
+// run reads block events. It loads every data block above the last one
+// seen, so an event lost by a slow subscription loses no block.
+func (t *tracker) run(seen uint64) {
+	defer close(t.done)
+	for ev := range t.sub.C {
+		if ev.Kind != "block" {
+			continue
+		}
+		var be node.BlockEvent
+		if err := json.Unmarshal(ev.Data, &be); err != nil || be.Lane != chain.LaneData {
+			continue
+		}
+		now := time.Now()
+		for h := seen + 1; h <= be.Height; h++ {
+			b, err := t.n.Block(chain.LaneData, h)
+			if err != nil {
+				t.mu.Lock()
+				if t.err == nil {
+					t.err = fmt.Errorf("bench: reading finalized block data/%d: %w", h, err)
+				}
+				t.mu.Unlock()
+				continue
+			}
+			t.account(b, now)
+		}
+		seen = max(seen, be.Height)
+	}
+}
+
+func (t *tracker) account(b *chain.Block, now time.Time) {
+	t.mu.Lock()
+	st := t.step
+	if st == nil {
+		t.mu.Unlock()
+		return
+	}
+	at := max(int64(now.Sub(st.t0)), 1)
+	grew := 0
+	for _, r := range b.Readings {
+		m, ok := t.devIndex[r.Device]
+		if !ok {
+			continue
+		}
+		if k, ok := st.index(m, r); ok && st.finalAt[k] == 0 {
+			st.finalAt[k] = at
+			grew++
+		}
+	}
+	st.blocks++
+	st.maxBlock = max(st.maxBlock, len(b.Readings))
+	st.finalized += grew
+	t.mu.Unlock()
+	if grew > 0 {
+		select {
+		case t.changed <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func (t *tracker) begin(st *stepState) {
+	t.mu.Lock()
+	t.step = st
+	t.mu.Unlock()
+}
+
+func (t *tracker) end() {
+	t.mu.Lock()
+	t.step = nil
+	t.mu.Unlock()
+}
+
+// waitFinalized waits until the step has want readings final, or for
+// drain.
+func (t *tracker) waitFinalized(ctx context.Context, want int, drain time.Duration) error {
+	deadline := time.NewTimer(drain)
+	defer deadline.Stop()
+	for {
+		t.mu.Lock()
+		got := t.step.finalized
+		t.mu.Unlock()
+		if got >= want {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-deadline.C:
+			return nil
+		case <-t.changed:
+		}
+	}
+}
+
+func (t *tracker) close() {
+	t.sub.Close()
+	<-t.done
+}
