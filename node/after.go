@@ -59,6 +59,7 @@ func (n *Node) afterCommit(b *chain.Block, took time.Duration) {
 	n.metrics.commitSeconds.WithLabelValues(ls).Observe(took.Seconds())
 	sr := stateReader{n.store}
 	if lane == chain.LaneData {
+		n.indexImages(b) // before the mempool forgets the readings: an upload finds them in one or the other
 		hashes := make([]chain.Hash, len(b.Readings))
 		now := time.Now()
 		n.submitted.mu.Lock()
@@ -133,7 +134,8 @@ func (n *Node) submitEvidence(ev *chain.Evidence) {
 // httpHandler is the API with the dashboard and metrics mounted.
 func (n *Node) httpHandler() http.Handler {
 	return api.NewHandler(n, api.Options{
-		Logger: n.log,
+		Logger:        n.log,
+		MaxImageBytes: n.cfg.Images.MaxBytes,
 		Extra: func(r chi.Router) {
 			r.Handle("/metrics", promhttp.HandlerFor(n.registry, promhttp.HandlerOpts{}))
 			if n.dashboard != nil {
@@ -148,10 +150,12 @@ func (n *Node) httpHandler() http.Handler {
 	})
 }
 
-// startBackground starts the goroutines beside the loop: block sync.
+// startBackground starts the goroutines beside the loop: block sync and
+// image fetching.
 func (n *Node) startBackground() {
 	n.wg.Add(1)
 	go n.syncLoop()
+	n.startImageFetcher()
 }
 
 func (n *Node) stopBackground() {}

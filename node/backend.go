@@ -86,7 +86,9 @@ func (n *Node) Readings(q api.ReadingQuery) ([]api.Reading, error) {
 		if err != nil {
 			return nil, err
 		}
-		return []api.Reading{{Reading: *r, Hash: r.Hash(), Height: loc.Height, Index: loc.Index}}, nil
+		out := []api.Reading{{Reading: *r, Hash: r.Hash(), Height: loc.Height, Index: loc.Index}}
+		n.attachImages(out)
+		return out, nil
 	}
 	to := q.To
 	if to == 0 {
@@ -97,6 +99,7 @@ func (n *Node) Readings(q api.ReadingQuery) ([]api.Reading, error) {
 		out = append(out, api.Reading{Reading: *r, Hash: r.Hash(), Height: loc.Height, Index: loc.Index})
 		return nil
 	})
+	n.attachImages(out)
 	return out, err
 }
 
@@ -173,6 +176,12 @@ func (n *Node) Query(name string, p map[string]string) (any, error) {
 		return n.queryProof(p)
 	case "alerts":
 		return n.queryAlerts(p)
+	case "image":
+		return n.queryImage(p)
+	case "image_analysis":
+		return n.queryImageAnalysis(p)
+	case "image_overlay":
+		return n.queryImageOverlay(p)
 	}
 	if q, ok := n.extraQueries[name]; ok {
 		return q(p)

@@ -55,6 +55,9 @@ func (n *Node) registerSync() error {
 	}); err != nil {
 		return err
 	}
+	if err := n.registerImages(); err != nil {
+		return err
+	}
 	return n.host.Handle(protoSyncBlocks, func(ctx context.Context, from chain.PubKey, req []byte) ([]byte, error) {
 		var q syncBlocksReq
 		if err := chain.Decode(req, &q); err != nil || !q.Lane.Valid() || q.From == 0 {

@@ -19,12 +19,18 @@ const (
 	KindClockSkew        Kind = "clock_skew"
 	KindLimitExceeded    Kind = "limit_exceeded"
 	KindBadSignature     Kind = "bad_signature"
+	// KindFloatingSolids and KindImageClass come from the analysis of a
+	// reading's camera image (node/imaging); the node raises them, Local,
+	// once it holds the image.
+	KindFloatingSolids Kind = "floating_solids"
+	KindImageClass     Kind = "image_class_changed"
 )
 
 // Kinds lists every kind, in the order the rules run.
 var Kinds = []Kind{
 	KindNegativeFlow, KindGrossRange, KindLimitExceeded, KindClockSkew, KindCounterBackwards,
 	KindMissedReadings, KindFlatLine, KindSpike, KindLeak, KindBadSignature,
+	KindFloatingSolids, KindImageClass,
 }
 
 // Severity ranks alerts.
@@ -51,6 +57,8 @@ var severities = map[Kind]Severity{
 	KindClockSkew:        SeverityWarning,
 	KindLimitExceeded:    SeverityCritical,
 	KindBadSignature:     SeverityCritical,
+	KindFloatingSolids:   SeverityWarning,
+	KindImageClass:       SeverityWarning,
 }
 
 // ReadingRef names a reading on the data chain.
@@ -101,4 +109,12 @@ type idFields struct {
 
 func (a *Alert) computeID() {
 	a.ID = chain.HashBytes(chain.MustEncode(&idFields{a.Kind, a.Device, a.Measure, a.Time, a.Height, a.Readings, a.Local}))
+}
+
+// Finish sets a's Severity from its Kind and computes its ID, for alerts
+// raised outside the Engine (the node's image alerts). Set every
+// identifying field first.
+func (a *Alert) Finish() {
+	a.Severity = severities[a.Kind]
+	a.computeID()
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"mime"
 	"net/http"
 	"strconv"
 	"strings"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/waterchain/waterchain/chain"
 	"github.com/waterchain/waterchain/node/events"
+	"github.com/waterchain/waterchain/node/imaging"
 )
 
 // Backend is what the server needs from a node. Methods are called from
@@ -36,6 +38,11 @@ type Backend interface {
 	Readings(q ReadingQuery) ([]Reading, error)
 	Account(a chain.Address) (Account, error)
 	Device(k chain.PubKey) (Device, error)
+	// PutImage stores the camera image whose SHA-256 is hash, once a
+	// reading waiting or final names it and the file passes the decoder's
+	// checks; uploading a held image again succeeds. Refusals are
+	// *HTTPError (413, 415, 422) naming the reason; nothing is stored.
+	PutImage(hash chain.Hash, body []byte) error
 	// Query answers the read-only routes whose shape belongs to other
 	// packages (industries, offers, settlements, alerts, proofs, reports):
 	// name is the route name, params its path and query parameters.
@@ -58,12 +65,18 @@ type Options struct {
 	Logger       *slog.Logger // default slog.Default()
 	// Extra mounts more handlers (the dashboard at "/", "/metrics").
 	Extra func(r chi.Router)
+	// MaxImageBytes is the largest image upload (config images.max_bytes);
+	// default 4 MiB.
+	MaxImageBytes int64
 }
 
 // NewHandler returns the HTTP handler of the API.
 func NewHandler(b Backend, opts Options) http.Handler {
 	if opts.MaxBodyBytes <= 0 {
 		opts.MaxBodyBytes = 8 << 20
+	}
+	if opts.MaxImageBytes <= 0 {
+		opts.MaxImageBytes = 4 << 20
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
@@ -81,6 +94,7 @@ func NewHandler(b Backend, opts Options) http.Handler {
 		r.Get("/accounts/{address}", s.account)
 		r.Get("/devices/{key}", s.device)
 		r.Get("/events", s.events)
+		r.Put("/images/{hash}", s.putImage)
 		for _, q := range []struct{ route, name string }{
 			{"/industries", "industries"},
 			{"/industries/{address}", "industry"},
@@ -95,6 +109,8 @@ func NewHandler(b Backend, opts Options) http.Handler {
 			{"/validators", "validators"},
 			{"/audit", "audit"},
 			{"/images/{hash}", "image"},
+			{"/images/{hash}/analysis", "image_analysis"},
+			{"/images/{hash}/overlay", "image_overlay"},
 		} {
 			r.Get(q.route, s.query(q.name))
 		}
@@ -298,6 +314,43 @@ func (s *server) getReadings(w http.ResponseWriter, r *http.Request) {
 		out = []Reading{}
 	}
 	s.reply(w, http.StatusOK, Readings{Readings: out})
+}
+
+// putImage answers PUT /v1/images/{hash}: the body is the JPEG or PNG file
+// of a reading's image_hash, sent with its Content-Type.
+func (s *server) putImage(w http.ResponseWriter, r *http.Request) {
+	h, err := chain.ParseHash(chi.URLParam(r, "hash"))
+	if err != nil {
+		s.fail(w, BadRequest("image hash: %v (PUT /v1/images/{sha256 hex of the file})", err))
+		return
+	}
+	ctype, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || (ctype != "image/jpeg" && ctype != "image/png") {
+		s.fail(w, Errorf(http.StatusUnsupportedMediaType, CodeBadImage,
+			"Content-Type %q: send the image as image/jpeg or image/png", r.Header.Get("Content-Type")))
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.opts.MaxImageBytes))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			s.fail(w, Errorf(http.StatusRequestEntityTooLarge, CodeTooLarge,
+				"image too large: over %d bytes (config images.max_bytes); lower the camera's resolution or JPEG quality", mbe.Limit))
+			return
+		}
+		s.fail(w, BadRequest("reading the image: %v", err))
+		return
+	}
+	if f, err := imaging.Sniff(body); err == nil && f.MIMEType() != ctype {
+		s.fail(w, Errorf(http.StatusUnsupportedMediaType, CodeBadImage,
+			"Content-Type is %s but the body is a %s file", ctype, f.MIMEType()))
+		return
+	}
+	if err := s.b.PutImage(h, body); err != nil {
+		s.fail(w, err)
+		return
+	}
+	s.reply(w, http.StatusCreated, ImageStored{Hash: h, Bytes: len(body)})
 }
 
 func (s *server) postTx(w http.ResponseWriter, r *http.Request) {

@@ -57,6 +57,13 @@ const (
 	CodeDuplicate     = "duplicate"
 	CodeUnavailable   = "unavailable"
 	CodeInternal      = "internal"
+	// CodeBadImage: an image upload that is not an acceptable JPEG or PNG
+	// (415 for another format, 422 for a truncated, corrupt or oversized
+	// one).
+	CodeBadImage = "bad_image"
+	// CodeHashMismatch: the uploaded bytes do not hash to the image hash
+	// of the route (the reading's image_hash).
+	CodeHashMismatch = "hash_mismatch"
 )
 
 // SubmitReadingsResult answers POST /v1/readings: one result per reading, in
@@ -96,6 +103,31 @@ type Reading struct {
 	Hash   chain.Hash `json:"hash"`
 	Height uint64     `json:"height"`
 	Index  uint32     `json:"index"`
+	// Image summarizes the analysis of the reading's camera image, when
+	// the node holds it (GET /v1/images/{hash}/analysis has all of it).
+	Image *ImageSummary `json:"image,omitempty"`
+}
+
+// ImageSummary is what Reading shows of its image's analysis.
+type ImageSummary struct {
+	Hash chain.Hash `json:"hash"`
+	// Class is clear, turbid, coloured or foamy.
+	Class string `json:"class"`
+	// TurbidityIndex is the image's turbidity index, 0..1000 (not NTU: it
+	// sits beside the meter's own turbidity measure).
+	TurbidityIndex uint16 `json:"turbidity_index"`
+	// Dark is set for a frame too dark to judge.
+	Dark bool `json:"dark,omitempty"`
+	// Objects counts floating objects; ObjectArea is their cover in
+	// permille of the frame.
+	Objects    uint32 `json:"objects"`
+	ObjectArea uint16 `json:"object_area"`
+}
+
+// ImageStored answers PUT /v1/images/{hash}.
+type ImageStored struct {
+	Hash  chain.Hash `json:"hash"`
+	Bytes int        `json:"bytes"`
 }
 
 // Readings answers GET /v1/readings.
