@@ -501,4 +501,3 @@ func FuzzImageRecord(f *testing.F) {
 		}
 	})
 }
-

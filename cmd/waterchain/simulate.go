@@ -51,7 +51,7 @@ const simStateFile = "simulate-state.json"
 
 func newSimulateCmd() *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "simulate [--node URL] [--devices N] [--interval 10s] [--fault METER:KIND[@BATCH]]... [--keys-dir DIR] [--register-key FILE]",
+		Use:   "simulate [--node URL] [--devices N] [--interval 10s] [--fault METER:KIND[@BATCH]]... [--keys-dir DIR] [--register-key FILE] [--images [--image-scene [METER:]KIND[+N]]...]",
 		Short: "Run a fleet of simulated meters against a node",
 		Long: `Run a fleet of simulated meters: every --interval each meter measures (daily
 and weekly flow curves, sensor noise, a totalizer, water quality under its
@@ -67,9 +67,18 @@ the first run) with their last seq and totalizer, so they can be registered
 once and the simulation resumed. Without it the keys derive from --seed.
 The public keys are printed; register them with "waterchain tx
 register-device", or pass --register-key with an industry's account key to
-have the simulator register the unregistered ones first.`,
+have the simulator register the unregistered ones first.
+
+With --images every reading carries the SHA-256 of a synthetic camera frame
+(a JPEG drawn in code), set before the reading is signed; once the node has
+accepted the reading the frame is uploaded with PUT /v1/images/{hash}.
+Frames show clear water, or what --image-scene says: KIND[+N] for every
+meter or METER:KIND[+N] for one, KIND clear, turbid, coloured or foamy and
+N floating objects (0 to 16). A meter with the limit-breach fault and no
+scene of its own shows turbid water with 3 floating objects.`,
 		Example: `  waterchain simulate --devices 4 --interval 10s --keys-dir meters \
-    --register-key accounts/industry-1.json --fault 2:leak --fault 3:forged-sig@30`,
+    --register-key accounts/industry-1.json --fault 2:leak --fault 3:forged-sig@30
+  waterchain simulate --devices 3 --images --image-scene 2:coloured --image-scene 3:clear+4`,
 		Args: cobra.NoArgs,
 	}
 	node := addNodeFlag(cmd)
@@ -84,6 +93,9 @@ have the simulator register the unregistered ones first.`,
 	dayLength := cmd.Flags().Duration("day-length", 24*time.Hour, "length of a simulated day (shorter on devnets; alerts must use the same)")
 	clockSkew := cmd.Flags().Duration("clock-skew", 20*time.Second, "what the clock-skew fault adds to reading times")
 	timeout := cmd.Flags().Duration("timeout", 60*time.Second, "how long to wait for registrations to be final")
+	images := cmd.Flags().Bool("images", false, "attach a synthetic camera frame to every reading and upload it")
+	sceneArgs := cmd.Flags().StringArray("image-scene", nil, "[METER:]KIND[+N]: what the cameras (or one meter's) show, such as turbid+3 or 2:coloured (repeatable)")
+	imageSize := cmd.Flags().String("image-size", "320x240", "WIDTHxHEIGHT of the frames")
 
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		ctx, stop := signal.NotifyContext(contextOf(cmd), os.Interrupt, syscall.SIGTERM)
@@ -113,15 +125,26 @@ have the simulator register the unregistered ones first.`,
 				return err
 			}
 		}
-		fleet, err := sim.NewFleet(sim.Config{
+		simCfg := sim.Config{
 			ChainID: st.ChainID, Seed: *seed, Devices: *devices, Interval: *interval,
 			DayLength: *dayLength, ClockSkew: *clockSkew, Keys: meterKeys,
-		})
+		}
+		if *images {
+			if simCfg.Images, err = parseImageSize(*imageSize); err != nil {
+				return err
+			}
+		} else if len(*sceneArgs) > 0 {
+			return errors.New("--image-scene needs --images")
+		}
+		fleet, err := sim.NewFleet(simCfg)
 		if err != nil {
 			return err
 		}
 		faults, err := parseSimFaults(*faultArgs, fleet)
 		if err != nil {
+			return err
+		}
+		if err := applyScenes(*sceneArgs, fleet); err != nil {
 			return err
 		}
 		state := loadSimState(*keysDir)
@@ -172,7 +195,8 @@ have the simulator register the unregistered ones first.`,
 					}
 					fmt.Fprintf(cmd.ErrOrStderr(), "batch %d: %s\n", batch, oneLine(err))
 				} else {
-					fmt.Fprintf(out, "batch %d: %d accepted, %d rejected%s\n", batch, res.Accepted, res.Rejected, firstRejects(fleet, rs, res, 3))
+					fmt.Fprintf(out, "batch %d: %d accepted, %d rejected%s%s\n", batch, res.Accepted, res.Rejected,
+						firstRejects(fleet, rs, res, 3), uploadImages(ctx, c, fleet, rs, res))
 				}
 			}
 			if err := saveSimState(*keysDir, fleet); err != nil {
@@ -239,6 +263,101 @@ func parseSimFaults(args []string, fleet *sim.Fleet) ([]simFault, error) {
 		out = append(out, sf)
 	}
 	return out, nil
+}
+
+// parseImageSize parses --image-size WIDTHxHEIGHT into the fleet's image
+// config (NewFleet checks the bounds).
+func parseImageSize(v string) (*sim.ImageConfig, error) {
+	w, h, ok := strings.Cut(v, "x")
+	width, err1 := strconv.Atoi(w)
+	height, err2 := strconv.Atoi(h)
+	if !ok || err1 != nil || err2 != nil || width < 64 || height < 64 || width > 4096 || height > 4096 {
+		return nil, fmt.Errorf("--image-size %q: want WIDTHxHEIGHT, 64 to 4096 a side, such as 640x480", v)
+	}
+	return &sim.ImageConfig{Width: width, Height: height}, nil
+}
+
+// applyScenes applies --image-scene [METER:]KIND[+N], in order: a scene
+// without a meter applies to every meter.
+func applyScenes(args []string, fleet *sim.Fleet) error {
+	for _, a := range args {
+		who, spec, one := strings.Cut(a, ":")
+		if !one {
+			who, spec = "", a
+		}
+		sc, err := sim.ParseScene(spec)
+		if err != nil {
+			return fmt.Errorf("--image-scene %q: %w", a, err)
+		}
+		meters := fleet.Meters()
+		if one {
+			i, err := strconv.Atoi(who)
+			if err != nil || i < 1 || i > len(meters) {
+				return fmt.Errorf("--image-scene %q: meter %q: want 1 to %d", a, who, len(meters))
+			}
+			meters = meters[i-1 : i]
+		}
+		for _, m := range meters {
+			if err := m.SetScene(sc); err != nil {
+				return fmt.Errorf("--image-scene %q: %w", a, err)
+			}
+		}
+	}
+	return nil
+}
+
+// uploadImages PUTs the frames of the accepted readings of a batch and
+// describes the outcome for the batch line ("" without images).
+func uploadImages(ctx context.Context, c *apiClient, fleet *sim.Fleet, rs []*chain.Reading, res api.SubmitReadingsResult) string {
+	stored, failed := 0, 0
+	var firstErr error
+	for i, r := range rs {
+		if r.ImageHash == nil || i >= len(res.Results) || res.Results[i].Error != "" {
+			continue
+		}
+		data, ok := fleet.Image(*r.ImageHash)
+		if !ok {
+			continue
+		}
+		if err := putImage(ctx, c, *r.ImageHash, data); err != nil {
+			failed++
+			if firstErr == nil {
+				firstErr = err
+			}
+			continue
+		}
+		stored++
+	}
+	switch {
+	case stored+failed == 0:
+		return ""
+	case failed == 0:
+		return fmt.Sprintf("; %d images stored", stored)
+	}
+	return fmt.Sprintf("; %d images stored, %d refused (%s)", stored, failed, oneLine(firstErr))
+}
+
+// putImage uploads one JPEG frame.
+func putImage(ctx context.Context, c *apiClient, h chain.Hash, data []byte) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, c.base+"/v1/images/"+h.String(), bytes.NewReader(data))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "image/jpeg")
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return describeDialError(c.base, err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if resp.StatusCode/100 == 2 {
+		return nil
+	}
+	e := &apiError{Status: resp.StatusCode}
+	if json.Unmarshal(raw, e) != nil || e.Message == "" {
+		e.Message = strings.TrimSpace(string(raw))
+	}
+	return e
 }
 
 // loadOrMakeMeterKeys loads DIR/meter-1.json ... DIR/meter-N.json, making

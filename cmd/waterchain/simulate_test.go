@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/waterchain/waterchain/chain"
 	"github.com/waterchain/waterchain/node/api"
+	"github.com/waterchain/waterchain/node/imaging"
 	"github.com/waterchain/waterchain/node/ingest"
 	"github.com/waterchain/waterchain/node/keys"
 )
@@ -33,10 +35,15 @@ type fakeNode struct {
 	batches  int
 	accepted int
 	rejected int
+	// referred are the image hashes of accepted readings; images the
+	// uploaded files.
+	referred map[chain.Hash]bool
+	images   map[chain.Hash][]byte
 }
 
 func newFakeNode(t *testing.T, industry chain.PubKey) (*fakeNode, *httptest.Server) {
-	n := &fakeNode{t: t, industry: industry, devices: map[chain.PubKey]*api.Device{}, txs: map[chain.Hash]bool{}}
+	n := &fakeNode{t: t, industry: industry, devices: map[chain.PubKey]*api.Device{}, txs: map[chain.Hash]bool{},
+		referred: map[chain.Hash]bool{}, images: map[chain.Hash][]byte{}}
 	srv := httptest.NewServer(n)
 	t.Cleanup(srv.Close)
 	return n, srv
@@ -101,6 +108,9 @@ func (n *fakeNode) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				er.Error, er.Code = "replayed", api.CodeReplayed
 			default:
 				d.LastSeq = rd.Seq
+				if rd.ImageHash != nil {
+					n.referred[*rd.ImageHash] = true
+				}
 			}
 			if er.Error != "" {
 				res.Rejected++
@@ -118,6 +128,22 @@ func (n *fakeNode) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			status = http.StatusMultiStatus
 		}
 		reply(status, res)
+	case strings.HasPrefix(path, "/v1/images/") && r.Method == http.MethodPut:
+		h, err := chain.ParseHash(strings.TrimPrefix(path, "/v1/images/"))
+		body, _ := io.ReadAll(r.Body)
+		switch {
+		case err != nil:
+			reply(400, api.Error{Message: err.Error(), Code: api.CodeBadRequest})
+		case r.Header.Get("Content-Type") != "image/jpeg":
+			reply(415, api.Error{Message: "not image/jpeg", Code: api.CodeBadImage})
+		case chain.HashBytes(body) != h:
+			reply(422, api.Error{Message: "hash mismatch", Code: api.CodeHashMismatch})
+		case !n.referred[h]:
+			reply(422, api.Error{Message: "no reading refers to the image", Code: api.CodeRejected})
+		default:
+			n.images[h] = body
+			reply(201, api.ImageStored{Hash: h, Bytes: len(body)})
+		}
 	default:
 		reply(404, api.Error{Message: "no route " + path, Code: api.CodeNotFound})
 	}
@@ -192,6 +218,54 @@ func TestSimulateCommand(t *testing.T) {
 	}
 }
 
+// TestSimulateImages: with --images every accepted reading's frame is
+// uploaded after it, and each frame shows its meter's scene: set by
+// --image-scene, turbid with floating solids under limit-breach, clear
+// otherwise.
+func TestSimulateImages(t *testing.T) {
+	dir := t.TempDir()
+	industryFile := filepath.Join(dir, "industry.json")
+	industry, err := keys.New(industryFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	node, srv := newFakeNode(t, industry.Public())
+	out, err := runSetupCmd(t, newSimulateCmd(), "simulate", "--node", srv.URL, "--devices", "4", "--interval", "5ms",
+		"--count", "2", "--register-key", industryFile, "--images", "--image-scene", "2:coloured", "--image-scene", "3:clear+4",
+		"--fault", "4:limit-breach", "--fault", "1:forged-sig@1")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	for _, want := range []string{"batch 0: 4 accepted, 0 rejected; 4 images stored", "batch 1: 3 accepted, 1 rejected (meter-1 seq 2: bad signature); 3 images stored"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	node.mu.Lock()
+	defer node.mu.Unlock()
+	if len(node.images) != 7 || len(node.referred) != 7 {
+		t.Fatalf("%d images uploaded for %d accepted readings with images", len(node.images), len(node.referred))
+	}
+	classes := map[string]int{}
+	for h, data := range node.images {
+		img, _, err := imaging.DecodeVerified(data, h, imaging.Limits{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, err := imaging.Analyze(img)
+		if err != nil {
+			t.Fatal(err)
+		}
+		classes[fmt.Sprintf("%s+%d", a.Class, a.ObjectCount)]++
+	}
+	// meter-1 clear (its second reading refused), meter-2 coloured,
+	// meter-3 clear with 4 objects, meter-4 turbid with 3.
+	want := map[string]int{"clear+0": 1, "coloured+0": 2, "clear+4": 2, "turbid+3": 2}
+	if fmt.Sprint(classes) != fmt.Sprint(want) {
+		t.Fatalf("frames show %v, want %v", classes, want)
+	}
+}
+
 func TestSimulateErrors(t *testing.T) {
 	// Nothing listens on port 1: one line saying what to check.
 	_, err := runSetupCmd(t, newSimulateCmd(), "simulate", "--node", "http://127.0.0.1:1", "--count", "1")
@@ -210,6 +284,10 @@ func TestSimulateErrors(t *testing.T) {
 		{[]string{"--fault", "1:leak@x"}, "batch number"},
 		{[]string{"--fault", "zzzz:leak"}, "no meter"},
 		{[]string{"--devices", "0"}, "--devices 0"},
+		{[]string{"--image-scene", "clear"}, "needs --images"},
+		{[]string{"--images", "--image-scene", "muddy"}, "muddy"},
+		{[]string{"--images", "--image-scene", "5:clear"}, "meter \"5\""},
+		{[]string{"--images", "--image-size", "10x10"}, "--image-size"},
 	} {
 		args := append([]string{"simulate", "--node", srv.URL, "--count", "1", "--interval", "1ms"}, c.args...)
 		_, err := runSetupCmd(t, newSimulateCmd(), args...)

@@ -46,6 +46,16 @@
 //	limit-breach   suspended solids and turbidity × 2.5         limit_exceeded      1 (with Meter.Limits as the permit)
 //	forged-sig     signs with a key that is not its own         bad_signature       1 (at the door; the chain never sees it)
 //
+// # Camera frames
+//
+// With Config.Images set, every delivered reading carries ImageHash, the
+// SHA-256 of a synthetic JPEG frame (imaging.Synthetic) drawn from the
+// seed, the meter and the reading's time, set before the reading is
+// signed. The frame shows ImageConfig.Scene (clear water by default),
+// FaultScene (turbid, with floating solids) under limit-breach, or what
+// Meter.SetScene chose. Fleet.Image and Meter.LastImage return the file,
+// for the caller to upload after the reading (PUT /v1/images/{hash}).
+//
 // # What callers must do
 //
 // Call Next with increasing times, one Interval apart; register the

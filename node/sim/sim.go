@@ -72,6 +72,9 @@ type Config struct {
 	// Keys, when set, are the meters' keys (len(Keys) == Devices), such as
 	// keys loaded from files; otherwise keys derive from Seed.
 	Keys []*chain.PrivateKey
+	// Images, when set, makes every delivered reading carry a synthetic
+	// camera frame (see images.go).
+	Images *ImageConfig
 }
 
 func (c *Config) setDefaults() error {
@@ -97,6 +100,13 @@ func (c *Config) setDefaults() error {
 	if c.Interval.Milliseconds() < 1 || c.DayLength.Milliseconds() < 1 {
 		return fmt.Errorf("%w: interval and day length must be at least 1ms", ErrConfig)
 	}
+	if c.Images != nil {
+		ic := *c.Images // the caller's value is left as it was
+		if err := ic.setDefaults(); err != nil {
+			return err
+		}
+		c.Images = &ic
+	}
 	return nil
 }
 
@@ -119,6 +129,7 @@ type Profile struct {
 type Fleet struct {
 	cfg    Config
 	meters []*Meter
+	images map[chain.Hash][]byte // of the readings the last Next returned
 }
 
 // Meter is one simulated meter.
@@ -137,6 +148,8 @@ type Meter struct {
 	produced int            // readings produced, delivered or not
 	stuck    *chain.Reading // values frozen by FaultStuck
 	last     *chain.Reading // last reading produced (before faults of delivery)
+	scene    *Scene         // set by SetScene
+	image    []byte         // frame of the reading Next last returned
 }
 
 // NewFleet makes cfg.Devices meters.
@@ -174,9 +187,15 @@ func (f *Fleet) Config() Config { return f.cfg }
 // distort their reading as their faults say.
 func (f *Fleet) Next(t chain.Time) []*chain.Reading {
 	out := make([]*chain.Reading, 0, len(f.meters))
+	if f.cfg.Images != nil {
+		f.images = make(map[chain.Hash][]byte, len(f.meters))
+	}
 	for _, m := range f.meters {
 		if r := m.Next(t); r != nil {
 			out = append(out, r)
+			if r.ImageHash != nil {
+				f.images[*r.ImageHash] = m.image
+			}
 		}
 	}
 	return out
@@ -288,8 +307,16 @@ func (m *Meter) Next(t chain.Time) *chain.Reading {
 	}
 	last := *r
 	m.last = &last
+	m.image = nil
 	if m.faults[FaultMissed] && m.produced%3 != 0 {
 		return nil // two of every three readings never arrive
+	}
+	if m.cfg.Images != nil {
+		// Cannot fail: NewFleet checked the sizes, SetScene and NewFleet
+		// the scenes.
+		if err := m.attachImage(r); err != nil {
+			m.image = nil
+		}
 	}
 	if m.faults[FaultForgedSig] {
 		r.Sign(m.chainID, m.forger)
