@@ -15,6 +15,7 @@ import (
 
 	"github.com/waterchain/waterchain/chain"
 	"github.com/waterchain/waterchain/node/api"
+	"github.com/waterchain/waterchain/node/config"
 	"github.com/waterchain/waterchain/node/home"
 	"github.com/waterchain/waterchain/node/keys"
 )
@@ -22,23 +23,39 @@ import (
 // testNet is a network of real nodes in this process: real badger stores in
 // temporary directories, real libp2p hosts on loopback, real HTTP servers.
 type testNet struct {
-	t     *testing.T
-	nw    *home.Network
-	nodes []*Node
+	t         *testing.T
+	nw        *home.Network
+	nodes     []*Node
+	configure func(i int, cfg *config.Config)
 }
 
 // startTestNet writes a network of validators and auditors and starts every
 // node, each with ephemeral ports.
 func startTestNet(t *testing.T, validators, auditors, devicesPerIndustry int) *testNet {
 	t.Helper()
-	nw, err := home.WriteNetwork(t.TempDir(), home.NetworkOptions{
+	return startTestNetWith(t, validators, auditors, devicesPerIndustry, testNetOptions{})
+}
+
+// testNetOptions adjust a test network before it starts.
+type testNetOptions struct {
+	network   func(*home.NetworkOptions)      // before the network is written
+	configure func(i int, cfg *config.Config) // each node's config before it starts
+}
+
+func startTestNetWith(t *testing.T, validators, auditors, devicesPerIndustry int, o testNetOptions) *testNet {
+	t.Helper()
+	opts := home.NetworkOptions{
 		Validators: validators, Auditors: auditors, DevnetParams: true, DevicesPerIndustry: devicesPerIndustry,
 		BasePort: 20000 + int(time.Now().UnixNano()%2000)*10,
-	})
+	}
+	if o.network != nil {
+		o.network(&opts)
+	}
+	nw, err := home.WriteNetwork(t.TempDir(), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tn := &testNet{t: t, nw: nw}
+	tn := &testNet{t: t, nw: nw, configure: o.configure}
 	t.Cleanup(tn.close)
 	for i := range nw.Nodes {
 		tn.nodes = append(tn.nodes, tn.start(i))
@@ -60,6 +77,9 @@ func (tn *testNet) start(i int) *Node {
 		t.Fatal(err)
 	}
 	cfg.API.Listen = "127.0.0.1:0"
+	if tn.configure != nil {
+		tn.configure(i, cfg)
+	}
 	g, err := h.LoadGenesis()
 	if err != nil {
 		t.Fatal(err)
@@ -207,6 +227,22 @@ func submitTx(t *testing.T, n *Node, key *chain.PrivateKey, tx *chain.Tx) chain.
 }
 
 func (tn *testNet) String() string { return fmt.Sprintf("testnet of %d nodes", len(tn.nodes)) }
+
+// regulatorKey loads the generated regulator's key.
+func (tn *testNet) regulatorKey() *chain.PrivateKey {
+	tn.t.Helper()
+	for _, a := range tn.nw.Accounts {
+		if a.Role == home.AccountRegulator {
+			k, err := keys.Load(a.KeyFile)
+			if err != nil {
+				tn.t.Fatal(err)
+			}
+			return k
+		}
+	}
+	tn.t.Fatal("no regulator account")
+	return nil
+}
 
 // deviceKey loads the i-th generated meter's key.
 func (tn *testNet) deviceKey(i int) *chain.PrivateKey {
