@@ -55,6 +55,14 @@ type BadgerOptions struct {
 	// BlockCacheSize is the cache of decompressed table blocks. 0:
 	// DefaultBlockCacheSize; negative: no cache.
 	BlockCacheSize int64
+	// ReadOnly opens an existing store for reading only (an audit of a
+	// stopped node's store): the directory must exist, nothing is created
+	// or written, and every batch fails. A read-only open shares the
+	// directory lock with other read-only opens but not with a node
+	// running on it (ErrLocked). A store whose last writer did not close
+	// it cleanly cannot be opened read-only (ErrOpen says so): run the
+	// node on it once to recover it.
+	ReadOnly bool
 }
 
 // Validate names the first bad field.
@@ -99,7 +107,11 @@ func OpenBadger(dir string, o BadgerOptions) (*BadgerKV, error) {
 	case cache < 0:
 		cache = 0
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if o.ReadOnly {
+		if info, err := os.Stat(dir); err != nil || !info.IsDir() {
+			return nil, fmt.Errorf("%w at %s: no store directory there (has a node run with this home?)", ErrOpen, dir)
+		}
+	} else if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("%w at %s: %v", ErrOpen, dir, err)
 	}
 	opts := badger.DefaultOptions(dir).
@@ -118,9 +130,13 @@ func OpenBadger(dir string, o BadgerOptions) (*BadgerKV, error) {
 		// would only cost memory.
 		WithDetectConflicts(false).
 		WithCompression(options.Snappy).
-		WithMetricsEnabled(false)
+		WithMetricsEnabled(false).
+		WithReadOnly(o.ReadOnly)
 	db, err := badger.Open(opts)
 	if err != nil {
+		if o.ReadOnly && errors.Is(err, badger.ErrTruncateNeeded) {
+			return nil, fmt.Errorf("%w at %s: the store was not closed cleanly (its node crashed or was killed), and a read-only open cannot recover it; start the node on it once and stop it cleanly, then try again", ErrOpen, dir)
+		}
 		if strings.Contains(err.Error(), "Cannot acquire directory lock") {
 			return nil, fmt.Errorf("%w: %s is open in another process (is a node already running with this home?); stop it or use another home directory", ErrLocked, dir)
 		}

@@ -1,0 +1,101 @@
+package audit
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/waterchain/waterchain/chain"
+)
+
+var (
+	// ErrAudit is wrapped by every error of Verify that reports something
+	// wrong with the store's chain: a bad block, entry, certificate or
+	// state entry. Other errors (the store cannot be read at all, the
+	// genesis is invalid) do not wrap it.
+	ErrAudit = errors.New("audit failed")
+	// ErrBadPeriod is wrapped when a report's period is not a period label
+	// (or number) of the chain.
+	ErrBadPeriod = errors.New("bad period")
+	// ErrPeriodNotStarted is wrapped when a report asks for a period that
+	// begins after the last finalized block of the tx chain.
+	ErrPeriodNotStarted = errors.New("period has not started on this chain")
+)
+
+// Check names what Verify found wrong, from cheap to expensive.
+type Check string
+
+// The checks of Verify, in the order each block goes through them.
+const (
+	CheckGenesis     Check = "genesis"      // the store belongs to another genesis
+	CheckStored      Check = "stored block" // a record does not decode or disagrees with the others (entries root, certificate's block hash)
+	CheckLink        Check = "hash link"    // chain id, height, previous hash, time, anchor monotonicity
+	CheckAnchor      Check = "anchor"       // the anchor does not name a verified block of the other lane
+	CheckValidators  Check = "validator set"
+	CheckCertificate Check = "commit certificate"
+	CheckSignature   Check = "entry signature"
+	CheckExecution   Check = "execution" // re-execution fails or gives another state root
+	CheckState       Check = "stored state"
+)
+
+// Failure is the first thing Verify found wrong. It wraps ErrAudit and the
+// underlying error.
+type Failure struct {
+	// Lane and Height name the bad block; Lane is 0 for a failure outside
+	// any block (genesis, stored state).
+	Lane   chain.Lane
+	Height uint64
+	// Entry is the index of the bad reading or transaction in its block,
+	// or -1.
+	Entry int
+	// StateKey names the bad state entry (printable prefix, then hex), or
+	// is "".
+	StateKey string
+	Check    Check
+	Err      error
+}
+
+func (f *Failure) Error() string {
+	var b strings.Builder
+	b.WriteString(ErrAudit.Error())
+	b.WriteString(": ")
+	switch {
+	case f.Lane != 0:
+		fmt.Fprintf(&b, "%s/%d", f.Lane, f.Height)
+		if f.Entry >= 0 {
+			what := "readings"
+			if f.Lane == chain.LaneTx {
+				what = "txs"
+			}
+			fmt.Fprintf(&b, " %s[%d]", what, f.Entry)
+		}
+		b.WriteString(": ")
+	case f.StateKey != "":
+		fmt.Fprintf(&b, "state key %s: ", f.StateKey)
+	}
+	fmt.Fprintf(&b, "%s: %v", f.Check, f.Err)
+	return b.String()
+}
+
+// Unwrap returns ErrAudit and the underlying error.
+func (f *Failure) Unwrap() []error { return []error{ErrAudit, f.Err} }
+
+// stateKeyName prints a state key: its printable prefix ("t/dev/") as
+// text, the binary rest as hex.
+func stateKeyName(k []byte) string {
+	i := 0
+	for i < len(k) && k[i] >= 0x21 && k[i] < 0x7f {
+		i++
+	}
+	// Keep binary parts that happen to start with printable bytes out of
+	// the text: cut after the last '/' of the printable run.
+	if i < len(k) {
+		if j := strings.LastIndexByte(string(k[:i]), '/'); j >= 0 {
+			i = j + 1
+		}
+	}
+	if i == len(k) {
+		return string(k)
+	}
+	return fmt.Sprintf("%s%x", k[:i], k[i:])
+}

@@ -1,0 +1,78 @@
+package audit
+
+import (
+	"fmt"
+	"sort"
+
+	"github.com/waterchain/waterchain/chain"
+	"github.com/waterchain/waterchain/chain/state"
+)
+
+// verifiedReadings is the ReadingSource settlement reads during Verify:
+// the readings of data blocks that Verify has already checked (signature,
+// entries root, certificate, execution), never the store's indexes, so a
+// damaged index cannot change what settlement counts. It keeps what
+// settlement reads of a reading (device, sequence, time, measured values)
+// in 96 bytes, without the signature (verified) or the image hash, so a
+// store of millions of readings is replayed in a few hundred MB.
+type verifiedReadings struct {
+	byDevice map[chain.PubKey][]keptReading
+}
+
+type keptReading struct {
+	height uint64
+	seq    uint64
+	time   chain.Time
+	flow   int64
+	volume int64
+	total  int64
+	cond   int64
+	solids int64
+	absorb int64
+	turbid int64
+}
+
+var _ state.ReadingSource = (*verifiedReadings)(nil)
+
+func newVerifiedReadings() *verifiedReadings {
+	return &verifiedReadings{byDevice: make(map[chain.PubKey][]keptReading)}
+}
+
+// add records the readings of verified data block height. Readings of one
+// device come in increasing sequence and time order (the data lane's
+// rules, which execution has just checked).
+func (v *verifiedReadings) add(height uint64, rs []*chain.Reading) error {
+	for _, r := range rs {
+		list := v.byDevice[r.Device]
+		if n := len(list); n > 0 && (list[n-1].seq >= r.Seq || list[n-1].time >= r.Time) {
+			return fmt.Errorf("device %s reading seq %d at %s after seq %d at %s", r.Device.Short(), r.Seq, r.Time, list[n-1].seq, list[n-1].time)
+		}
+		v.byDevice[r.Device] = append(list, keptReading{
+			height: height, seq: r.Seq, time: r.Time,
+			flow: r.FlowRate, volume: r.Volume, total: r.VolumeTotal,
+			cond: r.Conductivity, solids: r.SuspendedSolids, absorb: r.Absorbance, turbid: r.Turbidity,
+		})
+	}
+	return nil
+}
+
+// ReadingsUpTo implements state.ReadingSource.
+func (v *verifiedReadings) ReadingsUpTo(device chain.PubKey, from, to chain.Time, maxDataHeight uint64, fn func(*chain.Reading) error) error {
+	list := v.byDevice[device]
+	i := sort.Search(len(list), func(i int) bool { return list[i].time >= from })
+	for ; i < len(list) && list[i].time < to; i++ {
+		k := &list[i]
+		if k.height > maxDataHeight {
+			continue
+		}
+		r := chain.Reading{
+			Device: device, Seq: k.seq, Time: k.time,
+			FlowRate: k.flow, Volume: k.volume, VolumeTotal: k.total,
+			Conductivity: k.cond, SuspendedSolids: k.solids, Absorbance: k.absorb, Turbidity: k.turbid,
+		}
+		if err := fn(&r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
