@@ -171,12 +171,10 @@ func TestImageEndToEnd(t *testing.T) {
 	if code := httpJSON(t, val, "POST", "/v1/readings", []*chain.Reading{r1, r2}, &res); code != http.StatusAccepted {
 		t.Fatalf("submit: %d %+v", code, res)
 	}
-	for _, up := range []struct {
-		h    chain.Hash
-		data []byte
-	}{{h1, withObjects}, {h1, withObjects}, {h2, coloured}} { // the repeat is idempotent
-		if code, e := putImage(t, val, up.h, "image/jpeg", up.data); code != http.StatusCreated {
-			t.Fatalf("upload %s: %d %+v", up.h.Short(), code, e)
+	// The first image while its reading waits (the repeat is idempotent).
+	for range 2 {
+		if code, e := putImage(t, val, h1, "image/jpeg", withObjects); code != http.StatusCreated {
+			t.Fatalf("upload %s: %d %+v", h1.Short(), code, e)
 		}
 	}
 	waitFor(t, 30*time.Second, "both readings final on both nodes", func() bool {
@@ -188,6 +186,11 @@ func TestImageEndToEnd(t *testing.T) {
 		}
 		return true
 	})
+	// The second once its reading is final: the auditor, which found no
+	// peer holding it at first, asks again and gets it.
+	if code, e := putImage(t, val, h2, "image/jpeg", coloured); code != http.StatusCreated {
+		t.Fatalf("upload %s: %d %+v", h2.Short(), code, e)
+	}
 	waitFor(t, 30*time.Second, "the auditor fetched both images from the validator", func() bool {
 		return imageRecords(t, aud, h1) == 2 && imageRecords(t, aud, h2) == 2
 	})
@@ -399,6 +402,62 @@ func TestImageBadInput(t *testing.T) {
 }
 
 func ptrHash(h chain.Hash) *chain.Hash { return &h }
+
+// TestImageIndexCatchUp: data blocks committed while the image index did
+// not run (a crash between the commit and afterCommit, or a store from
+// before images) are indexed at the next data block.
+func TestImageIndexCatchUp(t *testing.T) {
+	if testing.Short() {
+		t.Skip("network test")
+	}
+	tn := startTestNet(t, 1, 0, 1)
+	n := tn.nodes[0]
+	dev := tn.deviceKey(0)
+	h1 := chain.HashBytes([]byte("frame one"))
+	submit := func(seq uint64, h chain.Hash) {
+		t.Helper()
+		var res api.SubmitReadingsResult
+		r := readingWithImage(n.ChainID(), dev, seq, time.Now(), h)
+		if code := httpJSON(t, n, "POST", "/v1/readings", []*chain.Reading{r}, &res); code != http.StatusAccepted {
+			t.Fatalf("submit: %d %+v", code, res)
+		}
+		waitFor(t, 30*time.Second, fmt.Sprintf("reading %d final", seq), func() bool {
+			d, err := n.Device(dev.Public())
+			return err == nil && d.LastSeq == seq
+		})
+	}
+	submit(1, h1)
+	owner, ok, err := n.imageOwner(h1)
+	if err != nil || !ok || owner.reading.Seq != 1 || owner.height == 0 {
+		t.Fatalf("image of a final reading: %+v %v %v", owner, ok, err)
+	}
+	if countImageKeys(t, n, imageKeyMissing) != 1 {
+		t.Fatal("the image of the final reading is not marked missing")
+	}
+	// Forget the index, as if the node had never run it.
+	b := n.kv.NewBatch()
+	b.Delete(imageKey(imageKeyRef, h1[:]))
+	b.Delete(imageKey(imageKeyMissing, h1[:]))
+	b.Delete(imageKey(imageKeyIndexed, nil))
+	if err := b.Write(); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, _ := n.imageOwner(h1); ok {
+		t.Fatal("index not forgotten")
+	}
+	submit(2, chain.HashBytes([]byte("frame two")))
+	waitFor(t, 10*time.Second, "the forgotten block re-indexed", func() bool {
+		o, ok, err := n.imageOwner(h1)
+		return err == nil && ok && o.reading.Seq == 1
+	})
+	waitFor(t, 10*time.Second, "the index at the data head", func() bool {
+		got, err := n.imagesIndexedHeight()
+		return err == nil && got == n.Height(chain.LaneData)
+	})
+	if c := countImageKeys(t, n, imageKeyMissing); c != 2 {
+		t.Fatalf("%d images marked missing, want 2", c)
+	}
+}
 
 // TestImageHTTPError maps every refusal of the imaging package to its
 // status and code, and leaves other errors alone.
