@@ -156,7 +156,7 @@ func init() {
 	}
 	device := alertsCmd.Flags().String("device", "", "only this meter's (public key)")
 	industry := alertsCmd.Flags().String("industry", "", "only this industry's (address)")
-	kind := alertsCmd.Flags().String("kind", "", "only this kind: leak, missed_readings, flat_line, gross_range, negative_flow, spike, counter_backwards, clock_skew, limit_exceeded, bad_signature")
+	kind := alertsCmd.Flags().String("kind", "", "only this kind: leak, missed_readings, flat_line, gross_range, negative_flow, spike, counter_backwards, clock_skew, limit_exceeded, bad_signature, floating_solids, image_class_changed")
 	since := alertsCmd.Flags().String("since", "", "only alerts at or after this time (RFC 3339)")
 	limit := alertsCmd.Flags().Int("limit", 100, "most alerts to list")
 	alertsCmd.RunE = func(cmd *cobra.Command, _ []string) error {
