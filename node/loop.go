@@ -325,6 +325,16 @@ func (n *Node) finishValidation(v validation) {
 // here means this node's state differs from the network's: it stops.
 func (n *Node) commitDecided(d *driver, b *chain.Block) {
 	hash := b.Hash()
+	if b.Header.Height < d.next {
+		// Block sync committed this height while the engine was still
+		// deciding it. The same block is nothing to do; another one is a
+		// fork, which a node must never follow.
+		stored, err := n.store.Header(d.lane, b.Header.Height)
+		if err != nil || stored.Hash() != hash {
+			n.stop(fmt.Errorf("consensus decided %s/%d %s, but this node committed %s there (%v)", d.lane, b.Header.Height, hash.Short(), stored.Hash().Short(), err))
+		}
+		return
+	}
 	ex, ok := d.executed[hash]
 	if !ok {
 		if err := n.verifyEntrySignatures(b); err != nil {
