@@ -80,19 +80,29 @@ func (f *Failure) Error() string {
 // Unwrap returns ErrAudit and the underlying error.
 func (f *Failure) Unwrap() []error { return []error{ErrAudit, f.Err} }
 
-// stateKeyName prints a state key: its printable prefix ("t/dev/") as
-// text, the binary rest as hex.
+// stateKeyName prints a state key: its text segments ("t/", "ind/") as
+// text, the binary rest (an address, a key, a height) as hex. State keys
+// have at most two text segments of lowercase letters (see package
+// state's key layout), which keeps binary bytes that happen to be
+// letters out of the text.
 func stateKeyName(k []byte) string {
 	i := 0
-	for i < len(k) && k[i] >= 0x21 && k[i] < 0x7f {
-		i++
-	}
-	// Keep binary parts that happen to start with printable bytes out of
-	// the text: cut after the last '/' of the printable run.
-	if i < len(k) {
-		if j := strings.LastIndexByte(string(k[:i]), '/'); j >= 0 {
-			i = j + 1
+	for seg := 0; seg < 2; seg++ {
+		j := i
+		for j < len(k) && k[j] >= 'a' && k[j] <= 'z' {
+			j++
 		}
+		if j == i {
+			break
+		}
+		if j == len(k) {
+			i = j
+			break
+		}
+		if k[j] != '/' {
+			break
+		}
+		i = j + 1
 	}
 	if i == len(k) {
 		return string(k)

@@ -317,8 +317,9 @@ func (v *verifier) plan(ordered, work chan<- *chunk, quit <-chan struct{}) {
 		return &h, true, nil
 	}
 	for {
-		var picked, fallback chain.Lane
-		var ph, fallbackHeader *chain.Header
+		var picked chain.Lane
+		var ph *chain.Header
+		var blocked []chain.Lane
 		stop := false
 		for _, lane := range chain.Lanes {
 			h, ok, err := header(lane)
@@ -333,14 +334,13 @@ func (v *verifier) plan(ordered, work chan<- *chunk, quit <-chan struct{}) {
 				picked, ph = lane, h
 				break
 			}
-			if fallback == 0 {
-				fallback, fallbackHeader = lane, h
-			}
+			blocked = append(blocked, lane)
 		}
-		if picked == 0 && fallback != 0 {
-			// Neither lane can go: plan the blocked block last, for
-			// check to report its anchor.
-			picked, ph, stop = fallback, fallbackHeader, true
+		if picked == 0 && len(blocked) > 0 {
+			// Neither lane can go: plan the culprit last, for check to
+			// report it.
+			picked, stop = v.culprit(blocked, next, cached), true
+			ph = cached[picked]
 		}
 		if picked == 0 {
 			emit()
@@ -357,6 +357,24 @@ func (v *verifier) plan(ordered, work chan<- *chunk, quit <-chan struct{}) {
 	}
 }
 
+// culprit picks which of the blocked next blocks of the lanes to blame:
+// one whose stored records do not hold together (a damaged header names
+// another anchor than the block that was certified), else one whose anchor
+// is beyond the other lane's head, else the first.
+func (v *verifier) culprit(blocked []chain.Lane, next map[chain.Lane]uint64, headers map[chain.Lane]*chain.Header) chain.Lane {
+	for _, lane := range blocked {
+		if _, err := v.st.Block(lane, next[lane]); err != nil {
+			return lane
+		}
+	}
+	for _, lane := range blocked {
+		if headers[lane].Anchor.Height > v.heads[lane.Other()] {
+			return lane
+		}
+	}
+	return blocked[0]
+}
+
 // load reads the blocks of a chunk and verifies their entry signatures in
 // batches of BatchSize.
 func (v *verifier) load(c *chunk) {
@@ -367,8 +385,18 @@ func (v *verifier) load(c *chunk) {
 		j     *job
 		index int
 	}
-	bv := chain.NewBatchVerifier(v.opts.BatchSize)
-	refs := make([]ref, 0, v.opts.BatchSize)
+	n := 0
+	for _, j := range c.jobs {
+		if j.loadErr == nil {
+			n += j.block.NumEntries()
+		}
+	}
+	if n == 0 {
+		return
+	}
+	n = min(n, v.opts.BatchSize)
+	bv := chain.NewBatchVerifier(n)
+	refs := make([]ref, 0, n)
 	flush := func() {
 		errs, ok := bv.Verify()
 		if !ok {
@@ -423,6 +451,9 @@ func (v *verifier) check(j *job) error {
 		return fail(CheckLink, -1, fmt.Errorf("%w: chain id %q, genesis is %q", chain.ErrBadLink, h.ChainID, v.chainID))
 	}
 	if err := chain.VerifyLink(v.prev[j.lane], v.genHash, h); err != nil {
+		if errors.Is(err, chain.ErrBadAnchor) {
+			return fail(CheckAnchor, -1, err)
+		}
 		return fail(CheckLink, -1, err)
 	}
 	hash := h.Hash()

@@ -1,0 +1,217 @@
+package audit_test
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/waterchain/waterchain/chain"
+	"github.com/waterchain/waterchain/chain/store"
+	"github.com/waterchain/waterchain/node/audit"
+	"github.com/waterchain/waterchain/node/audit/audittest"
+)
+
+// Keys of the store's layout (chain/store doc.go).
+func laneHeightKey(prefix byte, lane chain.Lane, height uint64) []byte {
+	return binary.BigEndian.AppendUint64([]byte{prefix, byte(lane)}, height)
+}
+func headerKey(lane chain.Lane, height uint64) []byte { return laneHeightKey('h', lane, height) }
+func certKey(lane chain.Lane, height uint64) []byte   { return laneHeightKey('c', lane, height) }
+func entryKey(lane chain.Lane, height uint64, i uint32) []byte {
+	return binary.BigEndian.AppendUint32(laneHeightKey('e', lane, height), i)
+}
+func stateKey(k []byte) []byte { return append([]byte{'s'}, k...) }
+
+// industryStateKey is the tx-lane state key of industry i's record
+// ("t/ind/" + address).
+func industryStateKey(c *audittest.Chain, i int) []byte {
+	a := c.Industry(i).Public().Address()
+	return append([]byte("t/ind/"), a[:]...)
+}
+
+// target is a stored record to damage and where Verify must say it is.
+type target struct {
+	name     string
+	key      []byte
+	lane     chain.Lane
+	height   uint64
+	stateKey string
+}
+
+func (tg target) check(t *testing.T, err error, what string) {
+	t.Helper()
+	var f *audit.Failure
+	if !errors.As(err, &f) || !errors.Is(err, audit.ErrAudit) {
+		t.Fatalf("%s: Verify = %v, want an audit failure", what, err)
+	}
+	if f.Lane != tg.lane || f.Height != tg.height || f.StateKey != tg.stateKey {
+		t.Fatalf("%s: Verify blames %s/%d state key %q, want %s/%d state key %q: %v", what, f.Lane, f.Height, f.StateKey, tg.lane, tg.height, tg.stateKey, err)
+	}
+}
+
+func targets(c *audittest.Chain) []target {
+	ind := industryStateKey(c, 2)
+	return []target{
+		{name: "reading", key: entryKey(chain.LaneData, 4, 1), lane: chain.LaneData, height: 4},
+		{name: "transaction", key: entryKey(chain.LaneTx, 1, 0), lane: chain.LaneTx, height: 1},
+		{name: "data header", key: headerKey(chain.LaneData, 3), lane: chain.LaneData, height: 3},
+		{name: "tx header", key: headerKey(chain.LaneTx, 2), lane: chain.LaneTx, height: 2},
+		{name: "data certificate", key: certKey(chain.LaneData, 5), lane: chain.LaneData, height: 5},
+		{name: "tx certificate", key: certKey(chain.LaneTx, 1), lane: chain.LaneTx, height: 1},
+		{name: "state entry", key: stateKey(ind), stateKey: "t/ind/" + fmt.Sprintf("%x", ind[len("t/ind/"):])},
+	}
+}
+
+func set(t *testing.T, kv store.KV, key, value []byte) {
+	t.Helper()
+	b := kv.NewBatch()
+	b.Set(key, value)
+	if err := b.Write(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestEveryByteFlipIsFound flips, one at a time, every byte of a stored
+// reading, transaction, header of each lane, certificate of each lane and
+// state entry, and wants Verify to blame exactly that block or key. One
+// validator keeps it quick; TestFlipInBadger has four.
+func TestEveryByteFlipIsFound(t *testing.T) {
+	kv := store.NewMemory()
+	st, err := store.Open(kv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := audittest.New(st, audittest.Genesis(audittest.Options{Validators: 1, Industries: 2}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Scenario(9, 3); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := audit.Verify(st, c.Genesis, audit.VerifyOptions{}); err != nil {
+		t.Fatalf("the undamaged chain: %v", err)
+	}
+	runs := 0
+	start := time.Now()
+	for _, tg := range targets(c) {
+		orig, err := kv.Get(tg.key)
+		if err != nil {
+			t.Fatalf("%s: %v", tg.name, err)
+		}
+		for pos := range orig {
+			for _, mask := range []byte{0x01, 0x80} {
+				if mask == 0x80 && pos%4 != 0 {
+					continue // the low bit everywhere, the high bit at every fourth byte
+				}
+				bad := bytes.Clone(orig)
+				bad[pos] ^= mask
+				set(t, kv, tg.key, bad)
+				st2, err := store.Open(kv)
+				if err != nil {
+					t.Fatalf("%s byte %d: reopening: %v", tg.name, pos, err)
+				}
+				_, err = audit.Verify(st2, c.Genesis, audit.VerifyOptions{})
+				tg.check(t, err, fmt.Sprintf("%s byte %d ^%#x", tg.name, pos, mask))
+				runs++
+			}
+		}
+		set(t, kv, tg.key, orig)
+	}
+	t.Logf("%d flips found and named in %s", runs, time.Since(start).Round(time.Millisecond))
+}
+
+// TestFlipInBadger damages one byte of each kind of record directly in
+// badger, with the node's store closed, as an attacker with the disk
+// would, and audits the directory read-only.
+func TestFlipInBadger(t *testing.T) {
+	dir := t.TempDir()
+	kv, st := openBadger(t, dir, false)
+	c, err := audittest.New(st, audittest.Genesis(audittest.Options{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Scenario(9, 3); err != nil {
+		t.Fatal(err)
+	}
+	g := c.Genesis
+	tgs := targets(c)
+	if err := kv.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, tg := range tgs {
+		t.Run(strings.ReplaceAll(tg.name, " ", "_"), func(t *testing.T) {
+			kv, _ := openBadger(t, dir, false)
+			orig, err := kv.Get(tg.key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			bad := bytes.Clone(orig)
+			bad[len(bad)/2] ^= 0x10
+			set(t, kv, tg.key, bad)
+			if err := kv.Close(); err != nil {
+				t.Fatal(err)
+			}
+
+			ro, st := openBadger(t, dir, true)
+			_, verr := audit.Verify(st, g, audit.VerifyOptions{})
+			if err := ro.Close(); err != nil {
+				t.Fatal(err)
+			}
+			tg.check(t, verr, tg.name)
+			t.Logf("%s: %v", tg.name, verr)
+
+			kv, _ = openBadger(t, dir, false)
+			set(t, kv, tg.key, orig)
+			if err := kv.Close(); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+	ro, st := openBadger(t, dir, true)
+	defer ro.Close()
+	if _, err := audit.Verify(st, g, audit.VerifyOptions{}); err != nil {
+		t.Fatalf("restored store: %v", err)
+	}
+}
+
+// TestStateEntriesAddedOrRemoved wants Verify to name a state entry the
+// store has and re-execution does not, and one the store lost.
+func TestStateEntriesAddedOrRemoved(t *testing.T) {
+	kv := store.NewMemory()
+	st, err := store.Open(kv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := audittest.New(st, audittest.Genesis(audittest.Options{Validators: 1}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Scenario(4, 2); err != nil {
+		t.Fatal(err)
+	}
+	extra := stateKey([]byte("t/acct/\x00\x01"))
+	set(t, kv, extra, []byte{0xa0})
+	_, err = audit.Verify(st, c.Genesis, audit.VerifyOptions{})
+	tg := target{stateKey: "t/acct/0001"}
+	tg.check(t, err, "extra entry")
+	if !strings.Contains(err.Error(), "no such entry") {
+		t.Errorf("extra entry: %v", err)
+	}
+	b := kv.NewBatch()
+	b.Delete(extra)
+	ind := industryStateKey(c, 1)
+	b.Delete(stateKey(ind))
+	if err := b.Write(); err != nil {
+		t.Fatal(err)
+	}
+	_, err = audit.Verify(st, c.Genesis, audit.VerifyOptions{})
+	tg = target{stateKey: fmt.Sprintf("t/ind/%x", ind[len("t/ind/"):])}
+	tg.check(t, err, "missing entry")
+	if !strings.Contains(err.Error(), "missing from the store") {
+		t.Errorf("missing entry: %v", err)
+	}
+}
