@@ -100,11 +100,19 @@ func (n *Node) buildBlock(lane chain.Lane, height uint64) (*executed, error) {
 		if err != nil {
 			return nil, err
 		}
+		var dead []chain.Hash
 		for _, tx := range n.txs.Peek(maxTxsPerBlock) {
 			if err := bld.Add(tx); err != nil {
+				// A nonce ahead of the sender's may apply once the gap is
+				// filled; any other failure (funds, permissions, a
+				// duplicate evidence) will not go away by waiting.
+				if !errors.Is(err, state.ErrBadNonce) {
+					dead = append(dead, tx.Hash())
+				}
 				n.log.Debug("tx left out of block", "tx", tx.Hash().Short(), "err", err)
 			}
 		}
+		n.txs.Remove(dead)
 		b.Txs = bld.Txs()
 		if changes, root, err = bld.Finish(); err != nil {
 			return nil, err
