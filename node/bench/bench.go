@@ -215,7 +215,10 @@ type Step struct {
 	LatencyMaxMs  float64 `json:"latency_max_ms"`
 	Blocks        int     `json:"blocks"`
 	MaxBlock      int     `json:"max_block_readings"`
-	SignSeconds   float64 `json:"sign_s"`
+	// LateRounds counts the step's data blocks finalized in a round above
+	// 0: each cost at least one propose timeout.
+	LateRounds  int     `json:"late_round_blocks"`
+	SignSeconds float64 `json:"sign_s"`
 	// FirstError is the first refusal of the door, if any.
 	FirstError string `json:"first_error,omitempty"`
 }

@@ -161,6 +161,17 @@ func (nw *network) waitLive(ctx context.Context, timeout time.Duration) error {
 	}
 }
 
+// stopped returns the error of the first node that stopped, wrapped in
+// ErrNetwork.
+func (nw *network) stopped() error {
+	for i, n := range nw.nodes {
+		if err := n.Err(); err != nil {
+			return fmt.Errorf("%w: validator-%d stopped: %w", ErrNetwork, i+1, err)
+		}
+	}
+	return nil
+}
+
 func (nw *network) close() {
 	for _, n := range nw.nodes {
 		n.Close()

@@ -31,6 +31,7 @@ type stepState struct {
 	finalized int
 	blocks    int
 	maxBlock  int
+	lateRound int // blocks finalized in a round above 0
 }
 
 // index finds reading r among the step's readings.
@@ -186,7 +187,7 @@ func (nw *network) runStep(ctx context.Context, tr *tracker, label string, rate 
 	}
 	res.SubmittedPerS = float64(n) / submitEnd.Seconds()
 
-	if err := tr.waitFinalized(ctx, res.Submitted, o.Drain); err != nil {
+	if err := tr.waitFinalized(ctx, res.Submitted, o.Drain, nw.stopped); err != nil {
 		return nil, err
 	}
 	tr.mu.Lock()
@@ -194,7 +195,7 @@ func (nw *network) runStep(ctx context.Context, tr *tracker, label string, rate 
 	if tr.err != nil {
 		return nil, tr.err
 	}
-	res.Finalized, res.Blocks, res.MaxBlock = st.finalized, st.blocks, st.maxBlock
+	res.Finalized, res.Blocks, res.MaxBlock, res.LateRounds = st.finalized, st.blocks, st.maxBlock, st.lateRound
 	lat := make([]float64, 0, st.finalized)
 	var last int64
 	for k, f := range st.finalAt {
@@ -268,13 +269,17 @@ func (t *tracker) run(seen uint64) {
 				t.mu.Unlock()
 				continue
 			}
-			t.account(b, now)
+			round := uint32(0)
+			if b.Cert != nil {
+				round = b.Cert.Round
+			}
+			t.account(b, round, now)
 		}
 		seen = max(seen, be.Height)
 	}
 }
 
-func (t *tracker) account(b *chain.Block, now time.Time) {
+func (t *tracker) account(b *chain.Block, round uint32, now time.Time) {
 	t.mu.Lock()
 	st := t.step
 	if st == nil {
@@ -294,6 +299,9 @@ func (t *tracker) account(b *chain.Block, now time.Time) {
 		}
 	}
 	st.blocks++
+	if round > 0 {
+		st.lateRound++
+	}
 	st.maxBlock = max(st.maxBlock, len(b.Readings))
 	st.finalized += grew
 	t.mu.Unlock()
@@ -318,11 +326,16 @@ func (t *tracker) end() {
 }
 
 // waitFinalized waits until the step has want readings final, or for
-// drain.
-func (t *tracker) waitFinalized(ctx context.Context, want int, drain time.Duration) error {
+// drain, or until stopped reports a node that stopped.
+func (t *tracker) waitFinalized(ctx context.Context, want int, drain time.Duration, stopped func() error) error {
 	deadline := time.NewTimer(drain)
 	defer deadline.Stop()
+	poll := time.NewTicker(100 * time.Millisecond)
+	defer poll.Stop()
 	for {
+		if err := stopped(); err != nil {
+			return err
+		}
 		t.mu.Lock()
 		got := t.step.finalized
 		t.mu.Unlock()
@@ -335,6 +348,7 @@ func (t *tracker) waitFinalized(ctx context.Context, want int, drain time.Durati
 		case <-deadline.C:
 			return nil
 		case <-t.changed:
+		case <-poll.C:
 		}
 	}
 }
