@@ -100,7 +100,7 @@ func (o Options) withDefaults() Options {
 	if o.Devices == 0 {
 		o.Devices = DefaultDevicesPerNode * o.Validators
 	}
-	if o.Validators > 0 && o.Devices%o.Validators != 0 {
+	if o.Validators > 0 && o.Devices > 0 && o.Devices%o.Validators != 0 {
 		o.Devices += o.Validators - o.Devices%o.Validators
 	}
 	if o.Tick == 0 {

@@ -1,0 +1,98 @@
+package main
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+// TestBenchCommand runs a tiny benchmark and reads the figures from the
+// last line of its output, as scripts do.
+func TestBenchCommand(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a network")
+	}
+	out, err := runSetupCmd(t, newBenchCmd(), "bench", "--validators", "2", "--rates", "100", "--duration", "1s",
+		"--devices", "10", "--verify-duration", "50ms", "--no-half-peak")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	var res map[string]any
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &res); err != nil {
+		t.Fatalf("last line is not JSON: %v\n%s", err, out)
+	}
+	for _, k := range []string{"finalized_per_s", "latency_p50_ms", "latency_p99_ms", "verify_per_s", "validators", "ratio", "conditions"} {
+		if _, ok := res[k]; !ok {
+			t.Errorf("JSON lacks %s", k)
+		}
+	}
+	if res["validators"] != float64(2) {
+		t.Errorf("validators %v", res["validators"])
+	}
+	if f, _ := res["finalized_per_s"].(float64); f <= 0 {
+		t.Errorf("finalized_per_s %v\n%s", res["finalized_per_s"], out)
+	}
+	for _, want := range []string{"OFFERED/s", "FINALIZED/s", "P99 ms", "ratio"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+func TestBenchCommandRejectsBadFlags(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--rates", "1000,x"}, "--rates"},
+		{[]string{"--rates", "1000,-5"}, "--rates"},
+		{[]string{"--validators", "99"}, "Validators"},
+		{[]string{"--duration", "1ms"}, "Duration"},
+		{[]string{"--log-level", "loud"}, "--log-level"},
+	} {
+		out, err := runSetupCmd(t, newBenchCmd(), append([]string{"bench"}, tc.args...)...)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: got %v (%s), want an error naming %s", tc.args, err, out, tc.want)
+		}
+	}
+}
+
+func TestParseRates(t *testing.T) {
+	got, err := parseRates(" 1000, 2000,4000 ")
+	if err != nil || len(got) != 3 || got[0] != 1000 || got[2] != 4000 {
+		t.Fatalf("got %v, %v", got, err)
+	}
+	if got, err := parseRates(""); err != nil || got != nil {
+		t.Fatalf("empty: %v, %v", got, err)
+	}
+}
+
+func FuzzParseRates(f *testing.F) {
+	for _, s := range []string{"1000,2000", "", "0", "-1", "1,,2", "9999999999999999999999", " 5 ", "1e3"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		rates, err := parseRates(s)
+		if err != nil {
+			if !strings.Contains(err.Error(), "--rates") {
+				t.Fatalf("error does not name the flag: %v", err)
+			}
+			return
+		}
+		if strings.TrimSpace(s) == "" {
+			if rates != nil {
+				t.Fatalf("empty input gave %v", rates)
+			}
+			return
+		}
+		if len(rates) != strings.Count(s, ",")+1 {
+			t.Fatalf("%q gave %d rates", s, len(rates))
+		}
+		for _, r := range rates {
+			if r < 1 {
+				t.Fatalf("%q gave rate %d", s, r)
+			}
+		}
+	})
+}
