@@ -21,9 +21,9 @@ func TestOptionsValidate(t *testing.T) {
 		t.Fatalf("zero options take the defaults: %v", err)
 	}
 	for _, tc := range []struct {
-		name  string
-		break_ func(*Options)
-		field string
+		name   string
+		mutate func(*Options)
+		field  string
 	}{
 		{"too many validators", func(o *Options) { o.Validators = MaxValidators + 1 }, "Validators"},
 		{"negative validators", func(o *Options) { o.Validators = -1 }, "Validators"},
@@ -43,7 +43,7 @@ func TestOptionsValidate(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			o := valid
 			o.Rates = append([]int(nil), valid.Rates...)
-			tc.break_(&o)
+			tc.mutate(&o)
 			err := o.Validate()
 			if !errors.Is(err, ErrOptions) || !strings.Contains(err.Error(), tc.field+":") {
 				t.Fatalf("got %v, want ErrOptions naming %s", err, tc.field)
