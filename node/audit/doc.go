@@ -1,0 +1,67 @@
+// Package audit owns the regulator's offline checks of a node's store:
+// Verify re-verifies the whole chain from genesis, BuildReport writes a
+// period's compliance report per industry. Both read a store.Store (open
+// it read-only, store.BadgerOptions.ReadOnly, with the node stopped) and
+// the genesis file; neither writes anything.
+//
+// # Verify
+//
+// Verify replays both lanes from genesis in an order where each block's
+// anchor is verified before the block (a data block anchored at tx height
+// A after tx block A; a tx block anchored at data height D after data
+// block D), into a fresh in-memory state seeded with the genesis state.
+// Each block goes through the checks cheap to expensive, and the first
+// failure is returned as a *Failure (wrapping ErrAudit) naming the lane,
+// height, entry index or state key, and the Check that failed:
+//
+//  1. stored block: every record decodes strictly, the entries hash to the
+//     header's entries root, the certificate names the header's hash
+//     (store.Block does this; its ErrCorrupt names the damaged key);
+//  2. hash link: chain id, height, previous hash, time, anchor
+//     monotonicity (chain.VerifyLink);
+//  3. anchor: it names a block of the other lane already verified, or
+//     genesis at height 0;
+//  4. validator set: the header names the set in force — for tx block h
+//     the set at tx height h, for data block h the set at the anchor of
+//     data block h−1 (genesis for h = 1) — and its proposer is a member;
+//  5. commit certificate against that set (chain.Certificate.Verify);
+//  6. every entry signature, by chain.BatchVerifier (ZIP-215, the one rule
+//     of single and batch checks);
+//  7. execution: re-executing the block, settlement included, must apply
+//     every entry and reproduce the header's state root.
+//
+// At the end the store's state must equal the re-executed state key by
+// key, so a damaged state entry is found and named (CheckState).
+//
+// Throughput: a planner orders the blocks and groups them into chunks of
+// about VerifyOptions.BatchSize entries; GOMAXPROCS workers read the
+// chunks from the store and verify their entry signatures in batches that
+// span blocks, while one goroutine runs the in-order checks and execution
+// of earlier chunks. Settlement reads the readings of data blocks Verify
+// has already checked, kept in memory (96 bytes each), never the store's
+// reading indexes. Verify does not check those indexes (by device and
+// time, by sequence, transactions and blocks by hash): they are derived
+// data, and what is served from them (proofs, reports) carries its own
+// checks or is recomputed from blocks.
+//
+// Measured on this project's 2-core machine over a million readings
+// (TestVerifyThroughput): see the README's performance section.
+//
+// # Reports
+//
+// BuildReport makes one row per industry for a settlement period, modelled
+// on a discharge monitoring report: permit (allowance, limits), allowance
+// after trades, volume used, per measure the count, min, average and max
+// of readings and the exceedances of the permit's limit, the share of
+// expected readings delivered, alerts by kind, drops minted, trades in and
+// out, equivocation evidence; with Report.WriteCSV and JSON. All figures
+// are integers on the chain's scales (chain.Measures); averages and
+// permille shares are rounded down. Readings are every finalized reading
+// timed in the period; expected readings follow settlement's rule
+// (⌊active time / reading interval⌋ per device); the chain's own
+// settlement record rides along (it counts readings up to its anchor only).
+// Alerts come from replaying node/alerts over the data chain from height 1
+// with the industry's limits of the period.
+//
+// The package's tests build real chains with package audittest.
+package audit
