@@ -128,6 +128,13 @@ func Verify(st *store.Store, g *genesis.Genesis, opts VerifyOptions) (*Summary, 
 	if err := v.run(); err != nil {
 		return nil, err
 	}
+	for _, lane := range chain.Lanes {
+		if got := v.verified(lane); got != v.heads[lane] {
+			// The planner stops early only after planning a block that
+			// fails; this guards the summary against a silent gap.
+			return nil, fmt.Errorf("audit stopped at %s/%d of %d without a finding", lane, got, v.heads[lane])
+		}
+	}
 	sum.DataHeight, sum.TxHeight = v.verified(chain.LaneData), v.verified(chain.LaneTx)
 	if err := v.finish(); err != nil {
 		return nil, err
