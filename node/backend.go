@@ -10,6 +10,7 @@ import (
 	"github.com/waterchain/waterchain/chain/state"
 	"github.com/waterchain/waterchain/chain/store"
 	"github.com/waterchain/waterchain/node/api"
+	"github.com/waterchain/waterchain/node/audit"
 )
 
 // The node is the API's backend.
@@ -153,6 +154,16 @@ func (n *Node) Query(name string, p map[string]string) (any, error) {
 		return n.queryTrades(p)
 	case "audit":
 		return n.queryAudit(p)
+	case "report":
+		th := n.cfg.Alerts.Thresholds
+		rep, err := audit.BuildReportWith(n.store, n.gen, p["period"], audit.ReportOptions{Thresholds: &th})
+		switch {
+		case errors.Is(err, audit.ErrBadPeriod):
+			return nil, api.BadRequest("%v", err)
+		case errors.Is(err, audit.ErrPeriodNotStarted):
+			return nil, api.NotFound("%v", err)
+		}
+		return rep, err
 	case "offers":
 		offers, err := state.Offers(sr)
 		if offers == nil {

@@ -7,33 +7,7 @@ import (
 	"github.com/waterchain/waterchain/chain"
 	"github.com/waterchain/waterchain/chain/state"
 	"github.com/waterchain/waterchain/chain/store"
-	"github.com/waterchain/waterchain/genesis"
 )
-
-// stateGenesis turns the genesis file into the state machine's genesis.
-func stateGenesis(g *genesis.Genesis) (*state.Genesis, error) {
-	sg := &state.Genesis{ChainID: g.ChainID, GenesisTime: g.GenesisTime, Params: g.Params}
-	for _, v := range g.Validators {
-		sg.Validators = append(sg.Validators, v.NodeKey)
-	}
-	for _, r := range g.Regulators {
-		sg.Regulators = append(sg.Regulators, r.Account)
-	}
-	for _, ind := range g.Industries {
-		gi := state.GenesisIndustry{
-			Name: ind.Name, Account: ind.Account, Balance: ind.Balance,
-			Allowance: ind.Permit.Allowance, Limits: ind.Permit.Limits,
-		}
-		for _, d := range ind.Devices {
-			gi.Devices = append(gi.Devices, state.GenesisDevice{Key: d.Key, Label: d.Label})
-		}
-		sg.Industries = append(sg.Industries, gi)
-	}
-	if err := sg.Validate(); err != nil {
-		return nil, fmt.Errorf("genesis: %w", err)
-	}
-	return sg, nil
-}
 
 // stateReader is the committed state as the state machine reads it.
 type stateReader struct{ s *store.Store }

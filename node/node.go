@@ -19,6 +19,7 @@ import (
 	"github.com/waterchain/waterchain/chain/store"
 	"github.com/waterchain/waterchain/genesis"
 	"github.com/waterchain/waterchain/node/alerts"
+	"github.com/waterchain/waterchain/node/audit"
 	"github.com/waterchain/waterchain/node/config"
 	"github.com/waterchain/waterchain/node/events"
 	"github.com/waterchain/waterchain/node/ingest"
@@ -156,7 +157,7 @@ func New(opts Options) (*Node, error) {
 	}
 	n.log = opts.Logger.With("node", n.name)
 	var err error
-	if n.stateGen, err = stateGenesis(g); err != nil {
+	if n.stateGen, err = audit.StateGenesis(g); err != nil {
 		return nil, err
 	}
 	n.dashboard = web.Handler()

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"encoding/json"
 	"net/http"
 	"testing"
 	"time"
@@ -135,6 +136,14 @@ func TestSingleValidatorEndToEnd(t *testing.T) {
 	tampered.ReadingCBOR = r.Encode()
 	if err := tampered.Verify(n.ChainID(), n.GenesisHash(), genesisKeys); err == nil {
 		t.Fatal("a tampered reading's proof verified")
+	}
+	// The compliance report of the open period, served by the node.
+	var rep struct {
+		Status string            `json:"status"`
+		Rows   []json.RawMessage `json:"rows"`
+	}
+	if code := httpJSON(t, n, "GET", "/v1/reports/0", nil, &rep); code != 200 || rep.Status != "open" || len(rep.Rows) != 1 {
+		t.Fatalf("report of period 0: %d %+v", code, rep)
 	}
 	heights := [3]uint64{0, n.Height(chain.LaneData), n.Height(chain.LaneTx)}
 
