@@ -15,6 +15,9 @@ import (
 const (
 	maxReadingsPerBlock = 20_000
 	maxTxsPerBlock      = 2_000
+	// seqGapWait is how long a reading that skips sequence numbers waits
+	// for its predecessors before the gap is taken as missed readings.
+	seqGapWait = 2 * time.Second
 	// maxClockDrift is how far in the future a proposed block's time may
 	// be, by this node's clock.
 	maxClockDrift = 2 * time.Second
@@ -77,7 +80,25 @@ func (n *Node) buildBlock(lane chain.Lane, height uint64) (*executed, error) {
 			return nil, err
 		}
 		var bad []chain.Hash
-		for _, r := range n.readings.Peek(maxReadingsPerBlock) {
+		// A reading whose seq skips ahead of its device's last may only be
+		// early: its predecessor can still be on its way through gossip
+		// from another node. Including it would make the predecessor a
+		// replay, so it waits up to seqGapWait before the gap is accepted
+		// as missed readings.
+		last := map[chain.PubKey]uint64{}
+		now := time.Now()
+		for _, e := range n.readings.PeekEntries(maxReadingsPerBlock) {
+			r := e.Reading
+			prev, ok := last[r.Device]
+			if !ok {
+				if d, err := state.GetDevice(sr, r.Device); err == nil {
+					prev = d.Data.LastSeq
+				}
+			}
+			if r.Seq > prev+1 && now.Sub(e.Added) < seqGapWait {
+				last[r.Device] = prev
+				continue
+			}
 			if err := bld.Add(r); err != nil {
 				// A reading from the future may fit a later block; any
 				// other failure never goes away.
@@ -85,7 +106,10 @@ func (n *Node) buildBlock(lane chain.Lane, height uint64) (*executed, error) {
 					bad = append(bad, r.Hash())
 					n.log.Debug("reading dropped from the mempool", "device", r.Device.Short(), "seq", r.Seq, "err", err)
 				}
+				last[r.Device] = prev
+				continue
 			}
+			last[r.Device] = r.Seq
 		}
 		n.readings.Remove(bad)
 		b.Readings = bld.Readings()

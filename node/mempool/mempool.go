@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+	"time"
 
 	"github.com/waterchain/waterchain/chain"
 )
@@ -23,6 +24,7 @@ type Readings struct {
 	mu    sync.Mutex // guards the fields below
 	order []chain.Hash
 	byKey map[chain.Hash]*chain.Reading
+	added map[chain.Hash]time.Time
 	// seqs records, per device, the sequence numbers waiting, so the door
 	// can refuse a second reading with the same device and seq.
 	seqs map[seqKey]chain.Hash
@@ -35,7 +37,7 @@ type seqKey struct {
 
 // NewReadings makes a pool of at most max readings.
 func NewReadings(max int) *Readings {
-	return &Readings{max: max, byKey: make(map[chain.Hash]*chain.Reading), seqs: make(map[seqKey]chain.Hash)}
+	return &Readings{max: max, byKey: make(map[chain.Hash]*chain.Reading), added: make(map[chain.Hash]time.Time), seqs: make(map[seqKey]chain.Hash)}
 }
 
 // Add puts r in the pool. h must be r.Hash().
@@ -52,9 +54,31 @@ func (p *Readings) Add(h chain.Hash, r *chain.Reading) error {
 		return fmt.Errorf("%w: %d readings waiting", ErrFull, len(p.byKey))
 	}
 	p.byKey[h] = r
+	p.added[h] = time.Now()
 	p.seqs[seqKey{r.Device, r.Seq}] = h
 	p.order = append(p.order, h)
 	return nil
+}
+
+// Entry is a waiting reading and when it entered the pool.
+type Entry struct {
+	Reading *chain.Reading
+	Added   time.Time
+}
+
+// PeekEntries is Peek with each reading's arrival time.
+func (p *Readings) PeekEntries(n int) []Entry {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.compact()
+	if n > len(p.order) {
+		n = len(p.order)
+	}
+	out := make([]Entry, 0, n)
+	for _, h := range p.order[:n] {
+		out = append(out, Entry{Reading: p.byKey[h], Added: p.added[h]})
+	}
+	return out
 }
 
 // Has reports whether the pool holds h.
@@ -94,6 +118,7 @@ func (p *Readings) Remove(hashes []chain.Hash) {
 	for _, h := range hashes {
 		if r, ok := p.byKey[h]; ok {
 			delete(p.byKey, h)
+			delete(p.added, h)
 			delete(p.seqs, seqKey{r.Device, r.Seq})
 		}
 	}
@@ -111,6 +136,7 @@ func (p *Readings) RemoveIf(stale func(*chain.Reading) bool) int {
 	for h, r := range p.byKey {
 		if stale(r) {
 			delete(p.byKey, h)
+			delete(p.added, h)
 			delete(p.seqs, seqKey{r.Device, r.Seq})
 			n++
 		}
