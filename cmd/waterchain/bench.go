@@ -130,7 +130,7 @@ type stepTable struct {
 
 func newStepTable(w io.Writer) *stepTable { return &stepTable{w: w, start: time.Now()} }
 
-const stepColumns = "STEP\tOFFERED/s\tSUBMITTED/s\tFINALIZED/s\tFINAL\tREJECTED\tP50 ms\tP99 ms\tMAX ms\tBLOCKS\tLATE\tMAX BLOCK\tSIGN s"
+const stepColumns = "STEP\tOFFERED/s\tSUBMITTED/s\tFINALIZED/s\tFINAL\tREJECTED\tSKIPPED\tP50 ms\tP99 ms\tMAX ms\tBLOCKS\tLATE\tMAX BLOCK\tSIGN s"
 
 func (t *stepTable) event(ev bench.Event) {
 	if ev.Step == nil {
@@ -145,8 +145,8 @@ func (t *stepTable) event(ev bench.Event) {
 		t.header = true
 	}
 	s := ev.Step
-	fmt.Fprintf(tw, "%s\t%d\t%.0f\t%.0f\t%d/%d\t%d\t%.0f\t%.0f\t%.0f\t%d\t%d\t%d\t%.1f\t\n",
-		s.Label, s.OfferedPerS, s.SubmittedPerS, s.FinalizedPerS, s.Finalized, s.Submitted, s.Rejected,
+	fmt.Fprintf(tw, "%s\t%d\t%.0f\t%.0f\t%d/%d\t%d\t%d\t%.0f\t%.0f\t%.0f\t%d\t%d\t%d\t%.1f\t\n",
+		s.Label, s.OfferedPerS, s.SubmittedPerS, s.FinalizedPerS, s.Finalized, s.Submitted, s.Rejected, s.Skipped,
 		s.LatencyP50Ms, s.LatencyP99Ms, s.LatencyMaxMs, s.Blocks, s.LateRounds, s.MaxBlock, s.SignSeconds)
 	tw.Flush()
 	if s.FirstError != "" {

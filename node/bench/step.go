@@ -106,6 +106,7 @@ func (nw *network) runStep(ctx context.Context, tr *tracker, label string, rate 
 	// Signing made garbage; collect it before the clock starts.
 	runtime.GC()
 
+	missingBefore := nw.missing()
 	v := len(nw.nodes)
 	var firstErr error
 	var errMu sync.Mutex
@@ -196,6 +197,7 @@ func (nw *network) runStep(ctx context.Context, tr *tracker, label string, rate 
 		return nil, tr.err
 	}
 	res.Finalized, res.Blocks, res.MaxBlock, res.LateRounds = st.finalized, st.blocks, st.maxBlock, st.lateRound
+	res.Skipped = nw.missing() - missingBefore
 	lat := make([]float64, 0, st.finalized)
 	var last int64
 	for k, f := range st.finalAt {
@@ -210,6 +212,19 @@ func (nw *network) runStep(ctx context.Context, tr *tracker, label string, rate 
 	}
 	res.LatencyP50Ms, res.LatencyP99Ms, res.LatencyMaxMs = percentile(lat, 0.50), percentile(lat, 0.99), percentile(lat, 1)
 	return res, nil
+}
+
+// missing is the number of readings validator-1's chain records as
+// missing over all meters: sequence numbers skipped when a later reading
+// of the meter was finalized first.
+func (nw *network) missing() int {
+	total := 0
+	for _, k := range nw.meters {
+		if d, err := nw.nodes[0].Device(k.Public()); err == nil {
+			total += int(d.Missing)
+		}
+	}
+	return total
 }
 
 // percentile returns the q-quantile (0 < q <= 1) of xs by the nearest-rank
