@@ -13,8 +13,9 @@
 //
 // The package has no non-test code. Run it with
 //
-//	go test ./e2e                        # the core scenarios, ~2 minutes on 2 cores
-//	WATERCHAIN_E2E_LONG=1 go test ./e2e  # plus the long ones
+//	go test ./e2e                        # every scenario but the long one, ~100 s on 2 cores
+//	WATERCHAIN_E2E_LONG=1 go test ./e2e  # plus repeated kills under load (~40 s more)
+//	WATERCHAIN_E2E_BIN=path go test ./e2e  # test a prebuilt binary (a -race build, say)
 //
 // and skip it with -short.
 package e2e
