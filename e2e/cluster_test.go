@@ -286,6 +286,12 @@ func (c *cluster) shutdown() {
 			<-p.done
 		}
 	}
+	for _, p := range append(slices.Clone(c.nodes), c.extra...) {
+		// A binary built with -race (WATERCHAIN_E2E_BIN) reports here.
+		if data, err := os.ReadFile(p.logPath); err == nil && bytes.Contains(data, []byte("WARNING: DATA RACE")) {
+			c.t.Errorf("%s: the race detector reported a data race; see %s", p.name, p.logPath)
+		}
+	}
 	if c.t.Failed() {
 		for _, p := range append(slices.Clone(c.nodes), c.extra...) {
 			c.t.Logf("----- %s (%s), last lines:\n%s", p.name, p.logPath, tail(p.logPath, 60))
