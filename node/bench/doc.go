@@ -3,12 +3,15 @@
 // temporary directory, real libp2p hosts on loopback), drives pre-signed
 // readings through each node's ingestion path (node.SubmitReadings, the
 // door HTTP and MQTT use) at rising offered rates, and records for every
-// reading the time it was submitted and the time the first validator
-// finalized it. In the same run it measures this machine's raw ed25519
-// verification rate on all cores, the bound the network is held to: every
-// reading is verified once per node, and all nodes share the cores, so the
-// network can finalize at most verify_per_s ÷ validators readings per
-// second; Result.Ratio is the fraction of that bound reached.
+// reading when it was submitted and when validator-1 finalized it.
+//
+// In the same run, before the network starts and again after it stops, it
+// measures this machine's raw ed25519 verification rate on all cores
+// (crypto/ed25519.Verify on GOMAXPROCS goroutines; the mean of the two is
+// used, since the machine may be shared). That is the bound the network is
+// held to: every reading is verified once per node and all nodes share the
+// cores, so the network can finalize at most verify_per_s ÷ validators
+// readings per second; Result.Ratio is the fraction of that bound reached.
 //
 // Run does everything; Options has defaults for every zero field. The
 // waterchain bench command prints a table of steps and the Result as one
@@ -16,7 +19,9 @@
 //
 // How a step is measured. Before the step's clock starts, its readings are
 // signed (round-robin over the meters, each meter always sent to the same
-// validator, so no node sees a meter's readings out of order). The step
+// validator, so its readings enter the network in order at one node;
+// gossip may still reorder them on the way to the others, and
+// Step.Skipped counts any reading lost that way). The step
 // then submits them in batches every Options.Tick at the offered rate, to
 // every validator concurrently, and waits up to Options.Drain after the
 // last submission for them to be final. A step's finalized rate is its

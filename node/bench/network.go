@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"time"
@@ -64,7 +65,7 @@ func startNetwork(ctx context.Context, o Options) (nw *network, err error) {
 	if err != nil {
 		return nil, err
 	}
-	written, err := home.WriteNetwork(nw.dir+"/net", home.NetworkOptions{
+	written, err := home.WriteNetwork(filepath.Join(nw.dir, "net"), home.NetworkOptions{
 		Validators: o.Validators, BasePort: base, DevnetParams: true, ChainID: "waterchain-bench",
 	})
 	if err != nil {
