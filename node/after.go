@@ -73,9 +73,15 @@ func (n *Node) afterCommit(b *chain.Block, took time.Duration) {
 		n.submitted.mu.Unlock()
 		n.readings.Remove(hashes)
 		if n.readings.Len() > 0 {
+			// Waiting readings of the block's devices at or below the
+			// seq just recorded can never be final now.
+			last := map[chain.PubKey]uint64{}
+			for _, r := range b.Readings {
+				last[r.Device] = max(last[r.Device], r.Seq)
+			}
 			n.readings.RemoveIf(func(r *chain.Reading) bool {
-				d, err := state.GetDevice(sr, r.Device)
-				return err == nil && r.Seq <= d.Data.LastSeq
+				seq, ok := last[r.Device]
+				return ok && r.Seq <= seq
 			})
 		}
 		n.observeAlerts(b)

@@ -37,7 +37,7 @@ func (n *Node) startAlerts() error {
 		if err != nil {
 			return fmt.Errorf("alerts: replaying data/%d: %w", h, err)
 		}
-		n.alertLog.Add(eng.ObserveBlock(b, n.deviceContext)...)
+		n.alertLog.Add(eng.ObserveBlock(b, n.blockDeviceContexts())...)
 	}
 	if head > 0 {
 		n.log.Info("alerts replayed from the data chain", "blocks", head, "alerts", n.alertLog.Len(), "took", time.Since(start).Round(time.Millisecond))
@@ -66,7 +66,21 @@ func (n *Node) observeAlerts(b *chain.Block) {
 	if n.alerts == nil {
 		return
 	}
-	n.raise(n.alerts.ObserveBlock(b, n.deviceContext))
+	n.raise(n.alerts.ObserveBlock(b, n.blockDeviceContexts()))
+}
+
+// blockDeviceContexts memoizes deviceContext for one block: a block has
+// many readings per device, and each lookup is two state reads.
+func (n *Node) blockDeviceContexts() func(chain.PubKey) alerts.DeviceContext {
+	memo := map[chain.PubKey]alerts.DeviceContext{}
+	return func(dev chain.PubKey) alerts.DeviceContext {
+		if dc, ok := memo[dev]; ok {
+			return dc
+		}
+		dc := n.deviceContext(dev)
+		memo[dev] = dc
+		return dc
+	}
 }
 
 // noteDoorReject records a reading refused at the door for a bad
