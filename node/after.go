@@ -163,5 +163,3 @@ func (n *Node) startBackground() {
 	go n.syncLoop()
 	n.startImageFetcher()
 }
-
-func (n *Node) stopBackground() {}

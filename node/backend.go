@@ -3,7 +3,6 @@ package node
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strconv"
 
 	"github.com/waterchain/waterchain/chain"
@@ -194,9 +193,6 @@ func (n *Node) Query(name string, p map[string]string) (any, error) {
 	case "image_overlay":
 		return n.queryImageOverlay(p)
 	}
-	if q, ok := n.extraQueries[name]; ok {
-		return q(p)
-	}
 	return nil, api.NotFound("%s is not served by this node", name)
 }
 
@@ -225,6 +221,3 @@ func (n *Node) periodParam(sr state.Reader, label string) (int64, error) {
 	}
 	return pn, nil
 }
-
-// errUnavailable is answered while a service is not running.
-var errUnavailable = fmt.Errorf("not available on this node")

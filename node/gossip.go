@@ -231,7 +231,6 @@ func (n *Node) onGossipConsensus(m p2p.Message) {
 	} else {
 		lane = msg.Proposal.Lane
 	}
-	n.noteMessageHeight(lane, msg.Height())
 	select {
 	case n.msgCh <- laneMessage{lane: lane, msg: msg}:
 	case <-n.ctx.Done():

@@ -1,7 +1,6 @@
 package node
 
 import (
-	"errors"
 	"fmt"
 	"path/filepath"
 	"time"
@@ -363,6 +362,3 @@ func (n *Node) commitDecided(d *driver, b *chain.Block) {
 // rebroadcastEvery is how long a lane may stay at one height before its
 // engine's messages are sent again.
 const rebroadcastEvery = 2 * time.Second
-
-// errStopped is returned to waiters when the node stopped.
-var errStopped = errors.New("node stopped")

@@ -97,13 +97,12 @@ type Node struct {
 	// sent counts consensus messages published (see wireConsensus).
 	sent atomic.Uint64
 
-	drivers      map[chain.Lane]*driver
-	submitted    submitted
-	dashboard    http.Handler
-	mqtt         *ingest.Broker
-	alerts       *alerts.Engine // nil when disabled; used on the loop (DoorReject from any goroutine)
-	alertLog     *alerts.Log
-	extraQueries map[string]func(map[string]string) (any, error)
+	drivers   map[chain.Lane]*driver
+	submitted submitted
+	dashboard http.Handler
+	mqtt      *ingest.Broker
+	alerts    *alerts.Engine // nil when disabled; used on the loop (DoorReject from any goroutine)
+	alertLog  *alerts.Log
 
 	httpSrv  *http.Server
 	apiAddr  string
@@ -133,18 +132,17 @@ func New(opts Options) (*Node, error) {
 	n := &Node{
 		opts: opts, cfg: opts.Config, gen: g, genHash: g.Hash(), chainID: g.ChainID,
 		key: opts.Key, now: opts.Now, hub: events.NewHub(),
-		sigs:         newSigCache(1 << 20),
-		readings:     mempool.NewReadings(opts.Config.Mempool.MaxReadings),
-		txs:          mempool.NewTxs(opts.Config.Mempool.MaxTxs),
-		msgCh:        make(chan laneMessage, 4096),
-		timerCh:      make(chan laneTimer, 256),
-		validCh:      make(chan validation, 64),
-		syncCh:       make(chan syncBatch, 4),
-		kickCh:       make(chan struct{}, 1),
-		evidenceCh:   make(chan *chain.Evidence, 64),
-		loopDone:     make(chan struct{}),
-		drivers:      make(map[chain.Lane]*driver),
-		extraQueries: make(map[string]func(map[string]string) (any, error)),
+		sigs:       newSigCache(1 << 20),
+		readings:   mempool.NewReadings(opts.Config.Mempool.MaxReadings),
+		txs:        mempool.NewTxs(opts.Config.Mempool.MaxTxs),
+		msgCh:      make(chan laneMessage, 4096),
+		timerCh:    make(chan laneTimer, 256),
+		validCh:    make(chan validation, 64),
+		syncCh:     make(chan syncBatch, 4),
+		kickCh:     make(chan struct{}, 1),
+		evidenceCh: make(chan *chain.Evidence, 64),
+		loopDone:   make(chan struct{}),
+		drivers:    make(map[chain.Lane]*driver),
 	}
 	role, name, ok := g.RoleOf(opts.Key.Public())
 	if !ok {
@@ -306,7 +304,6 @@ func (n *Node) Close() error {
 			_ = n.httpSrv.Shutdown(ctx)
 			cancel()
 		}
-		n.stopBackground()
 		if n.mqtt != nil {
 			n.mqtt.Close()
 		}

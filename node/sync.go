@@ -284,6 +284,3 @@ func (n *Node) applySyncedBlock(b *chain.Block) error {
 	return nil
 }
 
-// noteMessageHeight wakes the sync loop early when peers talk about
-// heights well beyond this node's.
-func (n *Node) noteMessageHeight(lane chain.Lane, h uint64) {}
