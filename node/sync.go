@@ -283,4 +283,3 @@ func (n *Node) applySyncedBlock(b *chain.Block) error {
 	d.reset(height + 1)
 	return nil
 }
-
