@@ -57,7 +57,7 @@ func (n *Node) afterCommit(b *chain.Block, took time.Duration) {
 	n.metrics.height.WithLabelValues(ls).Set(float64(b.Header.Height))
 	n.metrics.entries.WithLabelValues(ls).Add(float64(b.NumEntries()))
 	n.metrics.commitSeconds.WithLabelValues(ls).Observe(took.Seconds())
-	sr := stateReader{n.store}
+	sr := n.state
 	if lane == chain.LaneData {
 		n.indexImages(b) // before the mempool forgets the readings: an upload finds them in one or the other
 		hashes := make([]chain.Hash, len(b.Readings))
@@ -121,7 +121,7 @@ func (n *Node) submitEvidence(ev *chain.Evidence) {
 	if n.role != RoleValidator {
 		return
 	}
-	sr := stateReader{n.store}
+	sr := n.state
 	acct, err := state.GetAccount(sr, n.key.Public().Address())
 	if err != nil {
 		n.log.Warn("cannot submit evidence", "err", err)

@@ -47,7 +47,7 @@ func (n *Node) startAlerts() error {
 
 // deviceContext is what the tx chain says of a device's industry.
 func (n *Node) deviceContext(dev chain.PubKey) alerts.DeviceContext {
-	sr := stateReader{n.store}
+	sr := n.state
 	d, err := state.GetDevice(sr, dev)
 	if err != nil {
 		return alerts.DeviceContext{}

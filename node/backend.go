@@ -33,7 +33,7 @@ func (n *Node) Status(context.Context) (api.Status, error) {
 		}
 		st.Lanes[lane.String()] = ls
 	}
-	vs, err := state.ValidatorSetAt(stateReader{n.store}, n.Height(chain.LaneTx)+1)
+	vs, err := state.ValidatorSetAt(n.state, n.Height(chain.LaneTx)+1)
 	if err != nil {
 		return st, err
 	}
@@ -105,7 +105,7 @@ func (n *Node) Readings(q api.ReadingQuery) ([]api.Reading, error) {
 
 // Account answers GET /v1/accounts/{address}.
 func (n *Node) Account(a chain.Address) (api.Account, error) {
-	sr := stateReader{n.store}
+	sr := n.state
 	info, err := state.GetAccount(sr, a)
 	if err != nil {
 		return api.Account{}, err
@@ -119,7 +119,7 @@ func (n *Node) Account(a chain.Address) (api.Account, error) {
 
 // Device answers GET /v1/devices/{key}.
 func (n *Node) Device(k chain.PubKey) (api.Device, error) {
-	sr := stateReader{n.store}
+	sr := n.state
 	d, err := state.GetDevice(sr, k)
 	if errors.Is(err, state.ErrUnknownDevice) {
 		return api.Device{}, api.NotFound("device %s is not registered; register it with: waterchain tx register-device --device %s", k.Short(), k)
@@ -143,7 +143,7 @@ func (n *Node) Device(k chain.PubKey) (api.Device, error) {
 // Query answers the read-only routes whose shapes belong to the state
 // machine, alerts and audit packages.
 func (n *Node) Query(name string, p map[string]string) (any, error) {
-	sr := stateReader{n.store}
+	sr := n.state
 	switch name {
 	case "industries":
 		return state.Industries(sr)

@@ -1,30 +1,12 @@
 package node
 
 import (
-	"errors"
 	"fmt"
 
 	"github.com/waterchain/waterchain/chain"
 	"github.com/waterchain/waterchain/chain/state"
 	"github.com/waterchain/waterchain/chain/store"
 )
-
-// stateReader is the committed state as the state machine reads it.
-type stateReader struct{ s *store.Store }
-
-var _ state.Reader = stateReader{}
-
-func (r stateReader) Get(key []byte) ([]byte, error) {
-	v, err := r.s.State(key)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, fmt.Errorf("%w: %q", state.ErrNotFound, key)
-	}
-	return v, err
-}
-
-func (r stateReader) Iterate(prefix []byte, fn func(key, value []byte) error) error {
-	return r.s.IterateState(prefix, fn)
-}
 
 // readingSource gives settlement the finalized readings up to an anchor.
 type readingSource struct{ s *store.Store }
@@ -61,5 +43,5 @@ func (n *Node) validatorSet(lane chain.Lane, height uint64) (*chain.ValidatorSet
 			txHeight = parent.Anchor.Height
 		}
 	}
-	return state.ValidatorSetAt(stateReader{n.store}, txHeight)
+	return state.ValidatorSetAt(n.state, txHeight)
 }

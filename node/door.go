@@ -88,7 +88,7 @@ func (n *Node) SubmitTx(tx *chain.Tx) error {
 // checkTxState checks tx against the committed state with the sender's
 // waiting transactions applied first, so a client may queue several.
 func (n *Node) checkTxState(tx *chain.Tx) error {
-	sr := stateReader{n.store}
+	sr := n.state
 	meta, err := state.GetTxMeta(sr)
 	if err != nil {
 		return err

@@ -38,14 +38,14 @@ func TestEquivocationIsRecorded(t *testing.T) {
 	}
 	waitFor(t, 30*time.Second, "the evidence recorded on every node", func() bool {
 		for _, n := range tn.nodes {
-			recs, err := state.EvidenceList(stateReader{n.store})
+			recs, err := state.EvidenceList(n.state)
 			if err != nil || len(recs) != 1 {
 				return false
 			}
 		}
 		return true
 	})
-	recs, _ := state.EvidenceList(stateReader{tn.nodes[0].store})
+	recs, _ := state.EvidenceList(tn.nodes[0].state)
 	if recs[0].Offender != offender.Public() || recs[0].ID != ev.ID() {
 		t.Fatalf("recorded %+v, want offender %s evidence %s", recs[0], offender.Public().Short(), ev.ID().Short())
 	}

@@ -288,5 +288,5 @@ func (n *Node) admitTx(tx *chain.Tx) error {
 // of the current heads would.
 func (n *Node) checkReadingState(r *chain.Reading) error {
 	anchor := n.Height(chain.LaneTx)
-	return state.CheckReading(stateReader{n.store}, anchor, chain.TimeOf(n.now()), r)
+	return state.CheckReading(n.state, anchor, chain.TimeOf(n.now()), r)
 }

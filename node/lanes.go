@@ -73,7 +73,7 @@ func (n *Node) buildBlock(lane chain.Lane, height uint64) (*executed, error) {
 	b := &chain.Block{Header: h}
 	var changes []state.Change
 	var root chain.Hash
-	sr := stateReader{n.store}
+	sr := n.state
 	if lane == chain.LaneData {
 		bld, err := state.NewDataBuilder(sr, &b.Header)
 		if err != nil {
@@ -205,7 +205,7 @@ func (n *Node) checkHeader(b *chain.Block) error {
 // state root it commits to. Entry signatures must have been verified.
 // Called on the loop.
 func (n *Node) execute(b *chain.Block) (*executed, error) {
-	sr := stateReader{n.store}
+	sr := n.state
 	var changes []state.Change
 	var err error
 	if b.Header.Lane == chain.LaneData {
@@ -253,6 +253,7 @@ func (n *Node) commit(ex *executed) error {
 	if err := n.store.Commit(b, ex.changes); err != nil {
 		return fmt.Errorf("storing %s/%d: %w", b.Header.Lane, b.Header.Height, err)
 	}
+	n.state.apply(ex.changes)
 	h := b.Header
 	n.heads[h.Lane].Store(&h)
 	n.afterCommit(b, time.Since(start))

@@ -35,7 +35,7 @@ func (n *Node) queryTrades(p map[string]string) (any, error) {
 			return nil, api.BadRequest("limit %q: want 1 to 1000", v)
 		}
 	}
-	sr := stateReader{n.store}
+	sr := n.state
 	out := []Trade{}
 	head := n.Height(chain.LaneTx)
 	for h := head; h >= 1 && head-h < maxTradeScan && len(out) < limit; h-- {
@@ -73,7 +73,7 @@ func (n *Node) queryIndustry(p map[string]string) (any, error) {
 	if err != nil {
 		return nil, api.BadRequest("%v", err)
 	}
-	sr := stateReader{n.store}
+	sr := n.state
 	ind, err := state.GetIndustry(sr, a)
 	if errors.Is(err, state.ErrUnknownIndustry) {
 		return nil, api.NotFound("%v", err)

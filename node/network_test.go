@@ -62,6 +62,11 @@ func TestFourValidatorsAndAnAuditor(t *testing.T) {
 	if tn.nodes[4].Role() != RoleAuditor {
 		t.Fatalf("node 4 is a %s", tn.nodes[4].Role())
 	}
+	for _, n := range tn.nodes {
+		if err := n.state.checkAgainst(n.store); err != nil {
+			t.Fatalf("%s: %v", n.name, err)
+		}
+	}
 	// Identical hashes at every height both lanes have on every node.
 	for _, lane := range chain.Lanes {
 		top := tn.nodes[0].Height(lane)

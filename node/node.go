@@ -68,6 +68,7 @@ type Node struct {
 	stateGen *state.Genesis
 	kv       store.KV
 	store    *store.Store
+	state    *stateCache // the committed state in memory; see statecache.go
 	sigs     *sigCache
 	readings *mempool.Readings
 	txs      *mempool.Txs
@@ -174,6 +175,10 @@ func New(opts Options) (*Node, error) {
 		return nil, err
 	}
 	if err := n.initGenesisState(); err != nil {
+		n.kv.Close()
+		return nil, err
+	}
+	if n.state, err = loadStateCache(n.store); err != nil {
 		n.kv.Close()
 		return nil, err
 	}

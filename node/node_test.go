@@ -71,6 +71,9 @@ func TestSingleValidatorEndToEnd(t *testing.T) {
 
 	checkChain := func(n *Node) {
 		t.Helper()
+		if err := n.state.checkAgainst(n.store); err != nil {
+			t.Fatal(err)
+		}
 		vs, err := n.validatorSet(chain.LaneTx, 1)
 		if err != nil {
 			t.Fatal(err)

@@ -40,7 +40,7 @@ func (n *Node) ReadingProof(device chain.PubKey, seq uint64) (*chain.ReadingProo
 		Validators: vs.Keys(),
 	}
 	// The set changes from genesis up to the set that signs this block.
-	history, err := state.ValidatorSetHistory(stateReader{n.store})
+	history, err := state.ValidatorSetHistory(n.state)
 	if err != nil {
 		return nil, err
 	}
