@@ -23,7 +23,7 @@ import (
 // testNet is a network of real nodes in this process: real badger stores in
 // temporary directories, real libp2p hosts on loopback, real HTTP servers.
 type testNet struct {
-	t         *testing.T
+	t         testing.TB
 	nw        *home.Network
 	nodes     []*Node
 	configure func(i int, cfg *config.Config)
@@ -31,7 +31,7 @@ type testNet struct {
 
 // startTestNet writes a network of validators and auditors and starts every
 // node, each with ephemeral ports.
-func startTestNet(t *testing.T, validators, auditors, devicesPerIndustry int) *testNet {
+func startTestNet(t testing.TB, validators, auditors, devicesPerIndustry int) *testNet {
 	t.Helper()
 	return startTestNetWith(t, validators, auditors, devicesPerIndustry, testNetOptions{})
 }
@@ -42,7 +42,7 @@ type testNetOptions struct {
 	configure func(i int, cfg *config.Config) // each node's config before it starts
 }
 
-func startTestNetWith(t *testing.T, validators, auditors, devicesPerIndustry int, o testNetOptions) *testNet {
+func startTestNetWith(t testing.TB, validators, auditors, devicesPerIndustry int, o testNetOptions) *testNet {
 	t.Helper()
 	opts := home.NetworkOptions{
 		Validators: validators, Auditors: auditors, DevnetParams: true, DevicesPerIndustry: devicesPerIndustry,
@@ -130,7 +130,7 @@ func (tn *testNet) account(i int) *chain.PrivateKey {
 }
 
 // waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for !cond() {
@@ -161,7 +161,7 @@ func (tn *testNet) dump() {
 }
 
 // httpJSON sends a request to a node's API and decodes the answer.
-func httpJSON(t *testing.T, n *Node, method, path string, body, out any) int {
+func httpJSON(t testing.TB, n *Node, method, path string, body, out any) int {
 	t.Helper()
 	var rd io.Reader
 	if body != nil {
@@ -201,7 +201,7 @@ func signedReading(chainID string, dev *chain.PrivateKey, seq uint64, at time.Ti
 	return r
 }
 
-func submitTx(t *testing.T, n *Node, key *chain.PrivateKey, tx *chain.Tx) chain.Hash {
+func submitTx(t testing.TB, n *Node, key *chain.PrivateKey, tx *chain.Tx) chain.Hash {
 	t.Helper()
 	var acct api.Account
 	if code := httpJSON(t, n, "GET", "/v1/accounts/"+key.Public().Address().String(), nil, &acct); code != 200 {
