@@ -34,7 +34,7 @@ type submitted struct {
 	at map[chain.Hash]time.Time
 }
 
-func (n *Node) noteSubmitted(rs []*chain.Reading) {
+func (n *Node) noteSubmitted(hashes []chain.Hash) {
 	now := time.Now()
 	n.submitted.mu.Lock()
 	defer n.submitted.mu.Unlock()
@@ -44,8 +44,8 @@ func (n *Node) noteSubmitted(rs []*chain.Reading) {
 	if len(n.submitted.at) > 4*n.cfg.Mempool.MaxReadings {
 		clear(n.submitted.at)
 	}
-	for _, r := range rs {
-		n.submitted.at[r.Hash()] = now
+	for _, h := range hashes {
+		n.submitted.at[h] = now
 	}
 }
 

@@ -36,7 +36,8 @@ func (n *Node) SubmitReadings(rs []*chain.Reading) []error {
 			idx = append(idx, i)
 		}
 	}
-	for k, err := range verifyReadings(n.sigs, n.chainID, todo) {
+	hashes := readingHashes(todo)
+	for k, err := range verifyReadings(n.sigs, n.chainID, todo, hashes) {
 		if err != nil {
 			errs[idx[k]] = api.Wrap(http.StatusBadRequest, api.CodeBadSignature,
 				fmt.Errorf("device %s seq %d: %w (was it signed with the device key over the canonical reading, for chain %q?)", todo[k].Device.Short(), todo[k].Seq, err, n.chainID))
@@ -44,19 +45,21 @@ func (n *Node) SubmitReadings(rs []*chain.Reading) []error {
 		}
 	}
 	var accepted []*chain.Reading
-	for i, r := range rs {
+	var acceptedHashes []chain.Hash
+	for k, i := range idx {
 		if errs[i] != nil {
 			continue
 		}
-		if err := n.admitReading(r); err != nil {
+		if err := n.admitReading(rs[i], hashes[k]); err != nil {
 			errs[i] = doorError(err)
 			continue
 		}
-		accepted = append(accepted, r)
+		accepted = append(accepted, rs[i])
+		acceptedHashes = append(acceptedHashes, hashes[k])
 	}
 	if len(accepted) > 0 {
 		n.metrics.readingsAccepted.Add(float64(len(accepted)))
-		n.noteSubmitted(accepted)
+		n.noteSubmitted(acceptedHashes)
 		for start := 0; start < len(accepted); start += maxGossipReadings {
 			end := min(start+maxGossipReadings, len(accepted))
 			n.publish(n.topics.readings, chain.MustEncode(&wireReadings{Readings: accepted[start:end]}))

@@ -8,7 +8,6 @@ import (
 	"github.com/waterchain/waterchain/chain"
 	"github.com/waterchain/waterchain/chain/state"
 	"github.com/waterchain/waterchain/consensus"
-	"github.com/waterchain/waterchain/node/mempool"
 	"github.com/waterchain/waterchain/p2p"
 )
 
@@ -131,7 +130,7 @@ func (n *Node) validateGossipReadings(_ chain.PubKey, data []byte) (p2p.Result, 
 			return p2p.Reject, nil
 		}
 	}
-	for _, err := range verifyReadings(n.sigs, n.chainID, w.Readings) {
+	for _, err := range verifyReadings(n.sigs, n.chainID, w.Readings, nil) {
 		if err != nil {
 			n.metrics.gossipRejected.WithLabelValues(topicReadings).Inc()
 			return p2p.Reject, nil
@@ -144,7 +143,7 @@ func (n *Node) onGossipReadings(m p2p.Message) {
 	rs, _ := m.Value.([]*chain.Reading)
 	added := 0
 	for _, r := range rs {
-		if err := n.admitReading(r); err == nil {
+		if err := n.admitReading(r, r.Hash()); err == nil {
 			added++
 		}
 	}
@@ -262,17 +261,13 @@ func (n *Node) publish(t *p2p.Topic, data []byte) {
 	}()
 }
 
-// admitReading puts a signature-checked reading into the mempool if this
-// node's state accepts it now.
-func (n *Node) admitReading(r *chain.Reading) error {
+// admitReading puts a signature-checked reading (h is its hash) into the
+// mempool if this node's state accepts it now.
+func (n *Node) admitReading(r *chain.Reading, h chain.Hash) error {
 	if err := n.checkReadingState(r); err != nil {
 		return err
 	}
-	err := n.readings.Add(r.Hash(), r)
-	if err != nil && !errors.Is(err, mempool.ErrDuplicate) {
-		return err
-	}
-	return err
+	return n.readings.Add(h, r)
 }
 
 // admitTx puts a signature-checked transaction into the mempool if it can

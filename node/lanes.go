@@ -227,7 +227,7 @@ func (n *Node) execute(b *chain.Block) (*executed, error) {
 func (n *Node) verifyEntrySignatures(b *chain.Block) error {
 	var errs []error
 	if b.Header.Lane == chain.LaneData {
-		errs = verifyReadings(n.sigs, n.chainID, b.Readings)
+		errs = verifyReadings(n.sigs, n.chainID, b.Readings, nil)
 		for i, err := range errs {
 			if err != nil {
 				return fmt.Errorf("readings[%d]: %w", i, err)

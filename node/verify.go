@@ -7,23 +7,14 @@ import (
 	"github.com/waterchain/waterchain/chain"
 )
 
-// signed is an entry with one signature: a reading or a transaction.
-type signed interface {
-	Hash() chain.Hash
-	SigningBytes() []byte
-}
-
-// verifyEntries checks the signatures of entries in batches spread over all
-// cores, skipping those in the cache and adding the good ones to it. It
-// returns one error per entry (nil when valid). signer, domain and sig
-// extract what to check from entry i.
-func verifyEntries(cache *sigCache, chainID string, n int, at func(i int) (h chain.Hash, pub chain.PubKey, domain string, msg func() []byte, sig chain.Signature)) []error {
-	errs := make([]error, n)
+// verifyEntries checks the signatures of n entries in batches spread over
+// all cores, skipping those in the cache and adding the good ones to it. It
+// returns one error per entry (nil when valid). hashes are the entries'
+// hashes; at(i) gives what to check for entry i.
+func verifyEntries(cache *sigCache, chainID string, hashes []chain.Hash, at func(i int) (pub chain.PubKey, domain string, msg []byte, sig chain.Signature)) []error {
+	errs := make([]error, len(hashes))
 	var todo []int
-	hashes := make([]chain.Hash, n)
-	for i := 0; i < n; i++ {
-		h, _, _, _, _ := at(i)
-		hashes[i] = h
+	for i, h := range hashes {
 		if cache == nil || !cache.Has(h) {
 			todo = append(todo, i)
 		}
@@ -39,15 +30,14 @@ func verifyEntries(cache *sigCache, chainID string, n int, at func(i int) (h cha
 	chunk := (len(todo) + workers - 1) / workers
 	var wg sync.WaitGroup
 	for start := 0; start < len(todo); start += chunk {
-		end := min(start+chunk, len(todo))
-		part := todo[start:end]
+		part := todo[start:min(start+chunk, len(todo))]
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			bv := chain.NewBatchVerifier(len(part))
 			for _, i := range part {
-				_, pub, domain, msg, sig := at(i)
-				bv.Add(pub, domain, chainID, msg(), sig)
+				pub, domain, msg, sig := at(i)
+				bv.Add(pub, domain, chainID, msg, sig)
 			}
 			res, _ := bv.Verify()
 			for k, i := range part {
@@ -62,18 +52,35 @@ func verifyEntries(cache *sigCache, chainID string, n int, at func(i int) (h cha
 	return errs
 }
 
-// verifyReadings checks reading signatures; see verifyEntries.
-func verifyReadings(cache *sigCache, chainID string, rs []*chain.Reading) []error {
-	return verifyEntries(cache, chainID, len(rs), func(i int) (chain.Hash, chain.PubKey, string, func() []byte, chain.Signature) {
+// readingHashes hashes each reading once.
+func readingHashes(rs []*chain.Reading) []chain.Hash {
+	hs := make([]chain.Hash, len(rs))
+	for i, r := range rs {
+		hs[i] = r.Hash()
+	}
+	return hs
+}
+
+// verifyReadings checks reading signatures; hashes are the readings'
+// hashes (nil: computed here). See verifyEntries.
+func verifyReadings(cache *sigCache, chainID string, rs []*chain.Reading, hashes []chain.Hash) []error {
+	if hashes == nil {
+		hashes = readingHashes(rs)
+	}
+	return verifyEntries(cache, chainID, hashes, func(i int) (chain.PubKey, string, []byte, chain.Signature) {
 		r := rs[i]
-		return r.Hash(), r.Device, chain.DomainReading, r.SigningBytes, r.Sig
+		return r.Device, chain.DomainReading, r.SigningBytes(), r.Sig
 	})
 }
 
 // verifyTxs checks transaction signatures; see verifyEntries.
 func verifyTxs(cache *sigCache, chainID string, txs []*chain.Tx) []error {
-	return verifyEntries(cache, chainID, len(txs), func(i int) (chain.Hash, chain.PubKey, string, func() []byte, chain.Signature) {
+	hashes := make([]chain.Hash, len(txs))
+	for i, tx := range txs {
+		hashes[i] = tx.Hash()
+	}
+	return verifyEntries(cache, chainID, hashes, func(i int) (chain.PubKey, string, []byte, chain.Signature) {
 		tx := txs[i]
-		return tx.Hash(), tx.From, chain.DomainTx, tx.SigningBytes, tx.Sig
+		return tx.From, chain.DomainTx, tx.SigningBytes(), tx.Sig
 	})
 }
