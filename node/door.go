@@ -46,11 +46,20 @@ func (n *Node) SubmitReadings(rs []*chain.Reading) []error {
 	}
 	var accepted []*chain.Reading
 	var acceptedHashes []chain.Hash
+	checker, err := n.readingChecker()
+	if err != nil {
+		for i := range errs {
+			if errs[i] == nil {
+				errs[i] = err
+			}
+		}
+		return errs
+	}
 	for k, i := range idx {
 		if errs[i] != nil {
 			continue
 		}
-		if err := n.admitReading(rs[i], hashes[k]); err != nil {
+		if err := n.admitReading(checker, rs[i], hashes[k]); err != nil {
 			errs[i] = doorError(err)
 			continue
 		}

@@ -141,9 +141,14 @@ func (n *Node) validateGossipReadings(_ chain.PubKey, data []byte) (p2p.Result, 
 
 func (n *Node) onGossipReadings(m p2p.Message) {
 	rs, _ := m.Value.([]*chain.Reading)
+	c, err := n.readingChecker()
+	if err != nil {
+		n.log.Warn("cannot check gossiped readings", "err", err)
+		return
+	}
 	added := 0
 	for _, r := range rs {
-		if err := n.admitReading(r, r.Hash()); err == nil {
+		if err := n.admitReading(c, r, r.Hash()); err == nil {
 			added++
 		}
 	}
@@ -262,12 +267,19 @@ func (n *Node) publish(t *p2p.Topic, data []byte) {
 }
 
 // admitReading puts a signature-checked reading (h is its hash) into the
-// mempool if this node's state accepts it now.
-func (n *Node) admitReading(r *chain.Reading, h chain.Hash) error {
-	if err := n.checkReadingState(r); err != nil {
+// mempool if this node's state accepts it now (checked by c, from
+// n.readingChecker).
+func (n *Node) admitReading(c *state.ReadingChecker, r *chain.Reading, h chain.Hash) error {
+	if err := c.Check(r); err != nil {
 		return err
 	}
 	return n.readings.Add(h, r)
+}
+
+// readingChecker checks readings by the data lane's rules as a block on
+// top of the current heads would.
+func (n *Node) readingChecker() (*state.ReadingChecker, error) {
+	return state.NewReadingChecker(n.state, n.Height(chain.LaneTx), chain.TimeOf(n.now()))
 }
 
 // admitTx puts a signature-checked transaction into the mempool if it can
@@ -277,11 +289,4 @@ func (n *Node) admitTx(tx *chain.Tx) error {
 		return err
 	}
 	return n.txs.Add(tx.Hash(), tx)
-}
-
-// checkReadingState applies the data lane's rules to r as a block on top
-// of the current heads would.
-func (n *Node) checkReadingState(r *chain.Reading) error {
-	anchor := n.Height(chain.LaneTx)
-	return state.CheckReading(n.state, anchor, chain.TimeOf(n.now()), r)
 }

@@ -52,6 +52,32 @@ func CheckReading(r Reader, anchorTxHeight uint64, blockTime chain.Time, rd *cha
 	return err
 }
 
+// ReadingChecker applies CheckReading's rules to many readings against one
+// committed state, loading the chain's data rules once (the door checks
+// requests of thousands of readings). Each Check is independent of the
+// others, as CheckReading is.
+type ReadingChecker struct {
+	r         Reader
+	rules     *dataRules
+	anchor    uint64
+	blockTime chain.Time
+}
+
+// NewReadingChecker prepares checks as of anchorTxHeight and blockTime.
+func NewReadingChecker(r Reader, anchorTxHeight uint64, blockTime chain.Time) (*ReadingChecker, error) {
+	rules, err := loadDataRules(r)
+	if err != nil {
+		return nil, err
+	}
+	return &ReadingChecker{r: r, rules: rules, anchor: anchorTxHeight, blockTime: blockTime}, nil
+}
+
+// Check is CheckReading for one reading.
+func (c *ReadingChecker) Check(rd *chain.Reading) error {
+	_, err := checkReading(c.r, c.rules, c.anchor, c.blockTime, rd)
+	return err
+}
+
 func checkReading(r Reader, rules *dataRules, anchor uint64, blockTime chain.Time, rd *chain.Reading) (*DeviceData, error) {
 	if rd == nil {
 		return nil, fmt.Errorf("%w: nil reading", ErrBadReading)

@@ -1,6 +1,7 @@
 package state
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -52,6 +53,14 @@ func TestCheckReading(t *testing.T) {
 			wantErr(t, err, tc.want)
 			if err != nil && !strings.Contains(err.Error(), tc.msg) {
 				t.Errorf("error %q does not say %q", err, tc.msg)
+			}
+			// The batch checker the door uses says the same.
+			c, cerr := NewReadingChecker(f.store, tc.anchor, blockTime)
+			if cerr != nil {
+				t.Fatal(cerr)
+			}
+			if got := c.Check(tc.rd); fmt.Sprint(got) != fmt.Sprint(err) {
+				t.Errorf("ReadingChecker says %v, CheckReading says %v", got, err)
 			}
 		})
 	}
