@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/ed25519"
 	"encoding/json"
+	"io"
 	"net/http"
 	"runtime"
 	"sync"
@@ -51,10 +52,17 @@ func BenchmarkHTTPIngest(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		var res api.SubmitReadingsResult
-		_ = json.NewDecoder(resp.Body).Decode(&res)
+		// 202 means every reading of the batch was accepted; the client
+		// (in this process, sharing the CPU) does not parse the answer.
+		if resp.StatusCode == http.StatusAccepted {
+			accepted += batch
+		} else {
+			var res api.SubmitReadingsResult
+			_ = json.NewDecoder(resp.Body).Decode(&res)
+			accepted += res.Accepted
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
-		accepted += res.Accepted
 	}
 	elapsed := time.Since(start)
 	b.StopTimer()
