@@ -10,6 +10,7 @@ import (
 	"github.com/waterchain/waterchain/chain/store"
 	"github.com/waterchain/waterchain/node/api"
 	"github.com/waterchain/waterchain/node/audit"
+	"github.com/waterchain/waterchain/node/ingest"
 )
 
 // The node is the API's backend.
@@ -58,7 +59,7 @@ func (n *Node) Block(lane chain.Lane, height uint64) (*chain.Block, error) {
 
 // DecodeReadings turns a POST /v1/readings body into readings.
 func (n *Node) DecodeReadings(contentType string, body []byte) ([]*chain.Reading, error) {
-	return decodeReadings(contentType, body)
+	return ingest.Decode(contentType, body) // at most ingest.DefaultMaxReadings per request
 }
 
 // TxStatus answers GET /v1/txs/{hash}.

@@ -218,7 +218,7 @@ func (n *Node) validateGossipConsensus(lane chain.Lane, data []byte) (p2p.Result
 		return p2p.Reject, nil
 	}
 	// Far-behind messages are stale, not invalid.
-	if h := msg.Height(); h+1 < n.Height(lane)+1 {
+	if msg.Height() < n.Height(lane) {
 		return p2p.Ignore, nil
 	}
 	return p2p.Accept, msg

@@ -22,7 +22,7 @@ type laneTimer struct {
 	t    consensus.Timer
 }
 
-// validation is the outcome of checking a proposed block's entry
+// validation is the outcome of checking a proposed block's shape and entry
 // signatures off the loop.
 type validation struct {
 	block *chain.Block
@@ -265,8 +265,8 @@ func (n *Node) propose(d *driver, p *consensus.ProposeRequest) {
 	}
 }
 
-// startValidation checks a proposed block: signatures off the loop, then
-// header and state on the loop (finishValidation).
+// startValidation checks a proposed block: shape and signatures off the
+// loop, then header and state on the loop (finishValidation).
 func (n *Node) startValidation(d *driver, b *chain.Block) {
 	hash := b.Hash()
 	if _, ok := d.executed[hash]; ok {
@@ -276,16 +276,16 @@ func (n *Node) startValidation(d *driver, b *chain.Block) {
 	if d.validating[hash] {
 		return
 	}
-	if err := b.ValidateBasic(); err != nil {
-		n.log.Info("proposed block is malformed", "lane", d.lane, "height", b.Header.Height, "err", err)
-		_ = d.eng.BlockValidated(hash, false)
-		return
-	}
 	d.validating[hash] = true
 	n.wg.Add(1)
 	go func() {
+		// The stateless checks (entries root of up to thousands of
+		// entries, then their signatures) run off the loop.
 		defer n.wg.Done()
-		err := n.verifyEntrySignatures(b)
+		err := b.ValidateBasic()
+		if err == nil {
+			err = n.verifyEntrySignatures(b)
+		}
 		select {
 		case n.validCh <- validation{block: b, hash: hash, err: err}:
 		case <-n.ctx.Done():
