@@ -33,15 +33,11 @@ type Reading struct {
 }
 
 // SigningBytes is the canonical encoding of r without its signature.
-func (r *Reading) SigningBytes() []byte {
-	u := *r
-	u.Sig = nil
-	return MustEncode(&u)
-}
+func (r *Reading) SigningBytes() []byte { return r.appendCBOR(nil, false) }
 
 // Encode returns the canonical encoding of r, signature included. This is
 // the Merkle leaf of r in its block.
-func (r *Reading) Encode() []byte { return MustEncode(r) }
+func (r *Reading) Encode() []byte { return r.appendCBOR(nil, true) }
 
 // Hash identifies r: SHA-256 of its canonical encoding.
 func (r *Reading) Hash() Hash { return HashBytes(r.Encode()) }
