@@ -48,19 +48,27 @@ func CheckReading(r Reader, anchorTxHeight uint64, blockTime chain.Time, rd *cha
 	if err != nil {
 		return err
 	}
-	_, err = checkReading(r, rules, anchorTxHeight, blockTime, rd)
-	return err
+	if err := checkReadingBasic(rd); err != nil {
+		return err
+	}
+	v, err := viewDevice(r, map[chain.PubKey]*deviceView{}, rd.Device)
+	if err != nil {
+		return err
+	}
+	return checkReading(v, rules, anchorTxHeight, blockTime, rd)
 }
 
 // ReadingChecker applies CheckReading's rules to many readings against one
-// committed state, loading the chain's data rules once (the door checks
-// requests of thousands of readings). Each Check is independent of the
-// others, as CheckReading is.
+// committed state, loading the chain's data rules once and each device's
+// records once (the door checks requests of thousands of readings, often
+// many from one device). Each Check is independent of the others, as
+// CheckReading is. The state must not change while the checker is used.
 type ReadingChecker struct {
 	r         Reader
 	rules     *dataRules
 	anchor    uint64
 	blockTime chain.Time
+	devices   map[chain.PubKey]*deviceView
 }
 
 // NewReadingChecker prepares checks as of anchorTxHeight and blockTime.
@@ -69,50 +77,78 @@ func NewReadingChecker(r Reader, anchorTxHeight uint64, blockTime chain.Time) (*
 	if err != nil {
 		return nil, err
 	}
-	return &ReadingChecker{r: r, rules: rules, anchor: anchorTxHeight, blockTime: blockTime}, nil
+	return &ReadingChecker{r: r, rules: rules, anchor: anchorTxHeight, blockTime: blockTime, devices: map[chain.PubKey]*deviceView{}}, nil
 }
 
 // Check is CheckReading for one reading.
 func (c *ReadingChecker) Check(rd *chain.Reading) error {
-	_, err := checkReading(c.r, c.rules, c.anchor, c.blockTime, rd)
-	return err
+	if err := checkReadingBasic(rd); err != nil {
+		return err
+	}
+	v, err := viewDevice(c.r, c.devices, rd.Device)
+	if err != nil {
+		return err
+	}
+	return checkReading(v, c.rules, c.anchor, c.blockTime, rd)
 }
 
-func checkReading(r Reader, rules *dataRules, anchor uint64, blockTime chain.Time, rd *chain.Reading) (*DeviceData, error) {
+// deviceView is what the data rules need of one device: its registration
+// and its data record.
+type deviceView struct {
+	found bool
+	dev   Device
+	dd    DeviceData
+	dirty bool // dd changed by the block being built
+}
+
+// viewDevice returns key's view from memo, loading it from r the first time.
+func viewDevice(r Reader, memo map[chain.PubKey]*deviceView, key chain.PubKey) (*deviceView, error) {
+	if v, ok := memo[key]; ok {
+		return v, nil
+	}
+	v := new(deviceView)
+	var err error
+	if v.found, err = getRecord(r, deviceKey(key), &v.dev); err != nil {
+		return nil, err
+	}
+	if _, err := getRecord(r, deviceDataKey(key), &v.dd); err != nil {
+		return nil, err
+	}
+	memo[key] = v
+	return v, nil
+}
+
+func checkReadingBasic(rd *chain.Reading) error {
 	if rd == nil {
-		return nil, fmt.Errorf("%w: nil reading", ErrBadReading)
+		return fmt.Errorf("%w: nil reading", ErrBadReading)
 	}
 	if err := rd.ValidateBasic(); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrBadReading, err)
+		return fmt.Errorf("%w: %w", ErrBadReading, err)
 	}
+	return nil
+}
+
+// checkReading applies the data rules to rd, whose device is v.
+func checkReading(v *deviceView, rules *dataRules, anchor uint64, blockTime chain.Time, rd *chain.Reading) error {
 	if anchor > rules.txMeta.Height {
-		return nil, fmt.Errorf("%w: anchor tx height %d, but the tx state is at height %d", ErrAnchorAhead, anchor, rules.txMeta.Height)
-	}
-	var dev Device
-	found, err := getRecord(r, deviceKey(rd.Device), &dev)
-	if err != nil {
-		return nil, err
+		return fmt.Errorf("%w: anchor tx height %d, but the tx state is at height %d", ErrAnchorAhead, anchor, rules.txMeta.Height)
 	}
 	switch {
-	case !found || dev.RegisteredHeight > anchor:
-		return nil, fmt.Errorf("%w: device %s is not registered as of tx height %d; register it with a register-device transaction", ErrUnknownDevice, shortKey(rd.Device), anchor)
-	case !dev.ActiveAt(anchor):
-		return nil, fmt.Errorf("%w: device %s was revoked at tx height %d", ErrDeviceRevoked, shortKey(rd.Device), dev.RevokedHeight)
+	case !v.found || v.dev.RegisteredHeight > anchor:
+		return fmt.Errorf("%w: device %s is not registered as of tx height %d; register it with a register-device transaction", ErrUnknownDevice, shortKey(rd.Device), anchor)
+	case !v.dev.ActiveAt(anchor):
+		return fmt.Errorf("%w: device %s was revoked at tx height %d", ErrDeviceRevoked, shortKey(rd.Device), v.dev.RevokedHeight)
 	}
 	if d := rd.Time - blockTime; d > rules.window || -d > rules.window {
-		return nil, fmt.Errorf("%w: device %s reading seq %d is timed %s, more than %s from the block time %s", ErrTimeOutsideWindow, shortKey(rd.Device), rd.Seq, rd.Time, rules.window.Sub(0), blockTime)
+		return fmt.Errorf("%w: device %s reading seq %d is timed %s, more than %s from the block time %s", ErrTimeOutsideWindow, shortKey(rd.Device), rd.Seq, rd.Time, rules.window.Sub(0), blockTime)
 	}
-	var dd DeviceData
-	if _, err := getRecord(r, deviceDataKey(rd.Device), &dd); err != nil {
-		return nil, err
+	if rd.Seq <= v.dd.LastSeq {
+		return fmt.Errorf("%w: seq %d is not above the last recorded seq %d for device %s", ErrReplayedSeq, rd.Seq, v.dd.LastSeq, shortKey(rd.Device))
 	}
-	if rd.Seq <= dd.LastSeq {
-		return nil, fmt.Errorf("%w: seq %d is not above the last recorded seq %d for device %s", ErrReplayedSeq, rd.Seq, dd.LastSeq, shortKey(rd.Device))
+	if rd.Time <= v.dd.LastTime {
+		return fmt.Errorf("%w: device %s seq %d is timed %s, not after its last recorded reading at %s", ErrTimeNotIncreasing, shortKey(rd.Device), rd.Seq, rd.Time, v.dd.LastTime)
 	}
-	if rd.Time <= dd.LastTime {
-		return nil, fmt.Errorf("%w: device %s seq %d is timed %s, not after its last recorded reading at %s", ErrTimeNotIncreasing, shortKey(rd.Device), rd.Seq, rd.Time, dd.LastTime)
-	}
-	return &dd, nil
+	return nil
 }
 
 // DataBuilder builds or executes one data block: it applies readings one at
@@ -123,6 +159,8 @@ type DataBuilder struct {
 	h        chain.Header
 	meta     DataMeta
 	readings []*chain.Reading
+	devices  map[chain.PubKey]*deviceView // as of the readings so far
+	touched  []chain.PubKey               // devices with readings, in first-reading order
 }
 
 // NewDataBuilder opens data block h (ChainID, Lane, Height, Time and Anchor
@@ -135,7 +173,7 @@ func NewDataBuilder(r Reader, h *chain.Header) (*DataBuilder, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &DataBuilder{ov: newOverlay(r), rules: rules, h: *h}
+	b := &DataBuilder{ov: newOverlay(r), rules: rules, h: *h, devices: map[chain.PubKey]*deviceView{}}
 	found, err := getRecord(r, []byte(keyDataMeta), &b.meta)
 	if err != nil {
 		return nil, err
@@ -164,14 +202,24 @@ func NewDataBuilder(r Reader, h *chain.Header) (*DataBuilder, error) {
 // it, or returns why not and leaves the block unchanged. A jump in sequence
 // numbers is recorded as missing readings.
 func (b *DataBuilder) Add(rd *chain.Reading) error {
-	dd, err := checkReading(b.ov, b.rules, b.h.Anchor.Height, b.h.Time, rd)
+	if err := checkReadingBasic(rd); err != nil {
+		return err
+	}
+	v, err := viewDevice(b.ov, b.devices, rd.Device)
 	if err != nil {
 		return err
+	}
+	if err := checkReading(v, b.rules, b.h.Anchor.Height, b.h.Time, rd); err != nil {
+		return err
+	}
+	dd := &v.dd
+	if !v.dirty {
+		v.dirty = true
+		b.touched = append(b.touched, rd.Device)
 	}
 	dd.Missing += rd.Seq - dd.LastSeq - 1 // Readings+Missing = LastSeq, so no overflow
 	dd.Readings++
 	dd.LastSeq, dd.LastTime, dd.LastHeight = rd.Seq, rd.Time, b.h.Height
-	putRecord(b.ov, deviceDataKey(rd.Device), dd)
 	b.meta.Readings = satAdd(b.meta.Readings, 1)
 	b.readings = append(b.readings, rd)
 	return nil
@@ -184,6 +232,12 @@ func (b *DataBuilder) Readings() []*chain.Reading {
 
 // Finish returns the block's changes and the data-lane state root after it.
 func (b *DataBuilder) Finish() ([]Change, chain.Hash, error) {
+	for _, key := range b.touched {
+		v := b.devices[key]
+		putRecord(b.ov, deviceDataKey(key), &v.dd)
+		v.dirty = false
+	}
+	b.touched = b.touched[:0]
 	b.meta.Height, b.meta.Time, b.meta.Anchor = b.h.Height, b.h.Time, b.h.Anchor.Height
 	putRecord(b.ov, []byte(keyDataMeta), &b.meta)
 	root, err := Root(b.ov, []byte(DataPrefix))
