@@ -110,3 +110,41 @@ func BenchmarkDecodeVerify(b *testing.B) {
 	b.ReportMetric(raw, "raw_verify/s")
 	b.ReportMetric(ingested/raw, "ratio")
 }
+
+// BenchmarkDecodeNative measures decoding a 1,000-reading native JSON body
+// (as EncodeJSON writes it) with Decode, which takes the hand-written fast
+// path, and with decodeNativeSlow, the encoding/json path it falls back to;
+// both report ns/reading:
+//
+//	go test -run XXX -bench DecodeNative -benchmem ./node/ingest/
+func BenchmarkDecodeNative(b *testing.B) {
+	const batch = 1000
+	key := testKey(b, "bench")
+	rs := make([]*chain.Reading, batch)
+	for i := range rs {
+		rs[i] = signedReading(b, key, uint64(i+1))
+	}
+	body, err := EncodeJSON(rs)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, c := range []struct {
+		name   string
+		decode func([]byte) ([]*chain.Reading, error)
+	}{
+		{"fast", func(body []byte) ([]*chain.Reading, error) { return Decode(ContentTypeJSON, body) }},
+		{"slow", func(body []byte) ([]*chain.Reading, error) { return decodeNativeSlow(body, DefaultMaxReadings) }},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			b.SetBytes(int64(len(body)))
+			b.ReportAllocs()
+			for b.Loop() {
+				got, err := c.decode(body)
+				if err != nil || len(got) != batch {
+					b.Fatalf("decoded %d readings: %v", len(got), err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*batch), "ns/reading")
+		})
+	}
+}

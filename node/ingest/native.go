@@ -70,7 +70,19 @@ func (n *nativeReading) reading(i int) (*chain.Reading, error) {
 }
 
 // decodeNative decodes one JSON reading object or a JSON array of them.
+// The common shape (see decodeNativeFast) takes a hand-written scanner;
+// anything else, valid or not, goes through encoding/json, which gives the
+// same readings where both accept and the only error messages.
 func decodeNative(body []byte, max int) ([]*chain.Reading, error) {
+	if rs, ok := decodeNativeFast(body, max); ok {
+		return rs, nil
+	}
+	return decodeNativeSlow(body, max)
+}
+
+// decodeNativeSlow is decodeNative with encoding/json: it defines what a
+// native body means and words every error.
+func decodeNativeSlow(body []byte, max int) ([]*chain.Reading, error) {
 	body = bytes.TrimLeft(body, " \t\r\n")
 	if len(body) == 0 {
 		return nil, fmt.Errorf("%w: the body is empty; send a reading object or an array of them", ErrEmpty)
