@@ -20,7 +20,16 @@ import (
 // the data chain, gossiping them to the other nodes. It returns one error
 // (an *api.HTTPError) per reading, nil for accepted ones.
 func (n *Node) SubmitReadings(rs []*chain.Reading) []error {
+	_, errs := n.SubmitReadingsHashed(rs)
+	return errs
+}
+
+// SubmitReadingsHashed is SubmitReadings that also returns the hash of each
+// reading it hashed (all but those rejected by ValidateBasic, whose hash is
+// zero), so that the API need not hash them again.
+func (n *Node) SubmitReadingsHashed(rs []*chain.Reading) ([]chain.Hash, []error) {
 	errs := make([]error, len(rs))
+	all := make([]chain.Hash, len(rs))
 	for i, r := range rs {
 		if r == nil {
 			errs[i] = api.BadRequest("reading %d is null", i)
@@ -37,6 +46,9 @@ func (n *Node) SubmitReadings(rs []*chain.Reading) []error {
 		}
 	}
 	hashes := readingHashes(todo)
+	for k, i := range idx {
+		all[i] = hashes[k]
+	}
 	for k, err := range verifyReadings(n.sigs, n.chainID, todo, hashes) {
 		if err != nil {
 			errs[idx[k]] = api.Wrap(http.StatusBadRequest, api.CodeBadSignature,
@@ -53,7 +65,7 @@ func (n *Node) SubmitReadings(rs []*chain.Reading) []error {
 				errs[i] = err
 			}
 		}
-		return errs
+		return all, errs
 	}
 	for k, i := range idx {
 		if errs[i] != nil {
@@ -76,7 +88,7 @@ func (n *Node) SubmitReadings(rs []*chain.Reading) []error {
 		n.kick()
 	}
 	n.metrics.readingsRejected.Add(float64(len(rs) - len(accepted)))
-	return errs
+	return all, errs
 }
 
 // SubmitTx checks a transaction at the door, queues it for the tx chain and

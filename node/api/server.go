@@ -30,9 +30,10 @@ type Backend interface {
 	// DecodeReadings turns a request body into readings (native JSON or
 	// SenML, by content type).
 	DecodeReadings(contentType string, body []byte) ([]*chain.Reading, error)
-	// SubmitReadings checks each reading at the door and queues the good
-	// ones; one error (nil for accepted) per reading.
-	SubmitReadings(rs []*chain.Reading) []error
+	// SubmitReadingsHashed checks each reading at the door and queues the
+	// good ones; one error (nil for accepted) per reading, and each
+	// reading's hash (zero where it was rejected before being hashed).
+	SubmitReadingsHashed(rs []*chain.Reading) ([]chain.Hash, []error)
 	SubmitTx(tx *chain.Tx) error
 	TxStatus(h chain.Hash) (TxStatus, error)
 	Readings(q ReadingQuery) ([]Reading, error)
@@ -238,11 +239,15 @@ func (s *server) postReadings(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, BadRequest("no readings in the request"))
 		return
 	}
-	errs := s.b.SubmitReadings(rs)
+	hashes, errs := s.b.SubmitReadingsHashed(rs)
 	res := SubmitReadingsResult{Results: make([]EntryResult, len(rs))}
 	var firstErr error
 	for i, rd := range rs {
-		res.Results[i] = EntryResult{Hash: rd.Hash(), Seq: rd.Seq}
+		h := hashes[i]
+		if h.IsZero() {
+			h = rd.Hash()
+		}
+		res.Results[i] = EntryResult{Hash: h, Seq: rd.Seq}
 		if errs[i] != nil {
 			_, code, _ := statusOf(errs[i])
 			res.Results[i].Error, res.Results[i].Code = errs[i].Error(), code
