@@ -8,7 +8,8 @@ import (
 
 // Time is a point in time as Unix milliseconds (UTC). It encodes as an
 // integer in CBOR and as RFC 3339 text in JSON; JSON also accepts an integer
-// number of milliseconds.
+// number of milliseconds, and a time outside the years 0000-9999, which RFC
+// 3339 cannot write, encodes as one.
 type Time int64
 
 // TimeOf converts t, truncating to the millisecond.
@@ -25,7 +26,12 @@ func (t Time) Add(d time.Duration) Time { return t + Time(d.Milliseconds()) }
 // Sub returns t-u.
 func (t Time) Sub(u Time) time.Duration { return time.Duration(t-u) * time.Millisecond }
 
-func (t Time) MarshalJSON() ([]byte, error) { return json.Marshal(t.String()) }
+func (t Time) MarshalJSON() ([]byte, error) {
+	if y := t.Std().Year(); y < 0 || y > 9999 {
+		return json.Marshal(int64(t))
+	}
+	return json.Marshal(t.String())
+}
 
 func (t *Time) UnmarshalJSON(b []byte) error {
 	var ms int64
