@@ -3,6 +3,7 @@ package chain
 import (
 	"crypto/ed25519"
 	"fmt"
+	"sync"
 
 	voi "github.com/oasisprotocol/curve25519-voi/primitives/ed25519"
 )
@@ -36,7 +37,54 @@ func (b *BatchVerifier) Add(pub PubKey, domain, chainID string, canonical []byte
 		b.bad = append(b.bad, false)
 	}
 	d := SignDigest(domain, chainID, canonical)
+	if xk := expandedKey(pub); xk != nil {
+		b.v.AddExpandedWithOptions(xk, d[:], sig, verifyOptions)
+		return
+	}
 	b.v.AddWithOptions(pub[:], d[:], sig, verifyOptions)
+}
+
+// expandedKeyCacheSize bounds the expanded public keys kept (about 1.5 KiB
+// each): room for every meter and validator of a large network. A variable
+// for tests.
+var expandedKeyCacheSize = 8192
+
+// expandedKeys caches public keys in curve25519-voi's expanded form. A key
+// signs again and again (a meter every hour, a validator every height), and
+// expanding it (decompressing the point and a table of its multiples) costs
+// about as much as the rest of its share of a batch check. The expanded
+// form is a pure function of the key's bytes, so a cached entry is always
+// right; when the cache is full, a random half is dropped.
+var expandedKeys = struct {
+	sync.RWMutex
+	m map[PubKey]*voi.ExpandedPublicKey
+}{m: make(map[PubKey]*voi.ExpandedPublicKey)}
+
+// expandedKey returns pub expanded, or nil when pub is not a valid point
+// (the verifier then applies the validity rule and rejects the signature).
+func expandedKey(pub PubKey) *voi.ExpandedPublicKey {
+	expandedKeys.RLock()
+	xk := expandedKeys.m[pub]
+	expandedKeys.RUnlock()
+	if xk != nil {
+		return xk
+	}
+	xk, err := voi.NewExpandedPublicKey(pub[:])
+	if err != nil {
+		return nil
+	}
+	expandedKeys.Lock()
+	if len(expandedKeys.m) >= expandedKeyCacheSize {
+		for k := range expandedKeys.m { // in random order
+			if len(expandedKeys.m) <= expandedKeyCacheSize/2 {
+				break
+			}
+			delete(expandedKeys.m, k)
+		}
+	}
+	expandedKeys.m[pub] = xk
+	expandedKeys.Unlock()
+	return xk
 }
 
 // Len is the number of queued signatures.

@@ -2,6 +2,7 @@ package chain
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 )
 
@@ -60,4 +61,78 @@ func BenchmarkBatchVerify64(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N*64)/b.Elapsed().Seconds(), "sigs/s")
+}
+
+// TestBatchVerifierAgreesOnEdgeKeys checks batch and single verification
+// agree on the keys where Ed25519 rules differ (small-order points, a
+// non-canonical encoding), with the expanded-key cache cold and then warm.
+// Under ZIP-215, R = identity and S = 0 verify for a small-order key and
+// any message.
+func TestBatchVerifierAgreesOnEdgeKeys(t *testing.T) {
+	hexKey := func(s string) PubKey {
+		k, err := ParsePubKey(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	keys := map[string]PubKey{
+		"identity":        hexKey("0100000000000000000000000000000000000000000000000000000000000000"),
+		"order 2":         hexKey("ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f"),
+		"order 8":         hexKey("c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a"),
+		"non-canonical y": hexKey("eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f"),
+		"not a point":     hexKey("0200000000000000000000000000000000000000000000000000000000000000"),
+		"an ordinary key": validReading(t, 1).Device,
+	}
+	identityR := make([]byte, 32)
+	identityR[0] = 1
+	sigs := map[string]Signature{
+		"S=0": append(append(Signature{}, identityR...), make([]byte, 32)...),
+		"S=1": append(append(Signature{}, identityR...), append([]byte{1}, make([]byte, 31)...)...),
+	}
+	msg := []byte("any message")
+	for round := 0; round < 2; round++ { // the second round finds the keys cached
+		for kn, key := range keys {
+			for sn, sig := range sigs {
+				single := Verify(key, DomainReading, testChainID, msg, sig)
+				bv := NewBatchVerifier(2)
+				bv.Add(key, DomainReading, testChainID, msg, sig)
+				r := validReading(t, 2)
+				bv.Add(r.Device, DomainReading, testChainID, r.SigningBytes(), r.Sig)
+				errs, _ := bv.Verify()
+				if (single == nil) != (errs[0] == nil) {
+					t.Errorf("round %d, %s, %s: batch says %v, single says %v", round, kn, sn, errs[0], single)
+				}
+				if errs[1] != nil {
+					t.Errorf("round %d, %s, %s: the good reading beside it failed: %v", round, kn, sn, errs[1])
+				}
+			}
+		}
+	}
+	for _, kn := range []string{"identity", "order 8"} {
+		if err := Verify(keys[kn], DomainReading, testChainID, msg, sigs["S=0"]); err != nil {
+			t.Errorf("%s key, R = identity, S = 0: want valid under ZIP-215, got %v", kn, err)
+		}
+	}
+}
+
+func TestExpandedKeyCacheStaysBounded(t *testing.T) {
+	defer func(n int) { expandedKeyCacheSize = n }(expandedKeyCacheSize)
+	expandedKeyCacheSize = 4
+	for i := 0; i < 10; i++ {
+		key := testKey(t, fmt.Sprintf("cache-%d", i))
+		r := &Reading{Device: key.Public(), Seq: 1, Time: 1}
+		r.Sign(testChainID, key)
+		bv := NewBatchVerifier(1)
+		bv.Add(r.Device, DomainReading, testChainID, r.SigningBytes(), r.Sig)
+		if _, all := bv.Verify(); !all {
+			t.Fatalf("key %d: a valid signature failed", i)
+		}
+		expandedKeys.RLock()
+		n := len(expandedKeys.m)
+		expandedKeys.RUnlock()
+		if n > expandedKeyCacheSize {
+			t.Fatalf("after key %d the cache holds %d keys, bound %d", i, n, expandedKeyCacheSize)
+		}
+	}
 }
