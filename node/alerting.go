@@ -37,7 +37,7 @@ func (n *Node) startAlerts() error {
 		if err != nil {
 			return fmt.Errorf("alerts: replaying data/%d: %w", h, err)
 		}
-		n.alertLog.Add(eng.ObserveBlock(b, n.blockDeviceContexts())...)
+		n.alertLog.Add(eng.ObserveBlock(b, n.blockDeviceContexts(b))...)
 	}
 	if head > 0 {
 		n.log.Info("alerts replayed from the data chain", "blocks", head, "alerts", n.alertLog.Len(), "took", time.Since(start).Round(time.Millisecond))
@@ -45,8 +45,12 @@ func (n *Node) startAlerts() error {
 	return nil
 }
 
-// deviceContext is what the tx chain says of a device's industry.
-func (n *Node) deviceContext(dev chain.PubKey) alerts.DeviceContext {
+// deviceContext is what the tx chain says of a device's industry as of tx
+// height txHeight: its owner, the owner's name, and the discharge limits of
+// the permit it held then (state.PermitAt), so that replaying the chain
+// after a permit change judges old readings by the old permit, as the nodes
+// that saw them live did.
+func (n *Node) deviceContext(dev chain.PubKey, txHeight uint64) alerts.DeviceContext {
 	sr := n.state
 	d, err := state.GetDevice(sr, dev)
 	if err != nil {
@@ -55,7 +59,9 @@ func (n *Node) deviceContext(dev chain.PubKey) alerts.DeviceContext {
 	dc := alerts.DeviceContext{Industry: d.Owner}
 	if ind, err := state.GetIndustry(sr, d.Owner); err == nil {
 		dc.IndustryName = ind.Name
-		dc.Limits = ind.Permit.Limits
+	}
+	if p, err := state.PermitAt(sr, d.Owner, txHeight); err == nil {
+		dc.Limits = p.Permit.Limits
 	}
 	return dc
 }
@@ -66,18 +72,20 @@ func (n *Node) observeAlerts(b *chain.Block) {
 	if n.alerts == nil {
 		return
 	}
-	n.raise(n.alerts.ObserveBlock(b, n.blockDeviceContexts()))
+	n.raise(n.alerts.ObserveBlock(b, n.blockDeviceContexts(b)))
 }
 
-// blockDeviceContexts memoizes deviceContext for one block: a block has
-// many readings per device, and each lookup is two state reads.
-func (n *Node) blockDeviceContexts() func(chain.PubKey) alerts.DeviceContext {
+// blockDeviceContexts memoizes deviceContext for data block b, as of its
+// anchor: a block has many readings per device, and each lookup is several
+// state reads.
+func (n *Node) blockDeviceContexts(b *chain.Block) func(chain.PubKey) alerts.DeviceContext {
 	memo := map[chain.PubKey]alerts.DeviceContext{}
+	anchor := b.Header.Anchor.Height
 	return func(dev chain.PubKey) alerts.DeviceContext {
 		if dc, ok := memo[dev]; ok {
 			return dc
 		}
-		dc := n.deviceContext(dev)
+		dc := n.deviceContext(dev, anchor)
 		memo[dev] = dc
 		return dc
 	}
@@ -89,7 +97,7 @@ func (n *Node) noteDoorReject(r *chain.Reading, err error) {
 	if n.alerts == nil {
 		return
 	}
-	if a, ok := n.alerts.DoorReject(r.Device, r.Seq, err.Error(), chain.TimeOf(n.now()), n.deviceContext(r.Device)); ok {
+	if a, ok := n.alerts.DoorReject(r.Device, r.Seq, err.Error(), chain.TimeOf(n.now()), n.deviceContext(r.Device, n.Height(chain.LaneTx))); ok {
 		n.raise([]alerts.Alert{a})
 	}
 }

@@ -320,7 +320,7 @@ func (n *Node) imageAlerts(h chain.Hash, a *imaging.Analysis, o imageOwner) ([]a
 	latest := !havePrev || r.Seq > prev.Seq
 	var out []alerts.Alert
 	if n.alertLog != nil {
-		dc := n.deviceContext(r.Device)
+		dc := n.deviceContext(r.Device, n.Height(chain.LaneTx))
 		mk := func(kind alerts.Kind, value, threshold int64, msg string) alerts.Alert {
 			al := alerts.Alert{
 				Device: r.Device, Industry: dc.Industry, IndustryName: dc.IndustryName, Kind: kind,

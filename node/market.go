@@ -62,10 +62,11 @@ func (n *Node) queryTrades(p map[string]string) (any, error) {
 }
 
 // IndustryView is GET /v1/industries/{address}: the industry with its
-// meters.
+// meters and every version of its permit, oldest first.
 type IndustryView struct {
 	*state.IndustryInfo
-	Devices []state.Device `json:"devices"`
+	Devices       []state.Device       `json:"devices"`
+	PermitHistory []state.PermitRecord `json:"permit_history"`
 }
 
 func (n *Node) queryIndustry(p map[string]string) (any, error) {
@@ -88,7 +89,11 @@ func (n *Node) queryIndustry(p map[string]string) (any, error) {
 	if devs == nil {
 		devs = []state.Device{}
 	}
-	return IndustryView{IndustryInfo: ind, Devices: devs}, nil
+	hist, err := state.PermitHistory(sr, a)
+	if err != nil {
+		return nil, err
+	}
+	return IndustryView{IndustryInfo: ind, Devices: devs, PermitHistory: hist}, nil
 }
 
 // AuditStatus is GET /v1/audit on an auditor: what it has verified. An

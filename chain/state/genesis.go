@@ -217,6 +217,7 @@ func genesisOverlay(g *Genesis) (*overlay, error) {
 			Permit:    Permit{Allowance: ind.Allowance, Limits: ind.Limits},
 			Allowance: ind.Allowance,
 		})
+		putPermitVersion(o, addr, 0, 0, Permit{Allowance: ind.Allowance, Limits: ind.Limits})
 		if ind.Balance > 0 {
 			putRecord(o, accountKey(addr), &Account{Balance: ind.Balance})
 		}

@@ -28,6 +28,7 @@ const (
 	pfxValidatorSet  = "t/vset/"   // + be64(first height) → ValidatorSetRecord
 	pfxValidatorVote = "t/vvote/"  // + change id → ValidatorVotes
 	pfxEvidence      = "t/evid/"   // + evidence id → EvidenceRecord
+	pfxPermit        = "t/permit/" // + address + be64(first tx height) → PermitRecord
 	keyDataMeta      = "d/meta"    // DataMeta
 	pfxDeviceData    = "d/dev/"    // + device key → DeviceData
 )

@@ -1,6 +1,7 @@
 package state
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -100,6 +101,22 @@ func TestScenarioThreePeriods(t *testing.T) {
 	f.mustTxBlock(at(20 * time.Minute))
 	if hog := f.industry("hog"); hog.Permit.Allowance != 1400 || hog.Allowance != 1400 || hog.NextPermit != nil {
 		t.Fatalf("hog's permit in period 2: %+v", hog)
+	}
+	// Both versions of hog's permit stay on record: the genesis one up to
+	// the block that opened period 2, the new one from it.
+	opened := f.txHeight
+	hist, err := PermitHistory(f.store, addr("hog"))
+	if err != nil || len(hist) != 2 || hist[0].From != 0 || hist[0].Permit.Allowance != 1000 ||
+		hist[1].From != opened || hist[1].Period != 2 || hist[1].Permit.Allowance != 1400 {
+		t.Fatalf("hog's permit history: %+v, %v (period 2 opened at tx height %d)", hist, err, opened)
+	}
+	for h, want := range map[uint64]uint64{0: 1000, opened - 1: 1000, opened: 1400, opened + 100: 1400} {
+		if p, err := PermitAt(f.store, addr("hog"), h); err != nil || p.Permit.Allowance != want {
+			t.Fatalf("hog's permit at tx height %d: %+v, %v; want allowance %d", h, p, err, want)
+		}
+	}
+	if _, err := PermitAt(f.store, addr("nobody"), opened); !errors.Is(err, ErrUnknownIndustry) {
+		t.Fatalf("PermitAt of a stranger: %v, want ErrUnknownIndustry", err)
 	}
 	period(2, func(name string, i int) (int64, int64) {
 		if name == "buyer" {

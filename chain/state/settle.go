@@ -99,6 +99,7 @@ func (v *TxView) openPeriod(q int64) error {
 		if ind.NextPermit != nil {
 			ind.Permit = *ind.NextPermit
 			ind.NextPermit = nil
+			putPermitVersion(v.ov, e.addr, v.height, q, ind.Permit)
 		}
 		ind.Period = q
 		ind.Allowance = ind.Permit.Allowance
