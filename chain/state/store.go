@@ -192,15 +192,25 @@ func (o *overlay) Iterate(prefix []byte, fn func(key, value []byte) error) error
 }
 
 // changes lists the pending writes in key order.
-func (o *overlay) changes() []Change {
-	keys := make([]string, 0, len(o.writes))
-	for k := range o.writes {
-		keys = append(keys, k)
+func (o *overlay) changes() []Change { return sortedChanges(o.writes, "") }
+
+// changesUnder lists the pending writes under prefix in key order.
+func (o *overlay) changesUnder(prefix []byte) []Change {
+	return sortedChanges(o.writes, string(prefix))
+}
+
+// sortedChanges lists the writes under prefix in key order.
+func sortedChanges(writes map[string]pending, prefix string) []Change {
+	keys := make([]string, 0, len(writes))
+	for k := range writes {
+		if strings.HasPrefix(k, prefix) {
+			keys = append(keys, k)
+		}
 	}
 	sort.Strings(keys)
 	out := make([]Change, len(keys))
 	for n, k := range keys {
-		w := o.writes[k]
+		w := writes[k]
 		out[n] = Change{Key: []byte(k), Value: w.value, Delete: w.delete}
 	}
 	return out
@@ -209,7 +219,55 @@ func (o *overlay) changes() []Change {
 // Root is the state root of one lane's namespace (TxPrefix or DataPrefix):
 // the RFC 6962 Merkle root (chain.MerkleRoot) of every entry under prefix,
 // in key order, each leaf being uvarint(len(key)) || key || value.
+//
+// When r, or the committed Reader under r's pending writes, is a
+// RootReader keeping a tree for prefix, the root comes from its tree and
+// the pending writes (O(k log n) for k updated keys); otherwise Root walks
+// the namespace (O(n)).
 func Root(r Reader, prefix []byte) (chain.Hash, error) {
+	base, pending := pendingUnder(r, prefix)
+	if rr, ok := base.(RootReader); ok {
+		root, ok, err := rr.PendingRoot(prefix, pending)
+		if err != nil {
+			return chain.Hash{}, err
+		}
+		if ok {
+			return root, nil
+		}
+	}
+	return walkRoot(r, prefix)
+}
+
+// pendingUnder returns the Reader under r's overlays (r itself when it is
+// not an overlay) and the overlays' net writes under prefix, in key order:
+// an outer overlay's write of a key hides an inner one's.
+func pendingUnder(r Reader, prefix []byte) (Reader, []Change) {
+	o, ok := r.(*overlay)
+	if !ok {
+		return r, nil
+	}
+	var chainOf []*overlay
+	for ok {
+		chainOf = append(chainOf, o)
+		r = o.base
+		o, ok = r.(*overlay)
+	}
+	if len(chainOf) == 1 {
+		return r, chainOf[0].changesUnder(prefix)
+	}
+	net := make(map[string]pending)
+	for i := len(chainOf) - 1; i >= 0; i-- {
+		for k, w := range chainOf[i].writes {
+			if strings.HasPrefix(k, string(prefix)) {
+				net[k] = w
+			}
+		}
+	}
+	return r, sortedChanges(net, "")
+}
+
+// walkRoot is Root by walking every entry under prefix.
+func walkRoot(r Reader, prefix []byte) (chain.Hash, error) {
 	var leaves [][]byte
 	err := r.Iterate(prefix, func(key, value []byte) error {
 		leaf := make([]byte, 0, binary.MaxVarintLen64+len(key)+len(value))
