@@ -273,8 +273,9 @@ func (t *RootTree) Patch(edits []LeafEdit) (*TreePatch, error) {
 	// Level 0: updates before p override leaves; from p on the leaves
 	// are merged with the edits.
 	lv := patchLevel{start: p}
-	k := 0
-	for ; k < len(edits) && edits[k].Pos < p; k++ {
+	k := sort.Search(len(edits), func(k int) bool { return edits[k].Pos >= p })
+	lv.overrides = make([]nodeOverride, 0, k)
+	for k = 0; k < len(edits) && edits[k].Pos < p; k++ {
 		lv.overrides = append(lv.overrides, nodeOverride{edits[k].Pos, edits[k].Hash})
 	}
 	if p < newN {
@@ -306,6 +307,7 @@ func (t *RootTree) Patch(edits []LeafEdit) (*TreePatch, error) {
 		// Overrides below next.start have both children below
 		// below.start: no promoted node among them.
 		ov := below.overrides
+		next.overrides = make([]nodeOverride, 0, len(ov))
 		for m := 0; m < len(ov); m++ {
 			parent := ov[m].idx / 2
 			if parent >= next.start {

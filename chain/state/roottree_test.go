@@ -448,3 +448,108 @@ func TestRootFallsBackWithoutTrees(t *testing.T) {
 		t.Fatalf("root of x/ %s %v, want %s", got, err, want)
 	}
 }
+
+// benchCache is a treeCache of n tx-lane entries (account-sized values)
+// and a block overlay on it updating 100 of them, inserting inserts more.
+func benchCache(b *testing.B, n, inserts int) (*treeCache, *overlay) {
+	c := newTreeCache()
+	rng := rand.New(rand.NewPCG(1, 2))
+	value := func() []byte { return binary.BigEndian.AppendUint64(bytes.Repeat([]byte{0xa3}, 40), rng.Uint64()) }
+	for i := 0; i < n; i++ {
+		k := fmt.Sprintf("%s%08d", pfxAccount, 2*i)
+		c.keys = append(c.keys, k)
+		c.vals[k] = value()
+	}
+	leaves := make([]chain.Hash, n)
+	for i, k := range c.keys {
+		leaves[i] = EntryLeafHash([]byte(k), c.vals[k])
+	}
+	c.trees[TxPrefix] = NewRootTree(leaves)
+	o := newOverlay(c)
+	for range 100 {
+		o.set([]byte(c.keys[rng.IntN(n)]), value())
+	}
+	for range inserts {
+		o.set([]byte(fmt.Sprintf("%s%08d", pfxAccount, 2*rng.IntN(n)+1)), value())
+	}
+	return c, o
+}
+
+var benchSizes = []int{10_000, 100_000}
+
+// BenchmarkRootIncremental is a block's tx root over a committed state of
+// n entries when the block updates 100 of them: the cached tree patched
+// copy-on-write.
+func BenchmarkRootIncremental(b *testing.B) {
+	for _, n := range benchSizes {
+		b.Run(fmt.Sprintf("n=%d", n), func(b *testing.B) {
+			_, o := benchCache(b, n, 0)
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := Root(o, []byte(TxPrefix)); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkRootFull is the same root computed the way Root did before the
+// trees: walking and hashing the whole namespace.
+func BenchmarkRootFull(b *testing.B) {
+	for _, n := range benchSizes {
+		b.Run(fmt.Sprintf("n=%d", n), func(b *testing.B) {
+			_, o := benchCache(b, n, 0)
+			want, err := Root(o, []byte(TxPrefix))
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				got, err := walkRoot(o, []byte(TxPrefix))
+				if err != nil || got != want {
+					b.Fatalf("walked root %s %v, incremental %s", got, err, want)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkRootIncrementalInsert is BenchmarkRootIncremental with one new
+// key as well, at a random position: the leaves after it move, so the
+// nodes above them are hashed again.
+func BenchmarkRootIncrementalInsert(b *testing.B) {
+	for _, n := range benchSizes {
+		b.Run(fmt.Sprintf("n=%d", n), func(b *testing.B) {
+			_, o := benchCache(b, n, 1)
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := Root(o, []byte(TxPrefix)); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkRootCommit is writing the block's 100 updates into the
+// committed tree (Patch and Apply), as the node does when the block
+// commits.
+func BenchmarkRootCommit(b *testing.B) {
+	for _, n := range benchSizes {
+		b.Run(fmt.Sprintf("n=%d", n), func(b *testing.B) {
+			c, o := benchCache(b, n, 0)
+			changes := o.changes()
+			b.ReportAllocs()
+			for b.Loop() {
+				p, err := c.patch(TxPrefix, changes)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := c.trees[TxPrefix].Apply(p); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
