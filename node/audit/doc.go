@@ -28,10 +28,17 @@
 //  6. every entry signature, by chain.BatchVerifier (ZIP-215, the one rule
 //     of single and batch checks);
 //  7. execution: re-executing the block, settlement included, must apply
-//     every entry and reproduce the header's state root.
+//     every entry and reproduce the header's state root;
+//  8. index: the store's index entries for the block (its hash; each
+//     reading by device and seq and by device and time; each tx by hash)
+//     exist and point at it (store.CheckBlockIndexes). The API, proofs and
+//     reports find entries through them.
 //
 // At the end the store's state must equal the re-executed state key by
-// key, so a damaged state entry is found and named (CheckState).
+// key, so a damaged state entry is found and named (CheckState), and each
+// index table must hold exactly one entry per block, reading or tx
+// (store.CountIndexes), so an entry pointing at nothing is found too
+// (CheckIndex, outside any block).
 //
 // Throughput: a planner orders the blocks and groups them into chunks of
 // about VerifyOptions.BatchSize entries; GOMAXPROCS workers read the
@@ -39,10 +46,8 @@
 // span blocks, while one goroutine runs the in-order checks and execution
 // of earlier chunks. Settlement reads the readings of data blocks Verify
 // has already checked, kept in memory (96 bytes each), never the store's
-// reading indexes. Verify does not check those indexes (by device and
-// time, by sequence, transactions and blocks by hash): they are derived
-// data, and what is served from them (proofs, reports) carries its own
-// checks or is recomputed from blocks.
+// reading indexes; the workers check each block's index entries beside its
+// signatures.
 //
 // Measured on this project's 2-core machine over a million readings
 // (TestVerifyThroughput): see the README's performance section.

@@ -35,6 +35,7 @@ const (
 	CheckCertificate Check = "commit certificate"
 	CheckSignature   Check = "entry signature"
 	CheckExecution   Check = "execution" // re-execution fails or gives another state root
+	CheckIndex       Check = "index"     // an index entry (block hash, reading seq or time, tx hash) is missing, points elsewhere or has no block
 	CheckState       Check = "stored state"
 )
 

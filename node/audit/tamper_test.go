@@ -215,3 +215,88 @@ func TestStateEntriesAddedOrRemoved(t *testing.T) {
 		t.Errorf("missing entry: %v", err)
 	}
 }
+
+// TestIndexDamageIsFound damages the store's indexes, which the API and
+// proofs look entries up by, and wants Verify to name the index check and
+// the block whose entry lost or changed its index entry (or, for an entry
+// pointing at nothing, the count).
+func TestIndexDamageIsFound(t *testing.T) {
+	kv := store.NewMemory()
+	st, err := store.Open(kv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := audittest.New(st, audittest.Genesis(audittest.Options{Validators: 1, Industries: 2}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Scenario(6, 3); err != nil {
+		t.Fatal(err)
+	}
+	data4, err := st.Block(chain.LaneData, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx1, err := st.Block(chain.LaneTx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(data4.Readings) < 2 || len(tx1.Txs) == 0 {
+		t.Fatalf("scenario too small: %d readings at data/4, %d txs at tx/1", len(data4.Readings), len(tx1.Txs))
+	}
+	r := data4.Readings[1]
+	seqKey := binary.BigEndian.AppendUint64(append([]byte{'n'}, r.Device[:]...), r.Seq)
+	timeKey := binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(append([]byte{'r'}, r.Device[:]...), uint64(r.Time)^(1<<63)), r.Seq)
+	txHash := tx1.Txs[0].Hash()
+	blockHash := data4.Header.Hash()
+	loc := func(height uint64, index uint32) []byte {
+		return binary.BigEndian.AppendUint32(binary.BigEndian.AppendUint64(nil, height), index)
+	}
+	for _, tc := range []struct {
+		name   string
+		key    []byte
+		value  []byte // nil: delete the key
+		lane   chain.Lane
+		height uint64
+		msg    string
+	}{
+		{"reading seq entry deleted", seqKey, nil, chain.LaneData, 4, "is missing"},
+		{"reading time entry points elsewhere", timeKey, loc(4, 0), chain.LaneData, 4, "names data/4[0]"},
+		{"tx hash entry deleted", append([]byte{'x'}, txHash[:]...), nil, chain.LaneTx, 1, "is missing"},
+		{"block hash entry names another height", append([]byte{'b'}, blockHash[:]...), binary.BigEndian.AppendUint64([]byte{byte(chain.LaneData)}, 3), chain.LaneData, 4, "names data/3"},
+		{"a seq entry for no reading", binary.BigEndian.AppendUint64(append([]byte{'n'}, r.Device[:]...), 1<<40), loc(4, 1), 0, 0, "the reading seq index holds"},
+	} {
+		t.Run(strings.ReplaceAll(tc.name, " ", "_"), func(t *testing.T) {
+			orig, getErr := kv.Get(tc.key)
+			b := kv.NewBatch()
+			if tc.value == nil {
+				b.Delete(tc.key)
+			} else {
+				b.Set(tc.key, tc.value)
+			}
+			if err := b.Write(); err != nil {
+				t.Fatal(err)
+			}
+			_, err := audit.Verify(st, c.Genesis, audit.VerifyOptions{})
+			var f *audit.Failure
+			if !errors.As(err, &f) || f.Check != audit.CheckIndex || f.Lane != tc.lane || f.Height != tc.height || !strings.Contains(err.Error(), tc.msg) {
+				t.Fatalf("Verify = %v; want the index check at %s/%d saying %q", err, tc.lane, tc.height, tc.msg)
+			}
+			if !errors.Is(err, store.ErrIndex) {
+				t.Fatalf("%v does not wrap store.ErrIndex", err)
+			}
+			b = kv.NewBatch()
+			if getErr != nil {
+				b.Delete(tc.key)
+			} else {
+				b.Set(tc.key, orig)
+			}
+			if err := b.Write(); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := audit.Verify(st, c.Genesis, audit.VerifyOptions{}); err != nil {
+				t.Fatalf("restored: %v", err)
+			}
+		})
+	}
+}

@@ -85,8 +85,11 @@ func (s *Summary) String() string {
 // (genesis set and the changes executed since), the commit certificate
 // against that set, every entry signature (batched over all cores), and a
 // re-execution into a fresh in-memory state that must reproduce the state
-// root of every header, settlements included. Finally the stored state
-// must equal the re-executed state key by key.
+// root of every header, settlements included; and the store's indexes (block
+// hash, reading by device and seq or time, tx hash), which the API and
+// proofs look entries up by, must point at each block's entries and hold
+// nothing else. Finally the stored state must equal the re-executed state
+// key by key.
 //
 // It returns a Summary when all holds. The first failure is a *Failure
 // (wrapping ErrAudit) naming the lane, height, entry or state key and the
@@ -153,12 +156,13 @@ type verifier struct {
 	opts    VerifyOptions
 	sum     *Summary
 
-	mem    *state.MemStore
-	src    *verifiedReadings
-	heads  map[chain.Lane]uint64        // the store's heads: what is verified
-	prev   map[chain.Lane]*chain.Header // last verified header of each lane
-	hashes map[chain.Lane]*hashWindow   // verified block hashes anchors may still name
-	done   uint64                       // blocks verified
+	mem      *state.MemStore
+	indexSum store.IndexSum // of the index entries of the blocks verified so far
+	src      *verifiedReadings
+	heads    map[chain.Lane]uint64        // the store's heads: what is verified
+	prev     map[chain.Lane]*chain.Header // last verified header of each lane
+	hashes   map[chain.Lane]*hashWindow   // verified block hashes anchors may still name
+	done     uint64                       // blocks verified
 }
 
 // hashWindow keeps the hashes of a lane's verified blocks from the lowest
@@ -208,8 +212,9 @@ type job struct {
 
 	block    *chain.Block
 	loadErr  error
-	sigIndex int   // first entry whose signature is bad, or -1
-	sigErr   error // its error
+	sigIndex int            // first entry whose signature is bad, or -1
+	sigErr   error          // its error
+	indexSum store.IndexSum // of the index entries the block should have
 }
 
 // chunk is a run of consecutive jobs whose entry signatures are verified
@@ -387,6 +392,9 @@ func (v *verifier) culprit(blocked []chain.Lane, next map[chain.Lane]uint64, hea
 func (v *verifier) load(c *chunk) {
 	for _, j := range c.jobs {
 		j.block, j.loadErr = v.st.Block(j.lane, j.height)
+		if j.loadErr == nil {
+			j.indexSum = store.BlockIndexSum(j.block)
+		}
 	}
 	type ref struct {
 		j     *job
@@ -515,6 +523,7 @@ func (v *verifier) check(j *job) error {
 	if err != nil {
 		return fail(CheckExecution, entry, err)
 	}
+	v.indexSum.Add(j.indexSum)
 	v.mem.Apply(changes)
 	if j.lane == chain.LaneData {
 		if err := v.src.add(h.Height, b.Readings); err != nil {
@@ -616,6 +625,10 @@ func (v *verifier) finish() error {
 	}
 	v.sum.StateKeys = uint64(len(mine))
 
+	if err := v.checkIndexes(); err != nil {
+		return err
+	}
+
 	history, err := state.ValidatorSetHistory(v.mem)
 	if err != nil {
 		return err
@@ -636,6 +649,50 @@ func (v *verifier) finish() error {
 		}
 	}
 	return nil
+}
+
+// checkIndexes compares the store's index tables with the entries the
+// verified blocks should have, by their sums (one sequential read of the
+// tables). On a difference it looks the blocks' entries up one by one to
+// name the first block whose entries are missing or point elsewhere, or
+// else the table holding entries no block has.
+func (v *verifier) checkIndexes() error {
+	got, err := v.st.IndexSum()
+	if err != nil {
+		return err
+	}
+	if got == v.indexSum {
+		return nil
+	}
+	for _, lane := range chain.Lanes {
+		for h := uint64(1); h <= v.heads[lane]; h++ {
+			b, err := v.st.Block(lane, h)
+			if err != nil {
+				return &Failure{Lane: lane, Height: h, Entry: -1, Check: CheckStored, Err: err}
+			}
+			if err := v.st.CheckBlockIndexes(b); err != nil {
+				return &Failure{Lane: lane, Height: h, Entry: -1, Check: CheckIndex, Err: err}
+			}
+		}
+	}
+	counts, err := v.st.CountIndexes()
+	if err != nil {
+		return err
+	}
+	for _, c := range []struct {
+		what      string
+		got, want uint64
+	}{
+		{"block hash", counts.Blocks, v.sum.DataHeight + v.sum.TxHeight},
+		{"reading seq", counts.ReadingSeqs, v.sum.Readings},
+		{"reading time", counts.ReadingTimes, v.sum.Readings},
+		{"tx hash", counts.Txs, v.sum.Txs},
+	} {
+		if c.got != c.want {
+			return &Failure{Entry: -1, Check: CheckIndex, Err: fmt.Errorf("%w: the %s index holds %d entries, the verified blocks have %d", store.ErrIndex, c.what, c.got, c.want)}
+		}
+	}
+	return &Failure{Entry: -1, Check: CheckIndex, Err: fmt.Errorf("%w: the index tables hold %d entries whose digest differs from the verified blocks' %d", store.ErrIndex, got.N, v.indexSum.N)}
 }
 
 // abbrev keeps a value short in an error message.
