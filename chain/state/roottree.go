@@ -273,10 +273,10 @@ func (t *RootTree) Patch(edits []LeafEdit) (*TreePatch, error) {
 	// Level 0: updates before p override leaves; from p on the leaves
 	// are merged with the edits.
 	lv := patchLevel{start: p}
-	k := sort.Search(len(edits), func(k int) bool { return edits[k].Pos >= p })
-	lv.overrides = make([]nodeOverride, 0, k)
-	for k = 0; k < len(edits) && edits[k].Pos < p; k++ {
-		lv.overrides = append(lv.overrides, nodeOverride{edits[k].Pos, edits[k].Hash})
+	k := sort.Search(len(edits), func(k int) bool { return edits[k].Pos >= p }) // edits before p: updates
+	lv.overrides = make([]nodeOverride, k)
+	for i, e := range edits[:k] {
+		lv.overrides[i] = nodeOverride{e.Pos, e.Hash}
 	}
 	if p < newN {
 		lv.tail = make([]chain.Hash, 0, newN-p)
