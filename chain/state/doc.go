@@ -17,10 +17,16 @@
 // lane, DataPrefix ("d/") for the data lane. Each lane's state root
 // (TxRoot, DataRoot, Root) is the RFC 6962 Merkle root (chain.MerkleRoot)
 // of all entries of its namespace in key order, each leaf being
-// uvarint(len(key)) || key || value. Computing it costs O(state) per block,
-// which is fine at this scale (a few thousand keys; settlement records grow
-// by one per industry and period); an incremental tree can replace it
-// without changing callers, but changes the roots.
+// uvarint(len(key)) || key || value. A Reader that keeps the lanes' trees
+// (RootReader; the node's in-memory committed state does, see RootTree)
+// gives the root of a block's overlay by patching its tree copy-on-write:
+// O(k log n) for k changed keys instead of rehashing the namespace, with
+// bit-for-bit the same roots. Other Readers (MemStore, the auditor's
+// re-execution) walk the namespace.
+//
+// An industry's permit is kept in every version (PermitRecord, PermitAt,
+// PermitHistory), so a reading can be judged by the permit in force at its
+// block's anchor.
 //
 // # Genesis
 //
