@@ -39,6 +39,7 @@ func (n *Node) startAlerts() error {
 		}
 		n.alertLog.Add(eng.ObserveBlock(b, n.blockDeviceContexts(b))...)
 	}
+	n.replayImageAlerts() // image alerts are not chain-derived; see images_replay.go
 	if head > 0 {
 		n.log.Info("alerts replayed from the data chain", "blocks", head, "alerts", n.alertLog.Len(), "took", time.Since(start).Round(time.Millisecond))
 	}

@@ -43,6 +43,29 @@ import (
 //     and the image class of a device changing from its previous frame's.
 //     They are Local because a node only raises them once it holds the
 //     file; every node that holds it derives the same ones.
+//   - Restart (images_replay.go): image alerts are not derived from the
+//     chain, so startAlerts calls replayImageAlerts after its chain replay.
+//     It re-derives them from the KV alone, storing nothing: the held
+//     images whose reading is final, per device in seq order, through the
+//     same rules (judgeFrame, imageFrameAlerts), the class-change chain
+//     recomputed in memory. An alert's ID hashes only its kind and reading,
+//     so a restarted node lists the IDs it raised live whenever the frames
+//     had been stored in seq order; frames stored out of order, or an
+//     orphan (below) that moved the live class state, may differ. The
+//     replayed alerts are merged with the chain's by time.
+//   - Sweep (images_sweep.go): an image accepted for a waiting reading that
+//     never became final (dropped, replaced, lost in a restart) is an
+//     orphan. The fetcher goroutine runs sweepOrphanImages at start and
+//     every imageSweepInterval: it deletes the file and metadata of each
+//     held image that no final reading and no waiting reading names and
+//     that was stored (imageMeta.StoredAt) more than imageOrphanGrace
+//     before the chain's time, which is two reading windows plus a clock
+//     margin: a reading final in a block is timed within a window of the
+//     block, and was accepted within a window of this node's clock before
+//     its image was stored, so once the image index has reached a block
+//     timed past the grace, no reading waiting then can ever be final. An
+//     image a final reading names is never deleted; a re-upload for a
+//     waiting reading refreshes StoredAt.
 
 const (
 	protoImagesGet = "images/get"
@@ -69,7 +92,7 @@ const (
 // the record:
 //
 //	if<hash:32>     the image file, as uploaded
-//	ia<hash:32>     its metadata: imageMeta (format, size, analysis), CBOR
+//	ia<hash:32>     its metadata: imageMeta (format, size, analysis, store time), CBOR
 //	ir<hash:32>     the first final reading naming the hash: imageRef, CBOR
 //	im<hash:32>     missing here: when this node noticed (Unix ms, 8 bytes)
 //	ic<device:32>   the class of the device's latest analysed frame: imageClassState, CBOR
@@ -112,6 +135,10 @@ type imageMeta struct {
 	Format   imaging.Format   `cbor:"1,keyasint"`
 	Size     uint32           `cbor:"2,keyasint"`
 	Analysis imaging.Analysis `cbor:"3,keyasint"`
+	// StoredAt is when this node stored (or last refreshed) the file, by
+	// its clock. Records written before it existed lack it (0): they
+	// count as stored when the node started (imageStoredAt).
+	StoredAt chain.Time `cbor:"4,keyasint,omitempty"`
 }
 
 // imageRef names the reading an image belongs to.
@@ -184,8 +211,8 @@ func (n *Node) PutImage(hash chain.Hash, body []byte) error {
 	if err := imaging.VerifyHash(body, hash); err != nil {
 		return imageHTTPError(err)
 	}
-	if held, err := n.hasImage(hash); err != nil || held {
-		return err // same hash, same bytes: nothing to do
+	if held, err := n.refreshHeldImage(hash); err != nil || held {
+		return err // same hash, same bytes: nothing to store
 	}
 	owner, ok, err := n.imageOwner(hash)
 	if err != nil {
@@ -264,7 +291,7 @@ func (n *Node) storeImage(h chain.Hash, data []byte, owner imageOwner) error {
 	if err != nil {
 		return err
 	}
-	meta := chain.MustEncode(&imageMeta{Format: format, Size: uint32(len(data)), Analysis: a})
+	meta := chain.MustEncode(&imageMeta{Format: format, Size: uint32(len(data)), Analysis: a, StoredAt: chain.TimeOf(n.now())})
 
 	imageWriteMu.Lock()
 	defer imageWriteMu.Unlock()
@@ -317,35 +344,77 @@ func (n *Node) imageAlerts(h chain.Hash, a *imaging.Analysis, o imageOwner) ([]a
 	if v, err := n.kv.Get(imageKey(imageKeyClass, r.Device[:])); err == nil {
 		havePrev = chain.Decode(v, &prev) == nil
 	}
-	latest := !havePrev || r.Seq > prev.Seq
+	fig := figuresOf(a)
+	j := judgeFrame(fig, r.Seq, prev, havePrev)
 	var out []alerts.Alert
-	if n.alertLog != nil {
-		dc := n.deviceContext(r.Device, n.Height(chain.LaneTx))
-		mk := func(kind alerts.Kind, value, threshold int64, msg string) alerts.Alert {
-			al := alerts.Alert{
-				Device: r.Device, Industry: dc.Industry, IndustryName: dc.IndustryName, Kind: kind,
-				Measure: "image", Time: r.Time, Value: value, Threshold: threshold,
-				Message: msg, Readings: []alerts.ReadingRef{{Device: r.Device, Seq: r.Seq}}, Local: true,
-			}
-			al.Finish()
-			return al
-		}
-		// A dark frame (night, covered lens) says little about the water.
-		if a.ObjectCount > 0 && a.Class != imaging.ClassFoamy && !a.Dark {
-			out = append(out, mk(alerts.KindFloatingSolids, int64(a.ObjectCount), 0,
-				fmt.Sprintf("floating solids seen: %d object(s) covering %d‰ of the frame (image %s of reading seq %d)",
-					a.ObjectCount, a.ObjectArea, h.Short(), r.Seq)))
-		}
-		if latest && havePrev && !a.Dark && prev.Class != a.Class {
-			out = append(out, mk(alerts.KindImageClass, int64(a.Class), int64(prev.Class),
-				fmt.Sprintf("image class changed to %s (was %s at reading seq %d; image %s of reading seq %d)",
-					a.Class, prev.Class, prev.Seq, h.Short(), r.Seq)))
-		}
+	if n.alertLog != nil && j.raises() {
+		out = imageFrameAlerts(h, fig, r, prev, j, n.deviceContext(r.Device, n.Height(chain.LaneTx)))
 	}
-	if !latest || a.Dark {
+	if !j.advance {
 		return out, nil // a late older frame or a dark one leaves the device's class as it was
 	}
 	return out, chain.MustEncode(&imageClassState{Seq: r.Seq, Class: a.Class})
+}
+
+// frameFigures are the parts of an analysis the image alert rules read.
+type frameFigures struct {
+	Class       imaging.Class
+	Dark        bool
+	ObjectCount uint32
+	ObjectArea  uint16
+}
+
+func figuresOf(a *imaging.Analysis) frameFigures {
+	return frameFigures{Class: a.Class, Dark: a.Dark, ObjectCount: a.ObjectCount, ObjectArea: a.ObjectArea}
+}
+
+// frameJudgement is what the image alert rules make of one frame.
+type frameJudgement struct {
+	floating    bool // raise KindFloatingSolids
+	classChange bool // raise KindImageClass
+	advance     bool // the frame becomes its device's class state
+}
+
+func (j frameJudgement) raises() bool { return j.floating || j.classChange }
+
+// judgeFrame applies the image alert rules to the frame of reading seq,
+// given its device's class state before it (prev, when havePrev). Live
+// storage (imageAlerts) and the restart replay (replayImageAlerts) both
+// use it, so they raise the same alerts.
+func judgeFrame(f frameFigures, seq uint64, prev imageClassState, havePrev bool) frameJudgement {
+	latest := !havePrev || seq > prev.Seq
+	return frameJudgement{
+		// A dark frame (night, covered lens) says little about the water.
+		floating:    f.ObjectCount > 0 && f.Class != imaging.ClassFoamy && !f.Dark,
+		classChange: latest && havePrev && !f.Dark && prev.Class != f.Class,
+		advance:     latest && !f.Dark,
+	}
+}
+
+// imageFrameAlerts builds the alerts j calls for, of image h of reading r.
+// Their IDs hash the kind and the reading only (alerts.Alert.Finish).
+func imageFrameAlerts(h chain.Hash, f frameFigures, r *chain.Reading, prev imageClassState, j frameJudgement, dc alerts.DeviceContext) []alerts.Alert {
+	mk := func(kind alerts.Kind, value, threshold int64, msg string) alerts.Alert {
+		al := alerts.Alert{
+			Device: r.Device, Industry: dc.Industry, IndustryName: dc.IndustryName, Kind: kind,
+			Measure: "image", Time: r.Time, Value: value, Threshold: threshold,
+			Message: msg, Readings: []alerts.ReadingRef{{Device: r.Device, Seq: r.Seq}}, Local: true,
+		}
+		al.Finish()
+		return al
+	}
+	var out []alerts.Alert
+	if j.floating {
+		out = append(out, mk(alerts.KindFloatingSolids, int64(f.ObjectCount), 0,
+			fmt.Sprintf("floating solids seen: %d object(s) covering %d‰ of the frame (image %s of reading seq %d)",
+				f.ObjectCount, f.ObjectArea, h.Short(), r.Seq)))
+	}
+	if j.classChange {
+		out = append(out, mk(alerts.KindImageClass, int64(f.Class), int64(prev.Class),
+			fmt.Sprintf("image class changed to %s (was %s at reading seq %d; image %s of reading seq %d)",
+				f.Class, prev.Class, prev.Seq, h.Short(), r.Seq)))
+	}
+	return out
 }
 
 // indexImages runs on the loop after a data block commits: it records the
@@ -452,15 +521,17 @@ func parseImageRequest(req []byte) (chain.Hash, error) {
 }
 
 // startImageFetcher starts the goroutine that fetches missing images from
-// peers.
+// peers and sweeps orphans (images_sweep.go).
 func (n *Node) startImageFetcher() {
+	n.initImageKeeper()
 	n.wg.Add(1)
 	go n.imageFetcher()
 }
 
 // imageFetcher asks peers for the images final readings name and this node
 // lacks. An image no peer has is asked for again after a doubling wait
-// (imageRetryMin to imageRetryMax), for imageGiveUp at most.
+// (imageRetryMin to imageRetryMax), for imageGiveUp at most. At its first
+// round and every imageSweepInterval after, it sweeps orphan images.
 func (n *Node) imageFetcher() {
 	defer n.wg.Done()
 	t := time.NewTicker(imageFetchInterval)
@@ -470,11 +541,16 @@ func (n *Node) imageFetcher() {
 		wait time.Duration
 	}
 	retries := map[chain.Hash]retry{}
+	nextSweep := time.Now()
 	for {
 		select {
 		case <-n.ctx.Done():
 			return
 		case <-t.C:
+		}
+		if !time.Now().Before(nextSweep) {
+			n.runImageSweep()
+			nextSweep = time.Now().Add(imageSweepInterval)
 		}
 		missing, err := n.missingImages(imageFetchBatch, func(h chain.Hash) bool { return time.Now().Before(retries[h].at) })
 		if err != nil {
@@ -609,7 +685,8 @@ func (n *Node) loadImage(h chain.Hash, withFile bool) ([]byte, *imageMeta, error
 	v, err := n.kv.Get(imageKey(imageKeyMeta, h[:]))
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, nil, api.Wrap(http.StatusNotFound, api.CodeNotFound,
-			fmt.Errorf("%w: %s (an image is held once uploaded with PUT /v1/images/{hash} or fetched from a peer after its reading is final)", ErrImageNotHeld, h))
+			fmt.Errorf("%w: %s (an image is held once uploaded with PUT /v1/images/{hash} or fetched from a peer after its reading is final; one whose reading never became final is removed %s after its upload)",
+				ErrImageNotHeld, h, n.imageOrphanGrace()))
 	}
 	if err != nil {
 		return nil, nil, err

@@ -548,6 +548,7 @@ func FuzzImageRecord(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Add(chain.MustEncode(&imageMeta{Format: imaging.FormatJPEG, Size: 10, Analysis: a}))
+	f.Add(chain.MustEncode(&imageMeta{Format: imaging.FormatPNG, Size: 10, Analysis: a, StoredAt: chain.TimeOf(time.Unix(1_800_000_000, 0))}))
 	f.Add([]byte{0xa0})
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, raw []byte) {

@@ -104,6 +104,7 @@ type Node struct {
 	mqtt      *ingest.Broker
 	alerts    *alerts.Engine // nil when disabled; used on the loop (DoorReject from any goroutine)
 	alertLog  *alerts.Log
+	images    imageKeeper // orphan sweep state; see images_sweep.go
 
 	httpSrv  *http.Server
 	apiAddr  string
