@@ -253,7 +253,7 @@ func (n *Node) commit(ex *executed) error {
 	if err := n.store.Commit(b, ex.changes); err != nil {
 		return fmt.Errorf("storing %s/%d: %w", b.Header.Lane, b.Header.Height, err)
 	}
-	n.state.apply(ex.changes)
+	applyToCache(n.state, ex.changes)
 	h := b.Header
 	n.heads[h.Lane].Store(&h)
 	n.afterCommit(b, time.Since(start))

@@ -63,7 +63,7 @@ func TestFourValidatorsAndAnAuditor(t *testing.T) {
 		t.Fatalf("node 4 is a %s", tn.nodes[4].Role())
 	}
 	for _, n := range tn.nodes {
-		if err := n.state.checkAgainst(n.store); err != nil {
+		if err := checkStateCache(n.state, n.store); err != nil {
 			t.Fatalf("%s: %v", n.name, err)
 		}
 	}

@@ -68,7 +68,7 @@ type Node struct {
 	stateGen *state.Genesis
 	kv       store.KV
 	store    *store.Store
-	state    *stateCache // the committed state in memory; see statecache.go
+	state    *state.Cache // the committed state in memory; see statecache.go
 	sigs     *sigCache
 	readings *mempool.Readings
 	txs      *mempool.Txs

@@ -71,7 +71,7 @@ func TestSingleValidatorEndToEnd(t *testing.T) {
 
 	checkChain := func(n *Node) {
 		t.Helper()
-		if err := n.state.checkAgainst(n.store); err != nil {
+		if err := checkStateCache(n.state, n.store); err != nil {
 			t.Fatal(err)
 		}
 		vs, err := n.validatorSet(chain.LaneTx, 1)

@@ -110,7 +110,10 @@ func Verify(st *store.Store, g *genesis.Genesis, opts VerifyOptions) (*Summary, 
 	if err != nil {
 		return nil, err
 	}
-	mem := state.NewMemStore()
+	// The re-executed state is a state.Cache, which keeps the lanes'
+	// Merkle trees: each block's state root costs O(k log n) for its k
+	// written keys, not a walk of the whole state.
+	mem := state.NewCache()
 	mem.Apply(changes)
 
 	if opts.Workers <= 0 {
@@ -156,7 +159,7 @@ type verifier struct {
 	opts    VerifyOptions
 	sum     *Summary
 
-	mem      *state.MemStore
+	mem      *state.Cache
 	indexSum store.IndexSum // of the index entries of the blocks verified so far
 	src      *verifiedReadings
 	heads    map[chain.Lane]uint64        // the store's heads: what is verified

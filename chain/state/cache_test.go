@@ -1,4 +1,4 @@
-package node
+package state
 
 import (
 	"bytes"
@@ -11,14 +11,12 @@ import (
 	"pgregory.net/rapid"
 
 	"github.com/waterchain/waterchain/chain"
-	"github.com/waterchain/waterchain/chain/state"
-	"github.com/waterchain/waterchain/chain/store"
 )
 
-func TestStateCacheGetIterateApply(t *testing.T) {
-	c := newStateCache()
-	c.apply([]store.Change{{Key: []byte("d/b"), Value: []byte("2")}, {Key: []byte("d/a"), Value: []byte("1")}, {Key: []byte("t/x"), Value: []byte("9")}})
-	c.apply([]store.Change{{Key: []byte("d/c"), Value: []byte("3")}, {Key: []byte("d/b"), Delete: true}, {Key: []byte("d/a"), Value: []byte("1'")}})
+func TestCacheGetIterateApply(t *testing.T) {
+	c := NewCache()
+	c.Apply([]Change{{Key: []byte("d/b"), Value: []byte("2")}, {Key: []byte("d/a"), Value: []byte("1")}, {Key: []byte("t/x"), Value: []byte("9")}})
+	c.Apply([]Change{{Key: []byte("d/c"), Value: []byte("3")}, {Key: []byte("d/b"), Delete: true}, {Key: []byte("d/a"), Value: []byte("1'")}})
 	var got []string
 	if err := c.Iterate([]byte("d/"), func(k, v []byte) error {
 		got = append(got, fmt.Sprintf("%s=%s", k, v))
@@ -38,30 +36,28 @@ func TestStateCacheGetIterateApply(t *testing.T) {
 	}
 }
 
-func isNotFound(err error) bool { return errors.Is(err, state.ErrNotFound) }
-
 // drawChanges draws a change list over keys that often repeat, under both
 // lanes and another prefix; keys may come more than once, in any order.
-func drawChanges(t *rapid.T, label string) []store.Change {
-	var out []store.Change
+func drawCacheChanges(t *rapid.T, label string) []Change {
+	var out []Change
 	for range rapid.IntRange(0, 20).Draw(t, label+"n") {
-		prefix := rapid.SampledFrom([]string{state.TxPrefix, state.DataPrefix, "x/", "t", "d/dev/"}).Draw(t, label+"prefix")
+		prefix := rapid.SampledFrom([]string{TxPrefix, DataPrefix, "x/", "t", "d/dev/"}).Draw(t, label+"prefix")
 		k := []byte(prefix + rapid.StringMatching(`[a-d]{0,2}`).Draw(t, label+"suffix"))
 		if rapid.IntRange(0, 3).Draw(t, label+"del") == 0 {
-			out = append(out, store.Change{Key: k, Delete: true})
+			out = append(out, Change{Key: k, Delete: true})
 		} else {
-			out = append(out, store.Change{Key: k, Value: []byte(rapid.StringN(0, 4, -1).Draw(t, label+"value"))})
+			out = append(out, Change{Key: k, Value: []byte(rapid.StringN(0, 4, -1).Draw(t, label+"value"))})
 		}
 	}
 	return out
 }
 
 // memCopy is a MemStore holding c's entries with changes applied after.
-func memCopy(t *rapid.T, c *stateCache, changes []state.Change) *state.MemStore {
-	m := state.NewMemStore()
-	var all []state.Change
+func memCopy(t *rapid.T, c *Cache, changes []Change) *MemStore {
+	m := NewMemStore()
+	var all []Change
 	if err := c.Iterate(nil, func(k, v []byte) error {
-		all = append(all, state.Change{Key: bytes.Clone(k), Value: bytes.Clone(v)})
+		all = append(all, Change{Key: bytes.Clone(k), Value: bytes.Clone(v)})
 		return nil
 	}); err != nil {
 		t.Fatal(err)
@@ -71,33 +67,33 @@ func memCopy(t *rapid.T, c *stateCache, changes []state.Change) *state.MemStore 
 	return m
 }
 
-func lanesRoots(t *rapid.T, r state.Reader) [2]chain.Hash {
-	tx, err := state.TxRoot(r)
+func lanesRoots(t *rapid.T, r Reader) [2]chain.Hash {
+	tx, err := TxRoot(r)
 	if err != nil {
 		t.Fatal(err)
 	}
-	data, err := state.DataRoot(r)
+	data, err := DataRoot(r)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return [2]chain.Hash{tx, data}
 }
 
-// TestPropertyStateCacheRoots: after every apply the cache's lane roots
+// TestPropertyCacheRoots: after every apply the cache's lane roots
 // equal those of a fresh MemStore copy (which walks the namespace), and
 // the root of pending changes over the cache equals the root of a copy
 // with them applied, leaving the cache's roots as they were.
-func TestPropertyStateCacheRoots(t *testing.T) {
+func TestPropertyCacheRoots(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
-		c := newStateCache()
+		c := NewCache()
 		for step := range rapid.IntRange(1, 8).Draw(t, "steps") {
 			label := fmt.Sprintf("s%d", step)
-			c.apply(drawChanges(t, label+"commit"))
+			c.Apply(drawCacheChanges(t, label+"commit"))
 			committed := lanesRoots(t, c)
 			if want := lanesRoots(t, memCopy(t, c, nil)); committed != want {
 				t.Fatalf("step %d: cache roots %x, a MemStore copy gives %x", step, committed, want)
 			}
-			pending := netChanges(drawChanges(t, label+"pending"))
+			pending := netChanges(drawCacheChanges(t, label+"pending"))
 			after := memCopy(t, c, pending)
 			for i, p := range laneNamespaces {
 				got, ok, err := c.PendingRoot([]byte(p), underPrefix(pending, p))
@@ -115,43 +111,43 @@ func TestPropertyStateCacheRoots(t *testing.T) {
 	})
 }
 
-func TestStateCachePendingRootOtherPrefix(t *testing.T) {
-	c := newStateCache()
-	c.apply([]store.Change{{Key: []byte("x/a"), Value: []byte("1")}})
+func TestCachePendingRootOtherPrefix(t *testing.T) {
+	c := NewCache()
+	c.Apply([]Change{{Key: []byte("x/a"), Value: []byte("1")}})
 	if _, ok, err := c.PendingRoot([]byte("x/"), nil); ok || err != nil {
 		t.Fatalf("a namespace without a tree: ok %v, err %v; want false, nil", ok, err)
 	}
-	if _, _, err := c.PendingRoot([]byte(state.TxPrefix), []state.Change{{Key: []byte("t/b"), Value: []byte("2")}, {Key: []byte("t/a"), Value: []byte("1")}}); !errors.Is(err, state.ErrBadLeafEdit) {
+	if _, _, err := c.PendingRoot([]byte(TxPrefix), []Change{{Key: []byte("t/b"), Value: []byte("2")}, {Key: []byte("t/a"), Value: []byte("1")}}); !errors.Is(err, ErrBadLeafEdit) {
 		t.Fatalf("changes out of key order: %v, want ErrBadLeafEdit", err)
 	}
 }
 
-// TestStateCacheConcurrentRoots runs readers (roots, pending roots,
+// TestCacheConcurrentRoots runs readers (roots, pending roots,
 // iteration) while the cache applies blocks; run it with -race.
-func TestStateCacheConcurrentRoots(t *testing.T) {
-	c := newStateCache()
+func TestCacheConcurrentRoots(t *testing.T) {
+	c := NewCache()
 	var wg sync.WaitGroup
 	done := make(chan struct{})
 	for g := 0; g < 3; g++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			pending := []state.Change{{Key: []byte("d/dev/00"), Value: []byte("p")}, {Key: []byte("d/new"), Value: []byte("n")}}
+			pending := []Change{{Key: []byte("d/dev/00"), Value: []byte("p")}, {Key: []byte("d/new"), Value: []byte("n")}}
 			for {
 				select {
 				case <-done:
 					return
 				default:
 				}
-				if _, err := state.DataRoot(c); err != nil {
+				if _, err := DataRoot(c); err != nil {
 					t.Error(err)
 					return
 				}
-				if _, _, err := c.PendingRoot([]byte(state.DataPrefix), pending); err != nil {
+				if _, _, err := c.PendingRoot([]byte(DataPrefix), pending); err != nil {
 					t.Error(err)
 					return
 				}
-				if err := c.Iterate([]byte(state.TxPrefix), func(k, v []byte) error { return nil }); err != nil {
+				if err := c.Iterate([]byte(TxPrefix), func(k, v []byte) error { return nil }); err != nil {
 					t.Error(err)
 					return
 				}
@@ -159,26 +155,26 @@ func TestStateCacheConcurrentRoots(t *testing.T) {
 		}()
 	}
 	for i := 0; i < 200; i++ {
-		var ch []store.Change
+		var ch []Change
 		for j := 0; j < 20; j++ {
-			ch = append(ch, store.Change{Key: []byte(fmt.Sprintf("d/dev/%02d", (i+j)%40)), Value: []byte(fmt.Sprint(i))})
+			ch = append(ch, Change{Key: []byte(fmt.Sprintf("d/dev/%02d", (i+j)%40)), Value: []byte(fmt.Sprint(i))})
 		}
-		ch = append(ch, store.Change{Key: []byte(fmt.Sprintf("t/settle/%04d", i)), Value: []byte("s")})
+		ch = append(ch, Change{Key: []byte(fmt.Sprintf("t/settle/%04d", i)), Value: []byte("s")})
 		if i%3 == 0 {
-			ch = append(ch, store.Change{Key: []byte(fmt.Sprintf("t/settle/%04d", i/2)), Delete: true})
+			ch = append(ch, Change{Key: []byte(fmt.Sprintf("t/settle/%04d", i/2)), Delete: true})
 		}
-		c.apply(ch)
+		c.Apply(ch)
 	}
 	close(done)
 	wg.Wait()
-	m := state.NewMemStore()
+	m := NewMemStore()
 	_ = c.Iterate(nil, func(k, v []byte) error {
-		m.Apply([]state.Change{{Key: bytes.Clone(k), Value: bytes.Clone(v)}})
+		m.Apply([]Change{{Key: bytes.Clone(k), Value: bytes.Clone(v)}})
 		return nil
 	})
 	for _, p := range laneNamespaces {
 		got, _, _ := c.PendingRoot([]byte(p), nil)
-		want, err := state.Root(m, []byte(p))
+		want, err := Root(m, []byte(p))
 		if err != nil || got != want {
 			t.Fatalf("root of %q after the blocks %s, a MemStore copy gives %s (%v)", p, got, want, err)
 		}
@@ -186,7 +182,7 @@ func TestStateCacheConcurrentRoots(t *testing.T) {
 }
 
 func TestNetChangesAndMergeKeys(t *testing.T) {
-	net := netChanges([]store.Change{
+	net := netChanges([]Change{
 		{Key: []byte("b"), Value: []byte("1")},
 		{Key: []byte("a"), Delete: true},
 		{Key: []byte("b"), Value: []byte("2")},
