@@ -52,7 +52,9 @@ import (
 //     so a restarted node lists the IDs it raised live whenever the frames
 //     had been stored in seq order; frames stored out of order, or an
 //     orphan (below) that moved the live class state, may differ. The
-//     replayed alerts are merged with the chain's by time.
+//     replayed alerts are merged with the chain's by time. A frame stored
+//     for a waiting reading that only becomes final after the restart has
+//     its alerts back at the next restart, not before.
 //   - Sweep (images_sweep.go): an image accepted for a waiting reading that
 //     never became final (dropped, replaced, lost in a restart) is an
 //     orphan. The fetcher goroutine runs sweepOrphanImages at start and
@@ -65,7 +67,8 @@ import (
 //     its image was stored, so once the image index has reached a block
 //     timed past the grace, no reading waiting then can ever be final. An
 //     image a final reading names is never deleted; a re-upload for a
-//     waiting reading refreshes StoredAt.
+//     waiting reading refreshes StoredAt; a record from before StoredAt
+//     counts as stored when the node started.
 
 const (
 	protoImagesGet = "images/get"
