@@ -52,19 +52,37 @@ func (n *Node) startAlerts() error {
 // after a permit change judges old readings by the old permit, as the nodes
 // that saw them live did.
 func (n *Node) deviceContext(dev chain.PubKey, txHeight uint64) alerts.DeviceContext {
-	sr := n.state
-	d, err := state.GetDevice(sr, dev)
-	if err != nil {
-		return alerts.DeviceContext{}
+	return n.contextsAt(txHeight)(dev)
+}
+
+// contextsAt returns deviceContext as of txHeight, memoized per device and
+// per industry: a block has many readings per device and many devices per
+// industry, and each lookup is several state reads.
+func (n *Node) contextsAt(txHeight uint64) func(chain.PubKey) alerts.DeviceContext {
+	devices := map[chain.PubKey]alerts.DeviceContext{}
+	industries := map[chain.Address]alerts.DeviceContext{}
+	return func(dev chain.PubKey) alerts.DeviceContext {
+		if dc, ok := devices[dev]; ok {
+			return dc
+		}
+		d, err := state.GetDevice(n.state, dev)
+		if err != nil {
+			return alerts.DeviceContext{}
+		}
+		dc, ok := industries[d.Owner]
+		if !ok {
+			dc = alerts.DeviceContext{Industry: d.Owner}
+			if ind, err := state.GetIndustry(n.state, d.Owner); err == nil {
+				dc.IndustryName = ind.Name
+			}
+			if p, err := state.PermitAt(n.state, d.Owner, txHeight); err == nil {
+				dc.Limits = p.Permit.Limits
+			}
+			industries[d.Owner] = dc
+		}
+		devices[dev] = dc
+		return dc
 	}
-	dc := alerts.DeviceContext{Industry: d.Owner}
-	if ind, err := state.GetIndustry(sr, d.Owner); err == nil {
-		dc.IndustryName = ind.Name
-	}
-	if p, err := state.PermitAt(sr, d.Owner, txHeight); err == nil {
-		dc.Limits = p.Permit.Limits
-	}
-	return dc
 }
 
 // observeAlerts feeds a finalized data block to the alert rules. Called on
@@ -76,20 +94,10 @@ func (n *Node) observeAlerts(b *chain.Block) {
 	n.raise(n.alerts.ObserveBlock(b, n.blockDeviceContexts(b)))
 }
 
-// blockDeviceContexts memoizes deviceContext for data block b, as of its
-// anchor: a block has many readings per device, and each lookup is several
-// state reads.
+// blockDeviceContexts is deviceContext for data block b's readings, as of
+// its anchor.
 func (n *Node) blockDeviceContexts(b *chain.Block) func(chain.PubKey) alerts.DeviceContext {
-	memo := map[chain.PubKey]alerts.DeviceContext{}
-	anchor := b.Header.Anchor.Height
-	return func(dev chain.PubKey) alerts.DeviceContext {
-		if dc, ok := memo[dev]; ok {
-			return dc
-		}
-		dc := n.deviceContext(dev, anchor)
-		memo[dev] = dc
-		return dc
-	}
+	return n.contextsAt(b.Header.Anchor.Height)
 }
 
 // noteDoorReject records a reading refused at the door for a bad
