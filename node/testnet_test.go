@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -44,37 +45,63 @@ type testNetOptions struct {
 
 func startTestNetWith(t testing.TB, validators, auditors, devicesPerIndustry int, o testNetOptions) *testNet {
 	t.Helper()
-	opts := home.NetworkOptions{
-		Validators: validators, Auditors: auditors, DevnetParams: true, DevicesPerIndustry: devicesPerIndustry,
-		BasePort: 20000 + int(time.Now().UnixNano()%2000)*10,
+	// The nodes' p2p ports are fixed in the network's files, so a port
+	// taken meanwhile by another test process makes a node fail to listen:
+	// then the network is written again on other ports.
+	for attempt := 1; ; attempt++ {
+		opts := home.NetworkOptions{
+			Validators: validators, Auditors: auditors, DevnetParams: true, DevicesPerIndustry: devicesPerIndustry,
+			BasePort: 20000 + int(time.Now().UnixNano()%2000)*10,
+		}
+		if o.network != nil {
+			o.network(&opts)
+		}
+		nw, err := home.WriteNetwork(t.TempDir(), opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tn := &testNet{t: t, nw: nw, configure: o.configure}
+		var startErr error
+		for i := range nw.Nodes {
+			n, err := tn.tryStart(i)
+			if err != nil {
+				startErr = err
+				break
+			}
+			tn.nodes = append(tn.nodes, n)
+		}
+		if startErr == nil {
+			t.Cleanup(tn.close)
+			return tn
+		}
+		tn.close()
+		if !strings.Contains(startErr.Error(), "address already in use") || attempt == 5 {
+			t.Fatal(startErr)
+		}
+		t.Logf("attempt %d: %v; writing the network on other ports", attempt, startErr)
 	}
-	if o.network != nil {
-		o.network(&opts)
-	}
-	nw, err := home.WriteNetwork(t.TempDir(), opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tn := &testNet{t: t, nw: nw, configure: o.configure}
-	t.Cleanup(tn.close)
-	for i := range nw.Nodes {
-		tn.nodes = append(tn.nodes, tn.start(i))
-	}
-	return tn
 }
 
 // start starts node i from its home (again, after a stop).
 func (tn *testNet) start(i int) *Node {
-	t := tn.t
-	t.Helper()
+	tn.t.Helper()
+	n, err := tn.tryStart(i)
+	if err != nil {
+		tn.t.Fatal(err)
+	}
+	return n
+}
+
+// tryStart is start returning the error.
+func (tn *testNet) tryStart(i int) (*Node, error) {
 	nn := tn.nw.Nodes[i]
 	h, err := home.Open(nn.Home)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	cfg, err := h.LoadConfig()
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	cfg.API.Listen = "127.0.0.1:0"
 	if tn.configure != nil {
@@ -82,11 +109,11 @@ func (tn *testNet) start(i int) *Node {
 	}
 	g, err := h.LoadGenesis()
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	key, err := h.LoadNodeKey()
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	level := slog.LevelWarn
 	if os.Getenv("WATERCHAIN_TEST_LOG") != "" {
@@ -95,13 +122,13 @@ func (tn *testNet) start(i int) *Node {
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	n, err := New(Options{Home: h.Dir, Config: cfg, Genesis: g, Key: key, Logger: logger, Name: nn.Name})
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	if err := n.Start(context.Background()); err != nil {
 		n.Close()
-		t.Fatal(err)
+		return nil, err
 	}
-	return n
+	return n, nil
 }
 
 func (tn *testNet) close() {

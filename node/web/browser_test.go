@@ -58,6 +58,39 @@ func findChromium() string {
 	return ""
 }
 
+// startNodes starts every node of d's network.
+func (d *devnet) startNodes(logger *slog.Logger) error {
+	for _, nn := range d.nw.Nodes {
+		h, err := home.Open(nn.Home)
+		if err != nil {
+			return err
+		}
+		cfg, err := h.LoadConfig()
+		if err != nil {
+			return err
+		}
+		cfg.API.Listen = "127.0.0.1:0"
+		g, err := h.LoadGenesis()
+		if err != nil {
+			return err
+		}
+		key, err := h.LoadNodeKey()
+		if err != nil {
+			return err
+		}
+		n, err := node.New(node.Options{Home: h.Dir, Config: cfg, Genesis: g, Key: key, Logger: logger.With("node", nn.Name), Name: nn.Name})
+		if err != nil {
+			return err
+		}
+		if err := n.Start(context.Background()); err != nil {
+			n.Close()
+			return err
+		}
+		d.nodes = append(d.nodes, n)
+	}
+	return nil
+}
+
 // devnet is the network the browser looks at.
 type devnet struct {
 	t       *testing.T
@@ -75,61 +108,50 @@ type devnet struct {
 
 func startDevnet(t *testing.T) *devnet {
 	t.Helper()
-	nw, err := home.WriteNetwork(t.TempDir(), home.NetworkOptions{
-		Validators: 4, Auditors: 1, DevnetParams: true, DevicesPerIndustry: 2,
-		BasePort: 30000 + int(time.Now().UnixNano()%2000)*10,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	d := &devnet{t: t, nw: nw, chainID: nw.Genesis.ChainID, nextSeq: map[chain.PubKey]uint64{}}
-	t.Cleanup(func() {
-		for _, n := range d.nodes {
-			n.Close()
-		}
-	})
 	level := slog.LevelError
 	if os.Getenv("WATERCHAIN_TEST_LOG") != "" {
 		level = slog.LevelDebug
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-	for _, nn := range nw.Nodes {
-		h, err := home.Open(nn.Home)
+	// The nodes' p2p ports are fixed in the network's files, so a port
+	// taken meanwhile by another test process makes a node fail to listen:
+	// then the network is written again on other ports.
+	var d *devnet
+	for attempt := 1; ; attempt++ {
+		nw, err := home.WriteNetwork(t.TempDir(), home.NetworkOptions{
+			Validators: 4, Auditors: 1, DevnetParams: true, DevicesPerIndustry: 2,
+			BasePort: 30000 + int(time.Now().UnixNano()%2000)*10,
+		})
 		if err != nil {
 			t.Fatal(err)
 		}
-		cfg, err := h.LoadConfig()
-		if err != nil {
-			t.Fatal(err)
+		d = &devnet{t: t, nw: nw, chainID: nw.Genesis.ChainID, nextSeq: map[chain.PubKey]uint64{}}
+		err = d.startNodes(logger)
+		if err == nil {
+			break
 		}
-		cfg.API.Listen = "127.0.0.1:0"
-		g, err := h.LoadGenesis()
-		if err != nil {
-			t.Fatal(err)
-		}
-		key, err := h.LoadNodeKey()
-		if err != nil {
-			t.Fatal(err)
-		}
-		n, err := node.New(node.Options{Home: h.Dir, Config: cfg, Genesis: g, Key: key, Logger: logger.With("node", nn.Name), Name: nn.Name})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := n.Start(context.Background()); err != nil {
+		for _, n := range d.nodes {
 			n.Close()
+		}
+		if !strings.Contains(err.Error(), "address already in use") || attempt == 5 {
 			t.Fatal(err)
 		}
-		d.nodes = append(d.nodes, n)
+		t.Logf("attempt %d: %v; writing the network on other ports", attempt, err)
 	}
+	t.Cleanup(func() {
+		for _, n := range d.nodes {
+			n.Close()
+		}
+	})
 	d.api = "http://" + d.nodes[0].APIAddr()
 	d.base = d.dashboardBase()
 
 	// The first industry's meters.
 	byName := map[string]chain.Address{}
-	for _, a := range nw.Accounts {
+	for _, a := range d.nw.Accounts {
 		byName[a.Name] = a.Address
 	}
-	for _, dev := range nw.Devices {
+	for _, dev := range d.nw.Devices {
 		addr := byName[dev.Industry].String()
 		if d.industry == "" {
 			d.industry = addr
