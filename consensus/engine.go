@@ -582,6 +582,16 @@ func (e *Engine) evaluate() {
 	}
 }
 
+// Lock-rule mutations, for tests only: each breaks one lock rule on
+// purpose, so that TestSimulatorCatchesBrokenLocks (adversary_test.go) can
+// show that the simulator's lock-targeting adversary notices. Nothing
+// outside this package's tests sets them; false, they change nothing.
+var (
+	testIgnoreLocks    bool // line 22: prevote a fresh proposal whatever the lock
+	testIgnorePOLRound bool // line 28: take a proof of lock older than the lock
+	testSkipLock       bool // line 36: precommit a polka without locking on it
+)
+
 // applyRule applies the first rule of Algorithm 1 whose condition holds
 // and reports whether one did. Each rule changes the state so that it does
 // not hold again, so evaluate terminates.
@@ -596,7 +606,7 @@ func (e *Engine) applyRule() bool {
 		if info.status != validityPending {
 			if p.POLRound < 0 { // line 22
 				target := chain.Hash{}
-				if info.valid() && (e.lockedRound < 0 || e.lockedHash == hash) {
+				if info.valid() && (e.lockedRound < 0 || e.lockedHash == hash || testIgnoreLocks) {
 					target = hash
 				}
 				e.castVote(chain.Prevote, target)
@@ -606,7 +616,7 @@ func (e *Engine) applyRule() bool {
 			vr := uint32(p.POLRound)
 			if pol := e.rounds[vr]; pol != nil && pol.prevotes.count(hash) >= e.quorum { // line 28
 				target := chain.Hash{}
-				if info.valid() && (e.lockedRound <= int64(vr) || e.lockedHash == hash) {
+				if info.valid() && (e.lockedRound <= int64(vr) || e.lockedHash == hash || testIgnorePOLRound) {
 					target = hash
 				}
 				e.castVote(chain.Prevote, target)
@@ -625,7 +635,9 @@ func (e *Engine) applyRule() bool {
 		if info := e.blocks[hash]; info.valid() && rs.prevotes.count(hash) >= e.quorum {
 			rs.lockRuleFired = true
 			if e.step == StepPrevote {
-				e.lockedRound, e.lockedBlock, e.lockedHash = int64(e.round), info.block, hash
+				if !testSkipLock {
+					e.lockedRound, e.lockedBlock, e.lockedHash = int64(e.round), info.block, hash
+				}
 				e.castVote(chain.Precommit, hash)
 				e.step = StepPrecommit
 			}

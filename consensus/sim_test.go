@@ -17,10 +17,12 @@ import (
 // The deterministic network simulator: n engines on a virtual clock, a
 // network that loses, duplicates, delays (and so reorders) messages and
 // partitions then heals, validators that crash (sometimes between the WAL
-// write and the send) and restart from their WAL, and one Byzantine
-// validator that double-proposes and double-votes. Every random choice
-// comes from one math/rand/v2 generator seeded with the seed, so a seed
-// is a complete reproduction.
+// write and the send) and restart from their WAL, and either one Byzantine
+// validator that double-proposes and double-votes at random or, in a third
+// of the seeds, f coordinated Byzantine validators that attack the locks
+// (lockAdversary, adversary_test.go). Every random choice comes from one
+// math/rand/v2 generator seeded with the seed, so a seed is a complete
+// reproduction.
 
 var (
 	flagSeed  = flag.Int64("seed", -1, "simulator: run only this seed")
@@ -32,6 +34,7 @@ var (
 type simParams struct {
 	n          int
 	byzantine  bool
+	lockAttack bool // f coordinated Byzantine validators attack the locks
 	fileWAL    bool
 	loss, dup  float64
 	minDelay   time.Duration
@@ -43,12 +46,14 @@ type simParams struct {
 }
 
 func (p simParams) String() string {
-	return fmt.Sprintf("n=%d byzantine=%v loss=%.2f dup=%.2f delay=%s..%s chaos=%s partitions=%d crashes=%d",
-		p.n, p.byzantine, p.loss, p.dup, p.minDelay, p.maxDelay, p.chaosEnd, p.partitions, p.crashes)
+	return fmt.Sprintf("n=%d byzantine=%v lockattack=%v loss=%.2f dup=%.2f delay=%s..%s chaos=%s partitions=%d crashes=%d",
+		p.n, p.byzantine, p.lockAttack, p.loss, p.dup, p.minDelay, p.maxDelay, p.chaosEnd, p.partitions, p.crashes)
 }
 
-func drawParams(rng *rand.Rand, n int) simParams {
-	return simParams{
+// drawParams draws a seed's conditions; lockAttack forces the lock
+// adversary.
+func drawParams(rng *rand.Rand, n int, lockAttack bool) simParams {
+	p := simParams{
 		n:          n,
 		byzantine:  rng.IntN(4) != 0,
 		loss:       float64(rng.IntN(21)) / 100,
@@ -60,6 +65,14 @@ func drawParams(rng *rand.Rand, n int) simParams {
 		crashes:    rng.IntN(4),
 		heights:    3,
 	}
+	// Drawn last, so that the other conditions of a seed stay as they
+	// were before the lock adversary existed. The attack plays out over
+	// several rounds of growing timeouts, so its chaos lasts longer.
+	if lock := rng.IntN(3) == 0; lockAttack || (p.byzantine && lock) {
+		p.byzantine, p.lockAttack = true, true
+		p.chaosEnd = time.Duration(6+rng.IntN(7)) * time.Second
+	}
+	return p
 }
 
 type evKind uint8
@@ -75,6 +88,7 @@ const (
 	evPartition
 	evHeal
 	evSync
+	evAdversary // the lock adversary's own timer (lockAdversary.timer)
 )
 
 type simEvent struct {
@@ -155,7 +169,8 @@ type sim struct {
 	nodes   []*simNode
 	keys    []*chain.PrivateKey
 	vs      *chain.ValidatorSet
-	byz     int // index of the Byzantine validator, -1 for none
+	byz     int // index of the lone random Byzantine validator, -1 for none
+	adv     *lockAdversary
 	group   []int
 	healed  bool
 	trace   []string
@@ -169,9 +184,9 @@ type sim struct {
 	byzAlt    map[hrs]Message
 	// Evidence bookkeeping: what each honest node was handed by the
 	// Byzantine validator while able to store it, and what it reported.
-	byzDelivered  map[int]map[hrs]byzSeen
-	mustDetect    map[int]map[hrs]bool
-	detected      map[int]map[hrs]bool
+	byzDelivered  map[int]map[signer]byzSeen
+	mustDetect    map[int]map[signer]bool
+	detected      map[int]map[signer]bool
 	equivocations int
 	messages      int
 }
@@ -186,21 +201,29 @@ func newSim(t testing.TB, seed uint64, p simParams, tracing bool) *sim {
 		t: t, seed: seed, p: p, rng: rand.New(rand.NewPCG(seed, 0x5eed)), byz: -1, tracing: tracing,
 		final: map[uint64]*chain.Block{}, proposed: map[chain.Hash]bool{}, honestSig: map[signer]chain.Hash{},
 		certOK: map[chain.Hash]bool{}, byzAlt: map[hrs]Message{},
-		byzDelivered: map[int]map[hrs]byzSeen{}, mustDetect: map[int]map[hrs]bool{}, detected: map[int]map[hrs]bool{},
+		byzDelivered: map[int]map[signer]byzSeen{}, mustDetect: map[int]map[signer]bool{}, detected: map[int]map[signer]bool{},
 	}
 	s.keys, s.vs = testValidators(t, p.n, "sim")
-	if p.byzantine {
+	byz := map[int]bool{}
+	switch {
+	case p.lockAttack:
+		s.adv = newLockAdversary(s)
+		for _, i := range s.adv.byz {
+			byz[i] = true
+		}
+	case p.byzantine:
 		s.byz = s.rng.IntN(p.n)
+		byz[s.byz] = true
 	}
 	for i := range p.n {
-		nd := &simNode{id: i, key: s.keys[i], byz: i == s.byz, lastSync: map[[2]uint64]time.Duration{}}
+		nd := &simNode{id: i, key: s.keys[i], byz: byz[i], lastSync: map[[2]uint64]time.Duration{}}
 		if p.fileWAL {
 			nd.walDir = filepath.Join(t.TempDir(), fmt.Sprintf("node-%d", i))
 		} else {
 			nd.wal = NewMemWAL()
 		}
 		s.nodes = append(s.nodes, nd)
-		s.byzDelivered[i], s.mustDetect[i], s.detected[i] = map[hrs]byzSeen{}, map[hrs]bool{}, map[hrs]bool{}
+		s.byzDelivered[i], s.mustDetect[i], s.detected[i] = map[signer]byzSeen{}, map[signer]bool{}, map[signer]bool{}
 	}
 	return s
 }
@@ -217,9 +240,13 @@ func (s *sim) tracef(format string, args ...any) {
 
 func (s *sim) fail(format string, args ...any) {
 	if s.failed == nil {
-		s.failed = fmt.Errorf("at %s: %s", s.now, fmt.Sprintf(format, args...))
+		s.failed = fmt.Errorf("at %s: %w", s.now, fmt.Errorf(format, args...))
 	}
 }
+
+// errAgreement marks the failure of agreement: two blocks final at one
+// height.
+var errAgreement = errors.New("agreement")
 
 func (s *sim) schedule(e *simEvent) {
 	s.seq++
@@ -287,13 +314,32 @@ func (s *sim) run() error {
 
 func (s *sim) honest() []int {
 	var out []int
-	for i := range s.nodes {
-		if i != s.byz {
+	for i, nd := range s.nodes {
+		if !nd.byz {
 			out = append(out, i)
 		}
 	}
 	return out
 }
+
+// isByzKey reports whether key is a Byzantine validator's.
+func (s *sim) isByzKey(key chain.PubKey) bool {
+	i := s.vs.Index(key)
+	return i >= 0 && s.nodes[i].byz
+}
+
+// msgSigner is the validator that signed m: a proposal's is its round's
+// proposer.
+func (s *sim) msgSigner(m Message) chain.PubKey {
+	if m.Vote != nil {
+		return m.Vote.Validator
+	}
+	return s.vs.Proposer(m.Proposal.Height, m.Proposal.Round)
+}
+
+// byzSigned reports whether m was signed by a Byzantine validator (a
+// proposal by its round's proposer).
+func (s *sim) byzSigned(m Message) bool { return s.isByzKey(s.msgSigner(m)) }
 
 func (s *sim) allReached(target uint64) bool {
 	for _, nd := range s.nodes {
@@ -356,6 +402,9 @@ func (s *sim) handle(e *simEvent) {
 			}
 		}
 		return
+	case evAdversary:
+		s.adv.timer(e.timer)
+		return
 	}
 	nd := s.nodes[e.node]
 	switch e.kind {
@@ -411,8 +460,8 @@ func (s *sim) deliver(nd *simNode, e *simEvent) {
 	if h < st.Height && h <= uint64(len(nd.store)) {
 		s.answerSync(nd, e.from, h)
 	}
-	if e.from == s.byz && !nd.byz && !relayed(m, s.keys[s.byz]) && h == st.Height && !st.Decided && m.Round() <= st.Round+DefaultRoundWindow {
-		k := msgHRS(m)
+	if s.nodes[e.from].byz && !nd.byz && s.byzSigned(m) && h == st.Height && !st.Decided && m.Round() <= st.Round+DefaultRoundWindow {
+		k := signer{val: s.msgSigner(m), hrs: msgHRS(m)}
 		hash := msgHash(m)
 		s.tracef("node %d gets from the Byzantine: %s", nd.id, m)
 		if prev, ok := s.byzDelivered[nd.id][k]; ok && prev.inc == nd.inc && prev.hash != hash {
@@ -424,7 +473,7 @@ func (s *sim) deliver(nd *simNode, e *simEvent) {
 	s.input(nd, func() error {
 		err := nd.eng.Step(m)
 		if errors.Is(err, ErrInvalidMessage) {
-			if e.from != s.byz {
+			if !s.nodes[e.from].byz {
 				return fmt.Errorf("honest node %d's %s rejected: %w", e.from, m, err)
 			}
 			return nil
@@ -492,6 +541,9 @@ func (s *sim) input(nd *simNode, f func() error) {
 		}
 		s.dispatch(nd, rd)
 	}
+	if s.adv != nil && nd.up && !nd.byz {
+		s.adv.poll(nd)
+	}
 }
 
 func (s *sim) dispatch(nd *simNode, rd Ready) {
@@ -549,6 +601,9 @@ func (s *sim) commit(nd *simNode, b *chain.Block) {
 		return
 	}
 	s.tracef("node %d commits %d %s round %d", nd.id, h, hash.Short(), b.Cert.Round)
+	if s.adv != nil {
+		s.adv.committed(nd, b)
+	}
 	s.finalize(nd, b)
 	s.input(nd, func() error { return nd.eng.Start(h + 1) })
 }
@@ -557,7 +612,7 @@ func (s *sim) commit(nd *simNode, b *chain.Block) {
 func (s *sim) finalize(nd *simNode, b *chain.Block) {
 	h := b.Header.Height
 	if prior, ok := s.final[h]; ok && prior.Hash() != b.Hash() {
-		s.fail("agreement: height %d is final as %s and as %s (node %d)", h, prior.Hash().Short(), b.Hash().Short(), nd.id)
+		s.fail("%w: height %d is final as %s and as %s (node %d)", errAgreement, h, prior.Hash().Short(), b.Hash().Short(), nd.id)
 		return
 	}
 	s.final[h] = b
@@ -634,9 +689,25 @@ func msgHash(m Message) chain.Hash {
 // relays what it sees, so someone gets both).
 func (s *sim) broadcast(nd *simNode, m Message) {
 	if !nd.byz {
+		if s.adv != nil {
+			s.adv.observe(nd, m)
+		}
 		for to := range s.nodes {
 			if to != nd.id {
 				s.send(nd.id, to, &simEvent{kind: evDeliver, msg: m})
+			}
+		}
+		return
+	}
+	if s.adv != nil {
+		// A coordinated Byzantine validator's engine speaks only where the
+		// attack does not: its messages of the attacked height go out
+		// after the heal, the adversary's own before.
+		if !s.adv.silences(m) {
+			for to := range s.nodes {
+				if to != nd.id {
+					s.send(nd.id, to, &simEvent{kind: evDeliver, msg: m})
+				}
 			}
 		}
 		return
@@ -715,9 +786,13 @@ func (s *sim) send(from, to int, e *simEvent) {
 	if s.rng.Float64() < s.p.dup {
 		copies = 2
 	}
+	held := s.adv != nil && s.adv.holds(from, to, e)
 	for range copies {
 		c := *e
 		c.at = s.now + s.p.minDelay + time.Duration(s.rng.Int64N(int64(s.p.maxDelay-s.p.minDelay)+1))
+		if held {
+			c.at += s.p.chaosEnd - s.now
+		}
 		c.node, c.from = to, from
 		s.schedule(&c)
 	}
@@ -734,15 +809,15 @@ func (s *sim) checkEvidenceItem(nd *simNode, ev *chain.Evidence) {
 		s.fail("node %d reported evidence with bad signatures: %v", nd.id, err)
 		return
 	}
-	if s.byz < 0 || ev.Offender() != s.keys[s.byz].Public() {
+	if !s.isByzKey(ev.Offender()) {
 		s.fail("node %d accused %s, who is honest", nd.id, ev.Offender().Short())
 		return
 	}
-	var k hrs
+	k := signer{val: ev.Offender()}
 	if ev.VoteA != nil {
-		k = hrs{ev.VoteA.Height, ev.VoteA.Round, stepOfVote(ev.VoteA.Type)}
+		k.hrs = hrs{ev.VoteA.Height, ev.VoteA.Round, stepOfVote(ev.VoteA.Type)}
 	} else {
-		k = hrs{ev.ProposalA.Height, ev.ProposalA.Round, StepPropose}
+		k.hrs = hrs{ev.ProposalA.Height, ev.ProposalA.Round, StepPropose}
 	}
 	s.detected[nd.id][k] = true
 }
@@ -753,7 +828,7 @@ func (s *sim) checkEvidence() {
 	for id, keys := range s.mustDetect {
 		for k := range keys {
 			if !s.detected[id][k] {
-				s.fail("evidence: node %d received conflicting %s at %d/%d from the Byzantine validator but reported no evidence", id, k.step, k.height, k.round)
+				s.fail("evidence: node %d received conflicting %s at %d/%d from Byzantine validator %s but reported no evidence", id, k.step, k.height, k.round, k.val.Short())
 				return
 			}
 		}
@@ -771,17 +846,24 @@ func simSeeds(n int) int {
 	return d
 }
 
-// runSeed runs one seed; on failure it runs it again with tracing and
-// reports the end of the trace and the command that reproduces it.
-func runSeed(t *testing.T, n int, seed uint64, fileWAL bool) bool {
-	t.Helper()
-	p := drawParams(rand.New(rand.NewPCG(seed, uint64(n))), n)
+// seedParams are the conditions of seed for n validators.
+func seedParams(n int, seed uint64, fileWAL, lockAttack bool) simParams {
+	p := drawParams(rand.New(rand.NewPCG(seed, uint64(n))), n, lockAttack)
 	p.fileWAL = fileWAL
+	return p
+}
+
+// runSeed runs one seed and returns the run and its first broken
+// invariant.
+func runSeed(t testing.TB, p simParams, seed uint64) (*sim, error) {
 	s := newSim(t, seed, p, *flagTrace)
-	err := s.run()
-	if err == nil {
-		return true
-	}
+	return s, s.run()
+}
+
+// reportSeed reports a failed seed: it runs it again with tracing and
+// prints the end of the trace and the command that reproduces it.
+func reportSeed(t *testing.T, p simParams, seed uint64, err error) {
+	t.Helper()
 	again := newSim(t, seed, p, true)
 	again.run()
 	tail := again.trace
@@ -790,24 +872,69 @@ func runSeed(t *testing.T, n int, seed uint64, fileWAL bool) bool {
 	}
 	t.Errorf("seed %d (%s): %v\nlast events:\n%s\nreproduce with: go test ./consensus -run '%s$' -seed=%d",
 		seed, p, err, strings.Join(tail, "\n"), t.Name(), seed)
-	return false
+}
+
+// checkSeed runs one seed and reports it if it fails.
+func checkSeed(t *testing.T, p simParams, seed uint64) (*sim, bool) {
+	t.Helper()
+	s, err := runSeed(t, p, seed)
+	if err != nil {
+		reportSeed(t, p, seed, err)
+		return s, false
+	}
+	return s, true
+}
+
+// lockStats counts what the lock adversary achieved over seeds.
+type lockStats struct {
+	runs, attacks, lone, pushed, replanted int
+}
+
+func (st *lockStats) add(s *sim) {
+	if s.adv == nil {
+		return
+	}
+	a := s.adv
+	st.runs++
+	if a.planned {
+		st.attacks++
+	}
+	if a.split {
+		st.lone++
+	}
+	if a.split && a.pushed {
+		st.pushed++
+	}
+	if a.split && a.replanted {
+		st.replanted++
+	}
+}
+
+func (st lockStats) String() string {
+	return fmt.Sprintf("%d runs with the lock adversary: %d attacked a height, %d got a lone decision, then %d pushed another block (%d with a planted POL)",
+		st.runs, st.attacks, st.lone, st.pushed, st.replanted)
 }
 
 func TestSimulator(t *testing.T) {
 	for _, n := range []int{4, 7, 10} {
 		t.Run(fmt.Sprintf("n=%d", n), func(t *testing.T) {
 			if *flagSeed >= 0 {
-				runSeed(t, n, uint64(*flagSeed), false)
+				seed := uint64(*flagSeed)
+				s, _ := checkSeed(t, seedParams(n, seed, false, false), seed)
+				if s.adv != nil {
+					t.Log(s.adv.summary())
+				}
 				return
 			}
-			var equivocations, detected int
+			var st lockStats
 			for seed := range uint64(simSeeds(n)) {
-				if !runSeed(t, n, seed, false) {
+				s, ok := checkSeed(t, seedParams(n, seed, false, false), seed)
+				if !ok {
 					return
 				}
-				_ = equivocations
-				_ = detected
+				st.add(s)
 			}
+			t.Log(st)
 		})
 	}
 }
@@ -820,11 +947,12 @@ func TestSimulatorFileWAL(t *testing.T) {
 		seeds = 2
 	}
 	if *flagSeed >= 0 {
-		runSeed(t, 4, uint64(*flagSeed), true)
+		seed := uint64(*flagSeed)
+		checkSeed(t, seedParams(4, seed, true, false), seed)
 		return
 	}
 	for seed := range seeds {
-		if !runSeed(t, 4, 1000+seed, true) {
+		if _, ok := checkSeed(t, seedParams(4, 1000+seed, true, false), 1000+seed); !ok {
 			return
 		}
 	}
