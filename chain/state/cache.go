@@ -30,6 +30,8 @@ type Cache struct {
 	keys  []string     // sorted
 	vals  map[string][]byte
 	trees [len(laneNamespaces)]RootTree // of laneNamespaces[i]'s entries
+
+	decoded decodedMemo // flat records decoded from vals; see decoded.go
 }
 
 // laneNamespaces are the namespaces whose trees the cache keeps: the
@@ -157,6 +159,7 @@ func (c *Cache) patch(t int, changes []Change) (*TreePatch, error) {
 // changes meanwhile), so the write lock is held only to put them in.
 func (c *Cache) Apply(changes []Change) {
 	net := netChanges(changes)
+	c.decoded.forget(net)
 	c.mu.RLock()
 	var patches [len(laneNamespaces)]*TreePatch
 	var rebuild [len(laneNamespaces)]bool

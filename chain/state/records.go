@@ -339,6 +339,11 @@ func decodeRecord(b []byte, rec record) error {
 
 // getRecord loads key into rec; it reports false when the key is absent.
 func getRecord(r Reader, key []byte, rec record) (bool, error) {
+	if d, ok := r.(decodedReader); ok {
+		if found, handled, err := d.getDecoded(key, rec); handled {
+			return found, err
+		}
+	}
 	b, err := r.Get(key)
 	if isNotFound(err) {
 		return false, nil
