@@ -9,38 +9,40 @@ import (
 
 // lockAdversary is the simulator's lock-targeting attacker: f = ⌊(n−1)/3⌋
 // Byzantine validators that act as one, together with the scheduler of a
-// network that is asynchronous until the heal. It attacks one height
-// during the chaos, the first from a random one of 1–3 at which a
-// Byzantine validator proposes the split round r: round 0, or round 1
-// when it also plants a proof of lock in round 0. The Byzantine validators
-// run engines like the others, which keep up with the chain and speak at
-// every other height; at the attacked height they keep silent until the
-// heal and the adversary speaks for them. (After the heal they speak there
-// too, which is what lets the height finish: see the report on liveness
-// with f silent validators in sim_test.go's history.)
+// network that is asynchronous until the heal (it may hold any honest
+// message until then, and delivers its own first). It attacks one height
+// during the chaos: the first, from a random one of 1–3, at which a
+// Byzantine validator proposes the round right after the split round r
+// (r = 0, or r = 1 when it also plants a proof of lock in round 0). The
+// Byzantine validators run engines like the others, which keep up with the
+// chain and speak at every other height; at the attacked height they keep
+// silent until the heal and the adversary speaks for them.
 //
 //  1. Plant (half of the runs, round vr = r−1): f+1 honest validators
 //     prevote a block P in vr and nobody sees a polka for it. A Byzantine
 //     proposer sends P to f+1 of the honest only; an honest proposer's P is
-//     held back by the scheduler from f of the honest. The Byzantine do
-//     not vote in vr: their prevotes for P come later, as a proof of lock
-//     (POL) for round vr that nobody could have locked on.
+//     held from f of the others. The Byzantine do not vote in vr: their
+//     prevotes for P come later, in a proof of lock (POL) for round vr
+//     that no honest validator could have locked on.
 //  2. Split (round r): the honest are split into S_A, f+1 of them with one
 //     chosen decider D, and S_B, the f others (first the honest proposers
-//     of the rounds after r, so that they propose fresh blocks, not A).
-//     The Byzantine proposer sends block A to S_A and another valid block
-//     to S_B; the Byzantine prevote A to S_A only, so S_A alone sees the
-//     polka, locks on A and precommits it, and they precommit A to D only,
-//     so D alone decides A. S_B sees no polka and locks on nothing.
-//  3. Isolation: from the split on, the scheduler holds every message
-//     from or to D that is not of the attacked height and a round up to r
-//     until the heal. D has decided A; the others do not learn it (no
+//     of the rounds after r+1, so that those propose fresh blocks, not A).
+//     Only S_A gets block A: a Byzantine proposer sends S_B another valid
+//     block, an honest proposer's A is held from S_B. The Byzantine
+//     prevote A to S_A only (nil to S_B), so S_A alone sees the polka,
+//     locks on A and precommits it, and they precommit A to D only (nil to
+//     the others), so D alone decides A. S_B sees no polka and locks on
+//     nothing.
+//  3. Isolation: from the start of the height, the scheduler holds every
+//     message from or to D that is not of the attacked height and a round
+//     up to r until the heal. D decides A; the others do not learn it (no
 //     block sync reaches them) and go on to later rounds of the height.
-//  4. Push (rounds after r, to everybody but D): a Byzantine proposer
-//     proposes P with POL vr when the plant worked, else a fresh block,
-//     and the Byzantine prevote and precommit it; an honest proposer's
-//     block that is not A gets their prevotes and precommits too; A gets
-//     nil votes, which keep the rounds moving without D.
+//  4. Push (rounds after r, to everybody but D): the Byzantine proposer of
+//     round r+1 (and of any later round it proposes) proposes P with POL
+//     vr when the plant worked, else a fresh block, and the Byzantine
+//     prevote and precommit it; an honest proposer's block that is not A
+//     gets their prevotes and precommits too; A gets nil votes, which
+//     keep the rounds moving without D.
 //
 // With correct locks the push cannot succeed: the f validators of S_A
 // other than D are locked on A since round r, so a block other than A gets
@@ -51,29 +53,31 @@ import (
 // prevote the pushed block, which is then decided beside D's A.
 type lockAdversary struct {
 	s      *sim
-	byz    []int        // the Byzantine validators, in set order
-	honest []int        // the others, in set order
-	plant  bool         // plant a hidden POL before the split
+	byz    []int // the Byzantine validators, in set order
+	honest []int // the others, in set order
+	plant  bool  // plant a hidden POL before the split
 
-	// The attacked height, fixed from the start; the attack, once planned.
-	h        uint64
+	// The attacked height and rounds, fixed from the start.
+	h  uint64
+	vr int64 // plant round; -1 without
+	r  uint32
+
+	// The attack, planned when the first honest validator starts h.
 	planned  bool
-	vr       int64 // plant round; -1 without
-	r        uint32
 	d        int
 	inA      map[int]bool
-	victims  map[int]bool // held from an honest plant proposal
+	heldFrom map[uint32]map[int]bool // honest proposals of a round held from these nodes
 	a        *chain.Block
 	aHash    chain.Hash
 	planted  *chain.Block // proposed in round vr
 	pHash    chain.Hash
 	pVotes   map[int]*chain.Vote // honest prevotes for planted in round vr
 	entered  map[uint32]bool     // rounds whose Byzantine part was played
-	answered map[uint32]bool     // push rounds with an honest proposer answered
+	answered map[uint32]bool     // push rounds answered
 
-	// What the attack achieved, for the test's log.
-	split     bool // D decided A while no other honest validator had
-	pushed    bool // a pushed block (not A) got a proposal in a push round
+	// What the attack achieved, for the tests' logs.
+	split     bool // D decided A while no other validator had
+	pushed    bool // another block was pushed in a round after the split
 	replanted bool // the push re-proposed the planted block with its POL
 }
 
@@ -91,7 +95,7 @@ func newLockAdversary(s *sim) *lockAdversary {
 		a.r = 1
 	}
 	a.vr = int64(a.r) - 1
-	for a.h = 1 + uint64(s.rng.IntN(3)); !a.isByz(a.proposerIdx(a.h, a.r)); a.h++ {
+	for a.h = 1 + uint64(s.rng.IntN(3)); !a.isByz(a.proposerIdx(a.h, a.r+1)); a.h++ {
 	}
 	return a
 }
@@ -111,8 +115,8 @@ func (a *lockAdversary) active() bool { return a.planned && !a.s.healed }
 func (a *lockAdversary) silences(m Message) bool { return !a.s.healed && m.Height() == a.h }
 
 // poll runs after every input of honest node nd: the adversary plans its
-// attack when a suitable height starts and plays its part of every round
-// an honest validator enters.
+// attack when the attacked height starts and plays its part of every
+// round an honest validator enters.
 func (a *lockAdversary) poll(nd *simNode) {
 	if a.s.healed {
 		return
@@ -132,22 +136,33 @@ func (a *lockAdversary) poll(nd *simNode) {
 	}
 }
 
-// plan picks the sides of the attack when the first honest validator
-// starts the attacked height.
+// shuffled returns a shuffled copy of xs without the value skip.
+func (a *lockAdversary) shuffled(xs []int, skip int) []int {
+	out := slices.DeleteFunc(slices.Clone(xs), func(i int) bool { return i == skip })
+	a.s.rng.Shuffle(len(out), func(i, j int) { out[i], out[j] = out[j], out[i] })
+	return out
+}
+
+// plan picks the sides of the attack.
 func (a *lockAdversary) plan() {
-	h, r := a.h, a.r
+	h, r, f := a.h, a.r, len(a.byz)
 	a.planned = true
 	a.entered, a.answered = map[uint32]bool{}, map[uint32]bool{}
-	a.pVotes, a.victims = map[int]*chain.Vote{}, map[int]bool{}
-	rng := a.s.rng
-	// S_B: the first f distinct honest proposers after r, so that the
-	// rounds after the split are proposed by validators that are not
-	// locked on A. S_A: the other f+1, one of them the decider D.
-	f := len(a.byz)
+	a.pVotes, a.heldFrom = map[int]*chain.Vote{}, map[uint32]map[int]bool{}
+	// S_B: f honest validators, not the split round's proposer, first
+	// those that propose soonest after r+1, so that the honest rounds of
+	// the push are proposed by validators not locked on A. S_A: the other
+	// f+1, one of them the decider D.
+	split := a.proposerIdx(h, r)
 	inB := map[int]bool{}
-	for t := r + 1; len(inB) < f; t++ {
-		if p := a.proposerIdx(h, t); !a.isByz(p) {
+	for t := r + 2; len(inB) < f && t < r+2+uint32(a.s.p.n); t++ {
+		if p := a.proposerIdx(h, t); !a.isByz(p) && p != split {
 			inB[p] = true
+		}
+	}
+	for _, i := range a.shuffled(a.honest, split) {
+		if len(inB) < f {
+			inB[i] = true
 		}
 	}
 	a.inA = map[int]bool{}
@@ -158,18 +173,20 @@ func (a *lockAdversary) plan() {
 			sA = append(sA, i)
 		}
 	}
-	a.d = sA[rng.IntN(len(sA))]
+	a.d = sA[a.s.rng.IntN(len(sA))]
+	if !a.isByz(split) {
+		a.heldFrom[r] = inB
+	}
 	if a.vr >= 0 {
-		if p := a.proposerIdx(h, 0); !a.isByz(p) {
-			// An honest plant proposal: hold it from f honest others.
-			others := slices.DeleteFunc(slices.Clone(a.honest), func(i int) bool { return i == p })
-			rng.Shuffle(len(others), func(i, j int) { others[i], others[j] = others[j], others[i] })
-			for _, i := range others[:f] {
-				a.victims[i] = true
+		if p := a.proposerIdx(h, uint32(a.vr)); !a.isByz(p) {
+			victims := map[int]bool{}
+			for _, i := range a.shuffled(a.honest, p)[:f] {
+				victims[i] = true
 			}
+			a.heldFrom[uint32(a.vr)] = victims
 		}
 	}
-	a.s.tracef("adversary: attacks height %d: byzantine %v, plant round %d, split round %d, S_A %v, decider %d", h, a.byz, a.vr, r, sA, a.d)
+	a.s.tracef("adversary: attacks height %d: byzantine %v, plant round %d, split round %d, S_A %v, decider %d, held %v", h, a.byz, a.vr, r, sA, a.d, a.heldFrom)
 }
 
 // block builds a valid block of the attacked height proposed by the
@@ -203,31 +220,28 @@ func (a *lockAdversary) vote(byz int, typ chain.VoteType, round uint32, hash cha
 	return Message{Vote: signedVote(a.s.keys[byz], typ, a.h, round, hash)}
 }
 
+func (a *lockAdversary) propose(byz int, b *chain.Block, round uint32, pol int32, to ...int) {
+	a.send(byz, Message{Proposal: signProposal(testChainID, a.s.keys[byz], b, round, pol)}, to...)
+}
+
 // notD is every honest validator but the decider.
 func (a *lockAdversary) notD() []int {
 	return slices.DeleteFunc(slices.Clone(a.honest), func(i int) bool { return i == a.d })
 }
 
 // enter plays the Byzantine part of round t, which an honest validator
-// has just entered.
+// has just entered. Rounds with an honest proposer are played when its
+// proposal is observed.
 func (a *lockAdversary) enter(t uint32) {
 	s := a.s
 	p := a.proposerIdx(a.h, t)
 	switch {
-	case int64(t) < a.vr:
+	case int64(t) < a.vr || !a.isByz(p) && t <= a.r:
 	case int64(t) == a.vr:
-		if !a.isByz(p) {
-			return // the honest proposal is observed; victims are held from it
-		}
 		a.planted = a.block(p, "plant")
 		a.pHash = a.planted.Hash()
-		to := slices.Clone(a.honest)
-		s.rng.Shuffle(len(to), func(i, j int) { to[i], to[j] = to[j], to[i] })
-		a.send(p, Message{Proposal: signProposal(testChainID, s.keys[p], a.planted, t, -1)}, to[:len(a.byz)+1]...)
+		a.propose(p, a.planted, t, -1, a.shuffled(a.honest, -1)[:len(a.byz)+1]...)
 	case t == a.r:
-		a.a = a.block(p, "A")
-		a.aHash = a.a.Hash()
-		other := a.block(p, "A'")
 		var sA, sB []int
 		for _, i := range a.honest {
 			if a.inA[i] {
@@ -236,12 +250,9 @@ func (a *lockAdversary) enter(t uint32) {
 				sB = append(sB, i)
 			}
 		}
-		a.send(p, Message{Proposal: signProposal(testChainID, s.keys[p], a.a, t, -1)}, sA...)
-		a.send(p, Message{Proposal: signProposal(testChainID, s.keys[p], other, t, -1)}, sB...)
-		for _, b := range a.byz {
-			a.send(b, a.vote(b, chain.Prevote, t, a.aHash), sA...)
-			a.send(b, a.vote(b, chain.Precommit, t, a.aHash), a.d)
-		}
+		a.splitVotes(a.block(p, "A"))
+		a.propose(p, a.a, t, -1, sA...)
+		a.propose(p, a.block(p, "A'"), t, -1, sB...)
 	case a.isByz(p):
 		a.answered[t] = true
 		b, pol := a.planted, int32(a.vr)
@@ -250,7 +261,7 @@ func (a *lockAdversary) enter(t uint32) {
 		}
 		hash := b.Hash()
 		to := a.notD()
-		a.send(p, Message{Proposal: signProposal(testChainID, s.keys[p], b, t, pol)}, to...)
+		a.propose(p, b, t, pol, to...)
 		a.pushed = true
 		if pol >= 0 {
 			a.replanted = true
@@ -265,10 +276,36 @@ func (a *lockAdversary) enter(t uint32) {
 		}
 		a.back(t, hash)
 	default:
-		// An honest proposer: answered when its proposal is observed, or
-		// with nil votes if none came by the propose timeout.
+		// An honest push round: answered when its proposal is observed,
+		// or with nil votes if none came by the propose timeout.
 		s.schedule(&simEvent{at: s.now + testTimeouts.Duration(TimeoutPropose, t), kind: evAdversary,
 			timer: Timer{Kind: TimeoutPropose, Height: a.h, Round: t}})
+	}
+}
+
+// splitVotes makes b the split round's A: the Byzantine prevote it to S_A
+// and precommit it to D, and vote nil to the others (f nil prevotes and f
+// nil precommits are no quorum, but they keep the round moving when an
+// honest vote is lost).
+func (a *lockAdversary) splitVotes(b *chain.Block) {
+	a.a, a.aHash = b, b.Hash()
+	var sA []int
+	for _, i := range a.honest {
+		if a.inA[i] {
+			sA = append(sA, i)
+		}
+	}
+	var sB []int
+	for _, i := range a.honest {
+		if !a.inA[i] {
+			sB = append(sB, i)
+		}
+	}
+	for _, z := range a.byz {
+		a.send(z, a.vote(z, chain.Prevote, a.r, a.aHash), sA...)
+		a.send(z, a.vote(z, chain.Prevote, a.r, chain.Hash{}), sB...)
+		a.send(z, a.vote(z, chain.Precommit, a.r, a.aHash), a.d)
+		a.send(z, a.vote(z, chain.Precommit, a.r, chain.Hash{}), a.notD()...)
 	}
 }
 
@@ -291,8 +328,8 @@ func (a *lockAdversary) timer(t Timer) {
 	a.back(t.Round, chain.Hash{})
 }
 
-// observe sees every honest message as it is sent: the plant round's
-// proposal and prevotes, and the proposals of push rounds.
+// observe sees every honest message as it is sent: the proposals of the
+// plant, split and push rounds and the plant round's prevotes.
 func (a *lockAdversary) observe(nd *simNode, m Message) {
 	if !a.active() || m.Height() != a.h {
 		return
@@ -304,6 +341,8 @@ func (a *lockAdversary) observe(nd *simNode, m Message) {
 	case m.Vote != nil && m.Vote.Type == chain.Prevote && int64(t) == a.vr && a.planted != nil &&
 		m.Vote.BlockHash == a.pHash && m.Vote.Validator == nd.key.Public():
 		a.pVotes[nd.id] = m.Vote
+	case m.Proposal != nil && t == a.r && a.a == nil:
+		a.splitVotes(m.Proposal.Block)
 	case m.Proposal != nil && t > a.r && !a.answered[t] && nd.id != a.d:
 		a.answered[t] = true
 		hash := m.Proposal.Block.Hash()
@@ -316,18 +355,25 @@ func (a *lockAdversary) observe(nd *simNode, m Message) {
 	}
 }
 
-// holds is the adversary's scheduler: it holds, until the heal, the plant
-// proposal from its victims and every message from or to D that is not of
-// the attacked height and a round up to the split.
+// holds is the adversary's scheduler: until the heal it holds the honest
+// plant and split proposals from the nodes chosen for that, every message
+// from or to D that is not of the attacked height and a round up to the
+// split, and the Byzantine engines' block sync from the attacked height
+// on.
 func (a *lockAdversary) holds(from, to int, e *simEvent) bool {
 	if !a.active() {
 		return false
 	}
-	if from == a.d || to == a.d {
-		return e.kind != evDeliver || e.msg.Height() != a.h || e.msg.Round() > a.r
+	if (from == a.d || to == a.d) && (e.kind != evDeliver || e.msg.Height() != a.h || e.msg.Round() > a.r) {
+		return true
+	}
+	if e.kind == evSync {
+		// A Byzantine engine that learnt the height's block keeps it
+		// to itself.
+		return a.isByz(from) && e.block.Header.Height >= a.h
 	}
 	m := e.msg
-	return e.kind == evDeliver && a.victims[to] && m.Proposal != nil && m.Height() == a.h && int64(m.Round()) == a.vr
+	return m.Proposal != nil && m.Height() == a.h && a.heldFrom[m.Round()][to]
 }
 
 // committed notes a decision of the attacked height.
