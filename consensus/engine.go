@@ -583,7 +583,7 @@ func (e *Engine) evaluate() {
 }
 
 // Lock-rule mutations, for tests only: each breaks one lock rule on
-// purpose, so that TestSimulatorCatchesBrokenLocks (adversary_test.go) can
+// purpose, so that TestSimulatorCatchesBrokenLocks (mutation_test.go) can
 // show that the simulator's lock-targeting adversary notices. Nothing
 // outside this package's tests sets them; false, they change nothing.
 var (

@@ -19,8 +19,8 @@ import (
 // partitions then heals, validators that crash (sometimes between the WAL
 // write and the send) and restart from their WAL, and either one Byzantine
 // validator that double-proposes and double-votes at random or, in a third
-// of the seeds, f coordinated Byzantine validators that attack the locks
-// (lockAdversary, adversary_test.go). Every random choice comes from one
+// of the Byzantine seeds, f coordinated Byzantine validators that attack
+// the locks (lockAdversary, adversary_test.go). Every random choice comes from one
 // math/rand/v2 generator seeded with the seed, so a seed is a complete
 // reproduction.
 
@@ -870,7 +870,7 @@ func reportSeed(t *testing.T, p simParams, seed uint64, err error) {
 	if len(tail) > 60 {
 		tail = tail[len(tail)-60:]
 	}
-	t.Errorf("seed %d (%s): %v\nlast events:\n%s\nreproduce with: go test ./consensus -run '%s$' -seed=%d",
+	t.Errorf("seed %d (%s): %v\nlast events:\n%s\nreproduce with: go test ./consensus -run '^%s$' -seed=%d",
 		seed, p, err, strings.Join(tail, "\n"), t.Name(), seed)
 }
 
