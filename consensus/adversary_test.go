@@ -16,7 +16,10 @@ import (
 // (r = 0, or r = 1 when it also plants a proof of lock in round 0). The
 // Byzantine validators run engines like the others, which keep up with the
 // chain and speak at every other height; at the attacked height they keep
-// silent until the heal and the adversary speaks for them.
+// silent for good and the adversary speaks for them until the heal. So
+// after the heal the height must finish with f validators silent, which
+// needs the engine's Rebroadcast to relay its round's votes and resend its
+// previous round's (a validator behind could wait for good otherwise).
 //
 //  1. Plant (half of the runs, round vr = r−1): f+1 honest validators
 //     prevote a block P in vr and nobody sees a polka for it. A Byzantine
@@ -110,9 +113,9 @@ func (a *lockAdversary) proposerIdx(h uint64, r uint32) int {
 func (a *lockAdversary) active() bool { return a.planned && !a.s.healed }
 
 // silences reports whether a Byzantine validator's engine must keep m to
-// itself: before the heal the adversary speaks for it at the attacked
-// height.
-func (a *lockAdversary) silences(m Message) bool { return !a.s.healed && m.Height() == a.h }
+// itself: at the attacked height it never speaks (the adversary speaks for
+// it until the heal).
+func (a *lockAdversary) silences(m Message) bool { return m.Height() == a.h }
 
 // poll runs after every input of honest node nd: the adversary plans its
 // attack when the attacked height starts and plays its part of every

@@ -261,12 +261,29 @@ func (e *Engine) restore() bool {
 }
 
 // Rebroadcast puts the engine's own messages of its current round back in
-// Ready.Messages. Gossip loses messages and a peer may have restarted, so
-// the driver calls it now and then (every few seconds, or on meeting a
-// peer); it signs nothing new.
+// Ready.Messages, its votes of the round before, and the other validators'
+// votes of its current round that it holds. Gossip loses messages and a
+// peer may have restarted, so the driver calls it now and then (every few
+// seconds, or on meeting a peer); it signs nothing new.
+//
+// Algorithm 1's liveness assumes that a message one correct validator
+// receives, every correct one eventually receives; gossip drops messages
+// and sends each once. So a validator behind may wait for good: in a
+// round for precommits it lost, which the validators that moved on never
+// send again, or without the f+1 votes of a later round that made others
+// skip to it (some of them a silent Byzantine validator's). The previous
+// round's own votes and the relayed votes of the current round give it
+// both. The simulator's lock adversary stalled heights in these two ways.
 func (e *Engine) Rebroadcast() {
 	if !e.started || e.halted != nil {
 		return
+	}
+	if e.round > 0 {
+		for _, s := range []Step{StepPrevote, StepPrecommit} {
+			if m, ok := e.signed[signKey{e.round - 1, s}]; ok {
+				e.ready.Messages = append(e.ready.Messages, m)
+			}
+		}
 	}
 	for _, s := range []Step{StepPropose, StepPrevote, StepPrecommit} {
 		if m, ok := e.signed[signKey{e.round, s}]; ok {
@@ -276,6 +293,26 @@ func (e *Engine) Rebroadcast() {
 			}
 		}
 	}
+	if rs := e.rounds[e.round]; rs != nil {
+		for _, set := range []*voteSet{&rs.prevotes, &rs.precommits} {
+			for _, v := range e.firstVotes(set) {
+				if v.Validator != e.self {
+					e.ready.Messages = append(e.ready.Messages, Message{Vote: v})
+				}
+			}
+		}
+	}
+}
+
+// firstVotes is each validator's first vote in set, in validator-set
+// order.
+func (e *Engine) firstVotes(set *voteSet) []*chain.Vote {
+	votes := make([]*chain.Vote, 0, len(set.first))
+	for _, v := range set.first {
+		votes = append(votes, v)
+	}
+	slices.SortFunc(votes, func(a, b *chain.Vote) int { return e.vs.Index(a.Validator) - e.vs.Index(b.Validator) })
+	return votes
 }
 
 // relayPOL sends, after a re-proposal, the prevotes of its proof-of-lock
