@@ -139,7 +139,11 @@
 // the lock) or line 36 (precommit without locking), the adversary in every
 // run breaks agreement in 15–50% of seeds 0–39 per size (1,000-seed rates
 // in the test's comment), and the same seeds pass with the engine intact.
-// More seeds:
+// At the attacked height the Byzantine validators never speak for
+// themselves, so after the heal it must finish with f of them silent: that
+// found a liveness gap, closed in Rebroadcast (it resends the previous
+// round's own votes and relays the current round's votes of others, since
+// gossip sends each message once). More seeds:
 //
 //	go test ./consensus -run TestSimulator -seeds=100000
 //	go test ./consensus -run TestSimulatorCatchesBrokenLocks -mutationseeds=1000 -v
