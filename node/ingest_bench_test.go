@@ -22,8 +22,9 @@ import (
 // running node accepts through POST /v1/readings in batches of 1,000 (JSON
 // decoding, batched signature checks, the data lane's door rules, mempool,
 // gossip; the node finalizes them meanwhile), against this machine's raw
-// crypto/ed25519 verify rate on all cores measured in the same run, after
-// the node has finalized every reading.
+// crypto/ed25519 verify rate on all cores measured in the same run (before
+// the node starts and after it has finalized every reading; the higher of
+// the two counts).
 //
 // clients=1 is one gateway posting batch after batch; clients=4 are four
 // at once, each with its own devices. readings/s and ratio count readings
@@ -41,6 +42,9 @@ func BenchmarkHTTPIngest(b *testing.B) {
 // concurrent clients (gateways). Each client owns a share of the devices, so
 // every device's readings arrive in sequence order as a real meter's do.
 func benchHTTPIngest(b *testing.B, clients int) {
+	// The raw rate is measured before the node starts and again after it
+	// has finalized everything; the higher one (the lower ratio) counts.
+	rawBefore := rawVerifyRate(2 * time.Second)
 	tn := startTestNet(b, 1, 0, 100)
 	n := tn.nodes[0]
 	keys := make([]*chain.PrivateKey, len(tn.nw.Devices))
@@ -117,7 +121,7 @@ func benchHTTPIngest(b *testing.B, clients int) {
 		b.Fatalf("accepted %d of %d", got, b.N*batch)
 	}
 	rate := float64(b.N*batch) / elapsed.Seconds()
-	raw := rawVerifyRate(2 * time.Second)
+	raw := max(rawBefore, rawVerifyRate(2*time.Second))
 	b.ReportMetric(rate, "readings/s")
 	b.ReportMetric(raw, "raw-verify/s")
 	b.ReportMetric(rate/raw, "ratio")
