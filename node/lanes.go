@@ -27,6 +27,10 @@ const (
 // lacks what it needs to judge it yet.
 var errNotReady = errors.New("not ready")
 
+// errAnchorAhead (with errNotReady) is a proposal whose anchor this node
+// has not committed yet.
+var errAnchorAhead = errors.New("anchor not committed here yet")
+
 // executed is a block this node has executed: the state changes to store
 // with it.
 type executed struct {
@@ -170,7 +174,7 @@ func (n *Node) checkHeader(b *chain.Block) error {
 	}
 	other := lane.Other()
 	if h.Anchor.Height > n.Height(other) {
-		return fmt.Errorf("%w: anchor %s/%d is beyond this node's %s head %d", errNotReady, other, h.Anchor.Height, other, n.Height(other))
+		return fmt.Errorf("%w: %w: anchor %s/%d is beyond this node's %s head %d", errNotReady, errAnchorAhead, other, h.Anchor.Height, other, n.Height(other))
 	}
 	if h.Anchor.Height == 0 {
 		if h.Anchor.Hash != n.genHash {
@@ -257,5 +261,6 @@ func (n *Node) commit(ex *executed) error {
 	h := b.Header
 	n.heads[h.Lane].Store(&h)
 	n.afterCommit(b, time.Since(start))
+	n.retryParked(h.Lane.Other())
 	return nil
 }

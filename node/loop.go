@@ -1,6 +1,7 @@
 package node
 
 import (
+	"errors"
 	"fmt"
 	"path/filepath"
 	"time"
@@ -42,6 +43,10 @@ type driver struct {
 	// validated, with their state changes, by hash.
 	executed   map[chain.Hash]*executed
 	validating map[chain.Hash]bool
+	// parked holds proposals of height next whose stateless checks passed
+	// but whose anchor this node has not committed yet; they are checked
+	// again when the other lane commits (see finishValidation).
+	parked map[chain.Hash]validation
 }
 
 func (d *driver) reset(next uint64) {
@@ -49,6 +54,7 @@ func (d *driver) reset(next uint64) {
 	d.running = false
 	d.executed = make(map[chain.Hash]*executed)
 	d.validating = make(map[chain.Hash]bool)
+	d.parked = make(map[chain.Hash]validation)
 }
 
 // startEngines opens each lane's WAL and engine. A node whose key is not a
@@ -293,6 +299,20 @@ func (n *Node) startValidation(d *driver, b *chain.Block) {
 	}()
 }
 
+// retryParked checks again the proposals of lane that waited for an anchor,
+// after the other lane committed a block.
+func (n *Node) retryParked(lane chain.Lane) {
+	d := n.drivers[lane]
+	if d == nil || len(d.parked) == 0 {
+		return
+	}
+	parked := d.parked
+	d.parked = make(map[chain.Hash]validation)
+	for _, v := range parked {
+		n.finishValidation(v)
+	}
+}
+
 func (n *Node) finishValidation(v validation) {
 	d := n.drivers[v.block.Header.Lane]
 	delete(d.validating, v.hash)
@@ -302,6 +322,16 @@ func (n *Node) finishValidation(v validation) {
 	err := v.err
 	if err == nil {
 		err = n.checkHeader(v.block)
+	}
+	if errors.Is(err, errAnchorAhead) {
+		// The proposer has committed the anchor and this node is about to:
+		// a quorum certified it, so its commit here is a matter of
+		// milliseconds. Answering "invalid" now would vote nil and cost a
+		// round; the block is checked again when the anchor commits (the
+		// engine's timeouts still bound the wait).
+		n.log.Debug("proposal waits for its anchor", "lane", d.lane, "height", v.block.Header.Height, "block", v.hash.Short(), "err", err)
+		d.parked[v.hash] = v
+		return
 	}
 	var ex *executed
 	if err == nil {
