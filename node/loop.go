@@ -113,6 +113,8 @@ func (n *Node) loop() {
 	// rebroadcastEvery re-sends its engine's messages of that height.
 	rebroadcast := time.NewTicker(rebroadcastEvery)
 	defer rebroadcast.Stop()
+	regossip := time.NewTicker(regossipEvery)
+	defer regossip.Stop()
 	lastSeen := map[chain.Lane]uint64{}
 	for _, d := range n.drivers {
 		n.maybeStart(d, false)
@@ -151,6 +153,8 @@ func (n *Node) loop() {
 				}
 				lastSeen[lane] = d.next
 			}
+		case <-regossip.C:
+			n.regossipStale()
 		case sb := <-n.syncCh:
 			sb.done <- n.applySync(sb.blocks)
 		case ev := <-n.evidenceCh:

@@ -15,12 +15,14 @@ type metrics struct {
 	finality         prometheus.Histogram
 	readingsAccepted prometheus.Counter
 	readingsRejected prometheus.Counter
-	mempool          *prometheus.GaugeVec
-	gossipRejected   *prometheus.CounterVec
-	invalidProposals prometheus.Counter
-	evidence         prometheus.Counter
-	alerts           *prometheus.CounterVec
-	synced           *prometheus.CounterVec
+	// readingsRegossiped counts readings gossiped a second time.
+	readingsRegossiped prometheus.Counter
+	mempool            *prometheus.GaugeVec
+	gossipRejected     *prometheus.CounterVec
+	invalidProposals   prometheus.Counter
+	evidence           prometheus.Counter
+	alerts             *prometheus.CounterVec
+	synced             *prometheus.CounterVec
 }
 
 func newMetrics(reg *prometheus.Registry) *metrics {
@@ -48,6 +50,9 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 		readingsRejected: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "waterchain_readings_rejected_total", Help: "Readings refused at this node's door.",
 		}),
+		readingsRegossiped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "waterchain_readings_regossiped_total", Help: "Readings gossiped again after waiting a second in the mempool.",
+		}),
 		mempool: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "waterchain_mempool_entries", Help: "Entries waiting for a block, per lane.",
 		}, []string{"lane"}),
@@ -68,7 +73,7 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 		}, []string{"lane"}),
 	}
 	reg.MustRegister(m.height, m.round, m.entries, m.commitSeconds, m.finality, m.readingsAccepted,
-		m.readingsRejected, m.mempool, m.gossipRejected, m.invalidProposals, m.evidence, m.alerts, m.synced,
+		m.readingsRejected, m.readingsRegossiped, m.mempool, m.gossipRejected, m.invalidProposals, m.evidence, m.alerts, m.synced,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

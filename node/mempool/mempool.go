@@ -28,6 +28,8 @@ type Readings struct {
 	// seqs records, per device, the sequence numbers waiting, so the door
 	// can refuse a second reading with the same device and seq.
 	seqs map[seqKey]chain.Hash
+	// staleSent marks readings Stale has returned.
+	staleSent map[chain.Hash]bool
 }
 
 type seqKey struct {
@@ -37,7 +39,10 @@ type seqKey struct {
 
 // NewReadings makes a pool of at most max readings.
 func NewReadings(max int) *Readings {
-	return &Readings{max: max, byKey: make(map[chain.Hash]*chain.Reading), added: make(map[chain.Hash]time.Time), seqs: make(map[seqKey]chain.Hash)}
+	return &Readings{
+		max: max, byKey: make(map[chain.Hash]*chain.Reading), added: make(map[chain.Hash]time.Time),
+		seqs: make(map[seqKey]chain.Hash), staleSent: make(map[chain.Hash]bool),
+	}
 }
 
 // Add puts r in the pool. h must be r.Hash().
@@ -81,6 +86,31 @@ func (p *Readings) PeekEntries(n int) []Entry {
 	return out
 }
 
+// Stale returns, in arrival order, up to n readings that entered the pool
+// before cutoff and that Stale has not returned before: each reading once.
+// The node gossips them again, since gossip may have lost them on the way
+// to the next proposer.
+func (p *Readings) Stale(cutoff time.Time, n int) []*chain.Reading {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []*chain.Reading
+	for _, h := range p.order {
+		if len(out) >= n {
+			break
+		}
+		r, ok := p.byKey[h]
+		if !ok || p.staleSent[h] {
+			continue
+		}
+		if !p.added[h].Before(cutoff) {
+			break // arrival order: the rest are younger
+		}
+		p.staleSent[h] = true
+		out = append(out, r)
+	}
+	return out
+}
+
 // Has reports whether the pool holds h.
 func (p *Readings) Has(h chain.Hash) bool {
 	p.mu.Lock()
@@ -120,6 +150,7 @@ func (p *Readings) Remove(hashes []chain.Hash) {
 			delete(p.byKey, h)
 			delete(p.added, h)
 			delete(p.seqs, seqKey{r.Device, r.Seq})
+			delete(p.staleSent, h)
 		}
 	}
 	if len(p.order) > 2*len(p.byKey)+1024 {
@@ -138,6 +169,7 @@ func (p *Readings) RemoveIf(stale func(*chain.Reading) bool) int {
 			delete(p.byKey, h)
 			delete(p.added, h)
 			delete(p.seqs, seqKey{r.Device, r.Seq})
+			delete(p.staleSent, h)
 			n++
 		}
 	}

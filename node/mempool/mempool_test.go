@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/waterchain/waterchain/chain"
 )
@@ -56,6 +57,38 @@ func TestReadingsBoundedAndDeduplicated(t *testing.T) {
 	}
 	if n := p.RemoveIf(func(r *chain.Reading) bool { return r.Device == r1.Device }); n != 1 || p.Len() != 2 {
 		t.Fatalf("RemoveIf removed %d, %d left", n, p.Len())
+	}
+}
+
+func TestReadingsStaleOncePerReading(t *testing.T) {
+	p := NewReadings(10)
+	before := time.Now()
+	r1, r2, r3 := reading(t, "a", 1), reading(t, "a", 2), reading(t, "b", 1)
+	for _, r := range []*chain.Reading{r1, r2, r3} {
+		if err := p.Add(r.Hash(), r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := p.Stale(before, 10); len(got) != 0 {
+		t.Fatalf("readings added after the cutoff are stale: %d", len(got))
+	}
+	later := time.Now().Add(time.Second)
+	if got := p.Stale(later, 2); len(got) != 2 || got[0] != r1 || got[1] != r2 {
+		t.Fatalf("first call: %v, want r1 and r2 (at most 2, oldest first)", got)
+	}
+	if got := p.Stale(later, 10); len(got) != 1 || got[0] != r3 {
+		t.Fatalf("second call: %v, want only r3", got)
+	}
+	if got := p.Stale(later, 10); len(got) != 0 {
+		t.Fatalf("third call: %d readings, want none (each once)", len(got))
+	}
+	// A reading removed and added again is new to Stale.
+	p.Remove([]chain.Hash{r1.Hash()})
+	if err := p.Add(r1.Hash(), r1); err != nil {
+		t.Fatal(err)
+	}
+	if got := p.Stale(time.Now().Add(time.Second), 10); len(got) != 1 || got[0] != r1 {
+		t.Fatalf("after re-adding r1: %v", got)
 	}
 }
 
