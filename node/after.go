@@ -73,15 +73,20 @@ func (n *Node) afterCommit(b *chain.Block, took time.Duration) {
 		n.submitted.mu.Unlock()
 		n.readings.Remove(hashes)
 		if n.readings.Len() > 0 {
-			// Waiting readings of the block's devices at or below the
-			// seq just recorded can never be final now.
-			last := map[chain.PubKey]uint64{}
+			// Waiting readings of the block's devices that their device
+			// record no longer admits (at or below its last seq, and not
+			// in an open gap) can never be final now.
+			data := map[chain.PubKey]*state.DeviceData{}
 			for _, r := range b.Readings {
-				last[r.Device] = max(last[r.Device], r.Seq)
+				if _, ok := data[r.Device]; !ok {
+					if d, err := state.GetDevice(sr, r.Device); err == nil {
+						data[r.Device] = &d.Data
+					}
+				}
 			}
 			n.readings.RemoveIf(func(r *chain.Reading) bool {
-				seq, ok := last[r.Device]
-				return ok && r.Seq <= seq
+				d, ok := data[r.Device]
+				return ok && !d.CanRecord(r.Seq)
 			})
 		}
 		n.observeAlerts(b)

@@ -113,7 +113,7 @@ func (n *Node) buildBlock(lane chain.Lane, height uint64) (*executed, error) {
 				last[r.Device] = prev
 				continue
 			}
-			last[r.Device] = r.Seq
+			last[r.Device] = max(prev, r.Seq) // a late reading fills a gap below
 		}
 		n.readings.Remove(bad)
 		b.Readings = bld.Readings()

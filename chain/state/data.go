@@ -36,7 +36,9 @@ func loadDataRules(r Reader) (*dataRules, error) {
 // anchorTxHeight with time blockTime would: ValidateBasic, the device is
 // registered and not revoked as of the anchor, the time is within
 // Params.ReadingWindow of blockTime and after the device's last recorded
-// reading, and the sequence number is above the last recorded one. The
+// reading, and the sequence number is above the last recorded one — or,
+// for a late reading, in one of the device's open gaps (DeviceData.Gaps;
+// its time is then not compared with the last reading's). The
 // caller verifies the signature. r holds the committed state of both lanes,
 // with tx state of height at least anchorTxHeight; the answer does not
 // depend on tx blocks after the anchor.
@@ -143,7 +145,10 @@ func checkReading(v *deviceView, rules *dataRules, anchor uint64, blockTime chai
 		return fmt.Errorf("%w: device %s reading seq %d is timed %s, more than %s from the block time %s", ErrTimeOutsideWindow, shortKey(rd.Device), rd.Seq, rd.Time, rules.window.Sub(0), blockTime)
 	}
 	if rd.Seq <= v.dd.LastSeq {
-		return fmt.Errorf("%w: seq %d is not above the last recorded seq %d for device %s", ErrReplayedSeq, rd.Seq, v.dd.LastSeq, shortKey(rd.Device))
+		if v.dd.inGap(rd.Seq) {
+			return nil // a late reading that fills a recorded gap
+		}
+		return fmt.Errorf("%w: seq %d is not above the last recorded seq %d for device %s, nor in one of its open gaps", ErrReplayedSeq, rd.Seq, v.dd.LastSeq, shortKey(rd.Device))
 	}
 	if rd.Time <= v.dd.LastTime {
 		return fmt.Errorf("%w: device %s seq %d is timed %s, not after its last recorded reading at %s", ErrTimeNotIncreasing, shortKey(rd.Device), rd.Seq, rd.Time, v.dd.LastTime)
@@ -200,7 +205,8 @@ func NewDataBuilder(r Reader, h *chain.Header) (*DataBuilder, error) {
 
 // Add checks rd against the block so far (see CheckReading) and records
 // it, or returns why not and leaves the block unchanged. A jump in sequence
-// numbers is recorded as missing readings.
+// numbers is recorded as missing readings and opens a gap; a late reading
+// fills its number in one.
 func (b *DataBuilder) Add(rd *chain.Reading) error {
 	if err := checkReadingBasic(rd); err != nil {
 		return err
@@ -217,9 +223,16 @@ func (b *DataBuilder) Add(rd *chain.Reading) error {
 		v.dirty = true
 		b.touched = append(b.touched, rd.Device)
 	}
-	dd.Missing += rd.Seq - dd.LastSeq - 1 // Readings+Missing = LastSeq, so no overflow
-	dd.Readings++
-	dd.LastSeq, dd.LastTime, dd.LastHeight = rd.Seq, rd.Time, b.h.Height
+	switch {
+	case rd.Seq <= dd.LastSeq: // late, into an open gap (checked above)
+		dd.fill(rd.Seq)
+	default:
+		if rd.Seq > dd.LastSeq+1 {
+			dd.openGap(dd.LastSeq+1, rd.Seq-1)
+		}
+		dd.Readings++
+		dd.LastSeq, dd.LastTime, dd.LastHeight = rd.Seq, rd.Time, b.h.Height
+	}
 	b.meta.Readings = satAdd(b.meta.Readings, 1)
 	b.readings = append(b.readings, rd)
 	return nil

@@ -1,10 +1,13 @@
 package state
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
 	"time"
+
+	"pgregory.net/rapid"
 
 	"github.com/waterchain/waterchain/chain"
 )
@@ -38,7 +41,7 @@ func TestCheckReading(t *testing.T) {
 		{"revoked at the anchor", 2, f.reading("hog-meter", 1, blockTime, 10, 100), ErrDeviceRevoked, "revoked at tx height 2"},
 		{"revoked after the anchor", 1, f.reading("hog-meter", 1, blockTime, 10, 100), nil, ""},
 		{"replayed seq", 2, f.reading("buyer-meter", 5, blockTime, 10, 100), ErrReplayedSeq, "seq 5 is not above the last recorded seq 5 for device"},
-		{"older seq", 2, f.reading("buyer-meter", 4, blockTime, 10, 100), ErrReplayedSeq, "seq 4"},
+		{"late seq into the open gap 1–4", 2, f.reading("buyer-meter", 4, blockTime, 10, 100), nil, ""},
 		{"time not increasing", 2, f.reading("buyer-meter", 6, at(50*time.Second), 10, 100), ErrTimeNotIncreasing, ""},
 		{"too far ahead", 2, f.reading("saver-meter", 1, blockTime.Add(31*time.Second), 10, 100), ErrTimeOutsideWindow, "more than 30s from the block time"},
 		{"too far behind", 2, f.reading("saver-meter", 1, blockTime.Add(-31*time.Second), 10, 100), ErrTimeOutsideWindow, ""},
@@ -64,6 +67,63 @@ func TestCheckReading(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestLateReadingsFillGaps: a seq jump records the skipped numbers as
+// missing and keeps them open; a late reading fills its number once
+// (whatever its time, within the window), the last seq and time stay, and
+// only the newest MaxOpenGaps gaps stay open.
+func TestLateReadingsFillGaps(t *testing.T) {
+	f := newFixture(t)
+	t0 := at(time.Minute)
+	dev := key("saver-meter").Public()
+	data := func() DeviceData {
+		t.Helper()
+		d, err := GetDevice(f.store, dev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d.Data
+	}
+	f.mustDataBlock(t0, f.reading("saver-meter", 1, t0-3000, 1, 1), f.reading("saver-meter", 5, t0-1000, 1, 1))
+	if d := data(); d.LastSeq != 5 || d.Readings != 2 || d.Missing != 3 || fmt.Sprint(d.Gaps) != "[{2 4}]" {
+		t.Fatalf("after 1 and 5: %+v", d)
+	}
+	// 3 arrives late, timed before 5.
+	f.mustDataBlock(t0+1000, f.reading("saver-meter", 3, t0-2000, 1, 1))
+	if d := data(); d.LastSeq != 5 || d.LastTime != t0-1000 || d.Readings != 3 || d.Missing != 2 || fmt.Sprint(d.Gaps) != "[{2 2} {4 4}]" {
+		t.Fatalf("after the late 3: %+v", d)
+	}
+	for _, tc := range []struct {
+		name string
+		rd   *chain.Reading
+		want error
+	}{
+		{"3 again", f.reading("saver-meter", 3, t0-2000, 1, 1), ErrReplayedSeq},
+		{"5 again", f.reading("saver-meter", 5, t0, 1, 1), ErrReplayedSeq},
+		{"late 4, too old for the window", f.reading("saver-meter", 4, t0+2000-31_000, 1, 1), ErrTimeOutsideWindow},
+		{"late 4", f.reading("saver-meter", 4, t0-1500, 1, 1), nil},
+		{"next 6", f.reading("saver-meter", 6, t0+1500, 1, 1), nil},
+	} {
+		wantErr(t, CheckReading(f.store, 0, t0+2000, tc.rd), tc.want)
+	}
+	// Both in one block: 2 fills its gap, 4 its own.
+	f.mustDataBlock(t0+2000, f.reading("saver-meter", 2, t0-2500, 1, 1), f.reading("saver-meter", 4, t0-1500, 1, 1), f.reading("saver-meter", 6, t0+1500, 1, 1))
+	if d := data(); d.LastSeq != 6 || d.Readings != 6 || d.Missing != 0 || d.Gaps != nil {
+		t.Fatalf("after 2, 4 and 6: %+v", d)
+	}
+	// 20 gaps of one number each: the oldest 4 are closed for good.
+	var rs []*chain.Reading
+	for i := uint64(0); i < 20; i++ {
+		rs = append(rs, f.reading("saver-meter", 8+2*i, t0+3000+chain.Time(i), 1, 1))
+	}
+	f.mustDataBlock(t0+4000, rs...)
+	d := data()
+	if len(d.Gaps) != MaxOpenGaps || d.Gaps[0] != (SeqRange{15, 15}) || d.Missing != 20 {
+		t.Fatalf("after 20 gaps: %d open, first %v, %d missing", len(d.Gaps), d.Gaps[0], d.Missing)
+	}
+	wantErr(t, CheckReading(f.store, 0, t0+5000, f.reading("saver-meter", 7, t0+3500, 1, 1)), ErrReplayedSeq)
+	wantErr(t, CheckReading(f.store, 0, t0+5000, f.reading("saver-meter", 15, t0+3500, 1, 1)), nil)
 }
 
 func TestDataBlock(t *testing.T) {
@@ -158,4 +218,43 @@ func TestDataRootIgnoresTxLane(t *testing.T) {
 	if f.txRoot() != txBefore {
 		t.Errorf("a data block changed the tx-lane root")
 	}
+}
+
+// TestPropertyReadingsInAnyOrder: a device's readings 1..n (n ≤ 31, so at
+// most 15 gaps are ever open) recorded in any order, one block each, are
+// all recorded: each once, a second copy refused, and the record's counts
+// add up (the strict decode checks its invariants at every read).
+func TestPropertyReadingsInAnyOrder(t *testing.T) {
+	rapid.Check(t, func(rt *rapid.T) {
+		f := newFixture(t)
+		n := rapid.IntRange(1, 31).Draw(rt, "n")
+		seqs := rapid.Permutation(makeRange(1, n)).Draw(rt, "order")
+		t0 := at(time.Minute)
+		for i, seq := range seqs {
+			bt := t0 + chain.Time(i*100)
+			rd := f.reading("saver-meter", uint64(seq), t0-chain.Time(n-seq)*10, 1, 1)
+			if err := CheckReading(f.store, 0, bt, rd); err != nil {
+				rt.Fatalf("seq %d (arrival %d): %v", seq, i, err)
+			}
+			f.mustDataBlock(bt, rd)
+			if err := CheckReading(f.store, 0, bt+50, rd); !errors.Is(err, ErrReplayedSeq) {
+				rt.Fatalf("seq %d again: %v, want a replay", seq, err)
+			}
+			d, err := GetDevice(f.store, key("saver-meter").Public())
+			if err != nil {
+				rt.Fatal(err)
+			}
+			if d.Data.Readings != uint64(i+1) || d.Data.Readings+d.Data.Missing != d.Data.LastSeq {
+				rt.Fatalf("after %d readings: %+v", i+1, d.Data)
+			}
+		}
+	})
+}
+
+func makeRange(from, to int) []int {
+	out := make([]int, 0, to-from+1)
+	for i := from; i <= to; i++ {
+		out = append(out, i)
+	}
+	return out
 }

@@ -2,6 +2,7 @@ package state
 
 import (
 	"fmt"
+	"slices"
 	"sync"
 )
 
@@ -20,7 +21,8 @@ type decodedReader interface {
 	getDecoded(key []byte, rec record) (found, handled bool, err error)
 }
 
-// copyFlat copies src into dst when both are the same flat record type.
+// copyFlat copies src into dst when both are the same flat record type
+// (DeviceData's gap list is copied too).
 func copyFlat(dst, src record) bool {
 	switch d := dst.(type) {
 	case *Device:
@@ -31,6 +33,7 @@ func copyFlat(dst, src record) bool {
 	case *DeviceData:
 		if s, ok := src.(*DeviceData); ok {
 			*d = *s
+			d.Gaps = slices.Clone(s.Gaps) // the one slice of these records
 			return true
 		}
 	case *TxMeta:

@@ -152,8 +152,11 @@
 // anchor, else ErrAnchorAhead), its time is within Params.ReadingWindow of
 // the block time and after the device's last recorded reading, and its
 // sequence number is above the last recorded one (ErrReplayedSeq); a jump
-// in sequence numbers is counted in DeviceData.Missing. Data blocks write
-// only under DataPrefix.
+// in sequence numbers is counted in DeviceData.Missing and kept open
+// (DeviceData.Gaps, the last MaxOpenGaps runs), and a late reading whose
+// number is in an open gap is recorded too, whatever its time within the
+// window: it fills its number and leaves the last seq and time as they
+// are. Data blocks write only under DataPrefix.
 //
 // # Queries
 //

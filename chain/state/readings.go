@@ -2,6 +2,7 @@ package state
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 
@@ -42,18 +43,20 @@ func NewMemReadings() *MemReadings {
 	return &MemReadings{byDevice: make(map[chain.PubKey][]heightReading)}
 }
 
-// Add records readings as part of data block dataHeight. Readings of one
-// device must come in increasing sequence order.
+// Add records readings as part of data block dataHeight. A device's
+// readings come in increasing sequence order but for late ones, which fill
+// a gap; a sequence number recorded already is refused.
 func (m *MemReadings) Add(dataHeight uint64, readings ...*chain.Reading) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, rd := range readings {
 		list := m.byDevice[rd.Device]
-		if n := len(list); n > 0 && list[n-1].rd.Seq >= rd.Seq {
-			return fmt.Errorf("%w: device %s seq %d after seq %d", ErrReplayedSeq, shortKey(rd.Device), rd.Seq, list[n-1].rd.Seq)
+		i := sort.Search(len(list), func(i int) bool { return list[i].rd.Seq >= rd.Seq })
+		if i < len(list) && list[i].rd.Seq == rd.Seq {
+			return fmt.Errorf("%w: device %s seq %d is recorded already", ErrReplayedSeq, shortKey(rd.Device), rd.Seq)
 		}
 		c := *rd
-		m.byDevice[rd.Device] = append(list, heightReading{dataHeight, &c})
+		m.byDevice[rd.Device] = slices.Insert(list, i, heightReading{dataHeight, &c})
 	}
 	return nil
 }

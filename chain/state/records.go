@@ -295,19 +295,98 @@ func (m *DataMeta) check() error { return nil }
 
 // DeviceData is the data lane's view of one device: the last recorded
 // sequence number and time, the readings recorded and the sequence numbers
-// skipped (missing readings).
+// skipped (missing readings). Gaps are the most recent runs of skipped
+// sequence numbers (at most MaxOpenGaps, oldest first): a reading that
+// arrives late, after its successor was recorded, may still fill one
+// (within the reading window), instead of being refused as a replay.
 type DeviceData struct {
 	LastSeq    uint64     `cbor:"1,keyasint,omitempty" json:"last_seq"`
 	LastTime   chain.Time `cbor:"2,keyasint,omitempty" json:"last_time"`
 	Readings   uint64     `cbor:"3,keyasint,omitempty" json:"readings"`
 	Missing    uint64     `cbor:"4,keyasint,omitempty" json:"missing"`
 	LastHeight uint64     `cbor:"5,keyasint,omitempty" json:"last_height"`
+	Gaps       []SeqRange `cbor:"6,keyasint,omitempty" json:"gaps,omitempty"`
+}
+
+// SeqRange is the sequence numbers From to To, both included.
+type SeqRange struct {
+	From uint64 `cbor:"1,keyasint" json:"from"`
+	To   uint64 `cbor:"2,keyasint" json:"to"`
+}
+
+// MaxOpenGaps bounds the gaps a device's record keeps open for late
+// readings; older gaps stay counted as missing for good.
+const MaxOpenGaps = 16
+
+// inGap reports whether seq is in one of d's open gaps.
+func (d *DeviceData) inGap(seq uint64) bool {
+	for _, g := range d.Gaps {
+		if g.From <= seq && seq <= g.To {
+			return true
+		}
+	}
+	return false
+}
+
+// CanRecord reports whether a reading with sequence number seq may still
+// be recorded: above the last one, or late into an open gap.
+func (d *DeviceData) CanRecord(seq uint64) bool { return seq > d.LastSeq || d.inGap(seq) }
+
+// openGap records from..to as skipped and keeps it open for late readings.
+func (d *DeviceData) openGap(from, to uint64) {
+	d.Missing += to - from + 1 // Readings+Missing = LastSeq, so no overflow
+	d.Gaps = append(d.Gaps, SeqRange{From: from, To: to})
+	if n := len(d.Gaps); n > MaxOpenGaps {
+		d.Gaps = append(d.Gaps[:0:0], d.Gaps[n-MaxOpenGaps:]...)
+	}
+}
+
+// fill records late reading seq, which must be in an open gap.
+func (d *DeviceData) fill(seq uint64) {
+	for i, g := range d.Gaps {
+		if g.From > seq || seq > g.To {
+			continue
+		}
+		var repl []SeqRange
+		if g.From < seq {
+			repl = append(repl, SeqRange{g.From, seq - 1})
+		}
+		if seq < g.To {
+			repl = append(repl, SeqRange{seq + 1, g.To})
+		}
+		gaps := append(append(append([]SeqRange(nil), d.Gaps[:i]...), repl...), d.Gaps[i+1:]...)
+		if len(gaps) > MaxOpenGaps {
+			gaps = gaps[len(gaps)-MaxOpenGaps:]
+		}
+		if len(gaps) == 0 {
+			gaps = nil
+		}
+		d.Gaps = gaps
+		d.Missing--
+		d.Readings++
+		return
+	}
 }
 
 func (d *DeviceData) check() error {
 	// Every sequence number up to LastSeq is either recorded or missing.
 	if s, err := add(d.Readings, d.Missing, "readings"); err != nil || s != d.LastSeq {
 		return fmt.Errorf("device data: %d readings + %d missing ≠ last seq %d", d.Readings, d.Missing, d.LastSeq)
+	}
+	// Open gaps are missing numbers below LastSeq, in order, apart.
+	if len(d.Gaps) > MaxOpenGaps {
+		return fmt.Errorf("device data: %d open gaps, at most %d", len(d.Gaps), MaxOpenGaps)
+	}
+	var open, prev uint64
+	for _, g := range d.Gaps {
+		if g.From > g.To || g.From <= prev || g.To >= d.LastSeq {
+			return fmt.Errorf("device data: open gap %d–%d out of order or not below last seq %d", g.From, g.To, d.LastSeq)
+		}
+		open += g.To - g.From + 1
+		prev = g.To + 1 // adjacent gaps would be one
+	}
+	if open > d.Missing {
+		return fmt.Errorf("device data: open gaps hold %d numbers, only %d are missing", open, d.Missing)
 	}
 	return nil
 }

@@ -145,6 +145,35 @@ func (e *Engine) Observe(rd *chain.Reading, at BlockInfo, dc DeviceContext) []Al
 	}
 	one := []ReadingRef{ref}
 
+	// A late reading, recorded after a later one of its device (it filled
+	// a gap in the sequence): its values are judged on their own, and the
+	// rules that follow a device's readings in order (clock, totalizer,
+	// missed readings, flat line, spike, night flow) and their episodes
+	// are left as they are.
+	if st.seen && rd.Seq < st.lastSeq {
+		if rd.FlowRate < 0 {
+			emit(KindNegativeFlow, "flow_rate", rd.FlowRate, 0, one,
+				"flow rate %d mL/h is negative (late reading seq %d): the meter is mounted backwards, miswired or faulty", rd.FlowRate, rd.Seq)
+		}
+		for _, m := range rangedMeasures {
+			v, _ := rd.MeasureValue(m)
+			if r := e.th.Ranges[m]; v > r.Max || (v < r.Min && m != "flow_rate") {
+				limit := r.Max
+				if v < r.Min {
+					limit = r.Min
+				}
+				emit(KindGrossRange, m, v, limit, one, "%s %d is outside its physical range %d to %d (late reading seq %d): a sensor fault", m, v, r.Min, r.Max, rd.Seq)
+			}
+		}
+		for _, m := range chain.QualityMeasures {
+			v, _ := rd.MeasureValue(m)
+			if lim := dc.Limits.Limit(m); lim > 0 && v > lim {
+				emit(KindLimitExceeded, m, v, lim, one, "%s %d exceeds the permit's discharge limit %d (late reading seq %d)", m, v, lim, rd.Seq)
+			}
+		}
+		return out
+	}
+
 	// Negative flow and gross range.
 	if episode(KindNegativeFlow, "flow_rate", rd.FlowRate < 0) {
 		emit(KindNegativeFlow, "flow_rate", rd.FlowRate, 0, one,

@@ -421,3 +421,40 @@ func TestThresholdsValidate(t *testing.T) {
 		t.Errorf("zero interval: %v", err)
 	}
 }
+
+// TestLateReadingJudgedAlone: a normal day whose reading 10 arrives late,
+// after reading 11 (it filled a gap in the chain). The jump raises one
+// missed-readings alert; the late reading itself raises nothing on a
+// normal series, and exactly a limit alert naming it when it breaks the
+// permit; the readings after it raise nothing (the in-order rules did not
+// see it).
+func TestLateReadingJudgedAlone(t *testing.T) {
+	rs, lim := normal(t, 1)
+	for _, breach := range []bool{false, true} {
+		late := copySeries(rs)
+		if breach {
+			late[10].Conductivity = lim.Conductivity + 1
+		}
+		order := append(append(append([]*chain.Reading{}, late[:10]...), late[11], late[10]), late[12:]...)
+		as := run(t, newEngine(t, DefaultThresholds()), order, lim, func(i int, r *chain.Reading) chain.Time {
+			if r == late[10] {
+				return late[11].Time.Add(2 * time.Second) // recorded after 11
+			}
+			return r.Time.Add(2 * time.Second)
+		})
+		missed := ofKind(as, KindMissedReadings)
+		if len(missed) != 1 || missed[0].at != 10 {
+			t.Fatalf("breach %v: missed-readings alerts %v, want one at the jump to seq 12", breach, kindsOf(as))
+		}
+		limits := ofKind(as, KindLimitExceeded)
+		switch {
+		case breach && (len(limits) != 1 || limits[0].at != 11 || limits[0].Readings[0].Seq != late[10].Seq):
+			t.Fatalf("a late reading over the limit: %v", kindsOf(as))
+		case !breach && len(limits) != 0:
+			t.Fatalf("a normal late reading: %v", kindsOf(as))
+		}
+		if len(as) != len(missed)+len(limits) {
+			t.Fatalf("breach %v: other alerts too: %v", breach, kindsOf(as))
+		}
+	}
+}

@@ -2,6 +2,7 @@ package audit
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 
 	"github.com/waterchain/waterchain/chain"
@@ -38,20 +39,31 @@ func newVerifiedReadings() *verifiedReadings {
 	return &verifiedReadings{byDevice: make(map[chain.PubKey][]keptReading)}
 }
 
-// add records the readings of verified data block height. Readings of one
-// device come in increasing sequence and time order (the data lane's
-// rules, which execution has just checked).
+// add records the readings of verified data block height, kept in time
+// order per device. They come in increasing sequence and time order (the
+// data lane's rules, which execution has just checked), but for late
+// readings that fill a gap, which are put in their place.
 func (v *verifiedReadings) add(height uint64, rs []*chain.Reading) error {
 	for _, r := range rs {
 		list := v.byDevice[r.Device]
-		if n := len(list); n > 0 && (list[n-1].seq >= r.Seq || list[n-1].time >= r.Time) {
-			return fmt.Errorf("device %s reading seq %d at %s after seq %d at %s", r.Device.Short(), r.Seq, r.Time, list[n-1].seq, list[n-1].time)
-		}
-		v.byDevice[r.Device] = append(list, keptReading{
+		k := keptReading{
 			height: height, seq: r.Seq, time: r.Time,
 			flow: r.FlowRate, volume: r.Volume, total: r.VolumeTotal,
 			cond: r.Conductivity, solids: r.SuspendedSolids, absorb: r.Absorbance, turbid: r.Turbidity,
+		}
+		if n := len(list); n == 0 || (list[n-1].seq < r.Seq && list[n-1].time < r.Time) {
+			v.byDevice[r.Device] = append(list, k)
+			continue
+		}
+		i := sort.Search(len(list), func(i int) bool {
+			return list[i].time > r.Time || (list[i].time == r.Time && list[i].seq >= r.Seq)
 		})
+		for _, e := range list {
+			if e.seq == r.Seq {
+				return fmt.Errorf("device %s reading seq %d recorded twice", r.Device.Short(), r.Seq)
+			}
+		}
+		v.byDevice[r.Device] = slices.Insert(list, i, k)
 	}
 	return nil
 }
