@@ -72,6 +72,11 @@ func TestDecodeRecordsRejectCorruption(t *testing.T) {
 		&Offer{Status: OfferOpen, Volume: 1, Remaining: 2},
 		&Device{RegisteredHeight: 5, RevokedHeight: 3},
 		&DeviceData{LastSeq: 5, Readings: 1, Missing: 1},
+		&DeviceData{LastSeq: 5, Readings: 3, Missing: 2, Gaps: []SeqRange{{2, 4}}},         // more open than missing
+		&DeviceData{LastSeq: 5, Readings: 3, Missing: 2, Gaps: []SeqRange{{3, 3}, {2, 2}}}, // out of order
+		&DeviceData{LastSeq: 5, Readings: 3, Missing: 2, Gaps: []SeqRange{{2, 2}, {3, 3}}}, // adjacent
+		&DeviceData{LastSeq: 5, Readings: 4, Missing: 1, Gaps: []SeqRange{{5, 5}}},         // the last seq is recorded
+		&DeviceData{LastSeq: 5, Readings: 4, Missing: 1, Gaps: []SeqRange{{3, 2}}},         // empty range
 		&Settlement{Gross: 1, Reward: 2},
 		&ValidatorSetRecord{},
 		&genesisRecord{ChainID: "x"},
