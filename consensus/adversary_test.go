@@ -3,6 +3,7 @@ package consensus
 import (
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/waterchain/waterchain/chain"
 )
@@ -27,6 +28,7 @@ import (
 //     held from f of the others. The Byzantine do not vote in vr: their
 //     prevotes for P come later, in a proof of lock (POL) for round vr
 //     that no honest validator could have locked on.
+//
 //  2. Split (round r): the honest are split into S_A, f+1 of them with one
 //     chosen decider D, and S_B, the f others (first the honest proposers
 //     of the rounds after r+1, so that those propose fresh blocks, not A).
@@ -36,10 +38,12 @@ import (
 //     locks on A and precommits it, and they precommit A to D only (nil to
 //     the others), so D alone decides A. S_B sees no polka and locks on
 //     nothing.
+//
 //  3. Isolation: from the start of the height, the scheduler holds every
 //     message from or to D that is not of the attacked height and a round
 //     up to r until the heal. D decides A; the others do not learn it (no
 //     block sync reaches them) and go on to later rounds of the height.
+//
 //  4. Push (rounds after r, to everybody but D): the Byzantine proposer of
 //     round r+1 (and of any later round it proposes) proposes P with POL
 //     vr when the plant worked, else a fresh block, and the Byzantine
@@ -47,13 +51,25 @@ import (
 //     gets their prevotes and precommits too; A gets nil votes, which
 //     keep the rounds moving without D.
 //
+//  5. Crash (in half of the runs, sim.p.lockCrashes of the f validators
+//     of S_A other than D): each crashes right after it has sent its
+//     round-r precommit for A, so after it locked on A and wrote the lock
+//     to its WAL, and restarts from that WAL before the round-r precommit
+//     timeout ends, before the push reaches it (a later push round still
+//     finds it when it comes back late). A restart that forgot the lock
+//     would prevote the pushed block like S_B: the WAL must give it back.
+//
 // With correct locks the push cannot succeed: the f validators of S_A
 // other than D are locked on A since round r, so a block other than A gets
 // at most f (S_B) + f (Byzantine) = 2f < 2f+1 prevotes; the honest wait
 // for the heal, when D's block sync gives them A. An engine that prevotes
 // a fresh proposal whatever its lock (line 22), takes a POL older than its
 // lock (line 28) or does not lock when it precommits (line 36) lets S_A
-// prevote the pushed block, which is then decided beside D's A.
+// prevote the pushed block, which is then decided beside D's A; so does
+// an engine whose WAL loses the lock across a crash (step 5), since one
+// of the f validators of S_A that forgets it brings the push to 2f+1.
+// TestSimulatorCatchesBrokenLocks and TestSimulatorCatchesLockLostOnRestart
+// (mutation_test.go) check that the adversary catches each of these.
 type lockAdversary struct {
 	s      *sim
 	byz    []int // the Byzantine validators, in set order
@@ -77,11 +93,17 @@ type lockAdversary struct {
 	pVotes   map[int]*chain.Vote // honest prevotes for planted in round vr
 	entered  map[uint32]bool     // rounds whose Byzantine part was played
 	answered map[uint32]bool     // push rounds answered
+	victims  map[int]bool        // S_A validators to crash after they lock (step 5)
+	crashed  map[int]bool        // victims crashed after their precommit for A
+	rebooted map[int]bool        // crashed victims restarted since
 
 	// What the attack achieved, for the tests' logs.
 	split     bool // D decided A while no other validator had
 	pushed    bool // another block was pushed in a round after the split
 	replanted bool // the push re-proposed the planted block with its POL
+	restarts  int  // victims restarted at the attacked height after their crash
+	relocked  int  // of those, restarted locked on A in round r
+	defected  int  // prevotes of crashed victims for another block than A after round r
 }
 
 func newLockAdversary(s *sim) *lockAdversary {
@@ -177,6 +199,14 @@ func (a *lockAdversary) plan() {
 		}
 	}
 	a.d = sA[a.s.rng.IntN(len(sA))]
+	a.victims, a.crashed, a.rebooted = map[int]bool{}, map[int]bool{}, map[int]bool{}
+	if k := a.s.p.lockCrashes; k > 0 {
+		// Drawn only here, so that the runs without these crashes draw
+		// what they drew before they existed.
+		for _, i := range a.shuffled(sA, a.d)[:min(k, len(sA)-1)] {
+			a.victims[i] = true
+		}
+	}
 	if !a.isByz(split) {
 		a.heldFrom[r] = inB
 	}
@@ -189,7 +219,8 @@ func (a *lockAdversary) plan() {
 			a.heldFrom[uint32(a.vr)] = victims
 		}
 	}
-	a.s.tracef("adversary: attacks height %d: byzantine %v, plant round %d, split round %d, S_A %v, decider %d, held %v", h, a.byz, a.vr, r, sA, a.d, a.heldFrom)
+	a.s.tracef("adversary: attacks height %d: byzantine %v, plant round %d, split round %d, S_A %v, decider %d, held %v, crashes %v",
+		h, a.byz, a.vr, r, sA, a.d, a.heldFrom, a.victims)
 }
 
 // block builds a valid block of the attacked height proposed by the
@@ -338,7 +369,13 @@ func (a *lockAdversary) observe(nd *simNode, m Message) {
 		return
 	}
 	t := m.Round()
+	own := m.Vote != nil && m.Vote.Validator == nd.key.Public()
 	switch {
+	case own && m.Vote.Type == chain.Precommit && t == a.r && m.Vote.BlockHash == a.aHash && a.victims[nd.id] && !a.crashed[nd.id]:
+		a.crashAfterLock(nd)
+	case own && m.Vote.Type == chain.Prevote && t > a.r && a.crashed[nd.id] && !m.Vote.BlockHash.IsZero() && m.Vote.BlockHash != a.aHash:
+		a.defected++
+		a.s.tracef("adversary: node %d, locked on A in round %d, prevotes %s in round %d", nd.id, a.r, m.Vote.BlockHash.Short(), t)
 	case m.Proposal != nil && int64(t) == a.vr && a.planted == nil:
 		a.planted, a.pHash = m.Proposal.Block, m.Proposal.Block.Hash()
 	case m.Vote != nil && m.Vote.Type == chain.Prevote && int64(t) == a.vr && a.planted != nil &&
@@ -356,6 +393,49 @@ func (a *lockAdversary) observe(nd *simNode, m Message) {
 		}
 		a.back(t, hash)
 	}
+}
+
+// crashAfterLock crashes victim nd, which has just locked on A and sent
+// its precommit for it, with the simulator's crash (once the current
+// input is done), and restarts it from its WAL before the precommit
+// timeout of round r has run out, which is the earliest the honest
+// validators that have seen the precommits of round r move on to the push.
+func (a *lockAdversary) crashAfterLock(nd *simNode) {
+	s := a.s
+	a.crashed[nd.id] = true
+	down := s.p.minDelay + time.Duration(s.rng.Int64N(int64(testTimeouts.Duration(TimeoutPrecommit, a.r))))
+	s.schedule(&simEvent{at: s.now, kind: evCrash, node: nd.id})
+	s.schedule(&simEvent{at: min(s.now+down, s.p.chaosEnd), kind: evRestart, node: nd.id})
+	s.tracef("adversary: node %d locked on A in round %d: crashes, restarts in %s", nd.id, a.r, down)
+}
+
+// restarted notes the first restart of a crashed victim at the attacked
+// height and whether its WAL gave it back its lock on A.
+func (a *lockAdversary) restarted(nd *simNode) {
+	if !a.planned || !a.crashed[nd.id] || a.rebooted[nd.id] {
+		return
+	}
+	a.rebooted[nd.id] = true
+	st := nd.eng.Status()
+	if st.Height != a.h || st.Decided {
+		return
+	}
+	a.restarts++
+	if st.LockedRound == int64(a.r) && nd.eng.lockedHash == a.aHash {
+		a.relocked++
+	}
+	a.s.tracef("adversary: node %d restarted at %d/%d locked in round %d", nd.id, st.Height, st.Round, st.LockedRound)
+}
+
+// locksKept checks step 5 directly, on an engine whose locks are intact:
+// every crashed victim restarted at the attacked height came back locked
+// on A, and none prevoted another block after the split round.
+func (a *lockAdversary) locksKept() error {
+	if a.relocked != a.restarts || a.defected > 0 {
+		return fmt.Errorf("lock lost across a crash: %d of S_A crashed after locking on A in round %d, %d restarted at height %d, %d of them locked on A; %d prevotes of theirs for another block",
+			len(a.crashed), a.r, a.restarts, a.h, a.relocked, a.defected)
+	}
+	return nil
 }
 
 // holds is the adversary's scheduler: until the heal it holds the honest
@@ -395,5 +475,6 @@ func (a *lockAdversary) summary() string {
 	if !a.planned {
 		return "no attack"
 	}
-	return fmt.Sprintf("attacked height %d (plant %v): lone decision %v, pushed %v, re-proposed POL %v", a.h, a.vr >= 0, a.split, a.pushed, a.replanted)
+	return fmt.Sprintf("attacked height %d (plant %v): lone decision %v, pushed %v, re-proposed POL %v, %d of S_A crashed after locking, %d restarted (%d locked on A), %d prevotes of theirs for another block",
+		a.h, a.vr >= 0, a.split, a.pushed, a.replanted, len(a.crashed), a.restarts, a.relocked, a.defected)
 }

@@ -133,12 +133,22 @@
 // without a polka, re-proposed with the Byzantine prevotes as a late
 // proof of lock) and back any honest proposal that is not A. Correct
 // locks leave that block at 2f prevotes; a broken lock rule lets it be
-// decided beside A. TestSimulatorCatchesBrokenLocks (mutation_test.go)
-// proves it: with a test-only switch in the engine breaking line 22
-// (prevote whatever the lock), line 28 (take a proof of lock older than
-// the lock) or line 36 (precommit without locking), the adversary in every
-// run breaks agreement in 15–50% of seeds 0–39 per size (1,000-seed rates
-// in the test's comment), and the same seeds pass with the engine intact.
+// decided beside A. In half of its runs the adversary also crashes 1 to f
+// of the f+1 validators locked on A (never the decider) right after they
+// precommit A, and restarts them from their WAL before the push: one
+// that came back unlocked would bring the pushed block to 2f+1 prevotes,
+// so the simulator also checks that each comes back locked on A and never
+// prevotes another block. TestSimulatorCatchesBrokenLocks
+// (mutation_test.go) proves the attack works: with a test-only switch in
+// the engine breaking line 22 (prevote whatever the lock), line 28 (take a
+// proof of lock older than the lock) or line 36 (precommit without
+// locking), the adversary in every run breaks agreement in 8–40% of seeds
+// 0–39 per size (1,000-seed rates in the test's comment), and the same
+// seeds pass with the engine intact. TestSimulatorCatchesLockLostOnRestart
+// does the same for a lock lost across a crash: with the crashes in every
+// run and each restart on a WAL whose precommit records lost the block
+// they lock on (the votes and the last-signed record stay), agreement
+// breaks in 30–50% of those seeds; it passes with the WAL intact.
 // At the attacked height the Byzantine validators never speak for
 // themselves, so after the heal it must finish with f of them silent: that
 // found a liveness gap, closed in Rebroadcast (it resends the previous
@@ -147,6 +157,7 @@
 //
 //	go test ./consensus -run TestSimulator -seeds=100000
 //	go test ./consensus -run TestSimulatorCatchesBrokenLocks -mutationseeds=1000 -v
+//	go test ./consensus -run TestSimulatorCatchesLockLostOnRestart -mutationseeds=1000 -v
 //
 // A failing seed prints its reproduction, for example
 // go test ./consensus -run '^TestSimulator/n=7$' -seed=1234 (add -simtrace

@@ -7,7 +7,7 @@ import (
 	"testing"
 )
 
-var flagMutationSeeds = flag.Int("mutationseeds", 0, "TestSimulatorCatchesBrokenLocks: seeds per broken rule and size (default 40; with -short, up to 60 and only to the first catch)")
+var flagMutationSeeds = flag.Int("mutationseeds", 0, "TestSimulatorCatchesBrokenLocks, TestSimulatorCatchesLockLostOnRestart: seeds per mutation and size (default 40; with -short, up to 60 and only to the first catch)")
 
 // Over seeds 0–999 the lock adversary catches a broken line 22 in 56%, 45%
 // and 37% of the seeds for n = 4, 7 and 10, line 36 in 60%, 47% and 39%,
@@ -30,6 +30,26 @@ var lockMutations = []struct {
 	{"line22-prevote-ignores-lock", &testIgnoreLocks},
 	{"line28-takes-older-POL", &testIgnorePOLRound},
 	{"line36-precommits-without-lock", &testSkipLock},
+}
+
+// testForgetLockOnRestart breaks the lock's survival of a crash: every
+// restart in the simulator runs on a WAL that lost the locks
+// (forgetLocks), which TestSimulatorCatchesLockLostOnRestart switches on.
+var testForgetLockOnRestart bool
+
+// forgetLocks turns w into the WAL of an engine that does not persist its
+// lock: each precommit record keeps its vote but loses the block and proof
+// of lock beside it, which is all restore takes the lock from. The records
+// and the last-signed record stay, so the restarted engine resumes at the
+// same height, round and step and signs nothing twice (the simulator would
+// report that first); it just comes back unlocked. Only a MemWAL is
+// rewritten: the mutation runs keep their WALs in memory.
+func forgetLocks(w *MemWAL) {
+	for i, r := range w.records {
+		if r.Vote != nil && r.Block != nil {
+			w.records[i] = &Record{Vote: r.Vote}
+		}
+	}
 }
 
 // withMutation runs f with one lock rule broken.
@@ -56,17 +76,53 @@ func TestSimulatorCatchesBrokenLocks(t *testing.T) {
 					t.Logf("seed %d with the rule broken: %v", seed, err)
 					checkSeed(t, seedParams(n, seed, false, true), seed)
 				default:
-					catchMutation(t, m.on, n)
+					catchMutation(t, m.on, n, lockParams)
 				}
 			})
 		}
 	}
 }
 
+// TestSimulatorCatchesLockLostOnRestart shows that the lock adversary's
+// crashes (step 5 in adversary_test.go) test that a lock survives a
+// restart: with every run crashing at least one validator of S_A other
+// than the decider right after it locked on A, and every restart on a WAL
+// that lost the locks (forgetLocks), the simulator must find an agreement
+// violation within the seeds, and with the WAL intact the same seeds must
+// pass with every crashed validator restarted locked on A.
+func TestSimulatorCatchesLockLostOnRestart(t *testing.T) {
+	for _, n := range []int{4, 7, 10} {
+		t.Run(fmt.Sprintf("n=%d", n), func(t *testing.T) {
+			if *flagSeed >= 0 {
+				seed := uint64(*flagSeed)
+				var err error
+				withMutation(&testForgetLockOnRestart, func() { _, err = runSeed(t, lockCrashParams(n, seed), seed) })
+				t.Logf("seed %d with the lock lost on restart: %v", seed, err)
+				if s, ok := checkSeed(t, lockCrashParams(n, seed), seed); ok {
+					t.Log(s.adv.summary())
+				}
+				return
+			}
+			catchMutation(t, &testForgetLockOnRestart, n, lockCrashParams)
+		})
+	}
+}
+
+// lockParams are seed's conditions with the lock adversary.
+func lockParams(n int, seed uint64) simParams { return seedParams(n, seed, false, true) }
+
+// lockCrashParams are seed's conditions with the lock adversary crashing
+// at least one validator of S_A after it locks.
+func lockCrashParams(n int, seed uint64) simParams {
+	p := lockParams(n, seed)
+	p.lockCrashes = max(p.lockCrashes, 1)
+	return p
+}
+
 // catchMutation runs seeds with the rule broken and counts those that
 // break agreement (with -short, only up to the first), then runs the same
 // seeds with the engine intact.
-func catchMutation(t *testing.T, on *bool, n int) {
+func catchMutation(t *testing.T, on *bool, n int, params func(n int, seed uint64) simParams) {
 	count, first := uint64(mutationSeeds), testing.Short()
 	if first {
 		count = mutationSeedsShort
@@ -78,7 +134,7 @@ func catchMutation(t *testing.T, on *bool, n int) {
 	withMutation(on, func() {
 		for seed := range count {
 			ran++
-			s, err := runSeed(t, seedParams(n, seed, false, true), seed)
+			s, err := runSeed(t, params(n, seed), seed)
 			if s.adv.split {
 				lone++
 			}
@@ -97,7 +153,7 @@ func catchMutation(t *testing.T, on *bool, n int) {
 	}
 	var st lockStats
 	for seed := range ran {
-		s, ok := checkSeed(t, seedParams(n, seed, false, true), seed)
+		s, ok := checkSeed(t, params(n, seed), seed)
 		if !ok {
 			return
 		}

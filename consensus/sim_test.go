@@ -35,19 +35,23 @@ type simParams struct {
 	n          int
 	byzantine  bool
 	lockAttack bool // f coordinated Byzantine validators attack the locks
-	fileWAL    bool
-	loss, dup  float64
-	minDelay   time.Duration
-	maxDelay   time.Duration
-	chaosEnd   time.Duration // partitions heal and crashed nodes restart here
-	partitions int
-	crashes    int
-	heights    int // heights every honest node must finalize after the heal
+	// lockCrashes validators of S_A other than the decider crash right
+	// after they lock on A and restart from their WAL before the push (in
+	// half of the lock adversary's runs, 1..f of them).
+	lockCrashes int
+	fileWAL     bool
+	loss, dup   float64
+	minDelay    time.Duration
+	maxDelay    time.Duration
+	chaosEnd    time.Duration // partitions heal and crashed nodes restart here
+	partitions  int
+	crashes     int
+	heights     int // heights every honest node must finalize after the heal
 }
 
 func (p simParams) String() string {
-	return fmt.Sprintf("n=%d byzantine=%v lockattack=%v loss=%.2f dup=%.2f delay=%s..%s chaos=%s partitions=%d crashes=%d",
-		p.n, p.byzantine, p.lockAttack, p.loss, p.dup, p.minDelay, p.maxDelay, p.chaosEnd, p.partitions, p.crashes)
+	return fmt.Sprintf("n=%d byzantine=%v lockattack=%v lockcrashes=%d loss=%.2f dup=%.2f delay=%s..%s chaos=%s partitions=%d crashes=%d",
+		p.n, p.byzantine, p.lockAttack, p.lockCrashes, p.loss, p.dup, p.minDelay, p.maxDelay, p.chaosEnd, p.partitions, p.crashes)
 }
 
 // drawParams draws a seed's conditions; lockAttack forces the lock
@@ -71,6 +75,10 @@ func drawParams(rng *rand.Rand, n int, lockAttack bool) simParams {
 	if lock := rng.IntN(3) == 0; lockAttack || (p.byzantine && lock) {
 		p.byzantine, p.lockAttack = true, true
 		p.chaosEnd = time.Duration(6+rng.IntN(7)) * time.Second
+		// Drawn after everything else for the same reason.
+		if rng.IntN(2) == 0 {
+			p.lockCrashes = 1 + rng.IntN((n-1)/3)
+		}
 	}
 	return p
 }
@@ -353,6 +361,11 @@ func (s *sim) allReached(target uint64) bool {
 // boot starts (or restarts) node i's engine from its WAL and store.
 func (s *sim) boot(i int) {
 	nd := s.nodes[i]
+	if testForgetLockOnRestart && nd.inc > 0 {
+		if w, ok := nd.wal.(*MemWAL); ok {
+			forgetLocks(w)
+		}
+	}
 	if nd.walDir != "" {
 		w, err := OpenWAL(nd.walDir)
 		if err != nil {
@@ -373,6 +386,9 @@ func (s *sim) boot(i int) {
 	nd.inc++
 	s.tracef("node %d boots at height %d", i, len(nd.store)+1)
 	s.input(nd, func() error { return eng.Start(uint64(len(nd.store) + 1)) })
+	if s.adv != nil && nd.up {
+		s.adv.restarted(nd)
+	}
 }
 
 func (s *sim) crash(nd *simNode) {
@@ -874,10 +890,15 @@ func reportSeed(t *testing.T, p simParams, seed uint64, err error) {
 		seed, p, err, strings.Join(tail, "\n"), t.Name(), seed)
 }
 
-// checkSeed runs one seed and reports it if it fails.
+// checkSeed runs one seed and reports it if it fails: if it breaks an
+// invariant or, under the lock adversary, a validator locked on A came
+// back from a crash without its lock or prevoted another block.
 func checkSeed(t *testing.T, p simParams, seed uint64) (*sim, bool) {
 	t.Helper()
 	s, err := runSeed(t, p, seed)
+	if err == nil && s.adv != nil {
+		err = s.adv.locksKept()
+	}
 	if err != nil {
 		reportSeed(t, p, seed, err)
 		return s, false
@@ -888,6 +909,10 @@ func checkSeed(t *testing.T, p simParams, seed uint64) (*sim, bool) {
 // lockStats counts what the lock adversary achieved over seeds.
 type lockStats struct {
 	runs, attacks, lone, pushed, replanted int
+	// Victims of the crash after the lock (step 5): crashed, restarted at
+	// the attacked height, restarted locked on A, and prevotes of theirs
+	// for another block after the split round.
+	crashed, restarts, relocked, defected int
 }
 
 func (st *lockStats) add(s *sim) {
@@ -908,11 +933,16 @@ func (st *lockStats) add(s *sim) {
 	if a.split && a.replanted {
 		st.replanted++
 	}
+	st.crashed += len(a.crashed)
+	st.restarts += a.restarts
+	st.relocked += a.relocked
+	st.defected += a.defected
 }
 
 func (st lockStats) String() string {
-	return fmt.Sprintf("%d runs with the lock adversary: %d attacked a height, %d got a lone decision, then %d pushed another block (%d with a planted POL)",
-		st.runs, st.attacks, st.lone, st.pushed, st.replanted)
+	return fmt.Sprintf("%d runs with the lock adversary: %d attacked a height, %d got a lone decision, then %d pushed another block (%d with a planted POL); "+
+		"%d of S_A crashed after locking, %d restarted at the height (%d locked on A), %d prevotes of theirs for another block",
+		st.runs, st.attacks, st.lone, st.pushed, st.replanted, st.crashed, st.restarts, st.relocked, st.defected)
 }
 
 func TestSimulator(t *testing.T) {
