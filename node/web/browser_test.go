@@ -551,6 +551,7 @@ func TestDashboardInBrowser(t *testing.T) {
 			Permit               struct {
 				Limits map[string]int64 `json:"limits"`
 			} `json:"permit"`
+			PermitHistory []json.RawMessage `json:"permit_history"`
 		}
 		d.getJSON("/v1/industries/"+d.industry, &ind)
 		ps, err := periodStart(ind.PeriodLabel)
@@ -596,6 +597,10 @@ func TestDashboardInBrowser(t *testing.T) {
 		}
 		if n := eval[int](t, b, `document.querySelectorAll('.chart-box[data-measure] svg').length`); n != 6 {
 			t.Errorf("%d measure charts drawn, want 6", n)
+		}
+		// The permit card lists every version the API has.
+		if n := eval[int](t, b, `document.querySelectorAll('tr[data-permit]:not([data-permit=next])').length`); n != len(ind.PermitHistory) || n == 0 {
+			t.Errorf("%d permit versions shown, the API has %d", n, len(ind.PermitHistory))
 		}
 		b.screenshot(t, "industry")
 		b.checkConsole(t)

@@ -1,6 +1,6 @@
 // Industry: each measure over time with the permit's limit drawn on it,
 // water used against allowance this period, drops balance and settlement
-// history, alerts.
+// history, alerts, and every version of the permit.
 import { get, list, industries, refresher } from '../api.js';
 import {
   h, replace, stat, card, fmtInt, fmtNum, fmtDrops, fmtLitres, fmtTime, short, badge, empty, errorBox,
@@ -73,6 +73,7 @@ async function mountIndustry(root, address, query, signal) {
   const settleBox = h('div', {});
   const settleChart = chartBox((w) => barChart(w, { bars: [] }));
   const alertsBox = h('div', {});
+  const permitBox = h('div', {});
   const charts = MEASURES.map((m) => {
     const box = chartBox((w) => lineChart(w, { series: [], label: m.label }), { 'data-measure': m.name });
     const limitNote = h('span', { class: 'sub' });
@@ -95,7 +96,23 @@ async function mountIndustry(root, address, query, signal) {
     chartLegend, chartsEl,
     h('div', { class: 'grid' },
       h('div', { class: 'span-8' }, card('Settlements', 'drops minted per settled period', settleChart, settleBox)),
-      h('div', { class: 'span-4' }, card('Alerts', 'this industry', alertsBox))));
+      h('div', { class: 'span-4' }, card('Alerts', 'this industry', alertsBox))),
+    card('Permit', 'every version, newest first: alerts and settlements judge each reading by the one in force then', permitBox));
+
+  const renderPermits = () => {
+    const limitsText = (limits) => MEASURES.filter((m) => m.quality && limits && limits[m.name])
+      .map((m) => `${m.label.toLowerCase()} ≤ ${fmtNum(limits[m.name] / m.scale, 3)} ${m.unit}`).join(', ') || 'no discharge limits';
+    const cols = [{ label: 'In force' }, { label: 'Allowance', num: true }, { label: 'Discharge limits' }];
+    const rows = [];
+    if (ind.next_permit) {
+      rows.push(row(cols, ['from the next period', fmtLitres(ind.next_permit.allowance), limitsText(ind.next_permit.limits)], { 'data-permit': 'next' }));
+    }
+    for (const p of [...(ind.permit_history || [])].reverse()) {
+      rows.push(row(cols, [p.from_height ? `period ${p.period} (from tx block ${fmtInt(p.from_height)})` : 'from genesis',
+        fmtLitres(p.permit.allowance), limitsText(p.permit.limits)], { 'data-permit': p.from_height }));
+    }
+    replace(permitBox, rows.length ? table(cols, rows) : empty('No permit on record.'));
+  };
 
   const renderFigures = () => {
     const allowance = ind.allowance_after_trades ?? ind.allowance;
@@ -199,6 +216,7 @@ async function mountIndustry(root, address, query, signal) {
   };
 
   renderFigures();
+  renderPermits();
   try {
     await fetchReadings();
   } catch (err) {
@@ -218,6 +236,7 @@ async function mountIndustry(root, address, query, signal) {
     if (!next) return;
     ind = next;
     renderFigures();
+    renderPermits();
     if (ind.period !== lastPeriod) { lastPeriod = ind.period; await fetchReadings(); renderCharts(); await renderSettlements(); }
   }, { events: ['block'], filter: (ev) => ev.lane === 'tx', minGap: 2000 });
   const stopAlerts = refresher(renderAlerts, { events: ['alert'], minGap: 2000, pollMs: 15000 });
