@@ -28,7 +28,6 @@ import (
 //     held from f of the others. The Byzantine do not vote in vr: their
 //     prevotes for P come later, in a proof of lock (POL) for round vr
 //     that no honest validator could have locked on.
-//
 //  2. Split (round r): the honest are split into S_A, f+1 of them with one
 //     chosen decider D, and S_B, the f others (first the honest proposers
 //     of the rounds after r+1, so that those propose fresh blocks, not A).
@@ -38,19 +37,16 @@ import (
 //     locks on A and precommits it, and they precommit A to D only (nil to
 //     the others), so D alone decides A. S_B sees no polka and locks on
 //     nothing.
-//
 //  3. Isolation: from the start of the height, the scheduler holds every
 //     message from or to D that is not of the attacked height and a round
 //     up to r until the heal. D decides A; the others do not learn it (no
 //     block sync reaches them) and go on to later rounds of the height.
-//
 //  4. Push (rounds after r, to everybody but D): the Byzantine proposer of
 //     round r+1 (and of any later round it proposes) proposes P with POL
 //     vr when the plant worked, else a fresh block, and the Byzantine
 //     prevote and precommit it; an honest proposer's block that is not A
 //     gets their prevotes and precommits too; A gets nil votes, which
 //     keep the rounds moving without D.
-//
 //  5. Crash (in half of the runs, sim.p.lockCrashes of the f validators
 //     of S_A other than D): each crashes right after it has sent its
 //     round-r precommit for A, so after it locked on A and wrote the lock
@@ -103,7 +99,7 @@ type lockAdversary struct {
 	replanted bool // the push re-proposed the planted block with its POL
 	restarts  int  // victims restarted at the attacked height after their crash
 	relocked  int  // of those, restarted locked on A in round r
-	defected  int  // prevotes of crashed victims for another block than A after round r
+	defected  int  // crashed victims' prevotes for another block than A after round r, without a polka for it since r
 }
 
 func newLockAdversary(s *sim) *lockAdversary {
@@ -374,8 +370,16 @@ func (a *lockAdversary) observe(nd *simNode, m Message) {
 	case own && m.Vote.Type == chain.Precommit && t == a.r && m.Vote.BlockHash == a.aHash && a.victims[nd.id] && !a.crashed[nd.id]:
 		a.crashAfterLock(nd)
 	case own && m.Vote.Type == chain.Prevote && t > a.r && a.crashed[nd.id] && !m.Vote.BlockHash.IsZero() && m.Vote.BlockHash != a.aHash:
+		if a.polkaSince(nd, m.Vote.BlockHash, t) {
+			// Line 28 with a proof of lock newer than the lock: the
+			// attack failed (an honest validator of S_A did not lock
+			// on A and joined the push), and a locked validator may
+			// follow.
+			a.s.tracef("adversary: node %d, locked on A in round %d, prevotes %s in round %d after a polka for it", nd.id, a.r, m.Vote.BlockHash.Short(), t)
+			break
+		}
 		a.defected++
-		a.s.tracef("adversary: node %d, locked on A in round %d, prevotes %s in round %d", nd.id, a.r, m.Vote.BlockHash.Short(), t)
+		a.s.tracef("adversary: node %d, locked on A in round %d, prevotes %s in round %d without a polka for it since", nd.id, a.r, m.Vote.BlockHash.Short(), t)
 	case m.Proposal != nil && int64(t) == a.vr && a.planted == nil:
 		a.planted, a.pHash = m.Proposal.Block, m.Proposal.Block.Hash()
 	case m.Vote != nil && m.Vote.Type == chain.Prevote && int64(t) == a.vr && a.planted != nil &&
@@ -397,9 +401,11 @@ func (a *lockAdversary) observe(nd *simNode, m Message) {
 
 // crashAfterLock crashes victim nd, which has just locked on A and sent
 // its precommit for it, with the simulator's crash (once the current
-// input is done), and restarts it from its WAL before the precommit
-// timeout of round r has run out, which is the earliest the honest
-// validators that have seen the precommits of round r move on to the push.
+// input is done), and restarts it from its WAL within the least delay
+// plus the round-r precommit timeout. The honest validators that saw
+// round r's precommits move on to the push only once that timeout has
+// run out, so the victim is usually back before the push reaches it; if
+// not, a later push round finds it.
 func (a *lockAdversary) crashAfterLock(nd *simNode) {
 	s := a.s
 	a.crashed[nd.id] = true
@@ -407,6 +413,18 @@ func (a *lockAdversary) crashAfterLock(nd *simNode) {
 	s.schedule(&simEvent{at: s.now, kind: evCrash, node: nd.id})
 	s.schedule(&simEvent{at: min(s.now+down, s.p.chaosEnd), kind: evRestart, node: nd.id})
 	s.tracef("adversary: node %d locked on A in round %d: crashes, restarts in %s", nd.id, a.r, down)
+}
+
+// polkaSince reports whether nd's engine holds a quorum of prevotes for
+// hash in a round from r to before t: the only thing that lets a
+// validator locked on A in round r prevote hash in round t.
+func (a *lockAdversary) polkaSince(nd *simNode, hash chain.Hash, t uint32) bool {
+	for x := a.r; x < t; x++ {
+		if rs := nd.eng.rounds[x]; rs != nil && rs.prevotes.count(hash) >= nd.eng.quorum {
+			return true
+		}
+	}
+	return false
 }
 
 // restarted notes the first restart of a crashed victim at the attacked
@@ -429,7 +447,8 @@ func (a *lockAdversary) restarted(nd *simNode) {
 
 // locksKept checks step 5 directly, on an engine whose locks are intact:
 // every crashed victim restarted at the attacked height came back locked
-// on A, and none prevoted another block after the split round.
+// on A, and none prevoted another block after the split round without a
+// polka for that block since.
 func (a *lockAdversary) locksKept() error {
 	if a.relocked != a.restarts || a.defected > 0 {
 		return fmt.Errorf("lock lost across a crash: %d of S_A crashed after locking on A in round %d, %d restarted at height %d, %d of them locked on A; %d prevotes of theirs for another block",
