@@ -451,7 +451,7 @@ func (a *lockAdversary) restarted(nd *simNode) {
 // polka for that block since.
 func (a *lockAdversary) locksKept() error {
 	if a.relocked != a.restarts || a.defected > 0 {
-		return fmt.Errorf("lock lost across a crash: %d of S_A crashed after locking on A in round %d, %d restarted at height %d, %d of them locked on A; %d prevotes of theirs for another block",
+		return fmt.Errorf("lock lost across a crash: %d of S_A crashed after locking on A in round %d, %d restarted at height %d, %d of them locked on A; %d prevotes of theirs for another block without a newer polka",
 			len(a.crashed), a.r, a.restarts, a.h, a.relocked, a.defected)
 	}
 	return nil
@@ -494,6 +494,6 @@ func (a *lockAdversary) summary() string {
 	if !a.planned {
 		return "no attack"
 	}
-	return fmt.Sprintf("attacked height %d (plant %v): lone decision %v, pushed %v, re-proposed POL %v, %d of S_A crashed after locking, %d restarted (%d locked on A), %d prevotes of theirs for another block",
+	return fmt.Sprintf("attacked height %d (plant %v): lone decision %v, pushed %v, re-proposed POL %v, %d of S_A crashed after locking, %d restarted (%d locked on A), %d prevotes of theirs for another block without a newer polka",
 		a.h, a.vr >= 0, a.split, a.pushed, a.replanted, len(a.crashed), a.restarts, a.relocked, a.defected)
 }

@@ -941,7 +941,7 @@ func (st *lockStats) add(s *sim) {
 
 func (st lockStats) String() string {
 	return fmt.Sprintf("%d runs with the lock adversary: %d attacked a height, %d got a lone decision, then %d pushed another block (%d with a planted POL); "+
-		"%d of S_A crashed after locking, %d restarted at the height (%d locked on A), %d prevotes of theirs for another block",
+		"%d of S_A crashed after locking, %d restarted at the height (%d locked on A), %d prevotes of theirs for another block without a newer polka",
 		st.runs, st.attacks, st.lone, st.pushed, st.replanted, st.crashed, st.restarts, st.relocked, st.defected)
 }
 
