@@ -1,13 +1,12 @@
 package audit_test
 
 import (
+	"context"
 	"crypto/ed25519"
 	"fmt"
 	"os"
 	"runtime"
 	"strconv"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,6 +14,7 @@ import (
 	"github.com/waterchain/waterchain/chain/store"
 	"github.com/waterchain/waterchain/node/audit"
 	"github.com/waterchain/waterchain/node/audit/audittest"
+	"github.com/waterchain/waterchain/node/verifyrate"
 )
 
 // benchOptions is the network of the throughput benchmark: 4 industries
@@ -70,42 +70,12 @@ func buildBenchStore(t testing.TB, dir string, readings int) (*chain.Hash, error
 }
 
 // rawVerifyRate measures crypto/ed25519.Verify per second on all cores.
-func rawVerifyRate(d time.Duration) float64 {
-	const n = 256
-	type item struct {
-		pub ed25519.PublicKey
-		msg []byte
-		sig []byte
+func rawVerifyRate(t *testing.T, d time.Duration) float64 {
+	rate, err := verifyrate.Ed25519(context.Background(), d)
+	if err != nil {
+		t.Fatal(err)
 	}
-	items := make([]item, n)
-	for i := range items {
-		pub, priv, _ := ed25519.GenerateKey(nil)
-		msg := []byte(fmt.Sprintf("reading %d", i))
-		items[i] = item{pub, msg, ed25519.Sign(priv, msg)}
-	}
-	var total atomic.Int64
-	var stop atomic.Bool
-	var wg sync.WaitGroup
-	start := time.Now()
-	for w := 0; w < runtime.GOMAXPROCS(0); w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			k := 0
-			for !stop.Load() {
-				it := items[k%n]
-				if !ed25519.Verify(it.pub, it.msg, it.sig) {
-					panic("a valid signature did not verify")
-				}
-				k++
-			}
-			total.Add(int64(k))
-		}()
-	}
-	time.Sleep(d) // a measuring interval, not a wait for an event
-	stop.Store(true)
-	wg.Wait()
-	return float64(total.Load()) / time.Since(start).Seconds()
+	return rate
 }
 
 // TestVerifyThroughput is the audit benchmark over a store of at least a
@@ -136,14 +106,14 @@ func TestVerifyThroughput(t *testing.T) {
 	}
 	g := audittest.Genesis(benchOptions)
 
-	rawBefore := rawVerifyRate(3 * time.Second)
+	rawBefore := rawVerifyRate(t, 3*time.Second)
 	kv, st := openBadger(t, dir, true)
 	defer kv.Close()
 	sum, err := audit.Verify(st, g, audit.VerifyOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	rawAfter := rawVerifyRate(3 * time.Second)
+	rawAfter := rawVerifyRate(t, 3*time.Second)
 	raw := (rawBefore + rawAfter) / 2
 	rate := sum.ReadingsPerSecond()
 	t.Log(sum)

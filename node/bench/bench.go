@@ -9,6 +9,8 @@ import (
 	"runtime"
 	"strings"
 	"time"
+
+	"github.com/waterchain/waterchain/node/verifyrate"
 )
 
 // ErrOptions is returned (wrapped, naming the field) for invalid Options.
@@ -257,10 +259,10 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	// after the steps, and the bound uses their mean.
 	measure := func(when string) (single, batch float64, err error) {
 		progress(Event{Message: fmt.Sprintf("measuring ed25519 verification %s the steps on %d cores for %s", when, runtime.GOMAXPROCS(0), o.VerifyDuration)})
-		if single, err = MeasureVerify(ctx, o.VerifyDuration); err != nil {
+		if single, err = verifyrate.Ed25519(ctx, o.VerifyDuration); err != nil {
 			return 0, 0, err
 		}
-		if batch, err = MeasureBatchVerify(ctx, o.VerifyDuration); err != nil {
+		if batch, err = verifyrate.Batch(ctx, o.VerifyDuration); err != nil {
 			return 0, 0, err
 		}
 		progress(Event{Message: fmt.Sprintf("crypto/ed25519 verify: %.0f/s; chain batch verify: %.0f/s", single, batch)})

@@ -107,22 +107,6 @@ func TestSignAndIndex(t *testing.T) {
 	}
 }
 
-func TestMeasureVerify(t *testing.T) {
-	for name, measure := range map[string]func(context.Context, time.Duration) (float64, error){
-		"ed25519": MeasureVerify, "batch": MeasureBatchVerify,
-	} {
-		rate, err := measure(context.Background(), 50*time.Millisecond)
-		if err != nil || rate <= 0 {
-			t.Errorf("%s: %v/s, %v", name, rate, err)
-		}
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	if _, err := MeasureVerify(ctx, time.Second); !errors.Is(err, context.Canceled) {
-		t.Errorf("cancelled: %v", err)
-	}
-}
-
 // TestRun runs a small benchmark end to end: four validators, a low rate
 // every node keeps up with, every reading final, and the figures the JSON
 // line promises.
