@@ -31,7 +31,7 @@ type Cache struct {
 	vals  map[string][]byte
 	trees [len(laneNamespaces)]RootTree // of laneNamespaces[i]'s entries
 
-	decoded decodedMemo // flat records decoded from vals; see decoded.go
+	decoded decodedMemo // records decoded from vals; see decoded.go
 }
 
 // laneNamespaces are the namespaces whose trees the cache keeps: the

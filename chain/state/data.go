@@ -46,18 +46,11 @@ func loadDataRules(r Reader) (*dataRules, error) {
 // Use it at the door (API, MQTT) and in the proposer; DataBuilder and
 // ExecuteDataBlock apply the same checks.
 func CheckReading(r Reader, anchorTxHeight uint64, blockTime chain.Time, rd *chain.Reading) error {
-	rules, err := loadDataRules(r)
+	c, err := NewReadingChecker(r, anchorTxHeight, blockTime)
 	if err != nil {
 		return err
 	}
-	if err := checkReadingBasic(rd); err != nil {
-		return err
-	}
-	v, err := viewDevice(r, map[chain.PubKey]*deviceView{}, rd.Device)
-	if err != nil {
-		return err
-	}
-	return checkReading(v, rules, anchorTxHeight, blockTime, rd)
+	return c.Check(rd)
 }
 
 // ReadingChecker applies CheckReading's rules to many readings against one

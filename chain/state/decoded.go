@@ -2,6 +2,7 @@ package state
 
 import (
 	"fmt"
+	"reflect"
 	"slices"
 	"sync"
 )
@@ -9,8 +10,8 @@ import (
 // Records are decoded strictly (decode, re-encode, compare), which costs
 // more than most state reads: every reading checked at the door or
 // executed in a block reads its device's two records. A Cache therefore
-// keeps the decoded form of flat records (those holding no pointer, slice
-// or map, so a copy shares nothing with the cached one) beside their bytes.
+// keeps the decoded form of the records it reads most (memoTypes) beside
+// their bytes, and hands out copies.
 // A cached decode is tied to the identity of the stored bytes it came from:
 // values are never modified in place, so when a key's value is replaced
 // the old decode simply stops matching.
@@ -21,76 +22,25 @@ type decodedReader interface {
 	getDecoded(key []byte, rec record) (found, handled bool, err error)
 }
 
-// copyFlat copies src into dst when both are the same flat record type
-// (DeviceData's gap list is copied too).
-func copyFlat(dst, src record) bool {
-	switch d := dst.(type) {
-	case *Device:
-		if s, ok := src.(*Device); ok {
-			*d = *s
-			return true
-		}
-	case *DeviceData:
-		if s, ok := src.(*DeviceData); ok {
-			*d = *s
-			d.Gaps = slices.Clone(s.Gaps) // the one slice of these records
-			return true
-		}
-	case *TxMeta:
-		if s, ok := src.(*TxMeta); ok {
-			*d = *s
-			return true
-		}
-	case *DataMeta:
-		if s, ok := src.(*DataMeta); ok {
-			*d = *s
-			return true
-		}
-	case *genesisRecord:
-		if s, ok := src.(*genesisRecord); ok {
-			*d = *s
-			return true
-		}
-	case *Account:
-		if s, ok := src.(*Account); ok {
-			*d = *s
-			return true
-		}
-	case *PermitRecord:
-		if s, ok := src.(*PermitRecord); ok {
-			*d = *s
-			return true
-		}
-	}
-	return false
+// memoTypes are the records a Cache keeps decoded: those a plain copy
+// shares nothing with, but for DeviceData's gap list, which copyRecord
+// clones.
+var memoTypes = map[reflect.Type]bool{
+	reflect.TypeFor[*Device](): true, reflect.TypeFor[*DeviceData](): true,
+	reflect.TypeFor[*TxMeta](): true, reflect.TypeFor[*DataMeta](): true,
+	reflect.TypeFor[*genesisRecord](): true, reflect.TypeFor[*Account](): true,
+	reflect.TypeFor[*PermitRecord](): true,
 }
 
-// cloneFlat returns a copy of a flat record, or nil for any other.
-func cloneFlat(rec record) record {
-	var c record
-	switch rec.(type) {
-	case *Device:
-		c = new(Device)
-	case *DeviceData:
-		c = new(DeviceData)
-	case *TxMeta:
-		c = new(TxMeta)
-	case *DataMeta:
-		c = new(DataMeta)
-	case *genesisRecord:
-		c = new(genesisRecord)
-	case *Account:
-		c = new(Account)
-	case *PermitRecord:
-		c = new(PermitRecord)
-	default:
-		return nil
+// copyRecord copies src into dst, two records of one memoized type.
+func copyRecord(dst, src record) {
+	reflect.ValueOf(dst).Elem().Set(reflect.ValueOf(src).Elem())
+	if dd, ok := dst.(*DeviceData); ok {
+		dd.Gaps = slices.Clone(dd.Gaps)
 	}
-	copyFlat(c, rec)
-	return c
 }
 
-// decodedMemo holds a Cache's decoded flat records.
+// decodedMemo holds a Cache's decoded records.
 type decodedMemo struct {
 	mu sync.Mutex // guards m
 	m  map[string]decodedEntry
@@ -102,7 +52,8 @@ type decodedEntry struct {
 }
 
 func (c *Cache) getDecoded(key []byte, rec record) (found, handled bool, err error) {
-	if cloneFlat(rec) == nil {
+	typ := reflect.TypeOf(rec)
+	if !memoTypes[typ] {
 		return false, false, nil
 	}
 	c.mu.RLock()
@@ -117,7 +68,8 @@ func (c *Cache) getDecoded(key []byte, rec record) (found, handled bool, err err
 	c.decoded.mu.Lock()
 	e, hit := c.decoded.m[string(key)]
 	c.decoded.mu.Unlock()
-	if hit && e.from == &v[0] && copyFlat(rec, e.rec) {
+	if hit && e.from == &v[0] && reflect.TypeOf(e.rec) == typ {
+		copyRecord(rec, e.rec)
 		return true, true, nil
 	}
 	if err := decodeRecord(v, rec); err != nil {
@@ -127,7 +79,9 @@ func (c *Cache) getDecoded(key []byte, rec record) (found, handled bool, err err
 	if c.decoded.m == nil {
 		c.decoded.m = make(map[string]decodedEntry)
 	}
-	c.decoded.m[string(key)] = decodedEntry{from: &v[0], rec: cloneFlat(rec)}
+	kept := reflect.New(typ.Elem()).Interface().(record)
+	copyRecord(kept, rec)
+	c.decoded.m[string(key)] = decodedEntry{from: &v[0], rec: kept}
 	c.decoded.mu.Unlock()
 	return true, true, nil
 }

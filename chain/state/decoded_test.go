@@ -78,7 +78,8 @@ func TestCacheDecodedRecords(t *testing.T) {
 	if _, err := getRecord(c, key, &gone); !errors.Is(err, ErrCorruptState) {
 		t.Fatalf("corrupt record: %v, want ErrCorruptState", err)
 	}
-	// Records that hold pointers or slices are decoded each time.
+	// Records outside memoTypes (an Industry holds a pointer) are decoded
+	// each time.
 	var ind Industry
 	if found, handled, _ := c.getDecoded(industryKey(chain.Address{}), &ind); handled || found {
 		t.Fatalf("an Industry went through the memo (handled %v)", handled)

@@ -1,8 +1,6 @@
 package state
 
 import (
-	"encoding/binary"
-	"errors"
 	"fmt"
 
 	"github.com/waterchain/waterchain/chain"
@@ -42,41 +40,17 @@ func putPermitVersion(o *overlay, a chain.Address, from uint64, period int64, p 
 // what Industry.Permit was in the state at that height. It fails with
 // ErrUnknownIndustry when a has no permit recorded by then.
 func PermitAt(r Reader, a chain.Address, txHeight uint64) (*PermitRecord, error) {
-	var best *PermitRecord
-	prefix := permitPrefix(a)
-	err := r.Iterate(prefix, func(key, value []byte) error {
-		if len(key) != len(prefix)+8 {
-			return fmt.Errorf("%w: permit key %q", ErrCorruptState, key)
-		}
-		if binary.BigEndian.Uint64(key[len(prefix):]) > txHeight {
-			return errStop
-		}
-		var rec PermitRecord
-		if err := decodeRecord(value, &rec); err != nil {
-			return err
-		}
-		best = &rec
-		return nil
-	})
-	if err != nil && !errors.Is(err, errStop) {
+	rec, err := versionAt[PermitRecord](r, permitPrefix(a), txHeight)
+	if err != nil {
 		return nil, err
 	}
-	if best == nil {
+	if rec == nil {
 		return nil, fmt.Errorf("%w: %s has no permit as of tx height %d", ErrUnknownIndustry, a, txHeight)
 	}
-	return best, nil
+	return rec, nil
 }
 
 // PermitHistory returns every version of industry a's permit, oldest first.
 func PermitHistory(r Reader, a chain.Address) ([]PermitRecord, error) {
-	var out []PermitRecord
-	err := r.Iterate(permitPrefix(a), func(key, value []byte) error {
-		var rec PermitRecord
-		if err := decodeRecord(value, &rec); err != nil {
-			return err
-		}
-		out = append(out, rec)
-		return nil
-	})
-	return out, err
+	return recordsUnder[PermitRecord](r, permitPrefix(a))
 }

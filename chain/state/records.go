@@ -1,7 +1,10 @@
 package state
 
 import (
+	"encoding/binary"
+	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/waterchain/waterchain/chain"
 )
@@ -335,37 +338,37 @@ func (d *DeviceData) CanRecord(seq uint64) bool { return seq > d.LastSeq || d.in
 // openGap records from..to as skipped and keeps it open for late readings.
 func (d *DeviceData) openGap(from, to uint64) {
 	d.Missing += to - from + 1 // Readings+Missing = LastSeq, so no overflow
-	d.Gaps = append(d.Gaps, SeqRange{From: from, To: to})
-	if n := len(d.Gaps); n > MaxOpenGaps {
-		d.Gaps = append(d.Gaps[:0:0], d.Gaps[n-MaxOpenGaps:]...)
-	}
+	d.setGaps(append(slices.Clone(d.Gaps), SeqRange{From: from, To: to}))
 }
 
-// fill records late reading seq, which must be in an open gap.
+// fill records late reading seq, which must be in an open gap: the gap
+// loses seq (and splits in two when seq is inside it).
 func (d *DeviceData) fill(seq uint64) {
-	for i, g := range d.Gaps {
-		if g.From > seq || seq > g.To {
-			continue
-		}
-		var repl []SeqRange
-		if g.From < seq {
-			repl = append(repl, SeqRange{g.From, seq - 1})
-		}
-		if seq < g.To {
-			repl = append(repl, SeqRange{seq + 1, g.To})
-		}
-		gaps := append(append(append([]SeqRange(nil), d.Gaps[:i]...), repl...), d.Gaps[i+1:]...)
-		if len(gaps) > MaxOpenGaps {
-			gaps = gaps[len(gaps)-MaxOpenGaps:]
-		}
-		if len(gaps) == 0 {
-			gaps = nil
-		}
-		d.Gaps = gaps
-		d.Missing--
-		d.Readings++
+	i := slices.IndexFunc(d.Gaps, func(g SeqRange) bool { return g.From <= seq && seq <= g.To })
+	if i < 0 {
 		return
 	}
+	g := d.Gaps[i]
+	var rest []SeqRange
+	if g.From < seq {
+		rest = append(rest, SeqRange{g.From, seq - 1})
+	}
+	if seq < g.To {
+		rest = append(rest, SeqRange{seq + 1, g.To})
+	}
+	d.setGaps(slices.Replace(slices.Clone(d.Gaps), i, i+1, rest...))
+	d.Missing--
+	d.Readings++
+}
+
+// setGaps keeps the newest MaxOpenGaps of gaps open (nil when none: the
+// canonical form of an empty list).
+func (d *DeviceData) setGaps(gaps []SeqRange) {
+	gaps = gaps[max(0, len(gaps)-MaxOpenGaps):]
+	if len(gaps) == 0 {
+		gaps = nil
+	}
+	d.Gaps = gaps
 }
 
 func (d *DeviceData) check() error {
@@ -414,6 +417,52 @@ func decodeRecord(b []byte, rec record) error {
 		return fmt.Errorf("%w: %v", ErrCorruptState, err)
 	}
 	return nil
+}
+
+// versionAt returns the last record under prefix whose key ends in a
+// big-endian height at most height, or nil when there is none: the version
+// in force at height of a record kept in every version (validator sets,
+// permits).
+func versionAt[T any, P interface {
+	*T
+	record
+}](r Reader, prefix []byte, height uint64) (P, error) {
+	var best P
+	err := r.Iterate(prefix, func(key, value []byte) error {
+		if len(key) != len(prefix)+8 {
+			return fmt.Errorf("%w: versioned record key %q", ErrCorruptState, key)
+		}
+		if binary.BigEndian.Uint64(key[len(prefix):]) > height {
+			return errStop
+		}
+		rec := P(new(T))
+		if err := decodeRecord(value, rec); err != nil {
+			return err
+		}
+		best = rec
+		return nil
+	})
+	if err != nil && !errors.Is(err, errStop) {
+		return nil, err
+	}
+	return best, nil
+}
+
+// recordsUnder decodes every record under prefix, in key order.
+func recordsUnder[T any, P interface {
+	*T
+	record
+}](r Reader, prefix []byte) ([]T, error) {
+	var out []T
+	err := r.Iterate(prefix, func(_, value []byte) error {
+		var rec T
+		if err := decodeRecord(value, P(&rec)); err != nil {
+			return err
+		}
+		out = append(out, rec)
+		return nil
+	})
+	return out, err
 }
 
 // getRecord loads key into rec; it reports false when the key is absent.

@@ -2,8 +2,8 @@ package state
 
 import (
 	"bytes"
-	"encoding/binary"
 	"errors"
+	"maps"
 	"sort"
 	"strings"
 	"sync"
@@ -194,11 +194,6 @@ func (o *overlay) Iterate(prefix []byte, fn func(key, value []byte) error) error
 // changes lists the pending writes in key order.
 func (o *overlay) changes() []Change { return sortedChanges(o.writes, "") }
 
-// changesUnder lists the pending writes under prefix in key order.
-func (o *overlay) changesUnder(prefix []byte) []Change {
-	return sortedChanges(o.writes, string(prefix))
-}
-
 // sortedChanges lists the writes under prefix in key order.
 func sortedChanges(writes map[string]pending, prefix string) []Change {
 	keys := make([]string, 0, len(writes))
@@ -252,35 +247,27 @@ func pendingUnder(r Reader, prefix []byte) (Reader, []Change) {
 		r = o.base
 		o, ok = r.(*overlay)
 	}
-	if len(chainOf) == 1 {
-		return r, chainOf[0].changesUnder(prefix)
-	}
-	net := make(map[string]pending)
-	for i := len(chainOf) - 1; i >= 0; i-- {
-		for k, w := range chainOf[i].writes {
-			if strings.HasPrefix(k, string(prefix)) {
-				net[k] = w
-			}
+	net := chainOf[0].writes
+	if len(chainOf) > 1 {
+		net = make(map[string]pending)
+		for i := len(chainOf) - 1; i >= 0; i-- {
+			maps.Copy(net, chainOf[i].writes)
 		}
 	}
-	return r, sortedChanges(net, "")
+	return r, sortedChanges(net, string(prefix))
 }
 
 // walkRoot is Root by walking every entry under prefix.
 func walkRoot(r Reader, prefix []byte) (chain.Hash, error) {
-	var leaves [][]byte
+	var leaves []chain.Hash
 	err := r.Iterate(prefix, func(key, value []byte) error {
-		leaf := make([]byte, 0, binary.MaxVarintLen64+len(key)+len(value))
-		leaf = binary.AppendUvarint(leaf, uint64(len(key)))
-		leaf = append(leaf, key...)
-		leaf = append(leaf, value...)
-		leaves = append(leaves, leaf)
+		leaves = append(leaves, EntryLeafHash(key, value))
 		return nil
 	})
 	if err != nil {
 		return chain.Hash{}, err
 	}
-	return chain.MerkleRoot(leaves), nil
+	return NewRootTree(leaves).Root(), nil
 }
 
 // TxRoot and DataRoot are the state roots of the committed state r.

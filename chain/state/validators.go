@@ -1,7 +1,6 @@
 package state
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"sort"
@@ -36,43 +35,19 @@ func ValidatorSetAt(r Reader, txHeight uint64) (*chain.ValidatorSet, error) {
 
 // ValidatorSetHistory returns every validator-set record, by first height.
 func ValidatorSetHistory(r Reader) ([]ValidatorSetRecord, error) {
-	var out []ValidatorSetRecord
-	err := r.Iterate([]byte(pfxValidatorSet), func(key, value []byte) error {
-		var rec ValidatorSetRecord
-		if err := decodeRecord(value, &rec); err != nil {
-			return err
-		}
-		out = append(out, rec)
-		return nil
-	})
-	return out, err
+	return recordsUnder[ValidatorSetRecord](r, []byte(pfxValidatorSet))
 }
 
 // validatorRecordAt is the last record whose first height is ≤ txHeight.
 func validatorRecordAt(r Reader, txHeight uint64) (*ValidatorSetRecord, error) {
-	var best *ValidatorSetRecord
-	err := r.Iterate([]byte(pfxValidatorSet), func(key, value []byte) error {
-		if len(key) != len(pfxValidatorSet)+8 {
-			return fmt.Errorf("%w: validator set key %q", ErrCorruptState, key)
-		}
-		from := binary.BigEndian.Uint64(key[len(pfxValidatorSet):])
-		if from > txHeight {
-			return errStop
-		}
-		var rec ValidatorSetRecord
-		if err := decodeRecord(value, &rec); err != nil {
-			return err
-		}
-		best = &rec
-		return nil
-	})
-	if err != nil && !errors.Is(err, errStop) {
+	rec, err := versionAt[ValidatorSetRecord](r, []byte(pfxValidatorSet), txHeight)
+	if err != nil {
 		return nil, err
 	}
-	if best == nil {
+	if rec == nil {
 		return nil, fmt.Errorf("%w: no validator set recorded", ErrCorruptState)
 	}
-	return best, nil
+	return rec, nil
 }
 
 // latestValidatorRecord is the last record, which may take effect in the
