@@ -28,22 +28,12 @@ func (r *Reading) appendCBOR(dst []byte, withSig bool) []byte {
 	dst = appendCBORBytes(dst, r.Device[:])
 	dst = append(dst, 2)
 	dst = appendCBORHead(dst, cborUint, r.Seq)
-	dst = append(dst, 3)
-	dst = appendCBORInt(dst, int64(r.Time))
-	dst = append(dst, 4)
-	dst = appendCBORInt(dst, r.FlowRate)
-	dst = append(dst, 5)
-	dst = appendCBORInt(dst, r.Volume)
-	dst = append(dst, 6)
-	dst = appendCBORInt(dst, r.VolumeTotal)
-	dst = append(dst, 7)
-	dst = appendCBORInt(dst, r.Conductivity)
-	dst = append(dst, 8)
-	dst = appendCBORInt(dst, r.SuspendedSolids)
-	dst = append(dst, 9)
-	dst = appendCBORInt(dst, r.Absorbance)
-	dst = append(dst, 10)
-	dst = appendCBORInt(dst, r.Turbidity)
+	// Keys 3 to 10: the time and the measures, all integers.
+	for i, v := range [...]int64{int64(r.Time), r.FlowRate, r.Volume, r.VolumeTotal,
+		r.Conductivity, r.SuspendedSolids, r.Absorbance, r.Turbidity} {
+		dst = append(dst, byte(3+i))
+		dst = appendCBORInt(dst, v)
+	}
 	if r.ImageHash != nil {
 		dst = append(dst, 11)
 		dst = appendCBORBytes(dst, r.ImageHash[:])
