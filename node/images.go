@@ -248,8 +248,11 @@ func imageHTTPError(err error) error {
 }
 
 // hasImage reports whether the node holds the image file.
-func (n *Node) hasImage(h chain.Hash) (bool, error) {
-	_, err := n.kv.Get(imageKey(imageKeyMeta, h[:]))
+func (n *Node) hasImage(h chain.Hash) (bool, error) { return n.hasImageRecord(imageKeyMeta, h) }
+
+// hasImageRecord reports whether the image record of kind for h is stored.
+func (n *Node) hasImageRecord(kind byte, h chain.Hash) (bool, error) {
+	_, err := n.kv.Get(imageKey(kind, h[:]))
 	switch {
 	case err == nil:
 		return true, nil

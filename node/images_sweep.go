@@ -157,16 +157,7 @@ func (n *Node) sweepOrphanImages(grace time.Duration) (int, error) {
 
 // imageIsFinal reports whether a final reading names image h (its imageRef
 // is written).
-func (n *Node) imageIsFinal(h chain.Hash) (bool, error) {
-	_, err := n.kv.Get(imageKey(imageKeyRef, h[:]))
-	switch {
-	case err == nil:
-		return true, nil
-	case errors.Is(err, store.ErrNotFound):
-		return false, nil
-	}
-	return false, err
-}
+func (n *Node) imageIsFinal(h chain.Hash) (bool, error) { return n.hasImageRecord(imageKeyRef, h) }
 
 // deleteOrphanImage deletes image h unless, by now, a final reading names
 // it or a re-upload refreshed its store time to cutoff or later. Under

@@ -51,3 +51,22 @@ func scenarioChain(t testing.TB, n int) (*audittest.Chain, *store.BadgerKV, *gen
 	}
 	return c, kv, c.Genesis
 }
+
+// memScenario is c.Scenario(data, txEvery) over a fresh in-memory store,
+// which tests may damage through kv.
+func memScenario(t testing.TB, opts audittest.Options, data, txEvery int) (*audittest.Chain, store.KV, *store.Store) {
+	t.Helper()
+	kv := store.NewMemory()
+	st, err := store.Open(kv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := audittest.New(st, audittest.Genesis(opts))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Scenario(data, txEvery); err != nil {
+		t.Fatal(err)
+	}
+	return c, kv, st
+}

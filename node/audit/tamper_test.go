@@ -80,18 +80,7 @@ func set(t *testing.T, kv store.KV, key, value []byte) {
 // state entry, and wants Verify to blame exactly that block or key. One
 // validator keeps it quick; TestFlipInBadger has four.
 func TestEveryByteFlipIsFound(t *testing.T) {
-	kv := store.NewMemory()
-	st, err := store.Open(kv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := audittest.New(st, audittest.Genesis(audittest.Options{Validators: 1, Industries: 2}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Scenario(9, 3); err != nil {
-		t.Fatal(err)
-	}
+	c, kv, st := memScenario(t, audittest.Options{Validators: 1, Industries: 2}, 9, 3)
 	if _, err := audit.Verify(st, c.Genesis, audit.VerifyOptions{}); err != nil {
 		t.Fatalf("the undamaged chain: %v", err)
 	}
@@ -181,21 +170,10 @@ func TestFlipInBadger(t *testing.T) {
 // TestStateEntriesAddedOrRemoved wants Verify to name a state entry the
 // store has and re-execution does not, and one the store lost.
 func TestStateEntriesAddedOrRemoved(t *testing.T) {
-	kv := store.NewMemory()
-	st, err := store.Open(kv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := audittest.New(st, audittest.Genesis(audittest.Options{Validators: 1}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Scenario(4, 2); err != nil {
-		t.Fatal(err)
-	}
+	c, kv, st := memScenario(t, audittest.Options{Validators: 1}, 4, 2)
 	extra := stateKey([]byte("t/acct/\x00\x01"))
 	set(t, kv, extra, []byte{0xa0})
-	_, err = audit.Verify(st, c.Genesis, audit.VerifyOptions{})
+	_, err := audit.Verify(st, c.Genesis, audit.VerifyOptions{})
 	tg := target{stateKey: "t/acct/0001"}
 	tg.check(t, err, "extra entry")
 	if !strings.Contains(err.Error(), "no such entry") {
@@ -221,18 +199,7 @@ func TestStateEntriesAddedOrRemoved(t *testing.T) {
 // the block whose entry lost or changed its index entry (or, for an entry
 // pointing at nothing, the count).
 func TestIndexDamageIsFound(t *testing.T) {
-	kv := store.NewMemory()
-	st, err := store.Open(kv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := audittest.New(st, audittest.Genesis(audittest.Options{Validators: 1, Industries: 2}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Scenario(6, 3); err != nil {
-		t.Fatal(err)
-	}
+	c, kv, st := memScenario(t, audittest.Options{Validators: 1, Industries: 2}, 6, 3)
 	data4, err := st.Block(chain.LaneData, 4)
 	if err != nil {
 		t.Fatal(err)
