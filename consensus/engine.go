@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 
 	"github.com/waterchain/waterchain/chain"
@@ -307,10 +308,12 @@ func (e *Engine) Rebroadcast() {
 // firstVotes is each validator's first vote in set, in validator-set
 // order.
 func (e *Engine) firstVotes(set *voteSet) []*chain.Vote {
-	votes := make([]*chain.Vote, 0, len(set.first))
-	for _, v := range set.first {
-		votes = append(votes, v)
-	}
+	return e.inSetOrder(slices.Collect(maps.Values(set.first)))
+}
+
+// inSetOrder sorts votes by their validator's place in the set, so that
+// what the engine sends does not depend on map order.
+func (e *Engine) inSetOrder(votes []*chain.Vote) []*chain.Vote {
 	slices.SortFunc(votes, func(a, b *chain.Vote) int { return e.vs.Index(a.Validator) - e.vs.Index(b.Validator) })
 	return votes
 }
@@ -335,9 +338,7 @@ func (e *Engine) polVotes(round uint32, hash chain.Hash) []*chain.Vote {
 	if rs == nil {
 		return nil
 	}
-	votes := rs.prevotes.votesFor(hash)
-	slices.SortFunc(votes, func(a, b *chain.Vote) int { return e.vs.Index(a.Validator) - e.vs.Index(b.Validator) })
-	return votes
+	return e.inSetOrder(rs.prevotes.votesFor(hash))
 }
 
 // Step takes a proposal or vote from the network. Vote signatures must
