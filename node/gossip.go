@@ -56,8 +56,7 @@ type wireReadings struct {
 //
 // At most regossipBudget readings go out again per round, oldest first: an
 // overloaded node has every reading waiting that long, and gossiping them
-// all twice would take the CPU the blocks need (the bench's peak fell by a
-// fifth).
+// all twice would take the CPU the blocks need.
 const (
 	regossipAfter  = time.Second
 	regossipEvery  = 500 * time.Millisecond

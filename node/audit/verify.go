@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
-	"sort"
 	"sync"
 	"time"
 
@@ -591,14 +590,13 @@ func (v *verifier) execute(b *chain.Block) ([]state.Change, int, error) {
 // fills the summary's state figures.
 func (v *verifier) finish() error {
 	type kv struct{ k, v []byte }
-	var mine []kv
+	var mine []kv // in key order, as a Reader iterates
 	if err := v.mem.Iterate(nil, func(k, val []byte) error {
 		mine = append(mine, kv{k, val})
 		return nil
 	}); err != nil {
 		return err
 	}
-	sort.Slice(mine, func(a, b int) bool { return bytes.Compare(mine[a].k, mine[b].k) < 0 })
 	i := 0
 	bad := func(k []byte, format string, args ...any) error {
 		return &Failure{Entry: -1, StateKey: stateKeyName(k), Check: CheckState, Err: fmt.Errorf(format, args...)}
