@@ -7,7 +7,6 @@ import (
 
 	"github.com/waterchain/waterchain/chain"
 	"github.com/waterchain/waterchain/chain/state"
-	"github.com/waterchain/waterchain/chain/store"
 )
 
 // Limits of what one block carries; the block size limit of chain is far
@@ -35,7 +34,7 @@ var errAnchorAhead = errors.New("anchor not committed here yet")
 // with it.
 type executed struct {
 	block   *chain.Block
-	changes []store.Change
+	changes []state.Change
 }
 
 // anchorFor names the other lane's latest finalized block (or genesis).
@@ -149,7 +148,7 @@ func (n *Node) buildBlock(lane chain.Lane, height uint64) (*executed, error) {
 	b.Header.NumEntries = uint32(b.NumEntries())
 	b.Header.EntriesRoot = b.ComputeEntriesRoot()
 	b.Header.StateRoot = root
-	return &executed{block: b, changes: toStoreChanges(changes)}, nil
+	return &executed{block: b, changes: changes}, nil
 }
 
 // checkHeader runs the checks of a block's header against this node's
@@ -223,7 +222,7 @@ func (n *Node) execute(b *chain.Block) (*executed, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &executed{block: b, changes: toStoreChanges(changes)}, nil
+	return &executed{block: b, changes: changes}, nil
 }
 
 // verifyEntrySignatures checks every entry signature of b (cached ones are
@@ -254,10 +253,10 @@ func (n *Node) verifyEntrySignatures(b *chain.Block) error {
 func (n *Node) commit(ex *executed) error {
 	b := ex.block
 	start := time.Now()
-	if err := n.store.Commit(b, ex.changes); err != nil {
+	if err := n.store.Commit(b, toStoreChanges(ex.changes)); err != nil {
 		return fmt.Errorf("storing %s/%d: %w", b.Header.Lane, b.Header.Height, err)
 	}
-	applyToCache(n.state, ex.changes)
+	n.state.Apply(ex.changes)
 	h := b.Header
 	n.heads[h.Lane].Store(&h)
 	n.afterCommit(b, time.Since(start))

@@ -19,15 +19,6 @@ func loadStateCache(st *store.Store) (*state.Cache, error) {
 	return state.LoadCache(func(fn func(key, value []byte) error) error { return st.IterateState(nil, fn) })
 }
 
-// applyToCache records a committed block's changes in c.
-func applyToCache(c *state.Cache, changes []store.Change) {
-	out := make([]state.Change, len(changes))
-	for i, ch := range changes {
-		out[i] = state.Change{Key: ch.Key, Value: ch.Value, Delete: ch.Delete}
-	}
-	c.Apply(out)
-}
-
 // checkStateCache compares c with the state in st; tests use it.
 func checkStateCache(c *state.Cache, st *store.Store) error {
 	fresh, err := loadStateCache(st)
