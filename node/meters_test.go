@@ -16,7 +16,7 @@ import (
 	"github.com/waterchain/waterchain/node/config"
 	"github.com/waterchain/waterchain/node/home"
 	"github.com/waterchain/waterchain/node/ingest"
-	"github.com/waterchain/waterchain/node/sim"
+	"github.com/waterchain/waterchain/sim"
 )
 
 // TestMQTTRoundTrip publishes readings with a real MQTT client
