@@ -13,6 +13,7 @@ import (
 	"github.com/waterchain/waterchain/node/alerts"
 	"github.com/waterchain/waterchain/node/api"
 	"github.com/waterchain/waterchain/node/imaging"
+	"github.com/waterchain/waterchain/sim/scenes"
 )
 
 // imageRecordSnapshot copies every image record but the indexed height
@@ -52,10 +53,10 @@ func TestImageAlertsSurviveRestart(t *testing.T) {
 	n := tn.nodes[0]
 	dev := tn.deviceKey(0)
 	frames := [][]byte{
-		sceneJPEG(t, imaging.KindClear, imaging.SynthParams{Objects: 3}, 7), // floating solids
-		sceneJPEG(t, imaging.KindColoured, imaging.SynthParams{Hue: 30}, 8), // clear → coloured
-		sceneJPEG(t, imaging.KindColoured, imaging.SynthParams{Hue: 40}, 9), // unchanged
-		sceneJPEG(t, imaging.KindClear, imaging.SynthParams{}, 10),          // coloured → clear
+		sceneJPEG(t, scenes.KindClear, scenes.Params{Objects: 3}, 7), // floating solids
+		sceneJPEG(t, scenes.KindColoured, scenes.Params{Hue: 30}, 8), // clear → coloured
+		sceneJPEG(t, scenes.KindColoured, scenes.Params{Hue: 40}, 9), // unchanged
+		sceneJPEG(t, scenes.KindClear, scenes.Params{}, 10),          // coloured → clear
 	}
 	now := time.Now()
 	var readings []*chain.Reading

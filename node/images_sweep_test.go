@@ -11,6 +11,7 @@ import (
 	"github.com/waterchain/waterchain/chain"
 	"github.com/waterchain/waterchain/node/api"
 	"github.com/waterchain/waterchain/node/imaging"
+	"github.com/waterchain/waterchain/sim/scenes"
 )
 
 // storedMeta reads the metadata of a held image.
@@ -84,10 +85,10 @@ func TestImageOrphanSweep(t *testing.T) {
 	n := tn.nodes[0]
 	chainID := n.ChainID()
 	dev := tn.deviceKey(0)
-	final := sceneJPEG(t, imaging.KindClear, imaging.SynthParams{Width: 160, Height: 120}, 1)
-	pending := sceneJPEG(t, imaging.KindTurbid, imaging.SynthParams{Width: 160, Height: 120}, 2)
-	legacy := sceneJPEG(t, imaging.KindColoured, imaging.SynthParams{Width: 160, Height: 120, Hue: 200}, 3)
-	resubmitted := sceneJPEG(t, imaging.KindFoamy, imaging.SynthParams{Width: 160, Height: 120}, 4)
+	final := sceneJPEG(t, scenes.KindClear, scenes.Params{Width: 160, Height: 120}, 1)
+	pending := sceneJPEG(t, scenes.KindTurbid, scenes.Params{Width: 160, Height: 120}, 2)
+	legacy := sceneJPEG(t, scenes.KindColoured, scenes.Params{Width: 160, Height: 120, Hue: 200}, 3)
+	resubmitted := sceneJPEG(t, scenes.KindFoamy, scenes.Params{Width: 160, Height: 120}, 4)
 	hFinal, hPending, hResub := chain.HashBytes(final), chain.HashBytes(pending), chain.HashBytes(resubmitted)
 
 	// A final reading's image.

@@ -22,16 +22,17 @@ import (
 	"github.com/waterchain/waterchain/node/alerts"
 	"github.com/waterchain/waterchain/node/api"
 	"github.com/waterchain/waterchain/node/imaging"
+	"github.com/waterchain/waterchain/sim/scenes"
 )
 
 // sceneJPEG draws a synthetic water scene and encodes it as a JPEG.
-func sceneJPEG(t testing.TB, kind imaging.Kind, p imaging.SynthParams, seed uint64) []byte {
+func sceneJPEG(t testing.TB, kind scenes.Kind, p scenes.Params, seed uint64) []byte {
 	t.Helper()
-	img, _, err := imaging.Synthetic(kind, p, seed)
+	img, _, err := scenes.Draw(kind, p, seed)
 	if err != nil {
 		t.Fatal(err)
 	}
-	data, err := imaging.EncodeJPEG(img, 90)
+	data, err := scenes.EncodeJPEG(img, 90)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,8 +157,8 @@ func TestImageEndToEnd(t *testing.T) {
 
 	chainID := val.ChainID()
 	dev := tn.deviceKey(0)
-	withObjects := sceneJPEG(t, imaging.KindClear, imaging.SynthParams{Objects: 3}, 7)
-	coloured := sceneJPEG(t, imaging.KindColoured, imaging.SynthParams{Hue: 30}, 8)
+	withObjects := sceneJPEG(t, scenes.KindClear, scenes.Params{Objects: 3}, 7)
+	coloured := sceneJPEG(t, scenes.KindColoured, scenes.Params{Hue: 30}, 8)
 	h1, h2 := chain.HashBytes(withObjects), chain.HashBytes(coloured)
 	now := time.Now()
 	r1 := readingWithImage(chainID, dev, 1, now.Add(-time.Second), h1)
@@ -304,8 +305,8 @@ func TestImageBadInput(t *testing.T) {
 	chainID := n.ChainID()
 	dev := tn.deviceKey(0)
 
-	good := sceneJPEG(t, imaging.KindTurbid, imaging.SynthParams{Width: 160, Height: 120}, 1)
-	small, _, err := imaging.Synthetic(imaging.KindClear, imaging.SynthParams{Width: 64, Height: 64}, 2)
+	good := sceneJPEG(t, scenes.KindTurbid, scenes.Params{Width: 160, Height: 120}, 1)
+	small, _, err := scenes.Draw(scenes.KindClear, scenes.Params{Width: 64, Height: 64}, 2)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -323,8 +324,8 @@ func TestImageBadInput(t *testing.T) {
 		random[i] = byte(rng.Uint32())
 	}
 	oversized := append([]byte{0xFF, 0xD8, 0xFF}, make([]byte, n.cfg.Images.MaxBytes)...)
-	other := sceneJPEG(t, imaging.KindClear, imaging.SynthParams{Width: 160, Height: 120}, 3)
-	mislabelled := sceneJPEG(t, imaging.KindFoamy, imaging.SynthParams{Width: 160, Height: 120}, 6)
+	other := sceneJPEG(t, scenes.KindClear, scenes.Params{Width: 160, Height: 120}, 3)
+	mislabelled := sceneJPEG(t, scenes.KindFoamy, scenes.Params{Width: 160, Height: 120}, 6)
 
 	cases := []struct {
 		name  string
@@ -494,7 +495,7 @@ func TestImageHTTPError(t *testing.T) {
 // TestImageRecordsRoundTrip: the stored records decode to what was
 // written, so a node reads back the analysis it stored.
 func TestImageRecordsRoundTrip(t *testing.T) {
-	img, _, err := imaging.Synthetic(imaging.KindColoured, imaging.SynthParams{Width: 160, Height: 120, Objects: 2, Hue: 200}, 4)
+	img, _, err := scenes.Draw(scenes.KindColoured, scenes.Params{Width: 160, Height: 120, Objects: 2, Hue: 200}, 4)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -539,7 +540,7 @@ func FuzzImageRequest(f *testing.F) {
 // FuzzImageRecord: decoding stored image metadata never panics, and what
 // decodes re-encodes to the same bytes (canonical records only).
 func FuzzImageRecord(f *testing.F) {
-	img, _, err := imaging.Synthetic(imaging.KindClear, imaging.SynthParams{Width: 160, Height: 120, Objects: 1}, 5)
+	img, _, err := scenes.Draw(scenes.KindClear, scenes.Params{Width: 160, Height: 120, Objects: 1}, 5)
 	if err != nil {
 		f.Fatal(err)
 	}

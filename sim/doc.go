@@ -49,7 +49,7 @@
 // # Camera frames
 //
 // With Config.Images set, every delivered reading carries ImageHash, the
-// SHA-256 of a synthetic JPEG frame (imaging.Synthetic) drawn from the
+// SHA-256 of a synthetic JPEG frame (package sim/scenes) drawn from the
 // seed, the meter and the reading's time, set before the reading is
 // signed. The frame shows ImageConfig.Scene (clear water by default),
 // FaultScene (turbid, with floating solids) under limit-breach, or what
