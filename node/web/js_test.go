@@ -137,25 +137,33 @@ func TestCBORMatchesGo(t *testing.T) {
 		}
 	}
 
-	// A reading whose uint64 and int64 fields are at their limits: the
-	// browser's canonical bytes (the Merkle leaf) equal Go's.
+	// A reading whose uint64 and int64 fields are at their limits, as the
+	// API's JSON: proof.js's parseBundle keeps its integers exact, the
+	// browser's canonical bytes (the Merkle leaf) equal Go's, and
+	// formatBundle writes the same JSON back.
 	r := chain.Reading{Seq: math.MaxUint64, Time: chain.Time(1_760_000_000_123), FlowRate: math.MinInt64,
 		Volume: 1<<53 + 1, VolumeTotal: math.MaxInt64, Conductivity: -(1 << 53), SuspendedSolids: 1, Absorbance: 0, Turbidity: safe}
 	r.Device[0], r.Sig = 7, make(chain.Signature, 64)
 	r.Sig[0], r.Sig[63] = 1, 2
-	timeJSON, err := json.Marshal(r.Time)
+	readingJSON, err := json.Marshal(&r)
 	if err != nil {
 		t.Fatal(err)
 	}
-	leaf := eval[string](t, b, fmt.Sprintf(`(async () => {
+	got2 := eval[[]string](t, b, fmt.Sprintf(`(async () => {
 		const p = await import(%q);
-		const r = {device: %q, seq: %dn, time: %s, flow_rate: %dn, volume: %dn, volume_total: %dn,
-			conductivity: %dn, suspended_solids: 1, absorbance: 0, turbidity: %d, sig: %q};
-		return [...p.encodeReading(r)].map((x) => x.toString(16).padStart(2, '0')).join('');
-	})()`, jsModule(base, "proof.js"), hex.EncodeToString(r.Device[:]), r.Seq, timeJSON, r.FlowRate, r.Volume, r.VolumeTotal,
-		r.Conductivity, r.Turbidity, hex.EncodeToString(r.Sig[:])))
-	if want := hex.EncodeToString(r.Encode()); leaf != want {
-		t.Errorf("a reading at the integer limits: the browser encodes %s, Go %s", leaf, want)
+		const text = %q;
+		const r = p.parseBundle(text);
+		return [[...p.encodeReading(r)].map((x) => x.toString(16).padStart(2, '0')).join(''), typeof r.seq, p.formatBundle(r)];
+	})()`, jsModule(base, "proof.js"), readingJSON))
+	if want := hex.EncodeToString(r.Encode()); len(got2) != 3 || got2[0] != want {
+		t.Errorf("a reading at the integer limits: the browser encodes %v, Go %s", got2, want)
+	} else {
+		if got2[1] != "bigint" {
+			t.Errorf("parseBundle gives seq %d as a %s, want a bigint", r.Seq, got2[1])
+		}
+		if got2[2] != string(readingJSON) {
+			t.Errorf("formatBundle(parseBundle(json)) = %s\nwant %s", got2[2], readingJSON)
+		}
 	}
 
 	// What cannot be encoded exactly is refused with a CborError, and
