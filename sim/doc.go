@@ -62,4 +62,10 @@
 // meters' keys (Meter.Public) before their readings can be accepted; set
 // the industries' permits to Meter.Limits (or others) to exercise the
 // limit rule. A Fleet is not safe for concurrent use.
+//
+// # Where it sits
+//
+// The package is a client of the node, beside cmd rather than under node/:
+// it imports only chain and sim/scenes, and the node imports neither
+// (node tests do, to drive meters and draw camera frames).
 package sim
