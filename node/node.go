@@ -161,6 +161,7 @@ func New(opts Options) (*Node, error) {
 	n.dashboard = web.Handler()
 	n.registry = prometheus.NewRegistry()
 	n.metrics = newMetrics(n.registry)
+	n.registerInfoMetrics()
 
 	dir := opts.Config.Storage.DataDir
 	if !filepath.IsAbs(dir) {
