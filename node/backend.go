@@ -20,7 +20,8 @@ var _ api.Backend = (*Node)(nil)
 func (n *Node) Status(context.Context) (api.Status, error) {
 	st := api.Status{
 		ChainID: n.chainID, GenesisHash: n.genHash, NodeKey: n.key.Public(), Name: n.name,
-		Role: n.role, Lanes: map[string]api.LaneStatus{}, Syncing: n.syncing.Load(), Version: Version,
+		Role: n.role, Lanes: map[string]api.LaneStatus{}, Syncing: n.syncing.Load(),
+		Version: build.Version, Commit: build.Commit, GoVersion: build.GoVersion,
 		Mempool: api.MempoolStatus{Readings: n.readings.Len(), Txs: n.txs.Len()},
 	}
 	if n.host != nil {

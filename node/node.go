@@ -28,9 +28,6 @@ import (
 	"github.com/waterchain/waterchain/p2p"
 )
 
-// Version is the node software version reported by /v1/status.
-const Version = "0.1.0"
-
 // Roles a node can have, from its key's place in genesis.
 const (
 	RoleValidator = "validator"
@@ -107,6 +104,7 @@ type Node struct {
 	images    imageKeeper // orphan sweep state; see images_sweep.go
 
 	httpSrv  *http.Server
+	adminSrv *http.Server // the admin socket; see admin.go
 	apiAddr  string
 	ctx      context.Context
 	cancel   context.CancelFunc
@@ -163,6 +161,7 @@ func New(opts Options) (*Node, error) {
 	n.dashboard = web.Handler()
 	n.registry = prometheus.NewRegistry()
 	n.metrics = newMetrics(n.registry)
+	n.registerInfoMetrics()
 
 	dir := opts.Config.Storage.DataDir
 	if !filepath.IsAbs(dir) {
@@ -290,6 +289,9 @@ func (n *Node) Start(ctx context.Context) error {
 		n.host.Close()
 		return fmt.Errorf("mqtt.listen %q: %w", n.cfg.MQTT.Listen, err)
 	}
+	if err := n.startAdmin(); err != nil {
+		n.log.Warn("admin socket unavailable; stop the node to back it up", "err", err)
+	}
 	n.wg.Add(1)
 	go n.loop()
 	n.startBackground()
@@ -309,6 +311,9 @@ func (n *Node) Close() error {
 			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 			_ = n.httpSrv.Shutdown(ctx)
 			cancel()
+		}
+		if n.adminSrv != nil {
+			_ = n.adminSrv.Close()
 		}
 		if n.mqtt != nil {
 			n.mqtt.Close()

@@ -18,6 +18,9 @@ type Status struct {
 	Syncing     bool                  `json:"syncing"`
 	Mempool     MempoolStatus         `json:"mempool"`
 	Version     string                `json:"version"`
+	// Commit and GoVersion say which build of that version runs.
+	Commit    string `json:"commit,omitempty"`
+	GoVersion string `json:"go_version"`
 }
 
 // LaneStatus is one lane's head in Status.
