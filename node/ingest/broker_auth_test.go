@@ -48,8 +48,8 @@ func freshTime() time.Time {
 // meterOptions are the paho options of a meter of key: a fresh token for
 // every connection attempt, as a real meter should make.
 func meterOptions(b *Broker, key *chain.PrivateKey, clientID string) *paho.ClientOptions {
-	return paho.NewClientOptions().AddBroker("tcp://"+b.Addr()).SetClientID(clientID).
-		SetAutoReconnect(false).SetConnectTimeout(10*time.Second).
+	return paho.NewClientOptions().AddBroker("tcp://" + b.Addr()).SetClientID(clientID).
+		SetAutoReconnect(false).SetConnectTimeout(10 * time.Second).
 		SetCredentialsProvider(func() (string, string) { return MQTTCredentials(testChainID, key, freshTime()) })
 }
 
@@ -158,8 +158,8 @@ func TestBrokerRefusesUnauthenticated(t *testing.T) {
 		{"revoked device", revokedUser, revokedPass, connackNotAuthorized},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			opts := paho.NewClientOptions().AddBroker("tcp://"+b.Addr()).SetClientID("intruder").
-				SetAutoReconnect(false).SetConnectTimeout(10*time.Second).SetUsername(c.user).SetPassword(c.pass)
+			opts := paho.NewClientOptions().AddBroker("tcp://" + b.Addr()).SetClientID("intruder").
+				SetAutoReconnect(false).SetConnectTimeout(10 * time.Second).SetUsername(c.user).SetPassword(c.pass)
 			if code, _ := tryConnect(t, opts); code != c.want {
 				t.Fatalf("CONNACK %#x, want %#x", code, c.want)
 			}
