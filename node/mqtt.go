@@ -31,7 +31,7 @@ func (n *Node) startMQTT() error {
 			}
 			return ingest.DefaultErrorCode(err)
 		},
-	}, ingest.SubmitterFunc(n.SubmitReadings), n.log.With("component", "mqtt"))
+	}, ingest.SubmitterFunc(n.SubmitReadings), n.log) // NewBroker adds component=mqtt
 	if err != nil {
 		return err
 	}
