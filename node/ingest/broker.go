@@ -82,8 +82,9 @@ func ResultTopic(chainID string, device chain.PubKey) string {
 // readings on their topic, each message is decoded like an HTTP body,
 // handed to the Submitter, and the outcome is published on the device's
 // result topic (and, to MQTT 5 publishers at QoS 1, in the PUBACK reason
-// code). Nothing else is relayed: clients may publish only to readings
-// topics and subscribe only to result topics.
+// code). Nothing else is relayed: a meter authenticates with its device
+// key and may publish only to its own readings topic and subscribe only to
+// its own result topic (see admit, mayPublish, mayRead).
 type Broker struct {
 	cfg    BrokerConfig
 	sub    Submitter

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -442,5 +443,32 @@ func TestUsedTokensSweep(t *testing.T) {
 	}
 	if !u.used(tokenID{dev, 4990}) || u.used(tokenID{dev, 10}) {
 		t.Fatal("the memory lost a live token or kept an expired one")
+	}
+}
+
+// TestREADMEMQTTToken checks README.md's worked token example.
+func TestREADMEMQTTToken(t *testing.T) {
+	raw, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	seed := make([]byte, 32)
+	for i := range seed {
+		seed[i] = byte(i)
+	}
+	key, _ := chain.NewPrivateKey(seed)
+	at := time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)
+	user, pass := MQTTCredentials("waterchain-devnet", key, at)
+	msg := mqttAuthBytes(key.Public(), at.UnixMilli())
+	digest := chain.SignDigest(MQTTAuthDomain, "waterchain-devnet", msg)
+	for _, line := range []string{
+		"username   " + user,
+		"message    " + hex.EncodeToString(msg),
+		"digest     " + hex.EncodeToString(digest[:]),
+		"password   " + pass,
+	} {
+		if !strings.Contains(string(raw), "\n"+line+"\n") {
+			t.Errorf("README lacks the line %q", line)
+		}
 	}
 }
