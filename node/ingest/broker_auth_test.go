@@ -472,3 +472,27 @@ func TestREADMEMQTTToken(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParseCredentials: any username and password either parse into a
+// device, a time and a 64-byte signature, or are refused with
+// ErrBadCredentials; never a panic.
+func FuzzParseCredentials(f *testing.F) {
+	key := testKey(f, "meter")
+	user, pass := MQTTCredentials(testChainID, key, time.UnixMilli(1_795_946_400_000))
+	f.Add([]byte(user), []byte(pass))
+	f.Add([]byte(user), []byte("1:"+strings.Repeat("0", 128)))
+	f.Add([]byte(""), []byte(""))
+	f.Add([]byte(strings.ToUpper(user)), []byte("+1:00"))
+	f.Fuzz(func(t *testing.T, username, password []byte) {
+		dev, ms, sig, err := parseCredentials(username, password)
+		if err != nil {
+			if !errors.Is(err, ErrBadCredentials) {
+				t.Fatalf("error %v does not wrap ErrBadCredentials", err)
+			}
+			return
+		}
+		if len(sig) != 64 || ms < 0 || !strings.EqualFold(dev.String(), string(username)) {
+			t.Fatalf("parsed %s %d %x from %q %q", dev, ms, sig, username, password)
+		}
+	})
+}
