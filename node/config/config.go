@@ -31,7 +31,14 @@ const (
 	MaxMempoolTxs      = 1_000_000
 	MaxImageBytes      = 64 << 20
 	MaxFileSize        = 1 << 20
+	// MaxMQTTTokenWindowSeconds bounds mqtt.token_window_seconds: a token
+	// seen on the wire stays usable, once, for this long.
+	MaxMQTTTokenWindowSeconds = 3600
 )
+
+// DefaultMQTTTokenWindowSeconds is mqtt.token_window_seconds of a fresh
+// config (ingest.DefaultTokenWindow).
+const DefaultMQTTTokenWindowSeconds = 120
 
 // Config is the content of config.toml.
 type Config struct {
@@ -58,9 +65,13 @@ type API struct {
 }
 
 // MQTT is the MQTT broker through which meters may push readings.
+// Meters authenticate with their device key (username: the key in hex,
+// password: a fresh signed token; see node/ingest/README.md).
 type MQTT struct {
-	Enabled bool   `toml:"enabled" comment:"run an MQTT broker for meters"`
-	Listen  string `toml:"listen" comment:"host:port of the MQTT broker"`
+	Enabled            bool   `toml:"enabled" comment:"run an MQTT broker for meters"`
+	Listen             string `toml:"listen" comment:"host:port of the MQTT broker"`
+	AllowAnonymous     bool   `toml:"allow_anonymous" comment:"let clients connect without credentials (legacy meters only): they may publish to any meter's readings topic and read every meter's results; readings stay signature-checked"`
+	TokenWindowSeconds int    `toml:"token_window_seconds" comment:"how far, in seconds, a meter's token time may be from this node's clock"`
 }
 
 // Log is the node's structured log (log/slog) on standard error.
@@ -102,7 +113,7 @@ func Default() *Config {
 	return &Config{
 		P2P:     P2P{Listen: []string{DefaultP2PListen}, Bootstrap: []string{}},
 		API:     API{Listen: DefaultAPIListen},
-		MQTT:    MQTT{Enabled: false, Listen: DefaultMQTTListen},
+		MQTT:    MQTT{Enabled: false, Listen: DefaultMQTTListen, TokenWindowSeconds: DefaultMQTTTokenWindowSeconds},
 		Log:     Log{Level: "info", Format: "text"},
 		Mempool: Mempool{MaxReadings: 100_000, MaxTxs: 10_000},
 		Images:  Images{MaxBytes: 4 << 20},
@@ -163,6 +174,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MQTT.Enabled && c.MQTT.Listen == c.API.Listen && !strings.HasSuffix(c.MQTT.Listen, ":0") {
 		return fieldErr("mqtt.listen", "%q is also api.listen; give each its own port", c.MQTT.Listen)
+	}
+	if w := c.MQTT.TokenWindowSeconds; w < 1 || w > MaxMQTTTokenWindowSeconds {
+		return fieldErr("mqtt.token_window_seconds", "%d; want 1 to %d", w, MaxMQTTTokenWindowSeconds)
 	}
 	if _, ok := slogLevels[c.Log.Level]; !ok {
 		return fieldErr("log.level", "%q; want debug, info, warn or error", c.Log.Level)

@@ -30,6 +30,9 @@ func TestDefaultIsValidAndRoundTrips(t *testing.T) {
 	if c.API.Listen != "127.0.0.1:7070" || c.Images.MaxBytes != 4<<20 {
 		t.Errorf("defaults differ from the documented ones: %+v", c)
 	}
+	if c.MQTT.AllowAnonymous || c.MQTT.TokenWindowSeconds != 120 {
+		t.Errorf("mqtt defaults: allow_anonymous %v, token_window_seconds %d; want false and 120 (node/ingest/README.md)", c.MQTT.AllowAnonymous, c.MQTT.TokenWindowSeconds)
+	}
 }
 
 func TestParseKeepsDefaultsForMissingKeys(t *testing.T) {
@@ -86,6 +89,8 @@ func TestValidateNamesTheBadField(t *testing.T) {
 		{"api listen empty", func(c *Config) { c.API.Listen = "" }, "api.listen"},
 		{"mqtt listen bad", func(c *Config) { c.MQTT.Listen = "mqtt" }, "mqtt.listen"},
 		{"mqtt on the api port", func(c *Config) { c.MQTT.Enabled = true; c.MQTT.Listen = c.API.Listen }, "mqtt.listen"},
+		{"mqtt token window zero", func(c *Config) { c.MQTT.TokenWindowSeconds = 0 }, "mqtt.token_window_seconds"},
+		{"mqtt token window huge", func(c *Config) { c.MQTT.TokenWindowSeconds = MaxMQTTTokenWindowSeconds + 1 }, "mqtt.token_window_seconds"},
 		{"log level", func(c *Config) { c.Log.Level = "verbose" }, "log.level"},
 		{"log format", func(c *Config) { c.Log.Format = "xml" }, "log.format"},
 		{"mempool readings zero", func(c *Config) { c.Mempool.MaxReadings = 0 }, "mempool.max_readings"},

@@ -65,10 +65,22 @@
 // rejected message (no reading accepted): 0x99 payload format invalid,
 // 0x90 topic name invalid (device mismatch), 0x87 not authorized (bad
 // signature, unknown or revoked device), 0x83 otherwise, with the error as
-// reason string (ReasonCode). Any client may connect — the readings'
-// signatures are the authentication — but may publish only to readings
-// topics and subscribe only to result topics (one device's, or "+" for
-// all); accepted messages are not relayed and nothing is retained.
+// reason string (ReasonCode). Accepted messages are not relayed and
+// nothing is retained.
+//
+// Authentication (mqttauth.go): a meter connects with username = its
+// device key in hex and password = a token "UNIX-MILLISECONDS:SIG-HEX"
+// (MQTTCredentials), an ed25519 signature in the domain MQTTAuthDomain over
+// the chain id, device key and time. OnConnect checks it cheapest first:
+// form, time within cfg.TokenWindow of cfg.Now, cfg.Devices.DeviceActive,
+// not used before (one connection per token), and last the signature. It
+// refuses clients without credentials unless cfg.AllowAnonymous. A meter
+// may publish only to its own readings topic and subscribe only to its own
+// result topic; a will must pass the same rule and is handled like a
+// publish when it fires; session ids are kept as "<device hex>/<client id>"
+// ("anonymous/<client id>"), so no client can take over another device's
+// session. Anonymous clients, when allowed, keep the rules of before: any
+// readings topic, any result topic or "+".
 //
 // # What callers must do
 //
