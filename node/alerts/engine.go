@@ -324,25 +324,8 @@ func (e *Engine) spike(hist []int64, c int64) (dev, scale int64, ok bool) {
 	return dev, scale, dev > scale && abs(a-c) <= dev/2
 }
 
-// night returns the night a time belongs to (numbered by the day its
-// window starts in) and whether it is in the night window.
-func (e *Engine) night(t chain.Time) (int64, bool) {
-	day := floorDiv(int64(t), e.th.DayLength)
-	phase := (int64(t) - day*e.th.DayLength) * 86_400_000 / e.th.DayLength // ms of a 24 h day
-	s, end := e.th.NightStart, e.th.NightEnd
-	if s < end {
-		return day, phase >= s && phase < end
-	}
-	// The window wraps midnight: its early-morning part belongs to the
-	// night that began the day before.
-	switch {
-	case phase >= s:
-		return day, true
-	case phase < end:
-		return day - 1, true
-	}
-	return day, false
-}
+// night returns the night a time belongs to (Thresholds.Night).
+func (e *Engine) night(t chain.Time) (int64, bool) { return e.th.Night(t) }
 
 // closeNight judges the night just ended against the device's baseline.
 func (e *Engine) closeNight(st *deviceState, rd *chain.Reading, ref ReadingRef, emit func(Kind, string, int64, int64, []ReadingRef, string, ...any)) {
