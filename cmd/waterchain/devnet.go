@@ -27,7 +27,7 @@ const devnetManifest = "devnet.json"
 
 func init() {
 	cmd := &cobra.Command{
-		Use:   "devnet [--validators 4] [--auditors 1] [--devices 2] [--dir DIR]",
+		Use:   "devnet [--validators 4] [--auditors 1] [--devices 2] [--dir DIR] [--quiet]",
 		Short: "Run a whole local network: validators, an auditor, simulated meters and the dashboard",
 		Long: `Run a whole Waterchain network on loopback in one process: validators, auditors,
 simulated meters pushing readings, and every node's API and dashboard. The
