@@ -105,7 +105,11 @@ absorbance in mAU, turbidity in 0.01 NTU; 0 means not limited.`,
 		target := cmd.Flags().String("validator", "", "the validator's node public key (hex)")
 		remove := remove
 		cmd.RunE = func(cmd *cobra.Command, _ []string) error {
-			k, err := chain.ParsePubKey(*target)
+			parse := parseNewKey
+			if remove { // a key in the set from before the rule can still go
+				parse = chain.ParsePubKey
+			}
+			k, err := parse(*target)
 			if err != nil {
 				return fmt.Errorf("--validator: %w", err)
 			}
