@@ -178,6 +178,10 @@ func (v *validator) key(seen map[chain.PubKey]keyUse, list string, i int, sub st
 		v.add(field, "missing (all zeros)", "make a key "+fixNewKey)
 		return
 	}
+	if err := k.Check(); err != nil {
+		v.add(field, err.Error(), "")
+		return
+	}
 	if first, dup := seen[k]; dup {
 		fix := "every node and account needs its own key " + fixNewKey
 		if first.list == list {
