@@ -154,7 +154,7 @@ func (f *fixture) dataBlock(at chain.Time, readings ...*chain.Reading) error {
 	f.store.Apply(changes)
 	f.dataHeight++
 	f.dataTime = at
-	if err := f.src.Add(f.dataHeight, readings...); err != nil {
+	if err := f.src.Add(f.dataHeight, at, readings...); err != nil {
 		f.t.Fatalf("reading source: %v", err)
 	}
 	return nil

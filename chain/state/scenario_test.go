@@ -125,6 +125,10 @@ func TestScenarioThreePeriods(t *testing.T) {
 		return base[name], 15000
 	})
 	f.mustTxBlock(at(30 * time.Minute))
+	// Period 2 is closed; it is settled once the data chain is past its
+	// reading window (30 s), by the next tx block.
+	f.mustDataBlock(at(30*time.Minute + 30*time.Second))
+	f.mustTxBlock(at(30*time.Minute + 31*time.Second))
 
 	type want struct {
 		reward, gross, saved, over uint64
