@@ -181,6 +181,15 @@ func TestScenarioThreePeriods(t *testing.T) {
 			}
 		}
 	}
+	// The same figures from the rules as written.
+	all := map[string]chain.Limits{"saver": testLimits, "hog": testLimits, "buyer": testLimits}
+	for p, afterTrades := range []map[string]uint64{
+		{"saver": 750, "hog": 1000, "buyer": 1250},
+		{"saver": 800, "hog": 1000, "buyer": 1200},
+		{"saver": 1000, "hog": 1400, "buyer": 1000},
+	} {
+		checkByTheRules(t, f, int64(p), afterTrades, all)
+	}
 	if strings.Contains(strings.Join(mustRecord(t, f, 1, "hog").Reasons, ";"), "overused") == false {
 		t.Errorf("hog's period-1 record does not say it overused too")
 	}
