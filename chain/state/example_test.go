@@ -172,3 +172,34 @@ func equalWant[K comparable, V comparable](a, b map[K]V) bool {
 	}
 	return true
 }
+
+// TestLateReadingCountsInItsPeriod: a reading timed in the last second of
+// period 0 and a late one filling a gap, both finalized after the tx
+// block that closed the period (within the 30 s reading window), are
+// counted in period 0's settlement. The period is settled by the first tx
+// block whose anchor data block is timed at end + window or later, not
+// before (a data block at end + window − 1 ms may still hold a reading of
+// the period).
+func TestLateReadingCountsInItsPeriod(t *testing.T) {
+	f := newFixture(t)
+	end := at(10 * time.Minute)
+	f.mustDataBlock(at(9*time.Minute), f.reading("saver-meter", 1, at(9*time.Minute), 10, 15000))
+	f.mustDataBlock(at(9*time.Minute+55*time.Second), f.reading("saver-meter", 3, at(9*time.Minute+55*time.Second), 30, 15000)) // seq 2 is late
+	f.mustTxBlock(end)                                                                                                          // closes period 0, anchored before the late readings
+	f.mustDataBlock(end.Add(10*time.Second), f.reading("saver-meter", 2, at(9*time.Minute+50*time.Second), 20, 15000))          // fills the gap
+	f.mustDataBlock(end.Add(25*time.Second), f.reading("saver-meter", 4, end-500, 40, 15000))                                   // timed in the last second
+	f.mustDataBlock(end.Add(30*time.Second - time.Millisecond))
+	f.mustTxBlock(end.Add(30*time.Second - time.Millisecond))
+	if _, err := Settlements(f.store, 0); err == nil {
+		t.Fatal("settled with the data chain 1 ms short of end + window")
+	}
+	f.mustDataBlock(end.Add(30 * time.Second))
+	f.mustTxBlock(end.Add(30 * time.Second))
+	s := mustRecord(t, f, 0, "saver")
+	if s.UsedML != 100_000 || s.Readings != 4 || s.DataTime != end.Add(30*time.Second) {
+		t.Errorf("saver's period 0: %s in %d readings (data time %s), want 100 L in 4 readings", formatML(s.UsedML), s.Readings, s.DataTime)
+	}
+	if used, err := VolumeUsed(f.store, f.src, addr("saver"), 0, f.dataHeight); err != nil || used != s.UsedML {
+		t.Errorf("the data chain holds %d mL of period 0 (%v), the settlement counts %d", used, err, s.UsedML)
+	}
+}
