@@ -199,8 +199,8 @@
 // GetAccount, GetIndustry, Industries, VolumeUsed (open period's usage so
 // far), GetDevice (registration plus data-lane record), Devices,
 // DeviceActiveAt, GetOffer, Offers (open, cheapest first), Settlements,
-// ClosedUnsettled, Leaderboard, EvidenceList, LastSettledPeriod, GetTxMeta, GetDataMeta,
-// Periods (period numbers and labels), Regulators, Supply,
+// ClosedUnsettled, Leaderboard, EvidenceList, LastSettledPeriod,
+// GetTxMeta, GetDataMeta, Periods (period numbers and labels), Regulators, Supply,
 // ValidatorSetAt, ValidatorSetHistory, PendingValidatorVotes.
 //
 // # Concurrency
