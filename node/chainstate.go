@@ -17,6 +17,10 @@ func (r readingSource) ReadingsUpTo(device chain.PubKey, from, to chain.Time, ma
 	return r.s.ReadingsUpTo(device, from, to, maxDataHeight, fn)
 }
 
+func (r readingSource) DataBlockTime(height uint64) (chain.Time, error) {
+	return r.s.DataBlockTime(height)
+}
+
 func toStoreChanges(cs []state.Change) []store.Change {
 	out := make([]store.Change, len(cs))
 	for i, c := range cs {

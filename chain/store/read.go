@@ -296,6 +296,16 @@ func (s *Store) ReadingsUpTo(device chain.PubKey, from, to chain.Time, maxHeight
 	return s.fetchReadings(device, idx, func(r *chain.Reading, _ Location) error { return fn(r) })
 }
 
+// DataBlockTime returns the time of the committed data block at height.
+// With ReadingsUpTo it makes the Store a state.ReadingSource.
+func (s *Store) DataBlockTime(height uint64) (chain.Time, error) {
+	h, err := s.Header(chain.LaneData, height)
+	if err != nil {
+		return 0, err
+	}
+	return h.Time, nil
+}
+
 // Tx returns the committed transaction with the given hash and its
 // location.
 func (s *Store) Tx(hash chain.Hash) (*chain.Tx, Location, error) {

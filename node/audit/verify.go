@@ -528,7 +528,7 @@ func (v *verifier) check(j *job) error {
 	v.indexSum.Add(j.indexSum)
 	v.mem.Apply(changes)
 	if j.lane == chain.LaneData {
-		if err := v.src.add(h.Height, b.Readings); err != nil {
+		if err := v.src.add(h.Height, h.Time, b.Readings); err != nil {
 			return fail(CheckExecution, -1, err)
 		}
 		v.sum.Readings += uint64(len(b.Readings))
