@@ -34,7 +34,9 @@ func (n *Node) validatorSet(lane chain.Lane, height uint64) (*chain.ValidatorSet
 func (n *Node) verifier() *verify.Verifier { return verify.New(n.chainID, n.genHash) }
 
 // committedChain reads this node's committed chain and state for package
-// verify. Read it on the loop, where the heads and state change.
+// verify. The loop commits blocks, so only on the loop do its answers hold
+// still across a verification; off the loop (proofs, the API) it answers
+// for blocks already committed, which never change.
 type committedChain struct{ n *Node }
 
 var _ verify.HeaderReader = committedChain{}
