@@ -19,7 +19,6 @@ import (
 	"github.com/waterchain/waterchain/chain/store"
 	"github.com/waterchain/waterchain/genesis"
 	"github.com/waterchain/waterchain/node/alerts"
-	"github.com/waterchain/waterchain/node/audit"
 	"github.com/waterchain/waterchain/node/config"
 	"github.com/waterchain/waterchain/node/events"
 	"github.com/waterchain/waterchain/node/ingest"
@@ -155,7 +154,7 @@ func New(opts Options) (*Node, error) {
 	}
 	n.log = opts.Logger.With("node", n.name)
 	var err error
-	if n.stateGen, err = audit.StateGenesis(g); err != nil {
+	if n.stateGen, err = g.State(); err != nil {
 		return nil, err
 	}
 	n.dashboard = web.Handler()

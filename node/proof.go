@@ -8,6 +8,7 @@ import (
 	"github.com/waterchain/waterchain/chain"
 	"github.com/waterchain/waterchain/chain/state"
 	"github.com/waterchain/waterchain/chain/store"
+	"github.com/waterchain/waterchain/chain/verify"
 	"github.com/waterchain/waterchain/node/api"
 )
 
@@ -44,20 +45,15 @@ func (n *Node) ReadingProof(device chain.PubKey, seq uint64) (*chain.ReadingProo
 	if err != nil {
 		return nil, err
 	}
+	signer, err := verify.SignerHeight(committedChain{n}, chain.LaneData, loc.Height)
+	if err != nil {
+		return nil, err
+	}
 	for _, rec := range history {
 		if rec.ApprovedHeight == 0 {
 			continue // genesis
 		}
-		signing := rec.From
-		parentAnchor := uint64(0)
-		if loc.Height > 1 {
-			ph, err := n.store.Header(chain.LaneData, loc.Height-1)
-			if err != nil {
-				return nil, err
-			}
-			parentAnchor = ph.Anchor.Height
-		}
-		if signing > parentAnchor {
+		if rec.From > signer {
 			break // takes effect after this block
 		}
 		approval, err := n.store.Block(chain.LaneTx, rec.ApprovedHeight)

@@ -113,7 +113,9 @@ func (s *Store) Block(lane chain.Lane, height uint64) (*chain.Block, error) {
 	// The root check costs less than decoding the entries did, and a
 	// damaged entry is reported rather than served.
 	if root := chain.MerkleRoot(leaves); root != h.EntriesRoot {
-		return nil, corrupt(prefix, "the entries of %s/%d hash to %s, the header commits to %s", lane, height, root, h.EntriesRoot)
+		// Also chain.ErrInvalid: a block whose entries do not hash to its
+		// root is refused so wherever it is met (Block.ValidateBasic).
+		return nil, fmt.Errorf("%w: %w", corrupt(prefix, "the entries of %s/%d hash to %s, the header commits to %s", lane, height, root, h.EntriesRoot), chain.ErrInvalid)
 	}
 	return b, nil
 }
