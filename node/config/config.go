@@ -156,7 +156,7 @@ func DefaultAPILimits() APILimits {
 		ReservedConns:      32,
 		MaxBodyBytes:       8 << 20,
 		BodyBytes:          64 << 20,
-		BodyBytesPerClient: 16 << 20,
+		BodyBytesPerClient: 8 << 20,
 	}
 }
 
