@@ -109,6 +109,7 @@ type Node struct {
 	images    imageKeeper // orphan sweep state; see images_sweep.go
 
 	httpSrv  *http.Server
+	apiLimit *api.Limiter // the API's connection caps and body budget
 	apiAddr  string
 	ctx      context.Context
 	cancel   context.CancelFunc
@@ -313,6 +314,7 @@ func (n *Node) apiServer(ln net.Listener) (*http.Server, net.Listener) {
 		StreamWriteTimeout: l.WriteTimeout.Std(),
 	})
 	registerAPILimits(n.registry, lim)
+	n.apiLimit = lim
 	srv := &http.Server{
 		Handler:           lim.Handler(n.httpHandler()),
 		ReadHeaderTimeout: l.ReadHeaderTimeout.Std(),
