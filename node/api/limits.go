@@ -281,15 +281,14 @@ func (l *Limiter) Handler(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		max, what, key := l.opts.MaxBodyBytes, "request body", "api.limits.max_body_bytes"
+		max, tooLarge := l.opts.MaxBodyBytes, "request body of %d bytes is over %d bytes (config api.limits.max_body_bytes); send smaller batches"
 		if r.Method == http.MethodPut && strings.HasPrefix(r.URL.Path, "/v1/images/") {
-			max, what, key = l.opts.MaxImageBytes, "image", "images.max_bytes"
+			max, tooLarge = l.opts.MaxImageBytes, "image too large: %d bytes, over %d bytes (config images.max_bytes); lower the camera's resolution or JPEG quality"
 		}
 		if max > 0 && r.ContentLength > max {
 			l.refusedLarge.Add(1)
 			w.Header().Set("Connection", "close")
-			writeError(w, Errorf(http.StatusRequestEntityTooLarge, CodeTooLarge,
-				"%s of %d bytes is over %d bytes (%s); send smaller batches", what, r.ContentLength, max, key))
+			writeError(w, Errorf(http.StatusRequestEntityTooLarge, CodeTooLarge, tooLarge, r.ContentLength, max))
 			return
 		}
 		n := r.ContentLength
