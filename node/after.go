@@ -147,6 +147,7 @@ func (n *Node) httpHandler() http.Handler {
 	return api.NewHandler(n, api.Options{
 		Logger:        n.log,
 		MaxImageBytes: n.cfg.Images.MaxBytes,
+		MaxBodyBytes:  n.cfg.API.Limits.MaxBodyBytes,
 		Extra: func(r chi.Router) {
 			r.Handle("/metrics", promhttp.HandlerFor(n.registry, promhttp.HandlerOpts{}))
 			if n.dashboard != nil {
