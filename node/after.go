@@ -157,7 +157,7 @@ func (n *Node) httpHandler() http.Handler {
 		Logger:        n.log,
 		MaxImageBytes: n.cfg.Images.MaxBytes,
 		Extra: func(r chi.Router) {
-			r.Handle("/metrics", promhttp.HandlerFor(n.registry, promhttp.HandlerOpts{}))
+			r.Handle("/metrics", promhttp.HandlerFor(lintedGatherer{n.registry}, promhttp.HandlerOpts{}))
 			if n.dashboard != nil {
 				r.Handle("/*", n.dashboard)
 			} else {
