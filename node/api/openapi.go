@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"reflect"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -50,6 +51,9 @@ type schemaBuilder struct {
 var componentName = regexp.MustCompile(`[^A-Za-z0-9._-]`)
 
 func (b *schemaBuilder) schema(t reflect.Type) map[string]any {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
 	if s, ok := textSchemas[t]; ok {
 		return s
 	}
@@ -61,8 +65,6 @@ func (b *schemaBuilder) schema(t reflect.Type) map[string]any {
 		return map[string]any{}
 	}
 	switch t.Kind() {
-	case reflect.Pointer:
-		return b.schema(t.Elem())
 	case reflect.Bool:
 		return map[string]any{"type": "boolean"}
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
@@ -197,7 +199,7 @@ func buildOpenAPI() ([]byte, error) {
 			strconv.Itoa(rt.status): map[string]any{"description": http.StatusText(rt.status), "content": content},
 		}
 		errContent := map[string]any{"application/json": map[string]any{"schema": errSchema}}
-		for _, code := range append(rt.errors, http.StatusMethodNotAllowed, http.StatusInternalServerError) {
+		for _, code := range append(slices.Clone(rt.errors), universalErrors...) {
 			responses[strconv.Itoa(code)] = map[string]any{"description": http.StatusText(code), "content": errContent}
 		}
 		if rt.path == "/v1/readings" && rt.method == http.MethodPost {
@@ -205,6 +207,7 @@ func buildOpenAPI() ([]byte, error) {
 				"description": "Some readings accepted, some refused", "content": content,
 			}
 		}
+		op["responses"] = responses
 		if paths[rt.path] == nil {
 			paths[rt.path] = map[string]any{}
 		}

@@ -25,10 +25,16 @@ type route struct {
 	status int
 	answer any
 	raw    []string
-	// errors are the error statuses the route answers besides 405 and 500.
+	// errors are the error statuses the route answers besides
+	// universalErrors.
 	errors []int
 	serve  func(w http.ResponseWriter, q *request)
 }
+
+// universalErrors are answered by any route: 400 for a query parameter
+// the route does not take, 405 for another method, 500 for a failure of
+// the node.
+var universalErrors = []int{http.StatusBadRequest, http.StatusMethodNotAllowed, http.StatusInternalServerError}
 
 type body struct {
 	types  []string
