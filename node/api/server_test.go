@@ -32,7 +32,7 @@ type apiTest struct {
 	h   http.Handler
 	srv *httptest.Server
 
-	mu   sync.Mutex // guards seen
+	mu   sync.Mutex              // guards seen
 	seen map[string]map[int]bool // "GET /v1/blocks/{lane}/{height}" → statuses
 }
 
