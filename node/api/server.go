@@ -10,6 +10,7 @@ import (
 	"math"
 	"mime"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -46,10 +47,14 @@ func NewHandler(b Backend, opts Options) http.Handler {
 	}
 	s := &server{b: b, opts: opts, log: opts.Logger}
 	r := chi.NewRouter()
+	top := r
 	r.Use(s.recoverer)
 	r.Route("/v1", func(r chi.Router) {
 		for _, rt := range s.routes() {
 			rt := rt
+			if !slices.Contains(s.methods, rt.method) {
+				s.methods = append(s.methods, rt.method)
+			}
 			r.MethodFunc(rt.method, strings.TrimPrefix(rt.path, "/v1"), func(w http.ResponseWriter, req *http.Request) {
 				q := &request{Request: req, route: &rt}
 				if err := q.checkQuery(); err != nil {
@@ -62,8 +67,10 @@ func NewHandler(b Backend, opts Options) http.Handler {
 		r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 			s.fail(w, NotFound("no API route %s %s; see GET /v1/openapi.json or the README's HTTP API table", r.Method, r.URL.Path))
 		})
-		r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
-			s.fail(w, Errorf(http.StatusMethodNotAllowed, CodeBadRequest, "%s is not allowed on %s", r.Method, r.URL.Path))
+		r.MethodNotAllowed(func(w http.ResponseWriter, req *http.Request) {
+			allowed := s.allowed(top, req.URL.Path)
+			w.Header().Set("Allow", strings.Join(allowed, ", "))
+			s.fail(w, Errorf(http.StatusMethodNotAllowed, CodeBadRequest, "%s is not allowed on %s; it answers %s", req.Method, req.URL.Path, strings.Join(allowed, ", ")))
 		})
 	})
 	if opts.Extra != nil {
@@ -72,10 +79,23 @@ func NewHandler(b Backend, opts Options) http.Handler {
 	return r
 }
 
+// allowed lists the methods the API routes path for, for a 405's Allow.
+func (s *server) allowed(mux chi.Routes, path string) []string {
+	var out []string
+	for _, m := range s.methods {
+		if mux.Match(chi.NewRouteContext(), m, path) {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
 type server struct {
-	b    Backend
-	opts Options
-	log  *slog.Logger
+	// methods are those of the route table, in the order first used.
+	methods []string
+	b       Backend
+	opts    Options
+	log     *slog.Logger
 }
 
 func (s *server) recoverer(next http.Handler) http.Handler {

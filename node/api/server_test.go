@@ -208,7 +208,12 @@ func TestRoutes(t *testing.T) {
 		{name: "block bad lane", method: "GET", target: "/v1/blocks/water/1", status: 400, code: CodeBadRequest, mention: []string{"lane", `"water"`}},
 		{name: "block height 0", method: "GET", target: "/v1/blocks/data/0", status: 400, code: CodeBadRequest, mention: []string{"height", "latest"}},
 		{name: "block height not a number", method: "GET", target: "/v1/blocks/data/x1", status: 400, code: CodeBadRequest, mention: []string{"height"}},
-		{name: "block POST", method: "POST", target: "/v1/blocks/data/1", status: 405, code: CodeBadRequest},
+		{name: "block POST", method: "POST", target: "/v1/blocks/data/1", status: 405, code: CodeBadRequest, mention: []string{"POST", "answers GET"},
+			check: func(t *testing.T, a answer) {
+				if a.header.Get("Allow") != "GET" {
+					t.Errorf("Allow %q, want GET", a.header.Get("Allow"))
+				}
+			}},
 
 		{name: "readings accepted", method: "POST", target: "/v1/readings", ctype: "application/json", body: readingJSON(1, 2), status: 202, call: "SubmitReadingsHashed 2",
 			check: func(t *testing.T, a answer) {
@@ -310,7 +315,12 @@ func TestRoutes(t *testing.T) {
 			}},
 		{name: "image overlay not held", method: "GET", target: "/v1/images/" + chain.Hash{3}.String() + "/overlay", status: 404, code: CodeNotFound},
 		{name: "image overlay bad hash", method: "GET", target: "/v1/images/x/overlay", status: 400, code: CodeBadRequest},
-		{name: "image DELETE", method: "DELETE", target: "/v1/images/" + heldImage.String(), status: 405},
+		{name: "image DELETE", method: "DELETE", target: "/v1/images/" + heldImage.String(), status: 405,
+			check: func(t *testing.T, a answer) {
+				if a.header.Get("Allow") != "GET, PUT" {
+					t.Errorf("Allow %q, want GET, PUT", a.header.Get("Allow"))
+				}
+			}},
 
 		{name: "industries none is []", method: "GET", target: "/v1/industries", status: 200, check: jsonOf([]int{})},
 		{name: "industry", method: "GET", target: "/v1/industries/" + addr.String(), status: 200, call: callString("Industry", addr)},
