@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"errors"
+	"strconv"
 
 	"github.com/waterchain/waterchain/chain"
 	"github.com/waterchain/waterchain/chain/state"
@@ -200,12 +201,18 @@ func (n *Node) Leaderboard(period int64) ([]state.LeaderboardEntry, error) {
 
 // Report answers GET /v1/reports/{period}.
 func (n *Node) Report(period int64) (*audit.Report, error) {
-	periods, err := state.Periods(n.state)
-	if err != nil {
-		return nil, err
+	// The report builder reads a period as a number below 100000 or a
+	// label; a label does not name period 0 of a genesis off the minute.
+	ref := strconv.FormatInt(period, 10)
+	if period >= 100_000 {
+		periods, err := state.Periods(n.state)
+		if err != nil {
+			return nil, err
+		}
+		ref = periods.Label(period)
 	}
 	th := n.cfg.Alerts.Thresholds
-	rep, err := audit.BuildReportWith(n.store, n.gen, periods.Label(period), audit.ReportOptions{Thresholds: &th})
+	rep, err := audit.BuildReportWith(n.store, n.gen, ref, audit.ReportOptions{Thresholds: &th})
 	switch {
 	case errors.Is(err, audit.ErrBadPeriod):
 		return nil, api.BadRequest("%v", err)

@@ -185,13 +185,14 @@ type BlockView struct {
 	*chain.Block
 }
 
-// readBody reads a request body up to limit bytes.
-func readBody(w http.ResponseWriter, r *http.Request, limit int64, what string) ([]byte, error) {
+// readBody reads a request body up to limit bytes; tooLarge is the
+// message of a 413, given the limit.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64, tooLarge string) ([]byte, error) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return nil, Errorf(http.StatusRequestEntityTooLarge, CodeTooLarge, "%s exceeds %d bytes", what, mbe.Limit)
+			return nil, Errorf(http.StatusRequestEntityTooLarge, CodeTooLarge, tooLarge, mbe.Limit)
 		}
 		return nil, BadRequest("reading the request body: %v", err)
 	}
@@ -199,7 +200,7 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64, what string) 
 }
 
 func (s *server) postReadings(w http.ResponseWriter, q *request) {
-	body, err := readBody(w, q.Request, s.opts.MaxBodyBytes, "request body (send smaller batches)")
+	body, err := readBody(w, q.Request, s.opts.MaxBodyBytes, "request body exceeds %d bytes; send smaller batches")
 	if err != nil {
 		s.fail(w, err)
 		return
@@ -307,7 +308,7 @@ func (s *server) putImage(w http.ResponseWriter, q *request) {
 			"Content-Type %q: send the image as image/jpeg or image/png", q.Header.Get("Content-Type")))
 		return
 	}
-	body, err := readBody(w, q.Request, s.opts.MaxImageBytes, "image (config images.max_bytes; lower the camera's resolution or JPEG quality)")
+	body, err := readBody(w, q.Request, s.opts.MaxImageBytes, "image too large: over %d bytes (config images.max_bytes); lower the camera's resolution or JPEG quality")
 	if err != nil {
 		s.fail(w, err)
 		return
@@ -366,7 +367,7 @@ func (s *server) imageAnalysis(w http.ResponseWriter, q *request) {
 }
 
 func (s *server) postTx(w http.ResponseWriter, q *request) {
-	body, err := readBody(w, q.Request, s.opts.MaxBodyBytes, "request body")
+	body, err := readBody(w, q.Request, s.opts.MaxBodyBytes, "request body exceeds %d bytes")
 	if err != nil {
 		s.fail(w, err)
 		return
