@@ -89,3 +89,30 @@ func TestFilters(t *testing.T) {
 		}
 	}
 }
+
+// countingPayload counts its encodings.
+type countingPayload struct{ n *int }
+
+func (c countingPayload) MarshalJSON() ([]byte, error) {
+	*c.n++
+	return []byte(`{}`), nil
+}
+
+// TestEncodedOnlyWhenWanted: an event no subscription accepts is not
+// encoded, and one that several accept is encoded once.
+func TestEncodedOnlyWhenWanted(t *testing.T) {
+	h := NewHub()
+	var n int
+	h.PublishAbout(KindFinal, chain.PubKey{1}, countingPayload{&n})
+	a, b := h.Subscribe(4), h.Subscribe(4)
+	defer a.Close()
+	defer b.Close()
+	h.PublishAbout(KindFinal, chain.PubKey{1}, countingPayload{&n})
+	if n != 0 {
+		t.Fatalf("a final event nobody asked for was encoded %d times", n)
+	}
+	h.Publish(KindBlock, countingPayload{&n})
+	if n != 1 || len(a.C) != 1 || len(b.C) != 1 {
+		t.Fatalf("a block event for two subscribers: encoded %d times, delivered %d and %d", n, len(a.C), len(b.C))
+	}
+}
