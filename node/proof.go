@@ -3,7 +3,6 @@ package node
 import (
 	"errors"
 	"fmt"
-	"strconv"
 
 	"github.com/waterchain/waterchain/chain"
 	"github.com/waterchain/waterchain/chain/state"
@@ -65,16 +64,4 @@ func (n *Node) ReadingProof(device chain.PubKey, seq uint64) (*chain.ReadingProo
 		})
 	}
 	return p, nil
-}
-
-func (n *Node) queryProof(p map[string]string) (any, error) {
-	dev, err := chain.ParsePubKey(p["device"])
-	if err != nil {
-		return nil, api.BadRequest("device: %v", err)
-	}
-	seq, err := strconv.ParseUint(p["seq"], 10, 64)
-	if err != nil || seq == 0 {
-		return nil, api.BadRequest("seq %q: want a number from 1", p["seq"])
-	}
-	return n.ReadingProof(dev, seq)
 }

@@ -234,16 +234,28 @@ func TestOpenSchema(t *testing.T) {
 	_, err := store.Open(foreign)
 	wantErr(t, err, store.ErrSchema)
 
+	// A store of schema 1 has no reading hash index: reading it as schema
+	// 2 would answer "unknown" for readings it holds.
+	old := store.NewMemory()
+	openStore(t, old)
+	b = old.NewBatch()
+	b.Set([]byte("mschema"), binary.BigEndian.AppendUint64(nil, 1))
+	if err := b.Write(); err != nil {
+		t.Fatal(err)
+	}
+	_, err = store.Open(old)
+	wantErr(t, err, store.ErrSchema)
+
 	future := store.NewMemory()
 	openStore(t, future)
 	b = future.NewBatch()
-	b.Set([]byte("mschema"), binary.BigEndian.AppendUint64(nil, 2))
+	b.Set([]byte("mschema"), binary.BigEndian.AppendUint64(nil, 3))
 	if err := b.Write(); err != nil {
 		t.Fatal(err)
 	}
 	_, err = store.Open(future)
 	wantErr(t, err, store.ErrSchema)
-	if !strings.Contains(err.Error(), "schema 2") || !strings.Contains(err.Error(), "schema 1") {
+	if !strings.Contains(err.Error(), "schema 3") || !strings.Contains(err.Error(), "schema 2") {
 		t.Errorf("error %q does not name both versions", err)
 	}
 

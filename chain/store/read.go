@@ -163,6 +163,37 @@ func (s *Store) Reading(device chain.PubKey, seq uint64) (*chain.Reading, Locati
 	return r, loc, nil
 }
 
+// ReadingByHash returns the reading whose hash (chain.Reading.Hash) is
+// hash and its location: one index read and one entry read, whatever the
+// chain's length.
+func (s *Store) ReadingByHash(hash chain.Hash) (*chain.Reading, Location, error) {
+	key := hashKey(prefixReadHash, hash)
+	v, err := s.get(key)
+	if err != nil {
+		return nil, Location{}, err
+	}
+	loc, err := decodeLocation(key, chain.LaneData, v)
+	if err != nil {
+		return nil, Location{}, err
+	}
+	ekey := entryKey(chain.LaneData, loc.Height, loc.Index)
+	ev, err := s.kv.Get(ekey)
+	if errors.Is(err, ErrNotFound) {
+		return nil, Location{}, corrupt(ekey, "missing, indexed as reading %s", hash.Short())
+	}
+	if err != nil {
+		return nil, Location{}, err
+	}
+	if got := chain.HashBytes(ev); got != hash {
+		return nil, Location{}, corrupt(ekey, "holds reading %s, indexed as reading %s", got.Short(), hash.Short())
+	}
+	r, err := decodeReadingEntry(ekey, ev)
+	if err != nil {
+		return nil, Location{}, err
+	}
+	return r, loc, nil
+}
+
 // readingAt fetches the reading at loc, which an index says is device's
 // reading seq.
 func (s *Store) readingAt(loc Location, device chain.PubKey, seq uint64) (*chain.Reading, error) {

@@ -684,6 +684,7 @@ func (v *verifier) checkIndexes() error {
 		{"block hash", counts.Blocks, v.sum.DataHeight + v.sum.TxHeight},
 		{"reading seq", counts.ReadingSeqs, v.sum.Readings},
 		{"reading time", counts.ReadingTimes, v.sum.Readings},
+		{"reading hash", counts.ReadingHashes, v.sum.Readings},
 		{"tx hash", counts.Txs, v.sum.Txs},
 	} {
 		if c.got != c.want {
