@@ -56,6 +56,9 @@
 //	x<tx hash:32>                  transaction by hash: height (8), index (4)
 //	s<state key>                   state value
 //
+// A store of an older schema is upgraded in place by Open (migrate.go), a
+// store of a newer one refused.
+//
 // Entries are stored one per key, so one reading or transaction is read
 // without its block, and a block is read with one prefix scan. The reading
 // indexes hold locations, not copies: "readings of device D from T1 to T2"

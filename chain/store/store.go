@@ -92,8 +92,11 @@ func (s *Store) checkSchema() error {
 		if len(v) != 8 {
 			return corrupt(key, "schema version is %d bytes, want 8", len(v))
 		}
-		if got := binary.BigEndian.Uint64(v); got != schemaVersion {
-			return fmt.Errorf("%w: the store has schema %d, this version reads schema %d (use a matching waterchain version)", ErrSchema, got, schemaVersion)
+		switch got := binary.BigEndian.Uint64(v); {
+		case got > schemaVersion:
+			return fmt.Errorf("%w: the store has schema %d, written by a newer waterchain; this version reads schema %d (use a matching waterchain version)", ErrSchema, got, schemaVersion)
+		case got < schemaVersion:
+			return s.migrate(got)
 		}
 		return nil
 	}
