@@ -53,6 +53,7 @@
 //	n<device:32><seq:8>            reading by device and sequence: height (8), index (4)
 //	x<tx hash:32>                  transaction by hash: height (8), index (4)
 //	s<state key>                   state value
+//	i<…>                           reserved for node/images (Reserve; reserved.go)
 //
 // Entries are stored one per key, so one reading or transaction is read
 // without its block, and a block is read with one prefix scan. The reading
