@@ -59,7 +59,7 @@ func (n *Node) afterCommit(b *chain.Block, took time.Duration) {
 	n.metrics.commitSeconds.WithLabelValues(ls).Observe(took.Seconds())
 	sr := n.state
 	if lane == chain.LaneData {
-		n.indexImages(b) // before the mempool forgets the readings: an upload finds them in one or the other
+		n.images.Index(b) // before the mempool forgets the readings: an upload finds them in one or the other
 		hashes := make([]chain.Hash, len(b.Readings))
 		now := time.Now()
 		n.submitted.mu.Lock()
@@ -166,5 +166,9 @@ func (n *Node) httpHandler() http.Handler {
 func (n *Node) startBackground() {
 	n.wg.Add(1)
 	go n.syncLoop()
-	n.startImageFetcher()
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		n.images.Run(n.ctx)
+	}()
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/waterchain/waterchain/chain/store"
 	"github.com/waterchain/waterchain/node/api"
 	"github.com/waterchain/waterchain/node/audit"
+	"github.com/waterchain/waterchain/node/images"
 	"github.com/waterchain/waterchain/node/ingest"
 )
 
@@ -88,7 +89,7 @@ func (n *Node) Readings(q api.ReadingQuery) ([]api.Reading, error) {
 			return nil, err
 		}
 		out := []api.Reading{{Reading: *r, Hash: r.Hash(), Height: loc.Height, Index: loc.Index}}
-		n.attachImages(out)
+		n.images.AttachSummaries(out)
 		return out, nil
 	}
 	to := q.To
@@ -100,7 +101,7 @@ func (n *Node) Readings(q api.ReadingQuery) ([]api.Reading, error) {
 		out = append(out, api.Reading{Reading: *r, Hash: r.Hash(), Height: loc.Height, Index: loc.Index})
 		return nil
 	})
-	n.attachImages(out)
+	n.images.AttachSummaries(out)
 	return out, err
 }
 
@@ -188,14 +189,26 @@ func (n *Node) Query(name string, p map[string]string) (any, error) {
 	case "alerts":
 		return n.queryAlerts(p)
 	case "image":
-		return n.queryImage(p)
+		return withImageHash(p, n.images.File)
 	case "image_analysis":
-		return n.queryImageAnalysis(p)
+		return withImageHash(p, n.images.Analysis)
 	case "image_overlay":
-		return n.queryImageOverlay(p)
+		return withImageHash(p, n.images.Overlay)
 	}
 	return nil, api.NotFound("%s is not served by this node", name)
 }
+
+// withImageHash answers an image route: fn of the route's {hash}.
+func withImageHash[T any](p map[string]string, fn func(chain.Hash) (T, error)) (any, error) {
+	h, err := images.ParseHash(p["hash"])
+	if err != nil {
+		return nil, err
+	}
+	return fn(h)
+}
+
+// PutImage answers PUT /v1/images/{hash} (package images).
+func (n *Node) PutImage(hash chain.Hash, body []byte) error { return n.images.Put(hash, body) }
 
 // periodParam parses a period label, defaulting to the last settled one.
 func (n *Node) periodParam(sr state.Reader, label string) (int64, error) {
