@@ -161,9 +161,13 @@ func TestFetchFromPeers(t *testing.T) {
 	f := newFixture(t, Config{})
 	peers := &peerOf{serve: map[chain.PubKey]func([]byte) ([]byte, error){}}
 	liar, lacking, good := testKey(t, "liar").Public(), testKey(t, "lacking").Public(), testKey(t, "good").Public()
-	peers.serve[liar] = func([]byte) ([]byte, error) { return sceneJPEG(t, sceneTurbid, sceneParams{Width: 160, Height: 120}, 13), nil }
+	peers.serve[liar] = func([]byte) ([]byte, error) {
+		return sceneJPEG(t, sceneTurbid, sceneParams{Width: 160, Height: 120}, 13), nil
+	}
 	peers.serve[lacking] = func(req []byte) ([]byte, error) { return f.im.ServeRequest(context.Background(), chain.PubKey{}, req) }
-	peers.serve[good] = func(req []byte) ([]byte, error) { return holder.im.ServeRequest(context.Background(), chain.PubKey{}, req) }
+	peers.serve[good] = func(req []byte) ([]byte, error) {
+		return holder.im.ServeRequest(context.Background(), chain.PubKey{}, req)
+	}
 	peers.order = []chain.PubKey{liar, lacking, good}
 	f.im.peers = peers
 
