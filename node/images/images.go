@@ -180,7 +180,9 @@ func New(kv store.KV, cfg Config, deps Deps) (*Images, error) {
 }
 
 // Collectors are the instance's metrics, for the node's registry.
-func (im *Images) Collectors() []prometheus.Collector { return []prometheus.Collector{im.removed} }
+func (im *Images) Collectors() []prometheus.Collector {
+	return []prometheus.Collector{im.removed, im.overlays.served}
+}
 
 // OrphanGrace is the configured grace of the sweep.
 func (im *Images) OrphanGrace() time.Duration { return im.cfg.OrphanGrace }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"sync"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/waterchain/waterchain/chain"
 )
 
@@ -15,6 +17,9 @@ import (
 // sweep drops the entries of the images it deletes (remove).
 type overlayCache struct {
 	limit int64 // bytes of PNG kept at most; 0 keeps none
+	// served counts the overlays answered, by source: "cache", "joined"
+	// (a rendering in progress for another request) or "rendered".
+	served *prometheus.CounterVec
 
 	mu      sync.Mutex // guards the fields below
 	size    int64
@@ -41,7 +46,13 @@ type flight struct {
 var errRenderUnfinished = errors.New("overlay rendering did not finish")
 
 func newOverlayCache(limit int64) *overlayCache {
-	return &overlayCache{limit: limit, order: list.New(), entries: map[chain.Hash]*list.Element{}, flights: map[chain.Hash]*flight{}}
+	return &overlayCache{
+		limit: limit, order: list.New(), entries: map[chain.Hash]*list.Element{}, flights: map[chain.Hash]*flight{},
+		served: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "waterchain_image_overlays_total",
+			Help: "Image overlays answered, by source: cache, joined (a rendering in progress for another request) or rendered.",
+		}, []string{"source"}),
+	}
 }
 
 // get returns the overlay of h: from the cache, from a rendering already
@@ -53,16 +64,19 @@ func (c *overlayCache) get(h chain.Hash, render func() ([]byte, error)) ([]byte,
 	if e, ok := c.entries[h]; ok {
 		c.order.MoveToFront(e)
 		png := e.Value.(*overlayEntry).png
+		c.served.WithLabelValues("cache").Inc()
 		c.mu.Unlock()
 		return png, nil
 	}
 	if f, ok := c.flights[h]; ok {
+		c.served.WithLabelValues("joined").Inc()
 		c.mu.Unlock()
 		<-f.done
 		return f.png, f.err
 	}
 	f := &flight{done: make(chan struct{})}
 	c.flights[h] = f
+	c.served.WithLabelValues("rendered").Inc()
 	c.mu.Unlock()
 
 	defer func() {
