@@ -184,9 +184,6 @@ func (im *Images) Collectors() []prometheus.Collector {
 	return []prometheus.Collector{im.removed, im.overlays.served}
 }
 
-// OrphanGrace is the configured grace of the sweep.
-func (im *Images) OrphanGrace() time.Duration { return im.cfg.OrphanGrace }
-
 // owner is the reading that names an image; height 0 while it waits.
 type owner struct {
 	reading *chain.Reading
@@ -200,10 +197,10 @@ type owner struct {
 // refusal is an *api.HTTPError naming the reason, and stores nothing.
 func (im *Images) Put(hash chain.Hash, body []byte) error {
 	if len(body) > im.limits.MaxBytes {
-		return HTTPError(fmt.Errorf("%w: %d bytes, limit %d (config images.max_bytes)", imaging.ErrTooLarge, len(body), im.limits.MaxBytes))
+		return httpError(fmt.Errorf("%w: %d bytes, limit %d (config images.max_bytes)", imaging.ErrTooLarge, len(body), im.limits.MaxBytes))
 	}
 	if err := imaging.VerifyHash(body, hash); err != nil {
-		return HTTPError(err)
+		return httpError(err)
 	}
 	if held, err := im.refreshHeld(hash); err != nil || held {
 		return err // same hash, same bytes: nothing to store
@@ -216,11 +213,11 @@ func (im *Images) Put(hash chain.Hash, body []byte) error {
 		return api.Wrap(http.StatusUnprocessableEntity, api.CodeRejected,
 			fmt.Errorf("%w: %s is not the image_hash of a reading waiting on this node or final; submit the signed reading first, then its image", ErrUnreferenced, hash))
 	}
-	return HTTPError(im.store(hash, body, o))
+	return httpError(im.store(hash, body, o))
 }
 
-// HTTPError gives the imaging package's refusals their HTTP status.
-func HTTPError(err error) error {
+// httpError gives the imaging package's refusals their HTTP status.
+func httpError(err error) error {
 	switch {
 	case err == nil:
 		return nil

@@ -41,7 +41,7 @@ func TestIndexCatchUp(t *testing.T) {
 			t.Fatalf("image %d after the catch-up: %+v %v %v", i+1, o, ok, err)
 		}
 	}
-	if got, err := f.im.IndexedHeight(); err != nil || got != 3 {
+	if got, err := f.im.indexedHeight(); err != nil || got != 3 {
 		t.Fatalf("indexed height %d %v, want 3", got, err)
 	}
 	if c := f.countKeys(keyMissing); c != 3 {

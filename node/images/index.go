@@ -17,7 +17,7 @@ import (
 // block.
 func (im *Images) Index(b *chain.Block) {
 	height := b.Header.Height
-	done, err := im.IndexedHeight()
+	done, err := im.indexedHeight()
 	if err != nil {
 		im.log.Error("image index", "err", err)
 		return
@@ -40,8 +40,8 @@ func (im *Images) Index(b *chain.Block) {
 	}
 }
 
-// IndexedHeight is the data height Index has reached (0 before the first).
-func (im *Images) IndexedHeight() (uint64, error) {
+// indexedHeight is the data height Index has reached (0 before the first).
+func (im *Images) indexedHeight() (uint64, error) {
 	v, err := im.kv.Get(recordKey(keyIndexed, nil))
 	switch {
 	case errors.Is(err, store.ErrNotFound):

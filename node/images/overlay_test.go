@@ -202,7 +202,7 @@ func TestOverlayCacheBounds(t *testing.T) {
 	f.pool.Remove([]chain.Hash{r.Hash()})
 	f.clock.set(baseTime.Add(2 * time.Minute))
 	f.commit(false)
-	if removed, err := f.im.Sweep(time.Minute); err != nil || removed != 1 {
+	if removed, err := f.im.sweep(time.Minute); err != nil || removed != 1 {
 		t.Fatalf("sweep: %d removed, %v", removed, err)
 	}
 	c = f.im.overlays

@@ -30,17 +30,17 @@ func TestHTTPError(t *testing.T) {
 		{imaging.ErrTooManyScans, http.StatusUnprocessableEntity, api.CodeBadImage},
 		{imaging.ErrUnsupported, http.StatusUnprocessableEntity, api.CodeBadImage},
 	} {
-		err := HTTPError(fmt.Errorf("wrapped: %w", c.err))
+		err := httpError(fmt.Errorf("wrapped: %w", c.err))
 		var he *api.HTTPError
 		if !errors.As(err, &he) || he.Status != c.status || he.Code != c.code || !errors.Is(err, c.err) {
 			t.Errorf("%v: got %v (%+v)", c.err, err, he)
 		}
 	}
 	plain := errors.New("disk on fire")
-	if err := HTTPError(plain); err != plain {
+	if err := httpError(plain); err != plain {
 		t.Errorf("plain error became %v", err)
 	}
-	if HTTPError(nil) != nil {
+	if httpError(nil) != nil {
 		t.Error("nil became an error")
 	}
 }

@@ -32,7 +32,7 @@ func (im *Images) storedAt(m *meta) chain.Time {
 
 // runSweep sweeps with the configured grace and logs the outcome.
 func (im *Images) runSweep() {
-	removed, err := im.Sweep(im.cfg.OrphanGrace)
+	removed, err := im.sweep(im.cfg.OrphanGrace)
 	if err != nil {
 		im.log.Warn("image sweep", "removed", removed, "err", err)
 		return
@@ -42,7 +42,7 @@ func (im *Images) runSweep() {
 	}
 }
 
-// Sweep deletes the file and metadata of every held image that no final
+// sweep deletes the file and metadata of every held image that no final
 // reading names (no ref), that no reading waiting in the mempool names,
 // and that was stored more than grace before the chain's time: the time
 // of the last data block the image index has reached, or the clock if
@@ -52,8 +52,8 @@ func (im *Images) runSweep() {
 // on. It returns the number of images deleted; a corrupt record is skipped
 // and reported in the error, the sweep going on. Run passes
 // Config.OrphanGrace; tests pass a short grace.
-func (im *Images) Sweep(grace time.Duration) (int, error) {
-	indexed, err := im.IndexedHeight()
+func (im *Images) sweep(grace time.Duration) (int, error) {
+	indexed, err := im.indexedHeight()
 	if err != nil || indexed == 0 {
 		return 0, err
 	}

@@ -50,18 +50,18 @@ func TestOrphanSweep(t *testing.T) {
 
 	// Within the grace nothing goes: the legacy record counts as stored
 	// when the instance was made.
-	if removed, err := f.im.Sweep(grace); err != nil || removed != 0 {
+	if removed, err := f.im.sweep(grace); err != nil || removed != 0 {
 		t.Fatalf("sweep within the grace: %d removed, %v", removed, err)
 	}
 	// The clock moves on, but the chain does not: still nothing.
 	f.clock.set(baseTime.Add(grace + time.Minute))
-	if removed, err := f.im.Sweep(grace); err != nil || removed != 0 {
+	if removed, err := f.im.sweep(grace); err != nil || removed != 0 {
 		t.Fatalf("sweep before a block past the grace is indexed: %d removed, %v", removed, err)
 	}
 	// Past the grace on the indexed chain, the orphan goes; the images of
 	// the final and the waiting readings stay.
 	f.commit(false)
-	if removed, err := f.im.Sweep(grace); err != nil || removed != 1 {
+	if removed, err := f.im.sweep(grace); err != nil || removed != 1 {
 		t.Fatalf("sweep: %d removed, want 1 (the legacy orphan); %v", removed, err)
 	}
 	for _, c := range []struct {
@@ -76,7 +76,7 @@ func TestOrphanSweep(t *testing.T) {
 
 	// The waiting readings are dropped: their images are orphans now.
 	f.pool.Remove([]chain.Hash{waiting.Hash(), waitingResub.Hash()})
-	if removed, err := f.im.Sweep(grace); err != nil || removed != 2 {
+	if removed, err := f.im.sweep(grace); err != nil || removed != 2 {
 		t.Fatalf("sweep after the readings were dropped: %d removed, want 2; %v", removed, err)
 	}
 	if got := f.records(hFinal); got != 2 {
@@ -94,7 +94,7 @@ func TestOrphanSweep(t *testing.T) {
 	if got := m.GetCounter().GetValue(); got != 3 {
 		t.Fatalf("removals metric %v, want 3", got)
 	}
-	if removed, err := f.im.Sweep(grace); err != nil || removed != 0 {
+	if removed, err := f.im.sweep(grace); err != nil || removed != 0 {
 		t.Fatalf("second sweep: %d removed, %v", removed, err)
 	}
 }
