@@ -297,6 +297,13 @@ func TestValidateNamesTheBadField(t *testing.T) {
 			g.Industries[0].Permit.Allowance = ^uint64(0)
 			g.Params.Reward.MaxSavedPermille = 1000
 		}, "industries[0].permit.allowance", "2^64-1"},
+		{"allowance in mL overflows with no saving reward", func(g *Genesis) {
+			// Passes the reward bound (nothing saved is paid), but
+			// settlement counts the allowance in mL: the state machine's
+			// bound refuses it, and so must Validate.
+			g.Industries[0].Permit.Allowance = ^uint64(0)/1000 + 1
+			g.Params.Reward.MaxSavedPermille = 0
+		}, "industries[0].permit.allowance", "overflows"},
 		{"rewards overflow with balances", func(g *Genesis) {
 			g.Industries[0].Balance = ^uint64(0) - chain.DropUnit
 			g.Industries[1].Balance = 0

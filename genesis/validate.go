@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/waterchain/waterchain/chain"
+	"github.com/waterchain/waterchain/chain/state"
 )
 
 // Bounds on the lists and names of a genesis.
@@ -45,6 +46,13 @@ func (g *Genesis) Validate() error {
 	v.nodes(g)
 	v.accounts(g)
 	v.rewardsFit(g)
+	if len(v.errs) == 0 {
+		// The state machine's own rules are the last word: what they
+		// refuse, a node could not start from.
+		if _, err := g.State(); err != nil {
+			v.add("genesis", err.Error(), "report this: Validate should have named the field")
+		}
+	}
 	return v.err()
 }
 
@@ -176,6 +184,10 @@ func (v *validator) key(seen map[chain.PubKey]keyUse, list string, i int, sub st
 	field := fmt.Sprintf("%s[%d].%s", list, i, sub)
 	if k.IsZero() {
 		v.add(field, "missing (all zeros)", "make a key "+fixNewKey)
+		return
+	}
+	if err := k.Check(); err != nil {
+		v.add(field, err.Error(), "")
 		return
 	}
 	if first, dup := seen[k]; dup {
@@ -343,6 +355,13 @@ func (v *validator) rewardsFit(g *Genesis) {
 		if hi != 0 || c != 0 {
 			v.add(fmt.Sprintf("industries[%d].permit.allowance", i),
 				fmt.Sprintf("%d litres would earn more than 2^64-1 smallest units in one period at %d per litre saved", ind.Permit.Allowance, r.PerLitreSaved),
+				"lower the allowance or params.reward.per_litre_saved")
+			return
+		}
+		// Settlement's arithmetic on the allowance (in mL, and the saving
+		// bonus at the full allowance), by the state machine's bound.
+		if err := state.CheckPermitAmounts(&r, ind.Permit.Allowance); err != nil {
+			v.add(fmt.Sprintf("industries[%d].permit.allowance", i), err.Error(),
 				"lower the allowance or params.reward.per_litre_saved")
 			return
 		}

@@ -2,13 +2,12 @@ package node
 
 import (
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/waterchain/waterchain/chain"
 	"github.com/waterchain/waterchain/chain/state"
 	"github.com/waterchain/waterchain/node/alerts"
-	"github.com/waterchain/waterchain/node/api"
+	"github.com/waterchain/waterchain/node/events"
 )
 
 // maxAlertsKept bounds the alerts a node keeps in memory for the API.
@@ -118,42 +117,6 @@ func (n *Node) raise(as []alerts.Alert) {
 			continue // already known
 		}
 		n.metrics.alerts.WithLabelValues(string(a.Kind)).Inc()
-		n.hub.Publish("alert", a)
+		n.hub.PublishAbout(events.KindAlert, a.Device, a)
 	}
-}
-
-// queryAlerts answers GET /v1/alerts?device=&industry=&kind=&since=&limit=.
-func (n *Node) queryAlerts(p map[string]string) (any, error) {
-	if n.alertLog == nil {
-		return nil, api.NotFound("alerts are disabled on this node (config alerts.enabled)")
-	}
-	f := alerts.Filter{Kind: alerts.Kind(p["kind"]), Limit: 200}
-	var err error
-	if v := p["device"]; v != "" {
-		if f.Device, err = chain.ParsePubKey(v); err != nil {
-			return nil, api.BadRequest("device: %v", err)
-		}
-	}
-	if v := p["industry"]; v != "" {
-		if f.Industry, err = chain.ParseAddress(v); err != nil {
-			return nil, api.BadRequest("industry: %v", err)
-		}
-	}
-	if v := p["since"]; v != "" {
-		var t chain.Time
-		if err := t.UnmarshalJSON([]byte(strconv.Quote(v))); err != nil {
-			return nil, api.BadRequest("since: %v", err)
-		}
-		f.Since = t
-	}
-	if v := p["limit"]; v != "" {
-		if f.Limit, err = strconv.Atoi(v); err != nil || f.Limit < 1 || f.Limit > maxAlertsKept {
-			return nil, api.BadRequest("limit %q: want 1 to %d", v, maxAlertsKept)
-		}
-	}
-	out := n.alertLog.List(f)
-	if out == nil {
-		out = []alerts.Alert{}
-	}
-	return out, nil
 }

@@ -24,16 +24,17 @@ import (
 	"github.com/waterchain/waterchain/node/api"
 	"github.com/waterchain/waterchain/node/images"
 	"github.com/waterchain/waterchain/node/imaging"
+	"github.com/waterchain/waterchain/sim/scenes"
 )
 
 // sceneJPEG draws a synthetic water scene and encodes it as a JPEG.
-func sceneJPEG(t testing.TB, kind imaging.Kind, p imaging.SynthParams, seed uint64) []byte {
+func sceneJPEG(t testing.TB, kind scenes.Kind, p scenes.Params, seed uint64) []byte {
 	t.Helper()
-	img, _, err := imaging.Synthetic(kind, p, seed)
+	img, _, err := scenes.Draw(kind, p, seed)
 	if err != nil {
 		t.Fatal(err)
 	}
-	data, err := imaging.EncodeJPEG(img, 90)
+	data, err := scenes.EncodeJPEG(img, 90)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,8 +171,8 @@ func TestImageEndToEnd(t *testing.T) {
 
 	chainID := val.ChainID()
 	dev := tn.deviceKey(0)
-	withObjects := sceneJPEG(t, imaging.KindClear, imaging.SynthParams{Objects: 3}, 7)
-	coloured := sceneJPEG(t, imaging.KindColoured, imaging.SynthParams{Hue: 30}, 8)
+	withObjects := sceneJPEG(t, scenes.KindClear, scenes.Params{Objects: 3}, 7)
+	coloured := sceneJPEG(t, scenes.KindColoured, scenes.Params{Hue: 30}, 8)
 	h1, h2 := chain.HashBytes(withObjects), chain.HashBytes(coloured)
 	now := time.Now()
 	r1 := readingWithImage(chainID, dev, 1, now.Add(-time.Second), h1)
@@ -318,8 +319,8 @@ func TestImageBadInput(t *testing.T) {
 	chainID := n.ChainID()
 	dev := tn.deviceKey(0)
 
-	good := sceneJPEG(t, imaging.KindTurbid, imaging.SynthParams{Width: 160, Height: 120}, 1)
-	small, _, err := imaging.Synthetic(imaging.KindClear, imaging.SynthParams{Width: 64, Height: 64}, 2)
+	good := sceneJPEG(t, scenes.KindTurbid, scenes.Params{Width: 160, Height: 120}, 1)
+	small, _, err := scenes.Draw(scenes.KindClear, scenes.Params{Width: 64, Height: 64}, 2)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -337,8 +338,8 @@ func TestImageBadInput(t *testing.T) {
 		random[i] = byte(rng.Uint32())
 	}
 	oversized := append([]byte{0xFF, 0xD8, 0xFF}, make([]byte, n.cfg.Images.MaxBytes)...)
-	other := sceneJPEG(t, imaging.KindClear, imaging.SynthParams{Width: 160, Height: 120}, 3)
-	mislabelled := sceneJPEG(t, imaging.KindFoamy, imaging.SynthParams{Width: 160, Height: 120}, 6)
+	other := sceneJPEG(t, scenes.KindClear, scenes.Params{Width: 160, Height: 120}, 3)
+	mislabelled := sceneJPEG(t, scenes.KindFoamy, scenes.Params{Width: 160, Height: 120}, 6)
 
 	cases := []struct {
 		name  string
@@ -454,10 +455,10 @@ func TestImageAlertsSurviveRestart(t *testing.T) {
 	n := tn.nodes[0]
 	dev := tn.deviceKey(0)
 	frames := [][]byte{
-		sceneJPEG(t, imaging.KindClear, imaging.SynthParams{Objects: 3}, 7), // floating solids
-		sceneJPEG(t, imaging.KindColoured, imaging.SynthParams{Hue: 30}, 8), // clear → coloured
-		sceneJPEG(t, imaging.KindColoured, imaging.SynthParams{Hue: 40}, 9), // unchanged
-		sceneJPEG(t, imaging.KindClear, imaging.SynthParams{}, 10),          // coloured → clear
+		sceneJPEG(t, scenes.KindClear, scenes.Params{Objects: 3}, 7), // floating solids
+		sceneJPEG(t, scenes.KindColoured, scenes.Params{Hue: 30}, 8), // clear → coloured
+		sceneJPEG(t, scenes.KindColoured, scenes.Params{Hue: 40}, 9), // unchanged
+		sceneJPEG(t, scenes.KindClear, scenes.Params{}, 10),          // coloured → clear
 	}
 	now := time.Now()
 	var readings []*chain.Reading

@@ -12,10 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/waterchain/waterchain/bench/verifyrate"
 	"github.com/waterchain/waterchain/chain"
 	"github.com/waterchain/waterchain/chain/state"
 	"github.com/waterchain/waterchain/node/api"
-	"github.com/waterchain/waterchain/node/verifyrate"
 )
 
 // BenchmarkHTTPIngest is issue 6's figure: signed readings per second one

@@ -292,10 +292,7 @@ func (n *Node) startValidation(d *driver, b *chain.Block) {
 		// The stateless checks (entries root of up to thousands of
 		// entries, then their signatures) run off the loop.
 		defer n.wg.Done()
-		err := b.ValidateBasic()
-		if err == nil {
-			err = n.verifyEntrySignatures(b)
-		}
+		err := n.checkStateless(b)
 		select {
 		case n.validCh <- validation{block: b, hash: hash, err: err}:
 		case <-n.ctx.Done():
@@ -324,8 +321,9 @@ func (n *Node) finishValidation(v validation) {
 		return // the height moved on meanwhile
 	}
 	err := v.err
+	var ex *executed
 	if err == nil {
-		err = n.checkHeader(v.block)
+		ex, err = n.validateProposal(v.block)
 	}
 	if errors.Is(err, errAnchorAhead) {
 		// The proposer has committed the anchor and this node is about to:
@@ -336,10 +334,6 @@ func (n *Node) finishValidation(v validation) {
 		n.log.Debug("proposal waits for its anchor", "lane", d.lane, "height", v.block.Header.Height, "block", v.hash.Short(), "err", err)
 		d.parked[v.hash] = v
 		return
-	}
-	var ex *executed
-	if err == nil {
-		ex, err = n.execute(v.block)
 	}
 	if err != nil {
 		n.log.Info("proposed block is invalid; voting nil", "lane", d.lane, "height", v.block.Header.Height,

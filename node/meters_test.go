@@ -16,12 +16,14 @@ import (
 	"github.com/waterchain/waterchain/node/config"
 	"github.com/waterchain/waterchain/node/home"
 	"github.com/waterchain/waterchain/node/ingest"
-	"github.com/waterchain/waterchain/node/sim"
+	"github.com/waterchain/waterchain/sim"
 )
 
 // TestMQTTRoundTrip publishes readings with a real MQTT client
-// (eclipse/paho) to the node's embedded broker: a good reading is finalized,
-// a forged one is refused with the reason on the result topic.
+// (eclipse/paho) to the node's embedded broker: an anonymous client and an
+// unregistered key are refused at CONNECT (the default config), a meter
+// that authenticates with its device key gets in, its good reading is
+// finalized, a forged one is refused with the reason on the result topic.
 func TestMQTTRoundTrip(t *testing.T) {
 	tn := startTestNetWith(t, 1, 0, 1, testNetOptions{configure: func(i int, cfg *config.Config) {
 		cfg.MQTT.Enabled = true
@@ -32,8 +34,28 @@ func TestMQTTRoundTrip(t *testing.T) {
 		t.Fatal("the broker is not running")
 	}
 	dev := tn.deviceKey(0)
-	client := paho.NewClient(paho.NewClientOptions().AddBroker("tcp://" + n.MQTTAddr()).
-		SetClientID("meter-1").SetAutoReconnect(false).SetConnectTimeout(10 * time.Second))
+	stranger, _ := chain.GenerateKey(nil)
+	opts := func(key *chain.PrivateKey) *paho.ClientOptions {
+		o := paho.NewClientOptions().AddBroker("tcp://" + n.MQTTAddr()).
+			SetClientID("meter-1").SetAutoReconnect(false).SetConnectTimeout(10 * time.Second)
+		if key != nil {
+			o.SetCredentialsProvider(func() (string, string) { return ingest.MQTTCredentials(n.ChainID(), key, time.Now()) })
+		}
+		return o
+	}
+	for _, c := range []struct {
+		name string
+		key  *chain.PrivateKey
+	}{{"anonymous", nil}, {"unregistered device", stranger}} {
+		tok := paho.NewClient(opts(c.key)).Connect()
+		if !tok.WaitTimeout(10 * time.Second) {
+			t.Fatalf("%s: no CONNACK", c.name)
+		}
+		if code := tok.(*paho.ConnectToken).ReturnCode(); code != 0x05 {
+			t.Fatalf("%s: CONNACK %#x (%v), want 0x05 not authorized", c.name, code, tok.Error())
+		}
+	}
+	client := paho.NewClient(opts(dev))
 	wait := func(tok paho.Token, what string) {
 		t.Helper()
 		if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {

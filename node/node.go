@@ -20,7 +20,7 @@ import (
 	"github.com/waterchain/waterchain/chain/store"
 	"github.com/waterchain/waterchain/genesis"
 	"github.com/waterchain/waterchain/node/alerts"
-	"github.com/waterchain/waterchain/node/audit"
+	"github.com/waterchain/waterchain/node/api"
 	"github.com/waterchain/waterchain/node/config"
 	"github.com/waterchain/waterchain/node/events"
 	"github.com/waterchain/waterchain/node/images"
@@ -29,9 +29,6 @@ import (
 	"github.com/waterchain/waterchain/node/web"
 	"github.com/waterchain/waterchain/p2p"
 )
-
-// Version is the node software version reported by /v1/status.
-const Version = "0.1.0"
 
 // Roles a node can have, from its key's place in genesis.
 const (
@@ -72,6 +69,7 @@ type Node struct {
 	store    *store.Store
 	state    *state.Cache // the committed state in memory; see statecache.go
 	sigs     *sigCache
+	door     *doorVerifier // signature checks of client entries; see verify.go
 	readings *mempool.Readings
 	txs      *mempool.Txs
 	hub      *events.Hub
@@ -109,6 +107,8 @@ type Node struct {
 	images    *images.Images // camera images beside the chain
 
 	httpSrv  *http.Server
+	adminSrv *http.Server // the admin socket; see admin.go
+	apiLimit *api.Limiter // the API's connection caps and body budget
 	apiAddr  string
 	ctx      context.Context
 	cancel   context.CancelFunc
@@ -159,12 +159,14 @@ func New(opts Options) (*Node, error) {
 	}
 	n.log = opts.Logger.With("node", n.name)
 	var err error
-	if n.stateGen, err = audit.StateGenesis(g); err != nil {
+	if n.stateGen, err = g.State(); err != nil {
 		return nil, err
 	}
 	n.dashboard = web.Handler()
 	n.registry = prometheus.NewRegistry()
 	n.metrics = newMetrics(n.registry)
+	n.registerInfoMetrics()
+	n.door = newDoorVerifier(opts.Config.Door.VerifyInFlight, opts.Config.Door.VerifyWorkers, func(k int) { n.metrics.doorSignatureChecks.Add(float64(k)) })
 
 	dir := opts.Config.Storage.DataDir
 	if !filepath.IsAbs(dir) {
@@ -282,7 +284,7 @@ func (n *Node) Start(ctx context.Context) error {
 		return fmt.Errorf("api.listen %q: %w (is another node using the port? set --api-listen)", n.cfg.API.Listen, err)
 	}
 	n.apiAddr = ln.Addr().String()
-	n.httpSrv = &http.Server{Handler: n.httpHandler(), ReadHeaderTimeout: 10 * time.Second}
+	n.httpSrv, ln = n.apiServer(ln)
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
@@ -296,12 +298,40 @@ func (n *Node) Start(ctx context.Context) error {
 		n.host.Close()
 		return fmt.Errorf("mqtt.listen %q: %w", n.cfg.MQTT.Listen, err)
 	}
+	if err := n.startAdmin(); err != nil {
+		n.log.Warn("admin socket unavailable; stop the node to back it up", "err", err)
+	}
 	n.wg.Add(1)
 	go n.loop()
 	n.startBackground()
 	n.log.Info("node started", "role", n.role, "chain_id", n.chainID, "api", "http://"+n.apiAddr,
 		"p2p", n.host.Addrs(), "data_height", n.Height(chain.LaneData), "tx_height", n.Height(chain.LaneTx))
 	return nil
+}
+
+// apiServer is the API's server with the limits of config api.limits, and
+// ln wrapped to cap connections. WriteTimeout bounds each answer but the
+// event stream's, which gets it per event instead (see api.Limiter).
+func (n *Node) apiServer(ln net.Listener) (*http.Server, net.Listener) {
+	l := n.cfg.API.Limits
+	lim := api.NewLimiter(api.LimitOptions{
+		MaxConns: l.MaxConns, MaxConnsPerClient: l.MaxConnsPerClient, ReservedConns: l.ReservedConns,
+		MaxBodyBytes: l.MaxBodyBytes, MaxImageBytes: n.cfg.Images.MaxBytes,
+		BodyBytes: l.BodyBytes, BodyBytesPerClient: l.BodyBytesPerClient,
+		StreamWriteTimeout: l.WriteTimeout.Std(),
+	})
+	registerAPILimits(n.registry, lim)
+	n.apiLimit = lim
+	srv := &http.Server{
+		Handler:           lim.Handler(n.httpHandler()),
+		ReadHeaderTimeout: l.ReadHeaderTimeout.Std(),
+		ReadTimeout:       l.ReadTimeout.Std(),
+		WriteTimeout:      l.WriteTimeout.Std(),
+		IdleTimeout:       l.IdleTimeout.Std(),
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(n.log.Handler(), slog.LevelDebug),
+	}
+	return srv, lim.Listener(ln)
 }
 
 // Close stops the node and waits for its goroutines; it is safe to call
@@ -315,6 +345,9 @@ func (n *Node) Close() error {
 			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 			_ = n.httpSrv.Shutdown(ctx)
 			cancel()
+		}
+		if n.adminSrv != nil {
+			_ = n.adminSrv.Close()
 		}
 		if n.mqtt != nil {
 			n.mqtt.Close()

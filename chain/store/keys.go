@@ -19,12 +19,13 @@ const (
 	prefixBlockHash = 'b' // b<block hash>               lane, height
 	prefixReadTime  = 'r' // r<device><time><seq>        height, index
 	prefixReadSeq   = 'n' // n<device><seq>              height, index
+	prefixReadHash  = 'd' // d<reading hash>             height, index
 	prefixTx        = 'x' // x<tx hash>                  height, index
 	prefixState     = 's' // s<state key>                state value
 )
 
 // schemaVersion is the layout version recorded under metaSchema.
-const schemaVersion = 1
+const schemaVersion = 2 // 2: the reading hash index (d)
 
 // Metadata names.
 const (
@@ -127,12 +128,9 @@ func keyName(k []byte) string {
 		if len(body) == 1+heightLen+indexLen {
 			return fmt.Sprintf("entry %d of %s/%d", binary.BigEndian.Uint32(body[1+heightLen:]), chain.Lane(body[0]), binary.BigEndian.Uint64(body[1:]))
 		}
-	case prefixBlockHash, prefixTx:
+	case prefixBlockHash, prefixTx, prefixReadHash:
 		if len(body) == hashLen {
-			what := "block hash index"
-			if k[0] == prefixTx {
-				what = "tx index"
-			}
+			what := map[byte]string{prefixBlockHash: "block hash index", prefixTx: "tx index", prefixReadHash: "reading hash index"}[k[0]]
 			return fmt.Sprintf("%s %x", what, body)
 		}
 	case prefixReadTime:

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/waterchain/waterchain/chain"
 	"github.com/waterchain/waterchain/chain/store"
@@ -24,11 +25,12 @@ var quietLog = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 // auditedHome makes a node home whose store holds a real chain: 12 data
 // blocks with a reading of each of 4 meters, a tx block every 3 (10-minute
-// periods, so period 0 is settled), as a node would have written it. The
-// node is stopped: the store is closed.
+// periods and a 1-minute reading window, so period 0 is settled by the tx
+// block at 12 minutes), as a node would have written it. The node is
+// stopped: the store is closed.
 func auditedHome(t *testing.T) (dir string, g *genesis.Genesis) {
 	t.Helper()
-	g = audittest.Genesis(audittest.Options{Industries: 2, DevicesPerIndustry: 2})
+	g = audittest.Genesis(audittest.Options{Industries: 2, DevicesPerIndustry: 2, ReadingWindow: time.Minute})
 	gpath := filepath.Join(t.TempDir(), "genesis.json")
 	if err := g.Save(gpath); err != nil {
 		t.Fatal(err)

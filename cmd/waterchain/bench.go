@@ -16,7 +16,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/waterchain/waterchain/node/bench"
+	"github.com/waterchain/waterchain/bench"
 )
 
 func init() { rootCmd.AddCommand(newBenchCmd()) }

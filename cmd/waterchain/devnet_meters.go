@@ -12,7 +12,7 @@ import (
 	"github.com/waterchain/waterchain/node/api"
 	"github.com/waterchain/waterchain/node/home"
 	"github.com/waterchain/waterchain/node/keys"
-	"github.com/waterchain/waterchain/node/sim"
+	"github.com/waterchain/waterchain/sim"
 )
 
 // startDevnetMeters runs the devnet's simulated meters — the devices

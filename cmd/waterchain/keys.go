@@ -52,7 +52,7 @@ that signs transactions).`,
   waterchain keys show riverside.json`,
 		Args: cobra.NoArgs,
 	}
-	cmd.AddCommand(newKeysNewCmd(), newKeysShowCmd())
+	cmd.AddCommand(newKeysNewCmd(), newKeysShowCmd(), newKeysMQTTTokenCmd())
 	return cmd
 }
 

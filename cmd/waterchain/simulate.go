@@ -22,7 +22,7 @@ import (
 	"github.com/waterchain/waterchain/node/api"
 	"github.com/waterchain/waterchain/node/ingest"
 	"github.com/waterchain/waterchain/node/keys"
-	"github.com/waterchain/waterchain/node/sim"
+	"github.com/waterchain/waterchain/sim"
 )
 
 func init() { rootCmd.AddCommand(newSimulateCmd()) }

@@ -31,11 +31,18 @@ API on BASE+10k+1, MQTT (off) on BASE+10k+2; each node's config bootstraps
 from all the others. --devnet-params settles every 5 minutes instead of every
 calendar month.
 
+--hosts puts each node on a host of its own (containers, machines): node k
+listens on all interfaces at BASE (p2p), BASE+1 (API) and BASE+2 (MQTT), and
+the others reach it at /dns/HOST, /ip4/HOST or /ip6/HOST. --devices N
+registers N meters per industry in genesis, with their keys in DIR/devices/.
+
 DIR must be new or empty. Writing over a network made before in DIR needs
 --overwrite, which deletes its keys and chain data.`,
 		Example: `  waterchain testnet --validators 4 --auditors 1 --out ./testnet
   waterchain run --home ./testnet/validator-1   # and likewise for each node
-  waterchain testnet --validators 7 --out /tmp/net --base-port 40000 --devnet-params --overwrite`,
+  waterchain testnet --validators 7 --out /tmp/net --base-port 40000 --devnet-params --overwrite
+  waterchain testnet --validators 4 --auditors 1 --out ./net --base-port 26656 \
+    --hosts validator-1,validator-2,validator-3,validator-4,auditor-1`,
 		Args: cobra.NoArgs,
 	}
 	var opts home.NetworkOptions
@@ -45,6 +52,8 @@ DIR must be new or empty. Writing over a network made before in DIR needs
 	cmd.Flags().IntVar(&opts.BasePort, "base-port", home.DefaultBasePort, "first loopback port; each node uses 10 from here")
 	cmd.Flags().BoolVar(&opts.DevnetParams, "devnet-params", false, "devnet parameters: settle every 5 minutes, a reading every 10 s")
 	cmd.Flags().StringVar(&opts.ChainID, "chain-id", "", `chain id (default "waterchain-testnet", or "waterchain-devnet" with --devnet-params)`)
+	cmd.Flags().StringSliceVar(&opts.Hosts, "hosts", nil, "one host name or IP per node (validators, then auditors): each node on its own host, listening on all interfaces at --base-port, +1 (API), +2 (MQTT)")
+	cmd.Flags().IntVar(&opts.DevicesPerIndustry, "devices", 0, "meters registered in genesis per industry (their keys in DIR/devices/)")
 	cmd.Flags().BoolVar(&opts.Overwrite, "overwrite", false, "replace a network written before in DIR (its keys and data are lost)")
 	_ = cmd.MarkFlagRequired("out")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {

@@ -10,6 +10,19 @@ import (
 
 // The market, permit and governance transactions.
 func init() {
+	txCmd.AddCommand(
+		newSetPermitCmd(),
+		newOfferCmd(),
+		newAcceptCmd(),
+		newCancelCmd(),
+		newValidatorChangeCmd(false),
+		newValidatorChangeCmd(true),
+	)
+}
+
+// newSetPermitCmd is tx set-permit: a regulator sets an industry's allowance
+// and discharge limits from the next period.
+func newSetPermitCmd() *cobra.Command {
 	permit := &cobra.Command{
 		Use:   "set-permit --key REGULATOR-KEY --industry ADDRESS --allowance LITRES [--conductivity N] ...",
 		Short: "Set an industry's allowance and discharge limits from the next period (regulators only)",
@@ -35,8 +48,12 @@ absorbance in mAU, turbidity in 0.01 NTU; 0 means not limited.`,
 		}
 		return submitTx(cmd, pf, &chain.Tx{SetPermit: &chain.SetPermit{Industry: addr, Allowance: *allowance, Limits: limits}})
 	}
-	txCmd.AddCommand(permit)
+	return permit
+}
 
+// newOfferCmd is tx offer: an industry offers part of this period's unused
+// allowance for sale.
+func newOfferCmd() *cobra.Command {
 	offer := &cobra.Command{
 		Use:     "offer --key FILE --volume LITRES --price DROPS-PER-LITRE",
 		Short:   "Offer part of this period's unused allowance for sale",
@@ -53,8 +70,11 @@ absorbance in mAU, turbidity in 0.01 NTU; 0 means not limited.`,
 		}
 		return submitTx(cmd, of, &chain.Tx{OfferAllowance: &chain.OfferAllowance{Volume: *volume, Price: units}})
 	}
-	txCmd.AddCommand(offer)
+	return offer
+}
 
+// newAcceptCmd is tx accept: buy all or part of an open offer.
+func newAcceptCmd() *cobra.Command {
 	accept := &cobra.Command{
 		Use:     "accept --key FILE --offer HASH --volume LITRES",
 		Short:   "Buy all or part of an open allowance offer",
@@ -71,8 +91,11 @@ absorbance in mAU, turbidity in 0.01 NTU; 0 means not limited.`,
 		}
 		return submitTx(cmd, af, &chain.Tx{AcceptOffer: &chain.AcceptOffer{Offer: id, Volume: *buyVolume}})
 	}
-	txCmd.AddCommand(accept)
+	return accept
+}
 
+// newCancelCmd is tx cancel: withdraw the rest of one's own offer.
+func newCancelCmd() *cobra.Command {
 	cancel := &cobra.Command{
 		Use:     "cancel --key FILE --offer HASH",
 		Short:   "Withdraw the rest of your own offer",
@@ -88,29 +111,34 @@ absorbance in mAU, turbidity in 0.01 NTU; 0 means not limited.`,
 		}
 		return submitTx(cmd, cf, &chain.Tx{CancelOffer: &chain.CancelOffer{Offer: id}})
 	}
-	txCmd.AddCommand(cancel)
+	return cancel
+}
 
-	for _, remove := range []bool{false, true} {
-		name, short := "validator-add", "Vote to add a validator node key (validators' accounts only)"
-		if remove {
-			name, short = "validator-remove", "Vote to remove a validator node key (validators' accounts only)"
-		}
-		cmd := &cobra.Command{
-			Use:     name + " --key FILE --validator NODE-PUBKEY",
-			Short:   short,
-			Example: "  waterchain tx " + name + " --key validator-1/node_key.json --validator 8e1f...c4",
-			Args:    cobra.NoArgs,
-		}
-		f := addTxFlags(cmd)
-		target := cmd.Flags().String("validator", "", "the validator's node public key (hex)")
-		remove := remove
-		cmd.RunE = func(cmd *cobra.Command, _ []string) error {
-			k, err := chain.ParsePubKey(*target)
-			if err != nil {
-				return fmt.Errorf("--validator: %w", err)
-			}
-			return submitTx(cmd, f, &chain.Tx{ValidatorChange: &chain.ValidatorChange{Validator: k, Remove: remove}})
-		}
-		txCmd.AddCommand(cmd)
+// newValidatorChangeCmd is tx validator-add, or tx validator-remove when
+// remove is set: a validator account's vote to change the validator set.
+func newValidatorChangeCmd(remove bool) *cobra.Command {
+	name, short := "validator-add", "Vote to add a validator node key (validators' accounts only)"
+	if remove {
+		name, short = "validator-remove", "Vote to remove a validator node key (validators' accounts only)"
 	}
+	cmd := &cobra.Command{
+		Use:     name + " --key FILE --validator NODE-PUBKEY",
+		Short:   short,
+		Example: "  waterchain tx " + name + " --key validator-1/node_key.json --validator 8e1f...c4",
+		Args:    cobra.NoArgs,
+	}
+	f := addTxFlags(cmd)
+	target := cmd.Flags().String("validator", "", "the validator's node public key (hex)")
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		parse := parseNewKey
+		if remove { // a key in the set from before the rule can still go
+			parse = chain.ParsePubKey
+		}
+		k, err := parse(*target)
+		if err != nil {
+			return fmt.Errorf("--validator: %w", err)
+		}
+		return submitTx(cmd, f, &chain.Tx{ValidatorChange: &chain.ValidatorChange{Validator: k, Remove: remove}})
+	}
+	return cmd
 }

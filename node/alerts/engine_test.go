@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/waterchain/waterchain/chain"
-	"github.com/waterchain/waterchain/node/sim"
+	"github.com/waterchain/waterchain/sim"
 )
 
 const (

@@ -2,6 +2,8 @@ package api
 
 import (
 	"github.com/waterchain/waterchain/chain"
+	"github.com/waterchain/waterchain/chain/state"
+	"github.com/waterchain/waterchain/node/imaging"
 )
 
 // Status is GET /v1/status.
@@ -18,6 +20,9 @@ type Status struct {
 	Syncing     bool                  `json:"syncing"`
 	Mempool     MempoolStatus         `json:"mempool"`
 	Version     string                `json:"version"`
+	// Commit and GoVersion say which build of that version runs.
+	Commit    string `json:"commit,omitempty"`
+	GoVersion string `json:"go_version"`
 }
 
 // LaneStatus is one lane's head in Status.
@@ -155,4 +160,90 @@ type Device struct {
 	LastSeq          uint64        `json:"last_seq"`
 	LastTime         chain.Time    `json:"last_time,omitempty"`
 	Missing          uint64        `json:"missing"`
+}
+
+// ReadingStatus answers GET /v1/readings/{hash}: "pending" while the
+// reading waits in this node's mempool (a 202 from POST /v1/readings means
+// only that), "final" once a data block holds it.
+type ReadingStatus struct {
+	Hash   chain.Hash `json:"hash"`
+	Status string     `json:"status"` // "pending" | "final"
+	// Height and Index locate a final reading on the data chain.
+	Height  uint64         `json:"height,omitempty"`
+	Index   *uint32        `json:"index,omitempty"`
+	Reading *chain.Reading `json:"reading,omitempty"`
+}
+
+// FinalEvent is the payload of a "final" event on GET /v1/events: one
+// reading became final.
+type FinalEvent struct {
+	Hash   chain.Hash   `json:"hash"`
+	Device chain.PubKey `json:"device"`
+	Seq    uint64       `json:"seq"`
+	Time   chain.Time   `json:"time"`
+	Height uint64       `json:"height"`
+	Index  uint32       `json:"index"`
+}
+
+// Trade is one accepted allowance offer, for GET /v1/market/trades.
+type Trade struct {
+	Tx     chain.Hash    `json:"tx"`
+	Offer  chain.Hash    `json:"offer"`
+	Buyer  chain.Address `json:"buyer"`
+	Seller chain.Address `json:"seller"`
+	Volume uint64        `json:"volume"` // litres
+	Price  uint64        `json:"price"`  // smallest drop units per litre
+	Amount uint64        `json:"amount"` // drops paid, smallest units
+	Height uint64        `json:"height"`
+	Time   chain.Time    `json:"time"`
+}
+
+// Industry is GET /v1/industries/{address}: the industry with its meters
+// and every version of its permit, oldest first.
+type Industry struct {
+	*state.IndustryInfo
+	Devices       []state.Device       `json:"devices"`
+	PermitHistory []state.PermitRecord `json:"permit_history"`
+}
+
+// AuditStatus is GET /v1/audit on an auditor: what it has verified. An
+// auditor commits only blocks it has checked (signatures, hash links,
+// anchors, certificates, re-execution to the state root), so its heads are
+// its verified heights.
+type AuditStatus struct {
+	Auditor  string `json:"auditor"`
+	OK       bool   `json:"ok"`
+	Error    string `json:"error,omitempty"`
+	Verified struct {
+		Data uint64 `json:"data"`
+		Tx   uint64 `json:"tx"`
+	} `json:"verified"`
+	CheckedAt chain.Time `json:"checked_at"`
+}
+
+// ImageReport is GET /v1/images/{hash}/analysis.
+type ImageReport struct {
+	Hash     chain.Hash        `json:"hash"`
+	Format   string            `json:"format"`
+	Bytes    uint32            `json:"bytes"`
+	Reading  *ImageReading     `json:"reading,omitempty"`
+	Analysis *imaging.Analysis `json:"analysis"`
+}
+
+// ImageReading is the reading an image belongs to, as ImageReport shows
+// it. Height is 0 while the reading waits in the mempool.
+type ImageReading struct {
+	Device          chain.PubKey `json:"device"`
+	Seq             uint64       `json:"seq"`
+	Time            chain.Time   `json:"time"`
+	Height          uint64       `json:"height,omitempty"`
+	Turbidity       int64        `json:"turbidity"`
+	SuspendedSolids int64        `json:"suspended_solids"`
+	Absorbance      int64        `json:"absorbance"`
+}
+
+// File is an answer served as bytes (an image), not JSON.
+type File struct {
+	ContentType string
+	Body        []byte
 }

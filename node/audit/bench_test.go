@@ -10,11 +10,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/waterchain/waterchain/bench/verifyrate"
 	"github.com/waterchain/waterchain/chain"
 	"github.com/waterchain/waterchain/chain/store"
 	"github.com/waterchain/waterchain/node/audit"
 	"github.com/waterchain/waterchain/node/audit/audittest"
-	"github.com/waterchain/waterchain/node/verifyrate"
 )
 
 // benchOptions is the network of the throughput benchmark: 4 industries

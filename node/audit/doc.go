@@ -21,9 +21,10 @@
 //     monotonicity (chain.VerifyLink);
 //  3. anchor: it names a block of the other lane already verified, or
 //     genesis at height 0;
-//  4. validator set: the header names the set in force — for tx block h
-//     the set at tx height h, for data block h the set at the anchor of
-//     data block h−1 (genesis for h = 1) — and its proposer is a member;
+//  4. validator set: the header names the set in force (verify.SignerHeight:
+//     for tx block h the set at tx height h, for data block h the set at
+//     the anchor of data block h−1, genesis for h = 1) and its proposer is
+//     a member;
 //  5. commit certificate against that set (chain.Certificate.Verify);
 //  6. every entry signature, by chain.BatchVerifier (ZIP-215, the one rule
 //     of single and batch checks);
@@ -33,6 +34,10 @@
 //     reading by device and seq and by device and time; each tx by hash)
 //     exist and point at it (store.CheckBlockIndexes). The API, proofs and
 //     reports find entries through them.
+//
+// Checks 2 to 5 are the rules every node applies to a block, by the one
+// verifier that validators checking a proposal and block sync call too
+// (chain/verify.Verifier.Block), here over the chain verified so far.
 //
 // At the end the store's state must equal the re-executed state key by
 // key, so a damaged state entry is found and named (CheckState), and each

@@ -37,9 +37,27 @@ const drop = chain.DropUnit
 //	              200 L each, flow −1000 mL/h at minute 2, conductivity
 //	              15000 but 21000 at minute 3, turbidity 400 but 700 and
 //	              501 at minutes 4 and 5
-//	tx/3   G+10m1s  settles period 0 (anchor data/9)
+//	tx/3   G+10m1s  closes period 0 (anchor data/9)
 //	data/10 G+11m   meter 1-1 again (period 1)
+//	data/11 G+15m   empty: the reading window (5 min) after period 0 has
+//	                passed on the data chain
+//	tx/4   G+15m1s  settles period 0 (anchor data/11)
 func reportScenario(t *testing.T) *audittest.Chain {
+	t.Helper()
+	c := reportScenarioClosed(t)
+	g0 := c.Genesis.GenesisTime
+	if _, err := c.DataBlock(g0.Add(15 * time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.TxBlock(g0.Add(15*time.Minute + time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// reportScenarioClosed is reportScenario up to data/10: period 0 closed,
+// not settled.
+func reportScenarioClosed(t *testing.T) *audittest.Chain {
 	t.Helper()
 	c, _ := newChain(t, audittest.Options{Industries: 2, DevicesPerIndustry: 1})
 	g0 := c.Genesis.GenesisTime
@@ -124,7 +142,7 @@ func TestReportByHand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.Period != "2026-03-01T00:00" || rep.Index != 0 || rep.Status != "settled" || rep.DataHeight != 10 || rep.TxHeight != 3 {
+	if rep.Period != "2026-03-01T00:00" || rep.Index != 0 || rep.Status != "settled" || rep.DataHeight != 11 || rep.TxHeight != 4 {
 		t.Fatalf("report header: %+v", rep)
 	}
 	if len(rep.Rows) != 2 {
@@ -192,6 +210,8 @@ func TestReportByHand(t *testing.T) {
 		TradesIn:      audit.Trades{Count: 1, Litres: 150, Drops: 450 * drop},
 		Equivocations: 1,
 	}
+	g0 := c.Genesis.GenesisTime
+	meterOf := map[string]chain.PubKey{"industry-1": c.Device(1, 1).Public(), "industry-2": c.Device(2, 1).Public()}
 	for _, tc := range []struct {
 		got, want audit.Row
 	}{{r1, want1}, {r2, want2}} {
@@ -199,8 +219,25 @@ func TestReportByHand(t *testing.T) {
 		if s == nil {
 			t.Fatalf("%s: no settlement", tc.got.Industry)
 		}
-		if s.Reward != tc.want.DropsMinted || s.DataHeight != 9 || s.Height != 3 {
-			t.Errorf("%s settlement: reward %d at tx/%d anchor data/%d", tc.got.Industry, s.Reward, s.Height, s.DataHeight)
+		if s.Reward != tc.want.DropsMinted || s.ClosedHeight != 3 || s.DataHeight != 11 || s.Height != 4 || s.DataTime != g0.Add(15*time.Minute) {
+			t.Errorf("%s settlement: reward %d, closed at tx/%d, settled at tx/%d anchor data/%d (%s)", tc.got.Industry, s.Reward, s.ClosedHeight, s.Height, s.DataHeight, s.DataTime)
+		}
+		// The record carries the inputs of its formula, and they are the
+		// figures the report finds in the data chain on its own.
+		w := tc.want
+		if s.UsedML != w.VolumeUsed || s.Readings != w.Readings || s.Expected != w.Expected || s.Delivered != w.Delivered ||
+			s.DeliveryPermille != w.DeliveryPermille || s.AllowanceAfterTrades != w.AllowanceAfterTrades || len(s.Meters) != 1 {
+			t.Errorf("%s settlement figures differ from the report's: %+v", w.Industry, s)
+		} else if m := s.Meters[0]; m.Device != meterOf[w.Industry] ||
+			m.From != g0 || m.To != g0.Add(10*time.Minute) || m.Expected != 10 || m.Readings != w.Readings || m.Delivered != w.Delivered || m.UsedML != w.VolumeUsed {
+			t.Errorf("%s meter figures: %+v", w.Industry, m)
+		}
+		for _, mc := range s.Compliance {
+			for _, ms := range w.Measures {
+				if ms.Measure == mc.Measure && (mc.Readings != ms.Count || mc.Within != ms.Count-ms.Exceedances || mc.Limit != ms.Limit) {
+					t.Errorf("%s %s compliance %+v, report counts %d readings, %d exceedances", w.Industry, mc.Measure, mc, ms.Count, ms.Exceedances)
+				}
+			}
 		}
 		tc.got.Settlement = nil
 		if !reflect.DeepEqual(tc.got, tc.want) {
@@ -244,6 +281,14 @@ func TestReportByHand(t *testing.T) {
 		{"industry-2", "alerts_limit_exceeded", "2"},
 		{"industry-2", "delivery_permille", "600"},
 		{"industry-2", "equivocations", "1"},
+		{"industry-1", "saved_l", "400"},
+		{"industry-1", "saved_cap_l", "425"},
+		{"industry-1", "gross", "500000000"},
+		{"industry-2", "over_l", "50"},
+		{"industry-2", "gross", "0"},
+		{"industry-2", "settled_delivered", "6"},
+		{"industry-2", "settled_compliance_permille", "666"},
+		{"industry-2", "settled_data_height", "11"},
 	} {
 		for _, rec := range recs[1:] {
 			if col(rec, "industry") == chk.row {
@@ -252,6 +297,34 @@ func TestReportByHand(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestReportClosedPeriod reads period 0 after the tx chain closed it and
+// before the data chain passed its reading window: status "closed", the
+// allowance figures the tx lane kept when it closed (not the next
+// period's), the readings so far, no settlement, no drops.
+func TestReportClosedPeriod(t *testing.T) {
+	c := reportScenarioClosed(t)
+	rep, err := audit.BuildReport(c.Store, c.Genesis, "0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Status != "closed" || len(rep.Rows) != 2 {
+		t.Fatalf("status %q, %d rows", rep.Status, len(rep.Rows))
+	}
+	r := rep.Rows[0]
+	if r.Industry != "industry-1" || r.Sold != 150 || r.AllowanceAfterTrades != 850 || r.Limits.Conductivity != 20000 ||
+		r.VolumeUsed != 450_000 || r.Settlement != nil || r.DropsMinted != 0 {
+		t.Errorf("closed period row: %+v", r)
+	}
+	var buf bytes.Buffer
+	if err := rep.WriteCSV(&buf); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := csv.NewReader(&buf).ReadAll()
+	if err != nil || len(recs) != 3 || len(recs[1]) != len(audit.CSVHeader()) || recs[1][len(recs[1])-1] != "" {
+		t.Errorf("csv of a closed period: %v %v", recs, err)
 	}
 }
 

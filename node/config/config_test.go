@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 const peerAddr = "/ip4/127.0.0.1/tcp/26601/p2p/12D3KooWGzxzKZYveHXtpG6AsrUJBcWxHBFS2HsEoGTxrMLvKXtf"
@@ -29,6 +30,9 @@ func TestDefaultIsValidAndRoundTrips(t *testing.T) {
 	}
 	if c.API.Listen != "127.0.0.1:7070" || c.Images.MaxBytes != 4<<20 {
 		t.Errorf("defaults differ from the documented ones: %+v", c)
+	}
+	if c.MQTT.AllowAnonymous || c.MQTT.TokenWindowSeconds != 120 {
+		t.Errorf("mqtt defaults: allow_anonymous %v, token_window_seconds %d; want false and 120 (node/ingest/README.md)", c.MQTT.AllowAnonymous, c.MQTT.TokenWindowSeconds)
 	}
 }
 
@@ -56,6 +60,7 @@ func TestParseRejectsUnknownKeysNamingThem(t *testing.T) {
 		{"top-level key", "debug = true\n", "unknown key debug (line 1)"},
 		{"wrong type", "[mempool]\nmax_txs = \"many\"\n", "mempool.max_txs"},
 		{"syntax", "[api\nlisten = 1\n", "line 1"},
+		{"bad duration", "[api.limits]\nread_timeout = \"soon\"\n", "api.limits.read_timeout"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -86,6 +91,8 @@ func TestValidateNamesTheBadField(t *testing.T) {
 		{"api listen empty", func(c *Config) { c.API.Listen = "" }, "api.listen"},
 		{"mqtt listen bad", func(c *Config) { c.MQTT.Listen = "mqtt" }, "mqtt.listen"},
 		{"mqtt on the api port", func(c *Config) { c.MQTT.Enabled = true; c.MQTT.Listen = c.API.Listen }, "mqtt.listen"},
+		{"mqtt token window zero", func(c *Config) { c.MQTT.TokenWindowSeconds = 0 }, "mqtt.token_window_seconds"},
+		{"mqtt token window huge", func(c *Config) { c.MQTT.TokenWindowSeconds = MaxMQTTTokenWindowSeconds + 1 }, "mqtt.token_window_seconds"},
 		{"log level", func(c *Config) { c.Log.Level = "verbose" }, "log.level"},
 		{"log format", func(c *Config) { c.Log.Format = "xml" }, "log.format"},
 		{"mempool readings zero", func(c *Config) { c.Mempool.MaxReadings = 0 }, "mempool.max_readings"},
@@ -93,6 +100,23 @@ func TestValidateNamesTheBadField(t *testing.T) {
 		{"mempool txs negative", func(c *Config) { c.Mempool.MaxTxs = -1 }, "mempool.max_txs"},
 		{"images zero", func(c *Config) { c.Images.MaxBytes = 0 }, "images.max_bytes"},
 		{"images huge", func(c *Config) { c.Images.MaxBytes = MaxImageBytes + 1 }, "images.max_bytes"},
+		{"read timeout zero", func(c *Config) { c.API.Limits.ReadTimeout = 0 }, "api.limits.read_timeout"},
+		{"write timeout huge", func(c *Config) { c.API.Limits.WriteTimeout = MaxAPITimeout + 1 }, "api.limits.write_timeout"},
+		{"idle timeout negative", func(c *Config) { c.API.Limits.IdleTimeout = -1 }, "api.limits.idle_timeout"},
+		{"header timeout over read timeout", func(c *Config) { c.API.Limits.ReadHeaderTimeout = c.API.Limits.ReadTimeout + 1 }, "api.limits.read_header_timeout"},
+		{"no connections", func(c *Config) { c.API.Limits.MaxConns = 0 }, "api.limits.max_conns"},
+		{"per client over total", func(c *Config) { c.API.Limits.MaxConnsPerClient = c.API.Limits.MaxConns + 1 }, "api.limits.max_conns_per_client"},
+		{"reserve takes all", func(c *Config) { c.API.Limits.ReservedConns = c.API.Limits.MaxConns }, "api.limits.reserved_conns"},
+		{"body zero", func(c *Config) { c.API.Limits.MaxBodyBytes = 0 }, "api.limits.max_body_bytes"},
+		{"body huge", func(c *Config) { c.API.Limits.MaxBodyBytes = MaxAPIBodyBytes + 1 }, "api.limits.max_body_bytes"},
+		{"client budget under a body", func(c *Config) { c.API.Limits.BodyBytesPerClient = c.API.Limits.MaxBodyBytes - 1 }, "api.limits.body_bytes_per_client"},
+		{"total budget under a client's", func(c *Config) { c.API.Limits.BodyBytes = c.API.Limits.BodyBytesPerClient - 1 }, "api.limits.body_bytes"},
+		{"client budget under an image", func(c *Config) {
+			c.API.Limits.BodyBytesPerClient = c.API.Limits.MaxBodyBytes
+			c.Images.MaxBytes = c.API.Limits.MaxBodyBytes + 1
+		}, "api.limits.body_bytes_per_client"},
+		{"no verification", func(c *Config) { c.Door.VerifyInFlight = 0 }, "door.verify_in_flight"},
+		{"negative workers", func(c *Config) { c.Door.VerifyWorkers = -1 }, "door.verify_workers"},
 		{"data dir empty", func(c *Config) { c.Storage.DataDir = " " }, "storage.data_dir"},
 		{"wal dir empty", func(c *Config) { c.Storage.WALDir = "" }, "storage.wal_dir"},
 		{"wal dir is data dir", func(c *Config) { c.Storage.WALDir = "./data" }, "storage.wal_dir"},
@@ -187,4 +211,17 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("round trip: %v", err)
 		}
 	})
+}
+
+func TestAPILimitsParseDurations(t *testing.T) {
+	c, err := Parse([]byte("[api.limits]\nread_timeout = \"1m30s\"\nidle_timeout = \"500ms\"\n[door]\nverify_workers = 3\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.API.Limits.ReadTimeout.Std() != 90*time.Second || c.API.Limits.IdleTimeout.Std() != 500*time.Millisecond || c.Door.VerifyWorkers != 3 {
+		t.Fatalf("got %+v %+v", c.API.Limits, c.Door)
+	}
+	if c.API.Limits.WriteTimeout != DefaultAPILimits().WriteTimeout {
+		t.Fatalf("write_timeout %s, want the default", c.API.Limits.WriteTimeout.Std())
+	}
 }

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -88,6 +90,14 @@ type NetworkOptions struct {
 	// Network.Devices order — the devnet sizes them for its simulated
 	// plants. By default permits follow the industry's profile.
 	PermitFor func(industry, first int, params *chain.Params) genesis.Permit
+	// Hosts, when set, puts each node on a host of its own (validators
+	// first, then auditors; one entry per node): a DNS name, an IPv4 or an
+	// IPv6 address that the other nodes reach it at. Every node then
+	// listens on all interfaces at the same ports (BasePort for p2p, +1
+	// for the API, +2 for MQTT), and bootstraps from the others by
+	// /dns4, /ip4 or /ip6 multiaddrs: containers or machines, not
+	// loopback.
+	Hosts []string
 }
 
 // Network is what WriteNetwork wrote.
@@ -286,6 +296,17 @@ func (o *NetworkOptions) fill() error {
 		o.BasePort = DefaultBasePort
 	}
 	nodes := o.Validators + o.Auditors
+	if len(o.Hosts) > 0 {
+		if len(o.Hosts) != nodes {
+			return fmt.Errorf("--hosts: %d given for %d nodes (%d validators, %d auditors); give one per node", len(o.Hosts), nodes, o.Validators, o.Auditors)
+		}
+		for i, h := range o.Hosts {
+			if h == "" || strings.ContainsAny(h, "/ :") && net.ParseIP(h) == nil {
+				return fmt.Errorf("--hosts: entry %d %q is neither a host name nor an IP address", i+1, h)
+			}
+		}
+		nodes = 1 // every node on its own host uses the same ports
+	}
 	if last := o.BasePort + nodes*PortsPerNode - 1; o.BasePort < 1024 || last > 65535 {
 		return fmt.Errorf("--base-port %d: %d nodes use ports %d to %d; want them within 1024 to 65535", o.BasePort, nodes, o.BasePort, last)
 	}
@@ -388,6 +409,20 @@ func buildNetwork(nw *Network, opts NetworkOptions) ([]*chain.PrivateKey, *genes
 			MQTTListen: fmt.Sprintf("127.0.0.1:%d", port+2),
 		}
 		n.P2PAddr = n.P2PListen + "/p2p/" + n.PeerID
+		if len(opts.Hosts) > 0 {
+			host := opts.Hosts[k]
+			port = opts.BasePort
+			n.API = "http://" + net.JoinHostPort(host, strconv.Itoa(port+1))
+			n.P2PListen = fmt.Sprintf("/ip4/0.0.0.0/tcp/%d", port)
+			n.APIListen = fmt.Sprintf("0.0.0.0:%d", port+1)
+			n.MQTTListen = fmt.Sprintf("0.0.0.0:%d", port+2)
+			if ip := net.ParseIP(host); ip != nil && ip.To4() == nil {
+				n.P2PListen = fmt.Sprintf("/ip6/::/tcp/%d", port)
+				n.APIListen = fmt.Sprintf("[::]:%d", port+1)
+				n.MQTTListen = fmt.Sprintf("[::]:%d", port+2)
+			}
+			n.P2PAddr = fmt.Sprintf("%s/tcp/%d/p2p/%s", hostMultiaddr(host), port, n.PeerID)
+		}
 		nw.Nodes = append(nw.Nodes, n)
 		nodeKeys = append(nodeKeys, key)
 		gn := genesis.Node{Name: name, NodeKey: key.Public()}
@@ -474,4 +509,18 @@ func allowance(litresPerHour uint64, p *chain.Params) uint64 {
 		return litresPerHour * 30 * 24
 	}
 	return litresPerHour * uint64(length.Std().Milliseconds()) / uint64(time.Hour.Milliseconds())
+}
+
+// hostMultiaddr is the multiaddr prefix that reaches host: /ip4 or /ip6 for
+// an address, /dns for a name (resolved to IPv4 or IPv6 when dialled).
+func hostMultiaddr(host string) string {
+	ip := net.ParseIP(host)
+	switch {
+	case ip == nil:
+		return "/dns/" + host
+	case ip.To4() != nil:
+		return "/ip4/" + ip.String()
+	default:
+		return "/ip6/" + ip.String()
+	}
 }

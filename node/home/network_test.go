@@ -286,6 +286,9 @@ func TestWriteNetworkOptions(t *testing.T) {
 		{"ports past 65535", NetworkOptions{Validators: 4, BasePort: 65500}, "65539"},
 		{"bad chain id", NetworkOptions{Validators: 1, ChainID: "has space"}, "chain_id"},
 		{"bad manifest", NetworkOptions{Validators: 1, Manifest: "../x.json"}, "manifest"},
+		{"hosts too few", NetworkOptions{Validators: 2, Auditors: 1, Hosts: []string{"a", "b"}}, "2 given for 3 nodes"},
+		{"host with a path", NetworkOptions{Validators: 1, Hosts: []string{"a/b"}}, `"a/b"`},
+		{"host with a port", NetworkOptions{Validators: 1, Hosts: []string{"a:1"}}, `"a:1"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -312,5 +315,37 @@ func TestWriteNetworkManyValidatorsGetGenericNames(t *testing.T) {
 	}
 	if filepath.Base(nw.Manifest) != "devnet.json" {
 		t.Errorf("manifest %s", nw.Manifest)
+	}
+}
+
+// TestWriteNetworkOnHosts: with Hosts every node listens on all interfaces
+// at the same ports and bootstraps from the others by name or address.
+func TestWriteNetworkOnHosts(t *testing.T) {
+	nw, err := WriteNetwork(filepath.Join(t.TempDir(), "net"), NetworkOptions{
+		Validators: 2, Auditors: 1, BasePort: 26656,
+		Hosts: []string{"validator-1.example.org", "10.0.0.7", "fd00::3"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantAddr := []string{"/dns/validator-1.example.org/tcp/26656/p2p/", "/ip4/10.0.0.7/tcp/26656/p2p/", "/ip6/fd00::3/tcp/26656/p2p/"}
+	wantListen := []string{"/ip4/0.0.0.0/tcp/26656", "/ip4/0.0.0.0/tcp/26656", "/ip6/::/tcp/26656"}
+	wantAPI := []string{"http://validator-1.example.org:26657", "http://10.0.0.7:26657", "http://[fd00::3]:26657"}
+	for i, n := range nw.Nodes {
+		if n.P2PAddr != wantAddr[i]+n.PeerID || n.P2PListen != wantListen[i] || n.API != wantAPI[i] {
+			t.Errorf("node %d: addr %s listen %s api %s; want %s… %s %s", i, n.P2PAddr, n.P2PListen, n.API, wantAddr[i], wantListen[i], wantAPI[i])
+		}
+		cfg, err := (Home{Dir: n.Home}).LoadConfig()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(cfg.P2P.Bootstrap) != 2 {
+			t.Fatalf("node %d bootstraps from %v", i, cfg.P2P.Bootstrap)
+		}
+		for _, b := range cfg.P2P.Bootstrap {
+			if b == n.P2PAddr || strings.Contains(b, "127.0.0.1") {
+				t.Errorf("node %d bootstraps from %s", i, b)
+			}
+		}
 	}
 }

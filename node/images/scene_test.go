@@ -4,30 +4,31 @@ import (
 	"testing"
 
 	"github.com/waterchain/waterchain/node/imaging"
+	"github.com/waterchain/waterchain/sim/scenes"
 )
 
 // The synthetic scenes are the only thing the tests take from
-// imaging's scene drawing; they are reached through this file alone.
+// sim/scenes; they are reached through this file alone.
 
-type sceneKind = imaging.Kind
+type sceneKind = scenes.Kind
 
 const (
-	sceneClear    = imaging.KindClear
-	sceneTurbid   = imaging.KindTurbid
-	sceneColoured = imaging.KindColoured
-	sceneFoamy    = imaging.KindFoamy
+	sceneClear    = scenes.KindClear
+	sceneTurbid   = scenes.KindTurbid
+	sceneColoured = scenes.KindColoured
+	sceneFoamy    = scenes.KindFoamy
 )
 
-type sceneParams = imaging.SynthParams
+type sceneParams = scenes.Params
 
 // sceneJPEG draws a synthetic water scene and encodes it as a JPEG.
 func sceneJPEG(t testing.TB, kind sceneKind, p sceneParams, seed uint64) []byte {
 	t.Helper()
-	img, _, err := imaging.Synthetic(kind, p, seed)
+	img, _, err := scenes.Draw(kind, p, seed)
 	if err != nil {
 		t.Fatal(err)
 	}
-	data, err := imaging.EncodeJPEG(img, 90)
+	data, err := scenes.EncodeJPEG(img, 90)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,7 +38,7 @@ func sceneJPEG(t testing.TB, kind sceneKind, p sceneParams, seed uint64) []byte 
 // sceneAnalysis draws a synthetic scene and analyses it.
 func sceneAnalysis(t testing.TB, kind sceneKind, p sceneParams, seed uint64) imaging.Analysis {
 	t.Helper()
-	img, _, err := imaging.Synthetic(kind, p, seed)
+	img, _, err := scenes.Draw(kind, p, seed)
 	if err != nil {
 		t.Fatal(err)
 	}

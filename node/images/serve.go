@@ -68,12 +68,12 @@ func (im *Images) load(h chain.Hash, withFile bool) ([]byte, *meta, error) {
 }
 
 // File answers GET /v1/images/{hash}: the file as uploaded.
-func (im *Images) File(h chain.Hash) (api.RawResponse, error) {
+func (im *Images) File(h chain.Hash) (api.File, error) {
 	data, m, err := im.load(h, true)
 	if err != nil {
-		return api.RawResponse{}, err
+		return api.File{}, err
 	}
-	return api.RawResponse{ContentType: m.Format.MIMEType(), Body: data}, nil
+	return api.File{ContentType: m.Format.MIMEType(), Body: data}, nil
 }
 
 // Analysis answers GET /v1/images/{hash}/analysis.
@@ -101,9 +101,9 @@ func (im *Images) Analysis(h chain.Hash) (Report, error) {
 // (Config.OverlayCacheBytes); concurrent requests for one image wait for
 // one rendering. Whether the image is held is asked of the KV each time,
 // so a swept image answers 404 however recently its overlay was drawn.
-func (im *Images) Overlay(h chain.Hash) (api.RawResponse, error) {
+func (im *Images) Overlay(h chain.Hash) (api.File, error) {
 	if _, _, err := im.load(h, false); err != nil {
-		return api.RawResponse{}, err
+		return api.File{}, err
 	}
 	out, err := im.overlays.get(h, func() ([]byte, error) {
 		data, m, err := im.load(h, true)
@@ -118,9 +118,9 @@ func (im *Images) Overlay(h chain.Hash) (api.RawResponse, error) {
 		return png, nil
 	})
 	if err != nil {
-		return api.RawResponse{}, err
+		return api.File{}, err
 	}
-	return api.RawResponse{ContentType: "image/png", Body: out}, nil
+	return api.File{ContentType: "image/png", Body: out}, nil
 }
 
 // renderOverlay decodes a stored image and draws its analysis on it, as a

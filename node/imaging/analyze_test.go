@@ -13,6 +13,8 @@ import (
 	"testing"
 
 	"github.com/waterchain/waterchain/chain"
+
+	"github.com/waterchain/waterchain/sim/scenes"
 )
 
 // encodings are the ways a test image reaches Analyze: as drawn, as PNG and
@@ -30,24 +32,24 @@ var encodings = []struct {
 
 func TestClassify(t *testing.T) {
 	cases := []struct {
-		kind Kind
-		p    SynthParams
+		kind scenes.Kind
+		p    scenes.Params
 		want Class
 	}{
-		{KindClear, SynthParams{}, ClassClear},
-		{KindClear, SynthParams{Haze: 100}, ClassClear},
-		{KindTurbid, SynthParams{}, ClassTurbid},
-		{KindTurbid, SynthParams{Haze: 400}, ClassTurbid},
-		{KindTurbid, SynthParams{Haze: 900}, ClassTurbid},
-		{KindColoured, SynthParams{Hue: 0}, ClassColoured},
-		{KindColoured, SynthParams{Hue: 110}, ClassColoured},
-		{KindColoured, SynthParams{Hue: 290}, ClassColoured},
-		{KindFoamy, SynthParams{}, ClassFoamy},
-		{KindFoamy, SynthParams{Foam: 250}, ClassFoamy},
-		{KindFoamy, SynthParams{Foam: 700}, ClassFoamy},
+		{scenes.KindClear, scenes.Params{}, ClassClear},
+		{scenes.KindClear, scenes.Params{Haze: 100}, ClassClear},
+		{scenes.KindTurbid, scenes.Params{}, ClassTurbid},
+		{scenes.KindTurbid, scenes.Params{Haze: 400}, ClassTurbid},
+		{scenes.KindTurbid, scenes.Params{Haze: 900}, ClassTurbid},
+		{scenes.KindColoured, scenes.Params{Hue: 0}, ClassColoured},
+		{scenes.KindColoured, scenes.Params{Hue: 110}, ClassColoured},
+		{scenes.KindColoured, scenes.Params{Hue: 290}, ClassColoured},
+		{scenes.KindFoamy, scenes.Params{}, ClassFoamy},
+		{scenes.KindFoamy, scenes.Params{Foam: 250}, ClassFoamy},
+		{scenes.KindFoamy, scenes.Params{Foam: 700}, ClassFoamy},
 		// Floating objects do not change the water's class.
-		{KindClear, SynthParams{Objects: 8}, ClassClear},
-		{KindTurbid, SynthParams{Objects: 8}, ClassTurbid},
+		{scenes.KindClear, scenes.Params{Objects: 8}, ClassClear},
+		{scenes.KindTurbid, scenes.Params{Objects: 8}, ClassTurbid},
 	}
 	for _, c := range cases {
 		// Seeds other than the references' (101..103).
@@ -76,7 +78,7 @@ func TestClassify(t *testing.T) {
 // colour is coloured, and the hue histogram says which colour.
 func TestColouredAnyHue(t *testing.T) {
 	for hue := 0; hue < 360; hue += 20 {
-		img, _ := scene(t, KindColoured, SynthParams{Hue: hue, Width: 160, Height: 120}, uint64(hue))
+		img, _ := scene(t, scenes.KindColoured, scenes.Params{Hue: hue, Width: 160, Height: 120}, uint64(hue))
 		a := mustAnalyze(t, img)
 		if a.Class != ClassColoured {
 			t.Errorf("hue %d: class %v, distances %+v", hue, a.Class, a.Distances)
@@ -96,10 +98,10 @@ func TestColouredAnyHue(t *testing.T) {
 }
 
 func TestObjectsCounted(t *testing.T) {
-	for _, kind := range []Kind{KindClear, KindTurbid, KindColoured} {
+	for _, kind := range []scenes.Kind{scenes.KindClear, scenes.KindTurbid, scenes.KindColoured} {
 		for n := 0; n <= 12; n++ {
 			seed := uint64(100*int(kind) + n)
-			img, truth := scene(t, kind, SynthParams{Objects: n, Hue: 60 * n % 360, ObjectMin: 8, ObjectMax: 90}, seed)
+			img, truth := scene(t, kind, scenes.Params{Objects: n, Hue: 60 * n % 360, ObjectMin: 8, ObjectMax: 90}, seed)
 			for _, e := range encodings {
 				if e.name == "png" {
 					continue // lossless: the same pixels as raw
@@ -198,7 +200,7 @@ func TestObjectOrderAndLimits(t *testing.T) {
 // TestObjectsInSubImage: boxes are in the coordinates of the image given,
 // so a region of interest cut with SubImage reports boxes in the frame.
 func TestObjectsInSubImage(t *testing.T) {
-	img, truth := scene(t, KindTurbid, SynthParams{Objects: 16}, 9)
+	img, truth := scene(t, scenes.KindTurbid, scenes.Params{Objects: 16}, 9)
 	roi := image.Rect(160, 120, 480, 360)
 	a := mustAnalyze(t, img.SubImage(roi))
 	want := 0
@@ -220,7 +222,7 @@ func TestTurbidityRisesWithHaze(t *testing.T) {
 		for _, seed := range []uint64{1, 2, 3} {
 			prev := -1
 			for haze := 0; haze <= 1000; haze += 50 {
-				img, _ := scene(t, KindClear, SynthParams{Haze: haze, Width: 320, Height: 240}, seed)
+				img, _ := scene(t, scenes.KindClear, scenes.Params{Haze: haze, Width: 320, Height: 240}, seed)
 				var in image.Image = img
 				if e == "jpeg85" {
 					in = mustDecode(t, mustJPEG(t, img, 85))
@@ -288,7 +290,7 @@ func TestAnalyzeEdgeCases(t *testing.T) {
 // TestDeterminism: the same bytes give byte-identical analyses, however
 // often and on however many goroutines they are analysed.
 func TestDeterminism(t *testing.T) {
-	img, _ := scene(t, KindFoamy, SynthParams{Objects: 6}, 5)
+	img, _ := scene(t, scenes.KindFoamy, scenes.Params{Objects: 6}, 5)
 	for _, data := range [][]byte{mustJPEG(t, img, 80), mustPNG(t, img)} {
 		want := chain.MustEncode(mustAnalyze(t, mustDecode(t, data)))
 		var wg sync.WaitGroup
@@ -331,7 +333,7 @@ const (
 )
 
 func TestReferenceDigest(t *testing.T) {
-	rs := references()
+	rs := references
 	var all []normalised
 	for _, c := range Classes {
 		all = append(all, rs[c])
@@ -343,7 +345,7 @@ func TestReferenceDigest(t *testing.T) {
 }
 
 func TestAnalysisDigest(t *testing.T) {
-	img, _ := scene(t, KindTurbid, SynthParams{Objects: 5, Width: 200, Height: 150}, 77)
+	img, _ := scene(t, scenes.KindTurbid, scenes.Params{Objects: 5, Width: 200, Height: 150}, 77)
 	a := mustAnalyze(t, mustDecode(t, mustPNG(t, img)))
 	sum := sha256.Sum256(chain.MustEncode(a))
 	if got := hex.EncodeToString(sum[:]); got != analysisDigest {

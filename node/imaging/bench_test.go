@@ -2,12 +2,14 @@ package imaging
 
 import (
 	"testing"
+
+	"github.com/waterchain/waterchain/sim/scenes"
 )
 
 // benchJPEG is a 640×480 turbid scene with 6 floating objects at JPEG
 // quality 85, the size and quality of a typical meter camera frame.
 func benchJPEG(b *testing.B) []byte {
-	img, _ := scene(b, KindTurbid, SynthParams{Width: 640, Height: 480, Objects: 6}, 1)
+	img, _ := scene(b, scenes.KindTurbid, scenes.Params{Width: 640, Height: 480, Objects: 6}, 1)
 	return mustJPEG(b, img, 85)
 }
 
@@ -15,7 +17,6 @@ func benchJPEG(b *testing.B) []byte {
 // decoded and analysed per second, on one core.
 func BenchmarkDecodeAnalyze640x480JPEG(b *testing.B) {
 	data := benchJPEG(b)
-	_ = references() // built once per process, not per image
 	b.SetBytes(int64(len(data)))
 	b.ResetTimer()
 	for b.Loop() {
@@ -42,7 +43,6 @@ func BenchmarkDecode640x480JPEG(b *testing.B) {
 
 func BenchmarkAnalyze640x480(b *testing.B) {
 	img := mustDecode(b, benchJPEG(b))
-	_ = references()
 	for b.Loop() {
 		if _, err := Analyze(img); err != nil {
 			b.Fatal(err)
@@ -52,8 +52,8 @@ func BenchmarkAnalyze640x480(b *testing.B) {
 }
 
 func BenchmarkEstimateFlow640x480(b *testing.B) {
-	first, _ := scene(b, KindClear, SynthParams{}, 1)
-	second, _ := scene(b, KindClear, SynthParams{OffsetX: 4}, 1)
+	first, _ := scene(b, scenes.KindClear, scenes.Params{}, 1)
+	second, _ := scene(b, scenes.KindClear, scenes.Params{OffsetX: 4}, 1)
 	p := FlowParams{IntervalMillis: 1000, MicrometresPerPixel: 1000}
 	for b.Loop() {
 		if _, err := EstimateFlow(first, second, p); err != nil {

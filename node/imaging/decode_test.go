@@ -12,10 +12,12 @@ import (
 	"testing"
 
 	"github.com/waterchain/waterchain/chain"
+
+	"github.com/waterchain/waterchain/sim/scenes"
 )
 
 func TestDecodeValid(t *testing.T) {
-	img, _ := scene(t, KindClear, SynthParams{Width: 128, Height: 96}, 1)
+	img, _ := scene(t, scenes.KindClear, scenes.Params{Width: 128, Height: 96}, 1)
 	gray := image.NewGray(image.Rect(0, 0, 70, 50))
 	for i := range gray.Pix {
 		gray.Pix[i] = uint8(i)
@@ -51,7 +53,7 @@ func TestDecodeValid(t *testing.T) {
 }
 
 func TestDecodeBadInput(t *testing.T) {
-	img, _ := scene(t, KindTurbid, SynthParams{Width: 96, Height: 64}, 2)
+	img, _ := scene(t, scenes.KindTurbid, scenes.Params{Width: 96, Height: 64}, 2)
 	jpg := mustJPEG(t, img, 75)
 	pngData := mustPNG(t, img)
 	var gifBuf bytes.Buffer
@@ -135,7 +137,7 @@ func TestDecodeBadInput(t *testing.T) {
 }
 
 func TestVerifyHash(t *testing.T) {
-	img, _ := scene(t, KindClear, SynthParams{Width: 64, Height: 64}, 3)
+	img, _ := scene(t, scenes.KindClear, scenes.Params{Width: 64, Height: 64}, 3)
 	data := mustPNG(t, img)
 	h := chain.HashBytes(data)
 	if err := VerifyHash(data, h); err != nil {
@@ -183,7 +185,7 @@ func TestLimitsDefaults(t *testing.T) {
 // TestDecodeOtherModels checks that PNG colour types which decode to other
 // image types (16-bit, paletted, with alpha) are accepted and analysed.
 func TestDecodeOtherModels(t *testing.T) {
-	base, _ := scene(t, KindColoured, SynthParams{Width: 96, Height: 64, Hue: 200}, 4)
+	base, _ := scene(t, scenes.KindColoured, scenes.Params{Width: 96, Height: 64, Hue: 200}, 4)
 	g16 := image.NewGray16(base.Bounds())
 	n64 := image.NewNRGBA64(base.Bounds())
 	pal := image.NewPaletted(base.Bounds(), color.Palette{color.Black, color.White, color.RGBA{0, 0, 255, 255}})
@@ -209,7 +211,7 @@ func TestDecodeOtherModels(t *testing.T) {
 }
 
 // TestDecodeProgressive decodes two files made by jpegtran from
-// Synthetic(KindColoured, {160×120, Hue 280, 3 objects of 8..20 px},
+// scenes.Draw(scenes.KindColoured, {160×120, Hue 280, 3 objects of 8..20 px},
 // seed 5) at quality 85: testdata/progressive.jpg (`jpegtran -progressive`,
 // 10 scans) and testdata/restart.jpg (`jpegtran -restart 2`, baseline with
 // restart markers inside the scan). Go's image/jpeg cannot decode a

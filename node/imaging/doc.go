@@ -1,10 +1,12 @@
 // Package imaging owns the camera evidence a meter may attach to a reading
 // (issue 9): the safe decoding of the image file, the deterministic analysis
-// of its pixels, the outline overlay for the dashboard and the synthetic
-// scenes the tests and the simulator draw. It uses the standard library
-// only, does no I/O and keeps no state beyond reference histograms built
-// once, in code, on first use. Storing images, serving them and raising
-// alerts belong to the node; this package gives it the figures.
+// of its pixels and the outline overlay for the dashboard. It uses the
+// standard library only, does no I/O and keeps no state: the class
+// reference histograms are a compiled-in table (references.go). Storing
+// images, serving them and raising alerts belong to the node; this package
+// gives it the figures. Synthetic scenes, for tests and the meter
+// simulator, are drawn by package sim/scenes, which the node does not
+// import.
 //
 // # Accepting an image
 //
@@ -41,8 +43,9 @@
 //     1_000_000 for distance 1.0). Histograms are smoothed with a [1 2 1]
 //     kernel per axis and compared in 2^-24 fixed point. The class
 //     histogram leaves hue out on purpose, so a dye of any colour is
-//     "coloured"; the hue histogram says which colour. The references are
-//     averaged from synthetic scenes drawn in code (referenceScenes);
+//     "coloured"; the hue histogram says which colour. The references were
+//     averaged from synthetic scenes of package sim/scenes; the table in
+//     references.go is held to them by TestReferencesFromScenes;
 //   - the turbidity index, 0..1000, from the brightness and RMS contrast of
 //     the water region (the frame minus detected objects):
 //     1000·50 / (cv + 50), cv the contrast over the brightness in permille.
@@ -76,15 +79,6 @@
 // Overlay(img, a) returns a copy of the image with each listed object's box
 // outlined in magenta, for the dashboard. Analysis has JSON tags for the
 // API; Class marshals as its name.
-//
-// # Synthetic scenes
-//
-// Synthetic(kind, params, seed) draws a water scene — clear, turbid (haze
-// level), coloured (dye hue), foamy (foam coverage) — with N floating
-// objects that never touch, and returns their boxes as ground truth. It is
-// deterministic across platforms (integer arithmetic, its own SplitMix64
-// generator). EncodeJPEG and EncodePNG turn scenes into files for the
-// simulator to attach to readings.
 //
 // Thread safety: every function may be called concurrently.
 package imaging

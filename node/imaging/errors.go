@@ -32,8 +32,8 @@ var (
 	// ErrHashMismatch means the image bytes do not hash to the SHA-256 the
 	// reading carries.
 	ErrHashMismatch = errors.New("image hash mismatch")
-	// ErrInvalidParams means a Limits, Params, FlowParams or SynthParams
-	// value is out of range; the message names the field.
+	// ErrInvalidParams means a Limits, Params or FlowParams value is out
+	// of range; the message names the field.
 	ErrInvalidParams = errors.New("invalid parameters")
 	// ErrNoTexture means flow estimation found no block with enough texture
 	// to track between the two frames.

@@ -5,22 +5,24 @@ import (
 	"image"
 	"image/color"
 	"testing"
+
+	"github.com/waterchain/waterchain/sim/scenes"
 )
 
 func TestEstimateFlow(t *testing.T) {
 	cases := []struct {
-		kind   Kind
+		kind   scenes.Kind
 		dx, dy int // surface displacement between the frames
 	}{
-		{KindClear, 0, 0},
-		{KindClear, 5, 0},
-		{KindClear, -3, 7},
-		{KindTurbid, 12, -4},
-		{KindFoamy, -9, -9},
-		{KindColoured, 1, 1},
+		{scenes.KindClear, 0, 0},
+		{scenes.KindClear, 5, 0},
+		{scenes.KindClear, -3, 7},
+		{scenes.KindTurbid, 12, -4},
+		{scenes.KindFoamy, -9, -9},
+		{scenes.KindColoured, 1, 1},
 	}
 	for _, c := range cases {
-		p := SynthParams{Width: 320, Height: 240, Hue: 30}
+		p := scenes.Params{Width: 320, Height: 240, Hue: 30}
 		first, _ := scene(t, c.kind, p, 21)
 		// The second frame samples the surface shifted back by the
 		// displacement: the surface moved by (dx, dy).
@@ -48,8 +50,8 @@ func TestEstimateFlow(t *testing.T) {
 }
 
 func TestEstimateFlowErrors(t *testing.T) {
-	a, _ := scene(t, KindClear, SynthParams{Width: 128, Height: 96}, 1)
-	small, _ := scene(t, KindClear, SynthParams{Width: 64, Height: 64}, 1)
+	a, _ := scene(t, scenes.KindClear, scenes.Params{Width: 128, Height: 96}, 1)
+	small, _ := scene(t, scenes.KindClear, scenes.Params{Width: 64, Height: 64}, 1)
 	flat := image.NewRGBA(image.Rect(0, 0, 128, 96))
 	for i := range flat.Pix {
 		flat.Pix[i] = 128

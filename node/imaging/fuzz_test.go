@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/waterchain/waterchain/chain"
+
+	"github.com/waterchain/waterchain/sim/scenes"
 )
 
 // fuzzLimits keep each fuzz input cheap to decode and analyse.
@@ -19,14 +21,14 @@ var fuzzLimits = Limits{MaxBytes: 1 << 16, MaxPixels: 1 << 16, MaxSide: 1024, Ma
 var decodeErrors = []error{ErrTooLarge, ErrNotImage, ErrTooManyPixels, ErrTooManyScans, ErrTruncated, ErrCorrupt, ErrUnsupported}
 
 func fuzzSeeds(f *testing.F) {
-	img, _, err := Synthetic(KindClear, SynthParams{Width: 64, Height: 64, Objects: 2, ObjectMin: 4, ObjectMax: 8}, 1)
+	img, _, err := scenes.Draw(scenes.KindClear, scenes.Params{Width: 64, Height: 64, Objects: 2, ObjectMin: 4, ObjectMax: 8}, 1)
 	if err != nil {
 		f.Fatal(err)
 	}
 	gray := image.NewGray(image.Rect(0, 0, 9, 7))
-	jpg, _ := EncodeJPEG(img, 60)
+	jpg, _ := scenes.EncodeJPEG(img, 60)
 	pngData, _ := EncodePNG(img)
-	grayJPEG, _ := EncodeJPEG(gray, 90)
+	grayJPEG, _ := scenes.EncodeJPEG(gray, 90)
 	grayPNG, _ := EncodePNG(gray)
 	var g bytes.Buffer
 	_ = gif.Encode(&g, gray, nil)

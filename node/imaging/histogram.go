@@ -3,7 +3,6 @@ package imaging
 import (
 	"fmt"
 	"math/bits"
-	"sync"
 )
 
 // Histogram bins. Saturation and value are 0..255 split into 8 equal bins
@@ -255,61 +254,6 @@ func (d *ClassDistances) set(c Class, v uint32) {
 	}
 }
 
-// Reference histograms, built once from synthetic scenes drawn in code
-// (see referenceScenes). They are part of what every node must agree on:
-// TestReferenceDigest pins them.
-var (
-	refOnce sync.Once
-	refs    map[Class]normalised
-)
-
-// referenceScene is one synthetic image contributing to a class reference.
-type referenceScene struct {
-	class Class
-	kind  Kind
-	p     SynthParams
-	seed  uint64
-}
-
-// referenceScenes are the scenes the references are averaged over: a few
-// seeds, hazes and dye hues per class, so that a reference is not tied to
-// one texture or one colour.
-func referenceScenes() []referenceScene {
-	const w, h = 320, 240
-	var s []referenceScene
-	for i, seed := range []uint64{101, 102, 103} {
-		s = append(s,
-			referenceScene{ClassClear, KindClear, SynthParams{Width: w, Height: h, Haze: 50 * i}, seed},
-			referenceScene{ClassTurbid, KindTurbid, SynthParams{Width: w, Height: h, Haze: 450 + 200*i}, seed},
-			referenceScene{ClassColoured, KindColoured, SynthParams{Width: w, Height: h, Hue: 40 + 120*i}, seed},
-			referenceScene{ClassFoamy, KindFoamy, SynthParams{Width: w, Height: h, Foam: 350 + 100*i}, seed},
-		)
-	}
-	return s
-}
-
-func references() map[Class]normalised {
-	refOnce.Do(func() {
-		sum := map[Class]*histCounts{}
-		for _, rs := range referenceScenes() {
-			img, _, err := Synthetic(rs.kind, rs.p, rs.seed)
-			if err != nil {
-				panic(fmt.Sprintf("imaging: reference scene %v: %v", rs.kind, err)) // parameters are constants
-			}
-			c := countHistogram(toFrame(img))
-			if sum[rs.class] == nil {
-				sum[rs.class] = &histCounts{}
-			}
-			sum[rs.class].add(c)
-		}
-		refs = make(map[Class]normalised, len(sum))
-		for c, h := range sum {
-			refs[c] = h.normalise()
-		}
-	})
-	return refs
-}
-
 // classify compares c with every reference.
 func classify(c *histCounts) (Class, ClassDistances) {
 	var d ClassDistances
@@ -318,9 +262,8 @@ func classify(c *histCounts) (Class, ClassDistances) {
 	}
 	p := c.normalise()
 	best, bestD := ClassUnknown, uint32(DistanceScale+1)
-	rs := references()
 	for _, cl := range Classes {
-		q := rs[cl]
+		q := references[cl]
 		v := bhattacharyya(&p, &q)
 		d.set(cl, v)
 		if v < bestD {

@@ -1,9 +1,12 @@
 package imaging
 
 import (
+	"bytes"
+	"fmt"
 	"image"
 	"image/color"
 	"image/draw"
+	"image/png"
 )
 
 // OutlineColour is the colour Overlay draws object outlines in: magenta,
@@ -40,4 +43,13 @@ func Overlay(img image.Image, a Analysis) *image.RGBA {
 		}
 	}
 	return out
+}
+
+// EncodePNG encodes img as a PNG, the format overlays are served in.
+func EncodePNG(img image.Image) ([]byte, error) {
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, img); err != nil {
+		return nil, fmt.Errorf("imaging: encode png: %w", err)
+	}
+	return buf.Bytes(), nil
 }

@@ -5,10 +5,12 @@ import (
 	"image"
 	"image/color"
 	"testing"
+
+	"github.com/waterchain/waterchain/sim/scenes"
 )
 
 func TestOverlay(t *testing.T) {
-	img, _ := scene(t, KindTurbid, SynthParams{Objects: 3, Width: 320, Height: 240}, 11)
+	img, _ := scene(t, scenes.KindTurbid, scenes.Params{Objects: 3, Width: 320, Height: 240}, 11)
 	orig := bytes.Clone(img.Pix)
 	a := mustAnalyze(t, img)
 	if len(a.Objects) != 3 {

@@ -6,21 +6,23 @@ import (
 	"hash/crc32"
 	"image"
 	"testing"
+
+	"github.com/waterchain/waterchain/sim/scenes"
 )
 
 // scene draws a synthetic scene or fails the test.
-func scene(t testing.TB, k Kind, p SynthParams, seed uint64) (*image.RGBA, []image.Rectangle) {
+func scene(t testing.TB, k scenes.Kind, p scenes.Params, seed uint64) (*image.RGBA, []image.Rectangle) {
 	t.Helper()
-	img, boxes, err := Synthetic(k, p, seed)
+	img, boxes, err := scenes.Draw(k, p, seed)
 	if err != nil {
-		t.Fatalf("Synthetic(%v, %+v, %d): %v", k, p, seed, err)
+		t.Fatalf("scenes.Draw(%v, %+v, %d): %v", k, p, seed, err)
 	}
 	return img, boxes
 }
 
 func mustJPEG(t testing.TB, img image.Image, q int) []byte {
 	t.Helper()
-	b, err := EncodeJPEG(img, q)
+	b, err := scenes.EncodeJPEG(img, q)
 	if err != nil {
 		t.Fatal(err)
 	}

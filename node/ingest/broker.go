@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/listeners"
@@ -33,6 +34,28 @@ type BrokerConfig struct {
 	// message (the node passes the codes of its HTTP API); by default
 	// DefaultErrorCode.
 	ErrorCode func(error) string
+	// Devices tells whether a device may connect (registered and active).
+	// Required.
+	Devices DeviceRegistry
+	// AllowAnonymous lets clients without credentials connect, with the
+	// rules of before authentication: publish to any readings topic,
+	// subscribe to any result topic or to all of them. Off by default;
+	// only for legacy meters on a trusted network.
+	AllowAnonymous bool
+	// TokenWindow is how far a token's time may be from the node's clock,
+	// either way (default DefaultTokenWindow).
+	TokenWindow time.Duration
+	// Now is the clock tokens are checked against (default time.Now).
+	Now func() time.Time
+}
+
+// DeviceRegistry is the broker's view of the device registry. DeviceActive
+// returns nil for a registered device that is not revoked, else an error
+// wrapping state.ErrUnknownDevice or state.ErrDeviceRevoked. It is called
+// for every authenticating CONNECT, from many goroutines, before any
+// signature is checked, so it must be cheap and safe for concurrent use.
+type DeviceRegistry interface {
+	DeviceActive(device chain.PubKey) error
 }
 
 // Result is the message published on a device's result topic for each
@@ -59,8 +82,9 @@ func ResultTopic(chainID string, device chain.PubKey) string {
 // readings on their topic, each message is decoded like an HTTP body,
 // handed to the Submitter, and the outcome is published on the device's
 // result topic (and, to MQTT 5 publishers at QoS 1, in the PUBACK reason
-// code). Nothing else is relayed: clients may publish only to readings
-// topics and subscribe only to result topics.
+// code). Nothing else is relayed: a meter authenticates with its device
+// key and may publish only to its own readings topic and subscribe only to
+// its own result topic (see admit, mayPublish, mayRead).
 type Broker struct {
 	cfg    BrokerConfig
 	sub    Submitter
@@ -68,6 +92,7 @@ type Broker struct {
 	server *mqtt.Server
 	tcp    *listeners.TCP
 	prefix string // "waterchain/<chain>/readings/"
+	tokens usedTokens
 
 	mu      sync.Mutex // guards started, closed
 	started bool
@@ -84,6 +109,18 @@ func NewBroker(cfg BrokerConfig, sub Submitter, log *slog.Logger) (*Broker, erro
 	}
 	if sub == nil {
 		return nil, errors.New("mqtt: no Submitter")
+	}
+	if cfg.Devices == nil {
+		return nil, errors.New("mqtt: no DeviceRegistry to authenticate meters against")
+	}
+	if cfg.TokenWindow < 0 {
+		return nil, fmt.Errorf("mqtt: token window %s is negative", cfg.TokenWindow)
+	}
+	if cfg.TokenWindow == 0 {
+		cfg.TokenWindow = DefaultTokenWindow
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
 	}
 	if cfg.MaxReadings <= 0 {
 		cfg.MaxReadings = 1000
@@ -132,7 +169,7 @@ func (b *Broker) Start() error {
 		return fmt.Errorf("mqtt: %w", err)
 	}
 	b.started = true
-	b.log.Info("mqtt broker listening", "addr", b.tcp.Address(), "topic", b.prefix+"<device-hex>")
+	b.log.Info("mqtt broker listening", "addr", b.tcp.Address(), "topic", b.prefix+"<device-hex>", "allow_anonymous", b.cfg.AllowAnonymous)
 	return nil
 }
 
@@ -268,9 +305,9 @@ func DefaultErrorCode(err error) string {
 	return "rejected"
 }
 
-// ingestHook is the broker's only hook: authentication is the readings'
-// signatures, so any client may connect; the ACL confines it to readings
-// and result topics; OnPublish does the work.
+// ingestHook is the broker's only hook: OnConnect authenticates (admit),
+// the ACL binds each client to its own topics (mayPublish, mayRead),
+// OnPublish does the work, and OnWill treats a will like a publish.
 type ingestHook struct {
 	mqtt.HookBase
 	b *Broker
@@ -279,17 +316,43 @@ type ingestHook struct {
 func (h *ingestHook) ID() string { return "waterchain-ingest" }
 
 func (h *ingestHook) Provides(b byte) bool {
-	return b == mqtt.OnConnectAuthenticate || b == mqtt.OnACLCheck || b == mqtt.OnPublish
+	switch b {
+	case mqtt.OnConnect, mqtt.OnConnectAuthenticate, mqtt.OnACLCheck, mqtt.OnPublish, mqtt.OnWill:
+		return true
+	}
+	return false
 }
 
+// OnConnect runs admit. It answers a refusal itself, so that an MQTT 5
+// client learns the reason (mochi's OnConnectAuthenticate can only say
+// "bad user name or password"), and returns an error, on which mochi
+// closes the connection without calling OnConnectAuthenticate.
+func (h *ingestHook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
+	code, err := h.b.admit(cl, pk)
+	if err == nil {
+		return nil
+	}
+	h.b.log.Info("mqtt connect refused", "client", pk.Connect.ClientIdentifier, "remote", cl.Net.Remote, "err", err)
+	if cl.Properties.ProtocolVersion == 5 {
+		code = packets.Code{Code: code.Code, Reason: truncate(err.Error(), 200)}
+	} else {
+		code = v3ConnackCode(code)
+	}
+	_ = h.b.server.SendConnack(cl, code, false, nil)
+	return &connectRefused{err}
+}
+
+// OnConnectAuthenticate lets in every client that reaches it: mochi calls
+// it only after OnConnect, which has admitted the client.
 func (h *ingestHook) OnConnectAuthenticate(*mqtt.Client, packets.Packet) bool { return true }
 
-func (h *ingestHook) OnACLCheck(_ *mqtt.Client, topic string, write bool) bool {
+// OnACLCheck confines publishing and subscribing, and also delivery: mochi
+// checks each message against each subscriber.
+func (h *ingestHook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 	if write {
-		_, ok := h.b.deviceOfTopic(topic)
-		return ok
+		return h.b.mayPublish(cl.Properties.Username, topic)
 	}
-	return h.b.resultFilterAllowed(topic)
+	return h.b.mayRead(cl.Properties.Username, topic)
 }
 
 // OnPublish handles a reading message. It returns CodeSuccessIgnore for an
@@ -302,7 +365,7 @@ func (h *ingestHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Pack
 		return pk, nil // our own results
 	}
 	dev, ok := h.b.deviceOfTopic(pk.TopicName)
-	if !ok {
+	if !ok || !h.b.mayPublish(cl.Properties.Username, pk.TopicName) {
 		return pk, packets.ErrRejectPacket // the ACL lets none through; be sure
 	}
 	err := h.b.handle(dev, pk.Properties.ContentType, pk.Payload)
@@ -315,18 +378,55 @@ func (h *ingestHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Pack
 	return pk, packets.CodeSuccessIgnore
 }
 
+// OnWill handles a will like a publish: admit let in only wills on the
+// client's own readings topic (or, for an anonymous client when they are
+// allowed, on a readings topic), and the payload is decoded, checked and
+// submitted when the connection drops, its results on the result topic.
+// The will returned is empty, so mochi relays nothing.
+func (h *ingestHook) OnWill(cl *mqtt.Client, will mqtt.Will) (mqtt.Will, error) {
+	dev, ok := h.b.deviceOfTopic(will.TopicName)
+	if !ok || !h.b.mayPublish(cl.Properties.Username, will.TopicName) {
+		h.b.log.Warn("dropping a will admit should have refused", "client", cl.ID, "topic", will.TopicName)
+		return mqtt.Will{}, nil
+	}
+	_ = h.b.handle(dev, "", will.Payload)
+	return mqtt.Will{}, nil
+}
+
+// connectRefused is the error OnConnect returns for a refused client.
+type connectRefused struct{ err error }
+
+func (e *connectRefused) Error() string { return "mqtt connect refused: " + e.err.Error() }
+func (e *connectRefused) Unwrap() error { return e.err }
+
 // demoteHandler logs mochi's "publish packet error" (a rejected reading)
-// at debug level instead of error.
+// and its listener's line for a refused CONNECT at debug level instead of
+// error and warn.
 type demoteHandler struct{ slog.Handler }
 
 func (d *demoteHandler) Handle(ctx context.Context, r slog.Record) error {
-	if r.Level >= slog.LevelError && r.Message == "publish packet error" {
+	if r.Level >= slog.LevelWarn && (r.Message == "publish packet error" || isConnectRefused(r)) {
 		r.Level = slog.LevelDebug
 		if !d.Handler.Enabled(ctx, r.Level) {
 			return nil
 		}
 	}
 	return d.Handler.Handle(ctx, r)
+}
+
+// isConnectRefused: mochi's listener logs the error of every connection
+// that ends with one, so a refused CONNECT (already logged by OnConnect)
+// would be logged twice, the second time at warn level.
+func isConnectRefused(r slog.Record) bool {
+	found := false
+	r.Attrs(func(a slog.Attr) bool {
+		if err, ok := a.Value.Any().(error); ok {
+			var cr *connectRefused
+			found = errors.As(err, &cr)
+		}
+		return !found
+	})
+	return found
 }
 
 func (d *demoteHandler) WithAttrs(as []slog.Attr) slog.Handler {

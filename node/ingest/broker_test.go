@@ -67,10 +67,61 @@ func (d *fakeDoor) acceptedSeqs() []uint64 {
 	return out
 }
 
-func startBroker(t *testing.T, door Submitter) *Broker {
+// fakeRegistry is a DeviceRegistry of fixed devices, some revoked.
+type fakeRegistry struct {
+	mu      sync.Mutex // guards active
+	active  map[chain.PubKey]bool
+	lookups int
+}
+
+func newFakeRegistry(devs ...chain.PubKey) *fakeRegistry {
+	r := &fakeRegistry{active: map[chain.PubKey]bool{}}
+	for _, k := range devs {
+		r.active[k] = true
+	}
+	return r
+}
+
+func (r *fakeRegistry) revoke(k chain.PubKey) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.active[k] = false
+}
+
+func (r *fakeRegistry) DeviceActive(k chain.PubKey) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.lookups++
+	active, ok := r.active[k]
+	switch {
+	case !ok:
+		return fmt.Errorf("%w: %s", state.ErrUnknownDevice, k.Short())
+	case !active:
+		return fmt.Errorf("%w: %s", state.ErrDeviceRevoked, k.Short())
+	}
+	return nil
+}
+
+// startBroker starts a broker whose registry holds the door's devices.
+func startBroker(t *testing.T, door *fakeDoor, configure ...func(*BrokerConfig)) *Broker {
+	t.Helper()
+	door.mu.Lock()
+	var devs []chain.PubKey
+	for k := range door.known {
+		devs = append(devs, k)
+	}
+	door.mu.Unlock()
+	return startBrokerWith(t, door, newFakeRegistry(devs...), configure...)
+}
+
+func startBrokerWith(t *testing.T, door Submitter, reg DeviceRegistry, configure ...func(*BrokerConfig)) *Broker {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	b, err := NewBroker(BrokerConfig{ChainID: testChainID, Listen: "127.0.0.1:0"}, door, log)
+	cfg := BrokerConfig{ChainID: testChainID, Listen: "127.0.0.1:0", Devices: reg}
+	for _, f := range configure {
+		f(&cfg)
+	}
+	b, err := NewBroker(cfg, door, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,11 +162,7 @@ func TestBrokerPahoRoundTrip(t *testing.T) {
 	door := newFakeDoor(key.Public(), other.Public())
 	b := startBroker(t, door)
 
-	opts := paho.NewClientOptions().AddBroker("tcp://" + b.Addr()).SetClientID("meter-1").
-		SetAutoReconnect(false).SetConnectTimeout(10 * time.Second)
-	client := paho.NewClient(opts)
-	waitToken(t, client.Connect(), "connect")
-	defer client.Disconnect(100)
+	client := connectMeter(t, b, key, "meter-1")
 
 	results := make(chan Result, 16)
 	sub := client.Subscribe(ResultTopic(testChainID, key.Public()), 1, func(_ paho.Client, m paho.Message) {
@@ -205,12 +252,16 @@ func TestBrokerV5ReasonCodes(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	user, pass := MQTTCredentials(testChainID, key, freshTime())
 	send(packets.Packet{
 		FixedHeader: packets.FixedHeader{Type: packets.Connect}, ProtocolVersion: 5,
-		Connect: packets.ConnectParams{ProtocolName: []byte("MQTT"), Clean: true, ClientIdentifier: "v5-meter", Keepalive: 30},
+		Connect: packets.ConnectParams{
+			ProtocolName: []byte("MQTT"), Clean: true, ClientIdentifier: "v5-meter", Keepalive: 30,
+			Username: []byte(user), UsernameFlag: true, Password: []byte(pass), PasswordFlag: true,
+		},
 	}, (*packets.Packet).ConnectEncode)
-	if typ, _ := readPacket(t, rd); typ != packets.Connack {
-		t.Fatalf("want CONNACK, got packet type %d", typ)
+	if typ, raw := readPacket(t, rd); typ != packets.Connack || len(raw) < 2 || raw[1] != 0 {
+		t.Fatalf("want CONNACK 0, got packet type %d %x", typ, raw)
 	}
 
 	puback := func(id uint16, r *chain.Reading) packets.Packet {
@@ -269,21 +320,23 @@ func readPacket(t *testing.T, rd *bufio.Reader) (byte, []byte) {
 }
 
 func TestBrokerConfig(t *testing.T) {
-	door := newFakeDoor()
+	door, reg := newFakeDoor(), newFakeRegistry()
 	for _, c := range []BrokerConfig{
-		{ChainID: "", Listen: "127.0.0.1:0"},
-		{ChainID: "a/b", Listen: "127.0.0.1:0"},
-		{ChainID: "a+", Listen: "127.0.0.1:0"},
-		{ChainID: "ok", Listen: ""},
+		{ChainID: "", Listen: "127.0.0.1:0", Devices: reg},
+		{ChainID: "a/b", Listen: "127.0.0.1:0", Devices: reg},
+		{ChainID: "a+", Listen: "127.0.0.1:0", Devices: reg},
+		{ChainID: "ok", Listen: "", Devices: reg},
+		{ChainID: "ok", Listen: "127.0.0.1:0"},
+		{ChainID: "ok", Listen: "127.0.0.1:0", Devices: reg, TokenWindow: -time.Second},
 	} {
 		if _, err := NewBroker(c, door, nil); err == nil {
 			t.Errorf("NewBroker(%+v) accepted", c)
 		}
 	}
-	if _, err := NewBroker(BrokerConfig{ChainID: "ok", Listen: "127.0.0.1:0"}, nil, nil); err == nil {
+	if _, err := NewBroker(BrokerConfig{ChainID: "ok", Listen: "127.0.0.1:0", Devices: reg}, nil, nil); err == nil {
 		t.Error("NewBroker without a Submitter accepted")
 	}
-	b, err := NewBroker(BrokerConfig{ChainID: "ok", Listen: "127.0.0.1:0"}, door, nil)
+	b, err := NewBroker(BrokerConfig{ChainID: "ok", Listen: "127.0.0.1:0", Devices: reg}, door, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

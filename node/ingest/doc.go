@@ -17,7 +17,8 @@
 //   - application/json: one chain.Reading JSON object or an array of them
 //     (json tags of chain.Reading; "time" RFC 3339 text or Unix
 //     milliseconds; values as integers on the chain's scales). Every field
-//     but image_hash is required; unknown fields are rejected.
+//     but image_hash is required; unknown fields are rejected, and so is a
+//     field given twice (keys match ignoring case, as in encoding/json).
 //   - application/senml+json: a SenML pack. Record names resolve (base
 //     name + name) to urn:dev:wc:<device hex>:<field>; field is a measure
 //     name, "seq" (vs: decimal text, or v up to 2^53), "sig" (vs: 128 hex
@@ -25,7 +26,10 @@
 //     device and resolved time (bt + t, absolute Unix seconds) form one
 //     reading; a pack may carry many readings of many devices. Each
 //     measure needs a unit (u, or bu) from Units. bv is added to v as RFC
-//     8428 says; vb, vd, s, bs, ut and unknown labels are rejected.
+//     8428 says; vb, vd, s, bs and ut are rejected. Unknown labels are
+//     ignored (RFC 8428 §4.4) unless they end in "_" (must-understand:
+//     the pack is refused); a label given twice, or differing from a
+//     defined one only in case, refuses the pack.
 //   - no content type: Sniff decides (for MQTT 3.1.1, which has none).
 //
 // DecodeLimit bounds the readings per body (Decode: DefaultMaxReadings); a
@@ -65,10 +69,22 @@
 // rejected message (no reading accepted): 0x99 payload format invalid,
 // 0x90 topic name invalid (device mismatch), 0x87 not authorized (bad
 // signature, unknown or revoked device), 0x83 otherwise, with the error as
-// reason string (ReasonCode). Any client may connect — the readings'
-// signatures are the authentication — but may publish only to readings
-// topics and subscribe only to result topics (one device's, or "+" for
-// all); accepted messages are not relayed and nothing is retained.
+// reason string (ReasonCode). Accepted messages are not relayed and
+// nothing is retained.
+//
+// Authentication (mqttauth.go): a meter connects with username = its
+// device key in hex and password = a token "UNIX-MILLISECONDS:SIG-HEX"
+// (MQTTCredentials), an ed25519 signature in the domain MQTTAuthDomain over
+// the chain id, device key and time. OnConnect checks it cheapest first:
+// form, time within cfg.TokenWindow of cfg.Now, cfg.Devices.DeviceActive,
+// not used before (one connection per token), and last the signature. It
+// refuses clients without credentials unless cfg.AllowAnonymous. A meter
+// may publish only to its own readings topic and subscribe only to its own
+// result topic; a will must pass the same rule and is handled like a
+// publish when it fires; session ids are kept as "<device hex>/<client id>"
+// ("anonymous/<client id>"), so no client can take over another device's
+// session. Anonymous clients, when allowed, keep the rules of before: any
+// readings topic, any result topic or "+".
 //
 // # What callers must do
 //

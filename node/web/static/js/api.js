@@ -13,9 +13,11 @@ export class ApiError extends Error {
 /**
  * get fetches a JSON route. With optional, a 404 (the route is not served
  * by this node yet, or the thing does not exist) answers null instead of
- * throwing, so that pages show an empty state.
+ * throwing, so that pages show an empty state. parse, when given, parses
+ * the body's text instead of JSON.parse (proof.js's parseBundle keeps
+ * integers beyond 2^53 exact).
  */
-export async function get(path, { optional = false, signal } = {}) {
+export async function get(path, { optional = false, signal, parse } = {}) {
   let res;
   try {
     res = await fetch(path, { headers: { Accept: 'application/json' }, signal, cache: 'no-store' });
@@ -23,7 +25,7 @@ export async function get(path, { optional = false, signal } = {}) {
     if (err && err.name === 'AbortError') throw err;
     throw new ApiError(0, 'network', `cannot reach the node (${path}): ${err.message}`, path);
   }
-  if (res.ok) return res.json();
+  if (res.ok) return parse ? parse(await res.text()) : res.json();
   let body = {};
   try { body = await res.json(); } catch { /* not JSON */ }
   if (res.status === 404 && optional) return null;

@@ -1,24 +1,41 @@
 // The subset of deterministic CBOR (RFC 8949 §4.2.1, core deterministic
 // encoding) that Waterchain's canonical encoding uses: unsigned and
 // negative integers, byte and text strings, arrays, maps, booleans and
-// null. Integers are JavaScript numbers and must be safe integers.
+// null.
+//
+// Integers span CBOR's whole range, -2^64 .. 2^64-1, which holds every
+// uint64 and int64 of the chain. encode takes a safe-integer Number or a
+// BigInt (a Number beyond 2^53 has already lost its low bits, so it is
+// refused, not rounded); decode gives a Number when the value is a safe
+// integer and a BigInt otherwise, so a value decoded and encoded again
+// keeps its bytes.
 
 const MT_UINT = 0, MT_NEG = 1, MT_BYTES = 2, MT_TEXT = 3, MT_ARRAY = 4, MT_MAP = 5, MT_SIMPLE = 7;
 
 export class CborError extends Error {}
 
+const TWO64 = 1n << 64n;
+
+// head writes a major type with argument n, a non-negative safe-integer
+// Number or a BigInt below 2^64, in the shortest form.
 function head(out, major, n) {
-  if (!Number.isSafeInteger(n) || n < 0) throw new CborError(`cannot encode ${n}: not a safe non-negative integer`);
-  const m = major << 5;
-  if (n < 24) out.push(m | n);
-  else if (n < 0x100) out.push(m | 24, n);
-  else if (n < 0x10000) out.push(m | 25, n >> 8, n & 0xff);
-  else if (n < 0x100000000) out.push(m | 26, (n >>> 24) & 0xff, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff);
-  else {
-    const hi = Math.floor(n / 0x100000000), lo = n >>> 0;
-    out.push(m | 27, (hi >>> 24) & 0xff, (hi >>> 16) & 0xff, (hi >>> 8) & 0xff, hi & 0xff,
-      (lo >>> 24) & 0xff, (lo >>> 16) & 0xff, (lo >>> 8) & 0xff, lo & 0xff);
+  if (typeof n === 'bigint') {
+    if (n < 0n || n >= TWO64) throw new CborError(`cannot encode ${n}: outside 0..2^64-1`);
+    if (n <= BigInt(Number.MAX_SAFE_INTEGER)) n = Number(n);
+  } else if (!Number.isSafeInteger(n) || n < 0) {
+    throw new CborError(`cannot encode ${n}: not a safe non-negative integer (use a BigInt above 2^53)`);
   }
+  const m = major << 5;
+  if (typeof n === 'number' && n < 0x100000000) {
+    if (n < 24) out.push(m | n);
+    else if (n < 0x100) out.push(m | 24, n);
+    else if (n < 0x10000) out.push(m | 25, n >> 8, n & 0xff);
+    else out.push(m | 26, (n >>> 24) & 0xff, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff);
+    return;
+  }
+  const v = BigInt(n);
+  out.push(m | 27);
+  for (let shift = 56n; shift >= 0n; shift -= 8n) out.push(Number((v >> shift) & 0xffn));
 }
 
 function compareBytes(a, b) {
@@ -29,8 +46,10 @@ function compareBytes(a, b) {
 
 function encodeInto(out, v) {
   if (typeof v === 'number') {
-    if (!Number.isSafeInteger(v)) throw new CborError(`cannot encode ${v}: not a safe integer`);
+    if (!Number.isSafeInteger(v)) throw new CborError(`cannot encode ${v}: not a safe integer (use a BigInt above 2^53)`);
     if (v >= 0) head(out, MT_UINT, v); else head(out, MT_NEG, -1 - v);
+  } else if (typeof v === 'bigint') {
+    if (v >= 0n) head(out, MT_UINT, v); else head(out, MT_NEG, -1n - v);
   } else if (v instanceof Uint8Array) {
     head(out, MT_BYTES, v.length);
     for (const b of v) out.push(b);
@@ -78,12 +97,20 @@ class Reader {
       return n;
     }
     if (info === 27) {
-      n = 0; for (let i = 0; i < 8; i++) n = n * 0x100 + this.byte();
-      if (!Number.isSafeInteger(n)) throw new CborError('integer too large for this browser check');
-      if (n < 0x100000000) throw new CborError('non-shortest integer');
-      return n;
+      let v = 0n;
+      for (let i = 0; i < 8; i++) v = (v << 8n) | BigInt(this.byte());
+      if (v < 0x100000000n) throw new CborError('non-shortest integer');
+      return v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;
     }
     throw new CborError(`indefinite or reserved length (additional info ${info})`);
+  }
+
+  // length is the argument of a string, array or map: a Number (a BigInt
+  // one is longer than any input).
+  length(info) {
+    const n = this.arg(info);
+    if (typeof n === 'bigint') throw new CborError('truncated input');
+    return n;
   }
 
   take(n) {
@@ -100,18 +127,22 @@ class Reader {
     let v;
     switch (major) {
       case MT_UINT: v = this.arg(info); break;
-      case MT_NEG: v = -1 - this.arg(info); break;
-      case MT_BYTES: v = this.take(this.arg(info)); break;
-      case MT_TEXT: v = new TextDecoder('utf-8', { fatal: true }).decode(this.take(this.arg(info))); break;
-      case MT_ARRAY: {
+      case MT_NEG: {
         const n = this.arg(info);
+        v = typeof n === 'bigint' || n === Number.MAX_SAFE_INTEGER ? -1n - BigInt(n) : -1 - n;
+        break;
+      }
+      case MT_BYTES: v = this.take(this.length(info)); break;
+      case MT_TEXT: v = new TextDecoder('utf-8', { fatal: true }).decode(this.take(this.length(info))); break;
+      case MT_ARRAY: {
+        const n = this.length(info);
         if (n > this.b.length) throw new CborError('array longer than the input');
         v = [];
         for (let i = 0; i < n; i++) v.push(this.item());
         break;
       }
       case MT_MAP: {
-        const n = this.arg(info);
+        const n = this.length(info);
         if (n > this.b.length) throw new CborError('map longer than the input');
         v = new Map();
         let prev = null;

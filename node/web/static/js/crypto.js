@@ -1,6 +1,11 @@
 // SHA-256 and Ed25519 for the in-browser proof checks. WebCrypto is used
-// where the page is a secure context (https, or http on localhost); SHA-256
-// falls back to the small implementation below elsewhere, Ed25519 does not.
+// where the page is a secure context (https, or http on localhost). A
+// dashboard opened over plain http by a LAN address or host name is not
+// one: there crypto.subtle is absent, SHA-256 falls back to sha256js below
+// (so header hashes, Merkle paths and validator-set hashes are still
+// checked) and Ed25519 answers UnsupportedError ("not checked"). The
+// fallback is held to NIST's vectors and to Go on such a page by
+// node/web's TestSHA256Fallback.
 
 const subtle = globalThis.crypto && globalThis.crypto.subtle;
 

@@ -232,13 +232,35 @@ export async function verifyReadingProof(proof, trust) {
 }
 
 /**
+ * parseBundle parses a proof bundle's JSON keeping every integer exact: one
+ * beyond 2^53 (a uint64 seq or volume, say) becomes a BigInt, read from its
+ * source text, which cbor.js encodes to the bytes Go signed. JSON.parse
+ * alone would round it and the reading's bytes would not match. A browser
+ * that does not show the reviver the source text (before Chrome 114) gets
+ * the rounded Number, which encode refuses with a clear error.
+ */
+export function parseBundle(text) {
+  return JSON.parse(text, (_key, v, ctx) => (typeof v === 'number' && !Number.isSafeInteger(v)
+    && ctx && typeof ctx.source === 'string' && /^-?\d+$/.test(ctx.source) ? BigInt(ctx.source) : v));
+}
+
+/** formatBundle is the JSON of a bundle from parseBundle, BigInts as integers. */
+export function formatBundle(proof, indent) {
+  return JSON.stringify(proof, (_key, v) => {
+    if (typeof v !== 'bigint') return v;
+    if (typeof JSON.rawJSON !== 'function') throw new Error(`this browser cannot write the integer ${v} as JSON`);
+    return JSON.rawJSON(v.toString());
+  }, indent);
+}
+
+/**
  * tamper returns a copy of proof with one byte of part flipped: "reading"
  * (reading_cbor), "path" (the first audit path hash, or the entries root
  * when the path is empty), "header" (header_cbor) or "signature" (the
  * first certificate signature).
  */
 export function tamper(proof, part = 'reading') {
-  const p = JSON.parse(JSON.stringify(proof));
+  const p = structuredClone(proof); // keeps BigInts
   const flip = (hex, at) => {
     const b = hexToBytes(hex);
     b[Math.min(at, b.length - 1)] ^= 0x01;

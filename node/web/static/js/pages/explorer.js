@@ -6,7 +6,7 @@ import {
   hashEl, MEASURES,
 } from '../dom.js';
 import { laneTable } from './blocks.js';
-import { verifyReadingProof, verifyCertificate, encodeHeader, tamper } from '../proof.js';
+import { verifyReadingProof, verifyCertificate, encodeHeader, tamper, parseBundle, formatBundle } from '../proof.js';
 import { sha256 } from '../crypto.js';
 import { bytesToHex } from '../dom.js';
 
@@ -207,7 +207,7 @@ async function mountReading(root, device, seq, signal) {
 }
 
 async function mountProof(box, device, seq, signal) {
-  const proof = await get(`/v1/proofs/readings/${device}/${seq}`, { optional: true, signal });
+  const proof = await get(`/v1/proofs/readings/${device}/${seq}`, { optional: true, signal, parse: parseBundle });
   if (!proof) {
     replace(box, empty('This node does not serve inclusion proofs yet (GET /v1/proofs/readings/{device}/{seq}). `waterchain proof reading` makes one from a node\'s store.'));
     box.dataset.proof = 'unavailable';
@@ -218,7 +218,7 @@ async function mountProof(box, device, seq, signal) {
   const verdict = h('div', { class: 'verdict pending', 'data-verdict': 'pending', role: 'status' }, 'Not checked yet.');
   const checks = h('ul', { class: 'checks' });
   const text = h('textarea', { rows: 10, spellcheck: 'false', 'aria-label': 'Proof bundle (JSON)', 'data-proof-json': '' });
-  text.value = JSON.stringify(proof, null, 1);
+  text.value = formatBundle(proof, 1);
   const part = h('select', { 'aria-label': 'Part to tamper with' },
     h('option', { value: 'reading' }, 'reading bytes'), h('option', { value: 'path' }, 'audit path'),
     h('option', { value: 'header' }, 'header bytes'), h('option', { value: 'signature' }, 'a validator signature'));
@@ -229,7 +229,7 @@ async function mountProof(box, device, seq, signal) {
     verdict.textContent = 'Checking…';
     let bundle;
     try {
-      bundle = JSON.parse(text.value);
+      bundle = parseBundle(text.value);
     } catch (err) {
       verdict.className = 'verdict bad';
       verdict.dataset.verdict = 'bad';
@@ -257,8 +257,8 @@ async function mountProof(box, device, seq, signal) {
     h('div', { class: 'toolbar' },
       h('button', { type: 'button', 'data-action': 'verify', onclick: run }, 'Verify'),
       part,
-      h('button', { type: 'button', class: 'secondary', 'data-action': 'tamper', onclick: () => { text.value = JSON.stringify(tamper(JSON.parse(text.value), part.value), null, 1); run(); } }, 'Flip a byte'),
-      h('button', { type: 'button', class: 'secondary', 'data-action': 'reset', onclick: () => { text.value = JSON.stringify(proof, null, 1); run(); } }, 'Reset'),
+      h('button', { type: 'button', class: 'secondary', 'data-action': 'tamper', onclick: () => { text.value = formatBundle(tamper(parseBundle(text.value), part.value), 1); run(); } }, 'Flip a byte'),
+      h('button', { type: 'button', class: 'secondary', 'data-action': 'reset', onclick: () => { text.value = formatBundle(proof, 1); run(); } }, 'Reset'),
       h('a', { href: `/v1/proofs/readings/${device}/${seq}`, download: `reading-${seq}.proof.json` }, 'download')),
     h('details', {}, h('summary', {}, 'Proof bundle (editable)'), text));
   await run();

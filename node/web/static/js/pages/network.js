@@ -102,9 +102,10 @@ export async function mount(root, { signal }) {
   }
 
   async function renderAudit() {
-    // An auditor's own status is its verified heights; other nodes show
-    // what GET /v1/audit reports, when the node serves it.
-    const audit = await get('/v1/audit', { optional: true, signal }).catch(() => null);
+    // An auditor's own status is its verified heights and what its
+    // GET /v1/audit reports; only auditors serve that route (a validator
+    // answers 404), so other nodes do not ask.
+    const audit = current.role === 'auditor' ? await get('/v1/audit', { signal }).catch(() => null) : null;
     const items = [];
     if (current.role === 'auditor') {
       items.push(h('p', {}, badge(current.syncing ? 'catching up' : 'verified', current.syncing ? 'warn' : 'ok'), ' ',

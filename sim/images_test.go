@@ -8,6 +8,7 @@ import (
 
 	"github.com/waterchain/waterchain/chain"
 	"github.com/waterchain/waterchain/node/imaging"
+	"github.com/waterchain/waterchain/sim/scenes"
 )
 
 // TestImages: with Config.Images every reading carries the hash of its
@@ -22,15 +23,15 @@ func TestImages(t *testing.T) {
 		t.Fatal("NewFleet changed the caller's image config")
 	}
 	ms := a.Meters()
-	if err := ms[1].SetScene(Scene{Kind: imaging.KindColoured}); err != nil {
+	if err := ms[1].SetScene(Scene{Kind: scenes.KindColoured}); err != nil {
 		t.Fatal(err)
 	}
-	if err := ms[2].SetScene(Scene{Kind: imaging.KindClear, Objects: 4}); err != nil {
+	if err := ms[2].SetScene(Scene{Kind: scenes.KindClear, Objects: 4}); err != nil {
 		t.Fatal(err)
 	}
 	ms[3].SetFault(FaultLimitBreach, true)
-	_ = b.Meters()[1].SetScene(Scene{Kind: imaging.KindColoured})
-	_ = b.Meters()[2].SetScene(Scene{Kind: imaging.KindClear, Objects: 4})
+	_ = b.Meters()[1].SetScene(Scene{Kind: scenes.KindColoured})
+	_ = b.Meters()[2].SetScene(Scene{Kind: scenes.KindClear, Objects: 4})
 	b.Meters()[3].SetFault(FaultLimitBreach, true)
 
 	want := []struct {
@@ -97,10 +98,10 @@ func TestParseScene(t *testing.T) {
 		in   string
 		want Scene
 	}{
-		{"clear", Scene{Kind: imaging.KindClear}},
-		{"turbid+3", Scene{Kind: imaging.KindTurbid, Objects: 3}},
-		{"coloured+0", Scene{Kind: imaging.KindColoured}},
-		{"foamy+16", Scene{Kind: imaging.KindFoamy, Objects: 16}},
+		{"clear", Scene{Kind: scenes.KindClear}},
+		{"turbid+3", Scene{Kind: scenes.KindTurbid, Objects: 3}},
+		{"coloured+0", Scene{Kind: scenes.KindColoured}},
+		{"foamy+16", Scene{Kind: scenes.KindFoamy, Objects: 16}},
 	} {
 		got, err := ParseScene(c.in)
 		if err != nil || got != c.want {

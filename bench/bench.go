@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/waterchain/waterchain/node/verifyrate"
+	"github.com/waterchain/waterchain/bench/verifyrate"
 )
 
 // ErrOptions is returned (wrapped, naming the field) for invalid Options.

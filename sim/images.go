@@ -7,27 +7,27 @@ import (
 	"strings"
 
 	"github.com/waterchain/waterchain/chain"
-	"github.com/waterchain/waterchain/node/imaging"
+	"github.com/waterchain/waterchain/sim/scenes"
 )
 
 // Camera frames (issue 9). With Config.Images set, every reading a meter
 // delivers carries the SHA-256 of a synthetic JPEG frame of its outlet
-// (imaging.Synthetic), set before the reading is signed, so the device
+// (scenes.Draw), set before the reading is signed, so the device
 // signature covers it. The caller uploads the file after the reading
 // (PUT /v1/images/{hash}); Fleet.Image and Meter.LastImage return it.
 
 // Scene is what a meter's camera shows: a water type and a number of
 // floating objects.
 type Scene struct {
-	Kind    imaging.Kind // clear when zero
-	Objects int          // 0..imaging.MaxSynthObjects
+	Kind    scenes.Kind // clear when zero
+	Objects int         // 0..scenes.MaxObjects
 }
 
 // String is the form ParseScene reads: the kind, then "+N" with objects.
 func (s Scene) String() string {
 	k := s.Kind
 	if k == 0 {
-		k = imaging.KindClear
+		k = scenes.KindClear
 	}
 	if s.Objects == 0 {
 		return k.String()
@@ -39,14 +39,14 @@ func (s Scene) String() string {
 // with N floating objects.
 func ParseScene(s string) (Scene, error) {
 	kind, objects, hasObjects := strings.Cut(s, "+")
-	k, err := imaging.ParseKind(kind)
+	k, err := scenes.ParseKind(kind)
 	if err != nil {
 		return Scene{}, fmt.Errorf("%w: scene %q: %w", ErrConfig, s, err)
 	}
 	sc := Scene{Kind: k}
 	if hasObjects {
-		if sc.Objects, err = strconv.Atoi(objects); err != nil || sc.Objects < 0 || sc.Objects > imaging.MaxSynthObjects {
-			return Scene{}, fmt.Errorf("%w: scene %q: objects %q: want 0 to %d", ErrConfig, s, objects, imaging.MaxSynthObjects)
+		if sc.Objects, err = strconv.Atoi(objects); err != nil || sc.Objects < 0 || sc.Objects > scenes.MaxObjects {
+			return Scene{}, fmt.Errorf("%w: scene %q: objects %q: want 0 to %d", ErrConfig, s, objects, scenes.MaxObjects)
 		}
 	}
 	return sc, nil
@@ -55,7 +55,7 @@ func ParseScene(s string) (Scene, error) {
 // FaultScene is what the camera of a meter with FaultLimitBreach shows
 // when no scene is set for it: the breach raises suspended solids and
 // turbidity, so the water is turbid with floating solids.
-var FaultScene = Scene{Kind: imaging.KindTurbid, Objects: 3}
+var FaultScene = Scene{Kind: scenes.KindTurbid, Objects: 3}
 
 // Defaults of ImageConfig.
 const (
@@ -105,11 +105,11 @@ func (m *Meter) SetScene(s Scene) error {
 }
 
 func (s Scene) check() error {
-	if s.Kind != 0 && (s.Kind < imaging.KindClear || s.Kind > imaging.KindFoamy) {
+	if s.Kind != 0 && (s.Kind < scenes.KindClear || s.Kind > scenes.KindFoamy) {
 		return fmt.Errorf("%w: scene kind %d: want clear, turbid, coloured or foamy", ErrConfig, s.Kind)
 	}
-	if s.Objects < 0 || s.Objects > imaging.MaxSynthObjects {
-		return fmt.Errorf("%w: scene objects %d: want 0 to %d", ErrConfig, s.Objects, imaging.MaxSynthObjects)
+	if s.Objects < 0 || s.Objects > scenes.MaxObjects {
+		return fmt.Errorf("%w: scene objects %d: want 0 to %d", ErrConfig, s.Objects, scenes.MaxObjects)
 	}
 	return nil
 }
@@ -139,20 +139,20 @@ func (m *Meter) attachImage(r *chain.Reading) error {
 	sc := m.Scene()
 	kind := sc.Kind
 	if kind == 0 {
-		kind = imaging.KindClear
+		kind = scenes.KindClear
 	}
 	seed := binary.BigEndian.Uint64(m.hash("image", r.Time))
-	p := imaging.SynthParams{Width: ic.Width, Height: ic.Height, Objects: sc.Objects, Hue: int((seed >> 32) % 360)}
+	p := scenes.Params{Width: ic.Width, Height: ic.Height, Objects: sc.Objects, Hue: int((seed >> 32) % 360)}
 	if sc.Objects > 0 {
 		// Small frames: objects must fit their cell of the 4×4 grid with
 		// a margin (at least 4 pixels at 64×64).
-		p.ObjectMin = min(imaging.DefaultObjectMin, min(ic.Width, ic.Height)/4-12)
+		p.ObjectMin = min(scenes.DefaultObjectMin, min(ic.Width, ic.Height)/4-12)
 	}
-	img, _, err := imaging.Synthetic(kind, p, seed)
+	img, _, err := scenes.Draw(kind, p, seed)
 	if err != nil {
 		return fmt.Errorf("meter-%d scene %s: %w", m.index+1, sc, err)
 	}
-	data, err := imaging.EncodeJPEG(img, ic.Quality)
+	data, err := scenes.EncodeJPEG(img, ic.Quality)
 	if err != nil {
 		return fmt.Errorf("meter-%d scene %s: %w", m.index+1, sc, err)
 	}

@@ -1,26 +1,30 @@
-package imaging
+package scenes
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"image"
 	"image/jpeg"
-	"image/png"
 )
 
-// Kind is the water type of a synthetic scene.
+// ErrInvalidParams means a Params, a kind name or a JPEG quality is out of
+// range; the message names the field and the range wanted.
+var ErrInvalidParams = errors.New("scenes: invalid parameters")
+
+// Kind is the water type of a scene.
 type Kind uint8
 
 const (
 	// KindClear is dark blue-green water with ripples.
 	KindClear Kind = 1
-	// KindTurbid is clear water under a milky brown haze (SynthParams.Haze,
+	// KindTurbid is clear water under a milky brown haze (Params.Haze,
 	// DefaultTurbidHaze when zero).
 	KindTurbid Kind = 2
-	// KindColoured is water stained by a dye of hue SynthParams.Hue.
+	// KindColoured is water stained by a dye of hue Params.Hue.
 	KindColoured Kind = 3
 	// KindFoamy is clear water with white foam patches covering about
-	// SynthParams.Foam permille of the frame (DefaultFoam when zero).
+	// Params.Foam permille of the frame (DefaultFoam when zero).
 	KindFoamy Kind = 4
 )
 
@@ -48,31 +52,31 @@ func ParseKind(s string) (Kind, error) {
 	return 0, fmt.Errorf("%w: kind %q: want clear, turbid, coloured or foamy", ErrInvalidParams, s)
 }
 
-// Defaults and bounds of SynthParams.
+// Defaults and bounds of Params.
 const (
-	DefaultSynthWidth  = 640
-	DefaultSynthHeight = 480
-	DefaultTurbidHaze  = 600
-	DefaultFoam        = 400
-	DefaultObjectMin   = 10
-	DefaultObjectMax   = 60
-	// MaxSynthObjects is the number of grid cells objects are placed in,
+	DefaultWidth      = 640
+	DefaultHeight     = 480
+	DefaultTurbidHaze = 600
+	DefaultFoam       = 400
+	DefaultObjectMin  = 10
+	DefaultObjectMax  = 60
+	// MaxObjects is the number of grid cells objects are placed in,
 	// one per cell, so that no two touch.
-	MaxSynthObjects = synthGrid * synthGrid
-	synthGrid       = 4
+	MaxObjects = gridSize * gridSize
+	gridSize   = 4
 	// objectGap is the least distance in pixels between an object and its
 	// cell's edge, so objects in neighbouring cells are at least twice this
 	// apart and JPEG ringing cannot join them.
 	objectGap = 6
 	// objectContrast is the least L1 RGB distance between an object's
-	// colour and the water under it: four times DefaultMinContrast, well
+	// colour and the water under it: four times imaging.DefaultMinContrast, well
 	// past the detector's strong threshold on any synthetic water.
 	objectContrast = 240
 )
 
-// SynthParams shapes a synthetic scene. The zero value is a 640×480 scene
+// Params shapes a scene. The zero value is a 640×480 scene
 // of its kind without objects.
-type SynthParams struct {
+type Params struct {
 	// Width and Height in pixels; zero means 640×480. At least 64×64.
 	Width, Height int
 	// Haze in permille blends a milky brown haze over the water of any kind
@@ -82,7 +86,7 @@ type SynthParams struct {
 	Hue int
 	// Foam is the foam coverage of a foamy scene in permille, 1..900.
 	Foam int
-	// Objects is the number of floating objects drawn, 0..MaxSynthObjects,
+	// Objects is the number of floating objects drawn, 0..MaxObjects,
 	// one per cell of a 4×4 grid, never touching.
 	Objects int
 	// ObjectMin and ObjectMax bound each object's width and height in
@@ -95,12 +99,12 @@ type SynthParams struct {
 	OffsetX, OffsetY int
 }
 
-func (p SynthParams) withDefaults(k Kind) SynthParams {
+func (p Params) withDefaults(k Kind) Params {
 	if p.Width == 0 {
-		p.Width = DefaultSynthWidth
+		p.Width = DefaultWidth
 	}
 	if p.Height == 0 {
-		p.Height = DefaultSynthHeight
+		p.Height = DefaultHeight
 	}
 	if k == KindTurbid && p.Haze == 0 {
 		p.Haze = DefaultTurbidHaze
@@ -117,13 +121,13 @@ func (p SynthParams) withDefaults(k Kind) SynthParams {
 	return p
 }
 
-func (p SynthParams) validate(k Kind) error {
+func (p Params) validate(k Kind) error {
 	bad := func(field string, v any, want string) error {
-		return fmt.Errorf("%w: synthetic %s: %s %v, want %s", ErrInvalidParams, k, field, v, want)
+		return fmt.Errorf("%w: scene %s: %s %v, want %s", ErrInvalidParams, k, field, v, want)
 	}
 	switch {
 	case k < KindClear || k > KindFoamy:
-		return fmt.Errorf("%w: synthetic kind %d, want clear, turbid, coloured or foamy", ErrInvalidParams, k)
+		return fmt.Errorf("%w: scene kind %d, want clear, turbid, coloured or foamy", ErrInvalidParams, k)
 	case p.Width < 64 || p.Width > 4096:
 		return bad("width", p.Width, "64..4096")
 	case p.Height < 64 || p.Height > 4096:
@@ -134,12 +138,12 @@ func (p SynthParams) validate(k Kind) error {
 		return bad("hue", p.Hue, "0..359")
 	case k == KindFoamy && (p.Foam < 1 || p.Foam > 900):
 		return bad("foam", p.Foam, "1..900")
-	case p.Objects < 0 || p.Objects > MaxSynthObjects:
-		return bad("objects", p.Objects, fmt.Sprintf("0..%d", MaxSynthObjects))
+	case p.Objects < 0 || p.Objects > MaxObjects:
+		return bad("objects", p.Objects, fmt.Sprintf("0..%d", MaxObjects))
 	case p.ObjectMin < 3 || p.ObjectMax < p.ObjectMin:
 		return bad("object_min..object_max", fmt.Sprintf("%d..%d", p.ObjectMin, p.ObjectMax), "3 ≤ min ≤ max")
-	case p.Objects > 0 && p.ObjectMin > min(p.Width, p.Height)/synthGrid-2*objectGap:
-		return bad("object_min", p.ObjectMin, fmt.Sprintf("at most %d for a %dx%d frame", min(p.Width, p.Height)/synthGrid-2*objectGap, p.Width, p.Height))
+	case p.Objects > 0 && p.ObjectMin > min(p.Width, p.Height)/gridSize-2*objectGap:
+		return bad("object_min", p.ObjectMin, fmt.Sprintf("at most %d for a %dx%d frame", min(p.Width, p.Height)/gridSize-2*objectGap, p.Width, p.Height))
 	case p.OffsetX < -1<<20 || p.OffsetX > 1<<20 || p.OffsetY < -1<<20 || p.OffsetY > 1<<20:
 		return bad("offset", fmt.Sprintf("(%d,%d)", p.OffsetX, p.OffsetY), "within ±2^20")
 	}
@@ -153,17 +157,17 @@ var (
 	foamColour = [3]int32{236, 238, 232}
 	// objectPalette is floating waste: white and coloured plastic, dark
 	// wood, a yellow canister, a green bottle. Each differs from both clear
-	// and hazy water by well over Params.MinContrast.
+	// and hazy water by well over imaging.Params.MinContrast.
 	objectPalette = [][3]int32{
 		{240, 240, 236}, {210, 36, 30}, {24, 22, 20}, {234, 200, 40}, {40, 170, 70}, {30, 90, 220}, {250, 130, 20},
 	}
 )
 
-// Synthetic draws a scene of the given kind, deterministically from seed:
+// Draw draws a scene of the given kind, deterministically from seed:
 // the same arguments give the same pixels on every platform (integer
 // arithmetic and a fixed generator only). It returns the image and the
 // bounding boxes of the floating objects drawn, in drawing order.
-func Synthetic(kind Kind, p SynthParams, seed uint64) (*image.RGBA, []image.Rectangle, error) {
+func Draw(kind Kind, p Params, seed uint64) (*image.RGBA, []image.Rectangle, error) {
 	p = p.withDefaults(kind)
 	if err := p.validate(kind); err != nil {
 		return nil, nil, err
@@ -230,12 +234,12 @@ func Synthetic(kind Kind, p SynthParams, seed uint64) (*image.RGBA, []image.Rect
 // drawObjects places p.Objects objects, one in each of as many randomly
 // chosen cells of a 4×4 grid, each a filled rectangle or ellipse of random
 // size and palette colour, and returns their tight bounding boxes.
-func drawObjects(img *image.RGBA, p SynthParams, seed uint64) []image.Rectangle {
+func drawObjects(img *image.RGBA, p Params, seed uint64) []image.Rectangle {
 	if p.Objects == 0 {
 		return nil
 	}
 	rng := splitmix{state: seed ^ 0x4F424A45_43545321}
-	cells := make([]int, MaxSynthObjects)
+	cells := make([]int, MaxObjects)
 	for i := range cells {
 		cells[i] = i
 	}
@@ -243,10 +247,10 @@ func drawObjects(img *image.RGBA, p SynthParams, seed uint64) []image.Rectangle 
 		j := rng.intn(i + 1)
 		cells[i], cells[j] = cells[j], cells[i]
 	}
-	cw, ch := p.Width/synthGrid, p.Height/synthGrid
+	cw, ch := p.Width/gridSize, p.Height/gridSize
 	boxes := make([]image.Rectangle, 0, p.Objects)
 	for _, cell := range cells[:p.Objects] {
-		cx, cy := cell%synthGrid*cw, cell/synthGrid*ch
+		cx, cy := cell%gridSize*cw, cell/gridSize*ch
 		maxW := min(p.ObjectMax, cw-2*objectGap)
 		maxH := min(p.ObjectMax, ch-2*objectGap)
 		w := p.ObjectMin + rng.intn(maxW-p.ObjectMin+1)
@@ -304,7 +308,7 @@ func objectColour(img *image.RGBA, x, y, start int) [3]int32 {
 
 // foamLevel returns the foam-noise level above which a pixel is foam, so
 // that about p.Foam permille of the frame is covered.
-func foamLevel(p SynthParams, seed uint64) int32 {
+func foamLevel(p Params, seed uint64) int32 {
 	var hist [256]int
 	for y := 0; y < p.Height; y++ {
 		for x := 0; x < p.Width; x++ {
@@ -418,16 +422,14 @@ func EncodeJPEG(img image.Image, quality int) ([]byte, error) {
 	}
 	var buf bytes.Buffer
 	if err := jpeg.Encode(&buf, img, &jpeg.Options{Quality: quality}); err != nil {
-		return nil, fmt.Errorf("imaging: encode jpeg: %w", err)
+		return nil, fmt.Errorf("scenes: encode jpeg: %w", err)
 	}
 	return buf.Bytes(), nil
 }
 
-// EncodePNG encodes img as a PNG.
-func EncodePNG(img image.Image) ([]byte, error) {
-	var buf bytes.Buffer
-	if err := png.Encode(&buf, img); err != nil {
-		return nil, fmt.Errorf("imaging: encode png: %w", err)
+func abs(v int32) int32 {
+	if v < 0 {
+		return -v
 	}
-	return buf.Bytes(), nil
+	return v
 }

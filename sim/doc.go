@@ -49,7 +49,7 @@
 // # Camera frames
 //
 // With Config.Images set, every delivered reading carries ImageHash, the
-// SHA-256 of a synthetic JPEG frame (imaging.Synthetic) drawn from the
+// SHA-256 of a synthetic JPEG frame (package sim/scenes) drawn from the
 // seed, the meter and the reading's time, set before the reading is
 // signed. The frame shows ImageConfig.Scene (clear water by default),
 // FaultScene (turbid, with floating solids) under limit-breach, or what
@@ -62,4 +62,10 @@
 // meters' keys (Meter.Public) before their readings can be accepted; set
 // the industries' permits to Meter.Limits (or others) to exercise the
 // limit rule. A Fleet is not safe for concurrent use.
+//
+// # Where it sits
+//
+// The package is a client of the node, beside cmd rather than under node/:
+// it imports only chain and sim/scenes, and the node imports neither
+// (node tests do, to drive meters and draw camera frames).
 package sim

@@ -35,4 +35,9 @@
 // least 90% of its offered rate with a p99 under Options.MaxP99; the peak is
 // the best finalized rate of any step. A last step at half the peak gives
 // the latency figures of the Result.
+//
+// The package is a client of the node, beside cmd rather than under node/:
+// it starts nodes and drives their ingestion path as a meter fleet would,
+// and no node package imports it. Package bench/verifyrate, the raw
+// verification rate, is also what the node's own benchmarks compare with.
 package bench

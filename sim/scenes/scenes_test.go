@@ -1,4 +1,4 @@
-package imaging
+package scenes
 
 import (
 	"bytes"
@@ -9,7 +9,7 @@ import (
 
 func TestSyntheticDeterministic(t *testing.T) {
 	for _, k := range []Kind{KindClear, KindTurbid, KindColoured, KindFoamy} {
-		p := SynthParams{Width: 160, Height: 120, Objects: 5, Hue: 200}
+		p := Params{Width: 160, Height: 120, Objects: 5, Hue: 200}
 		a, ba := scene(t, k, p, 42)
 		b, bb := scene(t, k, p, 42)
 		c, _ := scene(t, k, p, 43)
@@ -29,12 +29,12 @@ func TestSyntheticDeterministic(t *testing.T) {
 
 func TestSyntheticObjectsApart(t *testing.T) {
 	for seed := uint64(0); seed < 20; seed++ {
-		_, boxes := scene(t, KindClear, SynthParams{Objects: MaxSynthObjects, ObjectMin: 3, ObjectMax: 200}, seed)
-		if len(boxes) != MaxSynthObjects {
+		_, boxes := scene(t, KindClear, Params{Objects: MaxObjects, ObjectMin: 3, ObjectMax: 200}, seed)
+		if len(boxes) != MaxObjects {
 			t.Fatalf("seed %d: %d boxes", seed, len(boxes))
 		}
 		for i, a := range boxes {
-			if a.Empty() || !a.In(image.Rect(0, 0, DefaultSynthWidth, DefaultSynthHeight)) {
+			if a.Empty() || !a.In(image.Rect(0, 0, DefaultWidth, DefaultHeight)) {
 				t.Errorf("seed %d: box %v", seed, a)
 			}
 			for _, b := range boxes[i+1:] {
@@ -47,31 +47,31 @@ func TestSyntheticObjectsApart(t *testing.T) {
 }
 
 func TestSynthParamsInvalid(t *testing.T) {
-	valid := SynthParams{Width: 200, Height: 150, Haze: 300, Hue: 10, Foam: 300, Objects: 4, ObjectMin: 5, ObjectMax: 20}
-	if _, _, err := Synthetic(KindFoamy, valid, 1); err != nil {
+	valid := Params{Width: 200, Height: 150, Haze: 300, Hue: 10, Foam: 300, Objects: 4, ObjectMin: 5, ObjectMax: 20}
+	if _, _, err := Draw(KindFoamy, valid, 1); err != nil {
 		t.Fatalf("valid params: %v", err)
 	}
 	cases := []struct {
 		name   string
 		kind   Kind
-		mutate func(*SynthParams)
+		mutate func(*Params)
 	}{
-		{"kind", 9, func(*SynthParams) {}},
-		{"width", KindFoamy, func(p *SynthParams) { p.Width = 10 }},
-		{"height", KindFoamy, func(p *SynthParams) { p.Height = 5000 }},
-		{"haze", KindFoamy, func(p *SynthParams) { p.Haze = 1001 }},
-		{"hue", KindFoamy, func(p *SynthParams) { p.Hue = 360 }},
-		{"foam", KindFoamy, func(p *SynthParams) { p.Foam = 950 }},
-		{"objects", KindFoamy, func(p *SynthParams) { p.Objects = MaxSynthObjects + 1 }},
-		{"object_min", KindFoamy, func(p *SynthParams) { p.ObjectMin = 2 }},
-		{"object_max", KindFoamy, func(p *SynthParams) { p.ObjectMax = 4 }},
-		{"object_min", KindFoamy, func(p *SynthParams) { p.ObjectMin, p.ObjectMax = 30, 40 }},
-		{"offset", KindFoamy, func(p *SynthParams) { p.OffsetX = 1 << 21 }},
+		{"kind", 9, func(*Params) {}},
+		{"width", KindFoamy, func(p *Params) { p.Width = 10 }},
+		{"height", KindFoamy, func(p *Params) { p.Height = 5000 }},
+		{"haze", KindFoamy, func(p *Params) { p.Haze = 1001 }},
+		{"hue", KindFoamy, func(p *Params) { p.Hue = 360 }},
+		{"foam", KindFoamy, func(p *Params) { p.Foam = 950 }},
+		{"objects", KindFoamy, func(p *Params) { p.Objects = MaxObjects + 1 }},
+		{"object_min", KindFoamy, func(p *Params) { p.ObjectMin = 2 }},
+		{"object_max", KindFoamy, func(p *Params) { p.ObjectMax = 4 }},
+		{"object_min", KindFoamy, func(p *Params) { p.ObjectMin, p.ObjectMax = 30, 40 }},
+		{"offset", KindFoamy, func(p *Params) { p.OffsetX = 1 << 21 }},
 	}
 	for _, c := range cases {
 		p := valid
 		c.mutate(&p)
-		_, _, err := Synthetic(c.kind, p, 1)
+		_, _, err := Draw(c.kind, p, 1)
 		if !errors.Is(err, ErrInvalidParams) || !bytes.Contains([]byte(err.Error()), []byte(c.name)) {
 			t.Errorf("%s: %v", c.name, err)
 		}
@@ -95,7 +95,7 @@ func TestParseKind(t *testing.T) {
 // TestSyntheticFoamCoverage: the foam covers about the fraction asked.
 func TestSyntheticFoamCoverage(t *testing.T) {
 	for _, foam := range []int{100, 400, 800} {
-		img, _ := scene(t, KindFoamy, SynthParams{Foam: foam, Width: 320, Height: 240}, 8)
+		img, _ := scene(t, KindFoamy, Params{Foam: foam, Width: 320, Height: 240}, 8)
 		white := 0
 		for i := 0; i < len(img.Pix); i += 4 {
 			if min(img.Pix[i], img.Pix[i+1], img.Pix[i+2]) > 150 {
@@ -107,4 +107,14 @@ func TestSyntheticFoamCoverage(t *testing.T) {
 			t.Errorf("foam %d‰ asked, %d‰ white", foam, got)
 		}
 	}
+}
+
+// scene draws a scene or fails the test.
+func scene(t testing.TB, k Kind, p Params, seed uint64) (*image.RGBA, []image.Rectangle) {
+	t.Helper()
+	img, boxes, err := Draw(k, p, seed)
+	if err != nil {
+		t.Fatalf("Draw(%v, %+v, %d): %v", k, p, seed, err)
+	}
+	return img, boxes
 }
