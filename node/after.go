@@ -61,7 +61,7 @@ func (n *Node) afterCommit(b *chain.Block, took time.Duration) {
 	sr := n.state
 	var hashes []chain.Hash // of the readings of a data block
 	if lane == chain.LaneData {
-		n.indexImages(b) // before the mempool forgets the readings: an upload finds them in one or the other
+		n.images.Index(b) // before the mempool forgets the readings: an upload finds them in one or the other
 		hashes = make([]chain.Hash, len(b.Readings))
 		now := time.Now()
 		n.submitted.mu.Lock()
@@ -176,5 +176,9 @@ func (n *Node) httpHandler() http.Handler {
 func (n *Node) startBackground() {
 	n.wg.Add(1)
 	go n.syncLoop()
-	n.startImageFetcher()
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		n.images.Run(n.ctx)
+	}()
 }

@@ -38,7 +38,7 @@ func (n *Node) startAlerts() error {
 		}
 		n.alertLog.Add(eng.ObserveBlock(b, n.blockDeviceContexts(b))...)
 	}
-	n.replayImageAlerts() // image alerts are not chain-derived; see images_replay.go
+	n.replayImageAlerts() // image alerts are not chain-derived; see node/images
 	if head > 0 {
 		n.log.Info("alerts replayed from the data chain", "blocks", head, "alerts", n.alertLog.Len(), "took", time.Since(start).Round(time.Millisecond))
 	}

@@ -101,7 +101,7 @@ func (n *Node) Readings(q api.ReadingQuery) ([]api.Reading, error) {
 			return nil, err
 		}
 		out := []api.Reading{{Reading: *r, Hash: r.Hash(), Height: loc.Height, Index: loc.Index}}
-		n.attachImages(out)
+		n.images.AttachSummaries(out)
 		return out, nil
 	}
 	to := q.To
@@ -113,7 +113,7 @@ func (n *Node) Readings(q api.ReadingQuery) ([]api.Reading, error) {
 		out = append(out, api.Reading{Reading: *r, Hash: r.Hash(), Height: loc.Height, Index: loc.Index})
 		return nil
 	})
-	n.attachImages(out)
+	n.images.AttachSummaries(out)
 	return out, err
 }
 
@@ -231,38 +231,27 @@ func (n *Node) Alerts(f alerts.Filter) ([]alerts.Alert, error) {
 	return n.alertLog.List(f), nil
 }
 
-// The image routes delegate to the image store (images.go).
+// The image routes delegate to the image store (package images).
+
+// PutImage answers PUT /v1/images/{hash}.
+func (n *Node) PutImage(hash chain.Hash, body []byte) error { return n.images.Put(hash, body) }
 
 // Image answers GET /v1/images/{hash}.
-func (n *Node) Image(h chain.Hash) (api.File, error) {
-	return fileOf(n.queryImage(imageArgs(h)))
-}
+func (n *Node) Image(h chain.Hash) (api.File, error) { return n.images.File(h) }
 
 // ImageOverlay answers GET /v1/images/{hash}/overlay.
-func (n *Node) ImageOverlay(h chain.Hash) (api.File, error) {
-	return fileOf(n.queryImageOverlay(imageArgs(h)))
-}
+func (n *Node) ImageOverlay(h chain.Hash) (api.File, error) { return n.images.Overlay(h) }
 
 // ImageAnalysis answers GET /v1/images/{hash}/analysis.
 func (n *Node) ImageAnalysis(h chain.Hash) (api.ImageReport, error) {
-	v, err := n.queryImageAnalysis(imageArgs(h))
+	rep, err := n.images.Analysis(h)
 	if err != nil {
 		return api.ImageReport{}, err
 	}
-	rep := v.(ImageReport)
 	out := api.ImageReport{Hash: rep.Hash, Format: rep.Format, Bytes: rep.Bytes, Analysis: rep.Analysis}
 	if r := rep.Reading; r != nil {
 		ir := api.ImageReading(*r)
 		out.Reading = &ir
 	}
 	return out, nil
-}
-
-func imageArgs(h chain.Hash) map[string]string { return map[string]string{"hash": h.String()} }
-
-func fileOf(v any, err error) (api.File, error) {
-	if err != nil {
-		return api.File{}, err
-	}
-	return v.(api.File), nil
 }

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -22,6 +23,7 @@ import (
 	"github.com/waterchain/waterchain/node/api"
 	"github.com/waterchain/waterchain/node/config"
 	"github.com/waterchain/waterchain/node/events"
+	"github.com/waterchain/waterchain/node/images"
 	"github.com/waterchain/waterchain/node/ingest"
 	"github.com/waterchain/waterchain/node/mempool"
 	"github.com/waterchain/waterchain/node/web"
@@ -102,7 +104,7 @@ type Node struct {
 	mqtt      *ingest.Broker
 	alerts    *alerts.Engine // nil when disabled; used on the loop (DoorReject from any goroutine)
 	alertLog  *alerts.Log
-	images    imageKeeper // orphan sweep state; see images_sweep.go
+	images    *images.Images // camera images beside the chain
 
 	httpSrv  *http.Server
 	adminSrv *http.Server // the admin socket; see admin.go
@@ -189,6 +191,10 @@ func New(opts Options) (*Node, error) {
 		if h, ok := n.store.Head(lane); ok {
 			n.heads[lane].Store(&h)
 		}
+	}
+	if err := n.newImages(); err != nil {
+		n.kv.Close()
+		return nil, err
 	}
 	if err := n.startAlerts(); err != nil {
 		n.kv.Close()
@@ -365,4 +371,85 @@ func (n *Node) stop(err error) {
 		n.log.Error("node stopped", "err", err)
 		n.cancel()
 	}
+}
+
+// newImages builds the node's image store (package images) over its KV,
+// with its limits and the node's parts it reads: the chain store, the
+// reading mempool, the p2p host once Start has made it, the alert log
+// when alerts are enabled, and the node's clock.
+func (n *Node) newImages() error {
+	var sink images.AlertSink
+	if n.cfg.Alerts.Enabled {
+		sink = imageAlertSink{n}
+	}
+	im, err := images.New(n.kv, images.Config{
+		MaxBytes: int(n.cfg.Images.MaxBytes),
+		// A reading may be timed a window after its acceptance, and be
+		// final in a block timed a window after the reading.
+		OrphanGrace: 2*n.gen.Params.ReadingWindow.Std() + images.ClockMargin,
+	}, images.Deps{
+		Chain: n.store, Pool: n.readings, Peers: imagePeers{n}, Alerts: sink,
+		Clock: images.ClockFunc(n.now), Logger: n.log,
+	})
+	if err != nil {
+		return fmt.Errorf("images: %w", err)
+	}
+	for _, c := range im.Collectors() {
+		if err := n.registry.Register(c); err != nil {
+			return fmt.Errorf("images metrics: %w", err)
+		}
+	}
+	n.images = im
+	return nil
+}
+
+var (
+	_ images.Chain = (*store.Store)(nil)
+	_ images.Pool  = (*mempool.Readings)(nil)
+	_ images.Peers = (*p2p.Host)(nil)
+)
+
+// imagePeers is the p2p host for package images; the host exists once
+// Start has run, before the fetcher does.
+type imagePeers struct{ n *Node }
+
+func (p imagePeers) Peers() []chain.PubKey {
+	if p.n.host == nil {
+		return nil
+	}
+	return p.n.host.Peers()
+}
+
+func (p imagePeers) Request(ctx context.Context, peer chain.PubKey, protocol string, req []byte) ([]byte, error) {
+	return p.n.host.Request(ctx, peer, protocol, req)
+}
+
+// imageAlertSink puts image alerts in the node's alert log, with the
+// device's industry as of the tx head.
+type imageAlertSink struct{ n *Node }
+
+func (s imageAlertSink) Context(dev chain.PubKey) alerts.DeviceContext {
+	return s.n.deviceContext(dev, s.n.Height(chain.LaneTx))
+}
+
+func (s imageAlertSink) Raise(as []alerts.Alert) { s.n.raise(as) }
+
+// replayImageAlerts merges the image alerts re-derived from the stored
+// images (images.ReplayAlerts) into the alert log by time. Called by
+// startAlerts after the chain replay, before anything else uses the log.
+func (n *Node) replayImageAlerts() {
+	start := time.Now()
+	raised, err := n.images.ReplayAlerts()
+	if err != nil {
+		n.log.Error("image alerts: replay incomplete", "err", err)
+	}
+	if len(raised) == 0 {
+		return
+	}
+	chainAlerts := n.alertLog.List(alerts.Filter{})
+	slices.Reverse(chainAlerts) // oldest first
+	log := alerts.NewLog(maxAlertsKept)
+	log.Add(images.MergeAlertsByTime(chainAlerts, raised)...)
+	n.alertLog = log
+	n.log.Info("image alerts replayed from stored images", "alerts", len(raised), "took", time.Since(start).Round(time.Millisecond))
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/waterchain/waterchain/chain"
 	"github.com/waterchain/waterchain/chain/verify"
+	"github.com/waterchain/waterchain/node/images"
 )
 
 // Block sync: a node that is behind (a restarted validator, a new auditor)
@@ -56,7 +57,7 @@ func (n *Node) registerSync() error {
 	}); err != nil {
 		return err
 	}
-	if err := n.registerImages(); err != nil {
+	if err := n.host.Handle(images.Protocol, n.images.ServeRequest); err != nil {
 		return err
 	}
 	return n.host.Handle(protoSyncBlocks, func(ctx context.Context, from chain.PubKey, req []byte) ([]byte, error) {

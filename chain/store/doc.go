@@ -55,6 +55,7 @@
 //	d<reading hash:32>             reading by hash: height (8), index (4)
 //	x<tx hash:32>                  transaction by hash: height (8), index (4)
 //	s<state key>                   state value
+//	i<…>                           reserved for node/images (Reserve; reserved.go)
 //
 // A store of an older schema is upgraded in place by Open (migrate.go), a
 // store of a newer one refused.

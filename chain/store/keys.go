@@ -8,7 +8,8 @@ import (
 )
 
 // Key prefixes: the first byte of every key names its table. The layout is
-// documented in doc.go; changing it needs a new schemaVersion.
+// documented in doc.go; changing it needs a new schemaVersion. Prefixes
+// other packages may write under are reserved in reserved.go.
 const (
 	prefixMeta      = 'm' // m<name>                     metadata
 	prefixHead      = 'l' // l<lane>                     lane head height
@@ -143,6 +144,9 @@ func keyName(k []byte) string {
 		}
 	case prefixState:
 		return fmt.Sprintf("state %q", body)
+	}
+	if owner, ok := reservedPrefixes[k[0]]; ok {
+		return fmt.Sprintf("%s record %q", owner, body)
 	}
 	return fmt.Sprintf("key %q", k)
 }

@@ -247,7 +247,3 @@ type File struct {
 	ContentType string
 	Body        []byte
 }
-
-// RawResponse is File under its former name, which the node's image code
-// still uses.
-type RawResponse = File
