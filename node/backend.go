@@ -39,6 +39,7 @@ func (n *Node) Status(context.Context) (api.Status, error) {
 	if n.host != nil {
 		st.NodeID = n.host.ID().String()
 		st.Peers = len(n.host.Peers())
+		st.P2PAddrs = n.host.Addrs()
 	}
 	for _, lane := range chain.Lanes {
 		ls := api.LaneStatus{Round: n.rounds[lane].Load()}

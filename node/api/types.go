@@ -23,6 +23,11 @@ type Status struct {
 	// Commit and GoVersion say which build of that version runs.
 	Commit    string `json:"commit,omitempty"`
 	GoVersion string `json:"go_version"`
+	// P2PAddrs are the addresses this node announces to peers, with its
+	// /p2p/ID: [p2p] external_addresses when set, else its listen
+	// addresses. They are how peers reach it; a node behind NAT announcing
+	// only private ones is unreachable from outside its network.
+	P2PAddrs []string `json:"p2p_addrs"`
 }
 
 // LaneStatus is one lane's head in Status.

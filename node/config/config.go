@@ -17,6 +17,7 @@ import (
 	"github.com/pelletier/go-toml/v2"
 
 	"github.com/waterchain/waterchain/node/alerts"
+	"github.com/waterchain/waterchain/p2p"
 )
 
 // Defaults of the node's listening addresses.
@@ -61,9 +62,14 @@ type Config struct {
 
 // P2P is the libp2p host.
 type P2P struct {
-	Listen    []string `toml:"listen" comment:"multiaddrs the node listens on, such as \"/ip4/0.0.0.0/tcp/26656\""`
-	Bootstrap []string `toml:"bootstrap" comment:"peers dialled at start, with their peer IDs: \"/ip4/10.0.0.2/tcp/26656/p2p/12D3KooW...\""`
-	MDNS      bool     `toml:"mdns" comment:"find peers on the local network by mDNS"`
+	Listen []string `toml:"listen" comment:"multiaddrs the node listens on, such as \"/ip4/0.0.0.0/tcp/26656\" or \"/ip6/::/tcp/26656\""`
+	// ExternalAddresses, when set, are announced to peers instead of the
+	// listen addresses: what reaches a node behind NAT, a port mapping or a
+	// load balancer. Empty announces the listen addresses (an unspecified
+	// one expanded to every interface's).
+	ExternalAddresses []string `toml:"external_addresses" comment:"multiaddrs announced to peers instead of the listen addresses, for a node behind NAT or a port mapping: its public IP or DNS name and port, such as \"/dns4/node.example.org/tcp/26656\"; empty announces the listen addresses"`
+	Bootstrap         []string `toml:"bootstrap" comment:"peers dialled at start, with their peer IDs: \"/ip4/10.0.0.2/tcp/26656/p2p/12D3KooW...\"; DNS names work too: \"/dns4/val1.example.org/tcp/26656/p2p/12D3KooW...\""`
+	MDNS              bool     `toml:"mdns" comment:"find peers on the local network by mDNS"`
 }
 
 // API is the HTTP API and dashboard.
@@ -143,7 +149,7 @@ type Storage struct {
 // Default returns the configuration of a fresh node home.
 func Default() *Config {
 	return &Config{
-		P2P:     P2P{Listen: []string{DefaultP2PListen}, Bootstrap: []string{}},
+		P2P:     P2P{Listen: []string{DefaultP2PListen}, ExternalAddresses: []string{}, Bootstrap: []string{}},
 		API:     API{Listen: DefaultAPIListen, Limits: DefaultAPILimits()},
 		Door:    Door{VerifyInFlight: 16_384, VerifyWorkers: 0},
 		MQTT:    MQTT{Enabled: false, Listen: DefaultMQTTListen, TokenWindowSeconds: DefaultMQTTTokenWindowSeconds},
@@ -203,6 +209,17 @@ func (c *Config) Validate() error {
 		if err := checkListenAddr(s); err != nil {
 			return fieldErr(fmt.Sprintf("p2p.listen[%d]", i), "%v", err)
 		}
+	}
+	external := make(map[string]int)
+	for i, s := range c.P2P.ExternalAddresses {
+		field := fmt.Sprintf("p2p.external_addresses[%d]", i)
+		if err := p2p.CheckExternalAddr(s); err != nil {
+			return fieldErr(field, "%v", err)
+		}
+		if j, dup := external[s]; dup {
+			return fieldErr(field, "%q is already p2p.external_addresses[%d]", s, j)
+		}
+		external[s] = i
 	}
 	seen := make(map[string]int)
 	for i, s := range c.P2P.Bootstrap {

@@ -53,6 +53,30 @@ func TestParseKeepsDefaultsForMissingKeys(t *testing.T) {
 	}
 }
 
+// TestParseSeparateHosts: a node on a host of its own listens on IPv4 and
+// IPv6, announces a DNS name and an address, and bootstraps by DNS names.
+func TestParseSeparateHosts(t *testing.T) {
+	doc := `[p2p]
+listen = ["/ip4/0.0.0.0/tcp/26656", "/ip6/::/tcp/26656", "/ip4/0.0.0.0/udp/26656/quic-v1"]
+external_addresses = ["/dns4/val2.example.org/tcp/26656", "/ip6/2001:db8::2/tcp/26656"]
+bootstrap = ["/dns4/val1.example.org/tcp/26656/p2p/12D3KooWGzxzKZYveHXtpG6AsrUJBcWxHBFS2HsEoGTxrMLvKXtf"]
+`
+	c, err := Parse([]byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.P2P.Listen) != 3 || len(c.P2P.ExternalAddresses) != 2 || c.P2P.ExternalAddresses[0] != "/dns4/val2.example.org/tcp/26656" {
+		t.Fatalf("parsed %+v", c.P2P)
+	}
+	data, err := c.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(data), "external_addresses = ") {
+		t.Fatalf("config.toml does not list external_addresses:\n%s", data)
+	}
+}
+
 func TestParseRejectsUnknownKeysNamingThem(t *testing.T) {
 	tests := []struct{ name, doc, want string }{
 		{"misspelt key", "[p2p]\nmdns = true\nlistn = []\n", "unknown key p2p.listn (line 3)"},
@@ -86,6 +110,13 @@ func TestValidateNamesTheBadField(t *testing.T) {
 		{"bootstrap without peer id", func(c *Config) { c.P2P.Bootstrap = []string{"/ip4/127.0.0.1/tcp/1"} }, "p2p.bootstrap[0]"},
 		{"bootstrap garbage", func(c *Config) { c.P2P.Bootstrap = []string{peerAddr, "localhost:1"} }, "p2p.bootstrap[1]"},
 		{"bootstrap twice", func(c *Config) { c.P2P.Bootstrap = []string{peerAddr, peerAddr} }, "p2p.bootstrap[1]"},
+		{"external on every interface", func(c *Config) { c.P2P.ExternalAddresses = []string{"/ip4/0.0.0.0/tcp/26656"} }, "p2p.external_addresses[0]"},
+		{"external with a peer id", func(c *Config) { c.P2P.ExternalAddresses = []string{"/dns4/a.example.org/tcp/1", peerAddr} }, "p2p.external_addresses[1]"},
+		{"external without a port", func(c *Config) { c.P2P.ExternalAddresses = []string{"/dns4/a.example.org"} }, "p2p.external_addresses[0]"},
+		{"external host:port", func(c *Config) { c.P2P.ExternalAddresses = []string{"a.example.org:26656"} }, "p2p.external_addresses[0]"},
+		{"external twice", func(c *Config) {
+			c.P2P.ExternalAddresses = []string{"/dns4/a.example.org/tcp/1", "/dns4/a.example.org/tcp/1"}
+		}, "p2p.external_addresses[1]"},
 		{"api listen without port", func(c *Config) { c.API.Listen = "127.0.0.1" }, "api.listen"},
 		{"api listen bad port", func(c *Config) { c.API.Listen = "127.0.0.1:70000" }, "api.listen"},
 		{"api listen empty", func(c *Config) { c.API.Listen = "" }, "api.listen"},
