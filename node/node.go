@@ -100,7 +100,8 @@ type Node struct {
 	mqtt      *ingest.Broker
 	alerts    *alerts.Engine // nil when disabled; used on the loop (DoorReject from any goroutine)
 	alertLog  *alerts.Log
-	images    imageKeeper // orphan sweep state; see images_sweep.go
+	alertCk   alertCheckpointer // alert checkpoints; see alerts_checkpoint.go
+	images    imageKeeper       // orphan sweep state; see images_sweep.go
 
 	httpSrv  *http.Server
 	adminSrv *http.Server // the admin socket; see admin.go
@@ -321,6 +322,7 @@ func (n *Node) Close() error {
 			n.host.Close()
 		}
 		n.wg.Wait()
+		n.closeAlerts()
 		n.closeEngines()
 		if n.kv != nil {
 			n.closeErr = n.kv.Close()
