@@ -3,12 +3,15 @@ package alerts
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"reflect"
 	"testing"
+	"time"
 
 	"pgregory.net/rapid"
 
 	"github.com/waterchain/waterchain/chain"
+	"github.com/waterchain/waterchain/sim"
 )
 
 // TestSnapshotRestoreContinues: an engine snapshotted after any prefix of
@@ -117,6 +120,54 @@ func TestRestoreRefuses(t *testing.T) {
 			}
 			if len(f.devices) != 1 || f.devices[chain.PubKey{1}].lastSeq != 7 {
 				t.Fatal("a refused snapshot changed the engine")
+			}
+		})
+	}
+}
+
+// BenchmarkStart compares the two ways an engine reaches the state of a
+// chain of blocks readings (50 devices, one reading each per block): by
+// replaying them all (a start without checkpoint) and by restoring a
+// snapshot of it (a start from a checkpoint at the head; the blocks after
+// a checkpoint are at most alertCheckpointEvery).
+func BenchmarkStart(b *testing.B) {
+	const devices = 50
+	for _, blocks := range []int{1_000, 10_000} {
+		f, err := sim.NewFleet(sim.Config{ChainID: "alerts-bench", Seed: 5, Devices: devices, Interval: interval})
+		if err != nil {
+			b.Fatal(err)
+		}
+		chainBlocks := make([][]*chain.Reading, blocks)
+		for h := range chainBlocks {
+			chainBlocks[h] = f.Next(monday.Add(time.Duration(h) * interval))
+		}
+		cfg := Config{ReadingInterval: interval, ReadingWindow: window, Thresholds: DefaultThresholds()}
+		replay := func() *Engine {
+			e, _ := NewEngine(cfg)
+			for h, rs := range chainBlocks {
+				at := BlockInfo{Height: uint64(h + 1), Time: rs[0].Time.Add(2 * time.Second)}
+				for _, r := range rs {
+					e.Observe(r, at, DeviceContext{})
+				}
+			}
+			return e
+		}
+		snap, err := replay().Snapshot()
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(fmt.Sprintf("replay/blocks=%d", blocks), func(b *testing.B) {
+			for range b.N {
+				replay()
+			}
+		})
+		b.Run(fmt.Sprintf("restore/blocks=%d", blocks), func(b *testing.B) {
+			b.ReportMetric(float64(len(snap)), "snapshot-bytes")
+			for range b.N {
+				e, _ := NewEngine(cfg)
+				if err := e.Restore(snap); err != nil {
+					b.Fatal(err)
+				}
 			}
 		})
 	}
