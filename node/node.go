@@ -104,7 +104,8 @@ type Node struct {
 	mqtt      *ingest.Broker
 	alerts    *alerts.Engine // nil when disabled; used on the loop (DoorReject from any goroutine)
 	alertLog  *alerts.Log
-	images    *images.Images // camera images beside the chain
+	alertCk   alertCheckpointer // alert checkpoints; see alerts_checkpoint.go
+	images    *images.Images    // camera images beside the chain
 
 	httpSrv  *http.Server
 	adminSrv *http.Server // the admin socket; see admin.go
@@ -356,6 +357,7 @@ func (n *Node) Close() error {
 			n.host.Close()
 		}
 		n.wg.Wait()
+		n.closeAlerts()
 		n.closeEngines()
 		if n.kv != nil {
 			n.closeErr = n.kv.Close()
