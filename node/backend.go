@@ -10,8 +10,8 @@ import (
 	"github.com/waterchain/waterchain/chain/store"
 	"github.com/waterchain/waterchain/node/alerts"
 	"github.com/waterchain/waterchain/node/api"
-	"github.com/waterchain/waterchain/node/audit"
 	"github.com/waterchain/waterchain/node/ingest"
+	"github.com/waterchain/waterchain/node/report"
 )
 
 // The node is the API's backend.
@@ -202,7 +202,7 @@ func (n *Node) Leaderboard(period int64) ([]state.LeaderboardEntry, error) {
 }
 
 // Report answers GET /v1/reports/{period}.
-func (n *Node) Report(period int64) (*audit.Report, error) {
+func (n *Node) Report(period int64) (*report.Report, error) {
 	// The report builder reads a period as a number below 100000 or a
 	// label; a label does not name period 0 of a genesis off the minute.
 	ref := strconv.FormatInt(period, 10)
@@ -214,11 +214,11 @@ func (n *Node) Report(period int64) (*audit.Report, error) {
 		ref = periods.Label(period)
 	}
 	th := n.cfg.Alerts.Thresholds
-	rep, err := audit.BuildReportWith(n.store, n.gen, ref, audit.ReportOptions{Thresholds: &th})
+	rep, err := report.BuildReportWith(n.store, n.gen, ref, report.ReportOptions{Thresholds: &th})
 	switch {
-	case errors.Is(err, audit.ErrBadPeriod):
+	case errors.Is(err, report.ErrBadPeriod):
 		return nil, api.BadRequest("%v", err)
-	case errors.Is(err, audit.ErrPeriodNotStarted):
+	case errors.Is(err, report.ErrPeriodNotStarted):
 		return nil, api.NotFound("%v", err)
 	}
 	return rep, err

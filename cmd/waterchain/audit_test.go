@@ -19,6 +19,7 @@ import (
 	"github.com/waterchain/waterchain/node/audit"
 	"github.com/waterchain/waterchain/node/audit/audittest"
 	"github.com/waterchain/waterchain/node/home"
+	"github.com/waterchain/waterchain/node/report"
 )
 
 var quietLog = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -138,7 +139,7 @@ func TestAuditReportCommand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(recs) != 3 || strings.Join(recs[0], ",") != strings.Join(audit.CSVHeader(), ",") {
+	if len(recs) != 3 || strings.Join(recs[0], ",") != strings.Join(report.CSVHeader(), ",") {
 		t.Fatalf("csv:\n%s", out)
 	}
 	if recs[1][0] != "2026-03-01T00:00" || recs[1][1] != "settled" || recs[1][2] != "industry-1" {
@@ -154,7 +155,7 @@ func TestAuditReportCommand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var rep audit.Report
+	var rep report.Report
 	if err := json.Unmarshal(data, &rep); err != nil || rep.Period != "2026-03-01T00:00" || len(rep.Rows) != 2 || rep.Rows[0].Readings != 18 {
 		t.Errorf("json report: %v %+v", err, rep)
 	}

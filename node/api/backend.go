@@ -6,8 +6,8 @@ import (
 	"github.com/waterchain/waterchain/chain"
 	"github.com/waterchain/waterchain/chain/state"
 	"github.com/waterchain/waterchain/node/alerts"
-	"github.com/waterchain/waterchain/node/audit"
 	"github.com/waterchain/waterchain/node/events"
+	"github.com/waterchain/waterchain/node/report"
 )
 
 // The server sees the node through these interfaces, one method per
@@ -98,7 +98,7 @@ type Images interface {
 type Reports interface {
 	// Report is the compliance report of a period that has started; 404
 	// for a later one.
-	Report(period int64) (*audit.Report, error)
+	Report(period int64) (*report.Report, error)
 	// AuditStatus is an auditor's verified heights; 404 on other roles.
 	AuditStatus() (AuditStatus, error)
 }

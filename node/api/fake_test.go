@@ -13,8 +13,8 @@ import (
 	"github.com/waterchain/waterchain/chain"
 	"github.com/waterchain/waterchain/chain/state"
 	"github.com/waterchain/waterchain/node/alerts"
-	"github.com/waterchain/waterchain/node/audit"
 	"github.com/waterchain/waterchain/node/events"
+	"github.com/waterchain/waterchain/node/report"
 )
 
 // fake is a Backend with canned answers. fail, keyed by method name,
@@ -248,14 +248,14 @@ func (f *fake) ImageOverlay(h chain.Hash) (File, error) {
 	return File{ContentType: "image/png", Body: pngHeader}, nil
 }
 
-func (f *fake) Report(period int64) (*audit.Report, error) {
+func (f *fake) Report(period int64) (*report.Report, error) {
 	if err := f.call("Report", period); err != nil {
 		return nil, err
 	}
 	if period > 10 {
 		return nil, NotFound("period %d has not started", period)
 	}
-	return &audit.Report{Index: period, Rows: []audit.Row{}}, nil
+	return &report.Report{Index: period, Rows: []report.Row{}}, nil
 }
 
 func (f *fake) AuditStatus() (AuditStatus, error) {

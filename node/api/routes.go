@@ -7,7 +7,7 @@ import (
 	"github.com/waterchain/waterchain/chain"
 	"github.com/waterchain/waterchain/chain/state"
 	"github.com/waterchain/waterchain/node/alerts"
-	"github.com/waterchain/waterchain/node/audit"
+	"github.com/waterchain/waterchain/node/report"
 )
 
 // route is one API route: how it is served and how it is documented. The
@@ -175,7 +175,7 @@ func (s *server) routes() []route {
 			status: ok, answer: chain.ReadingProof{}, errors: []int{c400, c404}, serve: s.proof},
 		{method: get, path: "/v1/reports/{period}", summary: "The compliance report of a period.",
 			params: []param{pathParam("period", fmtPeriod, "Period label or number.")},
-			status: ok, answer: audit.Report{}, errors: []int{c400, c404}, serve: s.report},
+			status: ok, answer: report.Report{}, errors: []int{c400, c404}, serve: s.report},
 		{method: get, path: "/v1/validators", summary: "Every validator set, oldest first.",
 			status: ok, answer: []state.ValidatorSetRecord{}, serve: s.validators},
 		{method: get, path: "/v1/audit", summary: "On an auditor: the heights it has verified.",

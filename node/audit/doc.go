@@ -1,8 +1,8 @@
-// Package audit owns the regulator's offline checks of a node's store:
-// Verify re-verifies the whole chain from genesis, BuildReport writes a
-// period's compliance report per industry. Both read a store.Store (open
-// it read-only, store.BadgerOptions.ReadOnly, with the node stopped) and
-// the genesis file; neither writes anything.
+// Package audit owns the regulator's offline check of a node's store:
+// Verify re-verifies the whole chain from genesis. It reads a store.Store
+// (open it read-only, store.BadgerOptions.ReadOnly, with the node stopped)
+// and the genesis file, and writes nothing. The compliance reports are
+// package node/report's, which the node serves too.
 //
 // # Verify
 //
@@ -56,22 +56,6 @@
 //
 // Measured on this project's 2-core machine over a million readings
 // (TestVerifyThroughput): see the README's performance section.
-//
-// # Reports
-//
-// BuildReport makes one row per industry for a settlement period, modelled
-// on a discharge monitoring report: permit (allowance, limits), allowance
-// after trades, volume used, per measure the count, min, average and max
-// of readings and the exceedances of the permit's limit, the share of
-// expected readings delivered, alerts by kind, drops minted, trades in and
-// out, equivocation evidence; with Report.WriteCSV and JSON. All figures
-// are integers on the chain's scales (chain.Measures); averages and
-// permille shares are rounded down. Readings are every finalized reading
-// timed in the period; expected readings follow settlement's rule
-// (⌊active time / reading interval⌋ per device); the chain's own
-// settlement record rides along (it counts readings up to its anchor only).
-// Alerts come from replaying node/alerts over the data chain from height 1
-// with the industry's limits of the period.
 //
 // The package's tests build real chains with package audittest.
 package audit

@@ -1,4 +1,4 @@
-package audit_test
+package report_test
 
 import (
 	"bytes"
@@ -14,6 +14,7 @@ import (
 	"github.com/waterchain/waterchain/node/alerts"
 	"github.com/waterchain/waterchain/node/audit"
 	"github.com/waterchain/waterchain/node/audit/audittest"
+	"github.com/waterchain/waterchain/node/report"
 )
 
 const drop = chain.DropUnit
@@ -138,7 +139,7 @@ func TestReportByHand(t *testing.T) {
 	if _, err := audit.Verify(c.Store, c.Genesis, audit.VerifyOptions{}); err != nil {
 		t.Fatalf("the scenario's chain does not verify: %v", err)
 	}
-	rep, err := audit.BuildReport(c.Store, c.Genesis, "2026-03-01T00:00")
+	rep, err := report.BuildReport(c.Store, c.Genesis, "2026-03-01T00:00")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +149,7 @@ func TestReportByHand(t *testing.T) {
 	if len(rep.Rows) != 2 {
 		t.Fatalf("%d rows", len(rep.Rows))
 	}
-	byName := map[string]audit.Row{}
+	byName := map[string]report.Row{}
 	for _, r := range rep.Rows {
 		byName[r.Industry] = r
 	}
@@ -162,11 +163,11 @@ func TestReportByHand(t *testing.T) {
 	// gross 100 + 400 = 500 drops, reward ⌊500 · 1000 · 900 / 10⁶⌋ = 450
 	// drops.
 	r1 := byName["industry-1"]
-	want1 := audit.Row{
+	want1 := report.Row{
 		Industry: "industry-1", Address: c.Industry(1).Public().Address(), Validator: "validator-1",
 		Allowance: 1000, Limits: limits, Bought: 0, Sold: 150, AllowanceAfterTrades: 850,
 		VolumeUsed: 450_000, Devices: 1, Readings: 9, Expected: 10, Delivered: 9, DeliveryPermille: 900,
-		Measures: []audit.MeasureStats{
+		Measures: []report.MeasureStats{
 			{Measure: "flow_rate", Unit: "L/h", Scale: 1000, Count: 9, Min: ptr(3_600_000), Avg: ptr(3_600_000), Max: ptr(3_600_000)},
 			{Measure: "volume", Unit: "L", Scale: 1000, Count: 9, Min: ptr(50_000), Avg: ptr(50_000), Max: ptr(50_000)},
 			{Measure: "volume_total", Unit: "L", Scale: 1000, Count: 9, Min: ptr(50_000), Avg: ptr(250_000), Max: ptr(450_000)},
@@ -177,7 +178,7 @@ func TestReportByHand(t *testing.T) {
 		},
 		Alerts:      noAlerts(),
 		DropsMinted: 450 * drop,
-		TradesOut:   audit.Trades{Count: 1, Litres: 150, Drops: 450 * drop},
+		TradesOut:   report.Trades{Count: 1, Litres: 150, Drops: 450 * drop},
 	}
 	// industry-2: bought 150 → 1150 L; used 6 × 200 L = 1 200 000 mL
 	// (50 L over); 6 of 10 readings → 600‰. Flow (5·3 600 000 − 1000)/6
@@ -192,11 +193,11 @@ func TestReportByHand(t *testing.T) {
 	alerts2 := noAlerts()
 	alerts2[alerts.KindNegativeFlow] = 1
 	alerts2[alerts.KindLimitExceeded] = 2
-	want2 := audit.Row{
+	want2 := report.Row{
 		Industry: "industry-2", Address: c.Industry(2).Public().Address(), Validator: "validator-2",
 		Allowance: 1000, Limits: limits, Bought: 150, Sold: 0, AllowanceAfterTrades: 1150,
 		VolumeUsed: 1_200_000, Devices: 1, Readings: 6, Expected: 10, Delivered: 6, DeliveryPermille: 600,
-		Measures: []audit.MeasureStats{
+		Measures: []report.MeasureStats{
 			{Measure: "flow_rate", Unit: "L/h", Scale: 1000, Count: 6, Min: ptr(-1000), Avg: ptr(2_999_833), Max: ptr(3_600_000)},
 			{Measure: "volume", Unit: "L", Scale: 1000, Count: 6, Min: ptr(200_000), Avg: ptr(200_000), Max: ptr(200_000)},
 			{Measure: "volume_total", Unit: "L", Scale: 1000, Count: 6, Min: ptr(200_000), Avg: ptr(700_000), Max: ptr(1_200_000)},
@@ -207,13 +208,13 @@ func TestReportByHand(t *testing.T) {
 		},
 		Alerts:        alerts2,
 		DropsMinted:   0,
-		TradesIn:      audit.Trades{Count: 1, Litres: 150, Drops: 450 * drop},
+		TradesIn:      report.Trades{Count: 1, Litres: 150, Drops: 450 * drop},
 		Equivocations: 1,
 	}
 	g0 := c.Genesis.GenesisTime
 	meterOf := map[string]chain.PubKey{"industry-1": c.Device(1, 1).Public(), "industry-2": c.Device(2, 1).Public()}
 	for _, tc := range []struct {
-		got, want audit.Row
+		got, want report.Row
 	}{{r1, want1}, {r2, want2}} {
 		s := tc.got.Settlement
 		if s == nil {
@@ -259,7 +260,7 @@ func TestReportByHand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(recs) != 3 || !reflect.DeepEqual(recs[0], audit.CSVHeader()) {
+	if len(recs) != 3 || !reflect.DeepEqual(recs[0], report.CSVHeader()) {
 		t.Fatalf("csv: %d records, header %v", len(recs), recs[0])
 	}
 	col := func(rec []string, name string) string {
@@ -306,7 +307,7 @@ func TestReportByHand(t *testing.T) {
 // period's), the readings so far, no settlement, no drops.
 func TestReportClosedPeriod(t *testing.T) {
 	c := reportScenarioClosed(t)
-	rep, err := audit.BuildReport(c.Store, c.Genesis, "0")
+	rep, err := report.BuildReport(c.Store, c.Genesis, "0")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -323,7 +324,7 @@ func TestReportClosedPeriod(t *testing.T) {
 		t.Fatal(err)
 	}
 	recs, err := csv.NewReader(&buf).ReadAll()
-	if err != nil || len(recs) != 3 || len(recs[1]) != len(audit.CSVHeader()) || recs[1][len(recs[1])-1] != "" {
+	if err != nil || len(recs) != 3 || len(recs[1]) != len(report.CSVHeader()) || recs[1][len(recs[1])-1] != "" {
 		t.Errorf("csv of a closed period: %v %v", recs, err)
 	}
 }
@@ -332,7 +333,7 @@ func TestReportClosedPeriod(t *testing.T) {
 // from the industries' records, no settlement, no drops.
 func TestReportOpenPeriod(t *testing.T) {
 	c := reportScenario(t)
-	rep, err := audit.BuildReport(c.Store, c.Genesis, "1")
+	rep, err := report.BuildReport(c.Store, c.Genesis, "1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -362,14 +363,14 @@ func TestReportBadPeriods(t *testing.T) {
 		period string
 		want   error
 	}{
-		{"2026-03-01T00:20", audit.ErrPeriodNotStarted},
-		{"7", audit.ErrPeriodNotStarted},
-		{"2026-03", audit.ErrBadPeriod},
-		{"2026-03-01T00:05", audit.ErrBadPeriod},
-		{"-1", audit.ErrBadPeriod},
-		{"", audit.ErrBadPeriod},
+		{"2026-03-01T00:20", report.ErrPeriodNotStarted},
+		{"7", report.ErrPeriodNotStarted},
+		{"2026-03", report.ErrBadPeriod},
+		{"2026-03-01T00:05", report.ErrBadPeriod},
+		{"-1", report.ErrBadPeriod},
+		{"", report.ErrBadPeriod},
 	} {
-		if _, err := audit.BuildReport(c.Store, c.Genesis, tc.period); !errors.Is(err, tc.want) {
+		if _, err := report.BuildReport(c.Store, c.Genesis, tc.period); !errors.Is(err, tc.want) {
 			t.Errorf("period %q: %v, want %v", tc.period, err, tc.want)
 		}
 	}
