@@ -133,7 +133,7 @@ func TestOpenAPIRefsResolve(t *testing.T) {
 	if len(unused) > 0 {
 		t.Errorf("schemas defined but never used: %v", unused)
 	}
-	for _, want := range []string{"api.Status", "api.ReadingStatus", "chain.Reading", "api.Error", "audit.Report"} {
+	for _, want := range []string{"api.Status", "api.ReadingStatus", "chain.Reading", "api.Error", "report.Report"} {
 		if _, ok := doc.Components.Schemas[want]; !ok {
 			t.Errorf("no schema %s", want)
 		}
