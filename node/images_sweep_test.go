@@ -43,7 +43,7 @@ func writeImageRecords(t *testing.T, n *Node, data []byte, meta imageMeta) chain
 }
 
 // waitIndexedPast waits for the image index to reach a data block timed
-// after at (empty blocks come every heartbeat).
+// after at (an idle data lane makes one every idle interval: 3 s on a devnet).
 func waitIndexedPast(t *testing.T, n *Node, at chain.Time) {
 	t.Helper()
 	waitFor(t, 30*time.Second, fmt.Sprintf("a data block timed after %s indexed", at), func() bool {
