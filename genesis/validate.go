@@ -117,15 +117,21 @@ func (v *validator) params(p *chain.Params) {
 		}
 		return true
 	}
-	hbOK := d("heartbeat", p.Heartbeat, MinHeartbeat, MaxHeartbeat)
+	d("idle_interval", p.IdleInterval, MinIdleInterval, MaxIdleInterval)
 	riOK := d("reading_interval", p.ReadingInterval, MinReadingInterval, MaxReadingInterval)
-	if d("reading_window", p.ReadingWindow, time.Second, MaxReadingWindow) && hbOK && p.ReadingWindow < p.Heartbeat {
-		v.add("params.reading_window", fmt.Sprintf("%s is shorter than the heartbeat %s", p.ReadingWindow.Std(), p.Heartbeat.Std()),
-			"make it at least the heartbeat, or readings that wait for an idle lane's next block are refused")
+	tpOK := d("timeout_propose", p.TimeoutPropose, MinTimeoutPropose, MaxTimeout)
+	// A reading waits for no idle interval: the data lane proposes as soon
+	// as readings wait. It waits for the round that includes it, though,
+	// and a round whose proposer is down lasts timeout_propose: a shorter
+	// window would refuse the readings accepted during it.
+	if d("reading_window", p.ReadingWindow, time.Second, MaxReadingWindow) && tpOK && p.ReadingWindow < p.TimeoutPropose {
+		v.add("params.reading_window", fmt.Sprintf("%s is shorter than the propose timeout %s", p.ReadingWindow.Std(), p.TimeoutPropose.Std()),
+			"make it at least timeout_propose, or readings that wait out a round whose proposer is down are refused")
 	}
-	d("timeout_propose", p.TimeoutPropose, MinTimeoutPropose, MaxTimeout)
 	d("timeout_delta", p.TimeoutDelta, MinTimeoutDelta, MaxTimeout)
 
+	// A period may be shorter than the idle interval: its boundary makes
+	// the blocks that close and settle it (see chain.Params.IdleInterval).
 	length, err := p.PeriodLength()
 	switch {
 	case err != nil:
@@ -133,9 +139,6 @@ func (v *validator) params(p *chain.Params) {
 	case length != 0 && riOK && length < p.ReadingInterval:
 		v.add("params.settlement_period", fmt.Sprintf("%s is shorter than the reading interval %s", length.Std(), p.ReadingInterval.Std()),
 			"make the period at least one reading interval, or no period can expect a reading")
-	case length != 0 && hbOK && length < p.Heartbeat:
-		v.add("params.settlement_period", fmt.Sprintf("%s is shorter than the heartbeat %s", length.Std(), p.Heartbeat.Std()),
-			"make the period longer than the heartbeat, or periods pass without a block to settle them")
 	}
 
 	permille := func(field string, got uint32) {

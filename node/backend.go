@@ -41,10 +41,18 @@ func (n *Node) Status(context.Context) (api.Status, error) {
 		st.Peers = len(n.host.Peers())
 		st.P2PAddrs = n.host.Addrs()
 	}
+	now := chain.TimeOf(n.now())
 	for _, lane := range chain.Lanes {
 		ls := api.LaneStatus{Round: n.rounds[lane].Load()}
 		if h, ok := n.Head(lane); ok {
 			ls.Height, ls.Hash, ls.Time = h.Height, h.Hash(), h.Time
+		}
+		waiting := st.Mempool.Readings
+		if lane == chain.LaneTx {
+			waiting = st.Mempool.Txs
+		}
+		if err := n.laneLiveness(&ls, lane, waiting, now); err != nil {
+			return st, err
 		}
 		st.Lanes[lane.String()] = ls
 	}

@@ -45,7 +45,7 @@ func testGenesis() *Genesis {
 		ChainID:     "waterchain-test",
 		GenesisTime: genesisTime,
 		Params: chain.Params{
-			Heartbeat:        chain.Duration(time.Second),
+			IdleInterval:     chain.Duration(time.Second),
 			ReadingInterval:  chain.Duration(time.Minute),
 			SettlementPeriod: "10m",
 			ReadingWindow:    chain.Duration(30 * time.Second),

@@ -34,9 +34,25 @@ type Status struct {
 type LaneStatus struct {
 	Height uint64     `json:"height"`
 	Hash   chain.Hash `json:"hash"`
-	Time   chain.Time `json:"time"`
+	// Time is when the last block was made (its header time; absent
+	// before the first).
+	Time chain.Time `json:"time"`
 	// Round is the consensus round in progress at Height+1.
 	Round uint32 `json:"round"`
+	// NextBlockDue is when the lane makes its next block at the latest if
+	// no entries arrive: the idle interval after its last block, or an
+	// earlier settlement boundary (genesis params.idle_interval). Entries
+	// waiting start a block at once.
+	NextBlockDue chain.Time `json:"next_block_due"`
+	// QuietReason says why the lane makes no block now and until when,
+	// such as "idle: no entries waiting; next block by 10:42:00 UTC at the
+	// latest (the idle interval 10m0s since the last block)"; empty while
+	// it makes one (entries wait, or NextBlockDue has passed).
+	QuietReason string `json:"quiet_reason,omitempty"`
+	// Overdue is set when NextBlockDue passed more than a few rounds ago
+	// and the lane has made no block since: it is stalled (too few
+	// validators up, or this node cut off from them), not quiet.
+	Overdue bool `json:"overdue,omitempty"`
 }
 
 // MempoolStatus counts entries waiting to be proposed.

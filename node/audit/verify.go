@@ -22,7 +22,7 @@ import (
 const DefaultBatchSize = 4096
 
 // maxChunkBlocks bounds the blocks of one chunk of work, so that a chain
-// of empty heartbeat blocks still moves in steps.
+// of empty blocks still moves in steps.
 const maxChunkBlocks = 512
 
 // VerifyOptions tune Verify. The zero value is the default.

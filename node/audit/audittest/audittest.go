@@ -100,7 +100,7 @@ func Genesis(opts Options) *genesis.Genesis {
 	g := &genesis.Genesis{
 		ChainID: opts.ChainID, GenesisTime: opts.GenesisTime,
 		Params: chain.Params{
-			Heartbeat: chain.Duration(time.Second), ReadingInterval: chain.Duration(opts.ReadingInterval),
+			IdleInterval: chain.Duration(time.Second), ReadingInterval: chain.Duration(opts.ReadingInterval),
 			SettlementPeriod: opts.SettlementPeriod, ReadingWindow: chain.Duration(opts.ReadingWindow),
 			TimeoutPropose: chain.Duration(time.Second), TimeoutDelta: chain.Duration(500 * time.Millisecond),
 			Reward: opts.Reward,
