@@ -27,6 +27,13 @@ func NewBatchVerifier(n int) *BatchVerifier {
 // Add queues one signature, as Verify(pub, domain, chainID, canonical, sig)
 // would check it.
 func (b *BatchVerifier) Add(pub PubKey, domain, chainID string, canonical []byte, sig Signature) {
+	d := SignDigest(domain, chainID, canonical)
+	b.addMessage(pub, domain, d[:], sig)
+}
+
+// addMessage queues a signature over msg: a signing digest, or a public
+// test vector's raw message.
+func (b *BatchVerifier) addMessage(pub PubKey, domain string, msg []byte, sig Signature) {
 	b.domains = append(b.domains, domain)
 	b.signers = append(b.signers, pub)
 	if len(sig) != ed25519.SignatureSize {
@@ -36,12 +43,11 @@ func (b *BatchVerifier) Add(pub PubKey, domain, chainID string, canonical []byte
 	} else {
 		b.bad = append(b.bad, false)
 	}
-	d := SignDigest(domain, chainID, canonical)
 	if xk := expandedKey(pub); xk != nil {
-		b.v.AddExpandedWithOptions(xk, d[:], sig, verifyOptions)
+		b.v.AddExpandedWithOptions(xk, msg, sig, verifyOptions)
 		return
 	}
-	b.v.AddWithOptions(pub[:], d[:], sig, verifyOptions)
+	b.v.AddWithOptions(pub[:], msg, sig, verifyOptions)
 }
 
 // expandedKeyCacheSize bounds the expanded public keys kept (about 1.5 KiB

@@ -18,7 +18,10 @@
 // reading onto another network. Validity follows ZIP-215 (cofactored
 // verification, as CometBFT's ed25519consensus), for single and batch checks
 // alike (BatchVerifier), so nodes that batch and nodes that do not always
-// agree.
+// agree. ZIP-215 lets anyone sign for a small-order key, so CheckPublicKey
+// refuses those keys and non-canonical encodings; every caller that lets a
+// key into the chain (Tx.ValidateBasic for a new device, an added validator
+// and the sender; genesis; key files) runs it.
 //
 // All measurements and amounts are integers with the scales documented on
 // Reading and in Measures: nothing that is hashed or executed uses floating

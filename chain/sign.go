@@ -95,8 +95,14 @@ func Verify(pub PubKey, domain, chainID string, canonical []byte, sig Signature)
 		return fmt.Errorf("%w: %d bytes, want %d", ErrBadSignature, len(sig), ed25519.SignatureSize)
 	}
 	d := SignDigest(domain, chainID, canonical)
-	if !voi.VerifyWithOptions(pub[:], d[:], sig, verifyOptions) {
+	if !verifyMessage(pub, d[:], sig) {
 		return fmt.Errorf("%w: %s signature by %s does not verify", ErrBadSignature, domain, pub.Short())
 	}
 	return nil
+}
+
+// verifyMessage applies the validity rule to a signature of sig's length
+// over msg: a signing digest, or a public test vector's raw message.
+func verifyMessage(pub PubKey, msg []byte, sig Signature) bool {
+	return voi.VerifyWithOptions(pub[:], msg, sig, verifyOptions)
 }

@@ -186,7 +186,12 @@ func (tx *Tx) ValidateBasic() error {
 		if len(tx.RegisterDevice.Label) > MaxLabelLen {
 			return fieldErr("register_device.label", "longer than %d bytes", MaxLabelLen)
 		}
+		if err := keyFieldErr("register_device.device", tx.RegisterDevice.Device); err != nil {
+			return err
+		}
 	case KindRevokeDevice:
+		// Not CheckPublicKey: a device registered before that rule must
+		// stay revocable.
 		if tx.RevokeDevice.Device.IsZero() {
 			return fieldErr("revoke_device.device", "missing")
 		}
@@ -219,12 +224,21 @@ func (tx *Tx) ValidateBasic() error {
 		if tx.ValidatorChange.Validator.IsZero() {
 			return fieldErr("validator_change.validator", "missing")
 		}
+		// Only an added key is checked: a key that is already in the set
+		// (from before this rule) can still be voted out.
+		if kind == KindValidatorAdd {
+			if err := keyFieldErr("validator_change.validator", tx.ValidatorChange.Validator); err != nil {
+				return err
+			}
+		}
 	case KindEvidence:
 		if err := tx.Evidence.ValidateBasic(); err != nil {
 			return fmt.Errorf("evidence: %w", err)
 		}
 	}
-	return nil
+	// The sender's key last, as it costs a square root: a small-order
+	// sender would let anyone sign in the account's name.
+	return keyFieldErr("from", tx.From)
 }
 
 // DecodeTx decodes one canonical transaction and checks it with

@@ -101,10 +101,18 @@ func (g *Genesis) Validate() error {
 	if _, err := chain.NewValidatorSet(g.Validators); err != nil {
 		return genesisErr("validators", "%v", err)
 	}
+	for i, k := range g.Validators {
+		if err := k.Check(); err != nil {
+			return fmt.Errorf("%w: validators[%d]: %w", ErrBadGenesis, i, err)
+		}
+	}
 	regs := make(map[chain.Address]bool)
 	for i, k := range g.Regulators {
 		if k.IsZero() {
 			return genesisErr(fmt.Sprintf("regulators[%d]", i), "zero key")
+		}
+		if err := k.Check(); err != nil {
+			return fmt.Errorf("%w: regulators[%d]: %w", ErrBadGenesis, i, err)
 		}
 		if regs[k.Address()] {
 			return genesisErr(fmt.Sprintf("regulators[%d]", i), "listed twice")
@@ -137,6 +145,9 @@ func (g *Genesis) Validate() error {
 		case regs[ind.Account.Address()]:
 			return genesisErr(field+".account", "is also a regulator")
 		}
+		if err := ind.Account.Check(); err != nil {
+			return fmt.Errorf("%w: %s.account: %w", ErrBadGenesis, field, err)
+		}
 		if prev, dup := accounts[ind.Account.Address()]; dup {
 			return genesisErr(field+".account", "same account as %s", prev)
 		}
@@ -161,6 +172,9 @@ func (g *Genesis) Validate() error {
 			case len(d.Label) > chain.MaxLabelLen:
 				return genesisErr(df+".label", "longer than %d bytes", chain.MaxLabelLen)
 			}
+			if err := d.Key.Check(); err != nil {
+				return fmt.Errorf("%w: %s.key: %w", ErrBadGenesis, df, err)
+			}
 			devices[d.Key] = true
 		}
 	}
@@ -180,9 +194,15 @@ func (g *Genesis) Validate() error {
 	return nil
 }
 
-// checkPermitAmounts bounds an allowance so that settlement arithmetic on it
+// CheckPermitAmounts bounds an allowance so that settlement arithmetic on it
 // cannot overflow: the allowance in millilitres and the largest saving
-// bonus (allowance × per-litre reward, plus the base) fit in 64 bits.
+// bonus (allowance × per-litre reward, plus the base) fit in 64 bits. The
+// state machine applies it to genesis permits and set-permit
+// transactions; package genesis reports it for a genesis file.
+func CheckPermitAmounts(rr *chain.RewardRules, allowance uint64) error {
+	return checkPermitAmounts(rr, allowance)
+}
+
 func checkPermitAmounts(rr *chain.RewardRules, allowance uint64) error {
 	if _, err := mul(allowance, 1000, "allowance in mL"); err != nil {
 		return err

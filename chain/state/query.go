@@ -230,6 +230,22 @@ func Settlements(r Reader, p int64) ([]Settlement, error) {
 	return out, err
 }
 
+// ClosedUnsettled returns the records of period p while it is closed but
+// not settled yet (its reading window has not passed on the data chain):
+// the allowance figures and limits the tx lane kept when it closed, by
+// industry address, without any reading figures. It returns
+// ErrNoSuchPeriod when p is not awaiting settlement.
+func ClosedUnsettled(r Reader, p int64) ([]Settlement, error) {
+	m, err := GetTxMeta(r)
+	if err != nil {
+		return nil, err
+	}
+	if p < m.FirstUnsettled() || p >= m.Period {
+		return nil, fmt.Errorf("%w: period %d is not awaiting settlement (periods %d to %d are)", ErrNoSuchPeriod, p, m.FirstUnsettled(), m.Period-1)
+	}
+	return recordsUnder[Settlement](r, closedPrefix(p))
+}
+
 // LeaderboardEntry is one industry's place in a settled period.
 type LeaderboardEntry struct {
 	Rank               int           `json:"rank"`
@@ -296,14 +312,17 @@ func EvidenceList(r Reader) ([]EvidenceRecord, error) {
 	return out, err
 }
 
-// LastSettledPeriod returns the last settled period; ok is false while
-// period 0 is still open.
+// LastSettledPeriod returns the last settled period; ok is false until
+// period 0 is settled. Periods close at their end but are settled only
+// once the reading window after it has passed on the data chain, so the
+// last settled period may be older than the one before the open period.
 func LastSettledPeriod(r Reader) (period int64, ok bool, err error) {
 	m, err := GetTxMeta(r)
 	if err != nil {
 		return 0, false, err
 	}
-	return m.Period - 1, m.Period > 0, nil
+	first := m.FirstUnsettled()
+	return first - 1, first > 0, nil
 }
 
 // GetTxMeta returns the tx lane's bookkeeping (height, time, open period,

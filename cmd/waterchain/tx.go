@@ -183,7 +183,7 @@ func init() {
 	regDev := reg.Flags().String("device", "", "the meter's public key (hex)")
 	label := reg.Flags().String("label", "", "a label for people, such as \"outfall A\"")
 	reg.RunE = func(cmd *cobra.Command, _ []string) error {
-		dev, err := chain.ParsePubKey(*regDev)
+		dev, err := parseNewKey(*regDev)
 		if err != nil {
 			return fmt.Errorf("--device: %w", err)
 		}
@@ -207,4 +207,15 @@ func init() {
 		return submitTx(cmd, vf, &chain.Tx{RevokeDevice: &chain.RevokeDevice{Device: dev}})
 	}
 	txCmd.AddCommand(revoke)
+}
+
+// parseNewKey parses a key about to enter the chain (a device to register,
+// a validator to add) and refuses, before anything is signed or sent, one
+// the chain would refuse: small-order or non-canonically encoded.
+func parseNewKey(s string) (chain.PubKey, error) {
+	k, err := chain.ParsePubKey(s)
+	if err != nil {
+		return k, err
+	}
+	return k, k.Check()
 }

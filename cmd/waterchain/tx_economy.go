@@ -130,7 +130,11 @@ func newValidatorChangeCmd(remove bool) *cobra.Command {
 	f := addTxFlags(cmd)
 	target := cmd.Flags().String("validator", "", "the validator's node public key (hex)")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
-		k, err := chain.ParsePubKey(*target)
+		parse := parseNewKey
+		if remove { // a key in the set from before the rule can still go
+			parse = chain.ParsePubKey
+		}
+		k, err := parse(*target)
 		if err != nil {
 			return fmt.Errorf("--validator: %w", err)
 		}

@@ -18,6 +18,17 @@ import (
 	"github.com/waterchain/waterchain/node/keys"
 )
 
+// otherNodeKey is the public key of a validator that is not the node under
+// test (a real key: genesis refuses forgeable ones such as 0100…00).
+func otherNodeKey(t *testing.T) chain.PubKey {
+	t.Helper()
+	k, err := chain.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k.Public()
+}
+
 // testGenesisFile writes a valid one-validator genesis naming validator and
 // returns its path.
 func testGenesisFile(t *testing.T, dir string, validator chain.PubKey) string {
@@ -42,7 +53,7 @@ func testGenesisFile(t *testing.T, dir string, validator chain.PubKey) string {
 
 func TestInitWithNewKey(t *testing.T) {
 	tmp := t.TempDir()
-	gpath := testGenesisFile(t, tmp, chain.PubKey{1})
+	gpath := testGenesisFile(t, tmp, otherNodeKey(t))
 	dir := filepath.Join(tmp, "node")
 	h, err := Init(dir, gpath, "")
 	if err != nil {
@@ -107,7 +118,7 @@ func TestInitAdoptsKey(t *testing.T) {
 
 func TestInitRefusesExistingHome(t *testing.T) {
 	tmp := t.TempDir()
-	gpath := testGenesisFile(t, tmp, chain.PubKey{1})
+	gpath := testGenesisFile(t, tmp, otherNodeKey(t))
 	dir := filepath.Join(tmp, "node")
 	h, err := Init(dir, gpath, "")
 	if err != nil {
@@ -134,7 +145,7 @@ func TestInitRefusesExistingHome(t *testing.T) {
 
 func TestInitErrorsLeaveNothing(t *testing.T) {
 	tmp := t.TempDir()
-	gpath := testGenesisFile(t, tmp, chain.PubKey{1})
+	gpath := testGenesisFile(t, tmp, otherNodeKey(t))
 
 	// An existing empty directory is fine and is kept on error.
 	dir := filepath.Join(tmp, "node")

@@ -148,3 +148,55 @@ func BenchmarkDecodeNative(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkDecodeSenML measures decoding a SenML pack of 100 readings (as
+// EncodeSenML writes them, 9 records each); it reports ns/reading:
+//
+//	go test -run XXX -bench DecodeSenML -benchmem ./node/ingest/
+func BenchmarkDecodeSenML(b *testing.B) {
+	const batch = 100
+	key := testKey(b, "bench")
+	rs := make([]*chain.Reading, batch)
+	for i := range rs {
+		rs[i] = signedReading(b, key, uint64(i+1))
+	}
+	body, err := EncodeSenML(rs)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		got, err := Decode(ContentTypeSenML, body)
+		if err != nil || len(got) != batch {
+			b.Fatalf("decoded %d readings: %v", len(got), err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*batch), "ns/reading")
+}
+
+// BenchmarkWalkKeys measures the duplicate-key walk that the slow native
+// path and SenML add to encoding/json, over the 1,000-reading native body
+// of BenchmarkDecodeNative; it reports ns/reading:
+//
+//	go test -run XXX -bench WalkKeys -benchmem ./node/ingest/
+func BenchmarkWalkKeys(b *testing.B) {
+	const batch = 1000
+	key := testKey(b, "bench")
+	rs := make([]*chain.Reading, batch)
+	for i := range rs {
+		rs[i] = signedReading(b, key, uint64(i+1))
+	}
+	body, err := EncodeJSON(rs)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := walkKeys(body, refuseDuplicateField); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*batch), "ns/reading")
+}

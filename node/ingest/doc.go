@@ -17,7 +17,8 @@
 //   - application/json: one chain.Reading JSON object or an array of them
 //     (json tags of chain.Reading; "time" RFC 3339 text or Unix
 //     milliseconds; values as integers on the chain's scales). Every field
-//     but image_hash is required; unknown fields are rejected.
+//     but image_hash is required; unknown fields are rejected, and so is a
+//     field given twice (keys match ignoring case, as in encoding/json).
 //   - application/senml+json: a SenML pack. Record names resolve (base
 //     name + name) to urn:dev:wc:<device hex>:<field>; field is a measure
 //     name, "seq" (vs: decimal text, or v up to 2^53), "sig" (vs: 128 hex
@@ -25,7 +26,10 @@
 //     device and resolved time (bt + t, absolute Unix seconds) form one
 //     reading; a pack may carry many readings of many devices. Each
 //     measure needs a unit (u, or bu) from Units. bv is added to v as RFC
-//     8428 says; vb, vd, s, bs, ut and unknown labels are rejected.
+//     8428 says; vb, vd, s, bs and ut are rejected. Unknown labels are
+//     ignored (RFC 8428 §4.4) unless they end in "_" (must-understand:
+//     the pack is refused); a label given twice, or differing from a
+//     defined one only in case, refuses the pack.
 //   - no content type: Sniff decides (for MQTT 3.1.1, which has none).
 //
 // DecodeLimit bounds the readings per body (Decode: DefaultMaxReadings); a

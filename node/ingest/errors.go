@@ -14,8 +14,14 @@ var (
 	ErrContentType = wrap("unsupported content type")
 	// ErrMalformed: not JSON, or not the shape of a reading or SenML pack.
 	ErrMalformed = wrap("malformed")
-	// ErrUnknownField: a JSON field that the format does not define.
+	// ErrUnknownField: a JSON field that the format does not define (in
+	// SenML, only a must-understand label, ending in "_", or a label that
+	// differs from a defined one only in case).
 	ErrUnknownField = wrap("unknown field")
+	// ErrDuplicateKey: an object names a key twice (or two keys that
+	// differ only in case, which encoding/json takes for one): parsers
+	// disagree on which value counts, so the body has no one meaning.
+	ErrDuplicateKey = wrap("duplicate key")
 	// ErrMissingField: a field every reading must carry is absent.
 	ErrMissingField = wrap("missing field")
 	// ErrBadValue: a value that is not finite, not an integer where one is

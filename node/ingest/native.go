@@ -81,11 +81,15 @@ func decodeNative(body []byte, max int) ([]*chain.Reading, error) {
 }
 
 // decodeNativeSlow is decodeNative with encoding/json: it defines what a
-// native body means and words every error.
+// native body means and words every error. A key given twice is refused
+// first (encoding/json alone would keep the last value).
 func decodeNativeSlow(body []byte, max int) ([]*chain.Reading, error) {
 	body = bytes.TrimLeft(body, " \t\r\n")
 	if len(body) == 0 {
 		return nil, fmt.Errorf("%w: the body is empty; send a reading object or an array of them", ErrEmpty)
+	}
+	if err := walkKeys(body, refuseDuplicateField); err != nil {
+		return nil, err
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
@@ -135,6 +139,14 @@ func decodeNativeSlow(body []byte, max int) ([]*chain.Reading, error) {
 		return nil, fmt.Errorf("%w: the array is empty", ErrEmpty)
 	}
 	return out, nil
+}
+
+// refuseDuplicateField refuses a reading that names a field twice.
+func refuseDuplicateField(k objectKey) error {
+	if !k.dup {
+		return nil
+	}
+	return fmt.Errorf("%w: reading %d: %q is given twice (keys are matched ignoring case); send each field once", ErrDuplicateKey, k.elem, truncate(string(k.name), 40))
 }
 
 // expectEOF rejects anything after the value.

@@ -26,9 +26,9 @@ import (
 //     -?(0|[1-9][0-9]*), in range (seq not negative).
 //
 // decodeNativeFast reports ok=false for anything else — valid JSON that
-// encoding/json would also accept (escapes, differently-cased or repeated
-// keys, null image_hash, ...) as well as every invalid body — and never an
-// error: decodeNativeSlow then decides, so that error messages and edge
+// encoding/json would also accept (escapes, differently-cased keys, null
+// image_hash, ...) as well as every invalid body, a key given twice among
+// them — and never an error: decodeNativeSlow then decides, so that error messages and edge
 // cases stay those of encoding/json. Where it accepts, it gives the
 // readings decodeNativeSlow gives (FuzzNativeFastMatchesSlow checks it):
 // the values go through the same parsers — hex.Decode with the length

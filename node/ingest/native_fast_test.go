@@ -164,10 +164,16 @@ func fastFallback(t testing.TB) []struct {
 		f("escape in time", obj(set(base, "time", `"2026-11-29T10:00:00\u005a"`)), true),
 		f("escape in key", strings.Replace(good, `"device"`, `"dev\u0069ce"`, 1), true),
 		f("upper-case key", strings.Replace(good, `"device"`, `"Device"`, 1), true),
-		f("duplicate key", obj(append(base, member{"seq", "2"})), true),
 		f("null image_hash", obj(set(base, "image_hash", "null")), true),
 		f("DEL in time", obj(set(base, "time", "\"2026-11-29T10:00:00\x7fZ\"")), false),
 		// Invalid.
+		f("duplicate key", obj(append(base, member{"seq", "2"})), false),
+		f("duplicate key, same value", obj(append(base, member{"seq", "1"})), false),
+		f("duplicate key in another case", obj(append(base, member{"SEQ", "2"})), false),
+		f("duplicate key escaped", obj(append(base, member{`s\u0065q`, "2"})), false),
+		f("duplicate key folded", obj(append(base, member{"\u017feq", "2"})), false), // ſ folds to s
+		f("duplicate null image_hash", obj(append(set(base, "image_hash", "null"), member{"image_hash", `"` + strings.Repeat("ab", 32) + `"`})), false),
+		f("duplicate key in the second reading", "["+good+","+obj(append(base, member{"turbidity", "1"}))+"]", false),
 		f("empty", "", false),
 		f("whitespace", " \n", false),
 		f("empty array", "[]", false),

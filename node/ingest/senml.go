@@ -145,8 +145,12 @@ func DecodeSenML(body []byte, max int) ([]*chain.Reading, error) {
 	if body[0] != '[' {
 		return nil, fmt.Errorf("%w: a SenML pack is a JSON array of records, got %q", ErrMalformed, truncate(string(body), 16))
 	}
+	if err := walkKeys(body, checkSenMLLabel); err != nil {
+		return nil, err
+	}
+	// Not DisallowUnknownFields: RFC 8428 §4.4 has a receiver ignore the
+	// labels it does not know, which checkSenMLLabel has vetted.
 	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
 	if _, err := dec.Token(); err != nil {
 		return nil, senmlJSONErr(0, err)
 	}
@@ -273,6 +277,38 @@ func DecodeSenML(body []byte, max int) ([]*chain.Reading, error) {
 		}
 	}
 	return out, nil
+}
+
+// senmlLabels are the labels of Record, which encoding/json decodes.
+var senmlLabels = map[string]bool{
+	"bn": true, "bt": true, "bu": true, "bv": true, "bver": true,
+	"n": true, "u": true, "v": true, "vs": true, "t": true,
+	"vb": true, "vd": true, "s": true, "bs": true, "ut": true,
+}
+
+// checkSenMLLabel applies RFC 8428 §4.4 to one label of a record: a label
+// ending in "_" must be understood, so a pack with one that is not is
+// refused; other unknown labels are ignored. It also refuses a label given
+// twice, and one that differs from a defined label only in case: the RFC
+// makes it an unknown label, to be ignored, but encoding/json would read
+// it as the defined one, and the pack would mean one thing here and
+// another to other receivers.
+func checkSenMLLabel(k objectKey) error {
+	name := func() string { return truncate(string(k.name), 40) }
+	switch {
+	case k.dup:
+		return fmt.Errorf("%w: record %d: label %q is given twice (labels are matched ignoring case); give each label once", ErrDuplicateKey, k.elem, name())
+	case k.depth != 2 || senmlLabels[string(k.name)]:
+		return nil // a defined label, or inside the value of an ignored one
+	case bytes.HasSuffix(k.name, []byte("_")):
+		return fmt.Errorf("%w: record %d: label %q ends in \"_\", so RFC 8428 §4.4 makes it must-understand, and Waterchain does not understand it (labels used: bn, bt, bu, bv, bver, n, u, v, vs, t)", ErrUnknownField, k.elem, name())
+	}
+	for l := range senmlLabels {
+		if bytes.EqualFold(k.name, []byte(l)) {
+			return fmt.Errorf("%w: record %d: label %q is not %q: SenML labels are case-sensitive", ErrUnknownField, k.elem, name(), l)
+		}
+	}
+	return nil // unknown: ignored (RFC 8428 §4.4)
 }
 
 func measureNames() []string {
@@ -451,8 +487,6 @@ func senmlJSONErr(i int, err error) error {
 			return fmt.Errorf("%w: record %d: want a SenML record object, got %s", ErrMalformed, i, typ.Value)
 		}
 		return fmt.Errorf("%w: record %d: %s: got %s", ErrMalformed, i, typ.Field, typ.Value)
-	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		return fmt.Errorf("%w: record %d: %s (labels used: bn, bt, bu, bv, bver, n, u, v, vs, t)", ErrUnknownField, i, strings.TrimPrefix(err.Error(), "json: unknown field "))
 	}
 	return fmt.Errorf("%w: record %d: %v", ErrMalformed, i, err)
 }

@@ -83,6 +83,9 @@ func Decode(data []byte) (*chain.PrivateKey, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: public_key: %v", ErrMalformed, err)
 	}
+	if err := pub.Check(); err != nil {
+		return nil, fmt.Errorf("%w: public_key: %w", ErrMalformed, err)
+	}
 	if pub != key.Public() {
 		return nil, fmt.Errorf("%w: public_key %s is not the key of private_key (which gives %s); the file was edited or damaged", ErrMalformed, pub.Short(), key.Public().Short())
 	}

@@ -146,6 +146,9 @@ func TestDecodeRejects(t *testing.T) {
 		{"bad hex seed", strings.Replace(valid, seedHex, "zz"+seedHex[2:], 1), "private_key"},
 		{"bad public key", strings.Replace(valid, key.Public().String(), "xyz", 1), "public_key"},
 		{"mismatched public key", strings.Replace(valid, key.Public().String(), otherKey.Public().String(), 1), "is not the key of private_key"},
+		// A seed never gives these, but a hand-edited file can claim them.
+		{"small-order public key", strings.Replace(valid, key.Public().String(), "0100000000000000000000000000000000000000000000000000000000000000", 1), "public_key: small-order"},
+		{"non-canonical public key", strings.Replace(valid, key.Public().String(), "edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f", 1), "public_key: non-canonical"},
 		{"too large", valid + strings.Repeat(" ", MaxFileSize), "more than"},
 	}
 	for _, tt := range tests {
