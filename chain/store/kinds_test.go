@@ -1,0 +1,190 @@
+package store_test
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/waterchain/waterchain/chain"
+	"github.com/waterchain/waterchain/chain/store"
+)
+
+// accept returns an accept-offer transaction signed by buyer.
+func accept(t testing.TB, buyer *chain.PrivateKey, nonce uint64) *chain.Tx {
+	tx := &chain.Tx{From: buyer.Public(), Nonce: nonce, AcceptOffer: &chain.AcceptOffer{Offer: chain.HashBytes([]byte(fmt.Sprint("offer ", nonce))), Volume: nonce}}
+	tx.Sign(testChainID, buyer)
+	return tx
+}
+
+// oneValidator makes c certify with one validator, so that a test can
+// build thousands of blocks quickly.
+func oneValidator(t testing.TB, c *testChain) {
+	vs, err := chain.NewValidatorSet([]chain.PubKey{c.keys[0].Public()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.keys, c.vs = c.keys[:1], vs
+}
+
+// pageAll lists every transaction of kind by pages of limit, following
+// the cursor (the last position of a page) until a short page.
+func pageAll(t testing.TB, s *store.Store, kind chain.TxKind, limit int) ([]store.Location, int) {
+	t.Helper()
+	var out []store.Location
+	var before store.Location
+	pages := 0
+	for {
+		n := 0
+		err := s.TxsByKind(kind, before, func(tx *chain.Tx, loc store.Location) error {
+			if tx.Kind() != kind {
+				t.Fatalf("%s: a %s transaction in the %s list", loc, tx.Kind(), kind)
+			}
+			out = append(out, loc)
+			before = loc
+			if n++; n == limit {
+				return store.ErrStop
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pages++
+		if n < limit {
+			return out, pages
+		}
+	}
+}
+
+// TestTxsByKindListsEveryTrade: trades (accept-offer transactions) are
+// listed newest first from the kind index, the oldest one too, more than
+// 5,000 tx blocks back (the old API scan stopped there); pages that follow
+// the cursor are disjoint and together give every trade once; other kinds
+// are not mixed in.
+func TestTxsByKindListsEveryTrade(t *testing.T) {
+	kv := store.NewMemory()
+	s := openStore(t, kv)
+	c := newTestChain(t)
+	oneValidator(t, c)
+	buyer, payer := key(t, "buyer"), key(t, "payer")
+	const blocks = 5_200
+	var want []store.Location // oldest first
+	for h := uint64(1); h <= blocks; h++ {
+		var txs []*chain.Tx
+		if h == 1 || h%97 == 0 {
+			txs = append(txs, transfer(t, payer, h), accept(t, buyer, 2*h))
+			want = append(want, store.Location{Lane: chain.LaneTx, Height: h, Index: 1})
+			if h%2 == 0 { // two trades in one block
+				txs = append(txs, accept(t, buyer, 2*h+1))
+				want = append(want, store.Location{Lane: chain.LaneTx, Height: h, Index: 2})
+			}
+		}
+		c.commit(s, chain.LaneTx, nil, txs)
+	}
+	for i, j := 0, len(want)-1; i < j; i, j = i+1, j-1 {
+		want[i], want[j] = want[j], want[i]
+	}
+	for _, limit := range []int{1, 7, 100, 1000} {
+		got, pages := pageAll(t, s, chain.KindAcceptOffer, limit)
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("limit %d: %d trades in %d pages, want %d newest first:\ngot  %v\nwant %v", limit, len(got), pages, len(want), got, want)
+		}
+		if last := got[len(got)-1]; last.Height != 1 {
+			t.Fatalf("limit %d: the oldest trade listed is at %s, want tx/1", limit, last)
+		}
+	}
+	// A cursor inside a block lists the trades before it in that block.
+	var got []store.Location
+	err := s.TxsByKind(chain.KindAcceptOffer, store.Location{Height: 194, Index: 2}, func(_ *chain.Tx, loc store.Location) error {
+		got = append(got, loc)
+		if len(got) == 2 {
+			return store.ErrStop
+		}
+		return nil
+	})
+	if err != nil || fmt.Sprint(got) != fmt.Sprint([]store.Location{{Lane: chain.LaneTx, Height: 194, Index: 1}, {Lane: chain.LaneTx, Height: 97, Index: 1}}) {
+		t.Fatalf("before tx/194[2]: %v, %v", got, err)
+	}
+	transfers, _ := pageAll(t, s, chain.KindTransfer, 50)
+	if len(transfers) != 1+blocks/97 {
+		t.Fatalf("%d transfers listed, want %d", len(transfers), 1+blocks/97)
+	}
+	if err := s.TxsByKind("mint", store.Location{}, nil); !errors.Is(err, store.ErrUnknownKind) {
+		t.Fatalf("unknown kind: err %v, want ErrUnknownKind", err)
+	}
+}
+
+// TestTxsByKindCorruptIndex: an index key naming a transaction of another
+// kind, or no entry, is ErrCorrupt, not a wrong trade.
+func TestTxsByKindCorruptIndex(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		height uint64
+	}{{"another kind", 1}, {"no entry", 9}} {
+		t.Run(tc.name, func(t *testing.T) {
+			kv := store.NewMemory()
+			s := openStore(t, kv)
+			c := newTestChain(t)
+			c.commit(s, chain.LaneTx, nil, []*chain.Tx{transfer(t, key(t, "payer"), 1)})
+			b := kv.NewBatch()
+			k := binary.BigEndian.AppendUint64([]byte{'k', 6}, tc.height) // accept-offer at tx/h[0]
+			b.Set(binary.BigEndian.AppendUint32(k, 0), []byte{})
+			if err := b.Write(); err != nil {
+				t.Fatal(err)
+			}
+			err := s.TxsByKind(chain.KindAcceptOffer, store.Location{}, func(*chain.Tx, store.Location) error { return nil })
+			wantErr(t, err, store.ErrCorrupt)
+		})
+	}
+}
+
+// TestOpenMigratesSchema2: a store written before the tx kind index
+// (schema 2) is upgraded in place at Open into exactly the store the new
+// version writes, and lists its trades.
+func TestOpenMigratesSchema2(t *testing.T) {
+	kv := store.NewMemory()
+	s := openStore(t, kv)
+	c := newTestChain(t)
+	buyer := key(t, "buyer")
+	nonce := uint64(0)
+	for range 4 {
+		var txs []*chain.Tx
+		for range 3 {
+			nonce++
+			txs = append(txs, accept(t, buyer, nonce), transfer(t, buyer, 100+nonce))
+		}
+		c.commit(s, chain.LaneTx, nil, txs)
+	}
+	c.commit(s, chain.LaneData, []*chain.Reading{reading(key(t, "meter"), 1, c.now+1)}, nil)
+	want := dump(t, kv)
+
+	b := kv.NewBatch()
+	var kKeys int
+	if err := kv.Iterate([]byte("k"), store.IterOptions{}, func(k, _ []byte) error {
+		b.Delete(bytes.Clone(k))
+		kKeys++
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	b.Set([]byte("mschema"), binary.BigEndian.AppendUint64(nil, 2))
+	if err := b.Write(); err != nil {
+		t.Fatal(err)
+	}
+	if kKeys != 2*int(nonce) {
+		t.Fatalf("%d tx kind keys, want %d", kKeys, 2*nonce)
+	}
+	if got, _ := pageAll(t, s, chain.KindAcceptOffer, 100); len(got) != 0 {
+		t.Fatalf("%d trades listed without the index", len(got))
+	}
+
+	s = openStore(t, kv)
+	if got := dump(t, kv); got != want {
+		t.Fatal("the migrated store differs from the one schema 3 writes")
+	}
+	if got, _ := pageAll(t, s, chain.KindAcceptOffer, 5); len(got) != int(nonce) {
+		t.Fatalf("%d trades listed after the migration, want %d", len(got), nonce)
+	}
+}
