@@ -176,14 +176,8 @@ func (n *Node) Validators() ([]state.ValidatorSetRecord, error) {
 	return state.ValidatorSetHistory(n.state)
 }
 
-// Evidence answers GET /v1/evidence.
-func (n *Node) Evidence() ([]state.EvidenceRecord, error) { return state.EvidenceList(n.state) }
-
 // Industries answers GET /v1/industries.
 func (n *Node) Industries() ([]state.IndustryInfo, error) { return state.Industries(n.state) }
-
-// Offers answers GET /v1/market/offers.
-func (n *Node) Offers() ([]state.Offer, error) { return state.Offers(n.state) }
 
 // Periods is the chain's settlement calendar.
 func (n *Node) Periods() (chain.Period, error) { return state.Periods(n.state) }

@@ -33,7 +33,9 @@ type Chain interface {
 	Account(a chain.Address) (Account, error)
 	Device(k chain.PubKey) (Device, error)
 	Validators() ([]state.ValidatorSetRecord, error)
-	Evidence() ([]state.EvidenceRecord, error)
+	// Evidence returns a page of the recorded equivocation evidence,
+	// newest first, from an index (its cost does not grow with the chain).
+	Evidence(q PageQuery) ([]Evidence, error)
 }
 
 // Door takes new readings and transactions.
@@ -57,10 +59,13 @@ type Registry interface {
 // Market answers about the allowance market and settlement. Period
 // numbers count from 0 in the chain's calendar (Periods).
 type Market interface {
+	// Offers returns the open offers, cheapest first, reading only the
+	// offers made since the first unsettled period.
 	Offers() ([]state.Offer, error)
-	// Trades returns the latest accepted offers, newest first, at most
-	// limit.
-	Trades(limit int) ([]Trade, error)
+	// Trades returns a page of accepted offers, newest first, from an
+	// index: every trade since genesis is reachable by following the
+	// cursor, and a page costs the same however long the chain is.
+	Trades(q PageQuery) ([]Trade, error)
 	// Periods is the chain's settlement calendar, to read period labels.
 	Periods() (chain.Period, error)
 	// LastSettledPeriod is the latest settled period; false before the
@@ -125,6 +130,21 @@ type Backend interface {
 	Reports
 	Proofs
 	EventSource
+}
+
+// TxCursor is a place on the tx chain, height and index of a transaction
+// in its block: a list newest first continues strictly before it (the
+// before parameter, "height:index", taken from the last item of the
+// previous page). The zero cursor starts at the newest.
+type TxCursor struct {
+	Height uint64
+	Index  uint32
+}
+
+// PageQuery selects a page of a list kept on the tx chain, newest first.
+type PageQuery struct {
+	Before TxCursor
+	Limit  int // 1 to MaxPage
 }
 
 // ReadingQuery selects finalized readings of one device.

@@ -167,7 +167,9 @@ func (f *fake) Validators() ([]state.ValidatorSetRecord, error) {
 	return []state.ValidatorSetRecord{{From: 1}}, f.call("Validators")
 }
 
-func (f *fake) Evidence() ([]state.EvidenceRecord, error) { return nil, f.call("Evidence") }
+func (f *fake) Evidence(q PageQuery) ([]Evidence, error) {
+	return nil, f.call("Evidence", q.Before.Height, q.Before.Index, q.Limit)
+}
 
 func (f *fake) Industries() ([]state.IndustryInfo, error) { return nil, f.call("Industries") }
 
@@ -180,8 +182,8 @@ func (f *fake) Industry(a chain.Address) (Industry, error) {
 
 func (f *fake) Offers() ([]state.Offer, error) { return nil, f.call("Offers") }
 
-func (f *fake) Trades(limit int) ([]Trade, error) {
-	return []Trade{{Volume: 10, Price: 2, Amount: 20}}, f.call("Trades", limit)
+func (f *fake) Trades(q PageQuery) ([]Trade, error) {
+	return []Trade{{Volume: 10, Price: 2, Amount: 20}}, f.call("Trades", q.Before.Height, q.Before.Index, q.Limit)
 }
 
 func (f *fake) Periods() (chain.Period, error) {

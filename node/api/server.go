@@ -445,12 +445,12 @@ func (s *server) offers(w http.ResponseWriter, _ *request) {
 }
 
 func (s *server) trades(w http.ResponseWriter, q *request) {
-	limit, err := q.uint("limit", 1, 1000, 100)
+	page, err := q.page()
 	if err != nil {
 		s.fail(w, err)
 		return
 	}
-	v, err := nonNil(s.b.Trades(int(limit)))
+	v, err := nonNil(s.b.Trades(page))
 	s.answer(w, v, err)
 }
 
@@ -529,8 +529,13 @@ func (s *server) alerts(w http.ResponseWriter, q *request) {
 // keeps.
 const MaxAlerts = 20_000
 
-func (s *server) evidence(w http.ResponseWriter, _ *request) {
-	v, err := nonNil(s.b.Evidence())
+func (s *server) evidence(w http.ResponseWriter, q *request) {
+	page, err := q.page()
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	v, err := nonNil(s.b.Evidence(page))
 	s.answer(w, v, err)
 }
 
