@@ -188,3 +188,86 @@ func TestOpenMigratesSchema2(t *testing.T) {
 		t.Fatalf("%d trades listed after the migration, want %d", len(got), nonce)
 	}
 }
+
+// bulkKV builds a long chain fast for benchmarks: the store's batches,
+// one per block, are gathered into one badger transaction per
+// bulkBlocks blocks (Store.Commit writes exactly what it writes to any
+// KV; only the fsyncs are fewer). Flush writes the last ones.
+type bulkKV struct {
+	store.KV
+	pending store.Batch
+	blocks  int
+}
+
+const bulkBlocks = 500
+
+func (k *bulkKV) NewBatch() store.Batch { return bulkBatch{k} }
+
+func (k *bulkKV) flush() error {
+	err := k.pending.Write()
+	k.pending = k.KV.NewBatch()
+	return err
+}
+
+type bulkBatch struct{ k *bulkKV }
+
+func (b bulkBatch) Set(key, value []byte) { b.k.pending.Set(key, value) }
+func (b bulkBatch) Delete(key []byte)     { b.k.pending.Delete(key) }
+func (b bulkBatch) Discard()              {}
+func (b bulkBatch) Write() error {
+	if b.k.blocks++; b.k.blocks%bulkBlocks == 0 {
+		return b.k.flush()
+	}
+	return nil
+}
+
+// tradeChain is a badger store of n tx blocks with a trade in every
+// tenth, the other blocks carrying a transfer.
+func tradeChain(b *testing.B, n int) *store.Store {
+	kv := openBadgerIn(b, b.TempDir())
+	bulk := &bulkKV{KV: kv, pending: kv.NewBatch()}
+	s := openStore(b, bulk)
+	c := newTestChain(b)
+	oneValidator(b, c)
+	buyer := key(b, "buyer")
+	for h := 1; h <= n; h++ {
+		tx := transfer(b, buyer, uint64(h))
+		if h%10 == 0 {
+			tx = accept(b, buyer, uint64(h))
+		}
+		c.commit(s, chain.LaneTx, nil, []*chain.Tx{tx})
+	}
+	if err := bulk.flush(); err != nil {
+		b.Fatal(err)
+	}
+	return openStore(b, kv)
+}
+
+// BenchmarkTradesPage reads a page of 50 trades (500 tx blocks of
+// history) from the tx kind index of a badger store of 1,000 and of
+// 100,000 tx blocks, from the newest and from a cursor in the middle of
+// the chain: the cost of a page does not depend on the chain's length.
+func BenchmarkTradesPage(b *testing.B) {
+	for _, n := range []int{1_000, 100_000} {
+		s := tradeChain(b, n)
+		for _, from := range []struct {
+			name   string
+			before store.Location
+		}{{"newest", store.Location{}}, {"middle", store.Location{Height: uint64(n/2 + 1)}}} {
+			b.Run(fmt.Sprintf("blocks=%d/%s", n, from.name), func(b *testing.B) {
+				for i := 0; i < b.N; i++ {
+					got := 0
+					err := s.TxsByKind(chain.KindAcceptOffer, from.before, func(*chain.Tx, store.Location) error {
+						if got++; got == 50 {
+							return store.ErrStop
+						}
+						return nil
+					})
+					if err != nil || got != 50 {
+						b.Fatalf("%d trades, %v", got, err)
+					}
+				}
+			})
+		}
+	}
+}
