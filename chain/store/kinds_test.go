@@ -271,3 +271,31 @@ func BenchmarkTradesPage(b *testing.B) {
 		}
 	}
 }
+
+// TestCheckBlockIndexesNamesMissingKindEntry: a tx kind entry deleted
+// from the store is found by CheckBlockIndexes, IndexSum and
+// CountIndexes.
+func TestCheckBlockIndexesNamesMissingKindEntry(t *testing.T) {
+	kv := store.NewMemory()
+	s := openStore(t, kv)
+	c := newTestChain(t)
+	buyer := key(t, "buyer")
+	blk := c.commit(s, chain.LaneTx, nil, []*chain.Tx{transfer(t, buyer, 1), accept(t, buyer, 2)})
+	want := store.BlockIndexSum(blk)
+	if got, err := s.IndexSum(); err != nil || got != want {
+		t.Fatalf("IndexSum %+v %v, want %+v", got, err, want)
+	}
+	b := kv.NewBatch()
+	b.Delete(binary.BigEndian.AppendUint32(binary.BigEndian.AppendUint64([]byte{'k', 6}, 1), 1))
+	if err := b.Write(); err != nil {
+		t.Fatal(err)
+	}
+	err := s.CheckBlockIndexes(blk)
+	wantErr(t, err, store.ErrIndex)
+	if got, _ := s.IndexSum(); got == want {
+		t.Fatal("the sum missed the deleted kind entry")
+	}
+	if counts, _ := s.CountIndexes(); counts.TxKinds != 1 || counts.Txs != 2 {
+		t.Fatalf("counts %+v, want 1 kind entry and 2 tx hashes", counts)
+	}
+}
