@@ -8,7 +8,6 @@ import (
 	"github.com/waterchain/waterchain/chain"
 	"github.com/waterchain/waterchain/chain/state"
 	"github.com/waterchain/waterchain/chain/store"
-	"github.com/waterchain/waterchain/node/alerts"
 	"github.com/waterchain/waterchain/node/api"
 	"github.com/waterchain/waterchain/node/audit"
 	"github.com/waterchain/waterchain/node/ingest"
@@ -216,14 +215,6 @@ func (n *Node) Report(period int64) (*audit.Report, error) {
 		return nil, api.NotFound("%v", err)
 	}
 	return rep, err
-}
-
-// Alerts answers GET /v1/alerts.
-func (n *Node) Alerts(f alerts.Filter) ([]alerts.Alert, error) {
-	if n.alertLog == nil {
-		return nil, api.NotFound("alerts are disabled on this node (config alerts.enabled)")
-	}
-	return n.alertLog.List(f), nil
 }
 
 // The image routes delegate to the image store (package images).

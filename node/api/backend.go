@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"strconv"
 
 	"github.com/waterchain/waterchain/chain"
 	"github.com/waterchain/waterchain/chain/state"
@@ -77,9 +78,36 @@ type Market interface {
 
 // Alerts answers about the alerts this node raised.
 type Alerts interface {
-	// Alerts returns the alerts f selects, newest first; 404 when alerts
-	// are disabled.
-	Alerts(f alerts.Filter) ([]alerts.Alert, error)
+	// Alerts returns a page of the alerts q selects, newest first, and
+	// the cursor of the next page (nil when there is none); 404 when
+	// alerts are disabled. Without a cursor the page comes from the
+	// alerts the node holds in memory (the newest, local ones too); with
+	// one, from the chain alerts recorded per data block, however old.
+	Alerts(q AlertQuery) ([]alerts.Alert, *AlertCursor, error)
+}
+
+// AlertQuery selects a page of alerts: the filter (its Limit is the
+// page's), and where the page starts.
+type AlertQuery struct {
+	Filter alerts.Filter
+	Before *AlertCursor // nil: the newest
+}
+
+// AlertCursor is a place among the chain alerts, newest first: the page
+// starts below data block Height, or, with an ID, right after that alert
+// of block Height (before=<height>:<alert id>, as the Link header of the
+// previous page gives it).
+type AlertCursor struct {
+	Height uint64
+	ID     chain.Hash // zero: before the whole block
+}
+
+// String is the cursor as the before parameter spells it.
+func (c AlertCursor) String() string {
+	if c.ID.IsZero() {
+		return strconv.FormatUint(c.Height, 10)
+	}
+	return strconv.FormatUint(c.Height, 10) + ":" + c.ID.String()
 }
 
 // Images holds the camera images readings name.

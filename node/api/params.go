@@ -35,12 +35,13 @@ func queryParam(name, typ, format, desc string) param {
 
 // Formats of parameters, as the document names them.
 const (
-	fmtHash     = "hex32"     // 64 hex digits
-	fmtPubKey   = "hex32"     // an ed25519 public key, 64 hex digits
-	fmtAddress  = "address"   // wc + 40 hex digits
-	fmtTime     = "date-time" // RFC 3339
-	fmtPeriod   = "period"    // a period label or number
-	fmtTxCursor = "tx-cursor" // height:index of a transaction
+	fmtHash        = "hex32"        // 64 hex digits
+	fmtPubKey      = "hex32"        // an ed25519 public key, 64 hex digits
+	fmtAddress     = "address"      // wc + 40 hex digits
+	fmtTime        = "date-time"    // RFC 3339
+	fmtPeriod      = "period"       // a period label or number
+	fmtTxCursor    = "tx-cursor"    // height:index of a transaction
+	fmtAlertCursor = "alert-cursor" // data height, or height:alert id
 )
 
 // request is an HTTP request seen through its route's declared parameters.
@@ -176,6 +177,27 @@ func (q *request) txCursor(name string) (TxCursor, error) {
 		return TxCursor{}, bad(name, v, fmt.Errorf("want height:index, such as 1200:0, from the last item of the previous page"))
 	}
 	return TxCursor{Height: height, Index: uint32(index)}, nil
+}
+
+// alertCursor parses an alert cursor "height" or "height:alert id";
+// absent, it is nil (the newest).
+func (q *request) alertCursor(name string) (*AlertCursor, error) {
+	v := q.value(name)
+	if v == "" {
+		return nil, nil
+	}
+	hs, ids, withID := strings.Cut(v, ":")
+	height, err := strconv.ParseUint(hs, 10, 64)
+	if err != nil || height == 0 {
+		return nil, bad(name, v, fmt.Errorf("want a data height from 1, or height:alert id, as the Link header of the previous page gives it"))
+	}
+	c := &AlertCursor{Height: height}
+	if withID {
+		if c.ID, err = chain.ParseHash(ids); err != nil || c.ID.IsZero() {
+			return nil, bad(name, v, fmt.Errorf("the alert id after the height: want 64 hex digits"))
+		}
+	}
+	return c, nil
 }
 
 // page parses the limit and before parameters of a list newest first.

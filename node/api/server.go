@@ -521,8 +521,27 @@ func (s *server) alerts(w http.ResponseWriter, q *request) {
 		return
 	}
 	f.Limit = int(limit)
-	v, err := nonNil(s.b.Alerts(f))
-	s.answer(w, v, err)
+	before, err := q.alertCursor("before")
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	v, next, err := s.b.Alerts(AlertQuery{Filter: f, Before: before})
+	if err == nil && next != nil {
+		u := *q.URL
+		params := u.Query()
+		params.Set("before", next.String())
+		u.RawQuery = params.Encode()
+		w.Header().Set("Link", fmt.Sprintf("<%s>; rel=\"next\"", u.RequestURI()))
+	}
+	s.answer(w, nonNilSlice(v), err)
+}
+
+func nonNilSlice[T any](v []T) []T {
+	if v == nil {
+		return []T{}
+	}
+	return v
 }
 
 // MaxAlerts is the largest limit of GET /v1/alerts: the alerts a node

@@ -358,6 +358,25 @@ func TestRoutes(t *testing.T) {
 		{name: "alerts bad since", method: "GET", target: "/v1/alerts?since=today", status: 400, code: CodeBadRequest, mention: []string{"since"}},
 		{name: "alerts bad limit", method: "GET", target: "/v1/alerts?limit=0", status: 400, code: CodeBadRequest, mention: []string{"limit"}},
 		{name: "alerts disabled", method: "GET", target: "/v1/alerts", setup: fails("Alerts", NotFound("alerts are disabled")), status: 404, code: CodeNotFound},
+		{name: "alerts before a block", method: "GET", target: "/v1/alerts?before=120", status: 200,
+			call: callString("Alerts", chain.PubKey{}.Short(), chain.Address{}, "", chain.Time(0), 200, "before", "120")},
+		{name: "alerts before an alert", method: "GET", target: "/v1/alerts?before=120:" + knownHash.String(), status: 200,
+			call: callString("Alerts", chain.PubKey{}.Short(), chain.Address{}, "", chain.Time(0), 200, "before", "120:"+knownHash.String())},
+		{name: "alerts before 0", method: "GET", target: "/v1/alerts?before=0", status: 400, code: CodeBadRequest, mention: []string{"before", "height"}},
+		{name: "alerts before a bad id", method: "GET", target: "/v1/alerts?before=5:zz", status: 400, code: CodeBadRequest, mention: []string{"before", "alert id"}},
+		{name: "alerts next page in Link", method: "GET", target: "/v1/alerts?kind=leak&limit=1", status: 200,
+			check: func(t *testing.T, a answer) {
+				want := `</v1/alerts?before=7%3A` + chain.Hash{7}.String() + `&kind=leak&limit=1>; rel="next"`
+				if got := a.header.Get("Link"); got != want {
+					t.Errorf("Link %q, want %q", got, want)
+				}
+			}},
+		{name: "alerts last page has no Link", method: "GET", target: "/v1/alerts?limit=2", status: 200,
+			check: func(t *testing.T, a answer) {
+				if got := a.header.Get("Link"); got != "" {
+					t.Errorf("Link %q on the last page", got)
+				}
+			}},
 
 		{name: "evidence none is []", method: "GET", target: "/v1/evidence", status: 200, call: "Evidence 0 0 100", check: jsonOf([]int{})},
 		{name: "evidence page", method: "GET", target: "/v1/evidence?before=900:2&limit=10", status: 200, call: "Evidence 900 2 10"},
