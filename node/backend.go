@@ -8,7 +8,6 @@ import (
 	"github.com/waterchain/waterchain/chain"
 	"github.com/waterchain/waterchain/chain/state"
 	"github.com/waterchain/waterchain/chain/store"
-	"github.com/waterchain/waterchain/node/alerts"
 	"github.com/waterchain/waterchain/node/api"
 	"github.com/waterchain/waterchain/node/ingest"
 	"github.com/waterchain/waterchain/node/report"
@@ -184,14 +183,8 @@ func (n *Node) Validators() ([]state.ValidatorSetRecord, error) {
 	return state.ValidatorSetHistory(n.state)
 }
 
-// Evidence answers GET /v1/evidence.
-func (n *Node) Evidence() ([]state.EvidenceRecord, error) { return state.EvidenceList(n.state) }
-
 // Industries answers GET /v1/industries.
 func (n *Node) Industries() ([]state.IndustryInfo, error) { return state.Industries(n.state) }
-
-// Offers answers GET /v1/market/offers.
-func (n *Node) Offers() ([]state.Offer, error) { return state.Offers(n.state) }
 
 // Periods is the chain's settlement calendar.
 func (n *Node) Periods() (chain.Period, error) { return state.Periods(n.state) }
@@ -230,14 +223,6 @@ func (n *Node) Report(period int64) (*report.Report, error) {
 		return nil, api.NotFound("%v", err)
 	}
 	return rep, err
-}
-
-// Alerts answers GET /v1/alerts.
-func (n *Node) Alerts(f alerts.Filter) ([]alerts.Alert, error) {
-	if n.alertLog == nil {
-		return nil, api.NotFound("alerts are disabled on this node (config alerts.enabled)")
-	}
-	return n.alertLog.List(f), nil
 }
 
 // The image routes delegate to the image store (package images).

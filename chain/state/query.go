@@ -1,6 +1,7 @@
 package state
 
 import (
+	"bytes"
 	"fmt"
 	"sort"
 
@@ -187,6 +188,8 @@ func GetOffer(r Reader, id chain.Hash) (*Offer, error) {
 }
 
 // Offers returns the open offers, cheapest first (then oldest, then by id).
+// It reads every offer ever made: the node's API reads only the recent
+// ones, from the store's tx kind index, with GetOffer and SortOffers.
 func Offers(r Reader) ([]Offer, error) {
 	var out []Offer
 	err := r.Iterate([]byte(pfxOffer), func(key, value []byte) error {
@@ -199,13 +202,23 @@ func Offers(r Reader) ([]Offer, error) {
 		}
 		return nil
 	})
-	sort.SliceStable(out, func(i, j int) bool {
-		if out[i].Price != out[j].Price {
-			return out[i].Price < out[j].Price
-		}
-		return out[i].Height < out[j].Height
-	})
+	SortOffers(out)
 	return out, err
+}
+
+// SortOffers orders offers as Offers lists them: cheapest first, then
+// oldest, then by id.
+func SortOffers(out []Offer) {
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		switch {
+		case a.Price != b.Price:
+			return a.Price < b.Price
+		case a.Height != b.Height:
+			return a.Height < b.Height
+		}
+		return bytes.Compare(a.ID[:], b.ID[:]) < 0
+	})
 }
 
 // Settlements returns the settlement records of period p, by industry
@@ -296,8 +309,23 @@ func Leaderboard(r Reader, p int64) ([]LeaderboardEntry, error) {
 	return out, nil
 }
 
-// EvidenceList returns the recorded equivocation evidence, by tx height
-// then id.
+// GetEvidence returns the evidence recorded with id (chain.Evidence.ID),
+// or ErrEvidenceNotFound.
+func GetEvidence(r Reader, id chain.Hash) (*EvidenceRecord, error) {
+	var e EvidenceRecord
+	found, err := getRecord(r, evidenceKey(id), &e)
+	if err != nil {
+		return nil, err
+	}
+	if !found {
+		return nil, fmt.Errorf("%w: %s", ErrEvidenceNotFound, id)
+	}
+	return &e, nil
+}
+
+// EvidenceList returns all the recorded equivocation evidence, by tx
+// height then id. It reads every record: the node's API lists evidence a
+// page at a time from the store's tx kind index and GetEvidence instead.
 func EvidenceList(r Reader) ([]EvidenceRecord, error) {
 	var out []EvidenceRecord
 	err := r.Iterate([]byte(pfxEvidence), func(key, value []byte) error {

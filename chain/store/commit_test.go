@@ -237,13 +237,13 @@ func TestOpenSchema(t *testing.T) {
 	future := store.NewMemory()
 	openStore(t, future)
 	b = future.NewBatch()
-	b.Set([]byte("mschema"), binary.BigEndian.AppendUint64(nil, 3))
+	b.Set([]byte("mschema"), binary.BigEndian.AppendUint64(nil, 4))
 	if err := b.Write(); err != nil {
 		t.Fatal(err)
 	}
 	_, err = store.Open(future)
 	wantErr(t, err, store.ErrSchema)
-	if !strings.Contains(err.Error(), "schema 3") || !strings.Contains(err.Error(), "schema 2") {
+	if !strings.Contains(err.Error(), "schema 4") || !strings.Contains(err.Error(), "schema 3") {
 		t.Errorf("error %q does not name both versions", err)
 	}
 
@@ -297,7 +297,7 @@ func TestOpenMigratesSchema1(t *testing.T) {
 
 	s = openStore(t, kv)
 	if got := dump(t, kv); got != want {
-		t.Fatal("the migrated store differs from the one schema 2 writes")
+		t.Fatal("the migrated store differs from the one this version writes")
 	}
 	for _, r := range readings {
 		got, _, err := s.ReadingByHash(r.Hash())

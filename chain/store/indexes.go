@@ -20,7 +20,8 @@ var ErrIndex = errors.New("index does not match the blocks")
 // CheckBlockIndexes checks that every index entry Commit wrote for b (as
 // stored at its lane and height) is present and points at it: the block
 // hash at its lane and height; each reading's sequence, time and hash
-// entries at its location; each transaction's hash at its location. It
+// entries at its location; each transaction's hash at its location and its
+// kind entry. It
 // reads the entries one by one; an auditor compares IndexSum with the sum of
 // BlockIndexSum over all blocks instead, a sequential read, and calls this
 // only to name the block whose entries are wrong.
@@ -67,6 +68,11 @@ func (s *Store) CheckBlockIndexes(b *chain.Block) error {
 		if err := want(hashKey(prefixTx, tx.Hash()), chain.LaneTx, i); err != nil {
 			return err
 		}
+		if key, ok := txKindKey(tx, h.Height, uint32(i)); ok {
+			if _, err := s.kv.Get(key); err != nil {
+				return indexErr(key, err, "entry %s/%d[%d]", chain.LaneTx, h.Height, i)
+			}
+		}
 	}
 	return nil
 }
@@ -85,6 +91,7 @@ type IndexCounts struct {
 	ReadingTimes  uint64 // device, time, seq → location
 	ReadingHashes uint64 // reading hash → location
 	Txs           uint64 // tx hash → location
+	TxKinds       uint64 // tx kind, location → (empty)
 }
 
 // CountIndexes counts the entries of each index table. A store whose
@@ -98,6 +105,7 @@ func (s *Store) CountIndexes() (IndexCounts, error) {
 	}{
 		{prefixBlockHash, &c.Blocks}, {prefixReadSeq, &c.ReadingSeqs},
 		{prefixReadTime, &c.ReadingTimes}, {prefixReadHash, &c.ReadingHashes}, {prefixTx, &c.Txs},
+		{prefixTxKind, &c.TxKinds},
 	} {
 		err := s.kv.Iterate([]byte{t.prefix}, IterOptions{}, func(_, _ []byte) error {
 			*t.n++
@@ -153,6 +161,9 @@ func BlockIndexSum(b *chain.Block) IndexSum {
 	}
 	for i, tx := range b.Txs {
 		s.add(hashKey(prefixTx, tx.Hash()), appendLocation(nil, h.Height, uint32(i)))
+		if key, ok := txKindKey(tx, h.Height, uint32(i)); ok {
+			s.add(key, nil)
+		}
 	}
 	return s
 }
@@ -160,7 +171,7 @@ func BlockIndexSum(b *chain.Block) IndexSum {
 // IndexSum reads every index table in key order and digests it.
 func (s *Store) IndexSum() (IndexSum, error) {
 	var sum IndexSum
-	for _, p := range []byte{prefixBlockHash, prefixReadSeq, prefixReadTime, prefixReadHash, prefixTx} {
+	for _, p := range []byte{prefixBlockHash, prefixReadSeq, prefixReadTime, prefixReadHash, prefixTx, prefixTxKind} {
 		err := s.kv.Iterate([]byte{p}, IterOptions{}, func(k, v []byte) error {
 			sum.add(k, v)
 			return nil

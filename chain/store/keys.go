@@ -21,11 +21,12 @@ const (
 	prefixReadSeq   = 'n' // n<device><seq>              height, index
 	prefixReadHash  = 'd' // d<reading hash>             height, index
 	prefixTx        = 'x' // x<tx hash>                  height, index
+	prefixTxKind    = 'k' // k<kind><height><index>      (empty): txs by kind (kinds.go)
 	prefixState     = 's' // s<state key>                state value
 )
 
 // schemaVersion is the layout version recorded under metaSchema.
-const schemaVersion = 2 // 2: the reading hash index (d)
+const schemaVersion = 3 // 2: the reading hash index (d); 3: the tx kind index (k)
 
 // Metadata names.
 const (
@@ -141,6 +142,10 @@ func keyName(k []byte) string {
 	case prefixReadSeq:
 		if len(body) == pubKeyLen+heightLen {
 			return fmt.Sprintf("reading seq index %x/%d", body[:4], binary.BigEndian.Uint64(body[pubKeyLen:]))
+		}
+	case prefixTxKind:
+		if len(k) == kindKeyLen {
+			return fmt.Sprintf("tx kind index %d/%d[%d]", body[0], binary.BigEndian.Uint64(body[1:]), binary.BigEndian.Uint32(body[1+heightLen:]))
 		}
 	case prefixState:
 		return fmt.Sprintf("state %q", body)

@@ -14,6 +14,7 @@ import (
 // Open (each is idempotent).
 var migrations = map[uint64]func(kv KV) error{
 	1: migrateReadingHashIndex,
+	2: migrateTxKindIndex,
 }
 
 // migrateBatchWrites bounds the writes of one migration batch, well under
@@ -52,6 +53,44 @@ func migrateReadingHashIndex(kv KV) error {
 		return fmt.Errorf("building the reading hash index: %w", err)
 	}
 	b.Set(metaKey(metaSchema), binary.BigEndian.AppendUint64(nil, 2))
+	return b.Write()
+}
+
+// migrateTxKindIndex builds the tx kind index (k) of schema 3 from the
+// stored tx blocks: one pass over the tx lane's entries, paid at the first
+// start of the new version only.
+func migrateTxKindIndex(kv KV) error {
+	b := kv.NewBatch()
+	defer func() { b.Discard() }()
+	writes := 0
+	prefix := []byte{prefixEntry, byte(chain.LaneTx)}
+	err := kv.Iterate(prefix, IterOptions{}, func(k, v []byte) error {
+		if len(k) != len(prefix)+heightLen+indexLen {
+			return corrupt(k, "entry key of %d bytes", len(k))
+		}
+		height := binary.BigEndian.Uint64(k[len(prefix):])
+		index := binary.BigEndian.Uint32(k[len(prefix)+heightLen:])
+		tx, err := decodeTxEntry(k, v)
+		if err != nil {
+			return err
+		}
+		key, ok := txKindKey(tx, height, index)
+		if !ok {
+			return nil // as Commit: no valid block holds one
+		}
+		b.Set(key, []byte{})
+		if writes++; writes == migrateBatchWrites {
+			if err := b.Write(); err != nil {
+				return err
+			}
+			b, writes = kv.NewBatch(), 0
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("building the tx kind index: %w", err)
+	}
+	b.Set(metaKey(metaSchema), binary.BigEndian.AppendUint64(nil, 3))
 	return b.Write()
 }
 

@@ -62,3 +62,16 @@ func (s *Store) IterateNodeRecords(prefix string, reverse bool, fn func(name str
 		return fn(string(k[skip:]), v)
 	})
 }
+
+// IterateNodeRecordsBefore calls fn for the node records whose name starts
+// with prefix and sorts below before, in descending name order, on a
+// consistent snapshot, until fn returns an error (ErrStop ends it with
+// nil): a page newest first from a cursor, whose cost does not depend on
+// the records above it. fn must not keep or modify value after it returns.
+func (s *Store) IterateNodeRecordsBefore(prefix, before string, fn func(name string, value []byte) error) error {
+	p := nodeRecordKey(prefix)
+	skip := len(nodeRecordKey(""))
+	return s.kv.Iterate(p, IterOptions{End: nodeRecordKey(before), Reverse: true}, func(k, v []byte) error {
+		return fn(string(k[skip:]), v)
+	})
+}

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/waterchain/waterchain/chain/store"
@@ -46,5 +47,37 @@ func TestNodeRecords(t *testing.T) {
 	}
 	if got := list(false); len(got) != 1 {
 		t.Fatalf("after delete: %q", got)
+	}
+}
+
+// TestNodeRecordsBefore: IterateNodeRecordsBefore lists the records under
+// a prefix strictly below a name, descending, and nothing outside the
+// prefix.
+func TestNodeRecordsBefore(t *testing.T) {
+	s := openStore(t, store.NewMemory())
+	var recs []store.NodeRecord
+	for _, name := range []string{"a/1", "a/3", "a/5", "a/7", "b/0", "a0"} {
+		recs = append(recs, store.NodeRecord{Name: name, Value: []byte(name)})
+	}
+	if err := s.PutNodeRecords(recs...); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		before string
+		want   string
+	}{{"a/5", "[a/3 a/1]"}, {"a/6", "[a/5 a/3 a/1]"}, {"a/1", "[]"}, {"z", "[a/7 a/5 a/3 a/1]"}} {
+		var got []string
+		if err := s.IterateNodeRecordsBefore("a/", tc.before, func(name string, v []byte) error {
+			if name != string(v) {
+				t.Fatalf("%s holds %q", name, v)
+			}
+			got = append(got, name)
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprint(got) != tc.want {
+			t.Errorf("before %q: %v, want %s", tc.before, got, tc.want)
+		}
 	}
 }

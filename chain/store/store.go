@@ -140,8 +140,8 @@ func (s *Store) Height(lane chain.Lane) uint64 {
 // Commit writes a finalized block with its certificate (b.Cert) and the
 // state changes of its execution in one atomic batch: header, certificate,
 // each entry, the block-hash index, the reading indexes by (device, time,
-// seq) and by (device, seq) or the transaction index by hash, the changes,
-// and the new lane head. Either all of it is stored or, on error, none.
+// seq) and by (device, seq) or the transaction indexes by hash and by
+// kind, the changes, and the new lane head. Either all of it is stored or, on error, none.
 //
 // The block must be the next of its lane: height head+1, previous hash the
 // head's (at height 1, the recorded genesis hash, when there is one); the
@@ -319,13 +319,17 @@ func putReadings(batch Batch, height uint64, readings []*chain.Reading) {
 	}
 }
 
-// putTxs adds the entries and the hash index of a tx block.
+// putTxs adds the entries, the hash index and the kind index of a tx
+// block.
 func putTxs(batch Batch, height uint64, txs []*chain.Tx) {
 	for i, tx := range txs {
 		idx := uint32(i)
 		enc := tx.Encode()
 		batch.Set(entryKey(chain.LaneTx, height, idx), enc)
 		batch.Set(hashKey(prefixTx, chain.HashBytes(enc)), appendLocation(nil, height, idx))
+		if k, ok := txKindKey(tx, height, idx); ok {
+			batch.Set(k, []byte{})
+		}
 	}
 }
 

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"strconv"
 
 	"github.com/waterchain/waterchain/chain"
 	"github.com/waterchain/waterchain/chain/state"
@@ -33,7 +34,9 @@ type Chain interface {
 	Account(a chain.Address) (Account, error)
 	Device(k chain.PubKey) (Device, error)
 	Validators() ([]state.ValidatorSetRecord, error)
-	Evidence() ([]state.EvidenceRecord, error)
+	// Evidence returns a page of the recorded equivocation evidence,
+	// newest first, from an index (its cost does not grow with the chain).
+	Evidence(q PageQuery) ([]Evidence, error)
 }
 
 // Door takes new readings and transactions.
@@ -57,10 +60,13 @@ type Registry interface {
 // Market answers about the allowance market and settlement. Period
 // numbers count from 0 in the chain's calendar (Periods).
 type Market interface {
+	// Offers returns the open offers, cheapest first, reading only the
+	// offers made since the first unsettled period.
 	Offers() ([]state.Offer, error)
-	// Trades returns the latest accepted offers, newest first, at most
-	// limit.
-	Trades(limit int) ([]Trade, error)
+	// Trades returns a page of accepted offers, newest first, from an
+	// index: every trade since genesis is reachable by following the
+	// cursor, and a page costs the same however long the chain is.
+	Trades(q PageQuery) ([]Trade, error)
 	// Periods is the chain's settlement calendar, to read period labels.
 	Periods() (chain.Period, error)
 	// LastSettledPeriod is the latest settled period; false before the
@@ -72,9 +78,36 @@ type Market interface {
 
 // Alerts answers about the alerts this node raised.
 type Alerts interface {
-	// Alerts returns the alerts f selects, newest first; 404 when alerts
-	// are disabled.
-	Alerts(f alerts.Filter) ([]alerts.Alert, error)
+	// Alerts returns a page of the alerts q selects, newest first, and
+	// the cursor of the next page (nil when there is none); 404 when
+	// alerts are disabled. Without a cursor the page comes from the
+	// alerts the node holds in memory (the newest, local ones too); with
+	// one, from the chain alerts recorded per data block, however old.
+	Alerts(q AlertQuery) ([]alerts.Alert, *AlertCursor, error)
+}
+
+// AlertQuery selects a page of alerts: the filter (its Limit is the
+// page's), and where the page starts.
+type AlertQuery struct {
+	Filter alerts.Filter
+	Before *AlertCursor // nil: the newest
+}
+
+// AlertCursor is a place among the chain alerts, newest first: the page
+// starts below data block Height, or, with an ID, right after that alert
+// of block Height (before=<height>:<alert id>, as the Link header of the
+// previous page gives it).
+type AlertCursor struct {
+	Height uint64
+	ID     chain.Hash // zero: before the whole block
+}
+
+// String is the cursor as the before parameter spells it.
+func (c AlertCursor) String() string {
+	if c.ID.IsZero() {
+		return strconv.FormatUint(c.Height, 10)
+	}
+	return strconv.FormatUint(c.Height, 10) + ":" + c.ID.String()
 }
 
 // Images holds the camera images readings name.
@@ -125,6 +158,21 @@ type Backend interface {
 	Reports
 	Proofs
 	EventSource
+}
+
+// TxCursor is a place on the tx chain, height and index of a transaction
+// in its block: a list newest first continues strictly before it (the
+// before parameter, "height:index", taken from the last item of the
+// previous page). The zero cursor starts at the newest.
+type TxCursor struct {
+	Height uint64
+	Index  uint32
+}
+
+// PageQuery selects a page of a list kept on the tx chain, newest first.
+type PageQuery struct {
+	Before TxCursor
+	Limit  int // 1 to MaxPage
 }
 
 // ReadingQuery selects finalized readings of one device.

@@ -167,7 +167,9 @@ func (f *fake) Validators() ([]state.ValidatorSetRecord, error) {
 	return []state.ValidatorSetRecord{{From: 1}}, f.call("Validators")
 }
 
-func (f *fake) Evidence() ([]state.EvidenceRecord, error) { return nil, f.call("Evidence") }
+func (f *fake) Evidence(q PageQuery) ([]Evidence, error) {
+	return nil, f.call("Evidence", q.Before.Height, q.Before.Index, q.Limit)
+}
 
 func (f *fake) Industries() ([]state.IndustryInfo, error) { return nil, f.call("Industries") }
 
@@ -180,8 +182,8 @@ func (f *fake) Industry(a chain.Address) (Industry, error) {
 
 func (f *fake) Offers() ([]state.Offer, error) { return nil, f.call("Offers") }
 
-func (f *fake) Trades(limit int) ([]Trade, error) {
-	return []Trade{{Volume: 10, Price: 2, Amount: 20}}, f.call("Trades", limit)
+func (f *fake) Trades(q PageQuery) ([]Trade, error) {
+	return []Trade{{Volume: 10, Price: 2, Amount: 20}}, f.call("Trades", q.Before.Height, q.Before.Index, q.Limit)
 }
 
 func (f *fake) Periods() (chain.Period, error) {
@@ -201,11 +203,20 @@ func (f *fake) Leaderboard(period int64) ([]state.LeaderboardEntry, error) {
 	return nil, f.call("Leaderboard", period)
 }
 
-func (f *fake) Alerts(flt alerts.Filter) ([]alerts.Alert, error) {
-	if err := f.call("Alerts", flt.Device.Short(), flt.Industry, flt.Kind, flt.Since, flt.Limit); err != nil {
-		return nil, err
+func (f *fake) Alerts(q AlertQuery) ([]alerts.Alert, *AlertCursor, error) {
+	flt := q.Filter
+	args := []any{"Alerts", flt.Device.Short(), flt.Industry, flt.Kind, flt.Since, flt.Limit}
+	if q.Before != nil {
+		args = append(args, "before", q.Before.String())
 	}
-	return []alerts.Alert{{Kind: alerts.KindLeak, Device: flt.Device}}, nil
+	if err := f.call(args[0].(string), args[1:]...); err != nil {
+		return nil, nil, err
+	}
+	var next *AlertCursor
+	if flt.Limit == 1 { // a full page: the next one starts after its alert
+		next = &AlertCursor{Height: 7, ID: chain.Hash{7}}
+	}
+	return []alerts.Alert{{Kind: alerts.KindLeak, Device: flt.Device}}, next, nil
 }
 
 func (f *fake) PutImage(h chain.Hash, body []byte) error {

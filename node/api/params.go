@@ -35,11 +35,13 @@ func queryParam(name, typ, format, desc string) param {
 
 // Formats of parameters, as the document names them.
 const (
-	fmtHash    = "hex32"     // 64 hex digits
-	fmtPubKey  = "hex32"     // an ed25519 public key, 64 hex digits
-	fmtAddress = "address"   // wc + 40 hex digits
-	fmtTime    = "date-time" // RFC 3339
-	fmtPeriod  = "period"    // a period label or number
+	fmtHash        = "hex32"        // 64 hex digits
+	fmtPubKey      = "hex32"        // an ed25519 public key, 64 hex digits
+	fmtAddress     = "address"      // wc + 40 hex digits
+	fmtTime        = "date-time"    // RFC 3339
+	fmtPeriod      = "period"       // a period label or number
+	fmtTxCursor    = "tx-cursor"    // height:index of a transaction
+	fmtAlertCursor = "alert-cursor" // data height, or height:alert id
 )
 
 // request is an HTTP request seen through its route's declared parameters.
@@ -159,6 +161,56 @@ func (q *request) list(name string, allowed []string) ([]string, error) {
 		}
 	}
 	return out, nil
+}
+
+// txCursor parses a tx chain cursor "height:index"; absent, it is the
+// zero cursor (start at the newest).
+func (q *request) txCursor(name string) (TxCursor, error) {
+	v := q.value(name)
+	if v == "" {
+		return TxCursor{}, nil
+	}
+	hs, is, ok := strings.Cut(v, ":")
+	height, herr := strconv.ParseUint(hs, 10, 64)
+	index, ierr := strconv.ParseUint(is, 10, 32)
+	if !ok || herr != nil || ierr != nil || height == 0 {
+		return TxCursor{}, bad(name, v, fmt.Errorf("want height:index, such as 1200:0, from the last item of the previous page"))
+	}
+	return TxCursor{Height: height, Index: uint32(index)}, nil
+}
+
+// alertCursor parses an alert cursor "height" or "height:alert id";
+// absent, it is nil (the newest).
+func (q *request) alertCursor(name string) (*AlertCursor, error) {
+	v := q.value(name)
+	if v == "" {
+		return nil, nil
+	}
+	hs, ids, withID := strings.Cut(v, ":")
+	height, err := strconv.ParseUint(hs, 10, 64)
+	if err != nil || height == 0 {
+		return nil, bad(name, v, fmt.Errorf("want a data height from 1, or height:alert id, as the Link header of the previous page gives it"))
+	}
+	c := &AlertCursor{Height: height}
+	if withID {
+		if c.ID, err = chain.ParseHash(ids); err != nil || c.ID.IsZero() {
+			return nil, bad(name, v, fmt.Errorf("the alert id after the height: want 64 hex digits"))
+		}
+	}
+	return c, nil
+}
+
+// page parses the limit and before parameters of a list newest first.
+func (q *request) page() (PageQuery, error) {
+	limit, err := q.uint("limit", 1, MaxPage, DefaultPage)
+	if err != nil {
+		return PageQuery{}, err
+	}
+	before, err := q.txCursor("before")
+	if err != nil {
+		return PageQuery{}, err
+	}
+	return PageQuery{Before: before, Limit: int(limit)}, nil
 }
 
 // period parses a period label ("2026-11" or "2026-11-29T10:00", as the

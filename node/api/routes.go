@@ -1,6 +1,7 @@
 package api
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 
@@ -67,6 +68,17 @@ func (rt *route) queryNames() string {
 var (
 	periodQuery = queryParam("period", "string", fmtPeriod, "Period label (2026-11, or 2026-11-29T10:00 for sub-month periods) or number; default the last settled period.")
 	limitDesc   = "Most entries to return."
+	pageParams  = []param{
+		queryParam("limit", "integer", "", fmt.Sprintf("%s 1 to %d, default %d.", limitDesc, MaxPage, DefaultPage)),
+		queryParam("before", "string", fmtTxCursor, "Continue strictly before this place on the tx chain, height:index, as the last entry of the previous page gives it; default the newest."),
+	}
+)
+
+// Pages of the lists kept on the tx chain (trades, evidence): a page reads
+// at most MaxPage index entries, whatever the length of the chain.
+const (
+	MaxPage     = 1000
+	DefaultPage = 100
 )
 
 // routes is the API's route table.
@@ -145,10 +157,10 @@ func (s *server) routes() []route {
 		{method: get, path: "/v1/industries/{address}", summary: "An industry with its meters and permit history.",
 			params: []param{pathParam("address", fmtAddress, "Industry account address.")},
 			status: ok, answer: Industry{}, errors: []int{c400, c404}, serve: s.industry},
-		{method: get, path: "/v1/market/offers", summary: "Open and closed allowance offers.",
+		{method: get, path: "/v1/market/offers", summary: "The open allowance offers, cheapest first.",
 			status: ok, answer: []state.Offer{}, serve: s.offers},
-		{method: get, path: "/v1/market/trades", summary: "The latest accepted offers, newest first.",
-			params: []param{queryParam("limit", "integer", "", limitDesc+" 1 to 1000, default 100.")},
+		{method: get, path: "/v1/market/trades", summary: "Accepted offers, newest first, a page at a time: every trade since genesis, by following before.",
+			params: pageParams,
 			status: ok, answer: []Trade{}, errors: []int{c400}, serve: s.trades},
 		{method: get, path: "/v1/settlements", summary: "The settlements of a period.",
 			params: []param{periodQuery},
@@ -156,17 +168,19 @@ func (s *server) routes() []route {
 		{method: get, path: "/v1/leaderboard", summary: "Industries ranked for a settled period.",
 			params: []param{periodQuery},
 			status: ok, answer: []state.LeaderboardEntry{}, errors: []int{c400, c404}, serve: s.leaderboard},
-		{method: get, path: "/v1/alerts", summary: "Alerts this node raised, newest first.",
+		{method: get, path: "/v1/alerts", summary: "Alerts this node raised, newest first, a page at a time (Link header).",
 			params: []param{
 				queryParam("device", "string", fmtPubKey, "Only this device's."),
 				queryParam("industry", "string", fmtAddress, "Only this industry's."),
 				queryParam("kind", "string", "", "Only this kind: "+strings.Join(alertKinds(), ", ")+"."),
 				queryParam("since", "string", fmtTime, "Only alerts at or after this time."),
 				queryParam("limit", "integer", "", limitDesc+" Default 200."),
+				queryParam("before", "string", fmtAlertCursor, "Only chain alerts of data blocks below this height, or after this alert of the block (height:alert id), read from the alerts recorded per block however old. Follow the Link header (rel=next) of a page for the next one; a page may be short, the last page has no Link."),
 			},
 			status: ok, answer: []alerts.Alert{}, errors: []int{c400, c404}, serve: s.alerts},
-		{method: get, path: "/v1/evidence", summary: "Equivocation evidence recorded on the tx chain.",
-			status: ok, answer: []state.EvidenceRecord{}, serve: s.evidence},
+		{method: get, path: "/v1/evidence", summary: "Equivocation evidence recorded on the tx chain, newest first, a page at a time.",
+			params: pageParams,
+			status: ok, answer: []Evidence{}, errors: []int{c400}, serve: s.evidence},
 		{method: get, path: "/v1/proofs/readings/{device}/{seq}", summary: "A self-contained proof that a reading is final.",
 			params: []param{
 				pathParam("device", fmtPubKey, "Device key."),

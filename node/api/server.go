@@ -445,12 +445,12 @@ func (s *server) offers(w http.ResponseWriter, _ *request) {
 }
 
 func (s *server) trades(w http.ResponseWriter, q *request) {
-	limit, err := q.uint("limit", 1, 1000, 100)
+	page, err := q.page()
 	if err != nil {
 		s.fail(w, err)
 		return
 	}
-	v, err := nonNil(s.b.Trades(int(limit)))
+	v, err := nonNil(s.b.Trades(page))
 	s.answer(w, v, err)
 }
 
@@ -521,16 +521,40 @@ func (s *server) alerts(w http.ResponseWriter, q *request) {
 		return
 	}
 	f.Limit = int(limit)
-	v, err := nonNil(s.b.Alerts(f))
-	s.answer(w, v, err)
+	before, err := q.alertCursor("before")
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	v, next, err := s.b.Alerts(AlertQuery{Filter: f, Before: before})
+	if err == nil && next != nil {
+		u := *q.URL
+		params := u.Query()
+		params.Set("before", next.String())
+		u.RawQuery = params.Encode()
+		w.Header().Set("Link", fmt.Sprintf("<%s>; rel=\"next\"", u.RequestURI()))
+	}
+	s.answer(w, nonNilSlice(v), err)
+}
+
+func nonNilSlice[T any](v []T) []T {
+	if v == nil {
+		return []T{}
+	}
+	return v
 }
 
 // MaxAlerts is the largest limit of GET /v1/alerts: the alerts a node
 // keeps.
 const MaxAlerts = 20_000
 
-func (s *server) evidence(w http.ResponseWriter, _ *request) {
-	v, err := nonNil(s.b.Evidence())
+func (s *server) evidence(w http.ResponseWriter, q *request) {
+	page, err := q.page()
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	v, err := nonNil(s.b.Evidence(page))
 	s.answer(w, v, err)
 }
 

@@ -328,10 +328,16 @@ func TestRoutes(t *testing.T) {
 		{name: "industry bad address", method: "GET", target: "/v1/industries/nope", status: 400, code: CodeBadRequest, mention: []string{"address"}},
 
 		{name: "offers none is []", method: "GET", target: "/v1/market/offers", status: 200, check: jsonOf([]int{})},
-		{name: "trades", method: "GET", target: "/v1/market/trades?limit=5", status: 200, call: "Trades 5"},
-		{name: "trades default", method: "GET", target: "/v1/market/trades", status: 200, call: "Trades 100"},
+		{name: "trades", method: "GET", target: "/v1/market/trades?limit=5", status: 200, call: "Trades 0 0 5"},
+		{name: "trades default", method: "GET", target: "/v1/market/trades", status: 200, call: "Trades 0 0 100"},
+		{name: "trades before", method: "GET", target: "/v1/market/trades?before=120345:7&limit=1000", status: 200, call: "Trades 120345 7 1000"},
 		{name: "trades limit 0", method: "GET", target: "/v1/market/trades?limit=0", status: 400, code: CodeBadRequest, mention: []string{"limit", "1 to 1000"}},
+		{name: "trades limit above the page", method: "GET", target: "/v1/market/trades?limit=1001", status: 400, code: CodeBadRequest, mention: []string{"limit", "1 to 1000"}},
 		{name: "trades limit huge", method: "GET", target: "/v1/market/trades?limit=99999999999999999999", status: 400, code: CodeBadRequest, mention: []string{"limit"}},
+		{name: "trades before without index", method: "GET", target: "/v1/market/trades?before=12", status: 400, code: CodeBadRequest, mention: []string{"before", "height:index"}},
+		{name: "trades before height 0", method: "GET", target: "/v1/market/trades?before=0:0", status: 400, code: CodeBadRequest, mention: []string{"before"}},
+		{name: "trades before index too big", method: "GET", target: "/v1/market/trades?before=5:4294967296", status: 400, code: CodeBadRequest, mention: []string{"before"}},
+		{name: "trades before negative", method: "GET", target: "/v1/market/trades?before=-5:1", status: 400, code: CodeBadRequest, mention: []string{"before"}},
 
 		{name: "settlements of the last settled period", method: "GET", target: "/v1/settlements", status: 200, call: "Settlements 2"},
 		{name: "settlements by label", method: "GET", target: "/v1/settlements?period=2026-11", status: 200, call: "Settlements 10"},
@@ -352,8 +358,30 @@ func TestRoutes(t *testing.T) {
 		{name: "alerts bad since", method: "GET", target: "/v1/alerts?since=today", status: 400, code: CodeBadRequest, mention: []string{"since"}},
 		{name: "alerts bad limit", method: "GET", target: "/v1/alerts?limit=0", status: 400, code: CodeBadRequest, mention: []string{"limit"}},
 		{name: "alerts disabled", method: "GET", target: "/v1/alerts", setup: fails("Alerts", NotFound("alerts are disabled")), status: 404, code: CodeNotFound},
+		{name: "alerts before a block", method: "GET", target: "/v1/alerts?before=120", status: 200,
+			call: callString("Alerts", chain.PubKey{}.Short(), chain.Address{}, "", chain.Time(0), 200, "before", "120")},
+		{name: "alerts before an alert", method: "GET", target: "/v1/alerts?before=120:" + knownHash.String(), status: 200,
+			call: callString("Alerts", chain.PubKey{}.Short(), chain.Address{}, "", chain.Time(0), 200, "before", "120:"+knownHash.String())},
+		{name: "alerts before 0", method: "GET", target: "/v1/alerts?before=0", status: 400, code: CodeBadRequest, mention: []string{"before", "height"}},
+		{name: "alerts before a bad id", method: "GET", target: "/v1/alerts?before=5:zz", status: 400, code: CodeBadRequest, mention: []string{"before", "alert id"}},
+		{name: "alerts next page in Link", method: "GET", target: "/v1/alerts?kind=leak&limit=1", status: 200,
+			check: func(t *testing.T, a answer) {
+				want := `</v1/alerts?before=7%3A` + chain.Hash{7}.String() + `&kind=leak&limit=1>; rel="next"`
+				if got := a.header.Get("Link"); got != want {
+					t.Errorf("Link %q, want %q", got, want)
+				}
+			}},
+		{name: "alerts last page has no Link", method: "GET", target: "/v1/alerts?limit=2", status: 200,
+			check: func(t *testing.T, a answer) {
+				if got := a.header.Get("Link"); got != "" {
+					t.Errorf("Link %q on the last page", got)
+				}
+			}},
 
-		{name: "evidence none is []", method: "GET", target: "/v1/evidence", status: 200, check: jsonOf([]int{})},
+		{name: "evidence none is []", method: "GET", target: "/v1/evidence", status: 200, call: "Evidence 0 0 100", check: jsonOf([]int{})},
+		{name: "evidence page", method: "GET", target: "/v1/evidence?before=900:2&limit=10", status: 200, call: "Evidence 900 2 10"},
+		{name: "evidence bad before", method: "GET", target: "/v1/evidence?before=x:1", status: 400, code: CodeBadRequest, mention: []string{"before"}},
+		{name: "evidence limit above the page", method: "GET", target: "/v1/evidence?limit=5000", status: 400, code: CodeBadRequest, mention: []string{"limit"}},
 		{name: "validators", method: "GET", target: "/v1/validators", status: 200, call: "Validators"},
 
 		{name: "proof", method: "GET", target: "/v1/proofs/readings/" + dev.String() + "/5", status: 200, call: callString("ReadingProof", dev.Short(), 5)},

@@ -215,8 +215,20 @@ type Trade struct {
 	Volume uint64        `json:"volume"` // litres
 	Price  uint64        `json:"price"`  // smallest drop units per litre
 	Amount uint64        `json:"amount"` // drops paid, smallest units
-	Height uint64        `json:"height"`
-	Time   chain.Time    `json:"time"`
+	// Height and Index place the accept-offer transaction on the tx
+	// chain; "height:index" of the last trade of a page is the next
+	// page's before cursor.
+	Height uint64     `json:"height"`
+	Index  uint32     `json:"index"`
+	Time   chain.Time `json:"time"`
+}
+
+// Evidence is one recorded equivocation, for GET /v1/evidence, with the
+// place of the transaction that recorded it ("tx_height:tx_index" of the
+// last of a page is the next page's before cursor).
+type Evidence struct {
+	state.EvidenceRecord
+	TxIndex uint32 `json:"tx_index"`
 }
 
 // Industry is GET /v1/industries/{address}: the industry with its meters

@@ -686,6 +686,7 @@ func (v *verifier) checkIndexes() error {
 		{"reading time", counts.ReadingTimes, v.sum.Readings},
 		{"reading hash", counts.ReadingHashes, v.sum.Readings},
 		{"tx hash", counts.Txs, v.sum.Txs},
+		{"tx kind", counts.TxKinds, v.sum.Txs},
 	} {
 		if c.got != c.want {
 			return &Failure{Entry: -1, Check: CheckIndex, Err: fmt.Errorf("%w: the %s index holds %d entries, the verified blocks have %d", store.ErrIndex, c.what, c.got, c.want)}
