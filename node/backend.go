@@ -237,15 +237,4 @@ func (n *Node) Image(h chain.Hash) (api.File, error) { return n.images.File(h) }
 func (n *Node) ImageOverlay(h chain.Hash) (api.File, error) { return n.images.Overlay(h) }
 
 // ImageAnalysis answers GET /v1/images/{hash}/analysis.
-func (n *Node) ImageAnalysis(h chain.Hash) (api.ImageReport, error) {
-	rep, err := n.images.Analysis(h)
-	if err != nil {
-		return api.ImageReport{}, err
-	}
-	out := api.ImageReport{Hash: rep.Hash, Format: rep.Format, Bytes: rep.Bytes, Analysis: rep.Analysis}
-	if r := rep.Reading; r != nil {
-		ir := api.ImageReading(*r)
-		out.Reading = &ir
-	}
-	return out, nil
-}
+func (n *Node) ImageAnalysis(h chain.Hash) (api.ImageReport, error) { return n.images.Analysis(h) }

@@ -26,71 +26,71 @@ const migrateBatchWrites = 10_000
 // cost of reading the chain once, paid at the first start of the new
 // version only.
 func migrateReadingHashIndex(kv KV) error {
-	b := kv.NewBatch()
-	defer func() { b.Discard() }()
-	writes := 0
-	prefix := []byte{prefixEntry, byte(chain.LaneData)}
-	err := kv.Iterate(prefix, IterOptions{}, func(k, v []byte) error {
-		if len(k) != len(prefix)+heightLen+indexLen {
-			return corrupt(k, "entry key of %d bytes", len(k))
-		}
-		height := binary.BigEndian.Uint64(k[len(prefix):])
-		index := binary.BigEndian.Uint32(k[len(prefix)+heightLen:])
+	err := indexEntries(kv, chain.LaneData, 2, func(k, v []byte, height uint64, index uint32, set func(k, v []byte)) error {
 		r, err := decodeReadingEntry(k, v)
 		if err != nil {
 			return err
 		}
-		b.Set(hashKey(prefixReadHash, r.Hash()), appendLocation(nil, height, index))
-		if writes++; writes == migrateBatchWrites {
-			if err := b.Write(); err != nil {
-				return err
-			}
-			b, writes = kv.NewBatch(), 0
-		}
+		set(hashKey(prefixReadHash, r.Hash()), appendLocation(nil, height, index))
 		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("building the reading hash index: %w", err)
 	}
-	b.Set(metaKey(metaSchema), binary.BigEndian.AppendUint64(nil, 2))
-	return b.Write()
+	return nil
 }
 
 // migrateTxKindIndex builds the tx kind index (k) of schema 3 from the
 // stored tx blocks: one pass over the tx lane's entries, paid at the first
 // start of the new version only.
 func migrateTxKindIndex(kv KV) error {
-	b := kv.NewBatch()
-	defer func() { b.Discard() }()
-	writes := 0
-	prefix := []byte{prefixEntry, byte(chain.LaneTx)}
-	err := kv.Iterate(prefix, IterOptions{}, func(k, v []byte) error {
-		if len(k) != len(prefix)+heightLen+indexLen {
-			return corrupt(k, "entry key of %d bytes", len(k))
-		}
-		height := binary.BigEndian.Uint64(k[len(prefix):])
-		index := binary.BigEndian.Uint32(k[len(prefix)+heightLen:])
+	err := indexEntries(kv, chain.LaneTx, 3, func(k, v []byte, height uint64, index uint32, set func(k, v []byte)) error {
 		tx, err := decodeTxEntry(k, v)
 		if err != nil {
 			return err
 		}
-		key, ok := txKindKey(tx, height, index)
-		if !ok {
-			return nil // as Commit: no valid block holds one
-		}
-		b.Set(key, []byte{})
-		if writes++; writes == migrateBatchWrites {
-			if err := b.Write(); err != nil {
-				return err
-			}
-			b, writes = kv.NewBatch(), 0
+		if key, ok := txKindKey(tx, height, index); ok { // as Commit: no valid block holds one without
+			set(key, []byte{})
 		}
 		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("building the tx kind index: %w", err)
 	}
-	b.Set(metaKey(metaSchema), binary.BigEndian.AppendUint64(nil, 3))
+	return nil
+}
+
+// indexEntries runs fn over every stored entry of lane in key order, fn
+// setting the index entries it derives, written in batches of
+// migrateBatchWrites; the last batch records schema.
+func indexEntries(kv KV, lane chain.Lane, schema uint64, fn func(k, v []byte, height uint64, index uint32, set func(k, v []byte)) error) error {
+	b := kv.NewBatch()
+	defer func() { b.Discard() }()
+	writes := 0
+	var flushErr error
+	set := func(k, v []byte) {
+		b.Set(k, v)
+		if writes++; writes == migrateBatchWrites && flushErr == nil {
+			flushErr = b.Write()
+			b, writes = kv.NewBatch(), 0
+		}
+	}
+	prefix := []byte{prefixEntry, byte(lane)}
+	err := kv.Iterate(prefix, IterOptions{}, func(k, v []byte) error {
+		if len(k) != len(prefix)+heightLen+indexLen {
+			return corrupt(k, "entry key of %d bytes", len(k))
+		}
+		height := binary.BigEndian.Uint64(k[len(prefix):])
+		index := binary.BigEndian.Uint32(k[len(prefix)+heightLen:])
+		if err := fn(k, v, height, index, set); err != nil {
+			return err
+		}
+		return flushErr
+	})
+	if err != nil {
+		return err
+	}
+	b.Set(metaKey(metaSchema), binary.BigEndian.AppendUint64(nil, schema))
 	return b.Write()
 }
 

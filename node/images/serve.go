@@ -12,26 +12,12 @@ import (
 )
 
 // Report answers GET /v1/images/{hash}/analysis: the derived figures
-// beside the meter's own optical measures.
-type Report struct {
-	Hash     chain.Hash        `json:"hash"`
-	Format   string            `json:"format"`
-	Bytes    uint32            `json:"bytes"`
-	Reading  *Reading          `json:"reading,omitempty"`
-	Analysis *imaging.Analysis `json:"analysis"`
-}
+// beside the meter's own optical measures. It is the API's type, so the
+// node serves it as it is.
+type Report = api.ImageReport
 
-// Reading is the reading an image belongs to, as Report shows it. Height
-// is 0 while the reading waits in the mempool.
-type Reading struct {
-	Device          chain.PubKey `json:"device"`
-	Seq             uint64       `json:"seq"`
-	Time            chain.Time   `json:"time"`
-	Height          uint64       `json:"height,omitempty"`
-	Turbidity       int64        `json:"turbidity"`
-	SuspendedSolids int64        `json:"suspended_solids"`
-	Absorbance      int64        `json:"absorbance"`
-}
+// Reading is the reading an image belongs to, as Report shows it.
+type Reading = api.ImageReading
 
 // ParseHash parses the {hash} of an image route.
 func ParseHash(s string) (chain.Hash, error) {
