@@ -19,6 +19,7 @@ type groupKV struct {
 	ops    []groupOp
 	latest map[string]int // key → index in ops of its last write
 	bytes  int
+	closed bool
 }
 
 type groupOp struct {
@@ -88,7 +89,14 @@ func (g *groupKV) flushLocked() error {
 
 // Close writes what is gathered and closes the KV below.
 func (g *groupKV) Close() error {
-	err := g.Flush()
+	g.mu.Lock()
+	if g.closed {
+		g.mu.Unlock()
+		return store.ErrClosed
+	}
+	err := g.flushLocked()
+	g.closed = true
+	g.mu.Unlock()
 	if cerr := g.kv.Close(); err == nil {
 		err = cerr
 	}
@@ -126,6 +134,9 @@ func (b *groupBatch) Write() error {
 	g := b.g
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	if g.closed {
+		return store.ErrClosed
+	}
 	for _, op := range b.ops {
 		c := groupOp{key: append([]byte{}, op.key...), del: op.del}
 		if !op.del {
