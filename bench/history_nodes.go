@@ -430,23 +430,26 @@ func catchupRates(samples []catchupSample, o HistoryOptions, res *HistoryResult)
 	res.CatchupBlocks = int(end.data + end.tx)
 	res.CatchupBlocksPerS = rate(blocks, first, end)
 	res.CatchupReadingsPerS = rate(readings, first, end)
-	split, reached := end, false
+	// The empty part ends at the first sample past its last block; the
+	// full part starts at the last sample not past it (a sample may jump
+	// over the boundary: the full part's readings are then counted from
+	// a few empty blocks before it).
+	emptyEnd, reached := end, false
+	fullStart, started := first, empty == 0
 	for _, s := range samples {
-		if s.data >= empty {
-			split, reached = s, true
-			break
+		if s.data <= empty && s.t >= first.t {
+			fullStart, started = s, true
+		}
+		if s.data >= empty && !reached {
+			emptyEnd, reached = s, true
 		}
 	}
 	if empty > 0 {
-		res.CatchupEmptyBlocksPerS = rate(blocks, first, split)
+		res.CatchupEmptyBlocksPerS = rate(blocks, first, emptyEnd)
 	}
-	if o.FullBlocks > 0 && reached {
-		from := split
-		if empty == 0 {
-			from = first
-		}
-		res.CatchupFullBlocksPerS = rate(blocks, from, end)
-		res.CatchupFullReadingsPerS = rate(readings, from, end)
+	if o.FullBlocks > 0 && started && end.data > empty {
+		res.CatchupFullBlocksPerS = rate(blocks, fullStart, end)
+		res.CatchupFullReadingsPerS = rate(readings, fullStart, end)
 	}
 }
 

@@ -120,6 +120,16 @@ func TestCatchupRates(t *testing.T) {
 			t.Errorf("%s = %v, want %v", c.name, c.got, c.want)
 		}
 	}
+
+	// A sample that jumps over the last empty block: the full part is
+	// counted from the sample before it.
+	jump := []catchupSample{{t: 1.0}, {t: 2.0, data: 40, tx: 40}, {t: 4.0, data: 100, tx: 100}}
+	res = HistoryResult{}
+	catchupRates(jump, o, &res)
+	if res.CatchupEmptyBlocksPerS != 200.0/3 || res.CatchupFullReadingsPerS != 200.0/2 || res.CatchupFullBlocksPerS != 120.0/2 {
+		t.Errorf("over a jump: empty %v blocks/s, full %v readings/s and %v blocks/s; want %v, %v, %v",
+			res.CatchupEmptyBlocksPerS, res.CatchupFullReadingsPerS, res.CatchupFullBlocksPerS, 200.0/3, 200.0/2, 120.0/2)
+	}
 }
 
 // TestHistoryRun builds a 300-block history and runs every measurement on
