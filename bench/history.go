@@ -343,4 +343,4 @@ func historyConditions(o HistoryOptions) HistoryConditions {
 }
 
 // since is the seconds from start, for the figures.
-func since(start time.Time) float64 { return time.Since(start).Seconds() }
+func historySince(start time.Time) float64 { return time.Since(start).Seconds() }

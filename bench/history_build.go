@@ -29,7 +29,7 @@ type historyNet struct {
 	// lastSeq and lastTime are each meter's last reading in the history.
 	lastSeq  []uint64
 	lastTime []chain.Time
-	procs    []*nodeProc // running node processes, in nw.Nodes order (nil: stopped)
+	procs    []*historyProc // running node processes, in nw.Nodes order (nil: stopped)
 }
 
 // historyMargin is how far before now the history ends, so that the
@@ -53,7 +53,7 @@ func writeHistoryNetwork(dir string, o HistoryOptions) (*historyNet, error) {
 	if err != nil {
 		return nil, err
 	}
-	hn := &historyNet{o: o, nw: nw, procs: make([]*nodeProc, len(nw.Nodes))}
+	hn := &historyNet{o: o, nw: nw, procs: make([]*historyProc, len(nw.Nodes))}
 	for _, n := range nw.Nodes {
 		h, err := home.Open(n.Home)
 		if err != nil {
@@ -138,7 +138,7 @@ func buildHistory(ctx context.Context, hn *historyNet, o HistoryOptions, res *Hi
 			return 0, err
 		}
 		hs = nil
-		size, err := compactedSize(dir)
+		size, err := historyCompactedSize(dir)
 		if err != nil {
 			return 0, err
 		}
@@ -211,11 +211,11 @@ func buildHistory(ctx context.Context, hn *historyNet, o HistoryOptions, res *Hi
 		}
 		if time.Since(lastSay) > 10*time.Second {
 			lastSay = time.Now()
-			say("building: data/%d of %d, %.0f blocks/s", i, o.Blocks, float64(res.DataBlocks+res.TxBlocks)/since(start))
+			say("building: data/%d of %d, %.0f blocks/s", i, o.Blocks, float64(res.DataBlocks+res.TxBlocks)/historySince(start))
 		}
 	}
 	res.Blocks = res.DataBlocks + res.TxBlocks
-	res.BuildS = since(start)
+	res.BuildS = historySince(start)
 	res.BuildBlocksPerS = float64(res.Blocks) / res.BuildS
 	if res.DiskBytes, err = measure(); err != nil {
 		return err
@@ -265,10 +265,10 @@ func (hn *historyNet) signReadings(c *audittest.Chain, o HistoryOptions, first, 
 	return out
 }
 
-// compactedSize opens the closed badger store in dir, compacts it into
+// historyCompactedSize opens the closed badger store in dir, compacts it into
 // one level (dropping overwritten versions) and collects the value log,
 // closes it, and returns the bytes of its files.
-func compactedSize(dir string) (int64, error) {
+func historyCompactedSize(dir string) (int64, error) {
 	// The options that decide the on-disk format are the store's own
 	// (store.OpenBadger): Snappy-compressed tables, default table and
 	// value-log sizes.
@@ -287,11 +287,11 @@ func compactedSize(dir string) (int64, error) {
 	if err := db.Close(); err != nil {
 		return 0, err
 	}
-	return dirSize(dir)
+	return historyDirSize(dir)
 }
 
-// dirSize is the bytes of the regular files under dir.
-func dirSize(dir string) (int64, error) {
+// historyDirSize is the bytes of the regular files under dir.
+func historyDirSize(dir string) (int64, error) {
 	var total int64
 	err := filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -316,14 +316,14 @@ func (hn *historyNet) copyStore() error {
 		if i == 0 || n.Role != "validator" {
 			continue
 		}
-		if err := copyDir(src, hn.dataDirs[i]); err != nil {
+		if err := historyCopyDir(src, hn.dataDirs[i]); err != nil {
 			return fmt.Errorf("%s: %w", n.Name, err)
 		}
 	}
 	return nil
 }
 
-func copyDir(src, dst string) error {
+func historyCopyDir(src, dst string) error {
 	return filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err

@@ -20,8 +20,8 @@ import (
 	"github.com/waterchain/waterchain/node/api"
 )
 
-// nodeProc is a node running as a `waterchain run` process.
-type nodeProc struct {
+// historyProc is a node running as a `waterchain run` process.
+type historyProc struct {
 	name string
 	api  string // http://127.0.0.1:PORT
 	log  string // its stderr and stdout
@@ -33,20 +33,20 @@ type nodeProc struct {
 var historyClient = &http.Client{Timeout: 3 * time.Second}
 
 // start runs node i of the network as a process.
-func (hn *historyNet) start(i int) (*nodeProc, error) {
+func (hn *historyNet) start(i int) (*historyProc, error) {
 	n := hn.nw.Nodes[i]
 	logDir := filepath.Join(hn.nw.Dir, "logs")
 	if err := os.MkdirAll(logDir, 0o755); err != nil {
 		return nil, err
 	}
-	p := &nodeProc{name: n.Name, api: n.API, log: filepath.Join(logDir, n.Name+".log"), done: make(chan struct{})}
+	p := &historyProc{name: n.Name, api: n.API, log: filepath.Join(logDir, n.Name+".log"), done: make(chan struct{})}
 	f, err := os.OpenFile(p.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, err
 	}
 	p.cmd = exec.Command(hn.o.Binary, "run", "--home", n.Home, "--log-level", "warn")
 	p.cmd.Stdout, p.cmd.Stderr = f, f
-	setDeathSignal(p.cmd)
+	setHistoryDeathSignal(p.cmd)
 	if err := p.cmd.Start(); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("starting %s: %w", n.Name, err)
@@ -91,7 +91,7 @@ func (hn *historyNet) stopAll() {
 }
 
 // exited says why p stopped, with the end of its log.
-func (p *nodeProc) exited() error {
+func (p *historyProc) exited() error {
 	tail, _ := os.ReadFile(p.log)
 	if len(tail) > 2000 {
 		tail = tail[len(tail)-2000:]
@@ -99,7 +99,7 @@ func (p *nodeProc) exited() error {
 	return fmt.Errorf("%s exited (%v); end of %s:\n%s", p.name, p.err, p.log, tail)
 }
 
-func getJSON(ctx context.Context, url string, v any) error {
+func historyGetJSON(ctx context.Context, url string, v any) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return err
@@ -119,18 +119,18 @@ func getJSON(ctx context.Context, url string, v any) error {
 	return json.Unmarshal(body, v)
 }
 
-func (p *nodeProc) status(ctx context.Context) (api.Status, error) {
+func (p *historyProc) status(ctx context.Context) (api.Status, error) {
 	var st api.Status
-	err := getJSON(ctx, p.api+"/v1/status", &st)
+	err := historyGetJSON(ctx, p.api+"/v1/status", &st)
 	return st, err
 }
 
-// errPollTimeout is returned (wrapped) by poll when the wait times out.
-var errPollTimeout = errors.New("timed out")
+// errHistoryPollTimeout is returned (wrapped) by poll when the wait times out.
+var errHistoryPollTimeout = errors.New("timed out")
 
 // poll calls check every interval until it returns true or an error, p
 // exits, or timeout passes.
-func (p *nodeProc) poll(ctx context.Context, interval, timeout time.Duration, what string, check func() (bool, error)) error {
+func (p *historyProc) poll(ctx context.Context, interval, timeout time.Duration, what string, check func() (bool, error)) error {
 	deadline := time.Now().Add(timeout)
 	for {
 		ok, err := check()
@@ -141,7 +141,7 @@ func (p *nodeProc) poll(ctx context.Context, interval, timeout time.Duration, wh
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("%w: %s: not %s after %s (log: %s)", errPollTimeout, p.name, what, timeout, p.log)
+			return fmt.Errorf("%w: %s: not %s after %s (log: %s)", errHistoryPollTimeout, p.name, what, timeout, p.log)
 		}
 		select {
 		case <-ctx.Done():
@@ -154,7 +154,7 @@ func (p *nodeProc) poll(ctx context.Context, interval, timeout time.Duration, wh
 }
 
 // waitAPI waits until p's /v1/status answers and returns the answer.
-func (p *nodeProc) waitAPI(ctx context.Context, timeout time.Duration) (api.Status, error) {
+func (p *historyProc) waitAPI(ctx context.Context, timeout time.Duration) (api.Status, error) {
 	var st api.Status
 	err := p.poll(ctx, 20*time.Millisecond, timeout, "answering /v1/status", func() (bool, error) {
 		var err error
@@ -166,7 +166,7 @@ func (p *nodeProc) waitAPI(ctx context.Context, timeout time.Duration) (api.Stat
 
 // waitVote waits until p has a data block above height from whose
 // certificate (as p stored it) carries p's own precommit (key).
-func (p *nodeProc) waitVote(ctx context.Context, key chain.PubKey, from uint64, timeout time.Duration) error {
+func (p *historyProc) waitVote(ctx context.Context, key chain.PubKey, from uint64, timeout time.Duration) error {
 	checked := from
 	return p.poll(ctx, 50*time.Millisecond, timeout, "voting", func() (bool, error) {
 		st, err := p.status(ctx)
@@ -175,7 +175,7 @@ func (p *nodeProc) waitVote(ctx context.Context, key chain.PubKey, from uint64, 
 		}
 		for h := checked + 1; h <= st.Lanes[chain.LaneData.String()].Height; h++ {
 			var b chain.Block
-			if err := getJSON(ctx, p.api+"/v1/blocks/data/"+strconv.FormatUint(h, 10), &b); err != nil {
+			if err := historyGetJSON(ctx, p.api+"/v1/blocks/data/"+strconv.FormatUint(h, 10), &b); err != nil {
 				return false, nil
 			}
 			checked = h
@@ -192,43 +192,42 @@ func (p *nodeProc) waitVote(ctx context.Context, key chain.PubKey, from uint64, 
 	})
 }
 
-// feeder submits a reading every feedInterval to a running validator, so
-// that the data lane makes blocks whatever the idle policy: a restarted
-// validator then has a block to vote on.
-type feeder struct {
+// historyFeeder submits a reading of the first meter every
+// historyFeedInterval to a running validator, so that the data lane makes
+// blocks whatever the idle policy: a restarted validator then has a block
+// to vote on.
+type historyFeeder struct {
 	hn    *historyNet
-	meter int
 	mu    sync.Mutex // guards avoid
 	avoid int        // the node not to submit to (restarting)
 	stopc chan struct{}
 	done  chan struct{}
 }
 
-const feedInterval = 100 * time.Millisecond
+const historyFeedInterval = 100 * time.Millisecond
 
-func (hn *historyNet) startFeeder(ctx context.Context) *feeder {
-	f := &feeder{hn: hn, avoid: -1, stopc: make(chan struct{}), done: make(chan struct{})}
+func (hn *historyNet) startFeeder(ctx context.Context) *historyFeeder {
+	f := &historyFeeder{hn: hn, avoid: -1, stopc: make(chan struct{}), done: make(chan struct{})}
 	go f.run(ctx)
 	return f
 }
 
-func (f *feeder) setAvoid(i int) {
+func (f *historyFeeder) setAvoid(i int) {
 	f.mu.Lock()
 	f.avoid = i
 	f.mu.Unlock()
 }
 
-func (f *feeder) stop() {
+func (f *historyFeeder) stop() {
 	close(f.stopc)
 	<-f.done
 }
 
-func (f *feeder) run(ctx context.Context) {
+func (f *historyFeeder) run(ctx context.Context) {
 	defer close(f.done)
 	hn := f.hn
-	m := f.meter
-	key := hn.meters[m]
-	seq := hn.lastSeq[m] + 1
+	key := hn.meters[0]
+	seq := hn.lastSeq[0] + 1
 	next := 0
 	for {
 		select {
@@ -236,13 +235,13 @@ func (f *feeder) run(ctx context.Context) {
 			return
 		case <-f.stopc:
 			return
-		case <-time.After(feedInterval):
+		case <-time.After(historyFeedInterval):
 		}
 		f.mu.Lock()
 		avoid := f.avoid
 		f.mu.Unlock()
 		// The next running validator other than avoid.
-		var p *nodeProc
+		var p *historyProc
 		for k := range hn.o.Validators {
 			i := (next + k) % hn.o.Validators
 			if i != avoid && hn.procs[i] != nil {
@@ -257,7 +256,7 @@ func (f *feeder) run(ctx context.Context) {
 			FlowRate: 3_600_000, Volume: 60_000, VolumeTotal: int64(seq) * 60_000,
 			Conductivity: 8_500, SuspendedSolids: 250, Absorbance: 120, Turbidity: 300}
 		r.Sign(hn.nw.Genesis.ChainID, key)
-		if postReading(ctx, p.api, r) {
+		if historyPostReading(ctx, p.api, r) {
 			// The same seq again on failure: a gap would hold the reading
 			// back (seqGapWait) and the blocks with it.
 			seq++
@@ -265,8 +264,8 @@ func (f *feeder) run(ctx context.Context) {
 	}
 }
 
-// postReading submits r and says whether it is in (accepted now or before).
-func postReading(ctx context.Context, base string, r *chain.Reading) bool {
+// historyPostReading submits r and says whether it is in (accepted now or before).
+func historyPostReading(ctx context.Context, base string, r *chain.Reading) bool {
 	body, err := json.Marshal([]*chain.Reading{r})
 	if err != nil {
 		return false
@@ -305,7 +304,7 @@ func (hn *historyNet) measureStarts(ctx context.Context, o HistoryOptions, res *
 	if err != nil {
 		return fmt.Errorf("first start: %w", err)
 	}
-	res.FirstStartAPIS = since(start)
+	res.FirstStartAPIS = historySince(start)
 	for i := 1; i < o.Validators; i++ {
 		if _, err := hn.procs[i].waitAPI(ctx, o.StartTimeout); err != nil {
 			return fmt.Errorf("first start: %w", err)
@@ -316,7 +315,7 @@ func (hn *historyNet) measureStarts(ctx context.Context, o HistoryOptions, res *
 	if err := v1.waitVote(ctx, hn.nodeKeys[0].Public(), st.Lanes[chain.LaneData.String()].Height, o.StartTimeout); err != nil {
 		return fmt.Errorf("first start: %w", err)
 	}
-	res.FirstStartVoteS = since(start)
+	res.FirstStartVoteS = historySince(start)
 	say("first start of %d validators on the history: validator-1's API after %.2fs, its first vote after %.2fs", o.Validators, res.FirstStartAPIS, res.FirstStartVoteS)
 	// Every validator votes before one restarts, so that the one that
 	// restarts has written its checkpoints as a running node does.
@@ -344,11 +343,11 @@ func (hn *historyNet) measureStarts(ctx context.Context, o HistoryOptions, res *
 	if err != nil {
 		return fmt.Errorf("restart: %w", err)
 	}
-	res.RestartAPIS = since(start)
+	res.RestartAPIS = historySince(start)
 	if err := p.waitVote(ctx, hn.nodeKeys[last].Public(), st.Lanes[chain.LaneData.String()].Height, o.StartTimeout); err != nil {
 		return fmt.Errorf("restart: %w", err)
 	}
-	res.RestartVoteS = since(start)
+	res.RestartVoteS = historySince(start)
 	f.setAvoid(-1)
 	say("restart of %s: API after %.2fs, its first vote after %.2fs", p.name, res.RestartAPIS, res.RestartVoteS)
 	return nil
@@ -377,7 +376,7 @@ func (hn *historyNet) measureCatchup(ctx context.Context, o HistoryOptions, res 
 		if err != nil {
 			return false, nil
 		}
-		s := catchupSample{t: since(start), data: min(st.Lanes[chain.LaneData.String()].Height, wantData), tx: min(st.Lanes[chain.LaneTx.String()].Height, wantTx)}
+		s := catchupSample{t: historySince(start), data: min(st.Lanes[chain.LaneData.String()].Height, wantData), tx: min(st.Lanes[chain.LaneTx.String()].Height, wantTx)}
 		samples = append(samples, s)
 		if time.Since(lastSay) > 10*time.Second {
 			lastSay = time.Now()
@@ -385,7 +384,7 @@ func (hn *historyNet) measureCatchup(ctx context.Context, o HistoryOptions, res 
 		}
 		return s.data >= wantData && s.tx >= wantTx, nil
 	})
-	if err != nil && !errors.Is(err, errPollTimeout) {
+	if err != nil && !errors.Is(err, errHistoryPollTimeout) {
 		return err
 	}
 	res.CatchupComplete = err == nil
@@ -460,7 +459,7 @@ func (hn *historyNet) auditVerify(ctx context.Context, dir string, wantData, wan
 	cmd := exec.CommandContext(ctx, hn.o.Binary, "audit", "verify", "--home", dir, "--json")
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	setDeathSignal(cmd)
+	setHistoryDeathSignal(cmd)
 	if err := cmd.Run(); err != nil {
 		return 0, fmt.Errorf("%w: %s%s", err, bytes.TrimSpace(stderr.Bytes()), bytes.TrimSpace(stdout.Bytes()))
 	}

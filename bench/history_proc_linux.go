@@ -5,8 +5,8 @@ import (
 	"syscall"
 )
 
-// setDeathSignal makes the kernel kill a node process when the benchmark
+// setHistoryDeathSignal makes the kernel kill a node process when the benchmark
 // dies, so that an interrupted run leaves no node behind.
-func setDeathSignal(cmd *exec.Cmd) {
+func setHistoryDeathSignal(cmd *exec.Cmd) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 }

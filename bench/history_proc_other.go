@@ -4,6 +4,6 @@ package bench
 
 import "os/exec"
 
-// setDeathSignal does nothing off Linux: stop the nodes of an interrupted
+// setHistoryDeathSignal does nothing off Linux: stop the nodes of an interrupted
 // run by hand.
-func setDeathSignal(*exec.Cmd) {}
+func setHistoryDeathSignal(*exec.Cmd) {}
