@@ -45,6 +45,7 @@ verify_per_s, validators, ratio, and the conditions.`,
   waterchain bench --validators 1 --duration 5s --cpuprofile bench.pprof`,
 		Args: cobra.NoArgs,
 	}
+	cmd.AddCommand(newBenchHistoryCmd())
 	var o bench.Options
 	cmd.Flags().IntVar(&o.Validators, "validators", bench.DefaultValidators, "validator nodes, all in this process")
 	cmd.Flags().DurationVar(&o.Duration, "duration", bench.DefaultDuration, "how long each step submits readings")
