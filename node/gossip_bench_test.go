@@ -19,6 +19,8 @@ import (
 //     signature checked;
 //   - checked/height: those accepted or rejected, that is checked in full
 //     (a vote's ed25519 signature, a proposal's entries root);
+//   - dup/height: copies gossipsub received again and dropped before the
+//     door (same bytes from another mesh peer);
 //   - cpu-ms/height: CPU time of the whole process (all nodes).
 //
 // The counts do not depend on the machine's speed as latency does, except
@@ -39,21 +41,22 @@ func BenchmarkConsensusMessages(b *testing.B) {
 				return true
 			})
 			heights := func() uint64 { return tn.nodes[0].Height(chain.LaneData) + tn.nodes[0].Height(chain.LaneTx) }
-			h0, door0, checked0, cpu0 := heights(), 0.0, 0.0, cpuTime()
+			h0, door0, checked0, dup0, cpu0 := heights(), 0.0, 0.0, 0.0, cpuTime()
 			for _, n := range tn.nodes {
-				d, c := consensusDoorCounts(b, n)
-				door0, checked0 = door0+d, checked0+c
+				d, c, u := consensusDoorCounts(b, n)
+				door0, checked0, dup0 = door0+d, checked0+c, dup0+u
 			}
 			b.ResetTimer()
 			waitFor(b, time.Duration(b.N)*time.Minute, fmt.Sprintf("%d more heights", b.N), func() bool { return heights() >= h0+uint64(b.N) })
 			b.StopTimer()
 			hs := float64(heights() - h0)
 			cpu := cpuTime() - cpu0
-			door, checked := -door0, -checked0
+			door, checked, dup := -door0, -checked0, -dup0
 			for _, n := range tn.nodes {
-				d, c := consensusDoorCounts(b, n)
-				door, checked = door+d, checked+c
+				d, c, u := consensusDoorCounts(b, n)
+				door, checked, dup = door+d, checked+c, dup+u
 			}
+			b.ReportMetric(dup/hs, "dup/height")
 			b.ReportMetric(door/hs, "door/height")
 			b.ReportMetric(checked/hs, "checked/height")
 			b.ReportMetric(float64(cpu.Milliseconds())/hs, "cpu-ms/height")
@@ -62,15 +65,17 @@ func BenchmarkConsensusMessages(b *testing.B) {
 }
 
 // consensusDoorCounts sums n's gossip door verdicts on the consensus
-// topics: all of them, and those checked in full (accepted or rejected).
-func consensusDoorCounts(tb testing.TB, n *Node) (door, checked float64) {
+// topics: all of them, those checked in full (accepted or rejected), and
+// the duplicate copies dropped before the door.
+func consensusDoorCounts(tb testing.TB, n *Node) (door, checked, dup float64) {
 	tb.Helper()
 	mfs, err := n.registry.Gather()
 	if err != nil {
 		tb.Fatal(err)
 	}
 	for _, mf := range mfs {
-		if mf.GetName() != "waterchain_p2p_gossip_validated_total" {
+		name := mf.GetName()
+		if name != "waterchain_p2p_gossip_validated_total" && name != "waterchain_p2p_gossip_duplicates_total" {
 			continue
 		}
 		for _, m := range mf.GetMetric() {
@@ -87,13 +92,17 @@ func consensusDoorCounts(tb testing.TB, n *Node) (door, checked float64) {
 				continue
 			}
 			v := m.GetCounter().GetValue()
+			if name == "waterchain_p2p_gossip_duplicates_total" {
+				dup += v
+				continue
+			}
 			door += v
 			if result != "ignore" {
 				checked += v
 			}
 		}
 	}
-	return door, checked
+	return door, checked, dup
 }
 
 // cpuTime is the CPU time (user and system) this process has used.
