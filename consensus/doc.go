@@ -53,7 +53,9 @@
 //
 // Vote signatures are the driver's to verify, once, at the gossip door
 // (chain.Vote.VerifySignature; set Config.VerifyVoteSignatures to have the
-// engine do it instead). The engine checks everything else, cheap first:
+// engine do it instead); Holds tells the driver which messages the engine
+// already took, so that it can drop their later copies (rebroadcasts)
+// unverified. The engine checks everything else, cheap first:
 // ValidateBasic, lane, height, membership of the height's validator set.
 // Proposals are verified whole by the engine (VerifyProposal): their
 // block's chain id and validator-set hash, the header's proposer, and the
@@ -114,7 +116,8 @@
 // # Tests
 //
 // sim_test.go is a deterministic network simulator (virtual clock, seeded
-// math/rand/v2): 4, 7 and 10 validators, loss, duplication, delay and
+// math/rand/v2): 4, 7, 10, 16 and 31 validators (the last two with few
+// seeds by default, since a run costs n²), loss, duplication, delay and
 // reordering, partitions that heal, crashes (some between the WAL write and
 // the send) and restarts from the WAL. It checks agreement, validity,
 // liveness after the heal, that no honest validator signs conflicting

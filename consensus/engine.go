@@ -1,6 +1,7 @@
 package consensus
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -128,6 +129,50 @@ func (e *Engine) Height() uint64 { return e.height }
 
 // Round is the current round.
 func (e *Engine) Round() uint32 { return e.round }
+
+// Holds reports whether the engine already took m at its current height:
+// a vote counted in its round's tally, a proposal taken as its round's
+// proposal (the very signature in both cases). Stepping m again would be
+// refused as a duplicate, so a driver may drop another copy of a held
+// message before verifying it (a rebroadcast or relay with new gossip
+// bytes). Messages buffered for a later height, too far ahead to be
+// stored, or not counted (a conflicting vote for an unknown block) are not
+// held: they must still be delivered. It changes nothing.
+func (e *Engine) Holds(m Message) bool {
+	if !e.started {
+		return false
+	}
+	switch {
+	case m.Vote != nil && m.Proposal == nil:
+		v := m.Vote
+		if v.Lane != e.cfg.Lane || v.Height != e.height {
+			return false
+		}
+		rs := e.rounds[v.Round]
+		if rs == nil {
+			return false
+		}
+		set := &rs.prevotes
+		if v.Type == chain.Precommit {
+			set = &rs.precommits
+		} else if v.Type != chain.Prevote {
+			return false
+		}
+		held := set.byHash[v.BlockHash][v.Validator]
+		return held != nil && bytes.Equal(held.Sig, v.Sig)
+	case m.Proposal != nil && m.Vote == nil:
+		p := m.Proposal
+		if p.Block == nil || p.Lane != e.cfg.Lane || p.Height != e.height {
+			return false
+		}
+		rs := e.rounds[p.Round]
+		if rs == nil || rs.proposal == nil {
+			return false
+		}
+		return rs.proposalHash == p.Block.Hash() && rs.proposal.POLRound == p.POLRound && bytes.Equal(rs.proposal.Sig, p.Sig)
+	}
+	return false
+}
 
 // ValidatorSet is the set of the current height (nil before Start).
 func (e *Engine) ValidatorSet() *chain.ValidatorSet { return e.vs }

@@ -26,7 +26,7 @@ import (
 
 var (
 	flagSeed  = flag.Int64("seed", -1, "simulator: run only this seed")
-	flagSeeds = flag.Int("seeds", 0, "simulator: seeds per validator count (default 100 for n=4, 60 for n=7, 40 for n=10; a fifth of that with -short)")
+	flagSeeds = flag.Int("seeds", 0, "simulator: seeds per validator count (default 100 for n=4, 60 for n=7, 40 for n=10, 8 for n=16, 4 for n=31; a fifth of that with -short, at least 1)")
 	flagTrace = flag.Bool("simtrace", false, "simulator: print every event of the runs")
 )
 
@@ -861,9 +861,9 @@ func simSeeds(n int) int {
 	if *flagSeeds > 0 {
 		return *flagSeeds
 	}
-	d := map[int]int{4: 100, 7: 60, 10: 40}[n]
+	d := simSizes[n]
 	if testing.Short() {
-		d /= 5
+		d = max(d/5, 1)
 	}
 	return d
 }
@@ -951,8 +951,16 @@ func (st lockStats) String() string {
 		st.runs, st.attacks, st.lone, st.pushed, st.replanted, st.crashed, st.restarts, st.relocked, st.defected)
 }
 
+// simSizes are the validator counts TestSimulator runs and each one's
+// default number of seeds. A run's cost grows with n² (every vote reaches
+// every node), so the large sizes get few seeds: they are there so that
+// the quorum, the f+1 skip and the lock adversary's f = 10 coordinated
+// validators are exercised at the size of a river basin's network (n = 31,
+// f = 10), not to search the seed space; run more with -seeds.
+var simSizes = map[int]int{4: 100, 7: 60, 10: 40, 16: 8, 31: 4}
+
 func TestSimulator(t *testing.T) {
-	for _, n := range []int{4, 7, 10} {
+	for _, n := range []int{4, 7, 10, 16, 31} {
 		t.Run(fmt.Sprintf("n=%d", n), func(t *testing.T) {
 			if *flagSeed >= 0 {
 				seed := uint64(*flagSeed)

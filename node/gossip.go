@@ -21,6 +21,11 @@ const (
 	topicEvidence      = "evidence"
 )
 
+// consensusSeenMax bounds the keys of consensus messages the engines hold
+// that the door remembers (consensusSeen): a height of n validators holds
+// about 2n votes per round and lane, so this covers many heights at n = 100.
+const consensusSeenMax = 1 << 14
+
 // maxGossipReadings bounds the readings of one gossip message.
 const maxGossipReadings = 2_000
 
@@ -234,6 +239,15 @@ func (n *Node) onGossipEvidence(m p2p.Message) {
 // validateGossipConsensus checks a consensus message's shape, and a vote's
 // signature (once: the engine trusts the door). Proposals are verified by
 // the engine, which knows each round's proposer.
+//
+// A copy of a message the engine already holds (consensusSeen) is ignored
+// before any check: Rebroadcast resends and relays every vote of a round
+// with a new Sent counter, so gossip takes each copy for a new message; at
+// n validators that is n² copies per rebroadcast, each once signature
+// checked and forwarded to the mesh on every node. Ignored, a copy costs a
+// decode and a hash here and is not forwarded: the node that needs it gets
+// it from the relaying peer directly (own messages are flood-published),
+// and every node relays what it holds in its own Rebroadcast.
 func (n *Node) validateGossipConsensus(lane chain.Lane, data []byte) (p2p.Result, any) {
 	var w wireConsensus
 	if err := chain.Decode(data, &w); err != nil || (w.Proposal == nil) == (w.Vote == nil) {
@@ -241,6 +255,10 @@ func (n *Node) validateGossipConsensus(lane chain.Lane, data []byte) (p2p.Result
 		return p2p.Reject, nil
 	}
 	msg := consensus.Message{Proposal: w.Proposal, Vote: w.Vote}
+	key, keyed := consensusKey(msg)
+	if keyed && n.consensusSeen.Has(key) {
+		return p2p.Ignore, nil
+	}
 	if v := w.Vote; v != nil {
 		if v.Lane != lane || v.ValidateBasic() != nil || v.VerifySignature(n.chainID) != nil {
 			n.metrics.gossipRejected.WithLabelValues("consensus").Inc()
@@ -254,28 +272,61 @@ func (n *Node) validateGossipConsensus(lane chain.Lane, data []byte) (p2p.Result
 	if msg.Height() < n.Height(lane) {
 		return p2p.Ignore, nil
 	}
-	return p2p.Accept, msg
+	return p2p.Accept, laneMessage{lane: lane, msg: msg, key: key}
+}
+
+// consensusKey names a consensus message by what its author signed and the
+// signature: the hash of a vote's canonical encoding, or of a proposal's
+// ProposalRef (which commits to the block's header, and so to its entries
+// root). Copies with other Sent counters have the same key. ok is false
+// for a proposal without a block.
+//
+// A proposal's key does not cover its entries: a copy with the same key but
+// other entries is not the held proposal, and dropping it loses nothing,
+// since the engine holds the one whose entries match the header.
+func consensusKey(m consensus.Message) (key chain.Hash, ok bool) {
+	switch {
+	case m.Vote != nil:
+		return chain.HashBytes(chain.MustEncode(m.Vote)), true
+	case m.Proposal != nil && m.Proposal.Block != nil:
+		ref := m.Proposal.Ref()
+		return chain.HashBytes(chain.MustEncode(&ref)), true
+	}
+	return chain.Hash{}, false
 }
 
 func (n *Node) onGossipConsensus(m p2p.Message) {
-	msg, ok := m.Value.(consensus.Message)
+	lm, ok := m.Value.(laneMessage)
 	if !ok {
 		return
 	}
-	lane := chain.LaneData
-	if msg.Vote != nil {
-		lane = msg.Vote.Lane
-	} else {
-		lane = msg.Proposal.Lane
-	}
 	select {
-	case n.msgCh <- laneMessage{lane: lane, msg: msg}:
+	case n.msgCh <- lm:
 	case <-n.ctx.Done():
 	}
 }
 
-// broadcastConsensus gossips one of this node's consensus messages.
+// stepConsensus gives a gossiped message to its lane's engine, on the loop,
+// and remembers the key of a message the engine now holds, so that the door
+// drops its later copies (see validateGossipConsensus).
+func (n *Node) stepConsensus(d *driver, m laneMessage) {
+	if err := d.eng.Step(m.msg); err != nil {
+		n.log.Debug("consensus message refused", "lane", m.lane, "msg", m.msg.String(), "err", err)
+	}
+	if !m.key.IsZero() && d.eng.Holds(m.msg) {
+		n.consensusSeen.Add(m.key)
+	}
+}
+
+// broadcastConsensus gossips one of this node's consensus messages (its
+// own, or others' it relays), on the loop. Peers relay them back with their
+// own Sent counters; the door drops those copies of what the engine holds.
 func (n *Node) broadcastConsensus(lane chain.Lane, m consensus.Message) {
+	if d := n.drivers[lane]; d != nil && d.eng.Holds(m) {
+		if key, ok := consensusKey(m); ok {
+			n.consensusSeen.Add(key)
+		}
+	}
 	data := chain.MustEncode(&wireConsensus{Proposal: m.Proposal, Vote: m.Vote, Sent: n.sent.Add(1)})
 	n.publish(n.topics.consensus[lane], data)
 }

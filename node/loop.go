@@ -15,6 +15,7 @@ import (
 type laneMessage struct {
 	lane chain.Lane
 	msg  consensus.Message
+	key  chain.Hash // consensusKey of msg; zero for none
 }
 
 // laneTimer is an engine timer that expired.
@@ -134,9 +135,7 @@ func (n *Node) loop() {
 			if !d.running && m.msg.Height() == d.next {
 				n.maybeStart(d, true)
 			}
-			if err := d.eng.Step(m.msg); err != nil {
-				n.log.Debug("consensus message refused", "lane", m.lane, "msg", m.msg.String(), "err", err)
-			}
+			n.stepConsensus(d, m)
 		case t := <-n.timerCh:
 			if err := n.drivers[t.lane].eng.Timeout(t.t); err != nil {
 				n.log.Debug("timeout refused", "lane", t.lane, "err", err)

@@ -79,6 +79,10 @@ type Node struct {
 	host   *p2p.Host
 	topics gossipTopics
 
+	// consensusSeen holds the keys of consensus messages the engines took,
+	// so that the gossip door drops their copies; see gossip.go.
+	consensusSeen *sigCache
+
 	// The loop's inputs; see loop.go.
 	msgCh      chan laneMessage
 	timerCh    chan laneTimer
@@ -149,6 +153,7 @@ func New(opts Options) (*Node, error) {
 		loopDone:   make(chan struct{}),
 		drivers:    make(map[chain.Lane]*driver),
 	}
+	n.consensusSeen = newSigCache(consensusSeenMax)
 	role, name, ok := g.RoleOf(opts.Key.Public())
 	if !ok {
 		role = RoleObserver

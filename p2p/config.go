@@ -38,6 +38,7 @@ const (
 	DefaultRequestTimeout        = 30 * time.Second
 	DefaultMaxConcurrentRequests = 32
 	DefaultScoreInspectPeriod    = 10 * time.Second
+	DefaultMeshDegree            = 6
 
 	maxNetworkIDLen = 256
 )
@@ -108,6 +109,11 @@ type Config struct {
 	// answered with ErrBusy.
 	MaxConcurrentRequests int
 
+	// MeshDegree is gossipsub's D: the peers each node forwards a message
+	// to, beside the author's flood publish to every peer (bounds: D-1 to
+	// 2D, see gossipParams).
+	MeshDegree int
+
 	// ScoreInspectPeriod is how often gossip peer scores are sampled (for
 	// PeerScore and for disconnecting graylisted peers).
 	ScoreInspectPeriod time.Duration
@@ -138,6 +144,7 @@ func (c Config) withDefaults() Config {
 	setDefault(&c.RequestTimeout, DefaultRequestTimeout)
 	setDefault(&c.MaxConcurrentRequests, DefaultMaxConcurrentRequests)
 	setDefault(&c.ScoreInspectPeriod, DefaultScoreInspectPeriod)
+	setDefault(&c.MeshDegree, DefaultMeshDegree)
 	return c
 }
 
@@ -175,6 +182,9 @@ func (c Config) Validate() error {
 	}
 	if c.MDNS {
 		return fmt.Errorf("%w: MDNS: mDNS discovery is not built in (it needs github.com/libp2p/zeroconf/v2); list peers in Bootstrap", ErrConfig)
+	}
+	if c.MeshDegree < 2 {
+		return fmt.Errorf("%w: MeshDegree: %d, want at least 2 (gossipsub needs an outbound quota below D/2)", ErrConfig, c.MeshDegree)
 	}
 	if c.ReconnectMin < 0 || c.ReconnectMax < c.ReconnectMin {
 		return fmt.Errorf("%w: ReconnectMin %v, ReconnectMax %v: want 0 < min <= max", ErrConfig, c.ReconnectMin, c.ReconnectMax)

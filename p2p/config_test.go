@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
 )
 
 func TestConfigValidate(t *testing.T) {
@@ -39,6 +41,8 @@ func TestConfigValidate(t *testing.T) {
 		{"huge response size", "MaxResponseSize", func(c *Config) { c.MaxResponseSize = math.MaxUint32 + 1 }},
 		{"negative timeout", "RequestTimeout", func(c *Config) { c.RequestTimeout = -time.Second }},
 		{"NaN rate", "PublishRate", func(c *Config) { c.PublishRate = math.NaN() }},
+		{"mesh of one", "MeshDegree", func(c *Config) { c.MeshDegree = 1 }},
+		{"negative mesh", "MeshDegree", func(c *Config) { c.MeshDegree = -3 }},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -108,5 +112,20 @@ func TestKeyPeerIDRoundTrip(t *testing.T) {
 	}
 	if _, ok := KeyOfPeer("not a peer id"); ok {
 		t.Fatal("KeyOfPeer accepted garbage")
+	}
+}
+
+// TestGossipParams: every mesh degree Validate admits gives parameters
+// gossipsub accepts (it refuses to start otherwise), and degree 6 is
+// gossipsub's own default.
+func TestGossipParams(t *testing.T) {
+	if got, want := gossipParams(6), pubsub.DefaultGossipSubParams(); got != want {
+		t.Errorf("gossipParams(6) = %+v, want gossipsub's defaults %+v", got, want)
+	}
+	for d := 2; d <= 16; d++ {
+		p := gossipParams(d)
+		if !(p.Dlo <= p.D && p.D <= p.Dhi && p.Dscore <= p.Dhi && p.Dout < p.Dlo && p.Dout < p.D/2 && p.Dout >= 0) {
+			t.Errorf("gossipParams(%d) = D %d Dlo %d Dhi %d Dscore %d Dout %d: gossipsub refuses these", d, p.D, p.Dlo, p.Dhi, p.Dscore, p.Dout)
+		}
 	}
 }

@@ -114,6 +114,7 @@ func (n *Host) pubsubOptions() []pubsub.Option {
 		// Publish still succeeds. For a network of tens of nodes the extra
 		// copies are cheap, and votes arrive one hop sooner.
 		pubsub.WithFloodPublish(true),
+		pubsub.WithGossipSubParams(gossipParams(n.cfg.MeshDegree)),
 		pubsub.WithPeerScore(peerScoreParams(), &thresholds),
 		pubsub.WithPeerScoreInspect(pubsub.PeerScoreInspectFn(n.inspectScores), n.cfg.ScoreInspectPeriod),
 		pubsub.WithLogger(n.log.With("subsystem", "gossipsub")),
@@ -125,6 +126,21 @@ func (n *Host) pubsubOptions() []pubsub.Option {
 			pubsub.WithMessageIdFn(messageID))
 	}
 	return opts
+}
+
+// gossipParams are gossipsub's defaults with mesh degree d (at least 2):
+// the mesh keeps d-1 to 2d peers, of which up to 2 (fewer than d/2)
+// outbound, and gossips message ids to d peers outside it. d = 6 gives
+// gossipsub's defaults exactly.
+func gossipParams(d int) pubsub.GossipSubParams {
+	p := pubsub.DefaultGossipSubParams()
+	p.D = d
+	p.Dlo = max(d-1, 1)
+	p.Dhi = 2 * d
+	p.Dscore = min(p.Dscore, p.Dhi)
+	p.Dout = max(0, min(p.Dout, d/2-1, p.Dlo-1))
+	p.Dlazy = d
+	return p
 }
 
 // Join subscribes to topic (a short name such as "readings" or

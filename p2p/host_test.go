@@ -317,3 +317,63 @@ func TestNewFailsOnBusyPort(t *testing.T) {
 		t.Fatalf("error %q does not say it could not listen", err)
 	}
 }
+
+// TestGossipCrossesALineAtTheSmallestMesh: five hosts in a line (each
+// dials only the one before it) with MeshDegree 2, the smallest Validate
+// admits: a message published at one end reaches the other through three
+// forwarding hosts, so a small mesh still carries gossip past peers the
+// author is not connected to.
+func TestGossipCrossesALineAtTheSmallestMesh(t *testing.T) {
+	const size = 5
+	keys := make([]*chain.PrivateKey, size)
+	for i := range keys {
+		keys[i] = testKey(t, label(i))
+	}
+	hosts := make([]*Host, size)
+	topics := make([]*Topic, size)
+	for i := range hosts {
+		cfg := testConfig(keys[i], keys...)
+		cfg.MeshDegree = 2
+		if i > 0 {
+			cfg.Bootstrap = hosts[i-1].Addrs()
+		}
+		hosts[i] = startHost(t, cfg)
+		tp, err := hosts[i].Join("readings", acceptAll)
+		if err != nil {
+			t.Fatal(err)
+		}
+		topics[i] = tp
+	}
+	for i := 1; i < size; i++ {
+		eventually(t, 15*time.Second, fmt.Sprintf("host %d to see host %d subscribed", i, i-1), func() bool {
+			for _, k := range topics[i].Peers() {
+				if k == keys[i-1].Public() {
+					return true
+				}
+			}
+			return false
+		})
+	}
+	if n := len(hosts[0].Peers()); n != 1 {
+		t.Fatalf("host 0 has %d peers, want 1 (a line)", n)
+	}
+	// The mesh forms at gossipsub's heartbeat: publish until the far end
+	// gets a message.
+	deadline := time.Now().Add(20 * time.Second)
+	for i := 0; ; i++ {
+		if err := topics[0].Publish(context.Background(), fmt.Appendf(nil, "m%d", i)); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case m := <-topics[size-1].Messages():
+			if m.From != keys[size-2].Public() {
+				t.Fatalf("the far end got %q from %s, want it from its only peer", m.Data, m.From.Short())
+			}
+			return
+		case <-time.After(200 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no message crossed the line in 20s")
+		}
+	}
+}

@@ -15,6 +15,7 @@ type metrics struct {
 	gossipResults  *prometheus.CounterVec // topic, result: accept|reject|ignore
 	gossipDropped  *prometheus.CounterVec // topic, reason
 	gossipDeliver  *prometheus.CounterVec // topic
+	gossipDup      *prometheus.CounterVec // topic
 	gossipPublish  *prometheus.CounterVec // topic
 	publishWait    prometheus.Histogram
 	requests       *prometheus.CounterVec // protocol, direction, result
@@ -47,6 +48,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "waterchain_p2p_gossip_delivered_total",
 			Help: "Gossip messages from peers handed to the topic's reader, by topic.",
 		}, []string{"topic"}),
+		gossipDup: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "waterchain_p2p_gossip_duplicates_total",
+			Help: "Copies of gossip messages received again (same bytes, from another peer or again) and dropped before validation, by topic: the forwarding overhead of the mesh.",
+		}, []string{"topic"}),
 		gossipPublish: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "waterchain_p2p_gossip_published_total",
 			Help: "Gossip messages published by this host, by topic.",
@@ -70,7 +75,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		return m, nil
 	}
 	for _, c := range []prometheus.Collector{m.peers, m.disconnects, m.denied, m.gossipResults,
-		m.gossipDropped, m.gossipDeliver, m.gossipPublish, m.publishWait, m.requests, m.requestSeconds} {
+		m.gossipDropped, m.gossipDeliver, m.gossipDup, m.gossipPublish, m.publishWait, m.requests, m.requestSeconds} {
 		if err := reg.Register(c); err != nil {
 			var are prometheus.AlreadyRegisteredError
 			if errors.As(err, &are) {
