@@ -207,7 +207,10 @@ func (n *Node) Leaderboard(period int64) ([]state.LeaderboardEntry, error) {
 // not the chain: the builder reads the period's blocks only, and the
 // alerts come from the ones this node raised for them (chainAlertsOf: the
 // per-block alert records and the log) instead of a replay of the alert
-// rules from genesis; a node with alerts disabled counts none. Reports of
+// rules from genesis; a node with alerts disabled counts none. (A data
+// block committed a moment ago may not have been through the rules yet:
+// its alerts count from the next request, as GET /v1/alerts lists them
+// then; only settled periods, long past that, are kept.) Reports of
 // settled periods are kept (report.Cache) while the set of industries is
 // the same.
 func (n *Node) Report(period int64) (*report.Report, error) {
