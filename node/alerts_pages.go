@@ -1,6 +1,7 @@
 package node
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -60,22 +61,6 @@ func alertPage(st *store.Store, log *alerts.Log, q api.AlertQuery) ([]alerts.Ale
 	if c.ID.IsZero() {
 		top--
 	}
-	// The log's chain alerts of the blocks from top down, by block.
-	type block struct {
-		height uint64
-		alerts []alerts.Alert // newest first
-	}
-	var live []block
-	for _, a := range log.List(alerts.Filter{}) {
-		if !isChainAlert(a) || a.Height > top {
-			continue
-		}
-		if len(live) == 0 || live[len(live)-1].height != a.Height {
-			live = append(live, block{height: a.Height})
-		}
-		live[len(live)-1].alerts = append(live[len(live)-1].alerts, a)
-	}
-
 	out := []alerts.Alert{}
 	var next *api.AlertCursor
 	// add adds the alerts of block h that f selects, after the cursor's
@@ -101,6 +86,54 @@ func alertPage(st *store.Store, log *alerts.Log, q api.AlertQuery) ([]alerts.Ale
 		return false, nil
 	}
 	scanned := 0
+	err := chainAlertBlocks(st, log, top, func(h uint64, as []alerts.Alert, record bool) error {
+		if full, err := add(h, as); full || err != nil {
+			return stopOr(err)
+		}
+		if !record {
+			return nil
+		}
+		if scanned++; scanned == maxAlertRecordsScanned && h > 1 {
+			next = &api.AlertCursor{Height: h}
+			return store.ErrStop
+		}
+		return nil
+	})
+	return out, next, err
+}
+
+// chainAlertBlocks calls fn for the data blocks at or below top that
+// raised chain alerts, from top down, with each block's alerts newest
+// first: from the per-block records (alerts_checkpoint.go) and, for the
+// blocks since the last checkpoint, whose records are not written yet,
+// from the log, which holds them. record tells which. It stops when fn
+// returns an error; store.ErrStop ends it with nil. The log is read once
+// (its size is bounded), the records from top down only as far as fn
+// goes, so the cost does not depend on the records below where fn stops.
+func chainAlertBlocks(st *store.Store, log *alerts.Log, top uint64, fn func(h uint64, as []alerts.Alert, record bool) error) error {
+	// The log's chain alerts of the blocks from top down, by block.
+	type block struct {
+		height uint64
+		alerts []alerts.Alert // newest first
+	}
+	var live []block
+	for _, a := range log.List(alerts.Filter{}) {
+		if !isChainAlert(a) || a.Height > top {
+			continue
+		}
+		if len(live) == 0 || live[len(live)-1].height != a.Height {
+			live = append(live, block{height: a.Height})
+		}
+		live[len(live)-1].alerts = append(live[len(live)-1].alerts, a)
+	}
+	stopped := false
+	call := func(h uint64, as []alerts.Alert, record bool) error {
+		err := fn(h, as, record)
+		if errors.Is(err, store.ErrStop) {
+			stopped = true
+		}
+		return err
+	}
 	err := st.IterateNodeRecordsBefore(alertBlockPrefix, alertBlockName(top+1), func(name string, v []byte) error {
 		h, err := strconv.ParseUint(strings.TrimPrefix(name, alertBlockPrefix), 16, 64)
 		if err != nil {
@@ -110,8 +143,8 @@ func alertPage(st *store.Store, log *alerts.Log, q api.AlertQuery) ([]alerts.Ale
 			if live[0].height == h {
 				continue // the record is complete; the log may have lost the start of its oldest block
 			}
-			if full, err := add(live[0].height, live[0].alerts); full || err != nil {
-				return stopOr(err)
+			if err := call(live[0].height, live[0].alerts, false); err != nil {
+				return err
 			}
 		}
 		var as []alerts.Alert
@@ -119,24 +152,47 @@ func alertPage(st *store.Store, log *alerts.Log, q api.AlertQuery) ([]alerts.Ale
 			return fmt.Errorf("alerts of data/%d: %w", h, err)
 		}
 		slices.Reverse(as)
-		if full, err := add(h, as); full || err != nil {
-			return stopOr(err)
-		}
-		if scanned++; scanned == maxAlertRecordsScanned && h > 1 {
-			next = &api.AlertCursor{Height: h}
-			return store.ErrStop
-		}
-		return nil
+		return call(h, as, true)
 	})
-	if err != nil || next != nil {
-		return out, next, err
+	if err != nil || stopped {
+		return err
 	}
 	for _, b := range live {
-		if full, err := add(b.height, b.alerts); full || err != nil {
-			return out, next, err
+		if err := call(b.height, b.alerts, false); errors.Is(err, store.ErrStop) {
+			return nil
+		} else if err != nil {
+			return err
 		}
 	}
-	return out, nil, nil
+	return nil
+}
+
+// chainAlertsOf returns the chain alerts data blocks from..to raised,
+// ascending by height (in a block, in the order the rules raised them),
+// as chainAlertBlocks finds them: its cost follows the blocks of the
+// range, not the length of the chain.
+func chainAlertsOf(st *store.Store, log *alerts.Log, from, to uint64) ([]alerts.Alert, error) {
+	if from > to {
+		return nil, nil
+	}
+	var blocks [][]alerts.Alert // newest first
+	err := chainAlertBlocks(st, log, to, func(h uint64, as []alerts.Alert, _ bool) error {
+		if h < from {
+			return store.ErrStop
+		}
+		blocks = append(blocks, as)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	var out []alerts.Alert
+	for i := len(blocks) - 1; i >= 0; i-- {
+		for j := len(blocks[i]) - 1; j >= 0; j-- {
+			out = append(out, blocks[i][j])
+		}
+	}
+	return out, nil
 }
 
 // stopOr ends an iteration: with err, or without one.

@@ -8,6 +8,7 @@ import (
 	"github.com/waterchain/waterchain/chain"
 	"github.com/waterchain/waterchain/chain/state"
 	"github.com/waterchain/waterchain/chain/store"
+	"github.com/waterchain/waterchain/node/alerts"
 	"github.com/waterchain/waterchain/node/api"
 	"github.com/waterchain/waterchain/node/ingest"
 	"github.com/waterchain/waterchain/node/report"
@@ -202,7 +203,16 @@ func (n *Node) Leaderboard(period int64) ([]state.LeaderboardEntry, error) {
 	return state.Leaderboard(n.state, period)
 }
 
-// Report answers GET /v1/reports/{period}.
+// Report answers GET /v1/reports/{period}. Its cost follows the period,
+// not the chain: the builder reads the period's blocks only, and the
+// alerts come from the ones this node raised for them (chainAlertsOf: the
+// per-block alert records and the log) instead of a replay of the alert
+// rules from genesis; a node with alerts disabled counts none. (A data
+// block committed a moment ago may not have been through the rules yet:
+// its alerts count from the next request, as GET /v1/alerts lists them
+// then; only settled periods, long past that, are kept.) Reports of
+// settled periods are kept (report.Cache) while the set of industries is
+// the same.
 func (n *Node) Report(period int64) (*report.Report, error) {
 	// The report builder reads a period as a number below 100000 or a
 	// label; a label does not name period 0 of a genesis off the minute.
@@ -214,15 +224,28 @@ func (n *Node) Report(period int64) (*report.Report, error) {
 		}
 		ref = periods.Label(period)
 	}
-	th := n.cfg.Alerts.Thresholds
-	rep, err := report.BuildReportWith(n.store, n.gen, ref, report.ReportOptions{Thresholds: &th})
+	industries, err := state.Industries(n.state)
+	if err != nil {
+		return nil, err
+	}
+	if rep := n.reports.Get(period, len(industries)); rep != nil {
+		return rep, nil
+	}
+	opts := report.ReportOptions{Alerts: func(uint64, uint64) ([]alerts.Alert, error) { return nil, nil }}
+	if log := n.alertLog; log != nil {
+		opts.Alerts = func(from, to uint64) ([]alerts.Alert, error) { return chainAlertsOf(n.store, log, from, to) }
+	}
+	rep, err := report.BuildReportWith(n.store, n.gen, ref, opts)
 	switch {
 	case errors.Is(err, report.ErrBadPeriod):
 		return nil, api.BadRequest("%v", err)
 	case errors.Is(err, report.ErrPeriodNotStarted):
 		return nil, api.NotFound("%v", err)
+	case err != nil:
+		return nil, err
 	}
-	return rep, err
+	n.reports.Put(rep)
+	return rep, nil
 }
 
 // The image routes delegate to the image store (package images).

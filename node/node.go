@@ -26,6 +26,7 @@ import (
 	"github.com/waterchain/waterchain/node/images"
 	"github.com/waterchain/waterchain/node/ingest"
 	"github.com/waterchain/waterchain/node/mempool"
+	"github.com/waterchain/waterchain/node/report"
 	"github.com/waterchain/waterchain/node/web"
 	"github.com/waterchain/waterchain/p2p"
 )
@@ -110,6 +111,7 @@ type Node struct {
 	alertLog  *alerts.Log
 	alertCk   alertCheckpointer // alert checkpoints; see alerts_checkpoint.go
 	images    *images.Images    // camera images beside the chain
+	reports   report.Cache      // reports of settled periods; see Report in backend.go
 
 	httpSrv  *http.Server
 	adminSrv *http.Server // the admin socket; see admin.go

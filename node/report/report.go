@@ -135,6 +135,13 @@ type ReportOptions struct {
 	// alerts.DefaultThresholds(). Use the node's configured ones to count
 	// the alerts its API serves.
 	Thresholds *alerts.Thresholds
+	// Alerts, when set, supplies the chain alerts that the data blocks
+	// fromHeight..toHeight raised, as a node raised them, and the report
+	// counts those (the ones timed in the period) instead of replaying the
+	// alert rules from height 1: a node's report then costs what its
+	// period holds, not what the chain does. Thresholds is then unused.
+	// See the package doc for how these alerts may differ from a replay.
+	Alerts func(fromHeight, toHeight uint64) ([]alerts.Alert, error)
 }
 
 // BuildReport makes the compliance report of period (a label such as
@@ -146,9 +153,9 @@ func BuildReport(st *store.Store, g *genesis.Genesis, period string) (*Report, e
 
 // BuildReportWith makes the compliance report of period from the chain in
 // st as it stands: readings are every finalized reading timed in the
-// period (as far as the data chain has got), alerts come from replaying
-// the alert rules over the data chain from height 1 with each device's
-// industry and limits from the committed state (as the node does),
+// period (as far as the data chain has got), alerts come from
+// opts.Alerts or else from replaying the alert rules over the data chain
+// from height 1 with each device's industry and the period's limits,
 // trades and evidence from the tx blocks timed in the period, and drops
 // minted from the settlement record. It reads the store without verifying
 // it: run Verify for that. The store may advance meanwhile; the report
@@ -273,19 +280,16 @@ type row struct {
 	stats *measureAcc
 }
 
-// readingFigures scans the data chain once: the alert rules see every
-// reading from height 1, and readings timed in the period feed the rows.
-// Blocks whose time is past the period's end by more than the reading
-// window cannot hold a reading of the period, so the scan stops there.
+// readingFigures reads the data blocks that can hold a reading of the
+// period: a reading is timed within the reading window of its block's
+// time and block times increase, so they run from the first block timed
+// at or after the period's start less the window to the last one timed
+// before its end plus the window, both found by binary search over the
+// headers. Readings timed in the period feed the rows. Alerts timed in
+// the period come from opts.Alerts for those blocks, or else from the
+// alert rules replayed over every block from height 1 (they keep
+// per-device state from genesis on).
 func readingFigures(st *store.Store, sr state.Reader, g *genesis.Genesis, rep *Report, rows map[chain.Address]*row, opts ReportOptions) error {
-	th := alerts.DefaultThresholds()
-	if opts.Thresholds != nil {
-		th = *opts.Thresholds
-	}
-	eng, err := alerts.NewEngine(alerts.Config{ReadingInterval: g.Params.ReadingInterval.Std(), ReadingWindow: g.Params.ReadingWindow.Std(), Thresholds: th})
-	if err != nil {
-		return err
-	}
 	// Each device's industry, limits and active span, from the
 	// committed state.
 	type devInfo struct {
@@ -303,31 +307,67 @@ func readingFigures(st *store.Store, sr state.Reader, g *genesis.Genesis, rep *R
 			devices[d.Key] = &devInfo{ctx: alerts.DeviceContext{Industry: a, IndustryName: rows[a].Industry, Limits: rows[a].Limits}, device: d}
 		}
 	}
-	// The alert rules see each device's industry with the limits of the
-	// period's permit; readings of devices of no industry get none.
-	lookup := func(k chain.PubKey) alerts.DeviceContext {
-		if d := devices[k]; d != nil {
-			return d.ctx
-		}
-		return alerts.DeviceContext{}
-	}
-
-	last, err := lastBefore(st, chain.LaneData, rep.DataHeight, rep.End.Add(g.Params.ReadingWindow.Std()))
-	if err != nil {
-		return err
-	}
-	for h := uint64(1); h <= last; h++ {
-		b, err := st.Block(chain.LaneData, h)
-		if err != nil {
-			return fmt.Errorf("data/%d: %w", h, err)
-		}
-		for _, a := range eng.ObserveBlock(b, lookup) {
+	countAlerts := func(as []alerts.Alert) {
+		for _, a := range as {
 			if a.Time < rep.Start || a.Time >= rep.End {
 				continue
 			}
 			if r := rows[a.Industry]; r != nil {
 				r.Alerts[a.Kind]++
 			}
+		}
+	}
+
+	window := g.Params.ReadingWindow.Std()
+	before, err := lastBefore(st, chain.LaneData, rep.DataHeight, rep.Start.Add(-window))
+	if err != nil {
+		return err
+	}
+	first := before + 1
+	last, err := lastBefore(st, chain.LaneData, rep.DataHeight, rep.End.Add(window))
+	if err != nil {
+		return err
+	}
+
+	var eng *alerts.Engine
+	lookup := func(chain.PubKey) alerts.DeviceContext { return alerts.DeviceContext{} }
+	from := first
+	if opts.Alerts == nil {
+		th := alerts.DefaultThresholds()
+		if opts.Thresholds != nil {
+			th = *opts.Thresholds
+		}
+		eng, err = alerts.NewEngine(alerts.Config{ReadingInterval: g.Params.ReadingInterval.Std(), ReadingWindow: window, Thresholds: th})
+		if err != nil {
+			return err
+		}
+		// The alert rules see each device's industry with the limits of
+		// the period's permit; readings of devices of no industry get
+		// none.
+		lookup = func(k chain.PubKey) alerts.DeviceContext {
+			if d := devices[k]; d != nil {
+				return d.ctx
+			}
+			return alerts.DeviceContext{}
+		}
+		from = 1
+	} else if first <= last {
+		as, err := opts.Alerts(first, last)
+		if err != nil {
+			return fmt.Errorf("alerts of data/%d..%d: %w", first, last, err)
+		}
+		countAlerts(as)
+	}
+	for h := from; h <= last; h++ {
+		b, err := st.Block(chain.LaneData, h)
+		if err != nil {
+			return fmt.Errorf("data/%d: %w", h, err)
+		}
+		if eng != nil {
+			countAlerts(eng.ObserveBlock(b, lookup))
+		}
+		if h < first {
+			continue
 		}
 		for _, rd := range b.Readings {
 			if rd.Time < rep.Start || rd.Time >= rep.End {
