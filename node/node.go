@@ -149,6 +149,9 @@ func New(opts Options) (*Node, error) {
 		loopDone:   make(chan struct{}),
 		drivers:    make(map[chain.Lane]*driver),
 	}
+	n.readings.SetAdmission(mempool.Admission{
+		Wait: opts.Config.Mempool.AdmitWait.Std(), Floor: opts.Config.Mempool.AdmitFloor, RateWindow: opts.Config.Mempool.RateWindow.Std(),
+	})
 	role, name, ok := g.RoleOf(opts.Key.Public())
 	if !ok {
 		role = RoleObserver
@@ -166,6 +169,7 @@ func New(opts Options) (*Node, error) {
 	n.dashboard = web.Handler()
 	n.registry = prometheus.NewRegistry()
 	n.metrics = newMetrics(n.registry)
+	registerAdmission(n.registry, n.readings)
 	n.registerInfoMetrics()
 	n.door = newDoorVerifier(opts.Config.Door.VerifyInFlight, opts.Config.Door.VerifyWorkers, func(k int) { n.metrics.doorSignatureChecks.Add(float64(k)) })
 

@@ -30,6 +30,12 @@ type Readings struct {
 	seqs map[seqKey]chain.Hash
 	// staleSent marks readings Stale has returned.
 	staleSent map[chain.Hash]bool
+	// The door's rule (admission.go): admits is false until SetAdmission;
+	// reserved counts the room Tickets hold and have not used.
+	admission Admission
+	admits    bool
+	rate      rateEstimate
+	reserved  int
 }
 
 type seqKey struct {
@@ -45,10 +51,16 @@ func NewReadings(max int) *Readings {
 	}
 }
 
-// Add puts r in the pool. h must be r.Hash().
+// Add puts r in the pool. h must be r.Hash(). It checks the pool's max,
+// not the door's rule: gossip adds with it what a peer's door admitted.
 func (p *Readings) Add(h chain.Hash, r *chain.Reading) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	return p.addLocked(h, r)
+}
+
+// addLocked is Add; callers hold mu.
+func (p *Readings) addLocked(h chain.Hash, r *chain.Reading) error {
 	if _, ok := p.byKey[h]; ok {
 		return ErrDuplicate
 	}

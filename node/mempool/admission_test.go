@@ -1,0 +1,196 @@
+package mempool
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/waterchain/waterchain/chain"
+)
+
+var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// TestRateEstimate: blocks of 1,000 readings every 100 ms are 10,000/s,
+// however the estimate is sampled; it halves in RateWindow·ln 2 of
+// silence.
+func TestRateEstimate(t *testing.T) {
+	p := NewReadings(1_000_000)
+	p.SetAdmission(Admission{Wait: time.Second, Floor: 100, RateWindow: 10 * time.Second})
+	if got := p.Stats(t0).RatePerS; got != 0 {
+		t.Fatalf("rate before any block: got %v, want 0", got)
+	}
+	now := t0
+	for range 600 { // 60 s, six time constants
+		now = now.Add(100 * time.Millisecond)
+		p.Finalized(1000, now)
+	}
+	// Just after a block the estimate is r·(Δ/τ)/(1-e^(-Δ/τ)) ≈ 1.005 r;
+	// half a block later ≈ r.
+	if got := p.Stats(now.Add(50 * time.Millisecond)).RatePerS; math.Abs(got-10_000) > 100 {
+		t.Fatalf("steady 10,000/s: estimate %.0f, want within 1%%", got)
+	}
+	ln2 := math.Ln2
+	half := now.Add(time.Duration(ln2 * float64(10*time.Second)))
+	if got, want := p.Stats(half).RatePerS, p.Stats(now).RatePerS/2; math.Abs(got-want) > 1 {
+		t.Fatalf("after τ·ln2 idle: %.1f, want %.1f", got, want)
+	}
+	// A clock that steps back counts the block as of the last one.
+	p.Finalized(0, now.Add(-time.Hour))
+	if got := p.Stats(now).RatePerS; got < 9_000 {
+		t.Fatalf("a step back of the clock lost the estimate: %.0f", got)
+	}
+}
+
+// TestAdmissionWindow: the window is Wait of the rate, never below the
+// floor nor above the pool's max.
+func TestAdmissionWindow(t *testing.T) {
+	for _, tc := range []struct {
+		name                string
+		finalized           int // in one block, RateWindow 10 s: rate = n/10
+		max, floor, wantWin int
+		wait                time.Duration
+	}{
+		{"idle network: the floor", 0, 100_000, 5_000, 5_000, time.Second},
+		{"rate below the floor", 20_000, 100_000, 5_000, 5_000, time.Second},            // 2,000/s
+		{"rate times wait", 100_000, 100_000, 5_000, 10_000, time.Second},               // 10,000/s
+		{"two seconds of it", 100_000, 100_000, 5_000, 20_000, 2 * time.Second},         // 10,000/s
+		{"capped by the pool's max", 1_000_000, 30_000, 5_000, 30_000, 2 * time.Second}, // 100,000/s
+		{"floor above the max", 0, 1_000, 5_000, 1_000, time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := NewReadings(tc.max)
+			p.SetAdmission(Admission{Wait: tc.wait, Floor: tc.floor, RateWindow: 10 * time.Second})
+			p.Finalized(tc.finalized, t0)
+			if got := p.Stats(t0).Window; got != tc.wantWin {
+				t.Fatalf("window: got %d, want %d", got, tc.wantWin)
+			}
+		})
+	}
+}
+
+// TestAdmitRefusesPastTheWindow: a request is admitted up to the window;
+// the rest is refused with a Retry-After of the excess at the rate.
+func TestAdmitRefusesPastTheWindow(t *testing.T) {
+	p := NewReadings(100_000)
+	p.SetAdmission(Admission{Wait: time.Second, Floor: 500, RateWindow: 10 * time.Second})
+	p.Finalized(10_000, t0) // 1,000/s: window 1,000
+
+	tk := p.Admit(1_200, t0)
+	if tk.Granted() != 1_000 {
+		t.Fatalf("granted %d of 1,200, want 1,000", tk.Granted())
+	}
+	if !errors.Is(tk.Refusal(), ErrOverWindow) {
+		t.Fatalf("refusal: %v, want ErrOverWindow", tk.Refusal())
+	}
+	if tk.RetryAfter() != time.Second { // 200 over at 1,000/s
+		t.Fatalf("retry after %v, want 1s", tk.RetryAfter())
+	}
+	// While the ticket is held, its room counts as waiting.
+	if other := p.Admit(1, t0); other.Granted() != 0 {
+		t.Fatalf("a second request got %d while the window is reserved", other.Granted())
+	}
+	for i := range tk.Granted() {
+		r := reading(t, fmt.Sprint("dev", i), 1)
+		if err := tk.Add(r.Hash(), r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if r := reading(t, "one more", 1); !errors.Is(tk.Add(r.Hash(), r), ErrOverWindow) {
+		t.Fatal("a ticket added past its room")
+	}
+	tk.Close()
+	if st := p.Stats(t0); st.Waiting != 1_000 || p.Len() != 1_000 {
+		t.Fatalf("waiting %d, len %d; want 1,000", st.Waiting, p.Len())
+	}
+	// 1,000 waiting, 3,000 asked: 3,000 over the window at 1,000/s.
+	full := p.Admit(3_000, t0)
+	if full.Granted() != 0 || full.RetryAfter() != 3*time.Second {
+		t.Fatalf("full window: granted %d, retry %v; want 0, 3s", full.Granted(), full.RetryAfter())
+	}
+	full.Close()
+	// A stalled network asks for the longest wait, not hours.
+	p.Finalized(0, t0.Add(time.Hour))
+	if st := p.Admit(1_000, t0.Add(time.Hour)); st.Granted() != 0 || st.RetryAfter() != maxRetryAfter {
+		t.Fatalf("stalled: granted %d, retry %v; want 0, %v", st.Granted(), st.RetryAfter(), maxRetryAfter)
+	}
+	// A block finalizes 600 of them: room for 100 at the floor (the rate
+	// has decayed to nothing over the hour).
+	var hashes []chain.Hash
+	for i := range 600 {
+		hashes = append(hashes, reading(t, fmt.Sprint("dev", i), 1).Hash())
+	}
+	p.Remove(hashes)
+	if tk := p.Admit(1_000, t0.Add(time.Hour)); tk.Granted() != 100 {
+		t.Fatalf("after a block: granted %d, want 100 (floor 500 - 400 waiting)", tk.Granted())
+	}
+}
+
+// TestTicketGivesBackUnusedRoom: readings that fail (duplicates, bad
+// signatures the caller found) do not keep room; Close returns it once.
+func TestTicketGivesBackUnusedRoom(t *testing.T) {
+	p := NewReadings(100)
+	p.SetAdmission(Admission{Wait: time.Second, Floor: 10, RateWindow: 10 * time.Second})
+	tk := p.Admit(10, t0)
+	r := reading(t, "a", 1)
+	if err := tk.Add(r.Hash(), r); err != nil {
+		t.Fatal(err)
+	}
+	if err := tk.Add(r.Hash(), r); !errors.Is(err, ErrDuplicate) {
+		t.Fatalf("duplicate: %v", err)
+	}
+	tk.Close()
+	tk.Close()
+	if st := p.Stats(t0); st.Waiting != 1 {
+		t.Fatalf("waiting %d after close, want 1", st.Waiting)
+	}
+	if tk := p.Admit(20, t0); tk.Granted() != 9 {
+		t.Fatalf("granted %d, want 9", tk.Granted())
+	}
+}
+
+// TestAdmitConcurrentNeverPassesTheWindow: many doors at once never hold
+// more than the window between them.
+func TestAdmitConcurrentNeverPassesTheWindow(t *testing.T) {
+	p := NewReadings(100_000)
+	p.SetAdmission(Admission{Wait: time.Second, Floor: 300, RateWindow: 10 * time.Second})
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	added := 0
+	for g := range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 20 {
+				tk := p.Admit(7, t0)
+				for k := range tk.Granted() {
+					r := reading(t, fmt.Sprint(g, "/", i, "/", k), 1)
+					if tk.Add(r.Hash(), r) == nil {
+						mu.Lock()
+						added++
+						mu.Unlock()
+					}
+				}
+				tk.Close()
+				if st := p.Stats(t0); st.Waiting > st.Window {
+					t.Errorf("waiting %d > window %d", st.Waiting, st.Window)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if added != 300 || p.Len() != 300 {
+		t.Fatalf("added %d, pool %d; want the window, 300", added, p.Len())
+	}
+}
+
+// TestAdmissionUnsetAdmitsToMax: a pool without a rule is bounded by its
+// max only.
+func TestAdmissionUnsetAdmitsToMax(t *testing.T) {
+	p := NewReadings(50)
+	if tk := p.Admit(80, t0); tk.Granted() != 50 {
+		t.Fatalf("granted %d, want the max 50", tk.Granted())
+	}
+}
