@@ -11,7 +11,8 @@ import (
 )
 
 // Limits of what one block carries; the block size limit of chain is far
-// above these, which keep a block's validation well under a second.
+// above these. A data block is capped lower by what the validators check
+// in time (blockSizer).
 const (
 	maxReadingsPerBlock = 20_000
 	maxTxsPerBlock      = 2_000
@@ -91,7 +92,8 @@ func (n *Node) buildBlock(lane chain.Lane, height uint64) (*executed, error) {
 		// as missed readings.
 		last := map[chain.PubKey]uint64{}
 		now := time.Now()
-		for _, e := range n.readings.PeekEntries(maxReadingsPerBlock) {
+		held := 0
+		for _, e := range n.readings.PeekEntries(n.sizer.limit(n.gen.Params.TimeoutPropose.Std())) {
 			r := e.Reading
 			prev, ok := last[r.Device]
 			if !ok {
@@ -101,6 +103,7 @@ func (n *Node) buildBlock(lane chain.Lane, height uint64) (*executed, error) {
 			}
 			if r.Seq > prev+1 && now.Sub(e.Added) < seqGapWait {
 				last[r.Device] = prev
+				held++
 				continue
 			}
 			if err := bld.Add(r); err != nil {
@@ -116,6 +119,9 @@ func (n *Node) buildBlock(lane chain.Lane, height uint64) (*executed, error) {
 			last[r.Device] = max(prev, r.Seq) // a late reading fills a gap below
 		}
 		n.readings.Remove(bad)
+		if held > 0 {
+			n.log.Debug("readings held for their predecessors", "height", height, "held", held)
+		}
 		b.Readings = bld.Readings()
 		if changes, root, err = bld.Finish(); err != nil {
 			return nil, err

@@ -98,7 +98,10 @@ type Node struct {
 	// sent counts consensus messages published (see wireConsensus).
 	sent atomic.Uint64
 
-	drivers   map[chain.Lane]*driver
+	drivers map[chain.Lane]*driver
+	// sizer caps the data blocks this node proposes (blocksize.go); the
+	// loop's.
+	sizer     blockSizer
 	submitted submitted
 	dashboard http.Handler
 	mqtt      *ingest.Broker
