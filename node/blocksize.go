@@ -12,15 +12,17 @@ import (
 // with blocks of thousands of readings on a loaded machine). The sizer
 // measures, per reading, how long this node took to validate the recent
 // proposals of others (from the proposal's arrival to its verdict, queue
-// on the loop included) and to build its own, and allows a block of
-// blockValidationShare of the propose timeout at that cost.
+// on the loop included), to build its own, and to commit a block (the
+// loop does nothing else meanwhile, and the next proposer commits before
+// it builds), and allows a block of blockValidationShare of the propose
+// timeout at that cost.
 //
 // Owned by the loop goroutine.
 type blockSizer struct {
-	// validate and build are seconds per reading, exponentially weighted
-	// over recent blocks; 0 until a block of at least minSizedReadings
-	// was measured.
-	validate, build float64
+	// validate, build and commit are seconds per reading, exponentially
+	// weighted over recent blocks; 0 until a block of at least
+	// minSizedReadings was measured.
+	validate, build, commit float64
 }
 
 const (
@@ -60,11 +62,18 @@ func (s *blockSizer) observeBuild(readings int, took time.Duration) {
 	}
 }
 
+// observeCommit counts a block of readings this node committed in took.
+func (s *blockSizer) observeCommit(readings int, took time.Duration) {
+	if readings >= minSizedReadings {
+		s.commit = ewma(s.commit, took.Seconds()/float64(readings))
+	}
+}
+
 // limit is the most readings a data block of this node may carry, for a
 // propose timeout of timeout: between minReadingsPerBlock and
 // maxReadingsPerBlock.
 func (s *blockSizer) limit(timeout time.Duration) int {
-	cost := s.validate + s.build
+	cost := s.validate + s.build + s.commit
 	if cost <= 0 {
 		return maxReadingsPerBlock
 	}

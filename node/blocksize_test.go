@@ -7,7 +7,7 @@ import (
 
 // TestBlockSizerCapsByMeasuredCost: with no measure the cap is the fixed
 // maximum; then blockValidationShare of the propose timeout at the
-// measured cost per reading (validation plus building), within
+// measured cost per reading (validation, building, commit), within
 // [minReadingsPerBlock, maxReadingsPerBlock]; small blocks are not
 // measured.
 func TestBlockSizerCapsByMeasuredCost(t *testing.T) {
@@ -31,6 +31,11 @@ func TestBlockSizerCapsByMeasuredCost(t *testing.T) {
 	s.observeValidation(1_000, 400*time.Millisecond)
 	if got := s.limit(time.Second); got != 2_083 {
 		t.Fatalf("after a slow block: %d, want 2083", got)
+	}
+	// Committing at 10 µs a reading: 250 µs in all, 2,000.
+	s.observeCommit(500, 5*time.Millisecond)
+	if got := s.limit(time.Second); got != 2_000 {
+		t.Fatalf("with the commit: %d, want 2000", got)
 	}
 	if got := s.limit(time.Millisecond); got != minReadingsPerBlock {
 		t.Fatalf("a tiny timeout: %d, want the floor %d", got, minReadingsPerBlock)

@@ -262,6 +262,9 @@ func (n *Node) commit(ex *executed) error {
 	h := b.Header
 	n.heads[h.Lane].Store(&h)
 	n.afterCommit(b, time.Since(start))
+	if h.Lane == chain.LaneData {
+		n.sizer.observeCommit(len(b.Readings), time.Since(start))
+	}
 	n.retryParked(h.Lane.Other())
 	return nil
 }
