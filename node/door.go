@@ -94,18 +94,29 @@ func (n *Node) SubmitReadingsHashed(rs []*chain.Reading) ([]chain.Hash, []error)
 		return hashes, errs
 	}
 	// Admission by what the network finalizes, before any signature
-	// check: the readings past the window are refused 429 (in request
-	// order, so a device's later readings are the ones refused).
-	ticket := n.readings.Admit(len(todo), time.Now())
+	// check: the readings past the window are refused 429, and so are a
+	// device's readings after one of its own refused, keeping its
+	// readings in order.
+	candidates := make([]*chain.Reading, len(todo))
+	for k, i := range todo {
+		candidates[k] = rs[i]
+	}
+	ticket := n.readings.Admit(candidates, time.Now())
 	defer ticket.Close()
-	if g := ticket.Granted(); g < len(todo) {
-		e := api.Wrap(http.StatusTooManyRequests, api.CodeMempoolFull, fmt.Errorf("%w; retry later", ticket.Refusal()))
-		e.RetryAfter = int(ticket.RetryAfter() / time.Second)
-		for _, i := range todo[g:] {
+	if ticket.Granted() < len(todo) {
+		retry := int(ticket.RetryAfter() / time.Second)
+		admitted := todo[:0:0]
+		for k, i := range todo {
+			if ticket.Admitted(k) {
+				admitted = append(admitted, i)
+				continue
+			}
+			e := api.Wrap(http.StatusTooManyRequests, api.CodeMempoolFull, fmt.Errorf("%w; retry after %d s", ticket.Refusal(k), retry))
+			e.RetryAfter = retry
 			errs[i] = e
 		}
-		n.metrics.readingsOverWindow.Add(float64(len(todo) - g))
-		todo = todo[:g]
+		n.metrics.readingsOverWindow.Add(float64(len(todo) - len(admitted)))
+		todo = admitted
 		if len(todo) == 0 {
 			return hashes, errs
 		}

@@ -134,47 +134,113 @@ func (p *Readings) windowLocked(rate float64) int {
 }
 
 // Ticket is room the door reserved in the pool for the readings of one
-// request: the first Granted of them may be added with Add; the others
-// are refused with Refusal. Close gives back the room not used. A Ticket
-// belongs to one goroutine.
+// request: those Admitted may be added with Add; the others are refused
+// with Refusal. Close gives back the room not used. A Ticket belongs to
+// one goroutine.
 type Ticket struct {
-	p       *Readings
-	granted int
-	left    int
-	refusal error
-	retry   time.Duration
+	p        *Readings
+	granted  int
+	left     int
+	admitted []bool
+	refusal  []error
+	retry    time.Duration
 }
 
-// Admit reserves room for up to n readings as of now, by the door's rule:
-// what waits, with what other tickets hold, may not pass the window. The
-// caller adds the first t.Granted() readings with t.Add, refuses the rest
-// with t.Refusal() and calls t.Close. Admit checks nothing else, so the
-// door calls it before checking signatures: a reading past the window
-// costs no signature check.
-func (p *Readings) Admit(n int, now time.Time) *Ticket {
+// refusedSeq is the first seq of a device the door refused for the
+// window, and when.
+type refusedSeq struct {
+	seq uint64
+	at  time.Time
+}
+
+// refusalMemory is how long the door keeps a device's refused seq: while
+// it does, the device's later readings are refused too, so that a meter
+// resending what was refused finds its place free. A reading let in past
+// a refused one would be included after seqGapWait and make the refused
+// one a missed reading, refused for good as a replay. After it, a meter
+// that gave up on the refused reading is let in again (the gap is then
+// taken as missed readings).
+const refusalMemory = 2 * maxRetryAfter
+
+// Admit reserves room for the readings rs as of now, by the door's rule:
+// what waits, with what other tickets hold, may not pass the window. They
+// are taken in order while there is room; a device's reading after one of
+// its own refused (in this request or, within refusalMemory, an earlier
+// one) is refused as well, keeping each device's readings in order. The
+// caller adds those t.Admitted(k) with t.Add, answers the others
+// t.Refusal(k) and calls t.Close. Admit reads only the device and seq of
+// each reading, so the door calls it before checking signatures: a
+// reading past the window costs no signature check.
+func (p *Readings) Admit(rs []*chain.Reading, now time.Time) *Ticket {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	rate := p.rate.decayed(now, p.admission.RateWindow)
 	w := p.windowLocked(rate)
 	waiting := len(p.byKey) + p.reserved
-	granted := min(max(w-waiting, 0), max(n, 0))
-	p.reserved += granted
-	t := &Ticket{p: p, granted: granted, left: granted}
-	if granted < n {
-		excess := waiting + n - w
-		t.retry = retryAfter(excess, rate)
-		t.refusal = fmt.Errorf("%w (mempool.admit_wait %s of %.0f readings/s finalized recently, at least mempool.admit_floor; window %d readings): %d waiting, %d more asked, %d admitted",
-			ErrOverWindow, p.admission.Wait, rate, w, waiting, n, granted)
+	room := max(w-waiting, 0)
+	t := &Ticket{p: p, admitted: make([]bool, len(rs)), refusal: make([]error, len(rs))}
+	p.sweepRefusedLocked(now)
+	var overWindow error
+	excess := 0
+	for k, r := range rs {
+		ref, behind := p.refused[r.Device]
+		if behind && (r.Seq <= ref.seq || p.seqs[seqKey{r.Device, ref.seq}] != chain.Hash{}) {
+			// The refused one is back (or came in by gossip).
+			delete(p.refused, r.Device)
+			behind = false
+		}
+		switch {
+		case behind:
+			t.refusal[k] = fmt.Errorf("%w: device %s seq %d comes after its seq %d, refused first; send that one again first", ErrOverWindow, r.Device.Short(), r.Seq, ref.seq)
+			excess++
+		case room > 0:
+			t.admitted[k] = true
+			t.granted++
+			room--
+		default:
+			if overWindow == nil {
+				overWindow = fmt.Errorf("%w (mempool.admit_wait %s of %.0f readings/s finalized recently, at least mempool.admit_floor; window %d readings): %d waiting, %d more asked",
+					ErrOverWindow, p.admission.Wait, rate, w, waiting, len(rs))
+			}
+			t.refusal[k] = overWindow
+			p.refused[r.Device] = refusedSeq{seq: r.Seq, at: now}
+			excess++
+		}
+	}
+	p.reserved += t.granted
+	t.left = t.granted
+	if excess > 0 {
+		t.retry = retryAfter(max(waiting+len(rs)-w, excess), rate)
 	}
 	return t
+}
+
+// sweepRefusedLocked forgets the refusals older than refusalMemory, at
+// most once per refusalMemory. Callers hold mu.
+func (p *Readings) sweepRefusedLocked(now time.Time) {
+	if p.refused == nil {
+		p.refused = make(map[chain.PubKey]refusedSeq)
+	}
+	if now.Sub(p.refusedSwept) < refusalMemory {
+		return
+	}
+	p.refusedSwept = now
+	for dev, ref := range p.refused {
+		if now.Sub(ref.at) >= refusalMemory {
+			delete(p.refused, dev)
+		}
+	}
 }
 
 // Granted is how many readings the ticket admits.
 func (t *Ticket) Granted() int { return t.granted }
 
-// Refusal is the error for the readings past Granted (nil when all fit).
-// It wraps ErrOverWindow.
-func (t *Ticket) Refusal() error { return t.refusal }
+// Admitted reports whether the ticket admits reading k of the request.
+func (t *Ticket) Admitted(k int) bool { return t.admitted[k] }
+
+// Refusal is the error for reading k (nil when admitted). It wraps
+// ErrOverWindow.
+func (t *Ticket) Refusal(k int) error { return t.refusal[k] }
 
 // RetryAfter is when the refused readings may fit, at the recent rate.
 func (t *Ticket) RetryAfter() time.Duration { return t.retry }

@@ -1,8 +1,8 @@
 package mempool
 
 import (
+	"encoding/binary"
 	"errors"
-	"fmt"
 	"math"
 	"sync"
 	"testing"
@@ -12,6 +12,18 @@ import (
 )
 
 var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// unsigned makes n readings of n devices (first, first+1, ...), seq 1:
+// Admit reads only device and seq.
+func unsigned(first, n int) []*chain.Reading {
+	out := make([]*chain.Reading, n)
+	for i := range out {
+		var dev chain.PubKey
+		binary.BigEndian.PutUint64(dev[:], uint64(first+i))
+		out[i] = &chain.Reading{Device: dev, Seq: 1, Time: 1}
+	}
+	return out
+}
 
 // TestRateEstimate: blocks of 1,000 readings every 100 ms are 10,000/s,
 // however the estimate is sampled; it halves in RateWindow·ln 2 of
@@ -78,27 +90,32 @@ func TestAdmitRefusesPastTheWindow(t *testing.T) {
 	p.SetAdmission(Admission{Wait: time.Second, Floor: 500, RateWindow: 10 * time.Second})
 	p.Finalized(10_000, t0) // 1,000/s: window 1,000
 
-	tk := p.Admit(1_200, t0)
+	rs := unsigned(0, 1_200)
+	tk := p.Admit(rs, t0)
 	if tk.Granted() != 1_000 {
 		t.Fatalf("granted %d of 1,200, want 1,000", tk.Granted())
 	}
-	if !errors.Is(tk.Refusal(), ErrOverWindow) {
-		t.Fatalf("refusal: %v, want ErrOverWindow", tk.Refusal())
+	for k := range rs {
+		if tk.Admitted(k) != (k < 1_000) || (tk.Refusal(k) == nil) != (k < 1_000) {
+			t.Fatalf("reading %d: admitted %v, refusal %v; want the first 1,000 admitted", k, tk.Admitted(k), tk.Refusal(k))
+		}
+	}
+	if !errors.Is(tk.Refusal(1_100), ErrOverWindow) {
+		t.Fatalf("refusal: %v, want ErrOverWindow", tk.Refusal(1_100))
 	}
 	if tk.RetryAfter() != time.Second { // 200 over at 1,000/s
 		t.Fatalf("retry after %v, want 1s", tk.RetryAfter())
 	}
 	// While the ticket is held, its room counts as waiting.
-	if other := p.Admit(1, t0); other.Granted() != 0 {
+	if other := p.Admit(unsigned(5_000, 1), t0); other.Granted() != 0 {
 		t.Fatalf("a second request got %d while the window is reserved", other.Granted())
 	}
-	for i := range tk.Granted() {
-		r := reading(t, fmt.Sprint("dev", i), 1)
-		if err := tk.Add(r.Hash(), r); err != nil {
+	for k, r := range rs[:1_000] {
+		if err := tk.Add(chain.Hash{byte(k >> 8), byte(k)}, r); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if r := reading(t, "one more", 1); !errors.Is(tk.Add(r.Hash(), r), ErrOverWindow) {
+	if !errors.Is(tk.Add(chain.Hash{0xff}, rs[1_000]), ErrOverWindow) {
 		t.Fatal("a ticket added past its room")
 	}
 	tk.Close()
@@ -106,26 +123,67 @@ func TestAdmitRefusesPastTheWindow(t *testing.T) {
 		t.Fatalf("waiting %d, len %d; want 1,000", st.Waiting, p.Len())
 	}
 	// 1,000 waiting, 3,000 asked: 3,000 over the window at 1,000/s.
-	full := p.Admit(3_000, t0)
+	full := p.Admit(unsigned(10_000, 3_000), t0)
 	if full.Granted() != 0 || full.RetryAfter() != 3*time.Second {
 		t.Fatalf("full window: granted %d, retry %v; want 0, 3s", full.Granted(), full.RetryAfter())
 	}
 	full.Close()
 	// A stalled network asks for the longest wait, not hours.
-	p.Finalized(0, t0.Add(time.Hour))
-	if st := p.Admit(1_000, t0.Add(time.Hour)); st.Granted() != 0 || st.RetryAfter() != maxRetryAfter {
+	later := t0.Add(time.Hour)
+	if st := p.Admit(unsigned(20_000, 1_000), later); st.Granted() != 0 || st.RetryAfter() != maxRetryAfter {
 		t.Fatalf("stalled: granted %d, retry %v; want 0, %v", st.Granted(), st.RetryAfter(), maxRetryAfter)
 	}
 	// A block finalizes 600 of them: room for 100 at the floor (the rate
 	// has decayed to nothing over the hour).
 	var hashes []chain.Hash
-	for i := range 600 {
-		hashes = append(hashes, reading(t, fmt.Sprint("dev", i), 1).Hash())
+	for k := range 600 {
+		hashes = append(hashes, chain.Hash{byte(k >> 8), byte(k)})
 	}
 	p.Remove(hashes)
-	if tk := p.Admit(1_000, t0.Add(time.Hour)); tk.Granted() != 100 {
+	if tk := p.Admit(unsigned(30_000, 1_000), later); tk.Granted() != 100 {
 		t.Fatalf("after a block: granted %d, want 100 (floor 500 - 400 waiting)", tk.Granted())
 	}
+}
+
+// TestAdmitKeepsEachDeviceInOrder: once a device's reading is refused for
+// the window, its later readings are refused too (in the request and in
+// later ones) until the refused one is sent again, or refusalMemory
+// passes; other devices are not held.
+func TestAdmitKeepsEachDeviceInOrder(t *testing.T) {
+	p := NewReadings(100)
+	p.SetAdmission(Admission{Wait: time.Second, Floor: 2, RateWindow: 10 * time.Second})
+	a, b := unsigned(1, 1)[0].Device, unsigned(2, 1)[0].Device
+	rd := func(dev chain.PubKey, seq uint64) *chain.Reading {
+		return &chain.Reading{Device: dev, Seq: seq, Time: chain.Time(seq)}
+	}
+	tk := p.Admit([]*chain.Reading{rd(a, 1), rd(a, 2), rd(a, 3), rd(b, 1)}, t0)
+	if !tk.Admitted(0) || !tk.Admitted(1) || tk.Admitted(2) || tk.Admitted(3) {
+		t.Fatalf("room for 2: admitted %v %v %v %v, want a1 a2", tk.Admitted(0), tk.Admitted(1), tk.Admitted(2), tk.Admitted(3))
+	}
+	tk.Close() // nothing added: the room is free again
+	// a3 was refused: a4 is refused although there is room; b2 is not
+	// (b1 was refused, b2 is after it: refused too); c is free.
+	c := unsigned(3, 1)[0].Device
+	tk = p.Admit([]*chain.Reading{rd(a, 4), rd(b, 2), rd(c, 1)}, t0.Add(time.Second))
+	if tk.Admitted(0) || tk.Admitted(1) || !tk.Admitted(2) {
+		t.Fatalf("after refusals: admitted %v %v %v, want only c1", tk.Admitted(0), tk.Admitted(1), tk.Admitted(2))
+	}
+	if !errors.Is(tk.Refusal(0), ErrOverWindow) || tk.RetryAfter() < time.Second {
+		t.Fatalf("a4: %v, retry %v", tk.Refusal(0), tk.RetryAfter())
+	}
+	tk.Close()
+	// a3 sent again with a4: both taken.
+	tk = p.Admit([]*chain.Reading{rd(a, 3), rd(a, 4)}, t0.Add(2*time.Second))
+	if !tk.Admitted(0) || !tk.Admitted(1) {
+		t.Fatalf("a3 again with a4: admitted %v %v", tk.Admitted(0), tk.Admitted(1))
+	}
+	tk.Close()
+	// b never sends b1 again: after refusalMemory b2 is let in.
+	tk = p.Admit([]*chain.Reading{rd(b, 2)}, t0.Add(refusalMemory+time.Second))
+	if !tk.Admitted(0) {
+		t.Fatalf("b2 after %v: %v", refusalMemory, tk.Refusal(0))
+	}
+	tk.Close()
 }
 
 // TestTicketGivesBackUnusedRoom: readings that fail (duplicates, bad
@@ -133,7 +191,7 @@ func TestAdmitRefusesPastTheWindow(t *testing.T) {
 func TestTicketGivesBackUnusedRoom(t *testing.T) {
 	p := NewReadings(100)
 	p.SetAdmission(Admission{Wait: time.Second, Floor: 10, RateWindow: 10 * time.Second})
-	tk := p.Admit(10, t0)
+	tk := p.Admit(unsigned(0, 10), t0)
 	r := reading(t, "a", 1)
 	if err := tk.Add(r.Hash(), r); err != nil {
 		t.Fatal(err)
@@ -146,7 +204,7 @@ func TestTicketGivesBackUnusedRoom(t *testing.T) {
 	if st := p.Stats(t0); st.Waiting != 1 {
 		t.Fatalf("waiting %d after close, want 1", st.Waiting)
 	}
-	if tk := p.Admit(20, t0); tk.Granted() != 9 {
+	if tk := p.Admit(unsigned(100, 20), t0); tk.Granted() != 9 {
 		t.Fatalf("granted %d, want 9", tk.Granted())
 	}
 }
@@ -164,10 +222,13 @@ func TestAdmitConcurrentNeverPassesTheWindow(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := range 20 {
-				tk := p.Admit(7, t0)
-				for k := range tk.Granted() {
-					r := reading(t, fmt.Sprint(g, "/", i, "/", k), 1)
-					if tk.Add(r.Hash(), r) == nil {
+				rs := unsigned(1000*g+10*i, 7)
+				tk := p.Admit(rs, t0)
+				for k, r := range rs {
+					if !tk.Admitted(k) {
+						continue
+					}
+					if tk.Add(chain.Hash{byte(g), byte(i), byte(k)}, r) == nil {
 						mu.Lock()
 						added++
 						mu.Unlock()
@@ -190,7 +251,7 @@ func TestAdmitConcurrentNeverPassesTheWindow(t *testing.T) {
 // max only.
 func TestAdmissionUnsetAdmitsToMax(t *testing.T) {
 	p := NewReadings(50)
-	if tk := p.Admit(80, t0); tk.Granted() != 50 {
+	if tk := p.Admit(unsigned(0, 80), t0); tk.Granted() != 50 {
 		t.Fatalf("granted %d, want the max 50", tk.Granted())
 	}
 }

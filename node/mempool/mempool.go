@@ -31,11 +31,15 @@ type Readings struct {
 	// staleSent marks readings Stale has returned.
 	staleSent map[chain.Hash]bool
 	// The door's rule (admission.go): admits is false until SetAdmission;
-	// reserved counts the room Tickets hold and have not used.
-	admission Admission
-	admits    bool
-	rate      rateEstimate
-	reserved  int
+	// reserved counts the room Tickets hold and have not used; refused
+	// holds, per device, the first seq refused for the window (forgotten
+	// after refusalMemory, swept at refusedSwept).
+	admission    Admission
+	admits       bool
+	rate         rateEstimate
+	reserved     int
+	refused      map[chain.PubKey]refusedSeq
+	refusedSwept time.Time
 }
 
 type seqKey struct {
@@ -159,6 +163,9 @@ func (p *Readings) Remove(hashes []chain.Hash) {
 	defer p.mu.Unlock()
 	for _, h := range hashes {
 		if r, ok := p.byKey[h]; ok {
+			if ref, ok := p.refused[r.Device]; ok && r.Seq >= ref.seq {
+				delete(p.refused, r.Device) // its refused reading came by gossip
+			}
 			delete(p.byKey, h)
 			delete(p.added, h)
 			delete(p.seqs, seqKey{r.Device, r.Seq})
