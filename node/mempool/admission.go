@@ -147,26 +147,26 @@ type Ticket struct {
 }
 
 // refusedSeq is the first seq of a device the door refused for the
-// window, and when.
+// window, and until when its later readings are refused too.
 type refusedSeq struct {
-	seq uint64
-	at  time.Time
+	seq   uint64
+	until time.Time
 }
 
-// refusalMemory is how long the door keeps a device's refused seq: while
-// it does, the device's later readings are refused too, so that a meter
-// resending what was refused finds its place free. A reading let in past
-// a refused one would be included after seqGapWait and make the refused
-// one a missed reading, refused for good as a replay. After it, a meter
-// that gave up on the refused reading is let in again (the gap is then
-// taken as missed readings).
-const refusalMemory = 2 * maxRetryAfter
+// refusalSlack is how long past its Retry-After the door keeps a device's
+// refused seq: until then the device's later readings are refused too, so
+// that a meter sending again what was refused finds its place free. A
+// reading let in past a refused one would be included after seqGapWait
+// and make the refused one a missed reading, refused for good as a
+// replay. After it, a meter that gave up on the refused reading is let
+// in again (the gap is then taken as missed readings).
+const refusalSlack = 5 * time.Second
 
 // Admit reserves room for the readings rs as of now, by the door's rule:
 // what waits, with what other tickets hold, may not pass the window. They
 // are taken in order while there is room; a device's reading after one of
-// its own refused (in this request or, within refusalMemory, an earlier
-// one) is refused as well, keeping each device's readings in order. The
+// its own refused (in this request or an earlier one, until its Retry-After and refusalSlack have passed) is refused as
+// well, keeping each device's readings in order. The
 // caller adds those t.Admitted(k) with t.Add, answers the others
 // t.Refusal(k) and calls t.Close. Admit reads only the device and seq of
 // each reading, so the door calls it before checking signatures: a
@@ -181,10 +181,11 @@ func (p *Readings) Admit(rs []*chain.Reading, now time.Time) *Ticket {
 	t := &Ticket{p: p, admitted: make([]bool, len(rs)), refusal: make([]error, len(rs))}
 	p.sweepRefusedLocked(now)
 	var overWindow error
+	var refusedNow []chain.PubKey
 	excess := 0
 	for k, r := range rs {
 		ref, behind := p.refused[r.Device]
-		if behind && (r.Seq <= ref.seq || p.seqs[seqKey{r.Device, ref.seq}] != chain.Hash{}) {
+		if behind && (r.Seq <= ref.seq || !now.Before(ref.until) || p.seqs[seqKey{r.Device, ref.seq}] != chain.Hash{}) {
 			// The refused one is back (or came in by gossip).
 			delete(p.refused, r.Device)
 			behind = false
@@ -203,7 +204,8 @@ func (p *Readings) Admit(rs []*chain.Reading, now time.Time) *Ticket {
 					ErrOverWindow, p.admission.Wait, rate, w, waiting, len(rs))
 			}
 			t.refusal[k] = overWindow
-			p.refused[r.Device] = refusedSeq{seq: r.Seq, at: now}
+			p.refused[r.Device] = refusedSeq{seq: r.Seq}
+			refusedNow = append(refusedNow, r.Device)
 			excess++
 		}
 	}
@@ -212,21 +214,26 @@ func (p *Readings) Admit(rs []*chain.Reading, now time.Time) *Ticket {
 	if excess > 0 {
 		t.retry = retryAfter(max(waiting+len(rs)-w, excess), rate)
 	}
+	for _, dev := range refusedNow {
+		ref := p.refused[dev]
+		ref.until = now.Add(t.retry + refusalSlack)
+		p.refused[dev] = ref
+	}
 	return t
 }
 
-// sweepRefusedLocked forgets the refusals older than refusalMemory, at
-// most once per refusalMemory. Callers hold mu.
+// sweepRefusedLocked forgets the refusals past their time, at most once
+// per refusalSlack. Callers hold mu.
 func (p *Readings) sweepRefusedLocked(now time.Time) {
 	if p.refused == nil {
 		p.refused = make(map[chain.PubKey]refusedSeq)
 	}
-	if now.Sub(p.refusedSwept) < refusalMemory {
+	if now.Sub(p.refusedSwept) < refusalSlack {
 		return
 	}
 	p.refusedSwept = now
 	for dev, ref := range p.refused {
-		if now.Sub(ref.at) >= refusalMemory {
+		if !now.Before(ref.until) {
 			delete(p.refused, dev)
 		}
 	}

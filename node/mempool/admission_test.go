@@ -147,8 +147,8 @@ func TestAdmitRefusesPastTheWindow(t *testing.T) {
 
 // TestAdmitKeepsEachDeviceInOrder: once a device's reading is refused for
 // the window, its later readings are refused too (in the request and in
-// later ones) until the refused one is sent again, or refusalMemory
-// passes; other devices are not held.
+// later ones) until the refused one is sent again, or its Retry-After
+// and refusalSlack pass; other devices are not held.
 func TestAdmitKeepsEachDeviceInOrder(t *testing.T) {
 	p := NewReadings(100)
 	p.SetAdmission(Admission{Wait: time.Second, Floor: 2, RateWindow: 10 * time.Second})
@@ -178,10 +178,11 @@ func TestAdmitKeepsEachDeviceInOrder(t *testing.T) {
 		t.Fatalf("a3 again with a4: admitted %v %v", tk.Admitted(0), tk.Admitted(1))
 	}
 	tk.Close()
-	// b never sends b1 again: after refusalMemory b2 is let in.
-	tk = p.Admit([]*chain.Reading{rd(b, 2)}, t0.Add(refusalMemory+time.Second))
+	// b never sends b1 again: once its Retry-After (at most
+	// maxRetryAfter) and refusalSlack have passed, b2 is let in.
+	tk = p.Admit([]*chain.Reading{rd(b, 2)}, t0.Add(maxRetryAfter+refusalSlack))
 	if !tk.Admitted(0) {
-		t.Fatalf("b2 after %v: %v", refusalMemory, tk.Refusal(0))
+		t.Fatalf("b2 after %v: %v", maxRetryAfter+refusalSlack, tk.Refusal(0))
 	}
 	tk.Close()
 }

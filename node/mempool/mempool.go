@@ -33,7 +33,7 @@ type Readings struct {
 	// The door's rule (admission.go): admits is false until SetAdmission;
 	// reserved counts the room Tickets hold and have not used; refused
 	// holds, per device, the first seq refused for the window (forgotten
-	// after refusalMemory, swept at refusedSwept).
+	// after its Retry-After and refusalSlack; last swept at refusedSwept).
 	admission    Admission
 	admits       bool
 	rate         rateEstimate
