@@ -103,6 +103,10 @@ func (n *Node) SubmitReadingsHashed(rs []*chain.Reading) ([]chain.Hash, []error)
 	}
 	ticket := n.readings.Admit(candidates, time.Now())
 	defer ticket.Close()
+	ticketIndex := make(map[int]int, len(todo)) // rs index → the ticket's
+	for k, i := range todo {
+		ticketIndex[i] = k
+	}
 	if ticket.Granted() < len(todo) {
 		retry := int(ticket.RetryAfter() / time.Second)
 		admitted := todo[:0:0]
@@ -149,7 +153,7 @@ func (n *Node) SubmitReadingsHashed(rs []*chain.Reading) ([]chain.Hash, []error)
 			}
 			continue
 		}
-		if err := ticket.Add(hashes[i], r); err != nil {
+		if err := ticket.Add(ticketIndex[i], hashes[i], r); err != nil {
 			errs[i] = doorError(err)
 			continue
 		}

@@ -89,7 +89,8 @@ func (n *Node) buildBlock(lane chain.Lane, height uint64) (*executed, error) {
 		// early: its predecessor can still be on its way through gossip
 		// from another node. Including it would make the predecessor a
 		// replay, so it waits up to seqGapWait before the gap is accepted
-		// as missed readings.
+		// as missed readings — unless this node's door refused the
+		// predecessor and it was not sent again (e.PastRefused).
 		last := map[chain.PubKey]uint64{}
 		now := time.Now()
 		held := 0
@@ -101,7 +102,7 @@ func (n *Node) buildBlock(lane chain.Lane, height uint64) (*executed, error) {
 					prev = d.Data.LastSeq
 				}
 			}
-			if r.Seq > prev+1 && now.Sub(e.Added) < seqGapWait {
+			if r.Seq > prev+1 && !e.PastRefused && now.Sub(e.Added) < seqGapWait {
 				last[r.Device] = prev
 				held++
 				continue

@@ -144,6 +144,9 @@ type Ticket struct {
 	admitted []bool
 	refusal  []error
 	retry    time.Duration
+	// pastRefused marks the admitted readings whose device's earlier seq
+	// this door refused and was not sent again (see Entry.PastRefused).
+	pastRefused []bool
 }
 
 // refusedSeq is the first seq of a device the door refused for the
@@ -160,7 +163,7 @@ type refusedSeq struct {
 // and make the refused one a missed reading, refused for good as a
 // replay. After it, a meter that gave up on the refused reading is let
 // in again (the gap is then taken as missed readings).
-const refusalSlack = 5 * time.Second
+const refusalSlack = 2 * time.Second
 
 // Admit reserves room for the readings rs as of now, by the door's rule:
 // what waits, with what other tickets hold, may not pass the window. They
@@ -178,17 +181,23 @@ func (p *Readings) Admit(rs []*chain.Reading, now time.Time) *Ticket {
 	w := p.windowLocked(rate)
 	waiting := len(p.byKey) + p.reserved
 	room := max(w-waiting, 0)
-	t := &Ticket{p: p, admitted: make([]bool, len(rs)), refusal: make([]error, len(rs))}
+	t := &Ticket{p: p, admitted: make([]bool, len(rs)), refusal: make([]error, len(rs)), pastRefused: make([]bool, len(rs))}
 	p.sweepRefusedLocked(now)
 	var overWindow error
 	var refusedNow []chain.PubKey
 	excess := 0
 	for k, r := range rs {
 		ref, behind := p.refused[r.Device]
-		if behind && (r.Seq <= ref.seq || !now.Before(ref.until) || p.seqs[seqKey{r.Device, ref.seq}] != chain.Hash{}) {
+		if behind && (r.Seq <= ref.seq || p.seqs[seqKey{r.Device, ref.seq}] != chain.Hash{}) {
 			// The refused one is back (or came in by gossip).
 			delete(p.refused, r.Device)
 			behind = false
+		}
+		if behind && !now.Before(ref.until) {
+			// Not sent again in time: its gap is missed readings.
+			delete(p.refused, r.Device)
+			behind = false
+			t.pastRefused[k] = true
 		}
 		switch {
 		case behind:
@@ -222,8 +231,9 @@ func (p *Readings) Admit(rs []*chain.Reading, now time.Time) *Ticket {
 	return t
 }
 
-// sweepRefusedLocked forgets the refusals past their time, at most once
-// per refusalSlack. Callers hold mu.
+// sweepRefusedLocked forgets the refusals maxRetryAfter past their time
+// (until then, the device's next reading is marked PastRefused), at most
+// once per refusalSlack. Callers hold mu.
 func (p *Readings) sweepRefusedLocked(now time.Time) {
 	if p.refused == nil {
 		p.refused = make(map[chain.PubKey]refusedSeq)
@@ -233,7 +243,7 @@ func (p *Readings) sweepRefusedLocked(now time.Time) {
 	}
 	p.refusedSwept = now
 	for dev, ref := range p.refused {
-		if !now.Before(ref.until) {
+		if !now.Before(ref.until.Add(maxRetryAfter)) {
 			delete(p.refused, dev)
 		}
 	}
@@ -252,18 +262,22 @@ func (t *Ticket) Refusal(k int) error { return t.refusal[k] }
 // RetryAfter is when the refused readings may fit, at the recent rate.
 func (t *Ticket) RetryAfter() time.Duration { return t.retry }
 
-// Add puts r (h its hash) in the pool on the ticket's room. It fails as
-// Readings.Add does (duplicate, the pool's max), and with ErrOverWindow
-// when the ticket's room is used up; a failed Add uses no room.
-func (t *Ticket) Add(h chain.Hash, r *chain.Reading) error {
-	if t.left <= 0 {
-		return fmt.Errorf("%w: the ticket's %d readings are used", ErrOverWindow, t.granted)
+// Add puts r, reading k of the request (h its hash), in the pool on the
+// ticket's room. It fails as Readings.Add does (duplicate, the pool's
+// max), and with ErrOverWindow for a reading not admitted or when the
+// ticket's room is used up; a failed Add uses no room.
+func (t *Ticket) Add(k int, h chain.Hash, r *chain.Reading) error {
+	if t.left <= 0 || !t.admitted[k] {
+		return fmt.Errorf("%w: reading %d is not among the ticket's %d", ErrOverWindow, k, t.granted)
 	}
 	p := t.p
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if err := p.addLocked(h, r); err != nil {
 		return err
+	}
+	if t.pastRefused[k] {
+		p.pastRefused[h] = true
 	}
 	t.left--
 	p.reserved--

@@ -111,11 +111,11 @@ func TestAdmitRefusesPastTheWindow(t *testing.T) {
 		t.Fatalf("a second request got %d while the window is reserved", other.Granted())
 	}
 	for k, r := range rs[:1_000] {
-		if err := tk.Add(chain.Hash{byte(k >> 8), byte(k)}, r); err != nil {
+		if err := tk.Add(k, chain.Hash{byte(k >> 8), byte(k)}, r); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if !errors.Is(tk.Add(chain.Hash{0xff}, rs[1_000]), ErrOverWindow) {
+	if !errors.Is(tk.Add(1_000, chain.Hash{0xff}, rs[1_000]), ErrOverWindow) {
 		t.Fatal("a ticket added past its room")
 	}
 	tk.Close()
@@ -184,7 +184,16 @@ func TestAdmitKeepsEachDeviceInOrder(t *testing.T) {
 	if !tk.Admitted(0) {
 		t.Fatalf("b2 after %v: %v", maxRetryAfter+refusalSlack, tk.Refusal(0))
 	}
+	// The block builder need not wait for b1: it is not on its way.
+	if err := tk.Add(0, chain.Hash{0xb2}, rd(b, 2)); err != nil {
+		t.Fatal(err)
+	}
 	tk.Close()
+	for _, e := range p.PeekEntries(10) {
+		if want := e.Reading.Device == b; e.PastRefused != want {
+			t.Errorf("device %s seq %d: PastRefused %v, want %v", e.Reading.Device.Short(), e.Reading.Seq, e.PastRefused, want)
+		}
+	}
 }
 
 // TestTicketGivesBackUnusedRoom: readings that fail (duplicates, bad
@@ -194,10 +203,10 @@ func TestTicketGivesBackUnusedRoom(t *testing.T) {
 	p.SetAdmission(Admission{Wait: time.Second, Floor: 10, RateWindow: 10 * time.Second})
 	tk := p.Admit(unsigned(0, 10), t0)
 	r := reading(t, "a", 1)
-	if err := tk.Add(r.Hash(), r); err != nil {
+	if err := tk.Add(0, r.Hash(), r); err != nil {
 		t.Fatal(err)
 	}
-	if err := tk.Add(r.Hash(), r); !errors.Is(err, ErrDuplicate) {
+	if err := tk.Add(1, r.Hash(), r); !errors.Is(err, ErrDuplicate) {
 		t.Fatalf("duplicate: %v", err)
 	}
 	tk.Close()
@@ -229,7 +238,7 @@ func TestAdmitConcurrentNeverPassesTheWindow(t *testing.T) {
 					if !tk.Admitted(k) {
 						continue
 					}
-					if tk.Add(chain.Hash{byte(g), byte(i), byte(k)}, r) == nil {
+					if tk.Add(k, chain.Hash{byte(g), byte(i), byte(k)}, r) == nil {
 						mu.Lock()
 						added++
 						mu.Unlock()

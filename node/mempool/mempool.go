@@ -40,6 +40,9 @@ type Readings struct {
 	reserved     int
 	refused      map[chain.PubKey]refusedSeq
 	refusedSwept time.Time
+	// pastRefused marks readings admitted past a refused seq of their
+	// device (Entry.PastRefused).
+	pastRefused map[chain.Hash]bool
 }
 
 type seqKey struct {
@@ -51,7 +54,7 @@ type seqKey struct {
 func NewReadings(max int) *Readings {
 	return &Readings{
 		max: max, byKey: make(map[chain.Hash]*chain.Reading), added: make(map[chain.Hash]time.Time),
-		seqs: make(map[seqKey]chain.Hash), staleSent: make(map[chain.Hash]bool),
+		seqs: make(map[seqKey]chain.Hash), staleSent: make(map[chain.Hash]bool), pastRefused: make(map[chain.Hash]bool),
 	}
 }
 
@@ -85,6 +88,11 @@ func (p *Readings) addLocked(h chain.Hash, r *chain.Reading) error {
 type Entry struct {
 	Reading *chain.Reading
 	Added   time.Time
+	// PastRefused: this node's door admitted it after refusing an
+	// earlier seq of its device that was not sent again. The readings
+	// between are not on their way through gossip, so the block builder
+	// need not wait for them.
+	PastRefused bool
 }
 
 // PeekEntries is Peek with each reading's arrival time.
@@ -97,7 +105,7 @@ func (p *Readings) PeekEntries(n int) []Entry {
 	}
 	out := make([]Entry, 0, n)
 	for _, h := range p.order[:n] {
-		out = append(out, Entry{Reading: p.byKey[h], Added: p.added[h]})
+		out = append(out, Entry{Reading: p.byKey[h], Added: p.added[h], PastRefused: p.pastRefused[h]})
 	}
 	return out
 }
@@ -170,6 +178,7 @@ func (p *Readings) Remove(hashes []chain.Hash) {
 			delete(p.added, h)
 			delete(p.seqs, seqKey{r.Device, r.Seq})
 			delete(p.staleSent, h)
+			delete(p.pastRefused, h)
 		}
 	}
 	if len(p.order) > 2*len(p.byKey)+1024 {
@@ -189,6 +198,7 @@ func (p *Readings) RemoveIf(stale func(*chain.Reading) bool) int {
 			delete(p.added, h)
 			delete(p.seqs, seqKey{r.Device, r.Seq})
 			delete(p.staleSent, h)
+			delete(p.pastRefused, h)
 			n++
 		}
 	}
