@@ -93,8 +93,15 @@ func (n *Node) buildBlock(lane chain.Lane, height uint64) (*executed, error) {
 		// predecessor and it was not sent again (e.PastRefused).
 		last := map[chain.PubKey]uint64{}
 		now := time.Now()
-		held := 0
-		for _, e := range n.readings.PeekEntries(n.sizer.limit(n.gen.Params.TimeoutPropose.Std())) {
+		var held []chain.Hash
+		// The block takes up to limit readings; the scan goes further, past
+		// readings held for their predecessors, which would otherwise
+		// starve the block while they wait.
+		limit, taken := n.sizer.limit(n.gen.Params.TimeoutPropose.Std()), 0
+		for _, e := range n.readings.PeekEntries(maxReadingsPerBlock) {
+			if taken >= limit {
+				break
+			}
 			r := e.Reading
 			prev, ok := last[r.Device]
 			if !ok {
@@ -104,7 +111,7 @@ func (n *Node) buildBlock(lane chain.Lane, height uint64) (*executed, error) {
 			}
 			if r.Seq > prev+1 && !e.PastRefused && now.Sub(e.Added) < seqGapWait {
 				last[r.Device] = prev
-				held++
+				held = append(held, r.Hash())
 				continue
 			}
 			if err := bld.Add(r); err != nil {
@@ -118,10 +125,12 @@ func (n *Node) buildBlock(lane chain.Lane, height uint64) (*executed, error) {
 				continue
 			}
 			last[r.Device] = max(prev, r.Seq) // a late reading fills a gap below
+			taken++
 		}
 		n.readings.Remove(bad)
-		if held > 0 {
-			n.log.Debug("readings held for their predecessors", "height", height, "held", held)
+		if len(held) > 0 {
+			n.readings.MarkHeld(held)
+			n.log.Debug("readings held for their predecessors", "height", height, "held", len(held))
 		}
 		b.Readings = bld.Readings()
 		if changes, root, err = bld.Finish(); err != nil {

@@ -168,7 +168,7 @@ func Default() *Config {
 		Door:    Door{VerifyInFlight: 16_384, VerifyWorkers: 0},
 		MQTT:    MQTT{Enabled: false, Listen: DefaultMQTTListen, TokenWindowSeconds: DefaultMQTTTokenWindowSeconds},
 		Log:     Log{Level: "info", Format: "text"},
-		Mempool: Mempool{MaxReadings: 100_000, MaxTxs: 10_000, AdmitWait: Duration(time.Second), AdmitFloor: 1_000, RateWindow: Duration(10 * time.Second)},
+		Mempool: Mempool{MaxReadings: 100_000, MaxTxs: 10_000, AdmitWait: Duration(2 * time.Second), AdmitFloor: 2_000, RateWindow: Duration(10 * time.Second)},
 		Images:  Images{MaxBytes: 4 << 20},
 		Alerts:  Alerts{Enabled: true, Thresholds: alerts.DefaultThresholds()},
 		Storage: Storage{DataDir: "data", WALDir: "wal"},

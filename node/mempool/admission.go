@@ -113,8 +113,9 @@ type AdmissionStats struct {
 	RatePerS float64
 	// Window is the most readings the door lets wait now.
 	Window int
-	// Waiting counts the readings in the pool and those the door has
-	// admitted and not yet added (a Ticket's).
+	// Waiting counts the readings in the pool (but those held for their
+	// predecessors, MarkHeld) and those the door has admitted and not yet
+	// added (a Ticket's).
 	Waiting int
 }
 
@@ -123,7 +124,7 @@ func (p *Readings) Stats(now time.Time) AdmissionStats {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	rate := p.rate.decayed(now, p.admission.RateWindow)
-	return AdmissionStats{RatePerS: rate, Window: p.windowLocked(rate), Waiting: len(p.byKey) + p.reserved}
+	return AdmissionStats{RatePerS: rate, Window: p.windowLocked(rate), Waiting: len(p.byKey) - len(p.held) + p.reserved}
 }
 
 func (p *Readings) windowLocked(rate float64) int {
@@ -179,7 +180,7 @@ func (p *Readings) Admit(rs []*chain.Reading, now time.Time) *Ticket {
 	defer p.mu.Unlock()
 	rate := p.rate.decayed(now, p.admission.RateWindow)
 	w := p.windowLocked(rate)
-	waiting := len(p.byKey) + p.reserved
+	waiting := len(p.byKey) - len(p.held) + p.reserved
 	room := max(w-waiting, 0)
 	t := &Ticket{p: p, admitted: make([]bool, len(rs)), refusal: make([]error, len(rs)), pastRefused: make([]bool, len(rs))}
 	p.sweepRefusedLocked(now)

@@ -265,3 +265,35 @@ func TestAdmissionUnsetAdmitsToMax(t *testing.T) {
 		t.Fatalf("granted %d, want the max 50", tk.Granted())
 	}
 }
+
+// TestHeldReadingsDoNotFillTheWindow: readings the block builder holds
+// for their predecessors leave their room to others.
+func TestHeldReadingsDoNotFillTheWindow(t *testing.T) {
+	p := NewReadings(100)
+	p.SetAdmission(Admission{Wait: time.Second, Floor: 10, RateWindow: 10 * time.Second})
+	rs := unsigned(0, 10)
+	tk := p.Admit(rs, t0)
+	var hashes []chain.Hash
+	for k, r := range rs {
+		h := chain.Hash{byte(k + 1)}
+		hashes = append(hashes, h)
+		if err := tk.Add(k, h, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tk.Close()
+	if tk := p.Admit(unsigned(100, 1), t0); tk.Granted() != 0 {
+		t.Fatal("a full window admitted")
+	}
+	p.MarkHeld(append(hashes[:4:4], chain.Hash{0xee})) // one not in the pool: ignored
+	if st := p.Stats(t0); st.Waiting != 6 {
+		t.Fatalf("waiting %d with 4 of 10 held, want 6", st.Waiting)
+	}
+	p.Remove(hashes[:2]) // held ones leave with their marks
+	if st := p.Stats(t0); st.Waiting != 6 || p.Len() != 8 {
+		t.Fatalf("waiting %d, len %d after 2 held left; want 6, 8", st.Waiting, p.Len())
+	}
+	if tk := p.Admit(unsigned(200, 10), t0); tk.Granted() != 4 {
+		t.Fatalf("granted %d, want 4", tk.Granted())
+	}
+}

@@ -43,6 +43,9 @@ type Readings struct {
 	// pastRefused marks readings admitted past a refused seq of their
 	// device (Entry.PastRefused).
 	pastRefused map[chain.Hash]bool
+	// held marks readings the block builder left out to wait for their
+	// device's predecessors (MarkHeld); the door does not count them.
+	held map[chain.Hash]bool
 }
 
 type seqKey struct {
@@ -55,6 +58,7 @@ func NewReadings(max int) *Readings {
 	return &Readings{
 		max: max, byKey: make(map[chain.Hash]*chain.Reading), added: make(map[chain.Hash]time.Time),
 		seqs: make(map[seqKey]chain.Hash), staleSent: make(map[chain.Hash]bool), pastRefused: make(map[chain.Hash]bool),
+		held: make(map[chain.Hash]bool),
 	}
 }
 
@@ -135,6 +139,22 @@ func (p *Readings) Stale(cutoff time.Time, n int) []*chain.Reading {
 	return out
 }
 
+// MarkHeld records that the block builder left these readings out to wait
+// for their device's predecessors (they may be on their way through
+// gossip, or were refused at a peer's door and never come). The door does
+// not count them against the window: they wait on a predecessor, not on
+// the network's throughput, and counting them let readings that were not
+// proposable yet fill the window. The marks go with the readings.
+func (p *Readings) MarkHeld(hashes []chain.Hash) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, h := range hashes {
+		if _, ok := p.byKey[h]; ok {
+			p.held[h] = true
+		}
+	}
+}
+
 // Has reports whether the pool holds h.
 func (p *Readings) Has(h chain.Hash) bool {
 	p.mu.Lock()
@@ -179,6 +199,7 @@ func (p *Readings) Remove(hashes []chain.Hash) {
 			delete(p.seqs, seqKey{r.Device, r.Seq})
 			delete(p.staleSent, h)
 			delete(p.pastRefused, h)
+			delete(p.held, h)
 		}
 	}
 	if len(p.order) > 2*len(p.byKey)+1024 {
@@ -199,6 +220,7 @@ func (p *Readings) RemoveIf(stale func(*chain.Reading) bool) int {
 			delete(p.seqs, seqKey{r.Device, r.Seq})
 			delete(p.staleSent, h)
 			delete(p.pastRefused, h)
+			delete(p.held, h)
 			n++
 		}
 	}
