@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/waterchain/waterchain/chain"
 	"github.com/waterchain/waterchain/chain/state"
@@ -13,8 +14,9 @@ import (
 
 // The door: every reading and transaction that enters through HTTP or MQTT
 // is checked here, cheapest first — shape, the state's rules as of the
-// current heads, duplicates, then the signature (once, batched, cached,
-// within a budget), the mempool's bounds — and a refused one is answered
+// current heads, duplicates, the mempool's admission window (what the
+// network finalizes: node/mempool.Admission), then the signature (once,
+// batched, cached, within a budget) — and a refused one is answered
 // with an error naming the problem, nothing stored. Gossip has its own
 // door in gossip.go.
 
@@ -35,9 +37,12 @@ func (n *Node) SubmitReadings(rs []*chain.Reading) []error {
 // the current heads (device registered and active, time window, seq and
 // time after the device's last final reading), one registry lookup per
 // device; then duplicates (in the request or waiting in the mempool: the
-// very same signed bytes, checked when they came in); only then the
-// signatures, within the door's budget (see doorVerifier). A request that
-// does not fit the budget is refused 429 with Retry-After, nothing checked.
+// very same signed bytes, checked when they came in); then the mempool's
+// admission window: readings past what the network finalizes in
+// mempool.admit_wait are refused 429 mempool_full with the Retry-After at
+// which they would fit; only then the signatures, within the door's budget
+// (see doorVerifier). A request that does not fit the budget is refused
+// 429 with Retry-After, nothing checked.
 func (n *Node) SubmitReadingsHashed(rs []*chain.Reading) ([]chain.Hash, []error) {
 	errs := make([]error, len(rs))
 	hashes := make([]chain.Hash, len(rs))
@@ -88,6 +93,38 @@ func (n *Node) SubmitReadingsHashed(rs []*chain.Reading) ([]chain.Hash, []error)
 	if len(todo) == 0 {
 		return hashes, errs
 	}
+	// Admission by what the network finalizes, before any signature
+	// check: the readings past the window are refused 429, and so are a
+	// device's readings after one of its own refused, keeping its
+	// readings in order.
+	candidates := make([]*chain.Reading, len(todo))
+	for k, i := range todo {
+		candidates[k] = rs[i]
+	}
+	ticket := n.readings.Admit(candidates, time.Now())
+	defer ticket.Close()
+	ticketIndex := make(map[int]int, len(todo)) // rs index → the ticket's
+	for k, i := range todo {
+		ticketIndex[i] = k
+	}
+	if ticket.Granted() < len(todo) {
+		retry := int(ticket.RetryAfter() / time.Second)
+		admitted := todo[:0:0]
+		for k, i := range todo {
+			if ticket.Admitted(k) {
+				admitted = append(admitted, i)
+				continue
+			}
+			e := api.Wrap(http.StatusTooManyRequests, api.CodeMempoolFull, fmt.Errorf("%w; retry after %d s", ticket.Refusal(k), retry))
+			e.RetryAfter = retry
+			errs[i] = e
+		}
+		n.metrics.readingsOverWindow.Add(float64(len(todo) - len(admitted)))
+		todo = admitted
+		if len(todo) == 0 {
+			return hashes, errs
+		}
+	}
 	todoHashes := make([]chain.Hash, len(todo))
 	for k, i := range todo {
 		todoHashes[k] = hashes[i]
@@ -116,7 +153,7 @@ func (n *Node) SubmitReadingsHashed(rs []*chain.Reading) ([]chain.Hash, []error)
 			}
 			continue
 		}
-		if err := n.readings.Add(hashes[i], r); err != nil {
+		if err := ticket.Add(ticketIndex[i], hashes[i], r); err != nil {
 			errs[i] = doorError(err)
 			continue
 		}

@@ -472,6 +472,9 @@ func TestForgedSignatureFlood(t *testing.T) {
 	const clients, perBody, budget = 32, 1000, 4096
 	tn := startTestNetWith(t, 2, 0, 2, testNetOptions{configure: func(i int, cfg *config.Config) {
 		cfg.Door.VerifyInFlight = budget
+		// This test is about the signature budget: the admission window
+		// (which would refuse first, 429 mempool_full) is set above it.
+		cfg.Mempool.AdmitFloor = cfg.Mempool.MaxReadings
 		if v := os.Getenv("WATERCHAIN_DOOR_WORKERS"); v != "" { // to measure the worker bound: see README
 			cfg.Door.VerifyWorkers, _ = strconv.Atoi(v)
 		}

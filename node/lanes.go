@@ -11,7 +11,8 @@ import (
 )
 
 // Limits of what one block carries; the block size limit of chain is far
-// above these, which keep a block's validation well under a second.
+// above these. A data block is capped lower by what the validators check
+// in time (blockSizer).
 const (
 	maxReadingsPerBlock = 20_000
 	maxTxsPerBlock      = 2_000
@@ -88,10 +89,19 @@ func (n *Node) buildBlock(lane chain.Lane, height uint64) (*executed, error) {
 		// early: its predecessor can still be on its way through gossip
 		// from another node. Including it would make the predecessor a
 		// replay, so it waits up to seqGapWait before the gap is accepted
-		// as missed readings.
+		// as missed readings — unless this node's door refused the
+		// predecessor and it was not sent again (e.PastRefused).
 		last := map[chain.PubKey]uint64{}
 		now := time.Now()
+		var held []chain.Hash
+		// The block takes up to limit readings; the scan goes further, past
+		// readings held for their predecessors, which would otherwise
+		// starve the block while they wait.
+		limit, taken := n.sizer.limit(n.gen.Params.TimeoutPropose.Std()), 0
 		for _, e := range n.readings.PeekEntries(maxReadingsPerBlock) {
+			if taken >= limit {
+				break
+			}
 			r := e.Reading
 			prev, ok := last[r.Device]
 			if !ok {
@@ -99,8 +109,9 @@ func (n *Node) buildBlock(lane chain.Lane, height uint64) (*executed, error) {
 					prev = d.Data.LastSeq
 				}
 			}
-			if r.Seq > prev+1 && now.Sub(e.Added) < seqGapWait {
+			if r.Seq > prev+1 && !e.PastRefused && now.Sub(e.Added) < seqGapWait {
 				last[r.Device] = prev
+				held = append(held, r.Hash())
 				continue
 			}
 			if err := bld.Add(r); err != nil {
@@ -114,8 +125,13 @@ func (n *Node) buildBlock(lane chain.Lane, height uint64) (*executed, error) {
 				continue
 			}
 			last[r.Device] = max(prev, r.Seq) // a late reading fills a gap below
+			taken++
 		}
 		n.readings.Remove(bad)
+		if len(held) > 0 {
+			n.readings.MarkHeld(held)
+			n.log.Debug("readings held for their predecessors", "height", height, "held", len(held))
+		}
 		b.Readings = bld.Readings()
 		if changes, root, err = bld.Finish(); err != nil {
 			return nil, err
@@ -256,6 +272,9 @@ func (n *Node) commit(ex *executed) error {
 	h := b.Header
 	n.heads[h.Lane].Store(&h)
 	n.afterCommit(b, time.Since(start))
+	if h.Lane == chain.LaneData {
+		n.sizer.observeCommit(len(b.Readings), time.Since(start))
+	}
 	n.retryParked(h.Lane.Other())
 	return nil
 }

@@ -30,6 +30,11 @@ type validation struct {
 	block *chain.Block
 	hash  chain.Hash
 	err   error
+	// started is when the block came to be validated; parked marks a
+	// validation that waited for its anchor (its time is not the block's
+	// cost, see blockSizer).
+	started time.Time
+	parked  bool
 }
 
 // driver is the loop's state of one lane.
@@ -281,6 +286,7 @@ func (n *Node) handleReady(d *driver, r consensus.Ready) {
 }
 
 func (n *Node) propose(d *driver, p *consensus.ProposeRequest) {
+	start := time.Now()
 	ex, err := n.buildBlock(d.lane, p.Height)
 	if err != nil {
 		// Not proposing costs one round timeout; the next validator
@@ -289,6 +295,11 @@ func (n *Node) propose(d *driver, p *consensus.ProposeRequest) {
 		return
 	}
 	hash := ex.block.Hash()
+	if d.lane == chain.LaneData {
+		took := time.Since(start)
+		n.sizer.observeBuild(len(ex.block.Readings), took)
+		n.log.Debug("proposal built", "lane", d.lane, "height", p.Height, "round", p.Round, "readings", len(ex.block.Readings), "took", took)
+	}
 	d.executed[hash] = ex
 	if err := d.eng.Propose(ex.block); err != nil {
 		n.log.Warn("proposal refused by the engine", "lane", d.lane, "height", p.Height, "err", err)
@@ -307,6 +318,7 @@ func (n *Node) startValidation(d *driver, b *chain.Block) {
 		return
 	}
 	d.validating[hash] = true
+	started := time.Now()
 	n.wg.Add(1)
 	go func() {
 		// The stateless checks (entries root of up to thousands of
@@ -314,7 +326,7 @@ func (n *Node) startValidation(d *driver, b *chain.Block) {
 		defer n.wg.Done()
 		err := n.checkStateless(b)
 		select {
-		case n.validCh <- validation{block: b, hash: hash, err: err}:
+		case n.validCh <- validation{block: b, hash: hash, err: err, started: started}:
 		case <-n.ctx.Done():
 		}
 	}()
@@ -330,6 +342,7 @@ func (n *Node) retryParked(lane chain.Lane) {
 	parked := d.parked
 	d.parked = make(map[chain.Hash]validation)
 	for _, v := range parked {
+		v.parked = true
 		n.finishValidation(v)
 	}
 }
@@ -361,6 +374,11 @@ func (n *Node) finishValidation(v validation) {
 		n.metrics.invalidProposals.Inc()
 		_ = d.eng.BlockValidated(v.hash, false)
 		return
+	}
+	if d.lane == chain.LaneData && !v.parked {
+		took := time.Since(v.started)
+		n.sizer.observeValidation(len(v.block.Readings), took)
+		n.log.Debug("proposal validated", "lane", d.lane, "height", v.block.Header.Height, "readings", len(v.block.Readings), "took", took)
 	}
 	d.executed[v.hash] = ex
 	_ = d.eng.BlockValidated(v.hash, true)

@@ -1,10 +1,13 @@
 package node
 
 import (
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/waterchain/waterchain/node/api"
+	"github.com/waterchain/waterchain/node/mempool"
 )
 
 // metrics are the node's Prometheus series, served at /metrics with the
@@ -30,6 +33,9 @@ type metrics struct {
 	// door's signature-check budget was spent.
 	doorSignatureChecks prometheus.Counter
 	doorBusy            prometheus.Counter
+	// readingsOverWindow counts readings refused 429 because the mempool
+	// held what the network finalizes in mempool.admit_wait.
+	readingsOverWindow prometheus.Counter
 }
 
 func newMetrics(reg *prometheus.Registry) *metrics {
@@ -84,8 +90,11 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 		doorBusy: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "waterchain_door_busy_total", Help: "Client requests refused 429 because the door's signature-check budget (door.verify_in_flight) was spent.",
 		}),
+		readingsOverWindow: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "waterchain_readings_over_window_total", Help: "Client readings refused 429 because those waiting were what the network finalizes in mempool.admit_wait.",
+		}),
 	}
-	reg.MustRegister(m.doorSignatureChecks, m.doorBusy)
+	reg.MustRegister(m.doorSignatureChecks, m.doorBusy, m.readingsOverWindow)
 	reg.MustRegister(m.height, m.round, m.entries, m.commitSeconds, m.finality, m.readingsAccepted,
 		m.readingsRejected, m.readingsRegossiped, m.mempool, m.gossipRejected, m.invalidProposals, m.evidence, m.alerts, m.synced,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -110,5 +119,17 @@ func registerAPILimits(reg *prometheus.Registry, l *api.Limiter) {
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "waterchain_api_body_too_large_total", Help: "Requests refused 413 by their declared length before their body was read.",
 		}, func() float64 { return float64(l.Stats().RefusedLarge) }),
+	)
+}
+
+// registerAdmission exports the door's admission rule (node/mempool.Admission).
+func registerAdmission(reg *prometheus.Registry, p *mempool.Readings) {
+	reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "waterchain_finalized_readings_rate", Help: "Readings finalized per second recently (the estimate over mempool.rate_window the door admits by).",
+		}, func() float64 { return p.Stats(time.Now()).RatePerS }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "waterchain_mempool_admit_window", Help: "Readings the door lets wait now: mempool.admit_wait of the finalized rate, at least admit_floor, at most max_readings.",
+		}, func() float64 { return float64(p.Stats(time.Now()).Window) }),
 	)
 }

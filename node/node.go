@@ -103,7 +103,10 @@ type Node struct {
 	// sent counts consensus messages published (see wireConsensus).
 	sent atomic.Uint64
 
-	drivers   map[chain.Lane]*driver
+	drivers map[chain.Lane]*driver
+	// sizer caps the data blocks this node proposes (blocksize.go); the
+	// loop's.
+	sizer     blockSizer
 	submitted submitted
 	dashboard http.Handler
 	mqtt      *ingest.Broker
@@ -156,6 +159,9 @@ func New(opts Options) (*Node, error) {
 		drivers:    make(map[chain.Lane]*driver),
 	}
 	n.consensusSeen = newSigCache(consensusSeenMax)
+	n.readings.SetAdmission(mempool.Admission{
+		Wait: opts.Config.Mempool.AdmitWait.Std(), Floor: opts.Config.Mempool.AdmitFloor, RateWindow: opts.Config.Mempool.RateWindow.Std(),
+	})
 	role, name, ok := g.RoleOf(opts.Key.Public())
 	if !ok {
 		role = RoleObserver
@@ -173,6 +179,7 @@ func New(opts Options) (*Node, error) {
 	n.dashboard = web.Handler()
 	n.registry = prometheus.NewRegistry()
 	n.metrics = newMetrics(n.registry)
+	registerAdmission(n.registry, n.readings)
 	n.registerInfoMetrics()
 	n.door = newDoorVerifier(opts.Config.Door.VerifyInFlight, opts.Config.Door.VerifyWorkers, func(k int) { n.metrics.doorSignatureChecks.Add(float64(k)) })
 

@@ -119,11 +119,25 @@ type Log struct {
 }
 
 // Mempool bounds the entries waiting to be proposed. A full mempool refuses
-// new entries (HTTP 503, code mempool_full) rather than grow.
+// new entries (HTTP 429 with Retry-After, code mempool_full) rather than
+// grow. Readings from clients are admitted by what the network finalizes
+// (node/mempool.Admission): at most AdmitWait of the recent finalized rate
+// may wait, at least AdmitFloor, at most MaxReadings.
 type Mempool struct {
-	MaxReadings int `toml:"max_readings" comment:"readings waiting for a data block"`
-	MaxTxs      int `toml:"max_txs" comment:"transactions waiting for a tx block"`
+	MaxReadings int      `toml:"max_readings" comment:"readings waiting for a data block, at most (gossip from peers included)"`
+	MaxTxs      int      `toml:"max_txs" comment:"transactions waiting for a tx block"`
+	AdmitWait   Duration `toml:"admit_wait" comment:"client readings are admitted while those waiting are at most this much of the readings finalized per second recently; past it, 429 mempool_full with Retry-After"`
+	AdmitFloor  int      `toml:"admit_floor" comment:"readings admitted whatever the finalized rate (an idle network still takes a burst); at most max_readings"`
+	RateWindow  Duration `toml:"rate_window" comment:"time constant of the finalized-rate estimate admit_wait applies to"`
 }
+
+// Bounds of the mempool's admission keys.
+const (
+	MinAdmitWait  = Duration(100 * time.Millisecond)
+	MaxAdmitWait  = Duration(time.Minute)
+	MinRateWindow = Duration(time.Second)
+	MaxRateWindow = Duration(10 * time.Minute)
+)
 
 // Images bounds the meter images the node accepts.
 type Images struct {
@@ -154,7 +168,7 @@ func Default() *Config {
 		Door:    Door{VerifyInFlight: 16_384, VerifyWorkers: 0},
 		MQTT:    MQTT{Enabled: false, Listen: DefaultMQTTListen, TokenWindowSeconds: DefaultMQTTTokenWindowSeconds},
 		Log:     Log{Level: "info", Format: "text"},
-		Mempool: Mempool{MaxReadings: 100_000, MaxTxs: 10_000},
+		Mempool: Mempool{MaxReadings: 100_000, MaxTxs: 10_000, AdmitWait: Duration(2 * time.Second), AdmitFloor: 2_000, RateWindow: Duration(10 * time.Second)},
 		Images:  Images{MaxBytes: 4 << 20},
 		Alerts:  Alerts{Enabled: true, Thresholds: alerts.DefaultThresholds()},
 		Storage: Storage{DataDir: "data", WALDir: "wal"},
@@ -255,6 +269,15 @@ func (c *Config) Validate() error {
 	}
 	if c.Mempool.MaxReadings < 1 || c.Mempool.MaxReadings > MaxMempoolReadings {
 		return fieldErr("mempool.max_readings", "%d; want 1 to %d", c.Mempool.MaxReadings, MaxMempoolReadings)
+	}
+	if w := c.Mempool.AdmitWait; w < MinAdmitWait || w > MaxAdmitWait {
+		return fieldErr("mempool.admit_wait", "%s; want %s to %s", w.Std(), MinAdmitWait.Std(), MaxAdmitWait.Std())
+	}
+	if f := c.Mempool.AdmitFloor; f < 1 || f > c.Mempool.MaxReadings {
+		return fieldErr("mempool.admit_floor", "%d; want 1 to mempool.max_readings (%d)", f, c.Mempool.MaxReadings)
+	}
+	if w := c.Mempool.RateWindow; w < MinRateWindow || w > MaxRateWindow {
+		return fieldErr("mempool.rate_window", "%s; want %s to %s", w.Std(), MinRateWindow.Std(), MaxRateWindow.Std())
 	}
 	if c.Mempool.MaxTxs < 1 || c.Mempool.MaxTxs > MaxMempoolTxs {
 		return fieldErr("mempool.max_txs", "%d; want 1 to %d", c.Mempool.MaxTxs, MaxMempoolTxs)

@@ -3,7 +3,11 @@
 //
 // Both pools are deduplicated by entry hash and bounded: when full, Add
 // returns ErrFull and the caller answers 429 Too Many Requests with a
-// Retry-After — an entry is never dropped silently. Entries leave a pool when
+// Retry-After — an entry is never dropped silently. Readings from clients
+// are admitted tighter, by what the network finalizes (Admission, in
+// admission.go): the door takes a Ticket for a request's readings before
+// checking their signatures, adds the admitted ones on it and refuses the
+// rest, keeping each device's readings in order. Entries leave a pool when
 // a finalized block includes them (Remove) or when they can no longer apply
 // (the node prunes them after each block).
 //

@@ -30,6 +30,22 @@ type Readings struct {
 	seqs map[seqKey]chain.Hash
 	// staleSent marks readings Stale has returned.
 	staleSent map[chain.Hash]bool
+	// The door's rule (admission.go): admits is false until SetAdmission;
+	// reserved counts the room Tickets hold and have not used; refused
+	// holds, per device, the first seq refused for the window (forgotten
+	// after its Retry-After and refusalSlack; last swept at refusedSwept).
+	admission    Admission
+	admits       bool
+	rate         rateEstimate
+	reserved     int
+	refused      map[chain.PubKey]refusedSeq
+	refusedSwept time.Time
+	// pastRefused marks readings admitted past a refused seq of their
+	// device (Entry.PastRefused).
+	pastRefused map[chain.Hash]bool
+	// held marks readings the block builder left out to wait for their
+	// device's predecessors (MarkHeld); the door does not count them.
+	held map[chain.Hash]bool
 }
 
 type seqKey struct {
@@ -41,14 +57,21 @@ type seqKey struct {
 func NewReadings(max int) *Readings {
 	return &Readings{
 		max: max, byKey: make(map[chain.Hash]*chain.Reading), added: make(map[chain.Hash]time.Time),
-		seqs: make(map[seqKey]chain.Hash), staleSent: make(map[chain.Hash]bool),
+		seqs: make(map[seqKey]chain.Hash), staleSent: make(map[chain.Hash]bool), pastRefused: make(map[chain.Hash]bool),
+		held: make(map[chain.Hash]bool),
 	}
 }
 
-// Add puts r in the pool. h must be r.Hash().
+// Add puts r in the pool. h must be r.Hash(). It checks the pool's max,
+// not the door's rule: gossip adds with it what a peer's door admitted.
 func (p *Readings) Add(h chain.Hash, r *chain.Reading) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	return p.addLocked(h, r)
+}
+
+// addLocked is Add; callers hold mu.
+func (p *Readings) addLocked(h chain.Hash, r *chain.Reading) error {
 	if _, ok := p.byKey[h]; ok {
 		return ErrDuplicate
 	}
@@ -69,6 +92,11 @@ func (p *Readings) Add(h chain.Hash, r *chain.Reading) error {
 type Entry struct {
 	Reading *chain.Reading
 	Added   time.Time
+	// PastRefused: this node's door admitted it after refusing an
+	// earlier seq of its device that was not sent again. The readings
+	// between are not on their way through gossip, so the block builder
+	// need not wait for them.
+	PastRefused bool
 }
 
 // PeekEntries is Peek with each reading's arrival time.
@@ -81,7 +109,7 @@ func (p *Readings) PeekEntries(n int) []Entry {
 	}
 	out := make([]Entry, 0, n)
 	for _, h := range p.order[:n] {
-		out = append(out, Entry{Reading: p.byKey[h], Added: p.added[h]})
+		out = append(out, Entry{Reading: p.byKey[h], Added: p.added[h], PastRefused: p.pastRefused[h]})
 	}
 	return out
 }
@@ -109,6 +137,22 @@ func (p *Readings) Stale(cutoff time.Time, n int) []*chain.Reading {
 		out = append(out, r)
 	}
 	return out
+}
+
+// MarkHeld records that the block builder left these readings out to wait
+// for their device's predecessors (they may be on their way through
+// gossip, or were refused at a peer's door and never come). The door does
+// not count them against the window: they wait on a predecessor, not on
+// the network's throughput, and counting them let readings that were not
+// proposable yet fill the window. The marks go with the readings.
+func (p *Readings) MarkHeld(hashes []chain.Hash) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, h := range hashes {
+		if _, ok := p.byKey[h]; ok {
+			p.held[h] = true
+		}
+	}
 }
 
 // Has reports whether the pool holds h.
@@ -147,10 +191,15 @@ func (p *Readings) Remove(hashes []chain.Hash) {
 	defer p.mu.Unlock()
 	for _, h := range hashes {
 		if r, ok := p.byKey[h]; ok {
+			if ref, ok := p.refused[r.Device]; ok && r.Seq >= ref.seq {
+				delete(p.refused, r.Device) // its refused reading came by gossip
+			}
 			delete(p.byKey, h)
 			delete(p.added, h)
 			delete(p.seqs, seqKey{r.Device, r.Seq})
 			delete(p.staleSent, h)
+			delete(p.pastRefused, h)
+			delete(p.held, h)
 		}
 	}
 	if len(p.order) > 2*len(p.byKey)+1024 {
@@ -170,6 +219,8 @@ func (p *Readings) RemoveIf(stale func(*chain.Reading) bool) int {
 			delete(p.added, h)
 			delete(p.seqs, seqKey{r.Device, r.Seq})
 			delete(p.staleSent, h)
+			delete(p.pastRefused, h)
+			delete(p.held, h)
 			n++
 		}
 	}

@@ -1,0 +1,298 @@
+package mempool
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/waterchain/waterchain/chain"
+)
+
+// ErrOverWindow is returned for readings the door refuses because what
+// already waits is as much as the network finalizes in the admission wait.
+var ErrOverWindow = errors.New("readings waiting exceed what the network finalizes in the admission wait")
+
+// Admission is the rule by which the door admits readings from clients.
+// What waits in the pool may be at most Wait of the readings the network
+// finalized per second recently (an exponentially weighted rate over
+// RateWindow), never less than Floor — an idle network still takes a
+// burst — and never more than the pool's max. Past it the door refuses,
+// so that an accepted reading waits about Wait for its block instead of
+// queueing behind seconds of backlog.
+type Admission struct {
+	// Wait is how long, at the recent finalized rate, the readings
+	// waiting may take to be finalized.
+	Wait time.Duration
+	// Floor is the window whatever the rate.
+	Floor int
+	// RateWindow is the time constant of the finalized-rate estimate: a
+	// block's readings weigh e^(-age/RateWindow).
+	RateWindow time.Duration
+}
+
+// maxRetryAfter bounds the Retry-After the door answers: a stalled network
+// (rate near zero) would otherwise ask clients to come back in hours.
+const maxRetryAfter = 30 * time.Second
+
+// rateEstimate is an exponentially decaying count of finalized readings:
+// rate is Σ n_i·e^(-(at-t_i)/tau) / tau, which for a steady r per second
+// converges to r, whatever the spacing of the blocks. Guarded by the
+// pool's mutex.
+type rateEstimate struct {
+	rate float64
+	at   time.Time
+}
+
+// decayed is the estimate as of now.
+func (e *rateEstimate) decayed(now time.Time, tau time.Duration) float64 {
+	if e.at.IsZero() || tau <= 0 {
+		return e.rate
+	}
+	dt := now.Sub(e.at)
+	if dt <= 0 {
+		return e.rate
+	}
+	return e.rate * math.Exp(-dt.Seconds()/tau.Seconds())
+}
+
+// observe counts n readings finalized at now.
+func (e *rateEstimate) observe(n int, now time.Time, tau time.Duration) {
+	if tau <= 0 {
+		return
+	}
+	if !e.at.IsZero() && now.Before(e.at) {
+		now = e.at // a clock step back: count them as of the last
+	}
+	e.rate = e.decayed(now, tau) + float64(n)/tau.Seconds()
+	e.at = now
+}
+
+// window is the most readings the door lets wait at rate per second,
+// capped by max.
+func (a Admission) window(rate float64, max int) int {
+	w := int(rate * a.Wait.Seconds())
+	w = int(math.Max(float64(w), float64(a.Floor)))
+	return min(w, max)
+}
+
+// retryAfter is how long, at rate, until excess readings are finalized:
+// at least a second (Retry-After counts whole seconds), at most
+// maxRetryAfter.
+func retryAfter(excess int, rate float64) time.Duration {
+	if excess <= 0 {
+		return time.Second
+	}
+	secs := math.Ceil(float64(excess) / rate) // +Inf at rate 0
+	if !(secs < maxRetryAfter.Seconds()) {
+		return maxRetryAfter
+	}
+	return max(time.Duration(secs)*time.Second, time.Second)
+}
+
+// SetAdmission sets the door's rule. Until it is set, the door admits up
+// to the pool's max.
+func (p *Readings) SetAdmission(a Admission) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.admission = a
+	p.admits = true
+}
+
+// Finalized counts n readings finalized at now (those of a data block,
+// whether or not they waited here), for the rate the door admits by.
+func (p *Readings) Finalized(n int, now time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.rate.observe(n, now, p.admission.RateWindow)
+}
+
+// AdmissionStats is the state of the door's rule at one moment.
+type AdmissionStats struct {
+	// RatePerS is the recent finalized rate, readings per second.
+	RatePerS float64
+	// Window is the most readings the door lets wait now.
+	Window int
+	// Waiting counts the readings in the pool (but those held for their
+	// predecessors, MarkHeld) and those the door has admitted and not yet
+	// added (a Ticket's).
+	Waiting int
+}
+
+// Stats returns the door's rule as of now.
+func (p *Readings) Stats(now time.Time) AdmissionStats {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	rate := p.rate.decayed(now, p.admission.RateWindow)
+	return AdmissionStats{RatePerS: rate, Window: p.windowLocked(rate), Waiting: len(p.byKey) - len(p.held) + p.reserved}
+}
+
+func (p *Readings) windowLocked(rate float64) int {
+	if !p.admits {
+		return p.max
+	}
+	return p.admission.window(rate, p.max)
+}
+
+// Ticket is room the door reserved in the pool for the readings of one
+// request: those Admitted may be added with Add; the others are refused
+// with Refusal. Close gives back the room not used. A Ticket belongs to
+// one goroutine.
+type Ticket struct {
+	p        *Readings
+	granted  int
+	left     int
+	admitted []bool
+	refusal  []error
+	retry    time.Duration
+	// pastRefused marks the admitted readings whose device's earlier seq
+	// this door refused and was not sent again (see Entry.PastRefused).
+	pastRefused []bool
+}
+
+// refusedSeq is the first seq of a device the door refused for the
+// window, and until when its later readings are refused too.
+type refusedSeq struct {
+	seq   uint64
+	until time.Time
+}
+
+// refusalSlack is how long past its Retry-After the door keeps a device's
+// refused seq: until then the device's later readings are refused too, so
+// that a meter sending again what was refused finds its place free. A
+// reading let in past a refused one would be included after seqGapWait
+// and make the refused one a missed reading, refused for good as a
+// replay. After it, a meter that gave up on the refused reading is let
+// in again (the gap is then taken as missed readings).
+const refusalSlack = 2 * time.Second
+
+// Admit reserves room for the readings rs as of now, by the door's rule:
+// what waits, with what other tickets hold, may not pass the window. They
+// are taken in order while there is room; a device's reading after one of
+// its own refused (in this request or an earlier one, until its Retry-After and refusalSlack have passed) is refused as
+// well, keeping each device's readings in order. The
+// caller adds those t.Admitted(k) with t.Add, answers the others
+// t.Refusal(k) and calls t.Close. Admit reads only the device and seq of
+// each reading, so the door calls it before checking signatures: a
+// reading past the window costs no signature check.
+func (p *Readings) Admit(rs []*chain.Reading, now time.Time) *Ticket {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	rate := p.rate.decayed(now, p.admission.RateWindow)
+	w := p.windowLocked(rate)
+	waiting := len(p.byKey) - len(p.held) + p.reserved
+	room := max(w-waiting, 0)
+	t := &Ticket{p: p, admitted: make([]bool, len(rs)), refusal: make([]error, len(rs)), pastRefused: make([]bool, len(rs))}
+	p.sweepRefusedLocked(now)
+	var overWindow error
+	var refusedNow []chain.PubKey
+	excess := 0
+	for k, r := range rs {
+		ref, behind := p.refused[r.Device]
+		if behind && (r.Seq <= ref.seq || p.seqs[seqKey{r.Device, ref.seq}] != chain.Hash{}) {
+			// The refused one is back (or came in by gossip).
+			delete(p.refused, r.Device)
+			behind = false
+		}
+		if behind && !now.Before(ref.until) {
+			// Not sent again in time: its gap is missed readings.
+			delete(p.refused, r.Device)
+			behind = false
+			t.pastRefused[k] = true
+		}
+		switch {
+		case behind:
+			t.refusal[k] = fmt.Errorf("%w: device %s seq %d comes after its seq %d, refused first; send that one again first", ErrOverWindow, r.Device.Short(), r.Seq, ref.seq)
+			excess++
+		case room > 0:
+			t.admitted[k] = true
+			t.granted++
+			room--
+		default:
+			if overWindow == nil {
+				overWindow = fmt.Errorf("%w (mempool.admit_wait %s of %.0f readings/s finalized recently, at least mempool.admit_floor; window %d readings): %d waiting, %d more asked",
+					ErrOverWindow, p.admission.Wait, rate, w, waiting, len(rs))
+			}
+			t.refusal[k] = overWindow
+			p.refused[r.Device] = refusedSeq{seq: r.Seq}
+			refusedNow = append(refusedNow, r.Device)
+			excess++
+		}
+	}
+	p.reserved += t.granted
+	t.left = t.granted
+	if excess > 0 {
+		t.retry = retryAfter(max(waiting+len(rs)-w, excess), rate)
+	}
+	for _, dev := range refusedNow {
+		ref := p.refused[dev]
+		ref.until = now.Add(t.retry + refusalSlack)
+		p.refused[dev] = ref
+	}
+	return t
+}
+
+// sweepRefusedLocked forgets the refusals maxRetryAfter past their time
+// (until then, the device's next reading is marked PastRefused), at most
+// once per refusalSlack. Callers hold mu.
+func (p *Readings) sweepRefusedLocked(now time.Time) {
+	if p.refused == nil {
+		p.refused = make(map[chain.PubKey]refusedSeq)
+	}
+	if now.Sub(p.refusedSwept) < refusalSlack {
+		return
+	}
+	p.refusedSwept = now
+	for dev, ref := range p.refused {
+		if !now.Before(ref.until.Add(maxRetryAfter)) {
+			delete(p.refused, dev)
+		}
+	}
+}
+
+// Granted is how many readings the ticket admits.
+func (t *Ticket) Granted() int { return t.granted }
+
+// Admitted reports whether the ticket admits reading k of the request.
+func (t *Ticket) Admitted(k int) bool { return t.admitted[k] }
+
+// Refusal is the error for reading k (nil when admitted). It wraps
+// ErrOverWindow.
+func (t *Ticket) Refusal(k int) error { return t.refusal[k] }
+
+// RetryAfter is when the refused readings may fit, at the recent rate.
+func (t *Ticket) RetryAfter() time.Duration { return t.retry }
+
+// Add puts r, reading k of the request (h its hash), in the pool on the
+// ticket's room. It fails as Readings.Add does (duplicate, the pool's
+// max), and with ErrOverWindow for a reading not admitted or when the
+// ticket's room is used up; a failed Add uses no room.
+func (t *Ticket) Add(k int, h chain.Hash, r *chain.Reading) error {
+	if t.left <= 0 || !t.admitted[k] {
+		return fmt.Errorf("%w: reading %d is not among the ticket's %d", ErrOverWindow, k, t.granted)
+	}
+	p := t.p
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if err := p.addLocked(h, r); err != nil {
+		return err
+	}
+	if t.pastRefused[k] {
+		p.pastRefused[h] = true
+	}
+	t.left--
+	p.reserved--
+	return nil
+}
+
+// Close gives back the room the ticket did not use. It is safe to call
+// more than once.
+func (t *Ticket) Close() {
+	if t.left <= 0 {
+		return
+	}
+	t.p.mu.Lock()
+	t.p.reserved -= t.left
+	t.p.mu.Unlock()
+	t.left = 0
+}

@@ -1,0 +1,299 @@
+package mempool
+
+import (
+	"encoding/binary"
+	"errors"
+	"math"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/waterchain/waterchain/chain"
+)
+
+var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// unsigned makes n readings of n devices (first, first+1, ...), seq 1:
+// Admit reads only device and seq.
+func unsigned(first, n int) []*chain.Reading {
+	out := make([]*chain.Reading, n)
+	for i := range out {
+		var dev chain.PubKey
+		binary.BigEndian.PutUint64(dev[:], uint64(first+i))
+		out[i] = &chain.Reading{Device: dev, Seq: 1, Time: 1}
+	}
+	return out
+}
+
+// TestRateEstimate: blocks of 1,000 readings every 100 ms are 10,000/s,
+// however the estimate is sampled; it halves in RateWindow·ln 2 of
+// silence.
+func TestRateEstimate(t *testing.T) {
+	p := NewReadings(1_000_000)
+	p.SetAdmission(Admission{Wait: time.Second, Floor: 100, RateWindow: 10 * time.Second})
+	if got := p.Stats(t0).RatePerS; got != 0 {
+		t.Fatalf("rate before any block: got %v, want 0", got)
+	}
+	now := t0
+	for range 600 { // 60 s, six time constants
+		now = now.Add(100 * time.Millisecond)
+		p.Finalized(1000, now)
+	}
+	// Just after a block the estimate is r·(Δ/τ)/(1-e^(-Δ/τ)) ≈ 1.005 r;
+	// half a block later ≈ r.
+	if got := p.Stats(now.Add(50 * time.Millisecond)).RatePerS; math.Abs(got-10_000) > 100 {
+		t.Fatalf("steady 10,000/s: estimate %.0f, want within 1%%", got)
+	}
+	ln2 := math.Ln2
+	half := now.Add(time.Duration(ln2 * float64(10*time.Second)))
+	if got, want := p.Stats(half).RatePerS, p.Stats(now).RatePerS/2; math.Abs(got-want) > 1 {
+		t.Fatalf("after τ·ln2 idle: %.1f, want %.1f", got, want)
+	}
+	// A clock that steps back counts the block as of the last one.
+	p.Finalized(0, now.Add(-time.Hour))
+	if got := p.Stats(now).RatePerS; got < 9_000 {
+		t.Fatalf("a step back of the clock lost the estimate: %.0f", got)
+	}
+}
+
+// TestAdmissionWindow: the window is Wait of the rate, never below the
+// floor nor above the pool's max.
+func TestAdmissionWindow(t *testing.T) {
+	for _, tc := range []struct {
+		name                string
+		finalized           int // in one block, RateWindow 10 s: rate = n/10
+		max, floor, wantWin int
+		wait                time.Duration
+	}{
+		{"idle network: the floor", 0, 100_000, 5_000, 5_000, time.Second},
+		{"rate below the floor", 20_000, 100_000, 5_000, 5_000, time.Second},            // 2,000/s
+		{"rate times wait", 100_000, 100_000, 5_000, 10_000, time.Second},               // 10,000/s
+		{"two seconds of it", 100_000, 100_000, 5_000, 20_000, 2 * time.Second},         // 10,000/s
+		{"capped by the pool's max", 1_000_000, 30_000, 5_000, 30_000, 2 * time.Second}, // 100,000/s
+		{"floor above the max", 0, 1_000, 5_000, 1_000, time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := NewReadings(tc.max)
+			p.SetAdmission(Admission{Wait: tc.wait, Floor: tc.floor, RateWindow: 10 * time.Second})
+			p.Finalized(tc.finalized, t0)
+			if got := p.Stats(t0).Window; got != tc.wantWin {
+				t.Fatalf("window: got %d, want %d", got, tc.wantWin)
+			}
+		})
+	}
+}
+
+// TestAdmitRefusesPastTheWindow: a request is admitted up to the window;
+// the rest is refused with a Retry-After of the excess at the rate.
+func TestAdmitRefusesPastTheWindow(t *testing.T) {
+	p := NewReadings(100_000)
+	p.SetAdmission(Admission{Wait: time.Second, Floor: 500, RateWindow: 10 * time.Second})
+	p.Finalized(10_000, t0) // 1,000/s: window 1,000
+
+	rs := unsigned(0, 1_200)
+	tk := p.Admit(rs, t0)
+	if tk.Granted() != 1_000 {
+		t.Fatalf("granted %d of 1,200, want 1,000", tk.Granted())
+	}
+	for k := range rs {
+		if tk.Admitted(k) != (k < 1_000) || (tk.Refusal(k) == nil) != (k < 1_000) {
+			t.Fatalf("reading %d: admitted %v, refusal %v; want the first 1,000 admitted", k, tk.Admitted(k), tk.Refusal(k))
+		}
+	}
+	if !errors.Is(tk.Refusal(1_100), ErrOverWindow) {
+		t.Fatalf("refusal: %v, want ErrOverWindow", tk.Refusal(1_100))
+	}
+	if tk.RetryAfter() != time.Second { // 200 over at 1,000/s
+		t.Fatalf("retry after %v, want 1s", tk.RetryAfter())
+	}
+	// While the ticket is held, its room counts as waiting.
+	if other := p.Admit(unsigned(5_000, 1), t0); other.Granted() != 0 {
+		t.Fatalf("a second request got %d while the window is reserved", other.Granted())
+	}
+	for k, r := range rs[:1_000] {
+		if err := tk.Add(k, chain.Hash{byte(k >> 8), byte(k)}, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !errors.Is(tk.Add(1_000, chain.Hash{0xff}, rs[1_000]), ErrOverWindow) {
+		t.Fatal("a ticket added past its room")
+	}
+	tk.Close()
+	if st := p.Stats(t0); st.Waiting != 1_000 || p.Len() != 1_000 {
+		t.Fatalf("waiting %d, len %d; want 1,000", st.Waiting, p.Len())
+	}
+	// 1,000 waiting, 3,000 asked: 3,000 over the window at 1,000/s.
+	full := p.Admit(unsigned(10_000, 3_000), t0)
+	if full.Granted() != 0 || full.RetryAfter() != 3*time.Second {
+		t.Fatalf("full window: granted %d, retry %v; want 0, 3s", full.Granted(), full.RetryAfter())
+	}
+	full.Close()
+	// A stalled network asks for the longest wait, not hours.
+	later := t0.Add(time.Hour)
+	if st := p.Admit(unsigned(20_000, 1_000), later); st.Granted() != 0 || st.RetryAfter() != maxRetryAfter {
+		t.Fatalf("stalled: granted %d, retry %v; want 0, %v", st.Granted(), st.RetryAfter(), maxRetryAfter)
+	}
+	// A block finalizes 600 of them: room for 100 at the floor (the rate
+	// has decayed to nothing over the hour).
+	var hashes []chain.Hash
+	for k := range 600 {
+		hashes = append(hashes, chain.Hash{byte(k >> 8), byte(k)})
+	}
+	p.Remove(hashes)
+	if tk := p.Admit(unsigned(30_000, 1_000), later); tk.Granted() != 100 {
+		t.Fatalf("after a block: granted %d, want 100 (floor 500 - 400 waiting)", tk.Granted())
+	}
+}
+
+// TestAdmitKeepsEachDeviceInOrder: once a device's reading is refused for
+// the window, its later readings are refused too (in the request and in
+// later ones) until the refused one is sent again, or its Retry-After
+// and refusalSlack pass; other devices are not held.
+func TestAdmitKeepsEachDeviceInOrder(t *testing.T) {
+	p := NewReadings(100)
+	p.SetAdmission(Admission{Wait: time.Second, Floor: 2, RateWindow: 10 * time.Second})
+	a, b := unsigned(1, 1)[0].Device, unsigned(2, 1)[0].Device
+	rd := func(dev chain.PubKey, seq uint64) *chain.Reading {
+		return &chain.Reading{Device: dev, Seq: seq, Time: chain.Time(seq)}
+	}
+	tk := p.Admit([]*chain.Reading{rd(a, 1), rd(a, 2), rd(a, 3), rd(b, 1)}, t0)
+	if !tk.Admitted(0) || !tk.Admitted(1) || tk.Admitted(2) || tk.Admitted(3) {
+		t.Fatalf("room for 2: admitted %v %v %v %v, want a1 a2", tk.Admitted(0), tk.Admitted(1), tk.Admitted(2), tk.Admitted(3))
+	}
+	tk.Close() // nothing added: the room is free again
+	// a3 was refused: a4 is refused although there is room; b2 is not
+	// (b1 was refused, b2 is after it: refused too); c is free.
+	c := unsigned(3, 1)[0].Device
+	tk = p.Admit([]*chain.Reading{rd(a, 4), rd(b, 2), rd(c, 1)}, t0.Add(time.Second))
+	if tk.Admitted(0) || tk.Admitted(1) || !tk.Admitted(2) {
+		t.Fatalf("after refusals: admitted %v %v %v, want only c1", tk.Admitted(0), tk.Admitted(1), tk.Admitted(2))
+	}
+	if !errors.Is(tk.Refusal(0), ErrOverWindow) || tk.RetryAfter() < time.Second {
+		t.Fatalf("a4: %v, retry %v", tk.Refusal(0), tk.RetryAfter())
+	}
+	tk.Close()
+	// a3 sent again with a4: both taken.
+	tk = p.Admit([]*chain.Reading{rd(a, 3), rd(a, 4)}, t0.Add(2*time.Second))
+	if !tk.Admitted(0) || !tk.Admitted(1) {
+		t.Fatalf("a3 again with a4: admitted %v %v", tk.Admitted(0), tk.Admitted(1))
+	}
+	tk.Close()
+	// b never sends b1 again: once its Retry-After (at most
+	// maxRetryAfter) and refusalSlack have passed, b2 is let in.
+	tk = p.Admit([]*chain.Reading{rd(b, 2)}, t0.Add(maxRetryAfter+refusalSlack))
+	if !tk.Admitted(0) {
+		t.Fatalf("b2 after %v: %v", maxRetryAfter+refusalSlack, tk.Refusal(0))
+	}
+	// The block builder need not wait for b1: it is not on its way.
+	if err := tk.Add(0, chain.Hash{0xb2}, rd(b, 2)); err != nil {
+		t.Fatal(err)
+	}
+	tk.Close()
+	for _, e := range p.PeekEntries(10) {
+		if want := e.Reading.Device == b; e.PastRefused != want {
+			t.Errorf("device %s seq %d: PastRefused %v, want %v", e.Reading.Device.Short(), e.Reading.Seq, e.PastRefused, want)
+		}
+	}
+}
+
+// TestTicketGivesBackUnusedRoom: readings that fail (duplicates, bad
+// signatures the caller found) do not keep room; Close returns it once.
+func TestTicketGivesBackUnusedRoom(t *testing.T) {
+	p := NewReadings(100)
+	p.SetAdmission(Admission{Wait: time.Second, Floor: 10, RateWindow: 10 * time.Second})
+	tk := p.Admit(unsigned(0, 10), t0)
+	r := reading(t, "a", 1)
+	if err := tk.Add(0, r.Hash(), r); err != nil {
+		t.Fatal(err)
+	}
+	if err := tk.Add(1, r.Hash(), r); !errors.Is(err, ErrDuplicate) {
+		t.Fatalf("duplicate: %v", err)
+	}
+	tk.Close()
+	tk.Close()
+	if st := p.Stats(t0); st.Waiting != 1 {
+		t.Fatalf("waiting %d after close, want 1", st.Waiting)
+	}
+	if tk := p.Admit(unsigned(100, 20), t0); tk.Granted() != 9 {
+		t.Fatalf("granted %d, want 9", tk.Granted())
+	}
+}
+
+// TestAdmitConcurrentNeverPassesTheWindow: many doors at once never hold
+// more than the window between them.
+func TestAdmitConcurrentNeverPassesTheWindow(t *testing.T) {
+	p := NewReadings(100_000)
+	p.SetAdmission(Admission{Wait: time.Second, Floor: 300, RateWindow: 10 * time.Second})
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	added := 0
+	for g := range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 20 {
+				rs := unsigned(1000*g+10*i, 7)
+				tk := p.Admit(rs, t0)
+				for k, r := range rs {
+					if !tk.Admitted(k) {
+						continue
+					}
+					if tk.Add(k, chain.Hash{byte(g), byte(i), byte(k)}, r) == nil {
+						mu.Lock()
+						added++
+						mu.Unlock()
+					}
+				}
+				tk.Close()
+				if st := p.Stats(t0); st.Waiting > st.Window {
+					t.Errorf("waiting %d > window %d", st.Waiting, st.Window)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if added != 300 || p.Len() != 300 {
+		t.Fatalf("added %d, pool %d; want the window, 300", added, p.Len())
+	}
+}
+
+// TestAdmissionUnsetAdmitsToMax: a pool without a rule is bounded by its
+// max only.
+func TestAdmissionUnsetAdmitsToMax(t *testing.T) {
+	p := NewReadings(50)
+	if tk := p.Admit(unsigned(0, 80), t0); tk.Granted() != 50 {
+		t.Fatalf("granted %d, want the max 50", tk.Granted())
+	}
+}
+
+// TestHeldReadingsDoNotFillTheWindow: readings the block builder holds
+// for their predecessors leave their room to others.
+func TestHeldReadingsDoNotFillTheWindow(t *testing.T) {
+	p := NewReadings(100)
+	p.SetAdmission(Admission{Wait: time.Second, Floor: 10, RateWindow: 10 * time.Second})
+	rs := unsigned(0, 10)
+	tk := p.Admit(rs, t0)
+	var hashes []chain.Hash
+	for k, r := range rs {
+		h := chain.Hash{byte(k + 1)}
+		hashes = append(hashes, h)
+		if err := tk.Add(k, h, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tk.Close()
+	if tk := p.Admit(unsigned(100, 1), t0); tk.Granted() != 0 {
+		t.Fatal("a full window admitted")
+	}
+	p.MarkHeld(append(hashes[:4:4], chain.Hash{0xee})) // one not in the pool: ignored
+	if st := p.Stats(t0); st.Waiting != 6 {
+		t.Fatalf("waiting %d with 4 of 10 held, want 6", st.Waiting)
+	}
+	p.Remove(hashes[:2]) // held ones leave with their marks
+	if st := p.Stats(t0); st.Waiting != 6 || p.Len() != 8 {
+		t.Fatalf("waiting %d, len %d after 2 held left; want 6, 8", st.Waiting, p.Len())
+	}
+	if tk := p.Admit(unsigned(200, 10), t0); tk.Granted() != 4 {
+		t.Fatalf("granted %d, want 4", tk.Granted())
+	}
+}
