@@ -1,0 +1,332 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/waterchain/waterchain/chain"
+)
+
+// Fetching ahead. Ranges of each lane go to the peers that hold them,
+// round robin, at most syncPeerWindow requests per peer and syncWindow in
+// all; responses are put back in height order per lane, merged into an
+// order in which every anchor comes first, and cut into batches for the
+// check and apply stages, which run meanwhile.
+const (
+	syncPeerWindow = 4
+	syncWindow     = 12
+	// A batch is checked in one batch verification and committed in one
+	// store write: up to syncBatchBlocks blocks or syncBatchEntries
+	// entries.
+	syncBatchBlocks  = 512
+	syncBatchEntries = 16_000
+	// syncMaxBuffered bounds the blocks of one lane fetched and not yet
+	// batched (waiting for the other lane's anchors, or for a gap).
+	syncMaxBuffered    = 4 * syncBatchBlocks
+	syncRequestTimeout = 20 * time.Second
+)
+
+// Errors of block sync.
+var (
+	// errSyncStuck is returned when fetched blocks cannot be ordered:
+	// every lane waits for an anchor no fetched block brings.
+	errSyncStuck = errors.New("sync: no fetched block has its anchor final here")
+	// errNoSyncPeer is returned when no peer that answered is left to
+	// fetch a range from.
+	errNoSyncPeer = errors.New("sync: no peer left to fetch from")
+)
+
+// fetchRange is heights from..to (inclusive) of lane.
+type fetchRange struct {
+	lane     chain.Lane
+	from, to uint64
+}
+
+type fetchResult struct {
+	r      fetchRange
+	peer   chain.PubKey
+	blocks []*chain.Block
+	err    error
+}
+
+// syncFrom fetches both lanes up to target from peers, checking and
+// applying batch after batch as they come.
+func (n *Node) syncFrom(peers []peerHead, target syncStatusResp) error {
+	ctx, cancel := context.WithCancel(n.ctx)
+	defer cancel()
+	n.progress.begin(n, target)
+
+	// Stages after the fetch: check (off the loop), then apply (on the
+	// loop), each a batch apart.
+	toCheck := make(chan []*chain.Block, 1)
+	toApply := make(chan checkedBatch, 1)
+	stageErr := make(chan error, 2)
+	go func() {
+		defer close(toApply)
+		for blocks := range toCheck {
+			good, err := n.checkSync(blocks)
+			select {
+			case toApply <- checkedBatch{blocks: blocks[:good], err: err}:
+			case <-ctx.Done():
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	applied := make(chan struct{})
+	go func() {
+		defer close(applied)
+		for cb := range toApply {
+			if err := n.applyOnLoop(ctx, cb.blocks); err != nil {
+				stageErr <- err
+				cancel()
+				return
+			}
+			if cb.err != nil {
+				stageErr <- cb.err
+				cancel()
+				return
+			}
+		}
+	}()
+
+	err := n.fetchAll(ctx, peers, target, toCheck)
+	close(toCheck)
+	<-applied
+	select {
+	case serr := <-stageErr:
+		return serr
+	default:
+	}
+	return err
+}
+
+type checkedBatch struct {
+	blocks []*chain.Block
+	err    error
+}
+
+// applyOnLoop hands blocks to the loop and waits until they are applied.
+func (n *Node) applyOnLoop(ctx context.Context, blocks []*chain.Block) error {
+	if len(blocks) == 0 {
+		return nil
+	}
+	done := make(chan error, 1)
+	select {
+	case n.syncCh <- syncBatch{blocks: blocks, done: done}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-done:
+		return err
+	case <-n.ctx.Done():
+		return n.ctx.Err()
+	}
+}
+
+// fetchAll runs the fetch window until every block up to target has been
+// batched into out, a peer-independent error, or ctx ends.
+func (n *Node) fetchAll(ctx context.Context, peers []peerHead, target syncStatusResp, out chan<- []*chain.Block) error {
+	var todo []fetchRange
+	var base [3]uint64
+	var lanesTodo [3][]fetchRange
+	for _, lane := range chain.Lanes {
+		base[lane] = n.Height(lane)
+		for from := base[lane] + 1; from <= target.height(lane); from += maxSyncBatch {
+			lanesTodo[lane] = append(lanesTodo[lane], fetchRange{lane: lane, from: from, to: min(from+maxSyncBatch-1, target.height(lane))})
+		}
+	}
+	// Interleave the lanes, so that anchors arrive with the blocks
+	// naming them.
+	for i := 0; i < max(len(lanesTodo[chain.LaneData]), len(lanesTodo[chain.LaneTx])); i++ {
+		for _, lane := range chain.Lanes {
+			if i < len(lanesTodo[lane]) {
+				todo = append(todo, lanesTodo[lane][i])
+			}
+		}
+	}
+
+	inFlight := map[chain.PubKey]int{}
+	bad := map[chain.PubKey]bool{}
+	total := 0
+	next := 0 // round-robin position in peers
+	results := make(chan fetchResult, syncWindow)
+	ready := [3]map[uint64][]*chain.Block{{}, {}, {}}
+	deliver := [3]uint64{}
+	buffered := [3]int{} // fetched or in flight, not batched yet
+	var queues [3][]*chain.Block
+	emitted := base
+	for _, lane := range chain.Lanes {
+		deliver[lane] = base[lane] + 1
+	}
+	var batch []*chain.Block
+	entries := 0
+	send := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		select {
+		case out <- batch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		batch, entries = nil, 0
+		return nil
+	}
+	// merge moves queued blocks whose anchor is batched into the batch.
+	merge := func() error {
+		for progress := true; progress; {
+			progress = false
+			for _, lane := range chain.Lanes {
+				for len(queues[lane]) > 0 && queues[lane][0].Header.Anchor.Height <= emitted[lane.Other()] {
+					b := queues[lane][0]
+					queues[lane] = queues[lane][1:]
+					buffered[lane]--
+					emitted[lane] = b.Header.Height
+					batch = append(batch, b)
+					entries += b.NumEntries()
+					progress = true
+					if len(batch) >= syncBatchBlocks || entries >= syncBatchEntries {
+						if err := send(); err != nil {
+							return err
+						}
+					}
+				}
+			}
+		}
+		return nil
+	}
+	// pick chooses a peer for r: one that is not bad, holds r.to, and has
+	// room in its window.
+	pick := func(r fetchRange) (chain.PubKey, bool) {
+		for k := range peers {
+			p := peers[(next+k)%len(peers)]
+			if bad[p.peer] || inFlight[p.peer] >= syncPeerWindow || p.heads.height(r.lane) < r.to {
+				continue
+			}
+			next = (next + k + 1) % len(peers)
+			return p.peer, true
+		}
+		return chain.PubKey{}, false
+	}
+	holder := func(r fetchRange) bool {
+		for _, p := range peers {
+			if !bad[p.peer] && p.heads.height(r.lane) >= r.to {
+				return true
+			}
+		}
+		return false
+	}
+
+	for {
+		// Fill the window.
+		for i := 0; i < len(todo) && total < syncWindow; {
+			r := todo[i]
+			if buffered[r.lane] >= syncMaxBuffered {
+				i++
+				continue
+			}
+			if !holder(r) {
+				return fmt.Errorf("%w: none holds %s/%d-%d", errNoSyncPeer, r.lane, r.from, r.to)
+			}
+			p, ok := pick(r)
+			if !ok {
+				break
+			}
+			todo = append(todo[:i], todo[i+1:]...)
+			inFlight[p]++
+			total++
+			buffered[r.lane] += int(r.to - r.from + 1)
+			go n.fetchRange(ctx, p, r, results)
+		}
+		if total == 0 {
+			if len(todo) > 0 {
+				return fmt.Errorf("%w: %d ranges left", errSyncStuck, len(todo))
+			}
+			if err := send(); err != nil {
+				return err
+			}
+			if len(queues[chain.LaneData])+len(queues[chain.LaneTx]) > 0 {
+				return errSyncStuck
+			}
+			return nil
+		}
+		var res fetchResult
+		select {
+		case res = <-results:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		total--
+		inFlight[res.peer]--
+		r := res.r
+		if res.err == nil && len(res.blocks) == 0 {
+			res.err = fmt.Errorf("sync response: no blocks from %s/%d", r.lane, r.from)
+		}
+		if res.err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			n.log.Warn("block sync: peer failed; fetching from the others", "peer", res.peer.Short(), "range", fmt.Sprintf("%s/%d-%d", r.lane, r.from, r.to), "err", res.err)
+			bad[res.peer] = true
+			buffered[r.lane] -= int(r.to - r.from + 1)
+			todo = append([]fetchRange{r}, todo...)
+			continue
+		}
+		got := uint64(len(res.blocks))
+		if got < r.to-r.from+1 {
+			// The rest of the range, first.
+			buffered[r.lane] -= int(r.to - r.from + 1 - got)
+			todo = append([]fetchRange{{lane: r.lane, from: r.from + got, to: r.to}}, todo...)
+		}
+		ready[r.lane][r.from] = res.blocks
+		for {
+			bs, ok := ready[r.lane][deliver[r.lane]]
+			if !ok {
+				break
+			}
+			delete(ready[r.lane], deliver[r.lane])
+			deliver[r.lane] += uint64(len(bs))
+			queues[r.lane] = append(queues[r.lane], bs...)
+		}
+		if err := merge(); err != nil {
+			return err
+		}
+	}
+}
+
+// fetchRange requests r from peer and sends the outcome to results.
+func (n *Node) fetchRange(ctx context.Context, peer chain.PubKey, r fetchRange, results chan<- fetchResult) {
+	blocks, err := n.fetchBlocks(ctx, peer, r)
+	results <- fetchResult{r: r, peer: peer, blocks: blocks, err: err}
+}
+
+// fetchBlocks asks peer for blocks of r (it may send fewer, from r.from)
+// and checks they are the heights asked for.
+func (n *Node) fetchBlocks(ctx context.Context, peer chain.PubKey, r fetchRange) ([]*chain.Block, error) {
+	ctx, cancel := context.WithTimeout(ctx, syncRequestTimeout)
+	defer cancel()
+	want := r.to - r.from + 1
+	raw, err := n.host.Request(ctx, peer, protoSyncBlocks, chain.MustEncode(&syncBlocksReq{Lane: r.lane, From: r.from, Max: uint32(want)}))
+	if err != nil {
+		return nil, err
+	}
+	var resp syncBlocksResp
+	if err := chain.Decode(raw, &resp); err != nil {
+		return nil, fmt.Errorf("sync response: %w", err)
+	}
+	if uint64(len(resp.Blocks)) > want {
+		return nil, fmt.Errorf("sync response: %d blocks, asked for %d", len(resp.Blocks), want)
+	}
+	for i, b := range resp.Blocks {
+		if b == nil || b.Header.Lane != r.lane || b.Header.Height != r.from+uint64(i) {
+			return nil, fmt.Errorf("sync response: block %d is not %s/%d", i, r.lane, r.from+uint64(i))
+		}
+	}
+	return resp.Blocks, nil
+}
