@@ -41,6 +41,7 @@ const (
 	maxSyncBatch   = 256
 	syncBatchBytes = 16 << 20
 	syncInterval   = time.Second
+	syncFirstPoll  = 100 * time.Millisecond
 )
 
 type syncStatusResp struct {
@@ -147,9 +148,14 @@ func (n *Node) pollPeers() []peerHead {
 // while the network is busy, but not while it is idle).
 func (n *Node) syncLoop() {
 	defer n.wg.Done()
-	t := time.NewTicker(syncInterval)
+	// The first poll is at once, then every syncInterval; while no peer
+	// has answered yet (a node just started, still connecting), every
+	// syncFirstPoll, so that a restarted node starts catching up as soon
+	// as it can.
+	t := time.NewTimer(0)
 	defer t.Stop()
 	behindOnce := map[chain.Lane]bool{}
+	answered := false
 	for {
 		select {
 		case <-n.ctx.Done():
@@ -157,6 +163,12 @@ func (n *Node) syncLoop() {
 		case <-t.C:
 		}
 		peers := n.pollPeers()
+		answered = answered || len(peers) > 0
+		if answered {
+			t.Reset(syncInterval)
+		} else {
+			t.Reset(syncFirstPoll)
+		}
 		var target syncStatusResp
 		for _, p := range peers {
 			target.Data = max(target.Data, p.heads.Data)

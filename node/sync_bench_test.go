@@ -70,6 +70,10 @@ func benchSync(b *testing.B, blocks, devicesPerIndustry int) {
 		b.StartTimer()
 		start := time.Now()
 		n := tn.start(auditor)
+		started := time.Since(start)
+		if os.Getenv("WATERCHAIN_SYNC_BENCH_TRACE") != "" {
+			b.Logf("auditor started in %s", started)
+		}
 		waitFor(b, 10*time.Minute, "the auditor to sync every block", func() bool {
 			return n.Height(chain.LaneData)+n.Height(chain.LaneTx) >= uint64(blocks) || n.Err() != nil
 		})

@@ -132,23 +132,47 @@ func (n *Node) applyOnLoop(ctx context.Context, blocks []*chain.Block) error {
 // fetchAll runs the fetch window until every block up to target has been
 // batched into out, a peer-independent error, or ctx ends.
 func (n *Node) fetchAll(ctx context.Context, peers []peerHead, target syncStatusResp, out chan<- []*chain.Block) error {
-	var todo []fetchRange
-	var base [3]uint64
-	var lanesTodo [3][]fetchRange
+	// Each lane is cut into ranges as they are requested, of size[lane]
+	// blocks: maxSyncBatch at first, then what a peer sent when it sent
+	// fewer (its byte bound), so that big blocks are fetched in parallel
+	// pieces rather than one after the other. retry holds ranges to
+	// request again first (a failed peer's, the rest of a short answer).
+	var base, nextFrom [3]uint64
+	size := [3]uint64{}
 	for _, lane := range chain.Lanes {
 		base[lane] = n.Height(lane)
-		for from := base[lane] + 1; from <= target.height(lane); from += maxSyncBatch {
-			lanesTodo[lane] = append(lanesTodo[lane], fetchRange{lane: lane, from: from, to: min(from+maxSyncBatch-1, target.height(lane))})
-		}
+		nextFrom[lane] = base[lane] + 1
+		size[lane] = maxSyncBatch
 	}
-	// Interleave the lanes, so that anchors arrive with the blocks
-	// naming them.
-	for i := 0; i < max(len(lanesTodo[chain.LaneData]), len(lanesTodo[chain.LaneTx])); i++ {
-		for _, lane := range chain.Lanes {
-			if i < len(lanesTodo[lane]) {
-				todo = append(todo, lanesTodo[lane][i])
+	var retry []fetchRange
+	// nextRange returns the range to request next: a retry, else the next
+	// range of the lane with fewer blocks waiting, skipping lanes with
+	// syncMaxBuffered blocks waiting already.
+	nextRange := func(buffered [3]int) (fetchRange, bool) {
+		for i, r := range retry {
+			if buffered[r.lane] < syncMaxBuffered {
+				retry = append(retry[:i], retry[i+1:]...)
+				return r, true
 			}
 		}
+		var best chain.Lane
+		for _, lane := range chain.Lanes {
+			if nextFrom[lane] > target.height(lane) || buffered[lane] >= syncMaxBuffered {
+				continue
+			}
+			if best == 0 || buffered[lane] < buffered[best] {
+				best = lane
+			}
+		}
+		if best == 0 {
+			return fetchRange{}, false
+		}
+		r := fetchRange{lane: best, from: nextFrom[best], to: min(nextFrom[best]+size[best]-1, target.height(best))}
+		nextFrom[best] = r.to + 1
+		return r, true
+	}
+	done := func() bool {
+		return len(retry) == 0 && nextFrom[chain.LaneData] > target.Data && nextFrom[chain.LaneTx] > target.Tx
 	}
 
 	inFlight := map[chain.PubKey]int{}
@@ -225,28 +249,27 @@ func (n *Node) fetchAll(ctx context.Context, peers []peerHead, target syncStatus
 
 	for {
 		// Fill the window.
-		for i := 0; i < len(todo) && total < syncWindow; {
-			r := todo[i]
-			if buffered[r.lane] >= syncMaxBuffered {
-				i++
-				continue
+		for total < syncWindow {
+			r, ok := nextRange(buffered)
+			if !ok {
+				break
 			}
 			if !holder(r) {
 				return fmt.Errorf("%w: none holds %s/%d-%d", errNoSyncPeer, r.lane, r.from, r.to)
 			}
 			p, ok := pick(r)
 			if !ok {
+				retry = append([]fetchRange{r}, retry...)
 				break
 			}
-			todo = append(todo[:i], todo[i+1:]...)
 			inFlight[p]++
 			total++
 			buffered[r.lane] += int(r.to - r.from + 1)
 			go n.fetchRange(ctx, p, r, results)
 		}
 		if total == 0 {
-			if len(todo) > 0 {
-				return fmt.Errorf("%w: %d ranges left", errSyncStuck, len(todo))
+			if !done() {
+				return fmt.Errorf("%w: nothing in flight and blocks left to fetch", errSyncStuck)
 			}
 			if err := send(); err != nil {
 				return err
@@ -275,14 +298,20 @@ func (n *Node) fetchAll(ctx context.Context, peers []peerHead, target syncStatus
 			n.log.Warn("block sync: peer failed; fetching from the others", "peer", res.peer.Short(), "range", fmt.Sprintf("%s/%d-%d", r.lane, r.from, r.to), "err", res.err)
 			bad[res.peer] = true
 			buffered[r.lane] -= int(r.to - r.from + 1)
-			todo = append([]fetchRange{r}, todo...)
+			retry = append([]fetchRange{r}, retry...)
 			continue
 		}
 		got := uint64(len(res.blocks))
 		if got < r.to-r.from+1 {
-			// The rest of the range, first.
+			// The rest of the range first, in pieces of what the peer
+			// sent, and later ranges of the lane at that size too.
 			buffered[r.lane] -= int(r.to - r.from + 1 - got)
-			todo = append([]fetchRange{{lane: r.lane, from: r.from + got, to: r.to}}, todo...)
+			var rest []fetchRange
+			for from := r.from + got; from <= r.to; from += got {
+				rest = append(rest, fetchRange{lane: r.lane, from: from, to: min(from+got-1, r.to)})
+			}
+			retry = append(rest, retry...)
+			size[r.lane] = got
 		}
 		ready[r.lane][r.from] = res.blocks
 		for {
