@@ -293,3 +293,45 @@ func TestSyncKilledMidCatchUpResumes(t *testing.T) {
 		t.Fatal("auditor's data state root differs from the source's")
 	}
 }
+
+// TestSyncProgressInStatus: while block sync runs, /v1/status's sync
+// object gives the target heads, the blocks left and synced, and a rate;
+// once the node has caught up it is gone.
+func TestSyncProgressInStatus(t *testing.T) {
+	nw := syncNetwork(t, 40, 1)
+	valid := storedBlocks(t, dataDir(t, nw.Nodes[0].Home))
+	n := openUnstarted(t, nw.Nodes[len(nw.Nodes)-1].Home)
+	defer n.Close()
+	n.ctx, n.cancel = context.WithCancel(context.Background())
+	if err := n.startEngines(); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := n.Status(context.Background()); st.Sync != nil {
+		t.Fatalf("sync progress before any sync: %+v", st.Sync)
+	}
+	n.progress.begin(n, syncStatusResp{Data: 20, Tx: 20})
+	if good, err := n.checkSync(valid[:30]); err != nil || good != 30 {
+		t.Fatal(good, err)
+	}
+	if err := n.applySync(valid[:30]); err != nil {
+		t.Fatal(err)
+	}
+	st, err := n.Status(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := st.Sync
+	if s == nil {
+		t.Fatal("no sync progress in status while syncing")
+	}
+	if s.TargetData != 20 || s.TargetTx != 20 || s.Synced != 30 || s.Remaining != 10 || s.SyncedEntries != 15*4 {
+		t.Fatalf("sync progress %+v, want targets 20/20, 30 synced (60 readings), 10 left", *s)
+	}
+	if s.BlocksPerSecond <= 0 || s.ETASeconds <= 0 {
+		t.Fatalf("no rate or ETA: %+v", *s)
+	}
+	n.progress.stop()
+	if st, _ := n.Status(context.Background()); st.Sync != nil {
+		t.Fatalf("sync progress after the sync: %+v", st.Sync)
+	}
+}
