@@ -106,7 +106,8 @@ func (c *Certificate) Verify(chainID string, vs *ValidatorSet, lane Lane, height
 }
 
 // VerifySigners is Verify without the signatures: for a caller that has
-// checked them already, in a batch with others (AddTo).
+// checked them already, in a batch with others (block sync checks those of
+// many blocks in one BatchVerifier).
 func (c *Certificate) VerifySigners(vs *ValidatorSet, lane Lane, height uint64, blockHash Hash) error {
 	if err := c.ValidateBasic(); err != nil {
 		return err
@@ -131,12 +132,4 @@ func (c *Certificate) VerifySigners(vs *ValidatorSet, lane Lane, height uint64, 
 		seen[s.Validator] = true
 	}
 	return nil
-}
-
-// AddTo queues every signature of c in bv, as Verify checks them.
-func (c *Certificate) AddTo(bv *BatchVerifier, chainID string) {
-	for i := range c.Sigs {
-		v := c.Precommit(i)
-		bv.Add(v.Validator, DomainVote, chainID, v.SigningBytes(), v.Sig)
-	}
 }

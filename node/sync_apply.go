@@ -16,63 +16,90 @@ import (
 // checkSync runs the checks of fetched blocks that need no chain, for a
 // whole batch at once on every core: each block's shape (entries root
 // included) and certificate presence, then every entry signature and
-// every certificate signature in one batch verification per core. It
-// returns how many blocks from the first are good and, when one is not,
-// the error of the first bad one. Safe to call off the loop.
+// every certificate signature of the batch, cut into one batch
+// verification per core whatever the blocks' sizes. It returns how many
+// blocks from the first are good and, when one is not, the error of the
+// first bad one. Safe to call off the loop.
 func (n *Node) checkSync(blocks []*chain.Block) (good int, err error) {
-	workers := min(runtime.GOMAXPROCS(0), max(1, len(blocks)))
-	// Worker w checks blocks w, w+workers, ...: entries are spread
-	// evenly whatever their sizes.
-	firstBad := make([]int, workers)
-	badErr := make([]error, workers)
+	workers := runtime.GOMAXPROCS(0)
+	good = len(blocks)
+	var mu sync.Mutex // guards good and err
+	fail := func(i int, e error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if i < good {
+			good, err = i, e
+		}
+	}
+	// Shapes, block by block, spread over the cores.
 	var wg sync.WaitGroup
-	for w := 0; w < workers; w++ {
-		firstBad[w] = len(blocks)
+	for w := 0; w < min(workers, len(blocks)); w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			bv := chain.NewBatchVerifier(64)
-			var owner []int // block index of each queued signature
 			for i := w; i < len(blocks); i += workers {
-				b := blocks[i]
-				if err := n.checkShape(b); err != nil {
-					firstBad[w], badErr[w] = i, err
-					break
+				if e := n.checkShape(blocks[i]); e != nil {
+					fail(i, e)
+					return
 				}
-				for _, r := range b.Readings {
-					pub, domain, msg, sig := readingSig(r)
-					bv.Add(pub, domain, n.chainID, msg, sig)
-					owner = append(owner, i)
+			}
+		}()
+	}
+	wg.Wait()
+	// Signatures of the blocks before the first bad shape, as one list
+	// cut in equal parts.
+	type sigRef struct {
+		block int
+		entry int // index in Readings or Txs; -1-k for certificate signature k
+	}
+	var refs []sigRef
+	for i, b := range blocks[:good] {
+		for k := range b.NumEntries() {
+			refs = append(refs, sigRef{i, k})
+		}
+		for k := range b.Cert.Sigs {
+			refs = append(refs, sigRef{i, -1 - k})
+		}
+	}
+	parts := min(workers, max(1, len(refs)/64))
+	chunk := (len(refs) + parts - 1) / parts
+	for start := 0; start < len(refs); start += chunk {
+		part := refs[start:min(start+chunk, len(refs))]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			bv := chain.NewBatchVerifier(len(part))
+			for _, r := range part {
+				b := blocks[r.block]
+				var pub chain.PubKey
+				var domain string
+				var msg []byte
+				var sig chain.Signature
+				switch {
+				case r.entry < 0:
+					v := b.Cert.Precommit(-1 - r.entry)
+					pub, domain, msg, sig = v.Validator, chain.DomainVote, v.SigningBytes(), v.Sig
+				case b.Header.Lane == chain.LaneData:
+					pub, domain, msg, sig = readingSig(b.Readings[r.entry])
+				default:
+					pub, domain, msg, sig = txSig(b.Txs[r.entry])
 				}
-				for _, tx := range b.Txs {
-					pub, domain, msg, sig := txSig(tx)
-					bv.Add(pub, domain, n.chainID, msg, sig)
-					owner = append(owner, i)
-				}
-				b.Cert.AddTo(bv, n.chainID)
-				for range b.Cert.Sigs {
-					owner = append(owner, i)
-				}
+				bv.Add(pub, domain, n.chainID, msg, sig)
 			}
 			res, ok := bv.Verify()
 			if ok {
 				return
 			}
 			for k, e := range res {
-				if e != nil && owner[k] < firstBad[w] {
-					firstBad[w], badErr[w] = owner[k], fmt.Errorf("peer sent a bad block %s/%d: %w", blocks[owner[k]].Header.Lane, blocks[owner[k]].Header.Height, e)
-					break
+				if e != nil {
+					b := blocks[part[k].block]
+					fail(part[k].block, fmt.Errorf("peer sent a bad block %s/%d: %w", b.Header.Lane, b.Header.Height, e))
+					return
 				}
 			}
 		}()
 	}
 	wg.Wait()
-	good = len(blocks)
-	for w := range firstBad {
-		if firstBad[w] < good {
-			good, err = firstBad[w], badErr[w]
-		}
-	}
 	return good, err
 }
 

@@ -22,10 +22,12 @@ const (
 	// entries.
 	syncBatchBlocks  = 512
 	syncBatchEntries = 16_000
-	// syncMaxBuffered bounds the blocks of one lane fetched and not yet
-	// batched (waiting for the other lane's anchors, or for a gap).
-	syncMaxBuffered    = 4 * syncBatchBlocks
-	syncRequestTimeout = 20 * time.Second
+	// syncMaxBuffered and syncMaxBufferedEntries bound the blocks of one
+	// lane fetched (or asked for) and not yet batched, waiting for the
+	// other lane's anchors or for a gap, and their entries.
+	syncMaxBuffered        = 4 * syncBatchBlocks
+	syncMaxBufferedEntries = 4 * syncBatchEntries
+	syncRequestTimeout     = 20 * time.Second
 )
 
 // Errors of block sync.
@@ -145,19 +147,25 @@ func (n *Node) fetchAll(ctx context.Context, peers []peerHead, target syncStatus
 		size[lane] = maxSyncBatch
 	}
 	var retry []fetchRange
+	var bufferedEntries [3]int // entries of blocks fetched, not batched yet
 	// nextRange returns the range to request next: a retry, else the next
 	// range of the lane with fewer blocks waiting, skipping lanes with
-	// syncMaxBuffered blocks waiting already.
+	// syncMaxBuffered blocks or syncMaxBufferedEntries entries waiting
+	// already.
 	nextRange := func(buffered [3]int) (fetchRange, bool) {
-		for i, r := range retry {
-			if buffered[r.lane] < syncMaxBuffered {
-				retry = append(retry[:i], retry[i+1:]...)
-				return r, true
-			}
+		full := func(lane chain.Lane) bool {
+			return buffered[lane] >= syncMaxBuffered || bufferedEntries[lane] >= syncMaxBufferedEntries
+		}
+		// A retry goes first even into a full lane: it may be the gap
+		// the lane's waiting blocks wait for.
+		if len(retry) > 0 {
+			r := retry[0]
+			retry = retry[1:]
+			return r, true
 		}
 		var best chain.Lane
 		for _, lane := range chain.Lanes {
-			if nextFrom[lane] > target.height(lane) || buffered[lane] >= syncMaxBuffered {
+			if nextFrom[lane] > target.height(lane) || full(lane) {
 				continue
 			}
 			if best == 0 || buffered[lane] < buffered[best] {
@@ -211,6 +219,7 @@ func (n *Node) fetchAll(ctx context.Context, peers []peerHead, target syncStatus
 					b := queues[lane][0]
 					queues[lane] = queues[lane][1:]
 					buffered[lane]--
+					bufferedEntries[lane] -= b.NumEntries()
 					emitted[lane] = b.Header.Height
 					batch = append(batch, b)
 					entries += b.NumEntries()
@@ -314,6 +323,9 @@ func (n *Node) fetchAll(ctx context.Context, peers []peerHead, target syncStatus
 			size[r.lane] = got
 		}
 		ready[r.lane][r.from] = res.blocks
+		for _, b := range res.blocks {
+			bufferedEntries[r.lane] += b.NumEntries()
+		}
 		for {
 			bs, ok := ready[r.lane][deliver[r.lane]]
 			if !ok {

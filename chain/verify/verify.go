@@ -179,8 +179,8 @@ func (v *Verifier) Certificate(vs *chain.ValidatorSet, b *chain.Block) error {
 }
 
 // CertificateSigners is Certificate for a block whose certificate
-// signatures the caller has verified already (chain.Certificate.AddTo and
-// a batch verifier, as block sync does for many blocks at once): the
+// signatures the caller has verified already (in a chain.BatchVerifier,
+// as block sync does for many blocks at once): the
 // signers are distinct members of vs and a quorum, for b's hash.
 func (v *Verifier) CertificateSigners(vs *chain.ValidatorSet, b *chain.Block) error {
 	if b.Cert == nil {
