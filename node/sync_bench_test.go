@@ -29,7 +29,8 @@ func BenchmarkSyncEmptyBlocks(b *testing.B) { benchSync(b, 10_000, 0) }
 // BenchmarkSyncFullBlocks is the figure for blocks full of readings: 400
 // blocks (200 data blocks of 1,000 readings from 1,000 meters, 200 empty
 // tx blocks), next to the machine's batch-verify rate measured in the
-// same run (chain.BatchVerifier on every core, bench/verifyrate). ratio is
+// same run (chain.BatchVerifier on every core, bench/verifyrate, before
+// the nodes start and after the sync; the higher counts). ratio is
 // readings/s over that rate; the target is 0.5.
 //
 //	go test ./node -run XXX -bench SyncFullBlocks -benchtime 1x
@@ -86,6 +87,11 @@ func benchSync(b *testing.B, blocks, devicesPerIndustry int) {
 		b.StartTimer()
 	}
 	b.StopTimer()
+	// The batch-verify rate again, after the sync: the higher of the two
+	// counts (the machine may be shared).
+	if again, err := verifyrate.Batch(context.Background(), 2*time.Second); err == nil && again > batchRate {
+		batchRate = again
+	}
 	secs := elapsed.Seconds() / float64(b.N)
 	b.ReportMetric(float64(blocks)/secs, "blocks/s")
 	if readings > 0 {
