@@ -192,7 +192,7 @@ func (n *Node) syncLoop() {
 		}
 		if !need {
 			n.syncing.Store(false)
-			n.progress.stop()
+			n.progress.stop(n)
 			continue
 		}
 		n.syncing.Store(true)

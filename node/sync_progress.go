@@ -73,10 +73,17 @@ func (p *syncProgress) note(n *Node, blocks, entries int) {
 }
 
 // stop ends the report of a sync: the node has caught up.
-func (p *syncProgress) stop() {
+func (p *syncProgress) stop(n *Node) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if !p.active {
+		return
+	}
 	p.active = false
+	took := time.Since(p.started)
+	n.log.Info("block sync caught up", "data", n.Height(chain.LaneData), "tx", n.Height(chain.LaneTx),
+		"blocks", p.synced, "entries", p.entries, "took", took.Round(time.Millisecond),
+		"blocks_per_s", int(float64(p.synced)/max(took.Seconds(), 1e-3)))
 }
 
 // status is the progress for Status, nil when not syncing.

@@ -330,7 +330,7 @@ func TestSyncProgressInStatus(t *testing.T) {
 	if s.BlocksPerSecond <= 0 || s.ETASeconds <= 0 {
 		t.Fatalf("no rate or ETA: %+v", *s)
 	}
-	n.progress.stop()
+	n.progress.stop(n)
 	if st, _ := n.Status(context.Background()); st.Sync != nil {
 		t.Fatalf("sync progress after the sync: %+v", st.Sync)
 	}
