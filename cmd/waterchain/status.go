@@ -99,14 +99,14 @@ func syncLine(st api.Status) string {
 // node has caught up.
 func syncBar(ctx context.Context, out io.Writer, st api.Status, watch bool, poll func(context.Context) (api.Status, error)) error {
 	total := int64(st.Sync.TargetData + st.Sync.TargetTx)
+	// The rate and time left are the node's, not the bar's: it sees one
+	// sample a second at most.
 	bar := progressbar.NewOptions64(total,
 		progressbar.OptionSetWriter(out),
 		progressbar.OptionSetDescription("syncing"),
 		progressbar.OptionShowCount(),
-		progressbar.OptionShowIts(),
-		progressbar.OptionSetItsString("blocks"),
-		progressbar.OptionSetPredictTime(true),
-		progressbar.OptionFullWidth())
+		progressbar.OptionSetPredictTime(false),
+		progressbar.OptionSetWidth(40))
 	defer fmt.Fprintln(out)
 	for {
 		if s := st.Sync; s != nil {
@@ -114,7 +114,11 @@ func syncBar(ctx context.Context, out io.Writer, st api.Status, watch bool, poll
 				total = t
 				bar.ChangeMax64(t)
 			}
-			bar.Describe(fmt.Sprintf("syncing (%.0f blocks/s)", s.BlocksPerSecond))
+			desc := fmt.Sprintf("syncing, %.0f blocks/s", s.BlocksPerSecond)
+			if s.ETASeconds > 0 {
+				desc += fmt.Sprintf(", ETA %s", time.Duration(s.ETASeconds)*time.Second)
+			}
+			bar.Describe(desc)
 		}
 		_ = bar.Set64(int64(st.Lanes["data"].Height + st.Lanes["tx"].Height))
 		if !watch || st.Sync == nil {
