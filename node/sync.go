@@ -95,7 +95,7 @@ func (n *Node) registerSync() error {
 			if err != nil {
 				return nil, err
 			}
-			size += 200 + b.NumEntries()*160
+			size += syncBlockBytes(b)
 			resp.Blocks = append(resp.Blocks, b)
 		}
 		return chain.MustEncode(&resp), nil

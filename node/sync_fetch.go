@@ -28,6 +28,9 @@ const (
 	syncMaxBuffered        = 4 * syncBatchBlocks
 	syncMaxBufferedEntries = 4 * syncBatchEntries
 	syncRequestTimeout     = 20 * time.Second
+	// syncRangeBytes is the size of answer ranges are cut for (by the
+	// estimate syncBlockBytes).
+	syncRangeBytes = 2 << 20
 )
 
 // Errors of block sync.
@@ -135,8 +138,8 @@ func (n *Node) applyOnLoop(ctx context.Context, blocks []*chain.Block) error {
 // batched into out, a peer-independent error, or ctx ends.
 func (n *Node) fetchAll(ctx context.Context, peers []peerHead, target syncStatusResp, out chan<- []*chain.Block) error {
 	// Each lane is cut into ranges as they are requested, of size[lane]
-	// blocks: maxSyncBatch at first, then what a peer sent when it sent
-	// fewer (its byte bound), so that big blocks are fetched in parallel
+	// blocks: maxSyncBatch at first, then as many as make an answer of
+	// about syncRangeBytes, so that big blocks are fetched in parallel
 	// pieces rather than one after the other. retry holds ranges to
 	// request again first (a failed peer's, the rest of a short answer).
 	var base, nextFrom [3]uint64
@@ -311,16 +314,22 @@ func (n *Node) fetchAll(ctx context.Context, peers []peerHead, target syncStatus
 			continue
 		}
 		got := uint64(len(res.blocks))
+		// Later ranges of the lane are sized to answers of about
+		// syncRangeBytes, so that big blocks come in many answers at
+		// once, from every peer, rather than in a few long ones.
+		bytes := 0
+		for _, b := range res.blocks {
+			bytes += syncBlockBytes(b)
+		}
+		size[r.lane] = uint64(min(maxSyncBatch, max(1, syncRangeBytes*len(res.blocks)/max(1, bytes))))
 		if got < r.to-r.from+1 {
-			// The rest of the range first, in pieces of what the peer
-			// sent, and later ranges of the lane at that size too.
+			// The rest of the range first, in pieces of that size.
 			buffered[r.lane] -= int(r.to - r.from + 1 - got)
 			var rest []fetchRange
-			for from := r.from + got; from <= r.to; from += got {
-				rest = append(rest, fetchRange{lane: r.lane, from: from, to: min(from+got-1, r.to)})
+			for from := r.from + got; from <= r.to; from += size[r.lane] {
+				rest = append(rest, fetchRange{lane: r.lane, from: from, to: min(from+size[r.lane]-1, r.to)})
 			}
 			retry = append(rest, retry...)
-			size[r.lane] = got
 		}
 		ready[r.lane][r.from] = res.blocks
 		for _, b := range res.blocks {
@@ -340,6 +349,10 @@ func (n *Node) fetchAll(ctx context.Context, peers []peerHead, target syncStatus
 		}
 	}
 }
+
+// syncBlockBytes estimates the bytes of b in a sync answer, as the
+// serving side bounds its answers.
+func syncBlockBytes(b *chain.Block) int { return 200 + b.NumEntries()*160 }
 
 // fetchRange requests r from peer and sends the outcome to results.
 func (n *Node) fetchRange(ctx context.Context, peer chain.PubKey, r fetchRange, results chan<- fetchResult) {
