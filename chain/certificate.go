@@ -94,6 +94,21 @@ func (c *Certificate) ValidateBasic() error {
 // height: every signer is a distinct member of vs, every signature verifies,
 // and there are at least vs.Quorum() of them. Cheap checks run first.
 func (c *Certificate) Verify(chainID string, vs *ValidatorSet, lane Lane, height uint64, blockHash Hash) error {
+	if err := c.VerifySigners(vs, lane, height, blockHash); err != nil {
+		return err
+	}
+	for i := range c.Sigs {
+		if err := c.Precommit(i).VerifySignature(chainID); err != nil {
+			return fmt.Errorf("sigs[%d]: %w", i, err)
+		}
+	}
+	return nil
+}
+
+// VerifySigners is Verify without the signatures: for a caller that has
+// checked them already, in a batch with others (block sync checks those of
+// many blocks in one BatchVerifier).
+func (c *Certificate) VerifySigners(vs *ValidatorSet, lane Lane, height uint64, blockHash Hash) error {
 	if err := c.ValidateBasic(); err != nil {
 		return err
 	}
@@ -115,11 +130,6 @@ func (c *Certificate) Verify(chainID string, vs *ValidatorSet, lane Lane, height
 			return fmt.Errorf("sigs[%d]: %s signed twice", i, s.Validator.Short())
 		}
 		seen[s.Validator] = true
-	}
-	for i := range c.Sigs {
-		if err := c.Precommit(i).VerifySignature(chainID); err != nil {
-			return fmt.Errorf("sigs[%d]: %w", i, err)
-		}
 	}
 	return nil
 }

@@ -35,6 +35,7 @@ func (n *Node) Status(context.Context) (api.Status, error) {
 		Role: n.role, Lanes: map[string]api.LaneStatus{}, Syncing: n.syncing.Load(),
 		Version: build.Version, Commit: build.Commit, GoVersion: build.GoVersion,
 		Mempool: api.MempoolStatus{Readings: n.readings.Len(), Txs: n.txs.Len()},
+		Sync:    n.progress.status(n),
 	}
 	if n.host != nil {
 		st.NodeID = n.host.ID().String()

@@ -182,7 +182,13 @@ func (n *Node) checkHeader(b *chain.Block) error {
 // on a block of the other lane not committed here yet, is errNotReady.
 // Called on the loop.
 func (n *Node) verifyHeader(h *chain.Header) (*chain.ValidatorSet, error) {
-	vs, err := n.verifier().Header(committedChain{n}, h)
+	return n.verifyHeaderOn(committedChain{n}, h)
+}
+
+// verifyHeaderOn is verifyHeader against the chain r reads (block sync:
+// the committed chain and the blocks of a batch verified before h).
+func (n *Node) verifyHeaderOn(r verify.HeaderReader, h *chain.Header) (*chain.ValidatorSet, error) {
+	vs, err := n.verifier().Header(r, h)
 	switch {
 	case errors.Is(err, verify.ErrAnchorAhead):
 		return nil, fmt.Errorf("%w: %w: %w", errNotReady, errAnchorAhead, err)
@@ -220,16 +226,22 @@ func (n *Node) validateProposal(b *chain.Block) (*executed, error) {
 // state root it commits to. Entry signatures must have been verified.
 // Called on the loop.
 func (n *Node) execute(b *chain.Block) (*executed, error) {
+	return n.executeOn(b, n.Height(chain.LaneData), readingSource{n.store})
+}
+
+// executeOn is execute with the data chain at dataHeight read through src
+// (block sync: the store and the data blocks of a batch not written yet).
+func (n *Node) executeOn(b *chain.Block, dataHeight uint64, src state.ReadingSource) (*executed, error) {
 	sr := n.state
 	var changes []state.Change
 	var err error
 	if b.Header.Lane == chain.LaneData {
 		changes, err = state.VerifyDataBlock(sr, b)
 	} else {
-		if n.Height(chain.LaneData) < b.Header.Anchor.Height {
-			return nil, fmt.Errorf("%w: data chain at %d, tx block anchors %d", errNotReady, n.Height(chain.LaneData), b.Header.Anchor.Height)
+		if dataHeight < b.Header.Anchor.Height {
+			return nil, fmt.Errorf("%w: data chain at %d, tx block anchors %d", errNotReady, dataHeight, b.Header.Anchor.Height)
 		}
-		changes, err = state.VerifyTxBlock(sr, readingSource{n.store}, n.stateGen, b)
+		changes, err = state.VerifyTxBlock(sr, src, n.stateGen, b)
 	}
 	if err != nil {
 		return nil, err

@@ -165,9 +165,9 @@ func TestTamperedBlocksOneVerdict(t *testing.T) {
 			if proposal == nil {
 				_, proposal = n.validateProposal(b)
 			}
-			// Block sync (syncFrom off the loop, then applySync); the node
+			// Block sync (checkSync off the loop, then applySync); the node
 			// must not commit it.
-			synced := n.checkFetched(b)
+			_, synced := n.checkSync([]*chain.Block{b})
 			if synced == nil {
 				synced = n.applySync([]*chain.Block{b})
 				n.fatal.Store(nil) // a certified block that does not execute stops the node

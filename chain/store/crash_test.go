@@ -14,7 +14,12 @@ import (
 	"github.com/waterchain/waterchain/chain/store"
 )
 
-const crashDirEnv = "WATERCHAIN_STORE_CRASH_DIR"
+const (
+	crashDirEnv = "WATERCHAIN_STORE_CRASH_DIR"
+	// crashGroupEnv is how many blocks the child commits per call:
+	// 1 by Commit, more by one CommitBlocks.
+	crashGroupEnv = "WATERCHAIN_STORE_CRASH_GROUP"
+)
 
 // TestCrashChild is the process TestCrashResumes kills: it commits data
 // blocks to the store in $WATERCHAIN_STORE_CRASH_DIR as fast as it can and
@@ -31,27 +36,50 @@ func TestCrashChild(t *testing.T) {
 	s := openStore(t, kv)
 	c := newTestChain(t)
 	devices := []*chain.PrivateKey{key(t, "crash-a"), key(t, "crash-b")}
+	group, _ := strconv.Atoi(os.Getenv(crashGroupEnv))
+	var pending []store.BlockCommit
 	for height := uint64(1); ; height++ {
 		var readings []*chain.Reading
 		for i := uint64(0); i < 20; i++ {
 			readings = append(readings, reading(devices[i%2], height*10+i/2, baseTime+chain.Time(height*10+i)))
 		}
-		c.commit(s, chain.LaneData, readings, nil, set("d/height", fmt.Sprint(height)))
-		fmt.Printf("committed %d\n", height)
+		if group <= 1 {
+			c.commit(s, chain.LaneData, readings, nil, set("d/height", fmt.Sprint(height)))
+			fmt.Printf("committed %d\n", height)
+			continue
+		}
+		b := c.next(chain.LaneData, readings, nil)
+		c.advance(b)
+		pending = append(pending, store.BlockCommit{Block: b, Changes: []store.Change{set("d/height", fmt.Sprint(height))}})
+		if len(pending) == group {
+			if err := s.CommitBlocks(pending); err != nil {
+				t.Fatal(err)
+			}
+			pending = pending[:0]
+			fmt.Printf("committed %d\n", height)
+		}
 	}
 }
 
 // TestCrashResumes kills a process that is committing blocks at an
 // arbitrary instant (SIGKILL: no flush, no close) and reopens its store:
 // every block whose commit returned is there, whole, and the store resumes
-// at its last block with the state of that block.
+// at its last block with the state of that block. The child commits block
+// by block (Commit), or eight blocks per write (CommitBlocks, as block
+// sync does): then the store resumes at the end of a whole group.
 func TestCrashResumes(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a child process")
 	}
+	for _, group := range []int{1, 8} {
+		t.Run(fmt.Sprintf("blocks-per-write=%d", group), func(t *testing.T) { crashResumes(t, group) })
+	}
+}
+
+func crashResumes(t *testing.T, group int) {
 	dir := t.TempDir()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.v")
-	cmd.Env = append(os.Environ(), crashDirEnv+"="+dir)
+	cmd.Env = append(os.Environ(), crashDirEnv+"="+dir, fmt.Sprintf("%s=%d", crashGroupEnv, group))
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -87,6 +115,9 @@ func TestCrashResumes(t *testing.T) {
 	head, ok := s.Head(chain.LaneData)
 	if !ok || head.Height < confirmed {
 		t.Fatalf("after the crash the head is %d, but commits up to %d returned", head.Height, confirmed)
+	}
+	if head.Height%uint64(group) != 0 {
+		t.Fatalf("resumed at height %d, inside a write of %d blocks", head.Height, group)
 	}
 	t.Logf("killed after %d confirmed commits; resumed at height %d", confirmed, head.Height)
 	for h := uint64(1); h <= head.Height; h++ {

@@ -33,9 +33,12 @@
 //
 // Commit writes a block, its certificate, its entries, every index, the
 // state changes and the new lane head in one KV batch; badger writes it as
-// one transaction with SyncWrites, one fsync per block. A crash at any
-// instant leaves the store at the last fully written block of each lane,
-// and Open resumes there. badger's memtable is sized (DefaultMemTableSize)
+// one transaction with SyncWrites, one fsync per block. CommitBlocks
+// writes many blocks of both lanes the same way in one batch (split in
+// order when they do not fit one), one fsync for all: block sync uses it.
+// A crash at any instant leaves the store at the last fully written block
+// of each lane (a prefix of the blocks of a CommitBlocks, each whole), and
+// Open resumes there. badger's memtable is sized (DefaultMemTableSize)
 // so that a maximal block fits one transaction.
 //
 // # Key layout

@@ -178,6 +178,20 @@ func (v *Verifier) Certificate(vs *chain.ValidatorSet, b *chain.Block) error {
 	return nil
 }
 
+// CertificateSigners is Certificate for a block whose certificate
+// signatures the caller has verified already (in a chain.BatchVerifier,
+// as block sync does for many blocks at once): the
+// signers are distinct members of vs and a quorum, for b's hash.
+func (v *Verifier) CertificateSigners(vs *chain.ValidatorSet, b *chain.Block) error {
+	if b.Cert == nil {
+		return fmt.Errorf("%w: %s/%d has none", ErrCertificate, b.Header.Lane, b.Header.Height)
+	}
+	if err := b.Cert.VerifySigners(vs, b.Header.Lane, b.Header.Height, b.Hash()); err != nil {
+		return fmt.Errorf("%w: %w", ErrCertificate, err)
+	}
+	return nil
+}
+
 // Block checks a finalized block as the next of its lane on r's chain:
 // its header (Header), then its certificate (Certificate).
 func (v *Verifier) Block(r HeaderReader, b *chain.Block) error {

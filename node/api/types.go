@@ -18,8 +18,11 @@ type Status struct {
 	Peers       int                   `json:"peers"`
 	Validators  []chain.PubKey        `json:"validators"`
 	Syncing     bool                  `json:"syncing"`
-	Mempool     MempoolStatus         `json:"mempool"`
-	Version     string                `json:"version"`
+	// Sync is block sync's progress while the node catches up (absent
+	// otherwise).
+	Sync    *SyncStatus   `json:"sync,omitempty"`
+	Mempool MempoolStatus `json:"mempool"`
+	Version string        `json:"version"`
 	// Commit and GoVersion say which build of that version runs.
 	Commit    string `json:"commit,omitempty"`
 	GoVersion string `json:"go_version"`
@@ -53,6 +56,18 @@ type LaneStatus struct {
 	// and the lane has made no block since: it is stalled (too few
 	// validators up, or this node cut off from them), not quiet.
 	Overdue bool `json:"overdue,omitempty"`
+}
+
+// SyncStatus is block sync's progress: the heads it catches up to, how
+// many blocks are left, and the rate and time left at the recent rate.
+type SyncStatus struct {
+	TargetData      uint64  `json:"target_data"`
+	TargetTx        uint64  `json:"target_tx"`
+	Remaining       uint64  `json:"remaining"`
+	Synced          uint64  `json:"synced"`
+	SyncedEntries   uint64  `json:"synced_entries"`
+	BlocksPerSecond float64 `json:"blocks_per_second"`
+	ETASeconds      float64 `json:"eta_seconds"`
 }
 
 // MempoolStatus counts entries waiting to be proposed.

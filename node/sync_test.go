@@ -1,0 +1,337 @@
+package node
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/waterchain/waterchain/chain"
+	"github.com/waterchain/waterchain/chain/store"
+	"github.com/waterchain/waterchain/node/home"
+)
+
+// syncNetwork writes a network of 4 validators and an auditor with
+// devicesPerIndustry meters per industry and a chain of blocks blocks
+// (alternating lanes) in validators 1 and 2's stores.
+func syncNetwork(t *testing.T, blocks, devicesPerIndustry int) *home.Network {
+	t.Helper()
+	nw, err := home.WriteNetwork(t.TempDir(), home.NetworkOptions{
+		Validators: 4, Auditors: 1, DevicesPerIndustry: devicesPerIndustry,
+		BasePort:    20000 + int(time.Now().UnixNano()%2000)*10,
+		GenesisTime: time.Now().Add(-10 * time.Minute).Truncate(time.Second),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	buildSyncChain(t, nw, blocks)
+	return nw
+}
+
+// storedBlocks reads every block of the store in dir, in the order they
+// were built (alternating lanes, data first).
+func storedBlocks(t *testing.T, dir string) []*chain.Block {
+	t.Helper()
+	kv, err := store.OpenBadger(dir, store.BadgerOptions{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer kv.Close()
+	st, err := store.Open(kv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []*chain.Block
+	for h := uint64(1); h <= st.Height(chain.LaneData); h++ {
+		for _, lane := range chain.Lanes {
+			if h > st.Height(lane) {
+				continue
+			}
+			b, err := st.Block(lane, h)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, b)
+		}
+	}
+	return out
+}
+
+// TestSyncRefusesTamperedBlockInBatch hands block sync's stages (the batch
+// check off the loop, then the apply on the loop) a batch of 40 valid
+// blocks with one tampered in the middle: the batch is refused at that
+// block, every block before it is committed, none after it, and the node
+// does not stop (a peer sent a bad block; its state is fine). The
+// untampered rest then applies on top.
+func TestSyncRefusesTamperedBlockInBatch(t *testing.T) {
+	nw := syncNetwork(t, 40, 1)
+	valid := storedBlocks(t, dataDir(t, nw.Nodes[0].Home))
+	if len(valid) != 40 {
+		t.Fatalf("%d blocks built, want 40", len(valid))
+	}
+	const at = 21 // tx/11: index 21 in data/1, tx/1, data/2, ...
+	cases := []struct {
+		name   string
+		index  int
+		tamper func(b *chain.Block) *chain.Block
+	}{
+		{"reading value", at - 1, func(b *chain.Block) *chain.Block {
+			c := *b
+			r := *c.Readings[0]
+			r.Volume++
+			c.Readings = append([]*chain.Reading{&r}, c.Readings[1:]...)
+			return &c
+		}},
+		{"reading signature", at - 1, func(b *chain.Block) *chain.Block {
+			// The reading's bytes and so the entries root stay; only the
+			// signature is wrong.
+			c := *b
+			r := *c.Readings[0]
+			r.Sig = append(chain.Signature{}, r.Sig...)
+			r.Sig[5] ^= 1
+			c.Readings = append([]*chain.Reading{&r}, c.Readings[1:]...)
+			c.Header.EntriesRoot = c.ComputeEntriesRoot()
+			return &c
+		}},
+		{"certificate signature", at, func(b *chain.Block) *chain.Block {
+			c := *b
+			cert := *c.Cert
+			cert.Sigs = append([]chain.CommitSig{}, cert.Sigs...)
+			cert.Sigs[1].Sig = append(chain.Signature{}, cert.Sigs[1].Sig...)
+			cert.Sigs[1].Sig[7] ^= 1
+			c.Cert = &cert
+			return &c
+		}},
+		{"state root", at, func(b *chain.Block) *chain.Block {
+			c := *b
+			c.Header.StateRoot[0] ^= 1
+			return &c
+		}},
+		{"no certificate", at, func(b *chain.Block) *chain.Block {
+			c := *b
+			c.Cert = nil
+			return &c
+		}},
+	}
+	auditor := nw.Nodes[len(nw.Nodes)-1].Home
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := os.RemoveAll(dataDir(t, auditor)); err != nil {
+				t.Fatal(err)
+			}
+			n := openUnstarted(t, auditor)
+			defer n.Close()
+			n.ctx, n.cancel = context.WithCancel(context.Background())
+			if err := n.startEngines(); err != nil {
+				t.Fatal(err)
+			}
+			batch := append([]*chain.Block{}, valid...)
+			batch[tc.index] = tc.tamper(valid[tc.index])
+			good, err := n.checkSync(batch)
+			if applyErr := n.applySync(batch[:good]); err == nil {
+				err = applyErr
+			}
+			if err == nil {
+				t.Fatal("a batch with a tampered block was applied without error")
+			}
+			t.Logf("refused: %v", err)
+			bad := batch[tc.index].Header
+			if !strings.Contains(err.Error(), fmt.Sprintf("%s/%d", bad.Lane, bad.Height)) {
+				t.Errorf("the error does not name the tampered block %s/%d", bad.Lane, bad.Height)
+			}
+			if err := n.Err(); err != nil {
+				t.Fatalf("a peer's bad block stopped the node: %v", err)
+			}
+			// Exactly the blocks before the tampered one are committed.
+			want := map[chain.Lane]uint64{}
+			for _, b := range valid[:tc.index] {
+				want[b.Header.Lane] = b.Header.Height
+			}
+			for _, lane := range chain.Lanes {
+				if got := n.Height(lane); got != want[lane] {
+					t.Errorf("%s height %d after the refused batch, want %d", lane, got, want[lane])
+				}
+				if _, err := n.store.Header(lane, want[lane]+1); err == nil {
+					t.Errorf("%s/%d, after the tampered block, is stored", lane, want[lane]+1)
+				}
+			}
+			if err := checkStateCache(n.state, n.store); err != nil {
+				t.Fatalf("state in memory differs from the store after the refused batch: %v", err)
+			}
+			// The untampered rest applies on top.
+			rest := valid[tc.index:]
+			if good, err := n.checkSync(rest); err != nil || good != len(rest) {
+				t.Fatalf("untampered rest: %d good, %v", good, err)
+			}
+			if err := n.applySync(rest); err != nil {
+				t.Fatalf("untampered rest: %v", err)
+			}
+			if d, x := n.Height(chain.LaneData), n.Height(chain.LaneTx); d != 20 || x != 20 {
+				t.Fatalf("heights %d/%d after the rest, want 20/20", d, x)
+			}
+		})
+	}
+}
+
+const syncKillHomeEnv = "WATERCHAIN_SYNC_KILL_HOME"
+
+// TestSyncKillChild is the auditor TestSyncKilledMidCatchUpResumes kills:
+// it runs the node of $WATERCHAIN_SYNC_KILL_HOME and prints its heights
+// (committed, so on disk) as they move.
+func TestSyncKillChild(t *testing.T) {
+	dir := os.Getenv(syncKillHomeEnv)
+	if dir == "" {
+		t.Skip("run by TestSyncKilledMidCatchUpResumes")
+	}
+	n := openUnstarted(t, dir)
+	if err := n.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var last uint64
+	for {
+		d, x := n.Height(chain.LaneData), n.Height(chain.LaneTx)
+		if d+x != last {
+			fmt.Printf("heights %d %d\n", d, x)
+			last = d + x
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// TestSyncKilledMidCatchUpResumes kills an auditor (SIGKILL, its own
+// process) while block sync is committing batches of a long chain, then
+// starts it again: every block it had reported committed is there, it
+// resumes from there to the head, and its chain and state are the
+// sources'.
+func TestSyncKilledMidCatchUpResumes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("network test with a child process")
+	}
+	const blocks = 12_000
+	nw := syncNetwork(t, blocks, 1)
+	tn := &testNet{t: t, nw: nw}
+	defer tn.close()
+	for i := 0; i < 2; i++ {
+		tn.nodes = append(tn.nodes, tn.start(i))
+	}
+	auditor := len(nw.Nodes) - 1
+
+	cmd := exec.Command(os.Args[0], "-test.run=^TestSyncKillChild$", "-test.v")
+	cmd.Env = append(os.Environ(), syncKillHomeEnv+"="+nw.Nodes[auditor].Home)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.AfterFunc(5*time.Minute, func() { cmd.Process.Kill() })
+	defer deadline.Stop()
+	var data, tx uint64
+	lines := bufio.NewScanner(out)
+	for lines.Scan() {
+		if _, err := fmt.Sscanf(lines.Text(), "heights %d %d", &data, &tx); err == nil && data+tx >= blocks/4 {
+			break
+		}
+	}
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Wait()
+	if data+tx < blocks/4 {
+		t.Fatalf("the child reported only %d+%d blocks", data, tx)
+	}
+	if data+tx >= blocks {
+		t.Fatalf("the child had synced everything (%d+%d) before the kill: nothing tested", data, tx)
+	}
+	t.Logf("killed at %d+%d of %d blocks", data, tx, blocks)
+
+	n := tn.start(auditor)
+	tn.nodes = append(tn.nodes, n)
+	if d, x := n.Height(chain.LaneData), n.Height(chain.LaneTx); d < data || x < tx {
+		t.Fatalf("after the kill the auditor is at %d/%d, below the %d/%d it had committed", d, x, data, tx)
+	}
+	waitFor(t, 3*time.Minute, "the auditor to sync the rest", func() bool {
+		return n.Height(chain.LaneData)+n.Height(chain.LaneTx) >= blocks || n.Err() != nil
+	})
+	if err := n.Err(); err != nil {
+		t.Fatalf("auditor stopped: %v", err)
+	}
+	src := tn.nodes[0]
+	for _, lane := range chain.Lanes {
+		top := n.Height(lane)
+		for _, h := range []uint64{1, data / 2, data, data + 1, top} {
+			if h == 0 || h > top {
+				continue
+			}
+			got, err := n.Block(lane, h)
+			if err != nil {
+				t.Fatalf("auditor's %s/%d: %v", lane, h, err)
+			}
+			want, err := src.Block(lane, h)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Hash() != want.Hash() || len(got.Readings) != len(want.Readings) {
+				t.Fatalf("auditor's %s/%d differs from the source's", lane, h)
+			}
+		}
+	}
+	// Nothing is left to sync: the state it holds in memory is its
+	// store's, and its state root the source's.
+	if err := checkStateCache(n.state, n.store); err != nil {
+		t.Fatalf("auditor's state: %v", err)
+	}
+	ha, _ := n.Head(chain.LaneData)
+	hs, _ := src.Head(chain.LaneData)
+	if ha.StateRoot != hs.StateRoot {
+		t.Fatal("auditor's data state root differs from the source's")
+	}
+}
+
+// TestSyncProgressInStatus: while block sync runs, /v1/status's sync
+// object gives the target heads, the blocks left and synced, and a rate;
+// once the node has caught up it is gone.
+func TestSyncProgressInStatus(t *testing.T) {
+	nw := syncNetwork(t, 40, 1)
+	valid := storedBlocks(t, dataDir(t, nw.Nodes[0].Home))
+	n := openUnstarted(t, nw.Nodes[len(nw.Nodes)-1].Home)
+	defer n.Close()
+	n.ctx, n.cancel = context.WithCancel(context.Background())
+	if err := n.startEngines(); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := n.Status(context.Background()); st.Sync != nil {
+		t.Fatalf("sync progress before any sync: %+v", st.Sync)
+	}
+	n.progress.begin(n, syncStatusResp{Data: 20, Tx: 20})
+	if good, err := n.checkSync(valid[:30]); err != nil || good != 30 {
+		t.Fatal(good, err)
+	}
+	if err := n.applySync(valid[:30]); err != nil {
+		t.Fatal(err)
+	}
+	st, err := n.Status(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := st.Sync
+	if s == nil {
+		t.Fatal("no sync progress in status while syncing")
+	}
+	if s.TargetData != 20 || s.TargetTx != 20 || s.Synced != 30 || s.Remaining != 10 || s.SyncedEntries != 15*4 {
+		t.Fatalf("sync progress %+v, want targets 20/20, 30 synced (60 readings), 10 left", *s)
+	}
+	if s.BlocksPerSecond <= 0 || s.ETASeconds <= 0 {
+		t.Fatalf("no rate or ETA: %+v", *s)
+	}
+	n.progress.stop(n)
+	if st, _ := n.Status(context.Background()); st.Sync != nil {
+		t.Fatalf("sync progress after the sync: %+v", st.Sync)
+	}
+}
