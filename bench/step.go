@@ -11,8 +11,6 @@ import (
 	"time"
 
 	"github.com/waterchain/waterchain/chain"
-	"github.com/waterchain/waterchain/node"
-	"github.com/waterchain/waterchain/node/events"
 )
 
 // stepState is one step's readings and their times. Readings are ordered
@@ -20,6 +18,9 @@ import (
 // k / D of the step.
 type stepState struct {
 	readings []*chain.Reading
+	// encoded[k] is readings[k]'s JSON, for HTTP submission; nil in
+	// process.
+	encoded  [][]byte
 	firstSeq []uint64 // per meter: the sequence number of its first reading
 	t0       time.Time
 	// submitAt[k] is when reading k was handed to SubmitReadings, in ns
@@ -35,7 +36,7 @@ type stepState struct {
 }
 
 // index finds reading r among the step's readings.
-func (st *stepState) index(meter int, r *chain.Reading) (int, bool) {
+func (st *stepState) index(meter int, r readingID) (int, bool) {
 	d := len(st.firstSeq)
 	if r.Seq < st.firstSeq[meter] {
 		return 0, false
@@ -48,12 +49,16 @@ func (st *stepState) index(meter int, r *chain.Reading) (int, bool) {
 }
 
 // sign makes and signs the next n readings, round-robin over the meters,
-// timed from now at rate per second (each meter's times strictly rising).
+// timed from now at rate per second (each meter's times strictly rising),
+// and with nw.encode encodes each as JSON.
 func (nw *network) sign(n, rate int) *stepState {
 	d := len(nw.meters)
 	st := &stepState{
 		readings: make([]*chain.Reading, n), firstSeq: make([]uint64, d),
 		submitAt: make([]int64, n), rejected: make([]bool, n), finalAt: make([]int64, n),
+	}
+	if nw.encode {
+		st.encoded = make([][]byte, n)
 	}
 	base := chain.TimeOf(time.Now())
 	for m := range d {
@@ -82,6 +87,10 @@ func (nw *network) sign(n, rate int) *stepState {
 			defer wg.Done()
 			for k := start; k < end; k++ {
 				st.readings[k].Sign(nw.chainID, nw.meters[k%d])
+				if st.encoded != nil {
+					// A signed reading always encodes.
+					st.encoded[k], _ = json.Marshal(st.readings[k])
+				}
 			}
 		}()
 	}
@@ -92,6 +101,7 @@ func (nw *network) sign(n, rate int) *stepState {
 // job is one batch for one validator.
 type job struct {
 	readings []*chain.Reading
+	encoded  [][]byte // nil in process
 	idx      []int
 }
 
@@ -106,37 +116,49 @@ func (nw *network) runStep(ctx context.Context, tr *tracker, label string, rate 
 	// Signing made garbage; collect it before the clock starts.
 	runtime.GC()
 
-	missingBefore := nw.missing()
-	v := len(nw.nodes)
-	var firstErr error
-	var errMu sync.Mutex
+	meterKeys := nw.meterKeys()
+	missingBefore := nw.cl.missing(ctx, meterKeys)
+	v := nw.o.Validators
+	var (
+		errMu    sync.Mutex // guards firstErr and busy
+		firstErr error
+		busy     int
+	)
 	jobs := make([]chan job, v)
 	var wg sync.WaitGroup
+	cpuBefore, selfBefore := nw.cl.nodeCPU(), selfCPUOrZero()
 	st.t0 = time.Now()
 	tr.begin(st)
 	defer tr.end()
+	// One submitter per validator, each sending its batches in order, as
+	// one gateway per industry does: a meter's readings reach its
+	// validator in sequence.
 	for i := range v {
 		jobs[i] = make(chan job, 16)
 		wg.Add(1)
-		go func(n *node.Node, jobs <-chan job) {
+		go func(i int, jobs <-chan job) {
 			defer wg.Done()
 			for j := range jobs {
 				at := int64(time.Since(st.t0))
 				for _, k := range j.idx {
 					st.submitAt[k] = at
 				}
-				for i, err := range n.SubmitReadings(j.readings) {
+				errs, refusedAll := nw.cl.submit(ctx, i, j.readings, j.encoded)
+				errMu.Lock()
+				if refusedAll {
+					busy++
+				}
+				for i, err := range errs {
 					if err != nil {
 						st.rejected[j.idx[i]] = true
-						errMu.Lock()
 						if firstErr == nil {
 							firstErr = err
 						}
-						errMu.Unlock()
 					}
 				}
+				errMu.Unlock()
 			}
-		}(nw.nodes[i], jobs[i])
+		}(i, jobs[i])
 	}
 	tick := time.NewTicker(o.Tick)
 	sent := 0
@@ -154,10 +176,12 @@ func (nw *network) runStep(ctx context.Context, tr *tracker, label string, rate 
 		}
 		batches := make([]job, v)
 		for k := sent; k < due; k++ {
-			// Meter m always goes to validator m mod v; with a meter count
-			// that is a multiple of v that is k mod v.
-			b := &batches[(k%len(nw.meters))%v]
+			// Meter m always goes to the validator of its industry.
+			b := &batches[nw.meterNode[k%len(nw.meters)]]
 			b.readings = append(b.readings, st.readings[k])
+			if st.encoded != nil {
+				b.encoded = append(b.encoded, st.encoded[k])
+			}
 			b.idx = append(b.idx, k)
 		}
 		for i, b := range batches {
@@ -182,22 +206,30 @@ func (nw *network) runStep(ctx context.Context, tr *tracker, label string, rate 
 			rejected++
 		}
 	}
-	res.Submitted, res.Rejected = n-rejected, rejected
+	res.Submitted, res.Rejected, res.RefusedAnswers = n-rejected, rejected, busy
 	if firstErr != nil {
 		res.FirstError = firstErr.Error()
 	}
 	res.SubmittedPerS = float64(n) / submitEnd.Seconds()
+	res.AcceptedPerS = float64(res.Submitted) / submitEnd.Seconds()
 
-	if err := tr.waitFinalized(ctx, res.Submitted, o.Drain, nw.stopped); err != nil {
+	if err := tr.waitFinalized(ctx, res.Submitted, o.Drain, nw.cl.stopped); err != nil {
 		return nil, err
 	}
+	if cpu := nw.cl.nodeCPU(); cpu != nil && len(cpuBefore) == len(cpu) {
+		res.NodeCPUSeconds = make([]float64, len(cpu))
+		for i := range cpu {
+			res.NodeCPUSeconds[i] = round2(cpu[i] - cpuBefore[i])
+		}
+	}
+	res.BenchCPUSeconds = round2(selfCPUOrZero() - selfBefore)
 	tr.mu.Lock()
 	defer tr.mu.Unlock()
 	if tr.err != nil {
 		return nil, tr.err
 	}
 	res.Finalized, res.Blocks, res.MaxBlock, res.LateRounds = st.finalized, st.blocks, st.maxBlock, st.lateRound
-	res.Skipped = nw.missing() - missingBefore
+	res.Skipped = nw.cl.missing(ctx, meterKeys) - missingBefore
 	lat := make([]float64, 0, st.finalized)
 	var last int64
 	for k, f := range st.finalAt {
@@ -214,18 +246,14 @@ func (nw *network) runStep(ctx context.Context, tr *tracker, label string, rate 
 	return res, nil
 }
 
-// missing is the number of readings validator-1's chain records as
-// missing over all meters: sequence numbers skipped when a later reading
-// of the meter was finalized first.
-func (nw *network) missing() int {
-	total := 0
-	for _, k := range nw.meters {
-		if d, err := nw.nodes[0].Device(k.Public()); err == nil {
-			total += int(d.Missing)
-		}
-	}
-	return total
+// selfCPUOrZero is this process's CPU seconds, 0 where unknown.
+func selfCPUOrZero() float64 {
+	s, _ := selfCPU()
+	return s
 }
+
+// round2 rounds to hundredths, the precision of /proc's clock ticks.
+func round2(x float64) float64 { return math.Round(x*100) / 100 }
 
 // percentile returns the q-quantile (0 < q <= 1) of xs by the nearest-rank
 // method, 0 for none. It sorts xs.
@@ -241,9 +269,8 @@ func percentile(xs []float64, q float64) float64 {
 // tracker follows validator-1's finalized data blocks and stamps the
 // current step's readings with the time their block became final.
 type tracker struct {
-	n        *node.Node
+	feed     chainFeed
 	devIndex map[chain.PubKey]int
-	sub      *events.Subscription
 	changed  chan struct{} // signalled when the step's finalized count grows
 	done     chan struct{}
 
@@ -252,12 +279,10 @@ type tracker struct {
 	err  error
 }
 
-func newTracker(n *node.Node, devIndex map[chain.PubKey]int) *tracker {
-	t := &tracker{
-		n: n, devIndex: devIndex, sub: n.Events().Subscribe(4096),
-		changed: make(chan struct{}, 1), done: make(chan struct{}),
-	}
-	go t.run(n.Height(chain.LaneData))
+// newTracker follows feed from data height seen.
+func newTracker(feed chainFeed, seen uint64, devIndex map[chain.PubKey]int) *tracker {
+	t := &tracker{feed: feed, devIndex: devIndex, changed: make(chan struct{}, 1), done: make(chan struct{})}
+	go t.run(seen)
 	return t
 }
 
@@ -265,36 +290,31 @@ func newTracker(n *node.Node, devIndex map[chain.PubKey]int) *tracker {
 // seen, so an event lost by a slow subscription loses no block.
 func (t *tracker) run(seen uint64) {
 	defer close(t.done)
-	for ev := range t.sub.C {
-		if ev.Kind != "block" {
-			continue
-		}
-		var be node.BlockEvent
-		if err := json.Unmarshal(ev.Data, &be); err != nil || be.Lane != chain.LaneData {
-			continue
-		}
-		now := time.Now()
-		for h := seen + 1; h <= be.Height; h++ {
-			b, err := t.n.Block(chain.LaneData, h)
+	for ev := range t.feed.events() {
+		for h := seen + 1; h <= ev.height; h++ {
+			b, err := t.feed.block(h)
 			if err != nil {
-				t.mu.Lock()
-				if t.err == nil {
-					t.err = fmt.Errorf("bench: reading finalized block data/%d: %w", h, err)
-				}
-				t.mu.Unlock()
+				t.fail(fmt.Errorf("bench: reading finalized block data/%d: %w", h, err))
 				continue
 			}
-			round := uint32(0)
-			if b.Cert != nil {
-				round = b.Cert.Round
-			}
-			t.account(b, round, now)
+			t.account(b, ev.at)
 		}
-		seen = max(seen, be.Height)
+		seen = max(seen, ev.height)
+	}
+	if err := t.feed.err(); err != nil {
+		t.fail(err)
 	}
 }
 
-func (t *tracker) account(b *chain.Block, round uint32, now time.Time) {
+func (t *tracker) fail(err error) {
+	t.mu.Lock()
+	if t.err == nil {
+		t.err = err
+	}
+	t.mu.Unlock()
+}
+
+func (t *tracker) account(b finalBlock, now time.Time) {
 	t.mu.Lock()
 	st := t.step
 	if st == nil {
@@ -303,7 +323,7 @@ func (t *tracker) account(b *chain.Block, round uint32, now time.Time) {
 	}
 	at := max(int64(now.Sub(st.t0)), 1)
 	grew := 0
-	for _, r := range b.Readings {
+	for _, r := range b.readings {
 		m, ok := t.devIndex[r.Device]
 		if !ok {
 			continue
@@ -314,10 +334,10 @@ func (t *tracker) account(b *chain.Block, round uint32, now time.Time) {
 		}
 	}
 	st.blocks++
-	if round > 0 {
+	if b.round > 0 {
 		st.lateRound++
 	}
-	st.maxBlock = max(st.maxBlock, len(b.Readings))
+	st.maxBlock = max(st.maxBlock, len(b.readings))
 	st.finalized += grew
 	t.mu.Unlock()
 	if grew > 0 {
@@ -341,7 +361,7 @@ func (t *tracker) end() {
 }
 
 // waitFinalized waits until the step has want readings final, or for
-// drain, or until stopped reports a node that stopped.
+// drain, or until stopped reports a node that stopped or the feed fails.
 func (t *tracker) waitFinalized(ctx context.Context, want int, drain time.Duration, stopped func() error) error {
 	deadline := time.NewTimer(drain)
 	defer deadline.Stop()
@@ -352,8 +372,11 @@ func (t *tracker) waitFinalized(ctx context.Context, want int, drain time.Durati
 			return err
 		}
 		t.mu.Lock()
-		got := t.step.finalized
+		got, err := t.step.finalized, t.err
 		t.mu.Unlock()
+		if err != nil {
+			return err
+		}
 		if got >= want {
 			return nil
 		}
@@ -369,6 +392,6 @@ func (t *tracker) waitFinalized(ctx context.Context, want int, drain time.Durati
 }
 
 func (t *tracker) close() {
-	t.sub.Close()
+	t.feed.close()
 	<-t.done
 }
