@@ -54,6 +54,11 @@ type Options struct {
 	// Binary is the waterchain executable the processes run; "" means
 	// this program (os.Executable), which must then be waterchain.
 	Binary string
+	// NoRetry makes overload refusals (429, 503, a full mempool) final:
+	// by default the bench, like a gateway, sends those readings again
+	// after the answer's Retry-After, in order, for at most Drain after
+	// the step.
+	NoRetry bool
 	// NodeLogLevel is passed to the processes' --log-level ("" keeps
 	// their config's); their output is in DIR/net/validator-N/node.log.
 	NodeLogLevel string
@@ -231,15 +236,19 @@ type Step struct {
 	// AcceptedPerS is the readings the door accepted per second of
 	// submission.
 	AcceptedPerS float64 `json:"accepted_per_s"`
-	// Submitted counts the readings accepted, Rejected those refused
-	// (one by one, in a whole-batch answer, or lost with a failed
+	// Submitted counts the readings accepted, Rejected those refused for
+	// good (one by one, in a whole-batch answer, or lost with a failed
 	// request).
 	Submitted int `json:"submitted"`
 	Rejected  int `json:"rejected"`
 	// RefusedAnswers counts the batches refused whole with HTTP 429 or
-	// 503 (with Processes; their readings are in Rejected).
+	// 503 (with Processes).
 	RefusedAnswers int `json:"refused_answers"`
-	Finalized      int `json:"finalized"`
+	// Retried counts the readings sent again after an overload refusal
+	// (a reading refused twice counts twice); Rejected has those still
+	// refused when the drain ended.
+	Retried   int `json:"retried"`
+	Finalized int `json:"finalized"`
 	// Skipped counts the readings of the step's meters that the chain
 	// recorded as missing during the step: a later reading of the same
 	// meter was finalized first, so the earlier one can never be.
@@ -407,7 +416,7 @@ func conditions(o Options) Conditions {
 	c := Conditions{
 		Cores: runtime.GOMAXPROCS(0), CPUs: runtime.NumCPU(),
 		StepSeconds: o.Duration.Seconds(), Devices: o.Devices, TickMs: float64(o.Tick) / float64(time.Millisecond),
-		Ingestion:    "node.SubmitReadings in-process, pre-signed readings, each meter to one validator, batches per tick",
+		Ingestion:    "node.SubmitReadings in-process, pre-signed readings, each meter to its industry's validator, batches per tick, overload refusals sent again after Retry-After",
 		Network:      fmt.Sprintf("%d validators in one process, badger stores, libp2p over loopback TCP", o.Validators),
 		FinalityNode: "validator-1's block events",
 		Params:       "devnet (heartbeat 1s, propose timeout 1s + 0.5s/round), reading window 1h",
@@ -416,7 +425,7 @@ func conditions(o Options) Conditions {
 		Processes:    o.Processes,
 	}
 	if o.Processes {
-		c.Ingestion = "POST /v1/readings (JSON arrays), pre-signed readings, each meter to its industry's validator, one batch per validator per tick, one request at a time per validator"
+		c.Ingestion = "POST /v1/readings (JSON arrays), pre-signed readings, each meter to its industry's validator, one batch per validator per tick, one request at a time per validator, overload refusals sent again after Retry-After"
 		c.Network = fmt.Sprintf("%d validators as OS processes (waterchain run --home), badger stores, libp2p over loopback TCP", o.Validators)
 		c.FinalityNode = "validator-1's block events on GET /v1/events, blocks from GET /v1/blocks/data/{height}"
 		c.Params = "devnet (heartbeat 1s, propose timeout 1s + 0.5s/round), reading window 1h; node config as waterchain testnet writes it"

@@ -3,12 +3,15 @@ package bench
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"net/http"
 	"time"
 
 	"github.com/waterchain/waterchain/chain"
 	"github.com/waterchain/waterchain/genesis"
 	"github.com/waterchain/waterchain/node"
+	"github.com/waterchain/waterchain/node/api"
 	"github.com/waterchain/waterchain/node/events"
 	"github.com/waterchain/waterchain/node/home"
 )
@@ -77,8 +80,17 @@ func startInProcess(ctx context.Context, o Options, written *home.Network, g *ge
 	return c, err
 }
 
-func (c *inProcess) submit(_ context.Context, i int, rs []*chain.Reading, _ [][]byte) ([]error, bool) {
-	return c.nodes[i].SubmitReadings(rs), false
+func (c *inProcess) submit(_ context.Context, i int, rs []*chain.Reading, _ [][]byte) ([]error, bool, time.Duration) {
+	errs := c.nodes[i].SubmitReadings(rs)
+	var retryAfter time.Duration
+	for j, err := range errs {
+		var he *api.HTTPError
+		if errors.As(err, &he) && (he.Status == http.StatusTooManyRequests || he.Status == http.StatusServiceUnavailable) {
+			errs[j] = fmt.Errorf("%w: %w", ErrOverload, err)
+			retryAfter = max(retryAfter, time.Duration(he.RetryAfter)*time.Second)
+		}
+	}
+	return errs, false, retryAfter
 }
 
 func (c *inProcess) missing(_ context.Context, meters []chain.PubKey) int {

@@ -29,9 +29,11 @@ const readingWindow = time.Hour
 // called from several goroutines at once (submit from one per validator).
 type cluster interface {
 	// submit hands validator i one batch, encoded[j] being rs[j]'s JSON;
-	// errs[j] is nil when rs[j] was accepted. busy reports that the whole
-	// batch was refused as overload (HTTP 429 or 503).
-	submit(ctx context.Context, i int, rs []*chain.Reading, encoded [][]byte) (errs []error, busy bool)
+	// errs[j] is nil when rs[j] was accepted, and wraps ErrOverload when
+	// the node asks for it again later (after retryAfter, when the answer
+	// says). busy reports that the whole batch was refused as overload
+	// (HTTP 429 or 503).
+	submit(ctx context.Context, i int, rs []*chain.Reading, encoded [][]byte) (errs []error, busy bool, retryAfter time.Duration)
 	// feed follows validator-1's finalized data blocks from its current
 	// data height, which it returns.
 	feed(ctx context.Context) (chainFeed, uint64, error)

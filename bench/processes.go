@@ -180,8 +180,20 @@ type submitAnswer struct {
 	} `json:"results"`
 }
 
+// overloadCodes are the per-reading refusals that mean "not now";
+// finalCodes those that never change. In a 429 or 503 answer, a reading
+// refused with a code of neither kind (a node's newer overload code) is
+// taken as overload.
+var (
+	overloadCodes = map[string]bool{api.CodeMempoolFull: true, api.CodeUnavailable: true}
+	finalCodes    = map[string]bool{
+		api.CodeBadRequest: true, api.CodeTooLarge: true, api.CodeBadSignature: true, api.CodeUnknownDevice: true,
+		api.CodeRevoked: true, api.CodeReplayed: true, api.CodeOutOfWindow: true, api.CodeDuplicate: true, api.CodeRejected: true,
+	}
+)
+
 // submit POSTs the batch as one JSON array, as a gateway does.
-func (c *processes) submit(ctx context.Context, i int, rs []*chain.Reading, encoded [][]byte) ([]error, bool) {
+func (c *processes) submit(ctx context.Context, i int, rs []*chain.Reading, encoded [][]byte) ([]error, bool, time.Duration) {
 	size := len(encoded) + 1
 	for _, e := range encoded {
 		size += len(e)
@@ -204,22 +216,26 @@ func (c *processes) submit(ctx context.Context, i int, rs []*chain.Reading, enco
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.apis[i]+"/v1/readings", bytes.NewReader(body))
 	if err != nil {
-		return all(err), false
+		return all(err), false, 0
 	}
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return all(fmt.Errorf("%w: validator-%d: %w", ErrRefused, i+1, err)), false
+		return all(fmt.Errorf("%w: validator-%d: %w", ErrRefused, i+1, err)), false, 0
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode == http.StatusAccepted {
 		io.Copy(io.Discard, resp.Body)
-		return errs, false
+		return errs, false, 0
 	}
 	busy := resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable
+	var retryAfter time.Duration
+	if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && s > 0 {
+		retryAfter = time.Duration(s) * time.Second
+	}
 	raw, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return all(fmt.Errorf("%w: validator-%d: reading the answer: %w", ErrRefused, i+1, err)), busy
+		return all(fmt.Errorf("%w: validator-%d: reading the answer: %w", ErrRefused, i+1, err)), busy, retryAfter
 	}
 	var ans submitAnswer
 	_ = json.Unmarshal(raw, &ans) // an answer that is not JSON refuses the whole batch below
@@ -228,14 +244,22 @@ func (c *processes) submit(ctx context.Context, i int, rs []*chain.Reading, enco
 		if msg == "" {
 			msg = string(bytes.TrimSpace(raw))
 		}
-		return all(fmt.Errorf("%w: validator-%d: %s %s: %s", ErrRefused, i+1, resp.Status, ans.Code, msg)), busy
+		err := fmt.Errorf("%w: validator-%d: %s %s: %s", ErrRefused, i+1, resp.Status, ans.Code, msg)
+		if busy {
+			err = fmt.Errorf("%w: %w", ErrOverload, err)
+		}
+		return all(err), busy, retryAfter
 	}
 	for j, r := range ans.Results {
-		if r.Error != "" {
-			errs[j] = fmt.Errorf("%w: validator-%d: %s %s: %s", ErrRefused, i+1, resp.Status, r.Code, r.Error)
+		if r.Error == "" {
+			continue
+		}
+		errs[j] = fmt.Errorf("%w: validator-%d: %s %s: %s", ErrRefused, i+1, resp.Status, r.Code, r.Error)
+		if overloadCodes[r.Code] || busy && !finalCodes[r.Code] {
+			errs[j] = fmt.Errorf("%w: %w", ErrOverload, errs[j])
 		}
 	}
-	return errs, busy
+	return errs, busy, retryAfter
 }
 
 // missing asks validator-1 about every meter, a few requests at a time.

@@ -98,13 +98,6 @@ func (nw *network) sign(n, rate int) *stepState {
 	return st
 }
 
-// job is one batch for one validator.
-type job struct {
-	readings []*chain.Reading
-	encoded  [][]byte // nil in process
-	idx      []int
-}
-
 // runStep signs the step's readings, submits them at rate for
 // o.Duration, waits for them to be final and returns the figures.
 func (nw *network) runStep(ctx context.Context, tr *tracker, label string, rate int) (*Step, error) {
@@ -119,46 +112,22 @@ func (nw *network) runStep(ctx context.Context, tr *tracker, label string, rate 
 	meterKeys := nw.meterKeys()
 	missingBefore := nw.cl.missing(ctx, meterKeys)
 	v := nw.o.Validators
-	var (
-		errMu    sync.Mutex // guards firstErr and busy
-		firstErr error
-		busy     int
-	)
-	jobs := make([]chan job, v)
+	jobs := make([]chan []int, v)
+	gateways := make([]*gateway, v)
+	giveUp := make(chan struct{})
 	var wg sync.WaitGroup
 	cpuBefore, selfBefore := nw.cl.nodeCPU(), selfCPUOrZero()
 	st.t0 = time.Now()
 	tr.begin(st)
 	defer tr.end()
-	// One submitter per validator, each sending its batches in order, as
-	// one gateway per industry does: a meter's readings reach its
-	// validator in sequence.
 	for i := range v {
-		jobs[i] = make(chan job, 16)
+		jobs[i] = make(chan []int, 16)
+		gateways[i] = &gateway{node: i, cl: nw.cl, st: st, retry: !o.NoRetry}
 		wg.Add(1)
-		go func(i int, jobs <-chan job) {
+		go func(g *gateway, jobs <-chan []int) {
 			defer wg.Done()
-			for j := range jobs {
-				at := int64(time.Since(st.t0))
-				for _, k := range j.idx {
-					st.submitAt[k] = at
-				}
-				errs, refusedAll := nw.cl.submit(ctx, i, j.readings, j.encoded)
-				errMu.Lock()
-				if refusedAll {
-					busy++
-				}
-				for i, err := range errs {
-					if err != nil {
-						st.rejected[j.idx[i]] = true
-						if firstErr == nil {
-							firstErr = err
-						}
-					}
-				}
-				errMu.Unlock()
-			}
-		}(i, jobs[i])
+			g.run(ctx, jobs, giveUp)
+		}(gateways[i], jobs[i])
 	}
 	tick := time.NewTicker(o.Tick)
 	sent := 0
@@ -174,18 +143,14 @@ func (nw *network) runStep(ctx context.Context, tr *tracker, label string, rate 
 		if due <= sent {
 			continue
 		}
-		batches := make([]job, v)
+		batches := make([][]int, v)
 		for k := sent; k < due; k++ {
 			// Meter m always goes to the validator of its industry.
-			b := &batches[nw.meterNode[k%len(nw.meters)]]
-			b.readings = append(b.readings, st.readings[k])
-			if st.encoded != nil {
-				b.encoded = append(b.encoded, st.encoded[k])
-			}
-			b.idx = append(b.idx, k)
+			i := nw.meterNode[k%len(nw.meters)]
+			batches[i] = append(batches[i], k)
 		}
 		for i, b := range batches {
-			if len(b.readings) > 0 {
+			if len(b) > 0 {
 				jobs[i] <- b
 			}
 		}
@@ -195,7 +160,10 @@ func (nw *network) runStep(ctx context.Context, tr *tracker, label string, rate 
 	for _, c := range jobs {
 		close(c)
 	}
+	// Readings refused as overload are retried for at most the drain.
+	giveUpTimer := time.AfterFunc(o.Drain, func() { close(giveUp) })
 	wg.Wait()
+	giveUpTimer.Stop()
 	submitEnd := time.Since(st.t0)
 	if stopErr != nil {
 		return nil, stopErr
@@ -206,9 +174,14 @@ func (nw *network) runStep(ctx context.Context, tr *tracker, label string, rate 
 			rejected++
 		}
 	}
-	res.Submitted, res.Rejected, res.RefusedAnswers = n-rejected, rejected, busy
-	if firstErr != nil {
-		res.FirstError = firstErr.Error()
+	res.Submitted, res.Rejected = n-rejected, rejected
+	var firstErrAt time.Time
+	for _, g := range gateways {
+		res.RefusedAnswers += g.refusedAnswers
+		res.Retried += g.retried
+		if g.firstErr != nil && (firstErrAt.IsZero() || g.firstErrAt.Before(firstErrAt)) {
+			res.FirstError, firstErrAt = g.firstErr.Error(), g.firstErrAt
+		}
 	}
 	res.SubmittedPerS = float64(n) / submitEnd.Seconds()
 	res.AcceptedPerS = float64(res.Submitted) / submitEnd.Seconds()

@@ -36,7 +36,12 @@ writes it), and the readings are POSTed in batches to /v1/readings of each
 meter's own validator, as meters and gateways do; latency runs from the
 request to validator-1's block event on /v1/events. Each step then also
 reports the batches refused whole (429/503) and the CPU seconds each node
-process used. The processes are stopped when the bench ends, and killed by
+process used.
+
+In both modes, readings refused as overload (429/503, a full mempool) are
+sent again in order after the answer's Retry-After, as a gateway does,
+for at most --drain after the step (RETRIED counts them; --no-retry counts
+them as lost); their latency runs from the first request. The processes are stopped when the bench ends, and killed by
 the kernel if it dies. Their output is in DIR/net/validator-N/node.log
 (with --dir).
 
@@ -60,6 +65,7 @@ verify_per_s, validators, ratio, and the conditions.`,
 	var o bench.Options
 	cmd.Flags().IntVar(&o.Validators, "validators", bench.DefaultValidators, "validator nodes, in this process unless --processes")
 	cmd.Flags().BoolVar(&o.Processes, "processes", false, "run each validator as an OS process and submit over HTTP")
+	cmd.Flags().BoolVar(&o.NoRetry, "no-retry", false, "count readings refused as overload (429/503, full mempool) as lost instead of sending them again after Retry-After")
 	cmd.Flags().DurationVar(&o.Duration, "duration", bench.DefaultDuration, "how long each step submits readings")
 	rates := cmd.Flags().String("rates", "", "offered readings/s of each step, comma-separated (default: rising from --start-rate)")
 	cmd.Flags().IntVar(&o.StartRate, "start-rate", bench.DefaultStartRate, "first offered rate of the rising steps")
@@ -144,7 +150,7 @@ type stepTable struct {
 
 func newStepTable(w io.Writer) *stepTable { return &stepTable{w: w, start: time.Now()} }
 
-const stepColumns = "STEP\tOFFERED/s\tSUBMITTED/s\tACCEPTED/s\tFINALIZED/s\tFINAL\tREJECTED\t429/503\tSKIPPED\tP50 ms\tP99 ms\tMAX ms\tBLOCKS\tLATE\tMAX BLOCK\tSIGN s\tNODES CPU s\tBENCH CPU s"
+const stepColumns = "STEP\tOFFERED/s\tSUBMITTED/s\tACCEPTED/s\tFINALIZED/s\tFINAL\tREJECTED\t429/503\tRETRIED\tSKIPPED\tP50 ms\tP99 ms\tMAX ms\tBLOCKS\tLATE\tMAX BLOCK\tSIGN s\tNODES CPU s\tBENCH CPU s"
 
 func (t *stepTable) event(ev bench.Event) {
 	if ev.Step == nil {
@@ -167,8 +173,8 @@ func (t *stepTable) event(ev bench.Event) {
 		}
 		nodesCPU = strconv.FormatFloat(total, 'f', 1, 64)
 	}
-	fmt.Fprintf(tw, "%s\t%d\t%.0f\t%.0f\t%.0f\t%d/%d\t%d\t%d\t%d\t%.0f\t%.0f\t%.0f\t%d\t%d\t%d\t%.1f\t%s\t%.1f\t\n",
-		s.Label, s.OfferedPerS, s.SubmittedPerS, s.AcceptedPerS, s.FinalizedPerS, s.Finalized, s.Submitted, s.Rejected, s.RefusedAnswers, s.Skipped,
+	fmt.Fprintf(tw, "%s\t%d\t%.0f\t%.0f\t%.0f\t%d/%d\t%d\t%d\t%d\t%d\t%.0f\t%.0f\t%.0f\t%d\t%d\t%d\t%.1f\t%s\t%.1f\t\n",
+		s.Label, s.OfferedPerS, s.SubmittedPerS, s.AcceptedPerS, s.FinalizedPerS, s.Finalized, s.Submitted, s.Rejected, s.RefusedAnswers, s.Retried, s.Skipped,
 		s.LatencyP50Ms, s.LatencyP99Ms, s.LatencyMaxMs, s.Blocks, s.LateRounds, s.MaxBlock, s.SignSeconds, nodesCPU, s.BenchCPUSeconds)
 	tw.Flush()
 	if len(s.NodeCPUSeconds) > 0 {
