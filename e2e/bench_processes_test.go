@@ -106,6 +106,7 @@ func TestBenchProcesses(t *testing.T) {
 			Submitted       int       `json:"submitted"`
 			Rejected        int       `json:"rejected"`
 			RefusedAnswers  *int      `json:"refused_answers"`
+			Retried         *int      `json:"retried"`
 			Finalized       int       `json:"finalized"`
 			LatencyP50Ms    float64   `json:"latency_p50_ms"`
 			LatencyP99Ms    float64   `json:"latency_p99_ms"`
@@ -121,8 +122,8 @@ func TestBenchProcesses(t *testing.T) {
 		t.Fatalf("processes %v, %d validators, verify %v/s, %d steps:\n%s", res.Conditions.Processes, res.Validators, res.VerifyPerS, len(res.Steps), text)
 	}
 	s := res.Steps[0]
-	if s.OfferedPerS != rate || s.Submitted != rate*seconds || s.Rejected != 0 || s.RefusedAnswers == nil || *s.RefusedAnswers != 0 {
-		t.Errorf("offered %d/s, %d accepted, %d rejected (%s), refused answers %v; want %d accepted", s.OfferedPerS, s.Submitted, s.Rejected, s.FirstError, s.RefusedAnswers, rate*seconds)
+	if s.OfferedPerS != rate || s.Submitted != rate*seconds || s.Rejected != 0 || s.RefusedAnswers == nil || *s.RefusedAnswers != 0 || s.Retried == nil || *s.Retried != 0 {
+		t.Errorf("offered %d/s, %d accepted, %d rejected (%s), refused answers %v, retried %v; want %d accepted", s.OfferedPerS, s.Submitted, s.Rejected, s.FirstError, s.RefusedAnswers, s.Retried, rate*seconds)
 	}
 	if s.AcceptedPerS <= 0.8*rate || s.AcceptedPerS > s.SubmittedPerS*1.001 {
 		t.Errorf("accepted %.1f/s of %.1f/s submitted at %d/s offered", s.AcceptedPerS, s.SubmittedPerS, rate)
@@ -145,7 +146,7 @@ func TestBenchProcesses(t *testing.T) {
 	if s.BenchCPUSeconds <= 0 {
 		t.Errorf("bench_cpu_s %v", s.BenchCPUSeconds)
 	}
-	for _, col := range []string{"ACCEPTED/s", "429/503", "NODES CPU s", "node CPU s: v1 "} {
+	for _, col := range []string{"ACCEPTED/s", "429/503", "RETRIED", "NODES CPU s", "node CPU s: v1 "} {
 		if !strings.Contains(text, col) {
 			t.Errorf("the table lacks %q:\n%s", col, text)
 		}
