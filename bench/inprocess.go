@@ -30,10 +30,11 @@ var _ cluster = (*inProcess)(nil)
 
 // startInProcess starts the written network's nodes in this process with
 // genesis g (the nodes get the value, not the file).
-func startInProcess(ctx context.Context, o Options, written *home.Network, g *genesis.Genesis) (c *inProcess, err error) {
-	c = &inProcess{}
+func startInProcess(ctx context.Context, o Options, written *home.Network, g *genesis.Genesis) (*inProcess, error) {
+	c := &inProcess{}
+	started := false
 	defer func() {
-		if err != nil {
+		if !started {
 			c.close()
 		}
 	}()
@@ -62,7 +63,7 @@ func startInProcess(ctx context.Context, o Options, written *home.Network, g *ge
 		}
 		c.nodes = append(c.nodes, n)
 	}
-	err = waitLive(ctx, time.Minute, func() (bool, string, error) {
+	err := waitLive(ctx, time.Minute, func() (bool, string, error) {
 		for _, n := range c.nodes {
 			st, err := n.Status(ctx)
 			if err != nil {
@@ -77,7 +78,11 @@ func startInProcess(ctx context.Context, o Options, written *home.Network, g *ge
 		}
 		return true, "", nil
 	})
-	return c, err
+	if err != nil {
+		return nil, err
+	}
+	started = true
+	return c, nil
 }
 
 func (c *inProcess) submit(_ context.Context, i int, rs []*chain.Reading, _ [][]byte) ([]error, bool, time.Duration) {

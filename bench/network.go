@@ -103,16 +103,18 @@ type network struct {
 // starts every node — in this process, or with o.Processes as OS
 // processes — returning once all are connected and the tx lane has
 // finalized a block.
-func startNetwork(ctx context.Context, o Options) (nw *network, err error) {
-	nw = &network{o: o, dir: o.Dir, encode: o.Processes}
+func startNetwork(ctx context.Context, o Options) (*network, error) {
+	nw := &network{o: o, dir: o.Dir, encode: o.Processes}
 	if nw.dir == "" {
+		var err error
 		if nw.dir, err = os.MkdirTemp("", "waterchain-bench-"); err != nil {
 			return nil, err
 		}
 		nw.tmp = true
 	}
+	started := false
 	defer func() {
-		if err != nil {
+		if !started {
 			nw.close()
 		}
 	}()
@@ -155,12 +157,22 @@ func startNetwork(ctx context.Context, o Options) (nw *network, err error) {
 	nw.lastSeq = make([]uint64, len(nw.meters))
 	nw.lastTime = make([]chain.Time, len(nw.meters))
 
+	// Each start function stops what it started when it fails.
 	if o.Processes {
-		nw.cl, err = startProcesses(ctx, o, written, &g)
+		c, err := startProcesses(ctx, o, written, &g)
+		if err != nil {
+			return nil, err
+		}
+		nw.cl = c
 	} else {
-		nw.cl, err = startInProcess(ctx, o, written, &g)
+		c, err := startInProcess(ctx, o, written, &g)
+		if err != nil {
+			return nil, err
+		}
+		nw.cl = c
 	}
-	return nw, err
+	started = true
+	return nw, nil
 }
 
 func (nw *network) close() {

@@ -76,9 +76,10 @@ func (p *nodeProc) exited() (bool, error) {
 // files and starts each node as "BINARY run --home DIR" (its config as
 // waterchain testnet writes it), its output in DIR/node.log. The processes
 // are killed if this process dies (Linux), and by close.
-func startProcesses(ctx context.Context, o Options, written *home.Network, g *genesis.Genesis) (c *processes, err error) {
+func startProcesses(ctx context.Context, o Options, written *home.Network, g *genesis.Genesis) (*processes, error) {
 	bin := o.Binary
 	if bin == "" {
+		var err error
 		if bin, err = os.Executable(); err != nil {
 			return nil, fmt.Errorf("%w: finding the waterchain binary: %w", ErrNetwork, err)
 		}
@@ -97,12 +98,13 @@ func startProcesses(ctx context.Context, o Options, written *home.Network, g *ge
 		}
 	}
 
-	c = &processes{http: &http.Client{
+	c := &processes{http: &http.Client{
 		Timeout:   requestTimeout,
 		Transport: &http.Transport{MaxIdleConnsPerHost: 16, IdleConnTimeout: time.Minute},
 	}}
+	started := false
 	defer func() {
-		if err != nil {
+		if !started {
 			c.close()
 		}
 	}()
@@ -146,7 +148,11 @@ func startProcesses(ctx context.Context, o Options, written *home.Network, g *ge
 		}
 		return true, "", nil
 	})
-	return c, err
+	if err != nil {
+		return nil, err
+	}
+	started = true
+	return c, nil
 }
 
 // get decodes the JSON answer of GET path on node i.
