@@ -30,7 +30,7 @@ func (c *scriptedCluster) submit(_ context.Context, _ int, rs []*chain.Reading, 
 }
 
 func (c *scriptedCluster) feed(context.Context) (chainFeed, uint64, error) { return nil, 0, nil }
-func (c *scriptedCluster) missing(context.Context, []chain.PubKey) int     { return 0 }
+func (c *scriptedCluster) missing(context.Context, []chain.PubKey) []int64 { return nil }
 func (c *scriptedCluster) stopped() error                                  { return nil }
 func (c *scriptedCluster) nodeCPU() []float64                              { return nil }
 func (c *scriptedCluster) close()                                          {}

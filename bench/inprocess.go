@@ -98,14 +98,15 @@ func (c *inProcess) submit(_ context.Context, i int, rs []*chain.Reading, _ [][]
 	return errs, false, retryAfter
 }
 
-func (c *inProcess) missing(_ context.Context, meters []chain.PubKey) int {
-	total := 0
-	for _, k := range meters {
+func (c *inProcess) missing(_ context.Context, meters []chain.PubKey) []int64 {
+	out := make([]int64, len(meters))
+	for i, k := range meters {
+		out[i] = -1
 		if d, err := c.nodes[0].Device(k); err == nil {
-			total += int(d.Missing)
+			out[i] = int64(d.Missing)
 		}
 	}
-	return total
+	return out
 }
 
 func (c *inProcess) stopped() error {

@@ -37,8 +37,9 @@ type cluster interface {
 	// feed follows validator-1's finalized data blocks from its current
 	// data height, which it returns.
 	feed(ctx context.Context) (chainFeed, uint64, error)
-	// missing is the sum of the meters' missing readings on validator-1.
-	missing(ctx context.Context, meters []chain.PubKey) int
+	// missing is each meter's count of missing readings on validator-1,
+	// -1 where it could not be read.
+	missing(ctx context.Context, meters []chain.PubKey) []int64
 	// stopped returns, wrapped in ErrNetwork, why the first node that
 	// stopped did.
 	stopped() error
@@ -93,6 +94,8 @@ type network struct {
 	// lastSeq and lastTime are each meter's last signed reading.
 	lastSeq  []uint64
 	lastTime []chain.Time
+	// missingSeen is each meter's missing readings when last asked.
+	missingSeen []uint64
 	// encode has sign also encode each reading's JSON, for HTTP.
 	encode bool
 }
@@ -156,6 +159,7 @@ func startNetwork(ctx context.Context, o Options) (*network, error) {
 	}
 	nw.lastSeq = make([]uint64, len(nw.meters))
 	nw.lastTime = make([]chain.Time, len(nw.meters))
+	nw.missingSeen = make([]uint64, len(nw.meters))
 
 	// Each start function stops what it started when it fails.
 	if o.Processes {
@@ -182,15 +186,6 @@ func (nw *network) close() {
 	if nw.tmp {
 		os.RemoveAll(nw.dir)
 	}
-}
-
-// meterKeys returns the meters' public keys.
-func (nw *network) meterKeys() []chain.PubKey {
-	out := make([]chain.PubKey, len(nw.meters))
-	for i, k := range nw.meters {
-		out[i] = k.Public()
-	}
-	return out
 }
 
 // waitLive polls live every 50 ms until it reports true, ctx ends or
