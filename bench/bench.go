@@ -419,7 +419,7 @@ func conditions(o Options) Conditions {
 		Ingestion:    "node.SubmitReadings in-process, pre-signed readings, each meter to its industry's validator, batches per tick, overload refusals sent again after Retry-After",
 		Network:      fmt.Sprintf("%d validators in one process, badger stores, libp2p over loopback TCP", o.Validators),
 		FinalityNode: "validator-1's block events",
-		Params:       "devnet (heartbeat 1s, propose timeout 1s + 0.5s/round), reading window 1h",
+		Params:       "devnet (idle interval 3s, propose timeout 1s + 0.5s/round), reading window 1h",
 		Go:           runtime.Version(),
 		Platform:     runtime.GOOS + "/" + runtime.GOARCH,
 		Processes:    o.Processes,

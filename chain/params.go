@@ -122,8 +122,27 @@ type RewardRules struct {
 
 // Params are the chain parameters set in genesis.
 type Params struct {
-	// Heartbeat is how often a lane proposes a block when no entries wait.
-	Heartbeat Duration `json:"heartbeat"`
+	// IdleInterval is how long a lane with nothing to do stays quiet: a lane
+	// proposes its next block at once when entries wait, when a settlement
+	// boundary has passed (see below), and otherwise only once IdleInterval
+	// has passed since its last block. An idle network thus makes about
+	// one block per lane per IdleInterval (6 an hour at the production 10
+	// minutes) instead of a stream of empty blocks.
+	//
+	// It replaced the heartbeat (an empty block every 5 s on an idle lane),
+	// which nothing needs any more: a reading waits for no block (the data
+	// lane proposes as soon as readings wait, anchoring the latest tx
+	// block, so a device registered in a quiet hour reports at once), and
+	// settlement makes its own blocks. Period p closes at the first tx
+	// block timed at or after End(p), so the tx lane proposes once End(p)
+	// has passed; p settles at the first tx block whose anchor data block
+	// is timed at or after End(p) + ReadingWindow, so the data lane
+	// proposes once that time has passed, and then the tx lane once more.
+	// Liveness is judged against the same schedule: a lane with no block
+	// long after its next block was due is stalled, a quiet one is not.
+	// Validators need not agree on it: it decides when a lane starts a
+	// height, not which blocks are valid.
+	IdleInterval Duration `json:"idle_interval"`
 	// ReadingInterval is how often each meter is expected to report.
 	ReadingInterval Duration `json:"reading_interval"`
 	// SettlementPeriod is "month" (calendar month, production) or a fixed

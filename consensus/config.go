@@ -106,6 +106,9 @@ type Config struct {
 	// HeightWindow is how many heights ahead messages are buffered
 	// (DefaultHeightWindow when zero).
 	HeightWindow uint64
+
+	// breakLock breaks one lock rule, for the mutation tests only.
+	breakLock lockBreak
 }
 
 // Validate checks c and names the first bad field.

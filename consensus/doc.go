@@ -88,11 +88,11 @@
 // A block is final when a quorum of precommits of one round names it; the
 // engine then outputs it in Ready.Commit with Cert set (chain.NewCertificate
 // from those precommits), to be stored and served with the block. It
-// prevotes a block only after the driver said it is valid. Empty blocks and
-// heartbeats are the driver's policy: the driver may wait (entries, or the
-// heartbeat interval) before calling Start(h+1), not before answering
-// Propose, since the other validators' propose timeout is already running
-// then.
+// prevotes a block only after the driver said it is valid. Empty blocks are
+// the driver's policy: the driver may wait (for entries, a settlement
+// boundary or the genesis idle interval) before calling Start(h+1), not
+// before answering Propose, since the other validators' propose timeout is
+// already running then.
 //
 // A validator that falls behind (all others finalized its height) learns
 // the block from the driver's block sync: the driver verifies the block's

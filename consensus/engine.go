@@ -620,14 +620,18 @@ func (e *Engine) evaluate() {
 	}
 }
 
-// Lock-rule mutations, for tests only: each breaks one lock rule on
-// purpose, so that TestSimulatorCatchesBrokenLocks (mutation_test.go) can
-// show that the simulator's lock-targeting adversary notices. Nothing
-// outside this package's tests sets them; false, they change nothing.
-var (
-	testIgnoreLocks    bool // line 22: prevote a fresh proposal whatever the lock
-	testIgnorePOLRound bool // line 28: take a proof of lock older than the lock
-	testSkipLock       bool // line 36: precommit a polka without locking on it
+// lockBreak names a lock rule of Algorithm 1 that a test breaks on purpose
+// through Config.breakLock, so that TestSimulatorCatchesBrokenLocks
+// (mutation_test.go) can show that the simulator's lock-targeting
+// adversary notices. Its zero value, the only one outside this package's
+// tests, breaks nothing.
+type lockBreak uint8
+
+const (
+	breakNone      lockBreak = iota
+	ignoreLocks              // line 22: prevote a fresh proposal whatever the lock
+	ignorePOLRound           // line 28: take a proof of lock older than the lock
+	skipLock                 // line 36: precommit a polka without locking on it
 )
 
 // applyRule applies the first rule of Algorithm 1 whose condition holds
@@ -644,7 +648,7 @@ func (e *Engine) applyRule() bool {
 		if info.status != validityPending {
 			if p.POLRound < 0 { // line 22
 				target := chain.Hash{}
-				if info.valid() && (e.lockedRound < 0 || e.lockedHash == hash || testIgnoreLocks) {
+				if info.valid() && (e.lockedRound < 0 || e.lockedHash == hash || e.cfg.breakLock == ignoreLocks) {
 					target = hash
 				}
 				e.castVote(chain.Prevote, target)
@@ -654,7 +658,7 @@ func (e *Engine) applyRule() bool {
 			vr := uint32(p.POLRound)
 			if pol := e.rounds[vr]; pol != nil && pol.prevotes.count(hash) >= e.quorum { // line 28
 				target := chain.Hash{}
-				if info.valid() && (e.lockedRound <= int64(vr) || e.lockedHash == hash || testIgnorePOLRound) {
+				if info.valid() && (e.lockedRound <= int64(vr) || e.lockedHash == hash || e.cfg.breakLock == ignorePOLRound) {
 					target = hash
 				}
 				e.castVote(chain.Prevote, target)
@@ -673,7 +677,7 @@ func (e *Engine) applyRule() bool {
 		if info := e.blocks[hash]; info.valid() && rs.prevotes.count(hash) >= e.quorum {
 			rs.lockRuleFired = true
 			if e.step == StepPrevote {
-				if !testSkipLock {
+				if e.cfg.breakLock != skipLock {
 					e.lockedRound, e.lockedBlock, e.lockedHash = int64(e.round), info.block, hash
 				}
 				e.castVote(chain.Precommit, hash)

@@ -29,21 +29,16 @@ const (
 	mutationSeedsShort = 60
 )
 
-// lockMutations are the engine's lock rules, each broken on purpose by
-// its switch in engine.go.
+// lockMutations are the engine's lock rules, each broken on purpose
+// through the engines' Config.breakLock.
 var lockMutations = []struct {
 	name string
-	on   *bool
+	rule lockBreak
 }{
-	{"line22-prevote-ignores-lock", &testIgnoreLocks},
-	{"line28-takes-older-POL", &testIgnorePOLRound},
-	{"line36-precommits-without-lock", &testSkipLock},
+	{"line22-prevote-ignores-lock", ignoreLocks},
+	{"line28-takes-older-POL", ignorePOLRound},
+	{"line36-precommits-without-lock", skipLock},
 }
-
-// testForgetLockOnRestart breaks the lock's survival of a crash: every
-// restart in the simulator runs on a WAL that lost the locks
-// (forgetLocks), which TestSimulatorCatchesLockLostOnRestart switches on.
-var testForgetLockOnRestart bool
 
 // forgetLocks turns w into the WAL of an engine that does not persist its
 // lock: each precommit record keeps its vote but loses the block and proof
@@ -60,11 +55,23 @@ func forgetLocks(w *MemWAL) {
 	}
 }
 
-// withMutation runs f with one lock rule broken.
-func withMutation(on *bool, f func()) {
-	*on = true
-	defer func() { *on = false }()
-	f()
+// breakingLock returns params with every engine breaking rule.
+func breakingLock(rule lockBreak, params func(n int, seed uint64) simParams) func(n int, seed uint64) simParams {
+	return func(n int, seed uint64) simParams {
+		p := params(n, seed)
+		p.breakLock = rule
+		return p
+	}
+}
+
+// losingLocks returns params with every restart on a WAL that lost the
+// locks: the lock's survival of a crash broken.
+func losingLocks(params func(n int, seed uint64) simParams) func(n int, seed uint64) simParams {
+	return func(n int, seed uint64) simParams {
+		p := params(n, seed)
+		p.forgetLockOnRestart = true
+		return p
+	}
 }
 
 // TestSimulatorCatchesBrokenLocks shows that the simulator's lock
@@ -80,11 +87,11 @@ func TestSimulatorCatchesBrokenLocks(t *testing.T) {
 				case *flagSeed >= 0:
 					seed := uint64(*flagSeed)
 					var err error
-					withMutation(m.on, func() { _, err = runSeed(t, seedParams(n, seed, false, true), seed) })
+					_, err = runSeed(t, breakingLock(m.rule, lockParams)(n, seed), seed)
 					t.Logf("seed %d with the rule broken: %v", seed, err)
 					checkSeed(t, seedParams(n, seed, false, true), seed)
 				default:
-					catchMutation(t, m.on, n, lockParams)
+					catchMutation(t, breakingLock(m.rule, lockParams), n, lockParams)
 				}
 			})
 		}
@@ -104,14 +111,14 @@ func TestSimulatorCatchesLockLostOnRestart(t *testing.T) {
 			if *flagSeed >= 0 {
 				seed := uint64(*flagSeed)
 				var err error
-				withMutation(&testForgetLockOnRestart, func() { _, err = runSeed(t, lockCrashParams(n, seed), seed) })
+				_, err = runSeed(t, losingLocks(lockCrashParams)(n, seed), seed)
 				t.Logf("seed %d with the lock lost on restart: %v", seed, err)
 				if s, ok := checkSeed(t, lockCrashParams(n, seed), seed); ok {
 					t.Log(s.adv.summary())
 				}
 				return
 			}
-			catchMutation(t, &testForgetLockOnRestart, n, lockCrashParams)
+			catchMutation(t, losingLocks(lockCrashParams), n, lockCrashParams)
 		})
 	}
 }
@@ -127,10 +134,10 @@ func lockCrashParams(n int, seed uint64) simParams {
 	return p
 }
 
-// catchMutation runs seeds with the rule broken and counts those that
-// break agreement (with -short, only up to the first), then runs the same
-// seeds with the engine intact.
-func catchMutation(t *testing.T, on *bool, n int, params func(n int, seed uint64) simParams) {
+// catchMutation runs seeds with the rule broken (broken) and counts those
+// that break agreement (with -short, only up to the first), then runs the
+// same seeds with the engine intact (params).
+func catchMutation(t *testing.T, broken func(n int, seed uint64) simParams, n int, params func(n int, seed uint64) simParams) {
 	count, first := uint64(mutationSeeds), testing.Short()
 	if first {
 		count = mutationSeedsShort
@@ -139,23 +146,21 @@ func catchMutation(t *testing.T, on *bool, n int, params func(n int, seed uint64
 		count = uint64(*flagMutationSeeds)
 	}
 	caught, lone, ran := 0, 0, uint64(0)
-	withMutation(on, func() {
-		for seed := range count {
-			ran++
-			s, err := runSeed(t, params(n, seed), seed)
-			if s.adv.split {
-				lone++
+	for seed := range count {
+		ran++
+		s, err := runSeed(t, broken(n, seed), seed)
+		if s.adv.split {
+			lone++
+		}
+		if errors.Is(err, errAgreement) {
+			if caught++; caught == 1 {
+				t.Logf("seed %d catches it: %v", seed, err)
 			}
-			if errors.Is(err, errAgreement) {
-				if caught++; caught == 1 {
-					t.Logf("seed %d catches it: %v", seed, err)
-				}
-				if first {
-					return
-				}
+			if first {
+				break
 			}
 		}
-	})
+	}
 	if caught == 0 {
 		t.Fatalf("with the rule broken, no seed in 0..%d broke agreement: the lock adversary no longer catches it", count-1)
 	}

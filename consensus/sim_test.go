@@ -47,6 +47,12 @@ type simParams struct {
 	partitions  int
 	crashes     int
 	heights     int // heights every honest node must finalize after the heal
+
+	// Mutations (mutation_test.go): breakLock breaks a lock rule in every
+	// engine; forgetLockOnRestart restarts every crashed node on a WAL
+	// that lost its locks (forgetLocks).
+	breakLock           lockBreak
+	forgetLockOnRestart bool
 }
 
 func (p simParams) String() string {
@@ -361,7 +367,7 @@ func (s *sim) allReached(target uint64) bool {
 // boot starts (or restarts) node i's engine from its WAL and store.
 func (s *sim) boot(i int) {
 	nd := s.nodes[i]
-	if testForgetLockOnRestart && nd.inc > 0 {
+	if s.p.forgetLockOnRestart && nd.inc > 0 {
 		if w, ok := nd.wal.(*MemWAL); ok {
 			forgetLocks(w)
 		}
@@ -376,7 +382,7 @@ func (s *sim) boot(i int) {
 	}
 	eng, err := NewEngine(Config{
 		ChainID: testChainID, Lane: chain.LaneTx, Key: nd.key, ValidatorSetFor: fixedSets(s.vs),
-		Timeouts: testTimeouts, WAL: nd.wal,
+		Timeouts: testTimeouts, WAL: nd.wal, breakLock: s.p.breakLock,
 	})
 	if err != nil {
 		s.fail("node %d: new engine: %v", i, err)

@@ -53,6 +53,7 @@ func nodeMetrics(t *testing.T) map[string]bool {
 		t.Fatal(err)
 	}
 	cfg.API.Listen = "127.0.0.1:0"
+	cfg.P2P.Listen = []string{"/ip4/127.0.0.1/tcp/0"} // alone: nobody dials it
 	g, err := h.LoadGenesis()
 	if err != nil {
 		t.Fatal(err)

@@ -62,6 +62,9 @@ type process struct {
 	name    string
 	logPath string
 	api     string // "http://127.0.0.1:PORT", "" when it serves none
+	// under is the command the binary runs under, such as "ip netns exec
+	// NS" (see command); empty runs it directly.
+	under []string
 
 	cmd  *exec.Cmd
 	done chan struct{} // closed when the current run exited
@@ -205,7 +208,7 @@ func (c *cluster) spawn(p *process, args ...string) {
 	defer logf.Close() // the child has its own copy
 	p.starts++
 	fmt.Fprintf(logf, "=== e2e: start %d at %s: waterchain %s\n", p.starts, time.Now().Format(time.RFC3339Nano), strings.Join(args, " "))
-	cmd := execBinary(args...)
+	cmd := p.command(args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		c.t.Fatalf("starting %s: %v", p.name, err)
@@ -755,6 +758,18 @@ func (l *load) err() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return errors.Join(l.errs...)
+}
+
+// command prepares a run of the binary with args, under p.under if set,
+// that dies with the test process.
+func (p *process) command(args ...string) *exec.Cmd {
+	if len(p.under) == 0 {
+		return execBinary(args...)
+	}
+	argv := append(append(slices.Clone(p.under[1:]), binary), args...)
+	cmd := exec.Command(p.under[0], argv...)
+	setDeathSignal(cmd)
+	return cmd
 }
 
 // execBinary prepares a run of the binary under test that dies with the

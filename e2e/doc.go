@@ -11,6 +11,11 @@
 // the only fixed interval is the observation window that shows finality
 // halting, which is what that test claims.
 //
+// TestNodesOnSeparateHosts puts each node in a Linux network namespace of
+// its own on a bridge; it needs root and the ip command, and says why it
+// skipped without them (WATERCHAIN_REQUIRE_NETNS=1, set by .ci/run as
+// root, makes that a failure).
+//
 // The package has no non-test code. Run it with
 //
 //	go test ./e2e                        # every scenario but the long one, ~100 s on 2 cores

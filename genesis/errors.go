@@ -71,6 +71,10 @@ func describeJSONError(data []byte, err error) error {
 		if unq, uerr := strconv.Unquote(name); uerr == nil {
 			where = locateKey(data, unq)
 		}
+		if name == `"heartbeat"` {
+			// The field of genesis files made before the idle interval.
+			return fmt.Errorf("%w: unknown field %s%s; it was replaced by params.idle_interval (how long an idle lane stays quiet, such as \"10m\")", ErrMalformed, name, where)
+		}
 		return fmt.Errorf("%w: unknown field %s%s; check its spelling (fields are lower_case, as in the genesis written by waterchain testnet)", ErrMalformed, name, where)
 	case err.Error() == "EOF":
 		return fmt.Errorf("%w: empty file; want a JSON object", ErrMalformed)

@@ -125,7 +125,7 @@ func TestHashIgnoresFormatting(t *testing.T) {
 	// in another spelling.
 	generic["genesis_time"] = int64(g.GenesisTime)
 	params := generic["params"].(map[string]any)
-	params["heartbeat"] = "1000ms"
+	params["idle_interval"] = "3000ms"
 	params["reading_window"] = "0.5m"
 	compact, err := json.Marshal(generic)
 	if err != nil {
@@ -149,10 +149,10 @@ func TestHashIgnoresFormatting(t *testing.T) {
 	}
 
 	changes := map[string]func(g *Genesis){
-		"chain_id":     func(g *Genesis) { g.ChainID = "waterchain-other" },
-		"genesis_time": func(g *Genesis) { g.GenesisTime++ },
-		"heartbeat":    func(g *Genesis) { g.Params.Heartbeat++ },
-		"reward.base":  func(g *Genesis) { g.Params.Reward.Base++ },
+		"chain_id":      func(g *Genesis) { g.ChainID = "waterchain-other" },
+		"genesis_time":  func(g *Genesis) { g.GenesisTime++ },
+		"idle_interval": func(g *Genesis) { g.Params.IdleInterval++ },
+		"reward.base":   func(g *Genesis) { g.Params.Reward.Base++ },
 		"validator order": func(g *Genesis) {
 			g.Validators[0], g.Validators[1] = g.Validators[1], g.Validators[0]
 		},
@@ -175,13 +175,15 @@ func TestHashIgnoresFormatting(t *testing.T) {
 
 // TestGoldenHash pins the hash of testdata/genesis.json. If it changes,
 // every existing network's genesis hash changes with it: only change the
-// encoding on purpose, with a migration note.
+// encoding on purpose, with a migration note. (Changed when
+// params.heartbeat became params.idle_interval: a genesis made before is
+// refused with a message naming the new field; write a new one.)
 func TestGoldenHash(t *testing.T) {
 	g, err := Load(filepath.Join("testdata", "genesis.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	const want = "e9d6004abe54fa2a0a625fc3dabde7c926192a9148de4425f2f7bc8d74db155e"
+	const want = "3f19f1576f2559726ab1d5f7c0b47ccf49d58fb46494b1e26cdf37a0d87fa4d1"
 	if got := g.Hash().String(); got != want {
 		t.Fatalf("genesis hash of testdata/genesis.json = %s, want %s", got, want)
 	}
@@ -197,7 +199,8 @@ func TestParseIsStrict(t *testing.T) {
 		{"empty", "", "empty file"},
 		{"not an object", "[]", "want genesis.Genesis"},
 		{"unknown field", strings.Replace(valid, `"chain_id"`, `"chainid": 1, "chain_id"`, 1), `unknown field "chainid" at chainid (line 2`},
-		{"unknown nested field", strings.Replace(valid, `"heartbeat"`, `"hartbeat": "1s", "heartbeat"`, 1), `unknown field "hartbeat" at params.hartbeat (line 5`},
+		{"unknown nested field", strings.Replace(valid, `"idle_interval"`, `"idle_intervall": "1s", "idle_interval"`, 1), `unknown field "idle_intervall" at params.idle_intervall (line 5`},
+		{"heartbeat of an old genesis", strings.Replace(valid, `"idle_interval": "3s"`, `"heartbeat": "1s"`, 1), `replaced by params.idle_interval`},
 		{"duplicate field", strings.Replace(valid, `"chain_id"`, `"chain_id": "x", "chain_id"`, 1), `field "chain_id" appears twice in the top level`},
 		{"duplicate field other case", strings.Replace(valid, `"chain_id"`, `"Chain_ID": "x", "chain_id"`, 1), `field "chain_id" appears twice`},
 		{"duplicate nested field", strings.Replace(valid, `"node_key"`, `"name": "x", "node_key"`, 1), `field "name" appears twice in validators[0]`},
@@ -205,7 +208,7 @@ func TestParseIsStrict(t *testing.T) {
 		{"syntax error", strings.Replace(valid, `"chain_id":`, `"chain_id"`, 1), "line 2, column"},
 		{"wrong type", strings.Replace(valid, `"balance": 1000000000`, `"balance": "lots"`, 1), "industries.balance"},
 		{"bad key hex", strings.Replace(valid, `"node_key": "`, `"node_key": "zz`, 1), "public key"},
-		{"bad duration", strings.Replace(valid, `"heartbeat": "1s"`, `"heartbeat": "often"`, 1), `duration "often"`},
+		{"bad duration", strings.Replace(valid, `"idle_interval": "3s"`, `"idle_interval": "often"`, 1), `duration "often"`},
 		{"bad time", strings.Replace(valid, `"genesis_time": "2026-01-01T00:00:00.000Z"`, `"genesis_time": "yesterday"`, 1), `want RFC 3339`},
 	}
 	for _, tt := range tests {
@@ -250,14 +253,15 @@ func TestValidateNamesTheBadField(t *testing.T) {
 		{"chain id non-ascii", func(g *Genesis) { g.ChainID = "wäter" }, "chain_id", "'ä'"},
 		{"time missing", func(g *Genesis) { g.GenesisTime = 0 }, "genesis_time", "missing"},
 		{"time too early", func(g *Genesis) { g.GenesisTime = 1 }, "genesis_time", "out of range"},
-		{"heartbeat zero", func(g *Genesis) { g.Params.Heartbeat = 0 }, "params.heartbeat", "out of range"},
-		{"heartbeat negative", func(g *Genesis) { g.Params.Heartbeat = -1 }, "params.heartbeat", "out of range"},
+		{"idle interval zero", func(g *Genesis) { g.Params.IdleInterval = 0 }, "params.idle_interval", "out of range"},
+		{"idle interval negative", func(g *Genesis) { g.Params.IdleInterval = -1 }, "params.idle_interval", "out of range"},
+		{"idle interval over a day", func(g *Genesis) { g.Params.IdleInterval = chain.Duration(25 * time.Hour) }, "params.idle_interval", "out of range"},
 		{"reading interval zero", func(g *Genesis) { g.Params.ReadingInterval = 0 }, "params.reading_interval", "out of range"},
 		{"reading window zero", func(g *Genesis) { g.Params.ReadingWindow = 0 }, "params.reading_window", "out of range"},
-		{"reading window below heartbeat", func(g *Genesis) {
+		{"reading window below the propose timeout", func(g *Genesis) {
 			g.Params.ReadingWindow = chain.Duration(time.Second)
-			g.Params.Heartbeat = chain.Duration(2 * time.Second)
-		}, "params.reading_window", "shorter than the heartbeat"},
+			g.Params.TimeoutPropose = chain.Duration(2 * time.Second)
+		}, "params.reading_window", "shorter than the propose timeout"},
 		{"timeout propose zero", func(g *Genesis) { g.Params.TimeoutPropose = 0 }, "params.timeout_propose", "out of range"},
 		{"timeout propose huge", func(g *Genesis) { g.Params.TimeoutPropose = chain.Duration(time.Hour) }, "params.timeout_propose", "out of range"},
 		{"timeout delta zero", func(g *Genesis) { g.Params.TimeoutDelta = 0 }, "params.timeout_delta", "out of range"},
@@ -297,6 +301,13 @@ func TestValidateNamesTheBadField(t *testing.T) {
 			g.Industries[0].Permit.Allowance = ^uint64(0)
 			g.Params.Reward.MaxSavedPermille = 1000
 		}, "industries[0].permit.allowance", "2^64-1"},
+		{"allowance in mL overflows with no saving reward", func(g *Genesis) {
+			// Passes the reward bound (nothing saved is paid), but
+			// settlement counts the allowance in mL: the state machine's
+			// bound refuses it, and so must Validate.
+			g.Industries[0].Permit.Allowance = ^uint64(0)/1000 + 1
+			g.Params.Reward.MaxSavedPermille = 0
+		}, "industries[0].permit.allowance", "overflows"},
 		{"rewards overflow with balances", func(g *Genesis) {
 			g.Industries[0].Balance = ^uint64(0) - chain.DropUnit
 			g.Industries[1].Balance = 0
@@ -341,7 +352,7 @@ func TestValidateNamesTheBadField(t *testing.T) {
 func TestValidateReportsEveryProblem(t *testing.T) {
 	g := validGenesis(t)
 	g.ChainID = ""
-	g.Params.Heartbeat = 0
+	g.Params.IdleInterval = 0
 	g.Industries[1].Account = g.Industries[0].Account
 	err := g.Validate()
 	if p, ok := err.(Problems); !ok || len(p) != 3 || !strings.HasPrefix(err.Error(), "3 problems: (1) chain_id: ") {
@@ -350,7 +361,7 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 	if !errors.Is(err, ErrInvalid) {
 		t.Errorf("Problems is not ErrInvalid")
 	}
-	for _, field := range []string{"chain_id:", "params.heartbeat:", "industries[1].account:"} {
+	for _, field := range []string{"chain_id:", "params.idle_interval:", "industries[1].account:"} {
 		if err == nil || !strings.Contains(err.Error(), field) {
 			t.Errorf("error %v does not name %s", err, field)
 		}

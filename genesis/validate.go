@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/waterchain/waterchain/chain"
+	"github.com/waterchain/waterchain/chain/state"
 )
 
 // Bounds on the lists and names of a genesis.
@@ -45,6 +46,13 @@ func (g *Genesis) Validate() error {
 	v.nodes(g)
 	v.accounts(g)
 	v.rewardsFit(g)
+	if len(v.errs) == 0 {
+		// The state machine's own rules are the last word: what they
+		// refuse, a node could not start from.
+		if _, err := g.State(); err != nil {
+			v.add("genesis", err.Error(), "report this: Validate should have named the field")
+		}
+	}
 	return v.err()
 }
 
@@ -109,15 +117,21 @@ func (v *validator) params(p *chain.Params) {
 		}
 		return true
 	}
-	hbOK := d("heartbeat", p.Heartbeat, MinHeartbeat, MaxHeartbeat)
+	d("idle_interval", p.IdleInterval, MinIdleInterval, MaxIdleInterval)
 	riOK := d("reading_interval", p.ReadingInterval, MinReadingInterval, MaxReadingInterval)
-	if d("reading_window", p.ReadingWindow, time.Second, MaxReadingWindow) && hbOK && p.ReadingWindow < p.Heartbeat {
-		v.add("params.reading_window", fmt.Sprintf("%s is shorter than the heartbeat %s", p.ReadingWindow.Std(), p.Heartbeat.Std()),
-			"make it at least the heartbeat, or readings that wait for an idle lane's next block are refused")
+	tpOK := d("timeout_propose", p.TimeoutPropose, MinTimeoutPropose, MaxTimeout)
+	// A reading waits for no idle interval: the data lane proposes as soon
+	// as readings wait. It waits for the round that includes it, though,
+	// and a round whose proposer is down lasts timeout_propose: a shorter
+	// window would refuse the readings accepted during it.
+	if d("reading_window", p.ReadingWindow, time.Second, MaxReadingWindow) && tpOK && p.ReadingWindow < p.TimeoutPropose {
+		v.add("params.reading_window", fmt.Sprintf("%s is shorter than the propose timeout %s", p.ReadingWindow.Std(), p.TimeoutPropose.Std()),
+			"make it at least timeout_propose, or readings that wait out a round whose proposer is down are refused")
 	}
-	d("timeout_propose", p.TimeoutPropose, MinTimeoutPropose, MaxTimeout)
 	d("timeout_delta", p.TimeoutDelta, MinTimeoutDelta, MaxTimeout)
 
+	// A period may be shorter than the idle interval: its boundary makes
+	// the blocks that close and settle it (see chain.Params.IdleInterval).
 	length, err := p.PeriodLength()
 	switch {
 	case err != nil:
@@ -125,9 +139,6 @@ func (v *validator) params(p *chain.Params) {
 	case length != 0 && riOK && length < p.ReadingInterval:
 		v.add("params.settlement_period", fmt.Sprintf("%s is shorter than the reading interval %s", length.Std(), p.ReadingInterval.Std()),
 			"make the period at least one reading interval, or no period can expect a reading")
-	case length != 0 && hbOK && length < p.Heartbeat:
-		v.add("params.settlement_period", fmt.Sprintf("%s is shorter than the heartbeat %s", length.Std(), p.Heartbeat.Std()),
-			"make the period longer than the heartbeat, or periods pass without a block to settle them")
 	}
 
 	permille := func(field string, got uint32) {
@@ -347,6 +358,13 @@ func (v *validator) rewardsFit(g *Genesis) {
 		if hi != 0 || c != 0 {
 			v.add(fmt.Sprintf("industries[%d].permit.allowance", i),
 				fmt.Sprintf("%d litres would earn more than 2^64-1 smallest units in one period at %d per litre saved", ind.Permit.Allowance, r.PerLitreSaved),
+				"lower the allowance or params.reward.per_litre_saved")
+			return
+		}
+		// Settlement's arithmetic on the allowance (in mL, and the saving
+		// bonus at the full allowance), by the state machine's bound.
+		if err := state.CheckPermitAmounts(&r, ind.Permit.Allowance); err != nil {
+			v.add(fmt.Sprintf("industries[%d].permit.allowance", i), err.Error(),
 				"lower the allowance or params.reward.per_litre_saved")
 			return
 		}

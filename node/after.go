@@ -12,6 +12,7 @@ import (
 	"github.com/waterchain/waterchain/chain"
 	"github.com/waterchain/waterchain/chain/state"
 	"github.com/waterchain/waterchain/node/api"
+	"github.com/waterchain/waterchain/node/events"
 )
 
 // BlockEvent is the payload of a "block" event.
@@ -58,9 +59,10 @@ func (n *Node) afterCommit(b *chain.Block, took time.Duration) {
 	n.metrics.entries.WithLabelValues(ls).Add(float64(b.NumEntries()))
 	n.metrics.commitSeconds.WithLabelValues(ls).Observe(took.Seconds())
 	sr := n.state
+	var hashes []chain.Hash // of the readings of a data block
 	if lane == chain.LaneData {
-		n.indexImages(b) // before the mempool forgets the readings: an upload finds them in one or the other
-		hashes := make([]chain.Hash, len(b.Readings))
+		n.images.Index(b) // before the mempool forgets the readings: an upload finds them in one or the other
+		hashes = make([]chain.Hash, len(b.Readings))
 		now := time.Now()
 		n.submitted.mu.Lock()
 		for i, r := range b.Readings {
@@ -115,7 +117,14 @@ func (n *Node) afterCommit(b *chain.Block, took time.Duration) {
 	if vs, err := n.validatorSet(lane, b.Header.Height); err == nil {
 		ev.Validators = vs.Size()
 	}
-	n.hub.Publish("block", ev)
+	n.hub.Publish(events.KindBlock, ev)
+	if lane == chain.LaneData && n.hub.Wants(events.KindFinal) {
+		for i, r := range b.Readings {
+			n.hub.PublishAbout(events.KindFinal, r.Device, api.FinalEvent{
+				Hash: hashes[i], Device: r.Device, Seq: r.Seq, Time: r.Time, Height: b.Header.Height, Index: uint32(i),
+			})
+		}
+	}
 	n.log.Debug("block final", "lane", lane, "height", b.Header.Height, "hash", b.Hash().Short(), "entries", b.NumEntries(), "took", took)
 }
 
@@ -147,8 +156,9 @@ func (n *Node) httpHandler() http.Handler {
 	return api.NewHandler(n, api.Options{
 		Logger:        n.log,
 		MaxImageBytes: n.cfg.Images.MaxBytes,
+		MaxBodyBytes:  n.cfg.API.Limits.MaxBodyBytes,
 		Extra: func(r chi.Router) {
-			r.Handle("/metrics", promhttp.HandlerFor(n.registry, promhttp.HandlerOpts{}))
+			r.Handle("/metrics", promhttp.HandlerFor(lintedGatherer{n.registry}, promhttp.HandlerOpts{}))
 			if n.dashboard != nil {
 				r.Handle("/*", n.dashboard)
 			} else {
@@ -166,5 +176,9 @@ func (n *Node) httpHandler() http.Handler {
 func (n *Node) startBackground() {
 	n.wg.Add(1)
 	go n.syncLoop()
-	n.startImageFetcher()
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		n.images.Run(n.ctx)
+	}()
 }

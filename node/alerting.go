@@ -1,47 +1,89 @@
 package node
 
 import (
+	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/waterchain/waterchain/chain"
 	"github.com/waterchain/waterchain/chain/state"
+	"github.com/waterchain/waterchain/chain/store"
 	"github.com/waterchain/waterchain/node/alerts"
-	"github.com/waterchain/waterchain/node/api"
+	"github.com/waterchain/waterchain/node/events"
 )
 
 // maxAlertsKept bounds the alerts a node keeps in memory for the API.
 const maxAlertsKept = 20_000
 
-// startAlerts builds the alert rules and replays the finalized data chain
-// through them, so this node derives the same alerts as every other node
-// (the rules keep per-device state from genesis on).
+// startAlerts builds the alert rules and brings them to the head of the
+// finalized data chain, so this node derives the same alerts as every
+// other node (the rules keep per-device state from genesis on): from the
+// alert checkpoint when there is a usable one, replaying only the blocks
+// after it, else from genesis. The alert log is refilled with the last
+// maxAlertsKept chain alerts, read back from the per-block alert records
+// up to the checkpoint and replayed after it.
 func (n *Node) startAlerts() error {
 	if !n.cfg.Alerts.Enabled {
 		return nil
 	}
-	eng, err := alerts.NewEngine(alerts.Config{
-		ReadingInterval: n.gen.Params.ReadingInterval.Std(),
-		ReadingWindow:   n.gen.Params.ReadingWindow.Std(),
-		Thresholds:      n.cfg.Alerts.Thresholds,
-	})
-	if err != nil {
-		return fmt.Errorf("alerts: %w", err)
+	newEngine := func() error {
+		eng, err := alerts.NewEngine(alerts.Config{
+			ReadingInterval: n.gen.Params.ReadingInterval.Std(),
+			ReadingWindow:   n.gen.Params.ReadingWindow.Std(),
+			Thresholds:      n.cfg.Alerts.Thresholds,
+		})
+		if err != nil {
+			return fmt.Errorf("alerts: %w", err)
+		}
+		n.alerts, n.alertLog = eng, alerts.NewLog(maxAlertsKept)
+		return nil
 	}
-	n.alerts, n.alertLog = eng, alerts.NewLog(maxAlertsKept)
+	if err := newEngine(); err != nil {
+		return err
+	}
 	head := n.Height(chain.LaneData)
 	start := time.Now()
-	for h := uint64(1); h <= head; h++ {
+	from, err := n.loadAlertCheckpoint(head)
+	if err == nil {
+		err = n.refillAlertLog(from)
+	}
+	switch {
+	case err == nil:
+	case errors.Is(err, store.ErrNotFound):
+		if head > 0 {
+			n.log.Warn("no alert checkpoint: rebuilding the alert state from the data chain", "blocks", head)
+		}
+	case errors.Is(err, ErrAlertCheckpoint):
+		n.log.Warn("alert checkpoint unusable: rebuilding the alert state from the data chain", "err", err, "blocks", head)
+		from = 0
+		if err := newEngine(); err != nil {
+			return err
+		}
+		if err := n.dropAlertRecords(); err != nil {
+			return err
+		}
+	default:
+		return err // the store failed
+	}
+	eng := n.alerts
+	n.alertCk = alertCheckpointer{height: from}
+	for h := from + 1; h <= head; h++ {
 		b, err := n.store.Block(chain.LaneData, h)
 		if err != nil {
 			return fmt.Errorf("alerts: replaying data/%d: %w", h, err)
 		}
-		n.alertLog.Add(eng.ObserveBlock(b, n.blockDeviceContexts(b))...)
+		as := eng.ObserveBlock(b, n.blockDeviceContexts(b))
+		n.alertLog.Add(as...)
+		if err := n.alertCk.observed(n, h, as); err != nil {
+			return err
+		}
 	}
-	n.replayImageAlerts() // image alerts are not chain-derived; see images_replay.go
+	if err := n.saveAlertCheckpoint(); err != nil {
+		return err
+	}
+	n.replayImageAlerts() // image alerts are not chain-derived; see node/images
 	if head > 0 {
-		n.log.Info("alerts replayed from the data chain", "blocks", head, "alerts", n.alertLog.Len(), "took", time.Since(start).Round(time.Millisecond))
+		n.log.Info("alerts replayed from the data chain", "from_checkpoint", from, "blocks", head-from, "alerts", n.alertLog.Len(), "took", time.Since(start).Round(time.Millisecond))
 	}
 	return nil
 }
@@ -91,7 +133,13 @@ func (n *Node) observeAlerts(b *chain.Block) {
 	if n.alerts == nil {
 		return
 	}
-	n.raise(n.alerts.ObserveBlock(b, n.blockDeviceContexts(b)))
+	as := n.alerts.ObserveBlock(b, n.blockDeviceContexts(b))
+	n.raise(as)
+	if err := n.alertCk.observed(n, b.Header.Height, as); err != nil {
+		// The checkpoint is a cache: a failed write costs a longer replay
+		// at the next start, not an alert.
+		n.log.Warn("alert checkpoint not written", "height", b.Header.Height, "err", err)
+	}
 }
 
 // blockDeviceContexts is deviceContext for data block b's readings, as of
@@ -118,42 +166,6 @@ func (n *Node) raise(as []alerts.Alert) {
 			continue // already known
 		}
 		n.metrics.alerts.WithLabelValues(string(a.Kind)).Inc()
-		n.hub.Publish("alert", a)
+		n.hub.PublishAbout(events.KindAlert, a.Device, a)
 	}
-}
-
-// queryAlerts answers GET /v1/alerts?device=&industry=&kind=&since=&limit=.
-func (n *Node) queryAlerts(p map[string]string) (any, error) {
-	if n.alertLog == nil {
-		return nil, api.NotFound("alerts are disabled on this node (config alerts.enabled)")
-	}
-	f := alerts.Filter{Kind: alerts.Kind(p["kind"]), Limit: 200}
-	var err error
-	if v := p["device"]; v != "" {
-		if f.Device, err = chain.ParsePubKey(v); err != nil {
-			return nil, api.BadRequest("device: %v", err)
-		}
-	}
-	if v := p["industry"]; v != "" {
-		if f.Industry, err = chain.ParseAddress(v); err != nil {
-			return nil, api.BadRequest("industry: %v", err)
-		}
-	}
-	if v := p["since"]; v != "" {
-		var t chain.Time
-		if err := t.UnmarshalJSON([]byte(strconv.Quote(v))); err != nil {
-			return nil, api.BadRequest("since: %v", err)
-		}
-		f.Since = t
-	}
-	if v := p["limit"]; v != "" {
-		if f.Limit, err = strconv.Atoi(v); err != nil || f.Limit < 1 || f.Limit > maxAlertsKept {
-			return nil, api.BadRequest("limit %q: want 1 to %d", v, maxAlertsKept)
-		}
-	}
-	out := n.alertLog.List(f)
-	if out == nil {
-		out = []alerts.Alert{}
-	}
-	return out, nil
 }

@@ -9,12 +9,23 @@ import (
 	"github.com/waterchain/waterchain/chain/state"
 	"github.com/waterchain/waterchain/chain/store"
 	"github.com/waterchain/waterchain/node/api"
-	"github.com/waterchain/waterchain/node/audit"
 	"github.com/waterchain/waterchain/node/ingest"
+	"github.com/waterchain/waterchain/node/report"
 )
 
 // The node is the API's backend.
-var _ api.Backend = (*Node)(nil)
+var (
+	_ api.Chain       = (*Node)(nil)
+	_ api.Door        = (*Node)(nil)
+	_ api.Registry    = (*Node)(nil)
+	_ api.Market      = (*Node)(nil)
+	_ api.Alerts      = (*Node)(nil)
+	_ api.Images      = (*Node)(nil)
+	_ api.Reports     = (*Node)(nil)
+	_ api.Proofs      = (*Node)(nil)
+	_ api.EventSource = (*Node)(nil)
+	_ api.Backend     = (*Node)(nil)
+)
 
 // Status answers GET /v1/status.
 func (n *Node) Status(context.Context) (api.Status, error) {
@@ -27,11 +38,20 @@ func (n *Node) Status(context.Context) (api.Status, error) {
 	if n.host != nil {
 		st.NodeID = n.host.ID().String()
 		st.Peers = len(n.host.Peers())
+		st.P2PAddrs = n.host.Addrs()
 	}
+	now := chain.TimeOf(n.now())
 	for _, lane := range chain.Lanes {
 		ls := api.LaneStatus{Round: n.rounds[lane].Load()}
 		if h, ok := n.Head(lane); ok {
 			ls.Height, ls.Hash, ls.Time = h.Height, h.Hash(), h.Time
+		}
+		waiting := st.Mempool.Readings
+		if lane == chain.LaneTx {
+			waiting = st.Mempool.Txs
+		}
+		if err := n.laneLiveness(&ls, lane, waiting, now); err != nil {
+			return st, err
 		}
 		st.Lanes[lane.String()] = ls
 	}
@@ -89,7 +109,7 @@ func (n *Node) Readings(q api.ReadingQuery) ([]api.Reading, error) {
 			return nil, err
 		}
 		out := []api.Reading{{Reading: *r, Hash: r.Hash(), Height: loc.Height, Index: loc.Index}}
-		n.attachImages(out)
+		n.images.AttachSummaries(out)
 		return out, nil
 	}
 	to := q.To
@@ -101,7 +121,7 @@ func (n *Node) Readings(q api.ReadingQuery) ([]api.Reading, error) {
 		out = append(out, api.Reading{Reading: *r, Hash: r.Hash(), Height: loc.Height, Index: loc.Index})
 		return nil
 	})
-	n.attachImages(out)
+	n.images.AttachSummaries(out)
 	return out, err
 }
 
@@ -142,84 +162,79 @@ func (n *Node) Device(k chain.PubKey) (api.Device, error) {
 	return out, nil
 }
 
-// Query answers the read-only routes whose shapes belong to the state
-// machine, alerts and audit packages.
-func (n *Node) Query(name string, p map[string]string) (any, error) {
-	sr := n.state
-	switch name {
-	case "industries":
-		return state.Industries(sr)
-	case "industry":
-		return n.queryIndustry(p)
-	case "trades":
-		return n.queryTrades(p)
-	case "audit":
-		return n.queryAudit(p)
-	case "report":
-		th := n.cfg.Alerts.Thresholds
-		rep, err := audit.BuildReportWith(n.store, n.gen, p["period"], audit.ReportOptions{Thresholds: &th})
-		switch {
-		case errors.Is(err, audit.ErrBadPeriod):
-			return nil, api.BadRequest("%v", err)
-		case errors.Is(err, audit.ErrPeriodNotStarted):
-			return nil, api.NotFound("%v", err)
-		}
-		return rep, err
-	case "offers":
-		offers, err := state.Offers(sr)
-		if offers == nil {
-			offers = []state.Offer{}
-		}
-		return offers, err
-	case "settlements", "leaderboard":
-		period, err := n.periodParam(sr, p["period"])
+// ReadingStatus answers GET /v1/readings/{hash} from the store's reading
+// hash index and the mempool, never by reading blocks.
+func (n *Node) ReadingStatus(h chain.Hash) (api.ReadingStatus, error) {
+	r, loc, err := n.store.ReadingByHash(h)
+	if err == nil {
+		return api.ReadingStatus{Hash: h, Status: "final", Height: loc.Height, Index: &loc.Index, Reading: r}, nil
+	}
+	if !errors.Is(err, store.ErrNotFound) {
+		return api.ReadingStatus{}, err
+	}
+	if n.readings.Has(h) {
+		return api.ReadingStatus{Hash: h, Status: "pending"}, nil
+	}
+	return api.ReadingStatus{}, api.NotFound("reading %s is neither final nor waiting on this node; submit it with POST /v1/readings", h)
+}
+
+// Validators answers GET /v1/validators.
+func (n *Node) Validators() ([]state.ValidatorSetRecord, error) {
+	return state.ValidatorSetHistory(n.state)
+}
+
+// Industries answers GET /v1/industries.
+func (n *Node) Industries() ([]state.IndustryInfo, error) { return state.Industries(n.state) }
+
+// Periods is the chain's settlement calendar.
+func (n *Node) Periods() (chain.Period, error) { return state.Periods(n.state) }
+
+// LastSettledPeriod is the latest settled period.
+func (n *Node) LastSettledPeriod() (int64, bool, error) { return state.LastSettledPeriod(n.state) }
+
+// Settlements answers GET /v1/settlements.
+func (n *Node) Settlements(period int64) ([]state.Settlement, error) {
+	return state.Settlements(n.state, period)
+}
+
+// Leaderboard answers GET /v1/leaderboard.
+func (n *Node) Leaderboard(period int64) ([]state.LeaderboardEntry, error) {
+	return state.Leaderboard(n.state, period)
+}
+
+// Report answers GET /v1/reports/{period}.
+func (n *Node) Report(period int64) (*report.Report, error) {
+	// The report builder reads a period as a number below 100000 or a
+	// label; a label does not name period 0 of a genesis off the minute.
+	ref := strconv.FormatInt(period, 10)
+	if period >= 100_000 {
+		periods, err := state.Periods(n.state)
 		if err != nil {
 			return nil, err
 		}
-		if name == "leaderboard" {
-			return state.Leaderboard(sr, period)
-		}
-		return state.Settlements(sr, period)
-	case "evidence":
-		return state.EvidenceList(sr)
-	case "validators":
-		return state.ValidatorSetHistory(sr)
-	case "proof":
-		return n.queryProof(p)
-	case "alerts":
-		return n.queryAlerts(p)
-	case "image":
-		return n.queryImage(p)
-	case "image_analysis":
-		return n.queryImageAnalysis(p)
-	case "image_overlay":
-		return n.queryImageOverlay(p)
+		ref = periods.Label(period)
 	}
-	return nil, api.NotFound("%s is not served by this node", name)
+	th := n.cfg.Alerts.Thresholds
+	rep, err := report.BuildReportWith(n.store, n.gen, ref, report.ReportOptions{Thresholds: &th})
+	switch {
+	case errors.Is(err, report.ErrBadPeriod):
+		return nil, api.BadRequest("%v", err)
+	case errors.Is(err, report.ErrPeriodNotStarted):
+		return nil, api.NotFound("%v", err)
+	}
+	return rep, err
 }
 
-// periodParam parses a period label, defaulting to the last settled one.
-func (n *Node) periodParam(sr state.Reader, label string) (int64, error) {
-	periods, err := state.Periods(sr)
-	if err != nil {
-		return 0, err
-	}
-	if label == "" {
-		last, ok, err := state.LastSettledPeriod(sr)
-		if err != nil {
-			return 0, err
-		}
-		if !ok {
-			return 0, api.NotFound("no period has been settled yet; the first closes at %s", periods.End(0))
-		}
-		return last, nil
-	}
-	if v, err := strconv.ParseInt(label, 10, 64); err == nil && v >= 0 && len(label) < 6 {
-		return v, nil
-	}
-	pn, err := periods.ParseLabel(label)
-	if err != nil {
-		return 0, api.BadRequest("%v", err)
-	}
-	return pn, nil
-}
+// The image routes delegate to the image store (package images).
+
+// PutImage answers PUT /v1/images/{hash}.
+func (n *Node) PutImage(hash chain.Hash, body []byte) error { return n.images.Put(hash, body) }
+
+// Image answers GET /v1/images/{hash}.
+func (n *Node) Image(h chain.Hash) (api.File, error) { return n.images.File(h) }
+
+// ImageOverlay answers GET /v1/images/{hash}/overlay.
+func (n *Node) ImageOverlay(h chain.Hash) (api.File, error) { return n.images.Overlay(h) }
+
+// ImageAnalysis answers GET /v1/images/{hash}/analysis.
+func (n *Node) ImageAnalysis(h chain.Hash) (api.ImageReport, error) { return n.images.Analysis(h) }

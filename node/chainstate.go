@@ -1,11 +1,10 @@
 package node
 
 import (
-	"fmt"
-
 	"github.com/waterchain/waterchain/chain"
 	"github.com/waterchain/waterchain/chain/state"
 	"github.com/waterchain/waterchain/chain/store"
+	"github.com/waterchain/waterchain/chain/verify"
 )
 
 // readingSource gives settlement the finalized readings up to an anchor.
@@ -17,6 +16,10 @@ func (r readingSource) ReadingsUpTo(device chain.PubKey, from, to chain.Time, ma
 	return r.s.ReadingsUpTo(device, from, to, maxDataHeight, fn)
 }
 
+func (r readingSource) DataBlockTime(height uint64) (chain.Time, error) {
+	return r.s.DataBlockTime(height)
+}
+
 func toStoreChanges(cs []state.Change) []store.Change {
 	out := make([]store.Change, len(cs))
 	for i, c := range cs {
@@ -25,23 +28,36 @@ func toStoreChanges(cs []state.Change) []store.Change {
 	return out
 }
 
-// validatorSet returns the set that signs block height of lane. The tx lane
-// at height h uses the set in force at tx height h. A data block uses the
-// set in force at its parent's anchor (the tx height its parent was checked
-// against), which every node knows before the height starts; so a change
-// approved in tx block H signs data blocks whose parent's anchor reached
-// H+2.
+// validatorSet returns the set that signs block height of lane, by the
+// rule every node and auditor applies (verify.SignerHeight).
 func (n *Node) validatorSet(lane chain.Lane, height uint64) (*chain.ValidatorSet, error) {
-	txHeight := height
-	if lane == chain.LaneData {
-		txHeight = 0
-		if height > 1 {
-			parent, err := n.store.Header(chain.LaneData, height-1)
-			if err != nil {
-				return nil, fmt.Errorf("validator set of data/%d: parent header: %w", height, err)
-			}
-			txHeight = parent.Anchor.Height
-		}
+	return verify.ValidatorSet(committedChain{n}, lane, height)
+}
+
+// verifier checks blocks against this node's chain.
+func (n *Node) verifier() *verify.Verifier { return verify.New(n.chainID, n.genHash) }
+
+// committedChain reads this node's committed chain and state for package
+// verify. The loop commits blocks, so only on the loop do its answers hold
+// still across a verification; off the loop (proofs, the API) it answers
+// for blocks already committed, which never change.
+type committedChain struct{ n *Node }
+
+var _ verify.HeaderReader = committedChain{}
+
+func (c committedChain) Height(lane chain.Lane) uint64 { return c.n.Height(lane) }
+
+func (c committedChain) Header(lane chain.Lane, height uint64) (*chain.Header, error) {
+	if h, ok := c.n.Head(lane); ok && h.Height == height {
+		return &h, nil
 	}
-	return state.ValidatorSetAt(n.state, txHeight)
+	h, err := c.n.store.Header(lane, height)
+	if err != nil {
+		return nil, err
+	}
+	return &h, nil
+}
+
+func (c committedChain) ValidatorSetAt(txHeight uint64) (*chain.ValidatorSet, error) {
+	return state.ValidatorSetAt(c.n.state, txHeight)
 }

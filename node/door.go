@@ -11,10 +11,12 @@ import (
 	"github.com/waterchain/waterchain/node/mempool"
 )
 
-// The door: every reading and transaction that enters through HTTP, MQTT
-// or gossip is checked here — shape, signature (once, batched, cached),
-// the state's rules as of the current heads, the mempool's bounds — and a
-// refused one is answered with an error naming the problem, nothing stored.
+// The door: every reading and transaction that enters through HTTP or MQTT
+// is checked here, cheapest first — shape, the state's rules as of the
+// current heads, duplicates, then the signature (once, batched, cached,
+// within a budget), the mempool's bounds — and a refused one is answered
+// with an error naming the problem, nothing stored. Gossip has its own
+// door in gossip.go.
 
 // SubmitReadings checks readings at the door and queues the good ones for
 // the data chain, gossiping them to the other nodes. It returns one error
@@ -25,11 +27,29 @@ func (n *Node) SubmitReadings(rs []*chain.Reading) []error {
 }
 
 // SubmitReadingsHashed is SubmitReadings that also returns the hash of each
-// reading it hashed (all but those rejected by ValidateBasic, whose hash is
-// zero), so that the API need not hash them again.
+// reading it hashed (zero for those refused before: malformed, or refused
+// by the state's rules), so that the API need not hash them again.
+//
+// The checks run cheapest first, so that a reading that would be refused
+// anyway costs no signature check: shape; then the state's rules as of
+// the current heads (device registered and active, time window, seq and
+// time after the device's last final reading), one registry lookup per
+// device; then duplicates (in the request or waiting in the mempool: the
+// very same signed bytes, checked when they came in); only then the
+// signatures, within the door's budget (see doorVerifier). A request that
+// does not fit the budget is refused 429 with Retry-After, nothing checked.
 func (n *Node) SubmitReadingsHashed(rs []*chain.Reading) ([]chain.Hash, []error) {
 	errs := make([]error, len(rs))
-	all := make([]chain.Hash, len(rs))
+	hashes := make([]chain.Hash, len(rs))
+	defer func() {
+		rejected := 0
+		for _, err := range errs {
+			if err != nil {
+				rejected++
+			}
+		}
+		n.metrics.readingsRejected.Add(float64(rejected))
+	}()
 	for i, r := range rs {
 		if r == nil {
 			errs[i] = api.BadRequest("reading %d is null", i)
@@ -37,27 +57,6 @@ func (n *Node) SubmitReadingsHashed(rs []*chain.Reading) ([]chain.Hash, []error)
 			errs[i] = api.BadRequest("%v", err)
 		}
 	}
-	var todo []*chain.Reading
-	var idx []int
-	for i, r := range rs {
-		if errs[i] == nil {
-			todo = append(todo, r)
-			idx = append(idx, i)
-		}
-	}
-	hashes := readingHashes(todo)
-	for k, i := range idx {
-		all[i] = hashes[k]
-	}
-	for k, err := range verifyReadings(n.sigs, n.chainID, todo, hashes) {
-		if err != nil {
-			errs[idx[k]] = api.Wrap(http.StatusBadRequest, api.CodeBadSignature,
-				fmt.Errorf("device %s seq %d: %w (was it signed with the device key over the canonical reading, for chain %q?)", todo[k].Device.Short(), todo[k].Seq, err, n.chainID))
-			n.noteDoorReject(todo[k], err)
-		}
-	}
-	var accepted []*chain.Reading
-	var acceptedHashes []chain.Hash
 	checker, err := n.readingChecker()
 	if err != nil {
 		for i := range errs {
@@ -65,18 +64,64 @@ func (n *Node) SubmitReadingsHashed(rs []*chain.Reading) ([]chain.Hash, []error)
 				errs[i] = err
 			}
 		}
-		return all, errs
+		return hashes, errs
 	}
-	for k, i := range idx {
+	var todo []int
+	seen := make(map[chain.Hash]struct{})
+	for i, r := range rs {
 		if errs[i] != nil {
 			continue
 		}
-		if err := n.admitReading(checker, rs[i], hashes[k]); err != nil {
+		if err := checker.Check(r); err != nil {
 			errs[i] = doorError(err)
 			continue
 		}
-		accepted = append(accepted, rs[i])
-		acceptedHashes = append(acceptedHashes, hashes[k])
+		h := r.Hash()
+		hashes[i] = h
+		if _, dup := seen[h]; dup || n.readings.Has(h) {
+			errs[i] = doorError(fmt.Errorf("%w: reading %s (device %s seq %d)", mempool.ErrDuplicate, h.Short(), r.Device.Short(), r.Seq))
+			continue
+		}
+		seen[h] = struct{}{}
+		todo = append(todo, i)
+	}
+	if len(todo) == 0 {
+		return hashes, errs
+	}
+	todoHashes := make([]chain.Hash, len(todo))
+	for k, i := range todo {
+		todoHashes[k] = hashes[i]
+	}
+	sigErrs, err := n.door.verify(n.sigs, n.chainID, todoHashes, func(k int) (chain.PubKey, string, []byte, chain.Signature) {
+		return readingSig(rs[todo[k]])
+	})
+	if err != nil {
+		n.metrics.doorBusy.Inc()
+		for _, i := range todo {
+			errs[i] = doorError(err)
+		}
+		return hashes, errs
+	}
+	var accepted []*chain.Reading
+	var acceptedHashes []chain.Hash
+	noted := make(map[chain.PubKey]bool)
+	for k, i := range todo {
+		r := rs[i]
+		if err := sigErrs[k]; err != nil {
+			errs[i] = api.Wrap(http.StatusBadRequest, api.CodeBadSignature,
+				fmt.Errorf("device %s seq %d: %w (was it signed with the device key over the canonical reading, for chain %q?)", r.Device.Short(), r.Seq, err, n.chainID))
+			if !noted[r.Device] { // one tamper signal per device and request
+				noted[r.Device] = true
+				n.noteDoorReject(r, err)
+			}
+			continue
+		}
+		if err := n.readings.Add(hashes[i], r); err != nil {
+			errs[i] = doorError(err)
+			continue
+		}
+		accepted = append(accepted, r)
+		acceptedHashes = append(acceptedHashes, hashes[i])
 	}
 	if len(accepted) > 0 {
 		n.metrics.readingsAccepted.Add(float64(len(accepted)))
@@ -87,17 +132,27 @@ func (n *Node) SubmitReadingsHashed(rs []*chain.Reading) ([]chain.Hash, []error)
 		}
 		n.kick()
 	}
-	n.metrics.readingsRejected.Add(float64(len(rs) - len(accepted)))
-	return all, errs
+	return hashes, errs
 }
 
 // SubmitTx checks a transaction at the door, queues it for the tx chain and
-// gossips it.
+// gossips it. Its signature is checked within the door's budget, before the
+// state's rules: these replay the sender's waiting transactions, which
+// costs more than one signature.
 func (n *Node) SubmitTx(tx *chain.Tx) error {
 	if err := tx.ValidateBasic(); err != nil {
 		return api.BadRequest("%v", err)
 	}
-	if errs := verifyTxs(n.sigs, n.chainID, []*chain.Tx{tx}); errs[0] != nil {
+	h := tx.Hash()
+	if n.txs.Has(h) {
+		return doorError(fmt.Errorf("%w: transaction %s", mempool.ErrDuplicate, h.Short()))
+	}
+	errs, err := n.door.verify(n.sigs, n.chainID, []chain.Hash{h}, func(int) (chain.PubKey, string, []byte, chain.Signature) { return txSig(tx) })
+	if err != nil {
+		n.metrics.doorBusy.Inc()
+		return doorError(err)
+	}
+	if errs[0] != nil {
 		return api.Wrap(http.StatusBadRequest, api.CodeBadSignature,
 			fmt.Errorf("%w (was it signed by %s for chain %q?)", errs[0], tx.From.Address(), n.chainID))
 	}
@@ -145,6 +200,10 @@ func doorError(err error) error {
 	case errors.Is(err, mempool.ErrFull):
 		e := api.Wrap(http.StatusTooManyRequests, api.CodeMempoolFull, fmt.Errorf("%w; retry later", err))
 		e.RetryAfter = 2
+		return e
+	case errors.Is(err, errDoorBusy):
+		e := api.Wrap(http.StatusTooManyRequests, api.CodeBusy, err)
+		e.RetryAfter = 1
 		return e
 	case errors.Is(err, mempool.ErrDuplicate):
 		return api.Wrap(http.StatusConflict, api.CodeDuplicate, err)

@@ -79,14 +79,15 @@ func (n *Node) regossipStale() {
 // startP2P starts the libp2p host and joins the topics.
 func (n *Node) startP2P() error {
 	host, err := p2p.New(n.ctx, p2p.Config{
-		PrivateKey:  n.key.Ed25519(),
-		ListenAddrs: n.cfg.P2P.Listen,
-		Bootstrap:   n.cfg.P2P.Bootstrap,
-		AllowedKeys: n.gen.PeerKeys(),
-		NetworkID:   n.chainID + "/" + n.genHash.String(),
-		MDNS:        n.cfg.P2P.MDNS,
-		Logger:      n.log,
-		Registerer:  n.registry,
+		PrivateKey:    n.key.Ed25519(),
+		ListenAddrs:   n.cfg.P2P.Listen,
+		ExternalAddrs: n.cfg.P2P.ExternalAddresses,
+		Bootstrap:     n.cfg.P2P.Bootstrap,
+		AllowedKeys:   n.gen.PeerKeys(),
+		NetworkID:     n.chainID + "/" + n.genHash.String(),
+		MDNS:          n.cfg.P2P.MDNS,
+		Logger:        n.log,
+		Registerer:    n.registry,
 	})
 	if err != nil {
 		return fmt.Errorf("p2p: %w", err)

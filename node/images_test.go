@@ -13,6 +13,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -21,6 +22,7 @@ import (
 	"github.com/waterchain/waterchain/chain/store"
 	"github.com/waterchain/waterchain/node/alerts"
 	"github.com/waterchain/waterchain/node/api"
+	"github.com/waterchain/waterchain/node/images"
 	"github.com/waterchain/waterchain/node/imaging"
 	"github.com/waterchain/waterchain/sim/scenes"
 )
@@ -83,13 +85,25 @@ func putImage(t *testing.T, n *Node, h chain.Hash, ctype string, body []byte) (i
 	return code, e
 }
 
+// imageView is the node's KV under the prefix reserved for images. Its
+// record kinds (node/images/records.go): f file, a metadata, r the final
+// reading, m missing.
+func imageView(t *testing.T, n *Node) *store.SubKV {
+	t.Helper()
+	v, err := store.Reserve(n.kv, store.PrefixImages)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
 // imageRecords counts the image file and metadata records a node holds
 // for h.
 func imageRecords(t *testing.T, n *Node, h chain.Hash) int {
 	t.Helper()
 	count := 0
-	for _, kind := range []byte{imageKeyFile, imageKeyMeta} {
-		_, err := n.kv.Get(imageKey(kind, h[:]))
+	for _, kind := range []byte{'f', 'a'} {
+		_, err := imageView(t, n).Get(append([]byte{kind}, h[:]...))
 		switch {
 		case err == nil:
 			count++
@@ -103,7 +117,7 @@ func imageRecords(t *testing.T, n *Node, h chain.Hash) int {
 func countImageKeys(t *testing.T, n *Node, kind byte) int {
 	t.Helper()
 	count := 0
-	if err := n.kv.Iterate(imageKey(kind, nil), store.IterOptions{}, func(k, v []byte) error {
+	if err := imageView(t, n).Iterate([]byte{kind}, store.IterOptions{}, func(k, v []byte) error {
 		count++
 		return nil
 	}); err != nil {
@@ -224,14 +238,14 @@ func TestImageEndToEnd(t *testing.T) {
 		if rs.Readings[0].Image.Objects != 3 || rs.Readings[1].Image.Objects != 0 {
 			t.Fatalf("%s: objects %d and %d, want 3 and 0", n.name, rs.Readings[0].Image.Objects, rs.Readings[1].Image.Objects)
 		}
-		if c := countImageKeys(t, n, imageKeyMissing); c != 0 {
+		if c := countImageKeys(t, n, 'm'); c != 0 {
 			t.Fatalf("%s: %d images still marked missing", n.name, c)
 		}
 	}
 
 	// Every node derives the same analysis, shown beside the reading's own
 	// optical measures.
-	var reports [2]ImageReport
+	var reports [2]images.Report
 	for i, n := range tn.nodes {
 		if code := httpJSON(t, n, "GET", "/v1/images/"+h1.String()+"/analysis", nil, &reports[i]); code != http.StatusOK {
 			t.Fatalf("%s: analysis: %d", n.name, code)
@@ -390,7 +404,7 @@ func TestImageBadInput(t *testing.T) {
 			}
 		})
 	}
-	if files := countImageKeys(t, n, imageKeyFile); files != 1 {
+	if files := countImageKeys(t, n, 'f'); files != 1 {
 		t.Fatalf("%d image files stored, want only the valid one", files)
 	}
 	// A malformed route hash.
@@ -404,161 +418,126 @@ func TestImageBadInput(t *testing.T) {
 
 func ptrHash(h chain.Hash) *chain.Hash { return &h }
 
-// TestImageIndexCatchUp: data blocks committed while the image index did
-// not run (a crash between the commit and afterCommit, or a store from
-// before images) are indexed at the next data block.
-func TestImageIndexCatchUp(t *testing.T) {
+// imageRecordSnapshot copies every image record but the indexed height
+// (which each new data block rewrites).
+func imageRecordSnapshot(t *testing.T, n *Node) map[string][]byte {
+	t.Helper()
+	out := map[string][]byte{}
+	if err := imageView(t, n).Iterate(nil, store.IterOptions{}, func(k, v []byte) error {
+		if !bytes.Equal(k, []byte{'h'}) {
+			out[string(k)] = bytes.Clone(v)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// imageAlertsOf lists a node's image alerts (both kinds), sorted by ID.
+func imageAlertsOf(t *testing.T, n *Node) []alerts.Alert {
+	t.Helper()
+	out := append(listAlerts(t, n, alerts.KindFloatingSolids), listAlerts(t, n, alerts.KindImageClass)...)
+	slices.SortFunc(out, func(a, b alerts.Alert) int { return bytes.Compare(a.ID[:], b.ID[:]) })
+	return out
+}
+
+// TestImageAlertsSurviveRestart: the image alerts a node raised live
+// (floating solids; two class changes, with a frame of an unchanged class
+// between) are listed again, with the same IDs and fields, after the node
+// restarts, re-derived from the stored images without rewriting any image
+// record; the other alerts are still there.
+func TestImageAlertsSurviveRestart(t *testing.T) {
 	if testing.Short() {
 		t.Skip("network test")
 	}
 	tn := startTestNet(t, 1, 0, 1)
 	n := tn.nodes[0]
 	dev := tn.deviceKey(0)
-	h1 := chain.HashBytes([]byte("frame one"))
-	submit := func(seq uint64, h chain.Hash) {
-		t.Helper()
-		var res api.SubmitReadingsResult
-		r := readingWithImage(n.ChainID(), dev, seq, time.Now(), h)
-		if code := httpJSON(t, n, "POST", "/v1/readings", []*chain.Reading{r}, &res); code != http.StatusAccepted {
-			t.Fatalf("submit: %d %+v", code, res)
+	frames := [][]byte{
+		sceneJPEG(t, scenes.KindClear, scenes.Params{Objects: 3}, 7), // floating solids
+		sceneJPEG(t, scenes.KindColoured, scenes.Params{Hue: 30}, 8), // clear → coloured
+		sceneJPEG(t, scenes.KindColoured, scenes.Params{Hue: 40}, 9), // unchanged
+		sceneJPEG(t, scenes.KindClear, scenes.Params{}, 10),          // coloured → clear
+	}
+	now := time.Now()
+	var readings []*chain.Reading
+	for i, f := range frames {
+		readings = append(readings, readingWithImage(n.ChainID(), dev, uint64(i+1), now.Add(time.Duration(i-len(frames))*time.Second), chain.HashBytes(f)))
+	}
+	var res api.SubmitReadingsResult
+	if code := httpJSON(t, n, "POST", "/v1/readings", readings, &res); code != http.StatusAccepted {
+		t.Fatalf("submit: %d %+v", code, res)
+	}
+	for i, f := range frames {
+		if code, e := putImage(t, n, chain.HashBytes(f), "image/jpeg", f); code != http.StatusCreated {
+			t.Fatalf("upload %d: %d %+v", i+1, code, e)
 		}
-		waitFor(t, 30*time.Second, fmt.Sprintf("reading %d final", seq), func() bool {
-			d, err := n.Device(dev.Public())
-			return err == nil && d.LastSeq == seq
-		})
 	}
-	submit(1, h1)
-	owner, ok, err := n.imageOwner(h1)
-	if err != nil || !ok || owner.reading.Seq != 1 || owner.height == 0 {
-		t.Fatalf("image of a final reading: %+v %v %v", owner, ok, err)
+	waitFor(t, 30*time.Second, "every reading final and its image indexed", func() bool {
+		d, err := n.Device(dev.Public())
+		if err != nil || d.LastSeq != uint64(len(frames)) {
+			return false
+		}
+		for _, f := range frames {
+			h := chain.HashBytes(f)
+			if _, err := imageView(t, n).Get(append([]byte{'r'}, h[:]...)); err != nil {
+				return false
+			}
+		}
+		return true
+	})
+
+	before := imageAlertsOf(t, n)
+	kinds := map[alerts.Kind][]uint64{}
+	for _, a := range before {
+		kinds[a.Kind] = append(kinds[a.Kind], a.Readings[0].Seq)
 	}
-	if countImageKeys(t, n, imageKeyMissing) != 1 {
-		t.Fatal("the image of the final reading is not marked missing")
+	slices.Sort(kinds[alerts.KindImageClass])
+	if !slices.Equal(kinds[alerts.KindFloatingSolids], []uint64{1}) || !slices.Equal(kinds[alerts.KindImageClass], []uint64{2, 4}) {
+		t.Fatalf("live image alerts on readings %v, want floating solids on 1 and class changes on 2 and 4", kinds)
 	}
-	// Forget the index, as if the node had never run it.
-	b := n.kv.NewBatch()
-	b.Delete(imageKey(imageKeyRef, h1[:]))
-	b.Delete(imageKey(imageKeyMissing, h1[:]))
-	b.Delete(imageKey(imageKeyIndexed, nil))
-	if err := b.Write(); err != nil {
+	var all []alerts.Alert
+	if code := httpJSON(t, n, "GET", "/v1/alerts?limit=20000", nil, &all); code != http.StatusOK {
+		t.Fatalf("alerts: %d", code)
+	}
+	records := imageRecordSnapshot(t, n)
+
+	if err := n.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok, _ := n.imageOwner(h1); ok {
-		t.Fatal("index not forgotten")
-	}
-	submit(2, chain.HashBytes([]byte("frame two")))
-	waitFor(t, 10*time.Second, "the forgotten block re-indexed", func() bool {
-		o, ok, err := n.imageOwner(h1)
-		return err == nil && ok && o.reading.Seq == 1
-	})
-	waitFor(t, 10*time.Second, "the index at the data head", func() bool {
-		got, err := n.imagesIndexedHeight()
-		return err == nil && got == n.Height(chain.LaneData)
-	})
-	if c := countImageKeys(t, n, imageKeyMissing); c != 2 {
-		t.Fatalf("%d images marked missing, want 2", c)
-	}
-}
+	n = tn.start(0)
+	tn.nodes[0] = n
 
-// TestImageHTTPError maps every refusal of the imaging package to its
-// status and code, and leaves other errors alone.
-func TestImageHTTPError(t *testing.T) {
-	for _, c := range []struct {
-		err    error
-		status int
-		code   string
-	}{
-		{imaging.ErrTooLarge, http.StatusRequestEntityTooLarge, api.CodeTooLarge},
-		{imaging.ErrNotImage, http.StatusUnsupportedMediaType, api.CodeBadImage},
-		{imaging.ErrHashMismatch, http.StatusUnprocessableEntity, api.CodeHashMismatch},
-		{imaging.ErrTruncated, http.StatusUnprocessableEntity, api.CodeBadImage},
-		{imaging.ErrCorrupt, http.StatusUnprocessableEntity, api.CodeBadImage},
-		{imaging.ErrTooManyPixels, http.StatusUnprocessableEntity, api.CodeBadImage},
-		{imaging.ErrTooManyScans, http.StatusUnprocessableEntity, api.CodeBadImage},
-		{imaging.ErrUnsupported, http.StatusUnprocessableEntity, api.CodeBadImage},
-	} {
-		err := imageHTTPError(fmt.Errorf("wrapped: %w", c.err))
-		var he *api.HTTPError
-		if !errors.As(err, &he) || he.Status != c.status || he.Code != c.code || !errors.Is(err, c.err) {
-			t.Errorf("%v: got %v (%+v)", c.err, err, he)
+	after := imageAlertsOf(t, n)
+	if len(after) != len(before) {
+		t.Fatalf("%d image alerts after the restart, %d before:\nbefore %+v\nafter  %+v", len(after), len(before), before, after)
+	}
+	for i := range before {
+		if fmt.Sprintf("%+v", after[i]) != fmt.Sprintf("%+v", before[i]) {
+			t.Errorf("image alert %d differs after the restart:\nbefore %+v\nafter  %+v", i, before[i], after[i])
 		}
 	}
-	plain := errors.New("disk on fire")
-	if err := imageHTTPError(plain); err != plain {
-		t.Errorf("plain error became %v", err)
+	var allAfter []alerts.Alert
+	if code := httpJSON(t, n, "GET", "/v1/alerts?limit=20000", nil, &allAfter); code != http.StatusOK {
+		t.Fatalf("alerts: %d", code)
 	}
-	if imageHTTPError(nil) != nil {
-		t.Error("nil became an error")
+	ids := map[chain.Hash]bool{}
+	for _, a := range allAfter {
+		ids[a.ID] = true
 	}
-}
-
-// TestImageRecordsRoundTrip: the stored records decode to what was
-// written, so a node reads back the analysis it stored.
-func TestImageRecordsRoundTrip(t *testing.T) {
-	img, _, err := scenes.Draw(scenes.KindColoured, scenes.Params{Width: 160, Height: 120, Objects: 2, Hue: 200}, 4)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := imaging.Analyze(img)
-	if err != nil {
-		t.Fatal(err)
-	}
-	in := imageMeta{Format: imaging.FormatPNG, Size: 1234, Analysis: a}
-	var out imageMeta
-	if err := chain.Decode(chain.MustEncode(&in), &out); err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(chain.MustEncode(&in), chain.MustEncode(&out)) || out.Analysis.Class != imaging.ClassColoured {
-		t.Fatalf("round trip: %+v", out)
-	}
-	cs := imageClassState{Seq: 9, Class: imaging.ClassTurbid}
-	var cs2 imageClassState
-	if err := chain.Decode(chain.MustEncode(&cs), &cs2); err != nil || cs2 != cs {
-		t.Fatalf("class state round trip: %+v %v", cs2, err)
-	}
-}
-
-// FuzzImageRequest: the "images/get" request parser accepts exactly the
-// nonzero 32-byte hashes and never panics.
-func FuzzImageRequest(f *testing.F) {
-	f.Add([]byte{})
-	f.Add(make([]byte, 32))
-	f.Add(bytes.Repeat([]byte{7}, 32))
-	f.Add(bytes.Repeat([]byte{7}, 33))
-	f.Fuzz(func(t *testing.T, req []byte) {
-		h, err := parseImageRequest(req)
-		valid := len(req) == 32 && !bytes.Equal(req, make([]byte, 32))
-		if (err == nil) != valid {
-			t.Fatalf("%x: err %v, valid %v", req, err, valid)
+	for _, a := range all {
+		if !ids[a.ID] {
+			t.Errorf("alert %s (%s, seq %d) lost in the restart", a.ID.Short(), a.Kind, a.Readings[0].Seq)
 		}
-		if err == nil && !bytes.Equal(h[:], req) {
-			t.Fatalf("%x parsed as %s", req, h)
-		}
-	})
-}
-
-// FuzzImageRecord: decoding stored image metadata never panics, and what
-// decodes re-encodes to the same bytes (canonical records only).
-func FuzzImageRecord(f *testing.F) {
-	img, _, err := scenes.Draw(scenes.KindClear, scenes.Params{Width: 160, Height: 120, Objects: 1}, 5)
-	if err != nil {
-		f.Fatal(err)
 	}
-	a, err := imaging.Analyze(img)
-	if err != nil {
-		f.Fatal(err)
+	got := imageRecordSnapshot(t, n)
+	if len(got) != len(records) {
+		t.Fatalf("%d image records after the restart, %d before", len(got), len(records))
 	}
-	f.Add(chain.MustEncode(&imageMeta{Format: imaging.FormatJPEG, Size: 10, Analysis: a}))
-	f.Add(chain.MustEncode(&imageMeta{Format: imaging.FormatPNG, Size: 10, Analysis: a, StoredAt: chain.TimeOf(time.Unix(1_800_000_000, 0))}))
-	f.Add([]byte{0xa0})
-	f.Add([]byte{})
-	f.Fuzz(func(t *testing.T, raw []byte) {
-		var m imageMeta
-		if chain.Decode(raw, &m) != nil {
-			return
+	for k, v := range records {
+		if !bytes.Equal(got[k], v) {
+			t.Errorf("image record %x rewritten by the restart", k)
 		}
-		if !bytes.Equal(chain.MustEncode(&m), raw) {
-			t.Fatalf("%x decoded but re-encodes as %x", raw, chain.MustEncode(&m))
-		}
-	})
+	}
 }

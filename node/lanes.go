@@ -7,6 +7,7 @@ import (
 
 	"github.com/waterchain/waterchain/chain"
 	"github.com/waterchain/waterchain/chain/state"
+	"github.com/waterchain/waterchain/chain/verify"
 )
 
 // Limits of what one block carries; the block size limit of chain is far
@@ -151,57 +152,52 @@ func (n *Node) buildBlock(lane chain.Lane, height uint64) (*executed, error) {
 	return &executed{block: b, changes: changes}, nil
 }
 
-// checkHeader runs the checks of a block's header against this node's
-// chain: link to the parent, anchor, validator set, proposer's set
-// membership, time. Called on the loop.
+// checkHeader runs the checks of b's header against this node's chain
+// (verifyHeader). Called on the loop.
 func (n *Node) checkHeader(b *chain.Block) error {
-	h := &b.Header
-	lane := h.Lane
-	if h.ChainID != n.chainID {
-		return fmt.Errorf("chain id %q, this network is %q", h.ChainID, n.chainID)
-	}
-	next := n.Height(lane) + 1
-	if h.Height > next {
-		return fmt.Errorf("%w: block %s/%d, this node is at %d", errNotReady, lane, h.Height, next-1)
-	}
-	if h.Height < next {
-		return fmt.Errorf("block %s/%d is below the next height %d", lane, h.Height, next)
-	}
-	parent, _ := n.parentOf(lane)
-	if err := chain.VerifyLink(parent, n.genHash, h); err != nil {
-		return err
-	}
-	other := lane.Other()
-	if h.Anchor.Height > n.Height(other) {
-		return fmt.Errorf("%w: %w: anchor %s/%d is beyond this node's %s head %d", errNotReady, errAnchorAhead, other, h.Anchor.Height, other, n.Height(other))
-	}
-	if h.Anchor.Height == 0 {
-		if h.Anchor.Hash != n.genHash {
-			return fmt.Errorf("%w: anchor at height 0 must name genesis %s, names %s", chain.ErrBadAnchor, n.genHash.Short(), h.Anchor.Hash.Short())
-		}
-	} else {
-		ah, err := n.store.Header(other, h.Anchor.Height)
-		if err != nil {
-			return fmt.Errorf("anchor %s/%d: %w", other, h.Anchor.Height, err)
-		}
-		if ah.Hash() != h.Anchor.Hash {
-			return fmt.Errorf("%w: anchor %s/%d names %s, the finalized block is %s", chain.ErrBadAnchor, other, h.Anchor.Height, h.Anchor.Hash.Short(), ah.Hash().Short())
-		}
-	}
-	vs, err := n.validatorSet(lane, h.Height)
-	if err != nil {
-		return err
-	}
-	if h.ValidatorsHash != vs.Hash() {
-		return fmt.Errorf("validators_hash %s, the set of %s/%d is %s", h.ValidatorsHash.Short(), lane, h.Height, vs.Hash().Short())
-	}
-	if !vs.Has(h.Proposer) {
-		return fmt.Errorf("proposer %s is not a validator", h.Proposer.Short())
+	_, err := n.verifyHeader(&b.Header)
+	return err
+}
+
+// verifyHeader runs the rules every node applies to a header against this
+// node's chain (verify.Verifier.Header), then this node's clock: a block
+// may not be ahead of it by more than maxClockDrift. It returns the set
+// that must sign the block. A block beyond the next height, or anchored
+// on a block of the other lane not committed here yet, is errNotReady.
+// Called on the loop.
+func (n *Node) verifyHeader(h *chain.Header) (*chain.ValidatorSet, error) {
+	vs, err := n.verifier().Header(committedChain{n}, h)
+	switch {
+	case errors.Is(err, verify.ErrAnchorAhead):
+		return nil, fmt.Errorf("%w: %w: %w", errNotReady, errAnchorAhead, err)
+	case errors.Is(err, verify.ErrAhead):
+		return nil, fmt.Errorf("%w: %w", errNotReady, err)
+	case err != nil:
+		return nil, err
 	}
 	if limit := chain.TimeOf(n.now().Add(maxClockDrift)); h.Time > limit {
-		return fmt.Errorf("block time %s is ahead of this node's clock by more than %s", h.Time, maxClockDrift)
+		return nil, fmt.Errorf("block time %s is ahead of this node's clock by more than %s", h.Time, maxClockDrift)
 	}
-	return nil
+	return vs, nil
+}
+
+// checkStateless runs the checks of a block that need no chain: its shape
+// (entries root included) and every entry signature. Safe to call off the
+// loop.
+func (n *Node) checkStateless(b *chain.Block) error {
+	if err := b.ValidateBasic(); err != nil {
+		return err
+	}
+	return n.verifyEntrySignatures(b)
+}
+
+// validateProposal checks a proposed block whose stateless checks passed
+// against this node's chain and executes it. Called on the loop.
+func (n *Node) validateProposal(b *chain.Block) (*executed, error) {
+	if err := n.checkHeader(b); err != nil {
+		return nil, err
+	}
+	return n.execute(b)
 }
 
 // execute runs a block's entries through the state machine and checks the

@@ -47,6 +47,11 @@ type driver struct {
 	// but whose anchor this node has not committed yet; they are checked
 	// again when the other lane commits (see finishValidation).
 	parked map[chain.Hash]validation
+	// due is the lane's schedule (quiet.go) for the heads in dueHeights
+	// (tx, data); it changes only with a commit.
+	due        blockDue
+	dueHeights [2]uint64
+	dueSet     bool
 }
 
 func (d *driver) reset(next uint64) {
@@ -176,9 +181,10 @@ func (n *Node) kick() {
 }
 
 // maybeStart starts the lane's next height when there is a reason to: its
-// entries are waiting, the heartbeat interval has passed since its last
-// block, or (force) a peer already works on that height. Waiting for a
-// reason keeps an idle lane at one block per heartbeat.
+// entries are waiting, its schedule says a block is due (a settlement
+// boundary passed, or the idle interval since its last block; see
+// quiet.go), or (force) a peer already works on that height. Waiting for a
+// reason keeps an idle lane quiet.
 func (n *Node) maybeStart(d *driver, force bool) {
 	if d.running {
 		return
@@ -188,16 +194,17 @@ func (n *Node) maybeStart(d *driver, force bool) {
 		if d.lane == chain.LaneTx {
 			waiting = n.txs.Len()
 		}
-		last := n.gen.GenesisTime
-		if h, ok := n.Head(d.lane); ok {
-			last = h.Time
+		if waiting == 0 {
+			due, err := n.laneDue(d)
+			if err != nil {
+				n.stop(err)
+				return
+			}
+			if chain.TimeOf(n.now()) < due.at {
+				return
+			}
+			n.log.Debug("idle lane starts its next height", "lane", d.lane, "height", d.next, "due", due.at, "why", due.why)
 		}
-		due := chain.TimeOf(n.now()) >= last.Add(n.gen.Params.Heartbeat.Std())
-		if waiting == 0 && !due {
-			return
-		}
-		// A tx block must anchor data it can read: settlement counts
-		// readings up to the anchor. Nothing to wait for otherwise.
 	}
 	if err := d.eng.Start(d.next); err != nil {
 		n.stop(fmt.Errorf("consensus %s: start height %d: %w", d.lane, d.next, err))
@@ -205,6 +212,20 @@ func (n *Node) maybeStart(d *driver, force bool) {
 	}
 	d.running = true
 	n.rounds[d.lane].Store(0)
+}
+
+// laneDue is the lane's schedule, computed again only after a commit.
+func (n *Node) laneDue(d *driver) (blockDue, error) {
+	heights := [2]uint64{n.Height(chain.LaneTx), n.Height(chain.LaneData)}
+	if d.dueSet && d.dueHeights == heights {
+		return d.due, nil
+	}
+	due, err := n.schedule(d.lane)
+	if err != nil {
+		return blockDue{}, err
+	}
+	d.due, d.dueHeights, d.dueSet = due, heights, true
+	return due, nil
 }
 
 // drain handles every engine output until none is left.
@@ -292,10 +313,7 @@ func (n *Node) startValidation(d *driver, b *chain.Block) {
 		// The stateless checks (entries root of up to thousands of
 		// entries, then their signatures) run off the loop.
 		defer n.wg.Done()
-		err := b.ValidateBasic()
-		if err == nil {
-			err = n.verifyEntrySignatures(b)
-		}
+		err := n.checkStateless(b)
 		select {
 		case n.validCh <- validation{block: b, hash: hash, err: err}:
 		case <-n.ctx.Done():
@@ -324,8 +342,9 @@ func (n *Node) finishValidation(v validation) {
 		return // the height moved on meanwhile
 	}
 	err := v.err
+	var ex *executed
 	if err == nil {
-		err = n.checkHeader(v.block)
+		ex, err = n.validateProposal(v.block)
 	}
 	if errors.Is(err, errAnchorAhead) {
 		// The proposer has committed the anchor and this node is about to:
@@ -336,10 +355,6 @@ func (n *Node) finishValidation(v validation) {
 		n.log.Debug("proposal waits for its anchor", "lane", d.lane, "height", v.block.Header.Height, "block", v.hash.Short(), "err", err)
 		d.parked[v.hash] = v
 		return
-	}
-	var ex *executed
-	if err == nil {
-		ex, err = n.execute(v.block)
 	}
 	if err != nil {
 		n.log.Info("proposed block is invalid; voting nil", "lane", d.lane, "height", v.block.Header.Height,

@@ -2,120 +2,168 @@ package node
 
 import (
 	"errors"
-	"strconv"
+	"fmt"
 
 	"github.com/waterchain/waterchain/chain"
 	"github.com/waterchain/waterchain/chain/state"
+	"github.com/waterchain/waterchain/chain/store"
 	"github.com/waterchain/waterchain/node/api"
 )
 
-// Trade is one accepted allowance offer, for GET /v1/market/trades.
-type Trade struct {
-	Tx     chain.Hash    `json:"tx"`
-	Offer  chain.Hash    `json:"offer"`
-	Buyer  chain.Address `json:"buyer"`
-	Seller chain.Address `json:"seller"`
-	Volume uint64        `json:"volume"` // litres
-	Price  uint64        `json:"price"`  // smallest drop units per litre
-	Amount uint64        `json:"amount"` // drops paid, smallest units
-	Height uint64        `json:"height"`
-	Time   chain.Time    `json:"time"`
+// The lists of the market and of evidence come from the store's tx kind
+// index (store.TxsByKind), newest first from a cursor, and from state by
+// id: a page reads at most api.MaxPage index entries and their
+// transactions, whatever the length of the chain. The records are read
+// from the store's state, not the node's state cache: the cache takes a
+// block's changes after the store, so an index entry could name a record
+// it does not hold yet, while the store wrote both in one batch.
+
+// Trades answers GET /v1/market/trades.
+func (n *Node) Trades(q api.PageQuery) ([]api.Trade, error) {
+	return listTrades(n.store, storeState{n.store}, q)
 }
 
-// maxTradeScan bounds the tx blocks one trades query reads back.
-const maxTradeScan = 5_000
+// Evidence answers GET /v1/evidence.
+func (n *Node) Evidence(q api.PageQuery) ([]api.Evidence, error) {
+	return listEvidence(n.store, storeState{n.store}, q)
+}
 
-// queryTrades lists the most recent trades, newest first, from the last
-// maxTradeScan tx blocks (GET /v1/market/trades?limit=).
-func (n *Node) queryTrades(p map[string]string) (any, error) {
-	limit := 100
-	if v := p["limit"]; v != "" {
-		var err error
-		if limit, err = strconv.Atoi(v); err != nil || limit < 1 || limit > 1000 {
-			return nil, api.BadRequest("limit %q: want 1 to 1000", v)
-		}
+// Offers answers GET /v1/market/offers.
+func (n *Node) Offers() ([]state.Offer, error) { return openOffers(n.store, storeState{n.store}) }
+
+// storeState is the store's committed state as package state reads it.
+type storeState struct{ st *store.Store }
+
+var _ state.Reader = storeState{}
+
+func (r storeState) Get(key []byte) ([]byte, error) {
+	v, err := r.st.State(key)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("%w: %q", state.ErrNotFound, key)
 	}
-	sr := n.state
-	out := []Trade{}
-	head := n.Height(chain.LaneTx)
-	for h := head; h >= 1 && head-h < maxTradeScan && len(out) < limit; h-- {
-		b, err := n.store.Block(chain.LaneTx, h)
+	return v, err
+}
+
+func (r storeState) Iterate(prefix []byte, fn func(key, value []byte) error) error {
+	return r.st.IterateState(prefix, fn)
+}
+
+func cursor(c api.TxCursor) store.Location {
+	return store.Location{Lane: chain.LaneTx, Height: c.Height, Index: c.Index}
+}
+
+// listTrades is a page of accept-offer transactions with their offers'
+// seller and price (an offer's record stays in state once filled) and
+// their block's time.
+func listTrades(st *store.Store, sr state.Reader, q api.PageQuery) ([]api.Trade, error) {
+	out := []api.Trade{}
+	var blockTime struct { // the last block read: trades of one block share it
+		height uint64
+		time   chain.Time
+	}
+	err := st.TxsByKind(chain.KindAcceptOffer, cursor(q.Before), func(tx *chain.Tx, loc store.Location) error {
+		if len(out) >= q.Limit {
+			return store.ErrStop
+		}
+		if blockTime.height != loc.Height {
+			h, err := st.Header(chain.LaneTx, loc.Height)
+			if err != nil {
+				return err
+			}
+			blockTime.height, blockTime.time = loc.Height, h.Time
+		}
+		o, err := state.GetOffer(sr, tx.AcceptOffer.Offer)
 		if err != nil {
-			return nil, err
+			return fmt.Errorf("the offer of trade %s at %s: %w", tx.Hash().Short(), loc, err)
 		}
-		for i := len(b.Txs) - 1; i >= 0 && len(out) < limit; i-- {
-			tx := b.Txs[i]
-			if tx.AcceptOffer == nil {
-				continue
-			}
-			t := Trade{
-				Tx: tx.Hash(), Offer: tx.AcceptOffer.Offer, Buyer: tx.From.Address(),
-				Volume: tx.AcceptOffer.Volume, Height: h, Time: b.Header.Time,
-			}
-			if o, err := state.GetOffer(sr, t.Offer); err == nil {
-				t.Seller, t.Price, t.Amount = o.Seller, o.Price, o.Price*t.Volume
-			}
-			out = append(out, t)
-		}
-	}
-	return out, nil
+		out = append(out, api.Trade{
+			Tx: tx.Hash(), Offer: o.ID, Buyer: tx.From.Address(), Seller: o.Seller,
+			Volume: tx.AcceptOffer.Volume, Price: o.Price, Amount: o.Price * tx.AcceptOffer.Volume,
+			Height: loc.Height, Index: loc.Index, Time: blockTime.time,
+		})
+		return nil
+	})
+	return out, err
 }
 
-// IndustryView is GET /v1/industries/{address}: the industry with its
-// meters and every version of its permit, oldest first.
-type IndustryView struct {
-	*state.IndustryInfo
-	Devices       []state.Device       `json:"devices"`
-	PermitHistory []state.PermitRecord `json:"permit_history"`
+// listEvidence is a page of evidence transactions with the records they
+// made.
+func listEvidence(st *store.Store, sr state.Reader, q api.PageQuery) ([]api.Evidence, error) {
+	out := []api.Evidence{}
+	err := st.TxsByKind(chain.KindEvidence, cursor(q.Before), func(tx *chain.Tx, loc store.Location) error {
+		if len(out) >= q.Limit {
+			return store.ErrStop
+		}
+		e, err := state.GetEvidence(sr, tx.Evidence.ID())
+		if err != nil {
+			return fmt.Errorf("the evidence of tx %s at %s: %w", tx.Hash().Short(), loc, err)
+		}
+		out = append(out, api.Evidence{EvidenceRecord: *e, TxIndex: loc.Index})
+		return nil
+	})
+	return out, err
 }
 
-func (n *Node) queryIndustry(p map[string]string) (any, error) {
-	a, err := chain.ParseAddress(p["address"])
+// openOffers lists the open offers, cheapest first. Settling period p
+// expires every offer of a period up to p still open, so an open offer
+// belongs to the first unsettled period or a later one; offers are made
+// in period order, so the walk back over offer-allowance transactions
+// stops at the first offer of an earlier period: it reads the offers of
+// the unsettled periods only, not every offer ever made.
+func openOffers(st *store.Store, sr state.Reader) ([]state.Offer, error) {
+	meta, err := state.GetTxMeta(sr)
 	if err != nil {
-		return nil, api.BadRequest("%v", err)
+		return nil, err
 	}
+	first := meta.FirstUnsettled()
+	out := []state.Offer{}
+	err = st.TxsByKind(chain.KindOfferAllowance, store.Location{}, func(tx *chain.Tx, loc store.Location) error {
+		o, err := state.GetOffer(sr, tx.Hash())
+		if err != nil {
+			return fmt.Errorf("the offer made at %s: %w", loc, err)
+		}
+		if o.Period < first {
+			return store.ErrStop
+		}
+		if o.Status == state.OfferOpen {
+			out = append(out, *o)
+		}
+		return nil
+	})
+	state.SortOffers(out)
+	return out, err
+}
+
+// Industry answers GET /v1/industries/{address}.
+func (n *Node) Industry(a chain.Address) (api.Industry, error) {
 	sr := n.state
 	ind, err := state.GetIndustry(sr, a)
 	if errors.Is(err, state.ErrUnknownIndustry) {
-		return nil, api.NotFound("%v", err)
+		return api.Industry{}, api.NotFound("%v", err)
 	}
 	if err != nil {
-		return nil, err
+		return api.Industry{}, err
 	}
 	devs, err := state.Devices(sr, a)
 	if err != nil {
-		return nil, err
+		return api.Industry{}, err
 	}
 	if devs == nil {
 		devs = []state.Device{}
 	}
 	hist, err := state.PermitHistory(sr, a)
 	if err != nil {
-		return nil, err
+		return api.Industry{}, err
 	}
-	return IndustryView{IndustryInfo: ind, Devices: devs, PermitHistory: hist}, nil
+	return api.Industry{IndustryInfo: ind, Devices: devs, PermitHistory: hist}, nil
 }
 
-// AuditStatus is GET /v1/audit on an auditor: what it has verified. An
-// auditor commits only blocks it has checked (signatures, hash links,
-// anchors, certificates, re-execution to the state root), so its heads are
-// its verified heights.
-type AuditStatus struct {
-	Auditor  string `json:"auditor"`
-	OK       bool   `json:"ok"`
-	Error    string `json:"error,omitempty"`
-	Verified struct {
-		Data uint64 `json:"data"`
-		Tx   uint64 `json:"tx"`
-	} `json:"verified"`
-	CheckedAt chain.Time `json:"checked_at"`
-}
-
-func (n *Node) queryAudit(map[string]string) (any, error) {
+// AuditStatus answers GET /v1/audit.
+func (n *Node) AuditStatus() (api.AuditStatus, error) {
 	if n.role != RoleAuditor {
-		return nil, api.NotFound("this node is a %s; ask an auditor node for its verification status", n.role)
+		return api.AuditStatus{}, api.NotFound("this node is a %s; ask an auditor node for its verification status", n.role)
 	}
-	st := AuditStatus{Auditor: n.name, OK: n.Err() == nil, CheckedAt: chain.TimeOf(n.now())}
+	st := api.AuditStatus{Auditor: n.name, OK: n.Err() == nil, CheckedAt: chain.TimeOf(n.now())}
 	if err := n.Err(); err != nil {
 		st.Error = err.Error()
 	}

@@ -3,6 +3,8 @@ package node
 import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/waterchain/waterchain/node/api"
 )
 
 // metrics are the node's Prometheus series, served at /metrics with the
@@ -23,6 +25,11 @@ type metrics struct {
 	evidence           prometheus.Counter
 	alerts             *prometheus.CounterVec
 	synced             *prometheus.CounterVec
+	// doorSignatureChecks counts client signatures checked at the door
+	// (cache misses), doorBusy the requests refused 429 because the
+	// door's signature-check budget was spent.
+	doorSignatureChecks prometheus.Counter
+	doorBusy            prometheus.Counter
 }
 
 func newMetrics(reg *prometheus.Registry) *metrics {
@@ -71,9 +78,37 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 		synced: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "waterchain_synced_blocks_total", Help: "Blocks fetched from peers by block sync, per lane.",
 		}, []string{"lane"}),
+		doorSignatureChecks: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "waterchain_door_signature_checks_total", Help: "Signatures of client readings and transactions checked at this node's door (HTTP, MQTT).",
+		}),
+		doorBusy: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "waterchain_door_busy_total", Help: "Client requests refused 429 because the door's signature-check budget (door.verify_in_flight) was spent.",
+		}),
 	}
+	reg.MustRegister(m.doorSignatureChecks, m.doorBusy)
 	reg.MustRegister(m.height, m.round, m.entries, m.commitSeconds, m.finality, m.readingsAccepted,
 		m.readingsRejected, m.readingsRegossiped, m.mempool, m.gossipRejected, m.invalidProposals, m.evidence, m.alerts, m.synced,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
+}
+
+// registerAPILimits exports the API limiter's counters.
+func registerAPILimits(reg *prometheus.Registry, l *api.Limiter) {
+	reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "waterchain_api_connections", Help: "API connections open (api.limits.max_conns).",
+		}, func() float64 { return float64(l.Stats().OpenConns) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "waterchain_api_connections_refused_total", Help: "API connections refused at the connection caps (api.limits.max_conns, max_conns_per_client).",
+		}, func() float64 { return float64(l.Stats().RefusedConns) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "waterchain_api_body_bytes", Help: "Request body bytes being read or decoded (api.limits.body_bytes).",
+		}, func() float64 { return float64(l.Stats().BodyBytes) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "waterchain_api_body_refused_total", Help: "Requests refused 429 before their body was read: the body budget was spent (api.limits.body_bytes, body_bytes_per_client).",
+		}, func() float64 { return float64(l.Stats().RefusedBusy) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "waterchain_api_body_too_large_total", Help: "Requests refused 413 by their declared length before their body was read.",
+		}, func() float64 { return float64(l.Stats().RefusedLarge) }),
+	)
 }

@@ -9,8 +9,9 @@ import (
 
 // registerInfoMetrics adds the series operators alert on that are read,
 // not counted: which build runs, how many peers the host has, and when
-// each lane's last block was made (an idle lane is quiet by design, a
-// stalled one is not; the block time tells them apart from the heartbeat).
+// each lane's last block was made and when its next one is due at the
+// latest (an idle lane is quiet by design until then, a stalled one is
+// late: see quiet.go).
 func (n *Node) registerInfoMetrics() {
 	b := Build()
 	info := prometheus.NewGaugeVec(prometheus.GaugeOpts{
@@ -48,6 +49,17 @@ func (n *Node) registerInfoMetrics() {
 				return 0
 			}
 			return float64(h.Time) / 1000
+		}))
+		n.registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name:        "waterchain_next_block_due_timestamp_seconds",
+			Help:        "When the lane makes its next block at the latest with no entries arriving: the genesis idle interval after its last block, or an earlier settlement boundary (Unix seconds). Long past it with no block, the lane is stalled.",
+			ConstLabels: prometheus.Labels{"lane": lane.String()},
+		}, func() float64 {
+			due, err := n.schedule(lane)
+			if err != nil {
+				return 0
+			}
+			return float64(due.at) / 1000
 		}))
 	}
 }

@@ -45,7 +45,7 @@ func TestFourValidatorsAndAnAuditor(t *testing.T) {
 			t.Fatalf("submit to %s: %d %+v", target.name, code, res)
 		}
 	}
-	waitFor(t, 60*time.Second, "all readings final on every node, and heartbeat tx blocks", func() bool {
+	waitFor(t, 60*time.Second, "all readings final on every node, and idle tx blocks", func() bool {
 		for _, n := range tn.nodes {
 			if n.Height(chain.LaneTx) < 2 {
 				return false

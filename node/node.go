@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -19,9 +20,10 @@ import (
 	"github.com/waterchain/waterchain/chain/store"
 	"github.com/waterchain/waterchain/genesis"
 	"github.com/waterchain/waterchain/node/alerts"
-	"github.com/waterchain/waterchain/node/audit"
+	"github.com/waterchain/waterchain/node/api"
 	"github.com/waterchain/waterchain/node/config"
 	"github.com/waterchain/waterchain/node/events"
+	"github.com/waterchain/waterchain/node/images"
 	"github.com/waterchain/waterchain/node/ingest"
 	"github.com/waterchain/waterchain/node/mempool"
 	"github.com/waterchain/waterchain/node/web"
@@ -67,6 +69,7 @@ type Node struct {
 	store    *store.Store
 	state    *state.Cache // the committed state in memory; see statecache.go
 	sigs     *sigCache
+	door     *doorVerifier // signature checks of client entries; see verify.go
 	readings *mempool.Readings
 	txs      *mempool.Txs
 	hub      *events.Hub
@@ -101,10 +104,12 @@ type Node struct {
 	mqtt      *ingest.Broker
 	alerts    *alerts.Engine // nil when disabled; used on the loop (DoorReject from any goroutine)
 	alertLog  *alerts.Log
-	images    imageKeeper // orphan sweep state; see images_sweep.go
+	alertCk   alertCheckpointer // alert checkpoints; see alerts_checkpoint.go
+	images    *images.Images    // camera images beside the chain
 
 	httpSrv  *http.Server
 	adminSrv *http.Server // the admin socket; see admin.go
+	apiLimit *api.Limiter // the API's connection caps and body budget
 	apiAddr  string
 	ctx      context.Context
 	cancel   context.CancelFunc
@@ -155,13 +160,14 @@ func New(opts Options) (*Node, error) {
 	}
 	n.log = opts.Logger.With("node", n.name)
 	var err error
-	if n.stateGen, err = audit.StateGenesis(g); err != nil {
+	if n.stateGen, err = g.State(); err != nil {
 		return nil, err
 	}
 	n.dashboard = web.Handler()
 	n.registry = prometheus.NewRegistry()
 	n.metrics = newMetrics(n.registry)
 	n.registerInfoMetrics()
+	n.door = newDoorVerifier(opts.Config.Door.VerifyInFlight, opts.Config.Door.VerifyWorkers, func(k int) { n.metrics.doorSignatureChecks.Add(float64(k)) })
 
 	dir := opts.Config.Storage.DataDir
 	if !filepath.IsAbs(dir) {
@@ -186,6 +192,10 @@ func New(opts Options) (*Node, error) {
 		if h, ok := n.store.Head(lane); ok {
 			n.heads[lane].Store(&h)
 		}
+	}
+	if err := n.newImages(); err != nil {
+		n.kv.Close()
+		return nil, err
 	}
 	if err := n.startAlerts(); err != nil {
 		n.kv.Close()
@@ -275,7 +285,7 @@ func (n *Node) Start(ctx context.Context) error {
 		return fmt.Errorf("api.listen %q: %w (is another node using the port? set --api-listen)", n.cfg.API.Listen, err)
 	}
 	n.apiAddr = ln.Addr().String()
-	n.httpSrv = &http.Server{Handler: n.httpHandler(), ReadHeaderTimeout: 10 * time.Second}
+	n.httpSrv, ln = n.apiServer(ln)
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
@@ -300,6 +310,31 @@ func (n *Node) Start(ctx context.Context) error {
 	return nil
 }
 
+// apiServer is the API's server with the limits of config api.limits, and
+// ln wrapped to cap connections. WriteTimeout bounds each answer but the
+// event stream's, which gets it per event instead (see api.Limiter).
+func (n *Node) apiServer(ln net.Listener) (*http.Server, net.Listener) {
+	l := n.cfg.API.Limits
+	lim := api.NewLimiter(api.LimitOptions{
+		MaxConns: l.MaxConns, MaxConnsPerClient: l.MaxConnsPerClient, ReservedConns: l.ReservedConns,
+		MaxBodyBytes: l.MaxBodyBytes, MaxImageBytes: n.cfg.Images.MaxBytes,
+		BodyBytes: l.BodyBytes, BodyBytesPerClient: l.BodyBytesPerClient,
+		StreamWriteTimeout: l.WriteTimeout.Std(),
+	})
+	registerAPILimits(n.registry, lim)
+	n.apiLimit = lim
+	srv := &http.Server{
+		Handler:           lim.Handler(n.httpHandler()),
+		ReadHeaderTimeout: l.ReadHeaderTimeout.Std(),
+		ReadTimeout:       l.ReadTimeout.Std(),
+		WriteTimeout:      l.WriteTimeout.Std(),
+		IdleTimeout:       l.IdleTimeout.Std(),
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(n.log.Handler(), slog.LevelDebug),
+	}
+	return srv, lim.Listener(ln)
+}
+
 // Close stops the node and waits for its goroutines; it is safe to call
 // more than once.
 func (n *Node) Close() error {
@@ -322,6 +357,7 @@ func (n *Node) Close() error {
 			n.host.Close()
 		}
 		n.wg.Wait()
+		n.closeAlerts()
 		n.closeEngines()
 		if n.kv != nil {
 			n.closeErr = n.kv.Close()
@@ -337,4 +373,85 @@ func (n *Node) stop(err error) {
 		n.log.Error("node stopped", "err", err)
 		n.cancel()
 	}
+}
+
+// newImages builds the node's image store (package images) over its KV,
+// with its limits and the node's parts it reads: the chain store, the
+// reading mempool, the p2p host once Start has made it, the alert log
+// when alerts are enabled, and the node's clock.
+func (n *Node) newImages() error {
+	var sink images.AlertSink
+	if n.cfg.Alerts.Enabled {
+		sink = imageAlertSink{n}
+	}
+	im, err := images.New(n.kv, images.Config{
+		MaxBytes: int(n.cfg.Images.MaxBytes),
+		// A reading may be timed a window after its acceptance, and be
+		// final in a block timed a window after the reading.
+		OrphanGrace: 2*n.gen.Params.ReadingWindow.Std() + images.ClockMargin,
+	}, images.Deps{
+		Chain: n.store, Pool: n.readings, Peers: imagePeers{n}, Alerts: sink,
+		Clock: images.ClockFunc(n.now), Logger: n.log,
+	})
+	if err != nil {
+		return fmt.Errorf("images: %w", err)
+	}
+	for _, c := range im.Collectors() {
+		if err := n.registry.Register(c); err != nil {
+			return fmt.Errorf("images metrics: %w", err)
+		}
+	}
+	n.images = im
+	return nil
+}
+
+var (
+	_ images.Chain = (*store.Store)(nil)
+	_ images.Pool  = (*mempool.Readings)(nil)
+	_ images.Peers = (*p2p.Host)(nil)
+)
+
+// imagePeers is the p2p host for package images; the host exists once
+// Start has run, before the fetcher does.
+type imagePeers struct{ n *Node }
+
+func (p imagePeers) Peers() []chain.PubKey {
+	if p.n.host == nil {
+		return nil
+	}
+	return p.n.host.Peers()
+}
+
+func (p imagePeers) Request(ctx context.Context, peer chain.PubKey, protocol string, req []byte) ([]byte, error) {
+	return p.n.host.Request(ctx, peer, protocol, req)
+}
+
+// imageAlertSink puts image alerts in the node's alert log, with the
+// device's industry as of the tx head.
+type imageAlertSink struct{ n *Node }
+
+func (s imageAlertSink) Context(dev chain.PubKey) alerts.DeviceContext {
+	return s.n.deviceContext(dev, s.n.Height(chain.LaneTx))
+}
+
+func (s imageAlertSink) Raise(as []alerts.Alert) { s.n.raise(as) }
+
+// replayImageAlerts merges the image alerts re-derived from the stored
+// images (images.ReplayAlerts) into the alert log by time. Called by
+// startAlerts after the chain replay, before anything else uses the log.
+func (n *Node) replayImageAlerts() {
+	start := time.Now()
+	raised, err := n.images.ReplayAlerts()
+	if err != nil {
+		n.log.Error("image alerts: replay incomplete", "err", err)
+	}
+	if len(raised) == 0 {
+		return
+	}
+	chainAlerts := n.alertLog.List(alerts.Filter{})
+	slices.Reverse(chainAlerts) // oldest first
+	log := alerts.NewLog(maxAlertsKept)
+	log.Add(images.MergeAlertsByTime(chainAlerts, raised)...)
+	n.alertLog = log
+	n.log.Info("image alerts replayed from stored images", "alerts", len(raised), "took", time.Since(start).Round(time.Millisecond))
 }

@@ -3,11 +3,11 @@ package node
 import (
 	"errors"
 	"fmt"
-	"strconv"
 
 	"github.com/waterchain/waterchain/chain"
 	"github.com/waterchain/waterchain/chain/state"
 	"github.com/waterchain/waterchain/chain/store"
+	"github.com/waterchain/waterchain/chain/verify"
 	"github.com/waterchain/waterchain/node/api"
 )
 
@@ -44,20 +44,15 @@ func (n *Node) ReadingProof(device chain.PubKey, seq uint64) (*chain.ReadingProo
 	if err != nil {
 		return nil, err
 	}
+	signer, err := verify.SignerHeight(committedChain{n}, chain.LaneData, loc.Height)
+	if err != nil {
+		return nil, err
+	}
 	for _, rec := range history {
 		if rec.ApprovedHeight == 0 {
 			continue // genesis
 		}
-		signing := rec.From
-		parentAnchor := uint64(0)
-		if loc.Height > 1 {
-			ph, err := n.store.Header(chain.LaneData, loc.Height-1)
-			if err != nil {
-				return nil, err
-			}
-			parentAnchor = ph.Anchor.Height
-		}
-		if signing > parentAnchor {
+		if rec.From > signer {
 			break // takes effect after this block
 		}
 		approval, err := n.store.Block(chain.LaneTx, rec.ApprovedHeight)
@@ -69,16 +64,4 @@ func (n *Node) ReadingProof(device chain.PubKey, seq uint64) (*chain.ReadingProo
 		})
 	}
 	return p, nil
-}
-
-func (n *Node) queryProof(p map[string]string) (any, error) {
-	dev, err := chain.ParsePubKey(p["device"])
-	if err != nil {
-		return nil, api.BadRequest("device: %v", err)
-	}
-	seq, err := strconv.ParseUint(p["seq"], 10, 64)
-	if err != nil || seq == 0 {
-		return nil, api.BadRequest("seq %q: want a number from 1", p["seq"])
-	}
-	return n.ReadingProof(dev, seq)
 }

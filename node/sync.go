@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/waterchain/waterchain/chain"
+	"github.com/waterchain/waterchain/chain/verify"
+	"github.com/waterchain/waterchain/node/images"
 )
 
 // Block sync: a node that is behind (a restarted validator, a new auditor)
@@ -55,7 +57,7 @@ func (n *Node) registerSync() error {
 	}); err != nil {
 		return err
 	}
-	if err := n.registerImages(); err != nil {
+	if err := n.host.Handle(images.Protocol, n.images.ServeRequest); err != nil {
 		return err
 	}
 	return n.host.Handle(protoSyncBlocks, func(ctx context.Context, from chain.PubKey, req []byte) ([]byte, error) {
@@ -166,14 +168,8 @@ func (n *Node) syncFrom(peer chain.PubKey, target syncStatusResp) error {
 		}
 		// Entry signatures are checked here, off the loop, and cached.
 		for _, b := range batch {
-			if err := b.ValidateBasic(); err != nil {
-				return fmt.Errorf("peer sent a malformed block %s/%d: %w", b.Header.Lane, b.Header.Height, err)
-			}
-			if b.Cert == nil {
-				return fmt.Errorf("peer sent block %s/%d without its certificate", b.Header.Lane, b.Header.Height)
-			}
-			if err := n.verifyEntrySignatures(b); err != nil {
-				return fmt.Errorf("peer sent block %s/%d with %w", b.Header.Lane, b.Header.Height, err)
+			if err := n.checkFetched(b); err != nil {
+				return err
 			}
 		}
 		done := make(chan error, 1)
@@ -255,17 +251,32 @@ func (n *Node) applySync(blocks []*chain.Block) error {
 	return nil
 }
 
+// checkFetched runs the checks of a fetched block that need no chain: its
+// shape, that it carries a certificate, and its entry signatures. Safe to
+// call off the loop.
+func (n *Node) checkFetched(b *chain.Block) error {
+	if b.Cert == nil {
+		return fmt.Errorf("peer sent block %s/%d %w", b.Header.Lane, b.Header.Height, errNoCert)
+	}
+	if err := n.checkStateless(b); err != nil {
+		return fmt.Errorf("peer sent a bad block %s/%d: %w", b.Header.Lane, b.Header.Height, err)
+	}
+	return nil
+}
+
+// errNoCert is a fetched block without its commit certificate.
+var errNoCert = fmt.Errorf("without its certificate: %w", verify.ErrCertificate)
+
 func (n *Node) applySyncedBlock(b *chain.Block) error {
 	lane, height, hash := b.Header.Lane, b.Header.Height, b.Hash()
-	if err := n.checkHeader(b); err != nil {
+	// The header by the rules every node applies, then the certificate
+	// against the set the header names.
+	vs, err := n.verifyHeader(&b.Header)
+	if err != nil {
 		return fmt.Errorf("synced block %s/%d: %w", lane, height, err)
 	}
-	vs, err := n.validatorSet(lane, height)
-	if err != nil {
-		return err
-	}
-	if err := b.Cert.Verify(n.chainID, vs, lane, height, hash); err != nil {
-		return fmt.Errorf("synced block %s/%d: certificate: %w", lane, height, err)
+	if err := n.verifier().Certificate(vs, b); err != nil {
+		return fmt.Errorf("synced block %s/%d: %w", lane, height, err)
 	}
 	ex, err := n.execute(b)
 	if err != nil {

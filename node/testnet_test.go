@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/waterchain/waterchain/chain"
+	"github.com/waterchain/waterchain/genesis"
 	"github.com/waterchain/waterchain/node/api"
 	"github.com/waterchain/waterchain/node/config"
 	"github.com/waterchain/waterchain/node/home"
@@ -28,6 +29,7 @@ type testNet struct {
 	nw        *home.Network
 	nodes     []*Node
 	configure func(i int, cfg *config.Config)
+	genesis   func(*genesis.Genesis)
 }
 
 // startTestNet writes a network of validators and auditors and starts every
@@ -41,6 +43,9 @@ func startTestNet(t testing.TB, validators, auditors, devicesPerIndustry int) *t
 type testNetOptions struct {
 	network   func(*home.NetworkOptions)      // before the network is written
 	configure func(i int, cfg *config.Config) // each node's config before it starts
+	// genesis changes the genesis each node loads (the same change for
+	// all, so that they agree on its hash), such as its params.
+	genesis func(*genesis.Genesis)
 }
 
 func startTestNetWith(t testing.TB, validators, auditors, devicesPerIndustry int, o testNetOptions) *testNet {
@@ -60,7 +65,7 @@ func startTestNetWith(t testing.TB, validators, auditors, devicesPerIndustry int
 		if err != nil {
 			t.Fatal(err)
 		}
-		tn := &testNet{t: t, nw: nw, configure: o.configure}
+		tn := &testNet{t: t, nw: nw, configure: o.configure, genesis: o.genesis}
 		var startErr error
 		for i := range nw.Nodes {
 			n, err := tn.tryStart(i)
@@ -110,6 +115,12 @@ func (tn *testNet) tryStart(i int) (*Node, error) {
 	g, err := h.LoadGenesis()
 	if err != nil {
 		return nil, err
+	}
+	if tn.genesis != nil {
+		tn.genesis(g)
+		if err := g.Validate(); err != nil {
+			return nil, err
+		}
 	}
 	key, err := h.LoadNodeKey()
 	if err != nil {

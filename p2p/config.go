@@ -51,6 +51,12 @@ type Config struct {
 	// ListenAddrs are multiaddrs to listen on, TCP and QUIC, e.g.
 	// "/ip4/0.0.0.0/tcp/26656" and "/ip4/0.0.0.0/udp/26656/quic-v1".
 	ListenAddrs []string
+	// ExternalAddrs, when set, are the multiaddrs the host announces to
+	// peers instead of the addresses it listens on: its public IP or DNS
+	// name and port, for a host behind NAT, a load balancer or a container
+	// port mapping ("/dns4/node.example.org/tcp/26656"). No /p2p suffix;
+	// see CheckExternalAddr.
+	ExternalAddrs []string
 	// Bootstrap are multiaddrs with a /p2p/ID suffix; the host keeps a
 	// connection to each, redialing with capped exponential backoff.
 	Bootstrap []string
@@ -155,6 +161,11 @@ func (c Config) Validate() error {
 	for i, s := range c.ListenAddrs {
 		if _, err := ma.NewMultiaddr(s); err != nil {
 			return fmt.Errorf("%w: ListenAddrs[%d] %q: %v", ErrConfig, i, s, err)
+		}
+	}
+	for i, s := range c.ExternalAddrs {
+		if err := CheckExternalAddr(s); err != nil {
+			return fmt.Errorf("%w: ExternalAddrs[%d]: %v", ErrConfig, i, err)
 		}
 	}
 	for i, s := range c.Bootstrap {

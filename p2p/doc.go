@@ -26,6 +26,15 @@
 // Config.ReconnectMin and ReconnectMax. The backoff resets only once the
 // peer passed the handshake, so a peer that connects and is dropped at once
 // is redialed ever more slowly. mDNS is not built in (see Config.MDNS).
+// Bootstrap addresses may name hosts by DNS (/dns, /dns4, /dns6), resolved
+// at each dial.
+//
+// A host announces (by identify, to every peer) the addresses it listens on,
+// or exactly Config.ExternalAddrs when set: the public IP or DNS name of a
+// host behind NAT or a port mapping. It logs both at start and warns when it
+// announces only private or loopback addresses while a bootstrap peer is
+// public. libp2p's AutoNAT cannot tell it more here: its dial-back comes
+// from a throwaway identity, which every permissioned gater refuses.
 //
 // # Gossip
 //

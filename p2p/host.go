@@ -120,6 +120,16 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 		libp2p.DisableRelay(),
 		libp2p.UserAgent("waterchain"),
 	}
+	if len(cfg.ExternalAddrs) > 0 {
+		external := make([]ma.Multiaddr, len(cfg.ExternalAddrs))
+		for i, a := range cfg.ExternalAddrs {
+			if external[i], err = ma.NewMultiaddr(a); err != nil {
+				cancel()
+				return nil, fmt.Errorf("%w: ExternalAddrs[%d] %q: %v", ErrConfig, i, a, err)
+			}
+		}
+		opts = append(opts, libp2p.AddrsFactory(announceExactly(external)))
+	}
 	if cfg.Registerer != nil {
 		opts = append(opts, libp2p.PrometheusRegisterer(cfg.Registerer))
 	} else {
@@ -160,7 +170,11 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 	if err := ctx.Err(); err != nil {
 		return fail(err)
 	}
-	n.log.Info("p2p host started", "peer_id", n.h.ID(), "addrs", n.Addrs(), "network", cfg.NetworkID)
+	n.log.Info("p2p host started", "peer_id", n.h.ID(), "listen", n.h.Network().ListenAddresses(),
+		"announced", n.h.Addrs(), "external_set", len(cfg.ExternalAddrs) > 0, "network", cfg.NetworkID)
+	if hint := unreachableHint(n.h.Addrs(), cfg.Bootstrap); hint != "" {
+		n.log.Warn(hint)
+	}
 	return n, nil
 }
 
@@ -222,8 +236,10 @@ func (n *Host) ID() peer.ID { return n.h.ID() }
 // Key is the host's node key.
 func (n *Host) Key() chain.PubKey { return n.key }
 
-// Addrs returns the addresses the host listens on, each with its /p2p/ID
-// suffix, ready for another node's Bootstrap list.
+// Addrs returns the addresses the host announces to peers, each with its
+// /p2p/ID suffix, ready for another node's Bootstrap list: its
+// Config.ExternalAddrs when set, else the addresses it listens on (an
+// unspecified listen address expanded to every interface's).
 func (n *Host) Addrs() []string {
 	addrs, err := peer.AddrInfoToP2pAddrs(&peer.AddrInfo{ID: n.h.ID(), Addrs: n.h.Addrs()})
 	if err != nil {

@@ -73,7 +73,7 @@ type Config struct {
 	// keys loaded from files; otherwise keys derive from Seed.
 	Keys []*chain.PrivateKey
 	// Images, when set, makes every delivered reading carry a synthetic
-	// camera frame (see images.go).
+	// camera frame (see sim/images.go).
 	Images *ImageConfig
 }
 

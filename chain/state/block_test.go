@@ -147,7 +147,8 @@ func TestSettlementJumpsSeveralPeriods(t *testing.T) {
 	f.mustTxBlock(at(time.Second), f.tx("regulator", 0, func(tx *chain.Tx) {
 		tx.SetPermit = &chain.SetPermit{Industry: addr("hog"), Allowance: 10, Limits: testLimits}
 	}))
-	f.mustTxBlock(at(35 * time.Minute)) // closes periods 0, 1 and 2
+	f.mustDataBlock(at(34 * time.Minute)) // past the reading window of periods 0, 1 and 2
+	f.mustTxBlock(at(35 * time.Minute))   // closes and settles periods 0, 1 and 2
 	for p := int64(0); p < 3; p++ {
 		recs, err := Settlements(f.store, p)
 		if err != nil || len(recs) != 3 {
@@ -163,7 +164,7 @@ func TestSettlementJumpsSeveralPeriods(t *testing.T) {
 			}
 		}
 	}
-	if m, _ := GetTxMeta(f.store); m.Period != 3 || m.Height != 2 {
+	if m, _ := GetTxMeta(f.store); m.Period != 3 || m.Unsettled != 0 || m.Height != 2 {
 		t.Errorf("meta %+v", m)
 	}
 }

@@ -39,9 +39,9 @@
 // # Tx lane
 //
 // NewTxBuilder(r, src, g, h) opens tx block h over committed state r: it
-// checks that h follows the state (height, time, anchor, chain id) and, if
-// h.Time is past the end of the open settlement period, settles every
-// closed period (see below). TxBuilder.Add(tx) applies one transaction with
+// checks that h follows the state (height, time, anchor, chain id), closes
+// every period that ended at or before h.Time and settles every closed
+// period whose reading window has passed at h's anchor (see below). TxBuilder.Add(tx) applies one transaction with
 // ApplyTx or returns why not, leaving the block unchanged; a proposer adds
 // mempool transactions one by one and keeps those that apply
 // (TxBuilder.Txs), then calls Finish for the changes and the state root to
@@ -68,8 +68,8 @@
 //     litre; the litres move into escrow. accept-offer: another industry
 //     buys all or part of what remains; drops move buyer→seller and litres
 //     escrow→buyer in the same transaction (no drops are ever escrowed).
-//     cancel-offer: the seller takes the remainder back. Offers expire at
-//     the end of their period; their remainder returns to the seller.
+//     cancel-offer: the seller takes the remainder back. Offers expire when
+//     their period closes; their remainder returns to the seller.
 //     Records stay, with status open, filled, cancelled or expired.
 //     The tx lane does not know the seller's usage before settlement: an
 //     industry that sells allowance it then uses pays the overuse penalty.
@@ -83,32 +83,52 @@
 //
 // # Settlement and rewards
 //
-// Periods are chain.Period (calendar months, or fixed lengths on devnets).
-// The first tx block whose time is in a later period than the open one
-// settles each closed period p in order, before its transactions: open
-// offers of p expire; every industry is measured from the readings of its
-// devices with time in p, in data blocks up to h.Anchor.Height only (via
-// ReadingSource, so every node and auditor gets the same figures whatever
-// its data chain height); drops are minted to its account; a Settlement
-// record (queryable with Settlements and Leaderboard) stores the figures
-// and the reasons in words; then period p+1 opens: pending permits take
-// effect and each industry's allowance is its permit's. Readings of p that
-// reach the data chain after the anchor are not counted.
+// Periods are chain.Period: calendar months in UTC in production (period 0
+// from 00:00 UTC on the 1st of the genesis month), or a fixed length from
+// the genesis time on devnets; period p is [Start(p), End(p)).
+//
+// Closing. The first tx block whose time is at or after End(p) closes
+// period p (and every later period that has ended too, in order), before
+// its transactions: open offers of p expire; each industry's allowance
+// figures for p (permit allowance, bought, sold) and the limits of its
+// permit for p are kept in a closed-period record (ClosedUnsettled); then
+// period p+1 opens: pending permits take effect and each industry's
+// allowance is its permit's. Transactions belong to the open period
+// (TxMeta.Period).
+//
+// Settling. Closed period p is settled by the first tx block whose anchor
+// data block (ReadingSource.DataBlockTime of h.Anchor.Height; genesis time
+// for anchor 0) is timed at End(p) + Params.ReadingWindow or later
+// (TxMeta.Unsettled counts the closed periods waiting). A data block holds
+// only readings timed within ReadingWindow of its time, late readings that
+// fill a gap included, and data block times increase, so no data block
+// from the anchor on holds a reading timed before End(p): settlement counts
+// every reading of the period there will ever be. Every industry is
+// measured from the readings of its devices with time in p, in data blocks
+// up to h.Anchor.Height (via ReadingSource, so every node and auditor gets
+// the same figures whatever its data chain height); drops are minted to
+// its account; its Settlement record (queryable with Settlements and
+// Leaderboard) stores every input of the formula, the outcome and the
+// reasons in words. Until then the period is closed, not settled
+// (LastSettledPeriod is older); if the data chain stalls, settlement waits.
 //
 // All amounts are integers: allowance in litres, used volume in millilitres
 // (sum of Reading.Volume), drops in smallest units, shares in permille
-// (‰, floor division). With the rules R = chain.RewardRules of genesis:
+// (‰). ⌊x⌋ rounds down, ⌈x⌉ up. With the rules R = chain.RewardRules of
+// genesis:
 //
-//	A  = allowance after trades (L) = permit allowance + bought − sold
-//	U  = volume used (mL)
-//	E  = expected readings: for each device, ⌊active time in p / ReadingInterval⌋,
-//	     active time running from registration (or period start) to
-//	     revocation (or period end)
-//	D  = delivered readings: Σ over devices of min(readings in p, expected)
-//	d  = ⌊1000·D/E⌋ (0 when E = 0)                                  delivery ‰
-//	c  = min over limited measures m of ⌊1000·within_m/readings⌋     compliance ‰
-//	     (1000 when no measure is limited; 0 when there are no readings);
-//	     a reading is within the limit of m when its value ≤ the limit
+//	A  = allowance after trades (L) = permit allowance + bought − sold, at closing
+//	U  = volume used (mL): Σ of the positive Volume of the industry's readings timed in p
+//	for each device of the industry (MeterFigures):
+//	     from = max(Start(p), registration time), to = min(End(p), revocation time)
+//	     expected  = ⌊(to − from) / ReadingInterval⌋, 0 when to ≤ from
+//	     delivered = min(readings timed in p, expected)
+//	E  = Σ expected, D = Σ delivered
+//	d  = ⌊1000·D/E⌋ (0 when E = 0)                                   delivery ‰
+//	c  = 0 when the industry has no readings in p; else the minimum over
+//	     the measures m its permit for p limits (limit > 0) of
+//	     ⌊1000·within_m/readings⌋, 1000 when none is limited          compliance ‰
+//	     (a reading is within the limit of m when its value ≤ the limit)
 //	if U ≤ 1000·A:  saved = min(⌊(1000·A − U)/1000⌋, ⌊A·R.MaxSavedPermille/1000⌋)
 //	                gross = R.Base + saved·R.PerLitreSaved
 //	else:           over  = ⌈(U − 1000·A)/1000⌉
@@ -117,20 +137,36 @@
 //	       = 0                        if c < R.MinCompliancePermille
 //	       = ⌊gross · c · d / 10⁶⌋    otherwise
 //
-// Worked example, with R = {Base 100 drops, PerLitreSaved 1 drop,
-// MaxSavedPermille 500, PenaltyPerLitreOver 2 drops, MinCompliance 900‰,
-// MinDelivery 800‰}, 10-minute periods and a reading expected every minute
-// (this is period 1 of TestScenarioThreePeriods): an industry with a
-// 1000 L permit sells 200 L, so A = 800 L; its one meter delivers 9 of the
-// 10 expected readings (d = 900‰), 60 L each, all within limits (c = 1000‰).
-// U = 540 000 mL ≤ 800 000 mL, so saved = min(260, ⌊800·500/1000⌋ = 400) =
-// 260 L and gross = 100 + 260·1 = 360 drops; reward = ⌊360 drops · 1000 ·
-// 900 / 10⁶⌋ = 324 drops. An industry that uses 1020 L of a 1000 L
-// allowance, delivering everything within limits, is 20 L over: gross =
-// 100 − 20·2 = 60 drops, reward 60 drops. One that is 300 L over earns
-// nothing (penalty 600 ≥ base), and one whose conductivity is within its
-// limit in only 8 of 10 readings (800‰ < 900‰) earns nothing whatever its
-// volume; its record says so.
+// So litres over round up; readings beyond a device's expected count (a
+// meter registered 30 s before the end that sends 5) count for volume and
+// limits but not delivery, and d ≤ 1000‰; a reading exactly at a limit is
+// within it; a delivery or compliance exactly at its minimum passes.
+//
+// Worked example (TestWorkedExample), with R = {Base 100 drops,
+// PerLitreSaved 1 drop, MaxSavedPermille 500, PenaltyPerLitreOver 2 drops,
+// MinCompliance 900‰, MinDelivery 800‰}, 10-minute periods, a reading
+// expected every minute, a 30 s window, 1000 L permits:
+//   - saver sells 200 L (A = 800 L); its meter delivers 8 of 10 readings
+//     (d = 800‰, exactly the minimum: passes), 60 L each, within limits
+//     (c = 1000‰). U = 480 000 mL ≤ 800 000 mL: saved = min(320, 400) =
+//     320 L, gross = 420 drops, reward = ⌊420 drops · 1000 · 800 / 10⁶⌋ =
+//     336 drops.
+//   - hog (A = 1000 L) uses 10 × 100.05 L = 1 000 500 mL: over = ⌈500/1000⌉
+//     = 1 L, gross = 100 − 2 = 98 drops; conductivity exactly at its limit
+//     in 9 readings and above it in 1: c = 900‰ (passes); reward = 88.2
+//     drops. Its last reading, timed 1 ms before the end and finalized 29 s
+//     after it (after the closing tx block), is counted.
+//   - buyer (A = 1200 L): its meter delivers 10 of 10 readings of 50 L; a
+//     meter registered 4 minutes in is expected 6 and delivers 4 of 50 L;
+//     one registered 30 s before the end is expected 0 and sends 5 of 8 L,
+//     delivered min(5, 0) = 0. E = 16, D = 14, d = 875‰ (1000‰ without the
+//     cap); U = 740 L, saved 460 L, gross 560 drops, reward 490 drops.
+//
+// An industry 300 L over earns nothing (penalty 600 ≥ base), and one whose
+// conductivity is within its limit in only 8 of 10 readings (800‰ < 900‰)
+// earns nothing whatever its volume; its record says so.
+// TestSettlementByTheRules recomputes every settlement of a four-period
+// chain from these rules with code of its own.
 //
 // Overflow: every balance, nonce and market amount is checked (math/bits)
 // and an overflow rejects the transaction with ErrOverflow; set-permit and
@@ -163,8 +199,8 @@
 // GetAccount, GetIndustry, Industries, VolumeUsed (open period's usage so
 // far), GetDevice (registration plus data-lane record), Devices,
 // DeviceActiveAt, GetOffer, Offers (open, cheapest first), Settlements,
-// Leaderboard, EvidenceList, LastSettledPeriod, GetTxMeta, GetDataMeta,
-// Periods (period numbers and labels), Regulators, Supply,
+// ClosedUnsettled, Leaderboard, EvidenceList, LastSettledPeriod,
+// GetTxMeta, GetDataMeta, Periods (period numbers and labels), Regulators, Supply,
 // ValidatorSetAt, ValidatorSetHistory, PendingValidatorVotes.
 //
 // # Concurrency

@@ -37,6 +37,8 @@ var (
 	ErrDeviceRevoked = errors.New("device revoked")
 	// ErrOfferNotFound: no offer has that id.
 	ErrOfferNotFound = errors.New("offer not found")
+	// ErrEvidenceNotFound: no evidence is recorded with that id.
+	ErrEvidenceNotFound = errors.New("evidence not found")
 	// ErrOwnOffer: an industry tried to accept its own offer.
 	ErrOwnOffer = errors.New("own offer")
 	// ErrOfferExpired: the offer belonged to a period that has ended.

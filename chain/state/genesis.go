@@ -194,9 +194,15 @@ func (g *Genesis) Validate() error {
 	return nil
 }
 
-// checkPermitAmounts bounds an allowance so that settlement arithmetic on it
+// CheckPermitAmounts bounds an allowance so that settlement arithmetic on it
 // cannot overflow: the allowance in millilitres and the largest saving
-// bonus (allowance × per-litre reward, plus the base) fit in 64 bits.
+// bonus (allowance × per-litre reward, plus the base) fit in 64 bits. The
+// state machine applies it to genesis permits and set-permit
+// transactions; package genesis reports it for a genesis file.
+func CheckPermitAmounts(rr *chain.RewardRules, allowance uint64) error {
+	return checkPermitAmounts(rr, allowance)
+}
+
 func checkPermitAmounts(rr *chain.RewardRules, allowance uint64) error {
 	if _, err := mul(allowance, 1000, "allowance in mL"); err != nil {
 		return err

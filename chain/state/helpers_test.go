@@ -45,7 +45,7 @@ func testGenesis() *Genesis {
 		ChainID:     "waterchain-test",
 		GenesisTime: genesisTime,
 		Params: chain.Params{
-			Heartbeat:        chain.Duration(time.Second),
+			IdleInterval:     chain.Duration(time.Second),
 			ReadingInterval:  chain.Duration(time.Minute),
 			SettlementPeriod: "10m",
 			ReadingWindow:    chain.Duration(30 * time.Second),
@@ -77,6 +77,7 @@ type fixture struct {
 	txTime     chain.Time
 	dataHeight uint64
 	dataTime   chain.Time
+	recorded   []*chain.Reading // every reading of every data block, in order
 }
 
 func newFixture(t testing.TB) *fixture { return newFixtureWith(t, testGenesis()) }
@@ -154,7 +155,8 @@ func (f *fixture) dataBlock(at chain.Time, readings ...*chain.Reading) error {
 	f.store.Apply(changes)
 	f.dataHeight++
 	f.dataTime = at
-	if err := f.src.Add(f.dataHeight, readings...); err != nil {
+	f.recorded = append(f.recorded, readings...)
+	if err := f.src.Add(f.dataHeight, at, readings...); err != nil {
 		f.t.Fatalf("reading source: %v", err)
 	}
 	return nil

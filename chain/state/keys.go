@@ -25,6 +25,7 @@ const (
 	pfxDevice        = "t/dev/"    // + device key → Device
 	pfxOffer         = "t/offer/"  // + offer id → Offer
 	pfxSettlement    = "t/settle/" // + be64(period) + address → Settlement
+	pfxClosed        = "t/closed/" // + be64(period) + address → Settlement of a closed period, figures of the tx lane only
 	pfxValidatorSet  = "t/vset/"   // + be64(first height) → ValidatorSetRecord
 	pfxValidatorVote = "t/vvote/"  // + change id → ValidatorVotes
 	pfxEvidence      = "t/evid/"   // + evidence id → EvidenceRecord
@@ -56,4 +57,9 @@ func validatorVoteKey(id chain.Hash) []byte { return join(pfxValidatorVote, id[:
 func settlementPrefix(period int64) []byte { return join(pfxSettlement, be64(uint64(period))) }
 func settlementKey(period int64, a chain.Address) []byte {
 	return join(pfxSettlement, be64(uint64(period)), a[:])
+}
+
+func closedPrefix(period int64) []byte { return join(pfxClosed, be64(uint64(period))) }
+func closedKey(period int64, a chain.Address) []byte {
+	return join(pfxClosed, be64(uint64(period)), a[:])
 }

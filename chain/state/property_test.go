@@ -108,7 +108,7 @@ func TestPropertyConservation(t *testing.T) {
 				}
 			}
 			f.dataHeight++
-			if err := f.src.Add(f.dataHeight, rds...); err != nil {
+			if err := f.src.Add(f.dataHeight, now, rds...); err != nil {
 				rt.Fatal(err)
 			}
 

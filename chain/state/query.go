@@ -1,6 +1,7 @@
 package state
 
 import (
+	"bytes"
 	"fmt"
 	"sort"
 
@@ -187,6 +188,8 @@ func GetOffer(r Reader, id chain.Hash) (*Offer, error) {
 }
 
 // Offers returns the open offers, cheapest first (then oldest, then by id).
+// It reads every offer ever made: the node's API reads only the recent
+// ones, from the store's tx kind index, with GetOffer and SortOffers.
 func Offers(r Reader) ([]Offer, error) {
 	var out []Offer
 	err := r.Iterate([]byte(pfxOffer), func(key, value []byte) error {
@@ -199,13 +202,23 @@ func Offers(r Reader) ([]Offer, error) {
 		}
 		return nil
 	})
-	sort.SliceStable(out, func(i, j int) bool {
-		if out[i].Price != out[j].Price {
-			return out[i].Price < out[j].Price
-		}
-		return out[i].Height < out[j].Height
-	})
+	SortOffers(out)
 	return out, err
+}
+
+// SortOffers orders offers as Offers lists them: cheapest first, then
+// oldest, then by id.
+func SortOffers(out []Offer) {
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		switch {
+		case a.Price != b.Price:
+			return a.Price < b.Price
+		case a.Height != b.Height:
+			return a.Height < b.Height
+		}
+		return bytes.Compare(a.ID[:], b.ID[:]) < 0
+	})
 }
 
 // Settlements returns the settlement records of period p, by industry
@@ -228,6 +241,22 @@ func Settlements(r Reader, p int64) ([]Settlement, error) {
 		return nil
 	})
 	return out, err
+}
+
+// ClosedUnsettled returns the records of period p while it is closed but
+// not settled yet (its reading window has not passed on the data chain):
+// the allowance figures and limits the tx lane kept when it closed, by
+// industry address, without any reading figures. It returns
+// ErrNoSuchPeriod when p is not awaiting settlement.
+func ClosedUnsettled(r Reader, p int64) ([]Settlement, error) {
+	m, err := GetTxMeta(r)
+	if err != nil {
+		return nil, err
+	}
+	if p < m.FirstUnsettled() || p >= m.Period {
+		return nil, fmt.Errorf("%w: period %d is not awaiting settlement (periods %d to %d are)", ErrNoSuchPeriod, p, m.FirstUnsettled(), m.Period-1)
+	}
+	return recordsUnder[Settlement](r, closedPrefix(p))
 }
 
 // LeaderboardEntry is one industry's place in a settled period.
@@ -280,8 +309,23 @@ func Leaderboard(r Reader, p int64) ([]LeaderboardEntry, error) {
 	return out, nil
 }
 
-// EvidenceList returns the recorded equivocation evidence, by tx height
-// then id.
+// GetEvidence returns the evidence recorded with id (chain.Evidence.ID),
+// or ErrEvidenceNotFound.
+func GetEvidence(r Reader, id chain.Hash) (*EvidenceRecord, error) {
+	var e EvidenceRecord
+	found, err := getRecord(r, evidenceKey(id), &e)
+	if err != nil {
+		return nil, err
+	}
+	if !found {
+		return nil, fmt.Errorf("%w: %s", ErrEvidenceNotFound, id)
+	}
+	return &e, nil
+}
+
+// EvidenceList returns all the recorded equivocation evidence, by tx
+// height then id. It reads every record: the node's API lists evidence a
+// page at a time from the store's tx kind index and GetEvidence instead.
 func EvidenceList(r Reader) ([]EvidenceRecord, error) {
 	var out []EvidenceRecord
 	err := r.Iterate([]byte(pfxEvidence), func(key, value []byte) error {
@@ -296,14 +340,17 @@ func EvidenceList(r Reader) ([]EvidenceRecord, error) {
 	return out, err
 }
 
-// LastSettledPeriod returns the last settled period; ok is false while
-// period 0 is still open.
+// LastSettledPeriod returns the last settled period; ok is false until
+// period 0 is settled. Periods close at their end but are settled only
+// once the reading window after it has passed on the data chain, so the
+// last settled period may be older than the one before the open period.
 func LastSettledPeriod(r Reader) (period int64, ok bool, err error) {
 	m, err := GetTxMeta(r)
 	if err != nil {
 		return 0, false, err
 	}
-	return m.Period - 1, m.Period > 0, nil
+	first := m.FirstUnsettled()
+	return first - 1, first > 0, nil
 }
 
 // GetTxMeta returns the tx lane's bookkeeping (height, time, open period,

@@ -204,10 +204,35 @@ type MeasureCompliance struct {
 	Permille uint32 `cbor:"5,keyasint,omitempty" json:"permille"`
 }
 
-// Settlement is the record of one industry's settled period: what was
-// measured, what was minted and why. Volumes of allowance are in litres,
-// used volume in millilitres, amounts in smallest drop units, shares in
-// permille.
+// MeterFigures are one meter's figures in a settled period: its active
+// time in the period (From to To; registration or period start to
+// revocation or period end), the readings expected in it (⌊(To − From) /
+// ReadingInterval⌋), the readings of the period recorded up to the
+// settlement's data height, those counted as delivered (at most expected)
+// and the volume they report.
+type MeterFigures struct {
+	Device    chain.PubKey `cbor:"1,keyasint" json:"device"`
+	From      chain.Time   `cbor:"2,keyasint,omitempty" json:"from"`
+	To        chain.Time   `cbor:"3,keyasint,omitempty" json:"to"`
+	Expected  uint64       `cbor:"4,keyasint,omitempty" json:"expected"`
+	Readings  uint64       `cbor:"5,keyasint,omitempty" json:"readings"`
+	Delivered uint64       `cbor:"6,keyasint,omitempty" json:"delivered"`
+	UsedML    uint64       `cbor:"7,keyasint,omitempty" json:"used_ml"`
+}
+
+// Settlement is the record of one industry's settled period: every input
+// of the reward formula (doc.go), what was minted and why, so that it can
+// be recomputed from the record and the chain's reward rules alone.
+// Volumes of allowance are in litres, used volume in millilitres, amounts
+// in smallest drop units, shares in permille.
+//
+// ClosedHeight is the tx block that closed the period (its allowance
+// figures are as of that block); Height is the tx block that settled it,
+// counting readings of data blocks up to DataHeight, timed DataTime (at
+// least ReadingWindow after the period's end). Meters has one entry per
+// meter of the industry active in the period or with readings in it;
+// Devices, Readings, Expected, Delivered and UsedML are their sums.
+// Compliance has one entry per measure the permit of the period limits.
 type Settlement struct {
 	Period               int64               `cbor:"1,keyasint,omitempty" json:"period"`
 	Label                string              `cbor:"2,keyasint" json:"label"`
@@ -235,6 +260,10 @@ type Settlement struct {
 	LimitsBroken         bool                `cbor:"24,keyasint,omitempty" json:"limits_broken"`
 	UnderDelivered       bool                `cbor:"25,keyasint,omitempty" json:"under_delivered"`
 	Reasons              []string            `cbor:"26,keyasint,omitempty" json:"reasons"`
+	ClosedHeight         uint64              `cbor:"27,keyasint,omitempty" json:"closed_height"`
+	DataTime             chain.Time          `cbor:"28,keyasint,omitempty" json:"data_time"`
+	Meters               []MeterFigures      `cbor:"29,keyasint,omitempty" json:"meters"`
+	SavedCapLitres       uint64              `cbor:"30,keyasint,omitempty" json:"saved_cap_litres"`
 }
 
 func (s *Settlement) check() error {
@@ -244,12 +273,19 @@ func (s *Settlement) check() error {
 	if s.Reward > s.Gross {
 		return fmt.Errorf("settlement %s: reward %d above gross %d", s.Label, s.Reward, s.Gross)
 	}
+	for _, m := range s.Meters {
+		if m.Delivered > m.Expected || m.Delivered > m.Readings {
+			return fmt.Errorf("settlement %s: meter %s delivered %d of %d readings, %d expected", s.Label, m.Device.Short(), m.Delivered, m.Readings, m.Expected)
+		}
+	}
 	return nil
 }
 
 // TxMeta is the tx lane's bookkeeping: the height and time of the last
-// executed tx block, the open settlement period (all earlier ones are
-// settled), the data height the last block anchored, and the drop supply.
+// executed tx block, the open settlement period, how many periods before
+// it are closed but not settled yet (their last Unsettled; all earlier ones
+// are settled), the data height the last block anchored, and the drop
+// supply.
 type TxMeta struct {
 	Height        uint64     `cbor:"1,keyasint,omitempty" json:"height"`
 	Time          chain.Time `cbor:"2,keyasint" json:"time"`
@@ -257,11 +293,18 @@ type TxMeta struct {
 	Anchor        uint64     `cbor:"4,keyasint,omitempty" json:"anchor"`
 	GenesisSupply uint64     `cbor:"5,keyasint,omitempty" json:"genesis_supply"`
 	Minted        uint64     `cbor:"6,keyasint,omitempty" json:"minted"`
+	Unsettled     int64      `cbor:"7,keyasint,omitempty" json:"unsettled"`
 }
+
+// FirstUnsettled is the first period not settled yet.
+func (m *TxMeta) FirstUnsettled() int64 { return m.Period - m.Unsettled }
 
 func (m *TxMeta) check() error {
 	if m.Period < 0 {
 		return fmt.Errorf("tx meta: negative period %d", m.Period)
+	}
+	if m.Unsettled < 0 || m.Unsettled > m.Period {
+		return fmt.Errorf("tx meta: %d unsettled periods before open period %d", m.Unsettled, m.Period)
 	}
 	if _, err := add(m.GenesisSupply, m.Minted, "supply"); err != nil {
 		return err

@@ -125,6 +125,10 @@ func TestScenarioThreePeriods(t *testing.T) {
 		return base[name], 15000
 	})
 	f.mustTxBlock(at(30 * time.Minute))
+	// Period 2 is closed; it is settled once the data chain is past its
+	// reading window (30 s), by the next tx block.
+	f.mustDataBlock(at(30*time.Minute + 30*time.Second))
+	f.mustTxBlock(at(30*time.Minute + 31*time.Second))
 
 	type want struct {
 		reward, gross, saved, over uint64
@@ -176,6 +180,15 @@ func TestScenarioThreePeriods(t *testing.T) {
 				t.Errorf("label %q", s.Label)
 			}
 		}
+	}
+	// The same figures from the rules as written.
+	all := map[string]chain.Limits{"saver": testLimits, "hog": testLimits, "buyer": testLimits}
+	for p, afterTrades := range []map[string]uint64{
+		{"saver": 750, "hog": 1000, "buyer": 1250},
+		{"saver": 800, "hog": 1000, "buyer": 1200},
+		{"saver": 1000, "hog": 1400, "buyer": 1000},
+	} {
+		checkByTheRules(t, f, int64(p), afterTrades, all)
 	}
 	if strings.Contains(strings.Join(mustRecord(t, f, 1, "hog").Reasons, ";"), "overused") == false {
 		t.Errorf("hog's period-1 record does not say it overused too")

@@ -7,27 +7,55 @@ import (
 	"github.com/waterchain/waterchain/chain"
 )
 
-// settleClosedPeriods runs at the start of a tx block: for every period
-// that ended at or before the block's time and is not settled yet, in
-// order, it expires the period's open offers, settles every industry and
-// opens the next period's allowances (applying pending permits).
+// settleClosedPeriods runs at the start of a tx block, in two steps.
+//
+// Closing: every period that ended at or before the block's time and is
+// still open is closed, in order: its open offers expire, each industry's
+// allowance figures and the limits of its permit for the period are kept
+// in a closed-period record, and the next period opens (pending permits
+// take effect, allowances reset).
+//
+// Settling: every closed period p, in order, whose readings are all in —
+// the data block the tx block anchors is timed at End(p) + ReadingWindow
+// or later, so no data block after it may hold a reading timed in p — is
+// measured from the readings up to that anchor and rewarded.
 func (v *TxView) settleClosedPeriods(src ReadingSource) error {
 	cur := v.periods.Index(v.time)
 	for v.meta.Period < cur {
 		p := v.meta.Period
-		if src == nil {
-			return fmt.Errorf("%w: tx block %d closes period %s but no reading source was given", ErrBadBlock, v.height, v.periods.Label(p))
-		}
 		if err := v.expireOffers(p); err != nil {
 			return err
 		}
-		if err := v.settlePeriod(src, p); err != nil {
-			return err
-		}
-		if err := v.openPeriod(p + 1); err != nil {
+		if err := v.closePeriod(p); err != nil {
 			return err
 		}
 		v.meta.Period = p + 1
+		v.meta.Unsettled++
+	}
+	if v.meta.Unsettled == 0 {
+		return nil
+	}
+	if src == nil {
+		return fmt.Errorf("%w: tx block %d has period %s to settle but no reading source was given", ErrBadBlock, v.height, v.periods.Label(v.meta.FirstUnsettled()))
+	}
+	dataTime := v.g.GenesisTime
+	if v.anchor > 0 {
+		t, err := src.DataBlockTime(v.anchor)
+		if err != nil {
+			return fmt.Errorf("tx block %d: time of its anchor data block %d: %w", v.height, v.anchor, err)
+		}
+		dataTime = t
+	}
+	window := chain.Time(v.g.Params.ReadingWindow.Std().Milliseconds())
+	for v.meta.Unsettled > 0 {
+		p := v.meta.FirstUnsettled()
+		if dataTime < v.periods.End(p)+window {
+			break // a reading of p may still arrive in a later data block
+		}
+		if err := v.settlePeriod(src, p, dataTime); err != nil {
+			return err
+		}
+		v.meta.Unsettled--
 	}
 	return nil
 }
@@ -86,7 +114,11 @@ func (v *TxView) industries() ([]industryEntry, error) {
 	return out, err
 }
 
-func (v *TxView) openPeriod(q int64) error {
+// closePeriod keeps each industry's figures of period p as the tx lane
+// knows them (allowance, trades, the limits of its permit) in a
+// closed-period record for settlement, and opens period p+1: pending
+// permits take effect and each industry's allowance is its permit's.
+func (v *TxView) closePeriod(p int64) error {
 	list, err := v.industries()
 	if err != nil {
 		return err
@@ -96,6 +128,18 @@ func (v *TxView) openPeriod(q int64) error {
 		if ind.Escrow != 0 {
 			return fmt.Errorf("%w: industry %q still holds %d L in escrow at the end of its period", ErrCorruptState, ind.Name, ind.Escrow)
 		}
+		closed := &Settlement{
+			Period: p, Label: v.periods.Label(p), Industry: e.addr, Name: ind.Name, ClosedHeight: v.height,
+			Allowance: ind.Allowance, Bought: ind.Bought, Sold: ind.Sold, AllowanceAfterTrades: ind.AfterTrades(),
+		}
+		for _, m := range chain.QualityMeasures {
+			if l := ind.Permit.Limits.Limit(m); l > 0 {
+				closed.Compliance = append(closed.Compliance, MeasureCompliance{Measure: m, Limit: l})
+			}
+		}
+		putRecord(v.ov, closedKey(p, e.addr), closed)
+
+		q := p + 1
 		if ind.NextPermit != nil {
 			ind.Permit = *ind.NextPermit
 			ind.NextPermit = nil
@@ -109,7 +153,10 @@ func (v *TxView) openPeriod(q int64) error {
 	return nil
 }
 
-func (v *TxView) settlePeriod(src ReadingSource, p int64) error {
+// settlePeriod settles closed period p: each industry's closed-period
+// record is completed from the readings up to the block's anchor (timed
+// dataTime), its reward minted and the record moved to the settlements.
+func (v *TxView) settlePeriod(src ReadingSource, p int64, dataTime chain.Time) error {
 	byOwner := make(map[chain.Address][]Device)
 	err := v.ov.Iterate([]byte(pfxDevice), func(key, value []byte) error {
 		var d Device
@@ -122,13 +169,17 @@ func (v *TxView) settlePeriod(src ReadingSource, p int64) error {
 	if err != nil {
 		return err
 	}
-	list, err := v.industries()
+	closed, err := recordsUnder[Settlement](v.ov, closedPrefix(p))
 	if err != nil {
 		return err
 	}
-	for _, e := range list {
-		s, err := v.measure(src, p, e.addr, &e.ind, byOwner[e.addr])
-		if err != nil {
+	for i := range closed {
+		s := &closed[i]
+		if s.Period != p {
+			return fmt.Errorf("%w: closed-period record of %q is for period %d, stored under %d", ErrCorruptState, s.Name, s.Period, p)
+		}
+		s.Height, s.DataHeight, s.DataTime = v.height, v.anchor, dataTime
+		if err := v.measure(src, s, byOwner[s.Industry]); err != nil {
 			return err
 		}
 		computeReward(&v.g.Params.Reward, s)
@@ -138,58 +189,48 @@ func (v *TxView) settlePeriod(src ReadingSource, p int64) error {
 			s.Reward = room
 		}
 		if s.Reward > 0 {
-			acct, err := loadAccount(v.ov, e.addr)
+			acct, err := loadAccount(v.ov, s.Industry)
 			if err != nil {
 				return err
 			}
 			if acct.Balance, err = add(acct.Balance, s.Reward, "balance"); err != nil {
 				return fmt.Errorf("%w: %v", ErrCorruptState, err) // balances are bounded by the supply
 			}
-			putRecord(v.ov, accountKey(e.addr), &acct)
+			putRecord(v.ov, accountKey(s.Industry), &acct)
 			v.meta.Minted += s.Reward
 		}
-		putRecord(v.ov, settlementKey(p, e.addr), s)
+		v.ov.del(closedKey(p, s.Industry))
+		putRecord(v.ov, settlementKey(p, s.Industry), s)
 	}
 	return nil
 }
 
-// measure collects one industry's figures for period p from the data chain
-// up to the block's anchor.
-func (v *TxView) measure(src ReadingSource, p int64, addr chain.Address, ind *Industry, devices []Device) (*Settlement, error) {
-	start, end := v.periods.Start(p), v.periods.End(p)
+// measure fills in s, a closed-period record, the figures of the data
+// chain up to the block's anchor: for each meter of the industry, its
+// active time in the period, the readings expected and delivered, the
+// volume; for each limited measure, the readings within its limit.
+func (v *TxView) measure(src ReadingSource, s *Settlement, devices []Device) error {
+	start, end := v.periods.Start(s.Period), v.periods.End(s.Period)
 	interval := uint64(v.g.Params.ReadingInterval.Std().Milliseconds()) // Validate: ≥ 1
-	s := &Settlement{
-		Period: p, Label: v.periods.Label(p), Industry: addr, Name: ind.Name,
-		Height: v.height, DataHeight: v.anchor,
-		Allowance: ind.Allowance, Bought: ind.Bought, Sold: ind.Sold, AllowanceAfterTrades: ind.AfterTrades(),
-	}
-	var limited []MeasureCompliance
-	for _, m := range chain.QualityMeasures {
-		if l := ind.Permit.Limits.Limit(m); l > 0 {
-			limited = append(limited, MeasureCompliance{Measure: m, Limit: l})
-		}
-	}
+	limited := s.Compliance
 	for _, d := range devices {
-		from, to := start, end
-		if d.RegisteredTime > from {
-			from = d.RegisteredTime
+		m := MeterFigures{Device: d.Key, From: max(start, d.RegisteredTime), To: end}
+		if d.Revoked() && d.RevokedTime < m.To {
+			m.To = d.RevokedTime
 		}
-		if d.Revoked() && d.RevokedTime < to {
-			to = d.RevokedTime
-		}
-		var expected uint64
-		if to > from {
+		if m.To > m.From {
 			s.Devices++
-			expected = uint64(to-from) / interval
+			m.Expected = uint64(m.To-m.From) / interval
+		} else {
+			m.From, m.To = 0, 0 // not active in the period
 		}
-		var count uint64
 		err := src.ReadingsUpTo(d.Key, start, end, v.anchor, func(rd *chain.Reading) error {
 			if rd.Device != d.Key || rd.Time < start || rd.Time >= end {
 				return nil // not asked for: ignore rather than trust
 			}
-			count++
+			m.Readings++
 			if rd.Volume > 0 {
-				s.UsedML = satAdd(s.UsedML, uint64(rd.Volume))
+				m.UsedML = satAdd(m.UsedML, uint64(rd.Volume))
 			}
 			for i := range limited {
 				val, _ := rd.MeasureValue(limited[i].Measure)
@@ -201,17 +242,22 @@ func (v *TxView) measure(src ReadingSource, p int64, addr chain.Address, ind *In
 			return nil
 		})
 		if err != nil {
-			return nil, fmt.Errorf("settling %s: readings of device %s: %w", s.Label, shortKey(d.Key), err)
+			return fmt.Errorf("settling %s: readings of device %s: %w", s.Label, shortKey(d.Key), err)
 		}
-		s.Readings += count
-		s.Expected += expected
-		s.Delivered += min(count, expected)
+		if m.Expected == 0 && m.Readings == 0 {
+			continue // neither active in the period nor heard from in it
+		}
+		m.Delivered = min(m.Readings, m.Expected)
+		s.Readings += m.Readings
+		s.Expected += m.Expected
+		s.Delivered += m.Delivered
+		s.UsedML = satAdd(s.UsedML, m.UsedML)
+		s.Meters = append(s.Meters, m)
 	}
 	for i := range limited {
 		limited[i].Permille = permille(limited[i].Within, limited[i].Readings)
 	}
-	s.Compliance = limited
-	return s, nil
+	return nil
 }
 
 // computeReward applies the reward rules to the measured figures of s and
@@ -250,6 +296,7 @@ func computeReward(rr *chain.RewardRules, s *Settlement) {
 	if s.UsedML <= allowML {
 		savedL := (allowML - s.UsedML) / 1000
 		capL := satMul(s.AllowanceAfterTrades, uint64(rr.MaxSavedPermille)) / 1000
+		s.SavedCapLitres = capL
 		s.SavedLitres = min(savedL, capL)
 		bonus := satMul(s.SavedLitres, rr.PerLitreSaved)
 		s.Gross = satAdd(rr.Base, bonus)

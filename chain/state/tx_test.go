@@ -1,6 +1,7 @@
 package state
 
 import (
+	"errors"
 	"math"
 	"strings"
 	"testing"
@@ -355,6 +356,13 @@ func TestOffersExpireAtPeriodEnd(t *testing.T) {
 	if s.Escrow != 0 || s.Sold != 0 || s.Allowance != 1000 || s.Period != 1 {
 		t.Errorf("saver in period 1: %+v", s)
 	}
+	// Closed, not settled: a reading of period 0 may still arrive until
+	// the data chain is 30 s (the reading window) past its end.
+	if _, err := Settlements(f.store, 0); !errors.Is(err, ErrNoSuchPeriod) {
+		t.Fatalf("period 0 settled before the reading window after it passed: %v", err)
+	}
+	f.mustDataBlock(at(10*time.Minute + 30*time.Second))
+	f.mustTxBlock(at(10*time.Minute + 31*time.Second))
 	recs, err := Settlements(f.store, 0)
 	if err != nil {
 		t.Fatal(err)

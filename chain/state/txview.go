@@ -122,9 +122,10 @@ type TxBuilder struct {
 }
 
 // NewTxBuilder opens a block h (Height, Time, ChainID, Lane and Anchor are
-// used; StateRoot is not) over the committed state r. If h.Time is past the
-// end of the open settlement period, every closed period is settled here,
-// counting readings of data blocks up to h.Anchor.Height from src.
+// used; StateRoot is not) over the committed state r. Every period that
+// ended at or before h.Time is closed here, and every closed period whose
+// reading window has passed at h's anchor data block is settled, counting
+// readings of data blocks up to h.Anchor.Height from src.
 func NewTxBuilder(r Reader, src ReadingSource, g *Genesis, h *chain.Header) (*TxBuilder, error) {
 	v, err := newTxView(r, g, h)
 	if err != nil {
@@ -156,8 +157,8 @@ func (b *TxBuilder) View() *TxView { return b.v }
 func (b *TxBuilder) Finish() ([]Change, chain.Hash, error) { return b.v.finish() }
 
 // ExecuteTxBlock executes the tx block h with transactions txs over the
-// committed state r: settlement of closed periods first (from src, up to
-// data height h.Anchor.Height), then every transaction in order. A
+// committed state r: closing and settlement of periods first (from src,
+// up to data height h.Anchor.Height), then every transaction in order. A
 // transaction that does not apply makes the block invalid (ErrBadBlock).
 // It returns the block's changes and the tx-lane state root after it; it
 // does not compare the root with h.StateRoot (VerifyTxBlock does).

@@ -237,13 +237,13 @@ func TestOpenSchema(t *testing.T) {
 	future := store.NewMemory()
 	openStore(t, future)
 	b = future.NewBatch()
-	b.Set([]byte("mschema"), binary.BigEndian.AppendUint64(nil, 2))
+	b.Set([]byte("mschema"), binary.BigEndian.AppendUint64(nil, 4))
 	if err := b.Write(); err != nil {
 		t.Fatal(err)
 	}
 	_, err = store.Open(future)
 	wantErr(t, err, store.ErrSchema)
-	if !strings.Contains(err.Error(), "schema 2") || !strings.Contains(err.Error(), "schema 1") {
+	if !strings.Contains(err.Error(), "schema 4") || !strings.Contains(err.Error(), "schema 3") {
 		t.Errorf("error %q does not name both versions", err)
 	}
 
@@ -254,5 +254,55 @@ func TestOpenSchema(t *testing.T) {
 	openStore(t, kv)
 	if dump(t, kv) != first {
 		t.Fatal("reopening rewrote the store")
+	}
+}
+
+// TestOpenMigratesSchema1: a store written before the reading hash index
+// (schema 1) is upgraded in place at Open, into exactly the store the new
+// version would have written, and its readings are found by hash.
+func TestOpenMigratesSchema1(t *testing.T) {
+	kv := store.NewMemory()
+	s := openStore(t, kv)
+	c := newTestChain(t)
+	dev := key(t, "meter")
+	var readings []*chain.Reading
+	for h := range 5 {
+		var rs []*chain.Reading
+		for i := range 3 {
+			rs = append(rs, reading(dev, uint64(3*h+i+1), c.now+1))
+		}
+		readings = append(readings, rs...)
+		c.commit(s, chain.LaneData, rs, nil)
+	}
+	c.commit(s, chain.LaneTx, nil, []*chain.Tx{transfer(t, dev, 1)})
+	want := dump(t, kv)
+
+	// Make it the store schema 1 wrote: no d keys, schema 1.
+	b := kv.NewBatch()
+	var dKeys int
+	if err := kv.Iterate([]byte("d"), store.IterOptions{}, func(k, _ []byte) error {
+		b.Delete(bytes.Clone(k))
+		dKeys++
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	b.Set([]byte("mschema"), binary.BigEndian.AppendUint64(nil, 1))
+	if err := b.Write(); err != nil {
+		t.Fatal(err)
+	}
+	if dKeys != len(readings) {
+		t.Fatalf("%d reading hash keys, want %d", dKeys, len(readings))
+	}
+
+	s = openStore(t, kv)
+	if got := dump(t, kv); got != want {
+		t.Fatal("the migrated store differs from the one this version writes")
+	}
+	for _, r := range readings {
+		got, _, err := s.ReadingByHash(r.Hash())
+		if err != nil || got.Hash() != r.Hash() {
+			t.Fatalf("reading %d by hash after the migration: %v", r.Seq, err)
+		}
 	}
 }

@@ -20,7 +20,9 @@
 // Head answers from memory. Block, BlockByHash, Header and Cert read
 // blocks; Reading, Readings, LatestReadings and ReadingsUpTo read readings
 // by device and sequence or time (ReadingsUpTo ignores blocks above a
-// height, as settlement must); Tx finds a transaction by hash; State and
+// height, as settlement must); ReadingByHash and Tx find a reading or a
+// transaction by hash; TxsByKind lists the transactions of one kind,
+// newest first, from a cursor (kinds.go); State and
 // IterateState serve the state machine (state.Reader, through a small
 // adapter); GenesisHash and CheckGenesis tell which network a store
 // belongs to. Absent things give ErrNotFound; a missing record that the
@@ -51,8 +53,14 @@
 //	b<block hash:32>               lane (1), height (8)
 //	r<device:32><time:8><seq:8>    reading by device and time: height (8), index (4)
 //	n<device:32><seq:8>            reading by device and sequence: height (8), index (4)
+//	d<reading hash:32>             reading by hash: height (8), index (4)
 //	x<tx hash:32>                  transaction by hash: height (8), index (4)
+//	k<kind:1><height:8><index:4>   transaction by kind (kinds.go), empty value
 //	s<state key>                   state value
+//	i<…>                           reserved for node/images (Reserve; reserved.go)
+//
+// A store of an older schema is upgraded in place by Open (migrate.go), a
+// store of a newer one refused.
 //
 // Entries are stored one per key, so one reading or transaction is read
 // without its block, and a block is read with one prefix scan. The reading

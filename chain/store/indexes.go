@@ -19,9 +19,10 @@ var ErrIndex = errors.New("index does not match the blocks")
 
 // CheckBlockIndexes checks that every index entry Commit wrote for b (as
 // stored at its lane and height) is present and points at it: the block
-// hash at its lane and height; each reading's sequence and time entries at
-// its location; each transaction's hash at its location. It reads the
-// entries one by one; an auditor compares IndexSum with the sum of
+// hash at its lane and height; each reading's sequence, time and hash
+// entries at its location; each transaction's hash at its location and its
+// kind entry. It
+// reads the entries one by one; an auditor compares IndexSum with the sum of
 // BlockIndexSum over all blocks instead, a sequential read, and calls this
 // only to name the block whose entries are wrong.
 func (s *Store) CheckBlockIndexes(b *chain.Block) error {
@@ -59,10 +60,18 @@ func (s *Store) CheckBlockIndexes(b *chain.Block) error {
 		if err := want(readTimeKey(r.Device, r.Time, r.Seq), chain.LaneData, i); err != nil {
 			return err
 		}
+		if err := want(hashKey(prefixReadHash, r.Hash()), chain.LaneData, i); err != nil {
+			return err
+		}
 	}
 	for i, tx := range b.Txs {
 		if err := want(hashKey(prefixTx, tx.Hash()), chain.LaneTx, i); err != nil {
 			return err
+		}
+		if key, ok := txKindKey(tx, h.Height, uint32(i)); ok {
+			if _, err := s.kv.Get(key); err != nil {
+				return indexErr(key, err, "entry %s/%d[%d]", chain.LaneTx, h.Height, i)
+			}
 		}
 	}
 	return nil
@@ -77,10 +86,12 @@ func indexErr(key []byte, err error, format string, args ...any) error {
 
 // IndexCounts are the entries of each index table.
 type IndexCounts struct {
-	Blocks       uint64 // block hash → lane, height (both lanes)
-	ReadingSeqs  uint64 // device, seq → location
-	ReadingTimes uint64 // device, time, seq → location
-	Txs          uint64 // tx hash → location
+	Blocks        uint64 // block hash → lane, height (both lanes)
+	ReadingSeqs   uint64 // device, seq → location
+	ReadingTimes  uint64 // device, time, seq → location
+	ReadingHashes uint64 // reading hash → location
+	Txs           uint64 // tx hash → location
+	TxKinds       uint64 // tx kind, location → (empty)
 }
 
 // CountIndexes counts the entries of each index table. A store whose
@@ -93,7 +104,8 @@ func (s *Store) CountIndexes() (IndexCounts, error) {
 		n      *uint64
 	}{
 		{prefixBlockHash, &c.Blocks}, {prefixReadSeq, &c.ReadingSeqs},
-		{prefixReadTime, &c.ReadingTimes}, {prefixTx, &c.Txs},
+		{prefixReadTime, &c.ReadingTimes}, {prefixReadHash, &c.ReadingHashes}, {prefixTx, &c.Txs},
+		{prefixTxKind, &c.TxKinds},
 	} {
 		err := s.kv.Iterate([]byte{t.prefix}, IterOptions{}, func(_, _ []byte) error {
 			*t.n++
@@ -145,9 +157,13 @@ func BlockIndexSum(b *chain.Block) IndexSum {
 		loc := appendLocation(nil, h.Height, uint32(i))
 		s.add(readSeqKey(r.Device, r.Seq), loc)
 		s.add(readTimeKey(r.Device, r.Time, r.Seq), loc)
+		s.add(hashKey(prefixReadHash, r.Hash()), loc)
 	}
 	for i, tx := range b.Txs {
 		s.add(hashKey(prefixTx, tx.Hash()), appendLocation(nil, h.Height, uint32(i)))
+		if key, ok := txKindKey(tx, h.Height, uint32(i)); ok {
+			s.add(key, nil)
+		}
 	}
 	return s
 }
@@ -155,7 +171,7 @@ func BlockIndexSum(b *chain.Block) IndexSum {
 // IndexSum reads every index table in key order and digests it.
 func (s *Store) IndexSum() (IndexSum, error) {
 	var sum IndexSum
-	for _, p := range []byte{prefixBlockHash, prefixReadSeq, prefixReadTime, prefixTx} {
+	for _, p := range []byte{prefixBlockHash, prefixReadSeq, prefixReadTime, prefixReadHash, prefixTx, prefixTxKind} {
 		err := s.kv.Iterate([]byte{p}, IterOptions{}, func(k, v []byte) error {
 			sum.add(k, v)
 			return nil

@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"errors"
 	"testing"
 
 	"github.com/waterchain/waterchain/chain"
@@ -45,7 +46,7 @@ func TestIndexSumsMatchCommittedBlocks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if counts != (store.IndexCounts{Blocks: 8, ReadingSeqs: 12, ReadingTimes: 12, Txs: 4}) {
+	if counts != (store.IndexCounts{Blocks: 8, ReadingSeqs: 12, ReadingTimes: 12, ReadingHashes: 12, Txs: 4, TxKinds: 4}) {
 		t.Fatalf("counts %+v", counts)
 	}
 
@@ -60,5 +61,43 @@ func TestIndexSumsMatchCommittedBlocks(t *testing.T) {
 	}
 	if counts, _ := s.CountIndexes(); counts.Txs != 5 {
 		t.Fatalf("tx index count %d after a stray entry, want 5", counts.Txs)
+	}
+}
+
+// TestReadingByHash: every committed reading is found by its hash with its
+// location; an unknown hash is ErrNotFound; an index entry pointing at
+// another reading is ErrCorrupt, not that reading.
+func TestReadingByHash(t *testing.T) {
+	kv := store.NewMemory()
+	s := openStore(t, kv)
+	c := newTestChain(t)
+	dev := key(t, "meter")
+	var rs []*chain.Reading
+	for seq := uint64(1); seq <= 3; seq++ {
+		rs = append(rs, reading(dev, seq, chain.Time(1_000_000+seq)))
+	}
+	c.commit(s, chain.LaneData, rs[:2], nil)
+	c.commit(s, chain.LaneData, rs[2:], nil)
+	for i, want := range rs {
+		got, loc, err := s.ReadingByHash(want.Hash())
+		if err != nil {
+			t.Fatalf("reading %d: %v", want.Seq, err)
+		}
+		if got.Hash() != want.Hash() || loc.Lane != chain.LaneData || loc.Height != uint64(1+i/2) || loc.Index != uint32(i%2) {
+			t.Fatalf("reading %d: got seq %d at %+v", want.Seq, got.Seq, loc)
+		}
+	}
+	if _, _, err := s.ReadingByHash(chain.Hash{1}); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("unknown hash: err %v, want ErrNotFound", err)
+	}
+	// Point the first reading's hash at the second's entry.
+	b := kv.NewBatch()
+	h := rs[0].Hash()
+	b.Set(append([]byte{'d'}, h[:]...), []byte{0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 1})
+	if err := b.Write(); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.ReadingByHash(h); !errors.Is(err, store.ErrCorrupt) {
+		t.Fatalf("index naming another reading: err %v, want ErrCorrupt", err)
 	}
 }

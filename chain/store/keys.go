@@ -8,7 +8,8 @@ import (
 )
 
 // Key prefixes: the first byte of every key names its table. The layout is
-// documented in doc.go; changing it needs a new schemaVersion.
+// documented in doc.go; changing it needs a new schemaVersion. Prefixes
+// other packages may write under are reserved in reserved.go.
 const (
 	prefixMeta      = 'm' // m<name>                     metadata
 	prefixHead      = 'l' // l<lane>                     lane head height
@@ -18,12 +19,14 @@ const (
 	prefixBlockHash = 'b' // b<block hash>               lane, height
 	prefixReadTime  = 'r' // r<device><time><seq>        height, index
 	prefixReadSeq   = 'n' // n<device><seq>              height, index
+	prefixReadHash  = 'd' // d<reading hash>             height, index
 	prefixTx        = 'x' // x<tx hash>                  height, index
+	prefixTxKind    = 'k' // k<kind><height><index>      (empty): txs by kind (kinds.go)
 	prefixState     = 's' // s<state key>                state value
 )
 
 // schemaVersion is the layout version recorded under metaSchema.
-const schemaVersion = 1
+const schemaVersion = 3 // 2: the reading hash index (d); 3: the tx kind index (k)
 
 // Metadata names.
 const (
@@ -126,12 +129,9 @@ func keyName(k []byte) string {
 		if len(body) == 1+heightLen+indexLen {
 			return fmt.Sprintf("entry %d of %s/%d", binary.BigEndian.Uint32(body[1+heightLen:]), chain.Lane(body[0]), binary.BigEndian.Uint64(body[1:]))
 		}
-	case prefixBlockHash, prefixTx:
+	case prefixBlockHash, prefixTx, prefixReadHash:
 		if len(body) == hashLen {
-			what := "block hash index"
-			if k[0] == prefixTx {
-				what = "tx index"
-			}
+			what := map[byte]string{prefixBlockHash: "block hash index", prefixTx: "tx index", prefixReadHash: "reading hash index"}[k[0]]
 			return fmt.Sprintf("%s %x", what, body)
 		}
 	case prefixReadTime:
@@ -143,8 +143,15 @@ func keyName(k []byte) string {
 		if len(body) == pubKeyLen+heightLen {
 			return fmt.Sprintf("reading seq index %x/%d", body[:4], binary.BigEndian.Uint64(body[pubKeyLen:]))
 		}
+	case prefixTxKind:
+		if len(k) == kindKeyLen {
+			return fmt.Sprintf("tx kind index %d/%d[%d]", body[0], binary.BigEndian.Uint64(body[1:]), binary.BigEndian.Uint32(body[1+heightLen:]))
+		}
 	case prefixState:
 		return fmt.Sprintf("state %q", body)
+	}
+	if owner, ok := reservedPrefixes[k[0]]; ok {
+		return fmt.Sprintf("%s record %q", owner, body)
 	}
 	return fmt.Sprintf("key %q", k)
 }

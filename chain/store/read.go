@@ -113,7 +113,9 @@ func (s *Store) Block(lane chain.Lane, height uint64) (*chain.Block, error) {
 	// The root check costs less than decoding the entries did, and a
 	// damaged entry is reported rather than served.
 	if root := chain.MerkleRoot(leaves); root != h.EntriesRoot {
-		return nil, corrupt(prefix, "the entries of %s/%d hash to %s, the header commits to %s", lane, height, root, h.EntriesRoot)
+		// Also chain.ErrInvalid: a block whose entries do not hash to its
+		// root is refused so wherever it is met (Block.ValidateBasic).
+		return nil, fmt.Errorf("%w: %w", corrupt(prefix, "the entries of %s/%d hash to %s, the header commits to %s", lane, height, root, h.EntriesRoot), chain.ErrInvalid)
 	}
 	return b, nil
 }
@@ -155,6 +157,37 @@ func (s *Store) Reading(device chain.PubKey, seq uint64) (*chain.Reading, Locati
 		return nil, Location{}, err
 	}
 	r, err := s.readingAt(loc, device, seq)
+	if err != nil {
+		return nil, Location{}, err
+	}
+	return r, loc, nil
+}
+
+// ReadingByHash returns the reading whose hash (chain.Reading.Hash) is
+// hash and its location: one index read and one entry read, whatever the
+// chain's length.
+func (s *Store) ReadingByHash(hash chain.Hash) (*chain.Reading, Location, error) {
+	key := hashKey(prefixReadHash, hash)
+	v, err := s.get(key)
+	if err != nil {
+		return nil, Location{}, err
+	}
+	loc, err := decodeLocation(key, chain.LaneData, v)
+	if err != nil {
+		return nil, Location{}, err
+	}
+	ekey := entryKey(chain.LaneData, loc.Height, loc.Index)
+	ev, err := s.kv.Get(ekey)
+	if errors.Is(err, ErrNotFound) {
+		return nil, Location{}, corrupt(ekey, "missing, indexed as reading %s", hash.Short())
+	}
+	if err != nil {
+		return nil, Location{}, err
+	}
+	if got := chain.HashBytes(ev); got != hash {
+		return nil, Location{}, corrupt(ekey, "holds reading %s, indexed as reading %s", got.Short(), hash.Short())
+	}
+	r, err := decodeReadingEntry(ekey, ev)
 	if err != nil {
 		return nil, Location{}, err
 	}
@@ -294,6 +327,16 @@ func (s *Store) ReadingsUpTo(device chain.PubKey, from, to chain.Time, maxHeight
 	// Time order is almost always sequence order; sorting is then a pass.
 	slices.SortFunc(idx, func(a, b indexed) int { return cmp.Compare(a.seq, b.seq) })
 	return s.fetchReadings(device, idx, func(r *chain.Reading, _ Location) error { return fn(r) })
+}
+
+// DataBlockTime returns the time of the committed data block at height.
+// With ReadingsUpTo it makes the Store a state.ReadingSource.
+func (s *Store) DataBlockTime(height uint64) (chain.Time, error) {
+	h, err := s.Header(chain.LaneData, height)
+	if err != nil {
+		return 0, err
+	}
+	return h.Time, nil
 }
 
 // Tx returns the committed transaction with the given hash and its

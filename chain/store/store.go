@@ -92,8 +92,11 @@ func (s *Store) checkSchema() error {
 		if len(v) != 8 {
 			return corrupt(key, "schema version is %d bytes, want 8", len(v))
 		}
-		if got := binary.BigEndian.Uint64(v); got != schemaVersion {
-			return fmt.Errorf("%w: the store has schema %d, this version reads schema %d (use a matching waterchain version)", ErrSchema, got, schemaVersion)
+		switch got := binary.BigEndian.Uint64(v); {
+		case got > schemaVersion:
+			return fmt.Errorf("%w: the store has schema %d, written by a newer waterchain; this version reads schema %d (use a matching waterchain version)", ErrSchema, got, schemaVersion)
+		case got < schemaVersion:
+			return s.migrate(got)
 		}
 		return nil
 	}
@@ -137,8 +140,8 @@ func (s *Store) Height(lane chain.Lane) uint64 {
 // Commit writes a finalized block with its certificate (b.Cert) and the
 // state changes of its execution in one atomic batch: header, certificate,
 // each entry, the block-hash index, the reading indexes by (device, time,
-// seq) and by (device, seq) or the transaction index by hash, the changes,
-// and the new lane head. Either all of it is stored or, on error, none.
+// seq) and by (device, seq) or the transaction indexes by hash and by
+// kind, the changes, and the new lane head. Either all of it is stored or, on error, none.
 //
 // The block must be the next of its lane: height head+1, previous hash the
 // head's (at height 1, the recorded genesis hash, when there is one); the
@@ -278,16 +281,18 @@ func putReadings(batch Batch, height uint64, readings []*chain.Reading) {
 	const perReading = (2 + heightLen + indexLen) + // entry key
 		(1 + pubKeyLen + 2*heightLen) + // time index key
 		(1 + pubKeyLen + heightLen) + // seq index key
-		locationLen // location value, shared by both indexes
+		(1 + hashLen) + // hash index key
+		locationLen // location value, shared by the three indexes
 	buf := make([]byte, 0, len(readings)*perReading)
 	cut := func(from int) []byte { return buf[from:len(buf):len(buf)] }
 	for i, r := range readings {
 		idx := uint32(i)
+		enc := r.Encode()
 		start := len(buf)
 		buf = append(buf, prefixEntry, byte(chain.LaneData))
 		buf = binary.BigEndian.AppendUint64(buf, height)
 		buf = binary.BigEndian.AppendUint32(buf, idx)
-		batch.Set(cut(start), r.Encode())
+		batch.Set(cut(start), enc)
 
 		start = len(buf)
 		buf = appendLocation(buf, height, idx)
@@ -305,16 +310,26 @@ func putReadings(batch Batch, height uint64, readings []*chain.Reading) {
 		buf = append(buf, r.Device[:]...)
 		buf = binary.BigEndian.AppendUint64(buf, r.Seq)
 		batch.Set(cut(start), loc)
+
+		start = len(buf)
+		h := chain.HashBytes(enc) // r.Hash(), without encoding twice
+		buf = append(buf, prefixReadHash)
+		buf = append(buf, h[:]...)
+		batch.Set(cut(start), loc)
 	}
 }
 
-// putTxs adds the entries and the hash index of a tx block.
+// putTxs adds the entries, the hash index and the kind index of a tx
+// block.
 func putTxs(batch Batch, height uint64, txs []*chain.Tx) {
 	for i, tx := range txs {
 		idx := uint32(i)
 		enc := tx.Encode()
 		batch.Set(entryKey(chain.LaneTx, height, idx), enc)
 		batch.Set(hashKey(prefixTx, chain.HashBytes(enc)), appendLocation(nil, height, idx))
+		if k, ok := txKindKey(tx, height, idx); ok {
+			batch.Set(k, []byte{})
+		}
 	}
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/waterchain/waterchain/node/audit"
 	"github.com/waterchain/waterchain/node/config"
 	"github.com/waterchain/waterchain/node/home"
+	"github.com/waterchain/waterchain/node/report"
 )
 
 // Exit statuses of audit verify: the chain does not verify (a bad block,
@@ -200,7 +201,7 @@ to check it. A running node serves the same report at GET /v1/reports/{period}.`
 		}
 		defer ah.close()
 		th := ah.config.Alerts.Thresholds
-		rep, err := audit.BuildReportWith(ah.store, ah.genesis, *period, audit.ReportOptions{Thresholds: &th})
+		rep, err := report.BuildReportWith(ah.store, ah.genesis, *period, report.ReportOptions{Thresholds: &th})
 		if err != nil {
 			return err
 		}

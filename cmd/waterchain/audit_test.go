@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/waterchain/waterchain/chain"
 	"github.com/waterchain/waterchain/chain/store"
@@ -18,17 +19,19 @@ import (
 	"github.com/waterchain/waterchain/node/audit"
 	"github.com/waterchain/waterchain/node/audit/audittest"
 	"github.com/waterchain/waterchain/node/home"
+	"github.com/waterchain/waterchain/node/report"
 )
 
 var quietLog = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 // auditedHome makes a node home whose store holds a real chain: 12 data
 // blocks with a reading of each of 4 meters, a tx block every 3 (10-minute
-// periods, so period 0 is settled), as a node would have written it. The
-// node is stopped: the store is closed.
+// periods and a 1-minute reading window, so period 0 is settled by the tx
+// block at 12 minutes), as a node would have written it. The node is
+// stopped: the store is closed.
 func auditedHome(t *testing.T) (dir string, g *genesis.Genesis) {
 	t.Helper()
-	g = audittest.Genesis(audittest.Options{Industries: 2, DevicesPerIndustry: 2})
+	g = audittest.Genesis(audittest.Options{Industries: 2, DevicesPerIndustry: 2, ReadingWindow: time.Minute})
 	gpath := filepath.Join(t.TempDir(), "genesis.json")
 	if err := g.Save(gpath); err != nil {
 		t.Fatal(err)
@@ -136,7 +139,7 @@ func TestAuditReportCommand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(recs) != 3 || strings.Join(recs[0], ",") != strings.Join(audit.CSVHeader(), ",") {
+	if len(recs) != 3 || strings.Join(recs[0], ",") != strings.Join(report.CSVHeader(), ",") {
 		t.Fatalf("csv:\n%s", out)
 	}
 	if recs[1][0] != "2026-03-01T00:00" || recs[1][1] != "settled" || recs[1][2] != "industry-1" {
@@ -152,7 +155,7 @@ func TestAuditReportCommand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var rep audit.Report
+	var rep report.Report
 	if err := json.Unmarshal(data, &rep); err != nil || rep.Period != "2026-03-01T00:00" || len(rep.Rows) != 2 || rep.Rows[0].Readings != 18 {
 		t.Errorf("json report: %v %+v", err, rep)
 	}

@@ -62,6 +62,7 @@ verify_per_s, validators, ratio, and the conditions.`,
   waterchain bench --validators 1 --duration 5s --cpuprofile bench.pprof`,
 		Args: cobra.NoArgs,
 	}
+	cmd.AddCommand(newBenchHistoryCmd())
 	var o bench.Options
 	cmd.Flags().IntVar(&o.Validators, "validators", bench.DefaultValidators, "validator nodes, in this process unless --processes")
 	cmd.Flags().BoolVar(&o.Processes, "processes", false, "run each validator as an OS process and submit over HTTP")

@@ -13,10 +13,12 @@ import (
 	"strings"
 	"syscall"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/waterchain/waterchain/node"
+	"github.com/waterchain/waterchain/node/alerts"
 	"github.com/waterchain/waterchain/node/home"
 )
 
@@ -25,18 +27,26 @@ const devnetManifest = "devnet.json"
 
 func init() {
 	cmd := &cobra.Command{
-		Use:   "devnet [--validators 4] [--auditors 1] [--devices 2] [--dir DIR]",
+		Use:   "devnet [--validators 4] [--auditors 1] [--devices 2] [--dir DIR] [--quiet]",
 		Short: "Run a whole local network: validators, an auditor, simulated meters and the dashboard",
 		Long: `Run a whole Waterchain network on loopback in one process: validators, auditors,
 simulated meters pushing readings, and every node's API and dashboard. The
 network's genesis, keys and chain data live in DIR; run the command again on
-the same DIR to resume where it stopped. Settlement periods last 5 minutes, so
-drops are minted while you watch. DIR/devnet.json lists the nodes for scripts.
-Ctrl-C stops it cleanly.`,
+the same DIR to resume where it stopped. DIR/devnet.json lists the nodes for
+scripts. Ctrl-C stops it cleanly.
+
+On top of the meters the devnet plays a short story, so that every page of
+the dashboard has something to show within five minutes: industries offer
+and buy allowance every period (signed with their keys in DIR/accounts),
+one meter breaches its discharge limits, another leaks through a night
+(simulated days last 2 minutes), and the first 4-minute settlement period
+settles and mints drops. It prints what to look at and when, and logs each
+step as a "story:" line. The story follows the chain's state, so a resumed
+devnet continues it rather than replaying it. --quiet runs the meters alone.`,
 		Example: `  waterchain devnet
-  waterchain devnet --validators 7 --auditors 2 --devices 3 --dir /tmp/wc
+  waterchain devnet --quiet --validators 7 --auditors 2 --devices 3 --dir /tmp/wc
   waterchain devnet --dir /tmp/wc --no-meters
-  waterchain devnet --fault 2:leak --fault 5:limit-breach`,
+  waterchain devnet --fault 2:stuck --fault 5:missed`,
 		Args: cobra.NoArgs,
 	}
 	validators := cmd.Flags().Int("validators", 4, "validator nodes")
@@ -46,6 +56,7 @@ Ctrl-C stops it cleanly.`,
 	basePort := cmd.Flags().Int("base-port", home.DefaultBasePort, "first port; node k uses base+10k (p2p) and base+10k+1 (API)")
 	noMeters := cmd.Flags().Bool("no-meters", false, "do not run the simulated meters")
 	faults := cmd.Flags().StringArray("fault", nil, "METER:KIND switches a simulated fault on for meter METER (1-based): leak, stuck, missed, backwards, clock-skew, limit-breach, forged-sig")
+	quiet := cmd.Flags().Bool("quiet", false, "no story: meters only (and --fault), no scripted faults or market")
 	logLevel := cmd.Flags().String("log-level", "warn", "node log level: debug, info, warn or error")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -54,7 +65,7 @@ Ctrl-C stops it cleanly.`,
 		nw, resumed, err := openOrCreateDevnet(*dir, home.NetworkOptions{
 			Validators: *validators, Auditors: *auditors, BasePort: *basePort,
 			DevnetParams: true, Manifest: devnetManifest, DevicesPerIndustry: *devices,
-			PermitFor: devnetPermit(*devices),
+			PermitFor: devnetPermit(*devices), SettlementPeriod: devnetSettlementPeriod,
 		})
 		if err != nil {
 			return err
@@ -78,10 +89,26 @@ Ctrl-C stops it cleanly.`,
 		}
 		fmt.Fprintf(out, "Waterchain devnet %s in %s (chain %s)\n\n", verb, nw.Dir, nw.Genesis.ChainID)
 		printDevnet(out, nw)
+		th, err := devnetThresholds(nw)
+		if err != nil {
+			return err
+		}
+		var switches chan meterSwitch
+		if !*noMeters && !*quiet {
+			switches = make(chan meterSwitch, 8)
+		}
 		if !*noMeters {
-			if err := startDevnetMeters(ctx, cmd.ErrOrStderr(), nw, *faults); err != nil {
+			if err := startDevnetMeters(ctx, cmd.ErrOrStderr(), nw, time.Duration(th.DayLength)*time.Millisecond, *faults, switches); err != nil {
 				return err
 			}
+		}
+		if !*quiet {
+			story, err := newDevnetStory(nw, th, out, switches)
+			if err != nil {
+				return err
+			}
+			story.printGuide(ctx, out, nw.Nodes[0].API+"/")
+			story.play(ctx)
 		}
 		fmt.Fprintf(out, "\nTry:  waterchain status --node %s\n", nw.Nodes[0].API)
 		fmt.Fprintf(out, "Stop with Ctrl-C; run the same command again to resume.\n")
@@ -120,6 +147,21 @@ func openOrCreateDevnet(dir string, opts home.NetworkOptions) (*home.Network, bo
 	}
 	nw, err := home.WriteNetwork(abs, opts)
 	return nw, false, err
+}
+
+// devnetThresholds are the alert thresholds of nw's first node: the
+// rules' day is the simulated meters' day (home.DevnetDayLength when the
+// devnet was made), and the story times its leak by their night.
+func devnetThresholds(nw *home.Network) (alerts.Thresholds, error) {
+	h, err := home.Open(nw.Nodes[0].Home)
+	if err != nil {
+		return alerts.Thresholds{}, err
+	}
+	cfg, err := h.LoadConfig()
+	if err != nil {
+		return alerts.Thresholds{}, err
+	}
+	return cfg.Alerts.Thresholds, nil
 }
 
 // startDevnetNodes starts every node of nw in this process.

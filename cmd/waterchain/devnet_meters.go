@@ -15,13 +15,23 @@ import (
 	"github.com/waterchain/waterchain/sim"
 )
 
+// meterSwitch switches a fault of one simulated meter (0-based, in the
+// network's device order) on or off from the next reading on.
+type meterSwitch struct {
+	meter int
+	fault sim.Fault
+	on    bool
+}
+
 // startDevnetMeters runs the devnet's simulated meters — the devices
 // registered in its genesis — in the background until ctx ends: every
 // reading interval each meter measures and signs, and the batch goes to one
 // validator's POST /v1/readings, round robin. On a resumed devnet each meter
-// continues after the last reading the chain holds. faults switch faults on
-// by meter number (1-based) from the start.
-func startDevnetMeters(ctx context.Context, log io.Writer, nw *home.Network, faults []string) error {
+// continues after the last reading the chain holds. Simulated days last
+// dayLength, the alert rules' day. faults switch faults on by meter number
+// (1-based) from the start; switches (nil for none) switch them later: the
+// meters' goroutine owns the fleet and applies them before each reading.
+func startDevnetMeters(ctx context.Context, log io.Writer, nw *home.Network, dayLength time.Duration, faults []string, switches <-chan meterSwitch) error {
 	if len(nw.Devices) == 0 {
 		fmt.Fprintln(log, "meters: none (the devnet was made with --devices 0)")
 		return nil
@@ -37,7 +47,7 @@ func startDevnetMeters(ctx context.Context, log io.Writer, nw *home.Network, fau
 	params := nw.Genesis.Params
 	fleet, err := sim.NewFleet(sim.Config{
 		ChainID: nw.Genesis.ChainID, Seed: devnetSeed, Devices: len(meterKeys), Interval: params.ReadingInterval.Std(),
-		DayLength: home.DevnetDayLength, Keys: meterKeys,
+		DayLength: dayLength, Keys: meterKeys,
 	})
 	if err != nil {
 		return err
@@ -76,11 +86,21 @@ func startDevnetMeters(ctx context.Context, log io.Writer, nw *home.Network, fau
 		}
 		m.Resume(dev.LastSeq, total)
 	}
-	fmt.Fprintf(log, "meters: %d simulated meters report every %s (day length %s)\n", len(meterKeys), params.ReadingInterval.Std(), home.DevnetDayLength)
+	fmt.Fprintf(log, "meters: %d simulated meters report every %s (day length %s)\n", len(meterKeys), params.ReadingInterval.Std(), dayLength)
 	go func() {
 		t := time.NewTicker(params.ReadingInterval.Std())
 		defer t.Stop()
 		for i := 0; ; i++ {
+			for pending := true; pending; {
+				select {
+				case sw := <-switches:
+					if sw.meter >= 0 && sw.meter < len(fleet.Meters()) {
+						fleet.Meters()[sw.meter].SetFault(sw.fault, sw.on)
+					}
+				default:
+					pending = false
+				}
+			}
 			rs := fleet.Next(chain.TimeOf(time.Now()))
 			if len(rs) > 0 {
 				if res, err := postReadingBatch(ctx, clients[i%len(clients)], rs); err != nil && ctx.Err() == nil {

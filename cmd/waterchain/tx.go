@@ -56,48 +56,69 @@ func submitTx(cmd *cobra.Command, f *txFlags, tx *chain.Tx) error {
 	if err != nil {
 		return err
 	}
-	var st api.Status
-	if err := c.get(ctx, "/v1/status", &st); err != nil {
+	hash, err := signAndSubmit(ctx, c, key, tx, *f.nonce)
+	if err != nil {
 		return err
 	}
+	out := cmd.OutOrStdout()
+	fmt.Fprintf(out, "submitted %s %s (nonce %d)\n", tx.Kind(), hash, tx.Nonce)
+	if *f.noWait {
+		return nil
+	}
+	height, err := waitFinal(ctx, c, hash, *f.timeout)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "final in tx block %d\n", height)
+	return nil
+}
+
+// signAndSubmit fills in tx's From and Nonce — nonce, or when 0 the
+// account's next one as the node's final state has it — signs it for the
+// node's chain with key and submits it. It returns the transaction's hash.
+func signAndSubmit(ctx context.Context, c *apiClient, key *chain.PrivateKey, tx *chain.Tx, nonce uint64) (chain.Hash, error) {
+	var st api.Status
+	if err := c.get(ctx, "/v1/status", &st); err != nil {
+		return chain.Hash{}, err
+	}
 	tx.From = key.Public()
-	tx.Nonce = *f.nonce
+	tx.Nonce = nonce
 	if tx.Nonce == 0 {
 		var acct api.Account
 		if err := c.get(ctx, "/v1/accounts/"+key.Public().Address().String(), &acct); err != nil {
-			return fmt.Errorf("looking up the nonce of %s: %w", key.Public().Address(), err)
+			return chain.Hash{}, fmt.Errorf("looking up the nonce of %s: %w", key.Public().Address(), err)
 		}
 		tx.Nonce = acct.Nonce + 1
 	}
 	tx.Sign(st.ChainID, key)
 	if err := tx.ValidateBasic(); err != nil {
-		return err
+		return chain.Hash{}, err
 	}
 	var res api.SubmitTxResult
 	if err := c.post(ctx, "/v1/txs", tx, &res); err != nil {
-		return err
+		return chain.Hash{}, err
 	}
-	out := cmd.OutOrStdout()
-	fmt.Fprintf(out, "submitted %s %s (nonce %d)\n", tx.Kind(), res.Hash, tx.Nonce)
-	if *f.noWait {
-		return nil
-	}
-	deadline := time.Now().Add(*f.timeout)
+	return res.Hash, nil
+}
+
+// waitFinal polls the node until transaction hash is final and returns its
+// tx block, or gives up after timeout.
+func waitFinal(ctx context.Context, c *apiClient, hash chain.Hash, timeout time.Duration) (uint64, error) {
+	deadline := time.Now().Add(timeout)
 	for {
 		var ts api.TxStatus
-		if err := c.get(ctx, "/v1/txs/"+res.Hash.String(), &ts); err != nil {
-			return err
+		if err := c.get(ctx, "/v1/txs/"+hash.String(), &ts); err != nil {
+			return 0, err
 		}
 		if ts.Status == "final" {
-			fmt.Fprintf(out, "final in tx block %d\n", ts.Height)
-			return nil
+			return ts.Height, nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("transaction %s is still %s after %s; check later with: waterchain query tx %s", res.Hash.Short(), ts.Status, *f.timeout, res.Hash)
+			return 0, fmt.Errorf("transaction %s is still %s after %s; check later with: waterchain query tx %s", hash.Short(), ts.Status, timeout, hash)
 		}
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
+			return 0, ctx.Err()
 		case <-time.After(200 * time.Millisecond):
 		}
 	}

@@ -113,133 +113,184 @@ func (e *Engine) ObserveBlock(b *chain.Block, lookup func(chain.PubKey) DeviceCo
 
 // Observe takes the next finalized reading and returns the alerts it
 // raises, in the order of Kinds.
+//
+// A late reading, recorded after a later one of its device (it filled a
+// gap in the sequence), is judged on its own values only (negative flow,
+// gross range, discharge limits), each raising an alert whenever it holds;
+// the rules that follow a device's readings in order (clock, totalizer,
+// missed readings, flat line, spike, night flow) and the episodes are
+// left as they are.
 func (e *Engine) Observe(rd *chain.Reading, at BlockInfo, dc DeviceContext) []Alert {
 	st := e.devices[rd.Device]
 	if st == nil {
 		st = &deviceState{active: map[string]bool{}}
 		e.devices[rd.Device] = st
 	}
-	ref := ReadingRef{Device: rd.Device, Seq: rd.Seq}
-	var out []Alert
-	emit := func(kind Kind, measure string, value, threshold int64, refs []ReadingRef, format string, args ...any) {
-		a := Alert{
-			Device: rd.Device, Industry: dc.Industry, IndustryName: dc.IndustryName,
-			Kind: kind, Severity: severities[kind], Measure: measure,
-			Time: rd.Time, Height: at.Height, Value: value, Threshold: threshold,
-			Message: fmt.Sprintf(format, args...), Readings: refs,
-		}
-		a.computeID()
-		out = append(out, a)
+	o := &observation{
+		e: e, st: st, rd: rd, at: at, dc: dc,
+		ref:  ReadingRef{Device: rd.Device, Seq: rd.Seq},
+		late: st.seen && rd.Seq < st.lastSeq,
 	}
-	// episode reports whether a condition has just begun; conditions that
-	// persist raise one alert, not one per reading.
-	episode := func(kind Kind, measure string, on bool) bool {
-		key := string(kind) + "/" + measure
-		was := st.active[key]
-		if on {
-			st.active[key] = true
-		} else {
-			delete(st.active, key)
-		}
-		return on && !was
+	o.negativeFlow()
+	o.grossRange()
+	o.limitExceeded()
+	if o.late {
+		return o.out
 	}
-	one := []ReadingRef{ref}
+	o.clockSkew()
+	if st.seen {
+		o.counterBackwards()
+		o.missedReadings()
+	}
+	o.flatLine()
+	o.spike()
+	o.nightFlow()
+	st.record(o.ref, rd, max(e.th.FlatLineCount, 3))
+	return o.out
+}
 
-	// A late reading, recorded after a later one of its device (it filled
-	// a gap in the sequence): its values are judged on their own, and the
-	// rules that follow a device's readings in order (clock, totalizer,
-	// missed readings, flat line, spike, night flow) and their episodes
-	// are left as they are.
-	if st.seen && rd.Seq < st.lastSeq {
-		if rd.FlowRate < 0 {
-			emit(KindNegativeFlow, "flow_rate", rd.FlowRate, 0, one,
-				"flow rate %d mL/h is negative (late reading seq %d): the meter is mounted backwards, miswired or faulty", rd.FlowRate, rd.Seq)
-		}
-		for _, m := range rangedMeasures {
-			v, _ := rd.MeasureValue(m)
-			if r := e.th.Ranges[m]; v > r.Max || (v < r.Min && m != "flow_rate") {
-				limit := r.Max
-				if v < r.Min {
-					limit = r.Min
-				}
-				emit(KindGrossRange, m, v, limit, one, "%s %d is outside its physical range %d to %d (late reading seq %d): a sensor fault", m, v, r.Min, r.Max, rd.Seq)
-			}
-		}
-		for _, m := range chain.QualityMeasures {
-			v, _ := rd.MeasureValue(m)
-			if lim := dc.Limits.Limit(m); lim > 0 && v > lim {
-				emit(KindLimitExceeded, m, v, lim, one, "%s %d exceeds the permit's discharge limit %d (late reading seq %d)", m, v, lim, rd.Seq)
-			}
-		}
-		return out
-	}
+// observation is one reading being observed: what the rules judge it by
+// and the alerts they raise. Each rule kind is one method, run in the
+// order of Kinds.
+type observation struct {
+	e    *Engine
+	st   *deviceState
+	rd   *chain.Reading
+	at   BlockInfo
+	dc   DeviceContext
+	ref  ReadingRef
+	late bool // recorded after a later reading of its device
+	out  []Alert
+}
 
-	// Negative flow and gross range.
-	if episode(KindNegativeFlow, "flow_rate", rd.FlowRate < 0) {
-		emit(KindNegativeFlow, "flow_rate", rd.FlowRate, 0, one,
-			"flow rate %d mL/h is negative: the meter is mounted backwards, miswired or faulty", rd.FlowRate)
+func (o *observation) emit(kind Kind, measure string, value, threshold int64, refs []ReadingRef, format string, args ...any) {
+	a := Alert{
+		Device: o.rd.Device, Industry: o.dc.Industry, IndustryName: o.dc.IndustryName,
+		Kind: kind, Severity: severities[kind], Measure: measure,
+		Time: o.rd.Time, Height: o.at.Height, Value: value, Threshold: threshold,
+		Message: fmt.Sprintf(format, args...), Readings: refs,
 	}
+	a.computeID()
+	o.out = append(o.out, a)
+}
+
+// raises reports whether a condition raises an alert now: for a reading
+// in order, when it has just begun (a condition that persists raises one
+// alert, not one per reading); for a late reading, whenever it holds,
+// leaving the episode as it is.
+func (o *observation) raises(kind Kind, measure string, on bool) bool {
+	if o.late {
+		return on
+	}
+	key := string(kind) + "/" + measure
+	was := o.st.active[key]
+	if on {
+		o.st.active[key] = true
+	} else {
+		delete(o.st.active, key)
+	}
+	return on && !was
+}
+
+// lateNote marks the message of a late reading.
+func (o *observation) lateNote() string {
+	if o.late {
+		return fmt.Sprintf(" (late reading seq %d)", o.rd.Seq)
+	}
+	return ""
+}
+
+func (o *observation) one() []ReadingRef { return []ReadingRef{o.ref} }
+
+// lastAndThis names the device's previous reading and this one.
+func (o *observation) lastAndThis() []ReadingRef {
+	return []ReadingRef{o.st.lastRef(o.rd.Device), o.ref}
+}
+
+func (o *observation) negativeFlow() {
+	if o.raises(KindNegativeFlow, "flow_rate", o.rd.FlowRate < 0) {
+		o.emit(KindNegativeFlow, "flow_rate", o.rd.FlowRate, 0, o.one(),
+			"flow rate %d mL/h is negative%s: the meter is mounted backwards, miswired or faulty", o.rd.FlowRate, o.lateNote())
+	}
+}
+
+func (o *observation) grossRange() {
 	for _, m := range rangedMeasures {
-		v, _ := rd.MeasureValue(m)
-		r := e.th.Ranges[m]
-		out := v > r.Max || (v < r.Min && m != "flow_rate")
-		if episode(KindGrossRange, m, out) {
+		v, _ := o.rd.MeasureValue(m)
+		r := o.e.th.Ranges[m]
+		if o.raises(KindGrossRange, m, v > r.Max || (v < r.Min && m != "flow_rate")) {
 			limit := r.Max
 			if v < r.Min {
 				limit = r.Min
 			}
-			emit(KindGrossRange, m, v, limit, one, "%s %d is outside its physical range %d to %d: a sensor fault", m, v, r.Min, r.Max)
+			o.emit(KindGrossRange, m, v, limit, o.one(), "%s %d is outside its physical range %d to %d%s: a sensor fault", m, v, r.Min, r.Max, o.lateNote())
 		}
 	}
+}
 
-	// Discharge limits.
+func (o *observation) limitExceeded() {
 	for _, m := range chain.QualityMeasures {
-		v, _ := rd.MeasureValue(m)
-		lim := dc.Limits.Limit(m)
-		if episode(KindLimitExceeded, m, lim > 0 && v > lim) {
-			emit(KindLimitExceeded, m, v, lim, one, "%s %d exceeds the permit's discharge limit %d", m, v, lim)
+		v, _ := o.rd.MeasureValue(m)
+		lim := o.dc.Limits.Limit(m)
+		if o.raises(KindLimitExceeded, m, lim > 0 && v > lim) {
+			o.emit(KindLimitExceeded, m, v, lim, o.one(), "%s %d exceeds the permit's discharge limit %d%s", m, v, lim, o.lateNote())
 		}
 	}
+}
 
-	// Clock skew: far from the block time, or not after the last reading.
-	skew := int64(rd.Time - at.Time)
+// clockSkew: far from the block time, or not after the last reading.
+func (o *observation) clockSkew() {
+	rd, st, skewMs := o.rd, o.st, o.e.skewMs
+	skew := int64(rd.Time - o.at.Time)
 	backwards := st.seen && rd.Time <= st.lastTime
-	if episode(KindClockSkew, "", skew > e.skewMs || -skew > e.skewMs || backwards) {
-		if backwards {
-			emit(KindClockSkew, "", int64(rd.Time-st.lastTime), 0, []ReadingRef{st.lastRef(rd.Device), ref},
-				"reading seq %d is timed %s, not after the previous reading (%s): the meter's clock went back", rd.Seq, rd.Time, st.lastTime)
-		} else {
-			emit(KindClockSkew, "", skew, e.skewMs, one,
-				"reading time %s is %s from its block's time %s (threshold %s): the meter's clock is off",
-				rd.Time, time.Duration(skew)*time.Millisecond, at.Time, time.Duration(e.skewMs)*time.Millisecond)
-		}
+	if !o.raises(KindClockSkew, "", skew > skewMs || -skew > skewMs || backwards) {
+		return
 	}
-
-	if st.seen {
-		// Totalizer going backwards.
-		if episode(KindCounterBackwards, "volume_total", rd.VolumeTotal < st.lastTotal) {
-			emit(KindCounterBackwards, "volume_total", rd.VolumeTotal, st.lastTotal, []ReadingRef{st.lastRef(rd.Device), ref},
-				"volume counter went back from %d mL to %d mL: tampering or a replaced meter", st.lastTotal, rd.VolumeTotal)
-		}
-		// Missed readings: a jump in seq, or a long silence.
-		missing := rd.Seq - st.lastSeq - 1
-		gap := int64(rd.Time - st.lastTime)
-		maxGap := e.th.MissedGapIntervals * e.intervalMs
-		switch {
-		case rd.Seq > st.lastSeq+1:
-			emit(KindMissedReadings, "", int64(min(missing, 1<<62)), 0, []ReadingRef{st.lastRef(rd.Device), ref},
-				"%d readings missing between seq %d and %d (%s apart)", missing, st.lastSeq, rd.Seq, time.Duration(gap)*time.Millisecond)
-		case gap > maxGap:
-			emit(KindMissedReadings, "", gap, maxGap, []ReadingRef{st.lastRef(rd.Device), ref},
-				"no reading for %s between seq %d and %d (expected every %s)", time.Duration(gap)*time.Millisecond, st.lastSeq, rd.Seq, time.Duration(e.intervalMs)*time.Millisecond)
-		}
+	if backwards {
+		o.emit(KindClockSkew, "", int64(rd.Time-st.lastTime), 0, o.lastAndThis(),
+			"reading seq %d is timed %s, not after the previous reading (%s): the meter's clock went back", rd.Seq, rd.Time, st.lastTime)
+		return
 	}
+	o.emit(KindClockSkew, "", skew, skewMs, o.one(),
+		"reading time %s is %s from its block's time %s (threshold %s): the meter's clock is off",
+		rd.Time, time.Duration(skew)*time.Millisecond, o.at.Time, time.Duration(skewMs)*time.Millisecond)
+}
 
-	// Flat line and spike, per measure.
+// counterBackwards: the totalizer went back. Needs a previous reading.
+func (o *observation) counterBackwards() {
+	rd, st := o.rd, o.st
+	if o.raises(KindCounterBackwards, "volume_total", rd.VolumeTotal < st.lastTotal) {
+		o.emit(KindCounterBackwards, "volume_total", rd.VolumeTotal, st.lastTotal, o.lastAndThis(),
+			"volume counter went back from %d mL to %d mL: tampering or a replaced meter", st.lastTotal, rd.VolumeTotal)
+	}
+}
+
+// missedReadings: a jump in seq, or a long silence. Needs a previous
+// reading.
+func (o *observation) missedReadings() {
+	rd, st := o.rd, o.st
+	missing := rd.Seq - st.lastSeq - 1
+	gap := int64(rd.Time - st.lastTime)
+	maxGap := o.e.th.MissedGapIntervals * o.e.intervalMs
+	switch {
+	case rd.Seq > st.lastSeq+1:
+		o.emit(KindMissedReadings, "", int64(min(missing, 1<<62)), 0, o.lastAndThis(),
+			"%d readings missing between seq %d and %d (%s apart)", missing, st.lastSeq, rd.Seq, time.Duration(gap)*time.Millisecond)
+	case gap > maxGap:
+		o.emit(KindMissedReadings, "", gap, maxGap, o.lastAndThis(),
+			"no reading for %s between seq %d and %d (expected every %s)", time.Duration(gap)*time.Millisecond, st.lastSeq, rd.Seq, time.Duration(o.e.intervalMs)*time.Millisecond)
+	}
+}
+
+// flatLine tracks each measure's run of identical values and raises one
+// alert for the measures whose run reaches FlatLineCount after having
+// varied (a meter at rest reads flow 0 for hours: not stuck).
+func (o *observation) flatLine() {
+	th, st := &o.e.th, o.st
 	var flat []string
 	var flatValue int64
 	for i, m := range rangedMeasures {
-		v, _ := rd.MeasureValue(m)
+		v, _ := o.rd.MeasureValue(m)
 		v = clamp(v)
 		tr := &st.tracks[i]
 		if tr.count > 0 && v == tr.run {
@@ -250,37 +301,47 @@ func (e *Engine) Observe(rd *chain.Reading, at BlockInfo, dc DeviceContext) []Al
 			}
 			tr.run, tr.count = v, 1
 		}
-		if tr.count == e.th.FlatLineCount && tr.varied && !(m == "flow_rate" && v == 0) {
+		if tr.count == th.FlatLineCount && tr.varied && !(m == "flow_rate" && v == 0) {
 			flat = append(flat, m)
 			flatValue = v
 		}
 	}
 	if len(flat) > 0 {
-		refs := append(append([]ReadingRef{}, st.recent[max(0, len(st.recent)-e.th.FlatLineCount+1):]...), ref)
-		emit(KindFlatLine, strings.Join(flat, ","), flatValue, int64(e.th.FlatLineCount), refs,
-			"%s unchanged for %d readings in a row: a stuck sensor", strings.Join(flat, ", "), e.th.FlatLineCount)
+		refs := append(append([]ReadingRef{}, st.recent[max(0, len(st.recent)-th.FlatLineCount+1):]...), o.ref)
+		o.emit(KindFlatLine, strings.Join(flat, ","), flatValue, int64(th.FlatLineCount), refs,
+			"%s unchanged for %d readings in a row: a stuck sensor", strings.Join(flat, ", "), th.FlatLineCount)
 	}
+}
+
+// spike judges, per measure, the previous reading's value against its
+// neighbours (see Engine.spike), then adds this one to the window.
+func (o *observation) spike() {
+	st, window := o.st, o.e.th.SpikeWindow
 	for i, m := range rangedMeasures {
 		tr := &st.tracks[i]
-		v, _ := rd.MeasureValue(m)
-		if len(tr.hist) == e.th.SpikeWindow+1 && len(st.recent) >= 2 {
-			if dev, scale, ok := e.spike(tr.hist, clamp(v)); ok {
+		v, _ := o.rd.MeasureValue(m)
+		if len(tr.hist) == window+1 && len(st.recent) >= 2 {
+			if dev, scale, ok := o.e.spike(tr.hist, clamp(v)); ok {
 				b := tr.hist[len(tr.hist)-1]
-				refs := []ReadingRef{st.recent[len(st.recent)-2], st.recent[len(st.recent)-1], ref}
-				emit(KindSpike, m, b, scale, refs,
+				refs := []ReadingRef{st.recent[len(st.recent)-2], st.recent[len(st.recent)-1], o.ref}
+				o.emit(KindSpike, m, b, scale, refs,
 					"%s %d at seq %d departs by %d from both neighbours (threshold %d): a spike", m, b, refs[1].Seq, dev, scale)
 			}
 		}
 		tr.hist = append(tr.hist, clamp(v))
-		if len(tr.hist) > e.th.SpikeWindow+1 {
+		if len(tr.hist) > window+1 {
 			tr.hist = tr.hist[1:]
 		}
 	}
+}
 
-	// Leak: judge a night once it is over, then track this reading.
+// nightFlow judges a night once it is over (closeNight), then tracks this
+// reading's flow in the night it falls in.
+func (o *observation) nightFlow() {
+	e, st, rd := o.e, o.st, o.rd
 	id, inNight := e.night(rd.Time)
 	if st.nightOpen && (!inNight || id != st.nightID) {
-		e.closeNight(st, rd, ref, emit)
+		o.closeNight()
 	}
 	if inNight && rd.FlowRate >= 0 && rd.FlowRate <= e.th.Ranges["flow_rate"].Max {
 		if !st.nightOpen {
@@ -289,16 +350,18 @@ func (e *Engine) Observe(rd *chain.Reading, at BlockInfo, dc DeviceContext) []Al
 		st.nightN++
 		st.nightMin = min(st.nightMin, rd.FlowRate)
 		if len(st.nightRefs) < maxRefs {
-			st.nightRefs = append(st.nightRefs, ref)
+			st.nightRefs = append(st.nightRefs, o.ref)
 		}
 	}
+}
 
+// record makes rd the device's last reading, keeping the last keep refs.
+func (st *deviceState) record(ref ReadingRef, rd *chain.Reading, keep int) {
 	st.seen, st.lastSeq, st.lastTime, st.lastTotal = true, rd.Seq, rd.Time, rd.VolumeTotal
 	st.recent = append(st.recent, ref)
-	if keep := max(e.th.FlatLineCount, 3); len(st.recent) > keep {
+	if len(st.recent) > keep {
 		st.recent = st.recent[len(st.recent)-keep:]
 	}
-	return out
 }
 
 func (st *deviceState) lastRef(dev chain.PubKey) ReadingRef {
@@ -324,28 +387,12 @@ func (e *Engine) spike(hist []int64, c int64) (dev, scale int64, ok bool) {
 	return dev, scale, dev > scale && abs(a-c) <= dev/2
 }
 
-// night returns the night a time belongs to (numbered by the day its
-// window starts in) and whether it is in the night window.
-func (e *Engine) night(t chain.Time) (int64, bool) {
-	day := floorDiv(int64(t), e.th.DayLength)
-	phase := (int64(t) - day*e.th.DayLength) * 86_400_000 / e.th.DayLength // ms of a 24 h day
-	s, end := e.th.NightStart, e.th.NightEnd
-	if s < end {
-		return day, phase >= s && phase < end
-	}
-	// The window wraps midnight: its early-morning part belongs to the
-	// night that began the day before.
-	switch {
-	case phase >= s:
-		return day, true
-	case phase < end:
-		return day - 1, true
-	}
-	return day, false
-}
+// night returns the night a time belongs to (Thresholds.Night).
+func (e *Engine) night(t chain.Time) (int64, bool) { return e.th.Night(t) }
 
 // closeNight judges the night just ended against the device's baseline.
-func (e *Engine) closeNight(st *deviceState, rd *chain.Reading, ref ReadingRef, emit func(Kind, string, int64, int64, []ReadingRef, string, ...any)) {
+func (o *observation) closeNight() {
+	e, st := o.e, o.st
 	st.nightOpen = false
 	if st.nightN < e.th.LeakMinNightReadings {
 		return
@@ -359,7 +406,7 @@ func (e *Engine) closeNight(st *deviceState, rd *chain.Reading, ref ReadingRef, 
 			key := string(KindLeak) + "/flow_rate"
 			if !st.active[key] {
 				st.active[key] = true
-				emit(KindLeak, "flow_rate", st.nightMin, limit, st.nightRefs,
+				o.emit(KindLeak, "flow_rate", st.nightMin, limit, st.nightRefs,
 					"minimum night flow %d mL/h over %d readings is above the baseline %d mL/h by more than allowed (limit %d): a leak or water left running",
 					st.nightMin, st.nightN, base, limit)
 			}

@@ -3,6 +3,8 @@ package alerts
 import (
 	"errors"
 	"fmt"
+
+	"github.com/waterchain/waterchain/chain"
 )
 
 // ErrInvalidThresholds is wrapped by the errors of Thresholds.Validate and
@@ -127,6 +129,41 @@ func DefaultThresholds() Thresholds {
 		},
 		DoorEvery: 60_000,
 	}
+}
+
+// Night returns the night of the leak rule a time belongs to (numbered by
+// the day its window starts in) and whether it is in the night window.
+func (t *Thresholds) Night(at chain.Time) (int64, bool) {
+	day := floorDiv(int64(at), t.DayLength)
+	phase := (int64(at) - day*t.DayLength) * 86_400_000 / t.DayLength // ms of a 24 h day
+	s, end := t.NightStart, t.NightEnd
+	if s < end {
+		return day, phase >= s && phase < end
+	}
+	// The window wraps midnight: its early-morning part belongs to the
+	// night that began the day before.
+	switch {
+	case phase >= s:
+		return day, true
+	case phase < end:
+		return day - 1, true
+	}
+	return day, false
+}
+
+// NightBounds returns the first instant of night n and the first instant
+// after it, in the time Night judges by: Night(at) is (n, true) exactly
+// for start ≤ at < end. A devnet's script times a leak with it.
+func (t *Thresholds) NightBounds(n int64) (start, end chain.Time) {
+	at := func(day, ms int64) chain.Time {
+		// The first instant whose phase (scaled, rounded down) reaches ms.
+		return chain.Time(day*t.DayLength + (ms*t.DayLength+86_400_000-1)/86_400_000)
+	}
+	start = at(n, t.NightStart)
+	if t.NightStart < t.NightEnd {
+		return start, at(n, t.NightEnd)
+	}
+	return start, at(n+1, t.NightEnd)
 }
 
 // maxRangeBound keeps values the rules do arithmetic on far from int64

@@ -1,14 +1,16 @@
 package api
 
 import (
-	"context"
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"mime"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -16,49 +18,10 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/waterchain/waterchain/chain"
+	"github.com/waterchain/waterchain/node/alerts"
 	"github.com/waterchain/waterchain/node/events"
 	"github.com/waterchain/waterchain/node/imaging"
 )
-
-// Backend is what the server needs from a node. Methods are called from
-// many goroutines at once. Errors that are not *HTTPError are answered 500.
-type Backend interface {
-	Status(ctx context.Context) (Status, error)
-	// Block returns a finalized block with its certificate; height 0 means
-	// the latest.
-	Block(lane chain.Lane, height uint64) (*chain.Block, error)
-	// DecodeReadings turns a request body into readings (native JSON or
-	// SenML, by content type).
-	DecodeReadings(contentType string, body []byte) ([]*chain.Reading, error)
-	// SubmitReadingsHashed checks each reading at the door and queues the
-	// good ones; one error (nil for accepted) per reading, and each
-	// reading's hash (zero where it was rejected before being hashed).
-	SubmitReadingsHashed(rs []*chain.Reading) ([]chain.Hash, []error)
-	SubmitTx(tx *chain.Tx) error
-	TxStatus(h chain.Hash) (TxStatus, error)
-	Readings(q ReadingQuery) ([]Reading, error)
-	Account(a chain.Address) (Account, error)
-	Device(k chain.PubKey) (Device, error)
-	// PutImage stores the camera image whose SHA-256 is hash, once a
-	// reading waiting or final names it and the file passes the decoder's
-	// checks; uploading a held image again succeeds. Refusals are
-	// *HTTPError (413, 415, 422) naming the reason; nothing is stored.
-	PutImage(hash chain.Hash, body []byte) error
-	// Query answers the read-only routes whose shape belongs to other
-	// packages (industries, offers, settlements, alerts, proofs, reports):
-	// name is the route name, params its path and query parameters.
-	Query(name string, params map[string]string) (any, error)
-	Events() *events.Hub
-}
-
-// ReadingQuery selects finalized readings of one device.
-type ReadingQuery struct {
-	Device chain.PubKey
-	Seq    uint64 // one reading when set
-	From   chain.Time
-	To     chain.Time // exclusive; 0: no bound
-	Limit  int
-}
 
 // Options configure the server.
 type Options struct {
@@ -84,42 +47,30 @@ func NewHandler(b Backend, opts Options) http.Handler {
 	}
 	s := &server{b: b, opts: opts, log: opts.Logger}
 	r := chi.NewRouter()
+	top := r
 	r.Use(s.recoverer)
 	r.Route("/v1", func(r chi.Router) {
-		r.Get("/status", s.status)
-		r.Get("/blocks/{lane}/{height}", s.block)
-		r.Post("/readings", s.postReadings)
-		r.Get("/readings", s.getReadings)
-		r.Post("/txs", s.postTx)
-		r.Get("/txs/{hash}", s.getTx)
-		r.Get("/accounts/{address}", s.account)
-		r.Get("/devices/{key}", s.device)
-		r.Get("/events", s.events)
-		r.Put("/images/{hash}", s.putImage)
-		for _, q := range []struct{ route, name string }{
-			{"/industries", "industries"},
-			{"/industries/{address}", "industry"},
-			{"/market/offers", "offers"},
-			{"/market/trades", "trades"},
-			{"/settlements", "settlements"},
-			{"/leaderboard", "leaderboard"},
-			{"/alerts", "alerts"},
-			{"/evidence", "evidence"},
-			{"/proofs/readings/{device}/{seq}", "proof"},
-			{"/reports/{period}", "report"},
-			{"/validators", "validators"},
-			{"/audit", "audit"},
-			{"/images/{hash}", "image"},
-			{"/images/{hash}/analysis", "image_analysis"},
-			{"/images/{hash}/overlay", "image_overlay"},
-		} {
-			r.Get(q.route, s.query(q.name))
+		for _, rt := range s.routes() {
+			rt := rt
+			if !slices.Contains(s.methods, rt.method) {
+				s.methods = append(s.methods, rt.method)
+			}
+			r.MethodFunc(rt.method, strings.TrimPrefix(rt.path, "/v1"), func(w http.ResponseWriter, req *http.Request) {
+				q := &request{Request: req, route: &rt}
+				if err := q.checkQuery(); err != nil {
+					s.fail(w, err)
+					return
+				}
+				rt.serve(w, q)
+			})
 		}
 		r.NotFound(func(w http.ResponseWriter, r *http.Request) {
-			s.fail(w, NotFound("no API route %s %s; see the README's HTTP API table", r.Method, r.URL.Path))
+			s.fail(w, NotFound("no API route %s %s; see GET /v1/openapi.json or the README's HTTP API table", r.Method, r.URL.Path))
 		})
-		r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
-			s.fail(w, Errorf(http.StatusMethodNotAllowed, CodeBadRequest, "%s is not allowed on %s", r.Method, r.URL.Path))
+		r.MethodNotAllowed(func(w http.ResponseWriter, req *http.Request) {
+			allowed := s.allowed(top, req.URL.Path)
+			w.Header().Set("Allow", strings.Join(allowed, ", "))
+			s.fail(w, Errorf(http.StatusMethodNotAllowed, CodeBadRequest, "%s is not allowed on %s; it answers %s", req.Method, req.URL.Path, strings.Join(allowed, ", ")))
 		})
 	})
 	if opts.Extra != nil {
@@ -128,10 +79,23 @@ func NewHandler(b Backend, opts Options) http.Handler {
 	return r
 }
 
+// allowed lists the methods the API routes path for, for a 405's Allow.
+func (s *server) allowed(mux chi.Routes, path string) []string {
+	var out []string
+	for _, m := range s.methods {
+		if mux.Match(chi.NewRouteContext(), m, path) {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
 type server struct {
-	b    Backend
-	opts Options
-	log  *slog.Logger
+	// methods are those of the route table, in the order first used.
+	methods []string
+	b       Backend
+	opts    Options
+	log     *slog.Logger
 }
 
 func (s *server) recoverer(next http.Handler) http.Handler {
@@ -170,26 +134,40 @@ func (s *server) fail(w http.ResponseWriter, err error) {
 	s.reply(w, status, Error{Message: msg, Code: code})
 }
 
-func (s *server) status(w http.ResponseWriter, r *http.Request) {
-	st, err := s.b.Status(r.Context())
+// answer replies 200 with v, or the error.
+func (s *server) answer(w http.ResponseWriter, v any, err error) {
 	if err != nil {
 		s.fail(w, err)
 		return
 	}
-	s.reply(w, http.StatusOK, st)
+	s.reply(w, http.StatusOK, v)
 }
 
-func (s *server) block(w http.ResponseWriter, r *http.Request) {
-	lane, err := chain.ParseLane(chi.URLParam(r, "lane"))
+// nonNil makes an absent list answer [] rather than null.
+func nonNil[T any](v []T, err error) ([]T, error) {
+	if v == nil && err == nil {
+		v = []T{}
+	}
+	return v, err
+}
+
+func (s *server) status(w http.ResponseWriter, q *request) {
+	st, err := s.b.Status(q.Context())
+	s.answer(w, st, err)
+}
+
+func (s *server) block(w http.ResponseWriter, q *request) {
+	v := q.value("lane")
+	lane, err := chain.ParseLane(v)
 	if err != nil {
-		s.fail(w, BadRequest("%v", err))
+		s.fail(w, bad("lane", v, err))
 		return
 	}
 	var height uint64
-	if h := chi.URLParam(r, "height"); h != "latest" {
+	if h := q.value("height"); h != "latest" {
 		height, err = strconv.ParseUint(h, 10, 64)
 		if err != nil || height == 0 {
-			s.fail(w, BadRequest("height %q: want a number from 1, or \"latest\"", h))
+			s.fail(w, bad("height", h, errors.New(`want a number from 1, or "latest"`)))
 			return
 		}
 	}
@@ -207,26 +185,27 @@ type BlockView struct {
 	*chain.Block
 }
 
-// readBody reads a request body up to the size limit.
-func (s *server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes))
+// readBody reads a request body up to limit bytes; tooLarge is the
+// message of a 413, given the limit.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64, tooLarge string) ([]byte, error) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return nil, Errorf(http.StatusRequestEntityTooLarge, CodeTooLarge, "request body exceeds %d bytes; send smaller batches", mbe.Limit)
+			return nil, Errorf(http.StatusRequestEntityTooLarge, CodeTooLarge, tooLarge, mbe.Limit)
 		}
 		return nil, BadRequest("reading the request body: %v", err)
 	}
 	return body, nil
 }
 
-func (s *server) postReadings(w http.ResponseWriter, r *http.Request) {
-	body, err := s.readBody(w, r)
+func (s *server) postReadings(w http.ResponseWriter, q *request) {
+	body, err := readBody(w, q.Request, s.opts.MaxBodyBytes, "request body exceeds %d bytes; send smaller batches")
 	if err != nil {
 		s.fail(w, err)
 		return
 	}
-	rs, err := s.b.DecodeReadings(r.Header.Get("Content-Type"), body)
+	rs, err := s.b.DecodeReadings(q.Header.Get("Content-Type"), body)
 	if err != nil {
 		var he *HTTPError
 		if !errors.As(err, &he) {
@@ -276,74 +255,62 @@ func (s *server) postReadings(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (s *server) getReadings(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
+func (s *server) getReadings(w http.ResponseWriter, q *request) {
 	var rq ReadingQuery
 	var err error
-	if rq.Device, err = chain.ParsePubKey(q.Get("device")); err != nil {
-		s.fail(w, BadRequest("device: %v (GET /v1/readings?device=HEX&from=RFC3339&to=RFC3339)", err))
+	if rq.Device, err = q.pubKey("device", true); err != nil {
+		s.fail(w, err)
 		return
 	}
-	if v := q.Get("seq"); v != "" {
-		if rq.Seq, err = strconv.ParseUint(v, 10, 64); err != nil {
-			s.fail(w, BadRequest("seq %q: want a number", v))
-			return
-		}
+	if rq.Seq, err = q.uint("seq", 1, math.MaxUint64, 0); err != nil {
+		s.fail(w, err)
+		return
 	}
-	for _, p := range []struct {
-		name string
-		dst  *chain.Time
-	}{{"from", &rq.From}, {"to", &rq.To}} {
-		if v := q.Get(p.name); v != "" {
-			t, err := time.Parse(time.RFC3339Nano, v)
-			if err != nil {
-				s.fail(w, BadRequest("%s %q: want RFC 3339 such as 2026-11-29T10:00:00Z", p.name, v))
-				return
-			}
-			*p.dst = chain.TimeOf(t)
-		}
+	if rq.From, err = q.time("from"); err != nil {
+		s.fail(w, err)
+		return
 	}
-	rq.Limit = 100
-	if v := q.Get("limit"); v != "" {
-		if rq.Limit, err = strconv.Atoi(v); err != nil || rq.Limit < 1 || rq.Limit > 10_000 {
-			s.fail(w, BadRequest("limit %q: want 1 to 10000", v))
-			return
-		}
+	if rq.To, err = q.time("to"); err != nil {
+		s.fail(w, err)
+		return
 	}
-	out, err := s.b.Readings(rq)
+	limit, err := q.uint("limit", 1, 10_000, 100)
 	if err != nil {
 		s.fail(w, err)
 		return
 	}
-	if out == nil {
-		out = []Reading{}
+	rq.Limit = int(limit)
+	out, err := nonNil(s.b.Readings(rq))
+	s.answer(w, Readings{Readings: out}, err)
+}
+
+func (s *server) readingStatus(w http.ResponseWriter, q *request) {
+	h, err := q.hash("hash")
+	if err != nil {
+		s.fail(w, err)
+		return
 	}
-	s.reply(w, http.StatusOK, Readings{Readings: out})
+	st, err := s.b.ReadingStatus(h)
+	s.answer(w, st, err)
 }
 
 // putImage answers PUT /v1/images/{hash}: the body is the JPEG or PNG file
 // of a reading's image_hash, sent with its Content-Type.
-func (s *server) putImage(w http.ResponseWriter, r *http.Request) {
-	h, err := chain.ParseHash(chi.URLParam(r, "hash"))
+func (s *server) putImage(w http.ResponseWriter, q *request) {
+	h, err := q.hash("hash")
 	if err != nil {
-		s.fail(w, BadRequest("image hash: %v (PUT /v1/images/{sha256 hex of the file})", err))
+		s.fail(w, err)
 		return
 	}
-	ctype, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	ctype, _, err := mime.ParseMediaType(q.Header.Get("Content-Type"))
 	if err != nil || (ctype != "image/jpeg" && ctype != "image/png") {
 		s.fail(w, Errorf(http.StatusUnsupportedMediaType, CodeBadImage,
-			"Content-Type %q: send the image as image/jpeg or image/png", r.Header.Get("Content-Type")))
+			"Content-Type %q: send the image as image/jpeg or image/png", q.Header.Get("Content-Type")))
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.opts.MaxImageBytes))
+	body, err := readBody(w, q.Request, s.opts.MaxImageBytes, "image too large: over %d bytes (config images.max_bytes); lower the camera's resolution or JPEG quality")
 	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			s.fail(w, Errorf(http.StatusRequestEntityTooLarge, CodeTooLarge,
-				"image too large: over %d bytes (config images.max_bytes); lower the camera's resolution or JPEG quality", mbe.Limit))
-			return
-		}
-		s.fail(w, BadRequest("reading the image: %v", err))
+		s.fail(w, err)
 		return
 	}
 	if f, err := imaging.Sniff(body); err == nil && f.MIMEType() != ctype {
@@ -358,14 +325,55 @@ func (s *server) putImage(w http.ResponseWriter, r *http.Request) {
 	s.reply(w, http.StatusCreated, ImageStored{Hash: h, Bytes: len(body)})
 }
 
-func (s *server) postTx(w http.ResponseWriter, r *http.Request) {
-	body, err := s.readBody(w, r)
+// file serves bytes: an image, immutable under its hash.
+func (s *server) file(w http.ResponseWriter, f File, err error) {
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	w.Header().Set("Content-Type", f.ContentType)
+	w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
+	_, _ = w.Write(f.Body)
+}
+
+func (s *server) image(w http.ResponseWriter, q *request) {
+	h, err := q.hash("hash")
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	f, err := s.b.Image(h)
+	s.file(w, f, err)
+}
+
+func (s *server) imageOverlay(w http.ResponseWriter, q *request) {
+	h, err := q.hash("hash")
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	f, err := s.b.ImageOverlay(h)
+	s.file(w, f, err)
+}
+
+func (s *server) imageAnalysis(w http.ResponseWriter, q *request) {
+	h, err := q.hash("hash")
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	rep, err := s.b.ImageAnalysis(h)
+	s.answer(w, rep, err)
+}
+
+func (s *server) postTx(w http.ResponseWriter, q *request) {
+	body, err := readBody(w, q.Request, s.opts.MaxBodyBytes, "request body exceeds %d bytes")
 	if err != nil {
 		s.fail(w, err)
 		return
 	}
 	var tx chain.Tx
-	dec := json.NewDecoder(strings.NewReader(string(body)))
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&tx); err != nil {
 		s.fail(w, BadRequest("transaction JSON: %v", err))
@@ -386,91 +394,234 @@ func (s *server) postTx(w http.ResponseWriter, r *http.Request) {
 	s.reply(w, http.StatusAccepted, SubmitTxResult{Hash: tx.Hash()})
 }
 
-func (s *server) getTx(w http.ResponseWriter, r *http.Request) {
-	h, err := chain.ParseHash(chi.URLParam(r, "hash"))
+func (s *server) getTx(w http.ResponseWriter, q *request) {
+	h, err := q.hash("hash")
 	if err != nil {
-		s.fail(w, BadRequest("%v", err))
+		s.fail(w, err)
 		return
 	}
 	st, err := s.b.TxStatus(h)
-	if err != nil {
-		s.fail(w, err)
-		return
-	}
-	s.reply(w, http.StatusOK, st)
+	s.answer(w, st, err)
 }
 
-func (s *server) account(w http.ResponseWriter, r *http.Request) {
-	a, err := chain.ParseAddress(chi.URLParam(r, "address"))
+func (s *server) account(w http.ResponseWriter, q *request) {
+	a, err := q.address("address", true)
 	if err != nil {
-		s.fail(w, BadRequest("%v", err))
+		s.fail(w, err)
 		return
 	}
 	acct, err := s.b.Account(a)
-	if err != nil {
-		s.fail(w, err)
-		return
-	}
-	s.reply(w, http.StatusOK, acct)
+	s.answer(w, acct, err)
 }
 
-func (s *server) device(w http.ResponseWriter, r *http.Request) {
-	k, err := chain.ParsePubKey(chi.URLParam(r, "key"))
+func (s *server) device(w http.ResponseWriter, q *request) {
+	k, err := q.pubKey("key", true)
 	if err != nil {
-		s.fail(w, BadRequest("%v", err))
+		s.fail(w, err)
 		return
 	}
 	d, err := s.b.Device(k)
+	s.answer(w, d, err)
+}
+
+func (s *server) industries(w http.ResponseWriter, _ *request) {
+	v, err := nonNil(s.b.Industries())
+	s.answer(w, v, err)
+}
+
+func (s *server) industry(w http.ResponseWriter, q *request) {
+	a, err := q.address("address", true)
 	if err != nil {
 		s.fail(w, err)
 		return
 	}
-	s.reply(w, http.StatusOK, d)
+	v, err := s.b.Industry(a)
+	s.answer(w, v, err)
 }
 
-func (s *server) query(name string) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		params := map[string]string{}
-		for k, v := range r.URL.Query() {
-			if len(v) > 0 {
-				params[k] = v[0]
-			}
-		}
-		if rc := chi.RouteContext(r.Context()); rc != nil {
-			for i, k := range rc.URLParams.Keys {
-				params[k] = rc.URLParams.Values[i]
-			}
-		}
-		v, err := s.b.Query(name, params)
-		if err != nil {
-			s.fail(w, err)
-			return
-		}
-		if raw, ok := v.(RawResponse); ok {
-			w.Header().Set("Content-Type", raw.ContentType)
-			w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
-			_, _ = w.Write(raw.Body)
-			return
-		}
-		s.reply(w, http.StatusOK, v)
+func (s *server) offers(w http.ResponseWriter, _ *request) {
+	v, err := nonNil(s.b.Offers())
+	s.answer(w, v, err)
+}
+
+func (s *server) trades(w http.ResponseWriter, q *request) {
+	page, err := q.page()
+	if err != nil {
+		s.fail(w, err)
+		return
 	}
+	v, err := nonNil(s.b.Trades(page))
+	s.answer(w, v, err)
 }
 
-// RawResponse is a Query answer served as bytes (images) instead of JSON.
-type RawResponse struct {
-	ContentType string
-	Body        []byte
+// settledPeriod is the period parameter, defaulting to the last settled
+// period.
+func (s *server) settledPeriod(q *request) (int64, error) {
+	periods, err := s.b.Periods()
+	if err != nil {
+		return 0, err
+	}
+	if q.value("period") != "" {
+		return q.period("period", periods)
+	}
+	last, ok, err := s.b.LastSettledPeriod()
+	if err != nil {
+		return 0, err
+	}
+	if !ok {
+		return 0, NotFound("no period has been settled yet; the first closes at %s", periods.End(0))
+	}
+	return last, nil
+}
+
+func (s *server) settlements(w http.ResponseWriter, q *request) {
+	p, err := s.settledPeriod(q)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	v, err := nonNil(s.b.Settlements(p))
+	s.answer(w, v, err)
+}
+
+func (s *server) leaderboard(w http.ResponseWriter, q *request) {
+	p, err := s.settledPeriod(q)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	v, err := nonNil(s.b.Leaderboard(p))
+	s.answer(w, v, err)
+}
+
+func (s *server) alerts(w http.ResponseWriter, q *request) {
+	var f alerts.Filter
+	var err error
+	if f.Device, err = q.pubKey("device", false); err != nil {
+		s.fail(w, err)
+		return
+	}
+	if f.Industry, err = q.address("industry", false); err != nil {
+		s.fail(w, err)
+		return
+	}
+	kind, err := q.oneOf("kind", alertKinds())
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	f.Kind = alerts.Kind(kind)
+	if f.Since, err = q.time("since"); err != nil {
+		s.fail(w, err)
+		return
+	}
+	limit, err := q.uint("limit", 1, MaxAlerts, 200)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	f.Limit = int(limit)
+	before, err := q.alertCursor("before")
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	v, next, err := s.b.Alerts(AlertQuery{Filter: f, Before: before})
+	if err == nil && next != nil {
+		u := *q.URL
+		params := u.Query()
+		params.Set("before", next.String())
+		u.RawQuery = params.Encode()
+		w.Header().Set("Link", fmt.Sprintf("<%s>; rel=\"next\"", u.RequestURI()))
+	}
+	s.answer(w, nonNilSlice(v), err)
+}
+
+func nonNilSlice[T any](v []T) []T {
+	if v == nil {
+		return []T{}
+	}
+	return v
+}
+
+// MaxAlerts is the largest limit of GET /v1/alerts: the alerts a node
+// keeps.
+const MaxAlerts = 20_000
+
+func (s *server) evidence(w http.ResponseWriter, q *request) {
+	page, err := q.page()
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	v, err := nonNil(s.b.Evidence(page))
+	s.answer(w, v, err)
+}
+
+func (s *server) validators(w http.ResponseWriter, _ *request) {
+	v, err := nonNil(s.b.Validators())
+	s.answer(w, v, err)
+}
+
+func (s *server) proof(w http.ResponseWriter, q *request) {
+	dev, err := q.pubKey("device", true)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	seq, err := q.uint("seq", 1, math.MaxUint64, 0)
+	if err == nil && seq == 0 {
+		err = bad("seq", "", errors.New("want a number from 1"))
+	}
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	p, err := s.b.ReadingProof(dev, seq)
+	s.answer(w, p, err)
+}
+
+func (s *server) report(w http.ResponseWriter, q *request) {
+	periods, err := s.b.Periods()
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	p, err := q.period("period", periods)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	rep, err := s.b.Report(p)
+	s.answer(w, rep, err)
+}
+
+func (s *server) auditStatus(w http.ResponseWriter, _ *request) {
+	st, err := s.b.AuditStatus()
+	s.answer(w, st, err)
 }
 
 // events streams server-sent events: one "event: KIND" and "data: JSON"
-// per event; a comment line every 15 s keeps proxies from closing it.
-func (s *server) events(w http.ResponseWriter, r *http.Request) {
+// per event; a comment line every 15 s keeps proxies from closing it. A
+// subscriber too slow for the node loses events and is told with an
+// "event: dropped" whose data counts them.
+func (s *server) events(w http.ResponseWriter, q *request) {
+	var f events.Filter
+	var err error
+	if f.Kinds, err = q.list("kind", []string{events.KindBlock, events.KindAlert, events.KindFinal}); err != nil {
+		s.fail(w, err)
+		return
+	}
+	if f.Device, err = q.pubKey("device", false); err != nil {
+		s.fail(w, err)
+		return
+	}
 	fl, ok := w.(http.Flusher)
 	if !ok {
 		s.fail(w, errors.New("streaming unsupported"))
 		return
 	}
-	sub := s.b.Events().Subscribe(256)
+	sub := s.b.Events().SubscribeFiltered(256, f)
 	defer sub.Close()
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-cache")
@@ -480,9 +631,10 @@ func (s *server) events(w http.ResponseWriter, r *http.Request) {
 	fl.Flush()
 	keepAlive := time.NewTicker(15 * time.Second)
 	defer keepAlive.Stop()
+	var dropped uint64
 	for {
 		select {
-		case <-r.Context().Done():
+		case <-q.Context().Done():
 			return
 		case <-keepAlive.C:
 			fmt.Fprintf(w, ": keep-alive\n\n")
@@ -490,6 +642,10 @@ func (s *server) events(w http.ResponseWriter, r *http.Request) {
 		case ev, ok := <-sub.C:
 			if !ok {
 				return
+			}
+			if d := sub.Dropped(); d != dropped {
+				fmt.Fprintf(w, "event: dropped\ndata: {\"dropped\":%d}\n\n", d-dropped)
+				dropped = d
 			}
 			fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", ev.Seq, ev.Kind, ev.Data)
 			fl.Flush()

@@ -2,6 +2,8 @@ package api
 
 import (
 	"github.com/waterchain/waterchain/chain"
+	"github.com/waterchain/waterchain/chain/state"
+	"github.com/waterchain/waterchain/node/imaging"
 )
 
 // Status is GET /v1/status.
@@ -21,15 +23,36 @@ type Status struct {
 	// Commit and GoVersion say which build of that version runs.
 	Commit    string `json:"commit,omitempty"`
 	GoVersion string `json:"go_version"`
+	// P2PAddrs are the addresses this node announces to peers, with its
+	// /p2p/ID: [p2p] external_addresses when set, else its listen
+	// addresses. They are how peers reach it; a node behind NAT announcing
+	// only private ones is unreachable from outside its network.
+	P2PAddrs []string `json:"p2p_addrs"`
 }
 
 // LaneStatus is one lane's head in Status.
 type LaneStatus struct {
 	Height uint64     `json:"height"`
 	Hash   chain.Hash `json:"hash"`
-	Time   chain.Time `json:"time"`
+	// Time is when the last block was made (its header time; absent
+	// before the first).
+	Time chain.Time `json:"time"`
 	// Round is the consensus round in progress at Height+1.
 	Round uint32 `json:"round"`
+	// NextBlockDue is when the lane makes its next block at the latest if
+	// no entries arrive: the idle interval after its last block, or an
+	// earlier settlement boundary (genesis params.idle_interval). Entries
+	// waiting start a block at once.
+	NextBlockDue chain.Time `json:"next_block_due"`
+	// QuietReason says why the lane makes no block now and until when,
+	// such as "idle: no entries waiting; next block by 10:42:00 UTC at the
+	// latest (the idle interval 10m0s since the last block)"; empty while
+	// it makes one (entries wait, or NextBlockDue has passed).
+	QuietReason string `json:"quiet_reason,omitempty"`
+	// Overdue is set when NextBlockDue passed more than a few rounds ago
+	// and the lane has made no block since: it is stalled (too few
+	// validators up, or this node cut off from them), not quiet.
+	Overdue bool `json:"overdue,omitempty"`
 }
 
 // MempoolStatus counts entries waiting to be proposed.
@@ -158,4 +181,102 @@ type Device struct {
 	LastSeq          uint64        `json:"last_seq"`
 	LastTime         chain.Time    `json:"last_time,omitempty"`
 	Missing          uint64        `json:"missing"`
+}
+
+// ReadingStatus answers GET /v1/readings/{hash}: "pending" while the
+// reading waits in this node's mempool (a 202 from POST /v1/readings means
+// only that), "final" once a data block holds it.
+type ReadingStatus struct {
+	Hash   chain.Hash `json:"hash"`
+	Status string     `json:"status"` // "pending" | "final"
+	// Height and Index locate a final reading on the data chain.
+	Height  uint64         `json:"height,omitempty"`
+	Index   *uint32        `json:"index,omitempty"`
+	Reading *chain.Reading `json:"reading,omitempty"`
+}
+
+// FinalEvent is the payload of a "final" event on GET /v1/events: one
+// reading became final.
+type FinalEvent struct {
+	Hash   chain.Hash   `json:"hash"`
+	Device chain.PubKey `json:"device"`
+	Seq    uint64       `json:"seq"`
+	Time   chain.Time   `json:"time"`
+	Height uint64       `json:"height"`
+	Index  uint32       `json:"index"`
+}
+
+// Trade is one accepted allowance offer, for GET /v1/market/trades.
+type Trade struct {
+	Tx     chain.Hash    `json:"tx"`
+	Offer  chain.Hash    `json:"offer"`
+	Buyer  chain.Address `json:"buyer"`
+	Seller chain.Address `json:"seller"`
+	Volume uint64        `json:"volume"` // litres
+	Price  uint64        `json:"price"`  // smallest drop units per litre
+	Amount uint64        `json:"amount"` // drops paid, smallest units
+	// Height and Index place the accept-offer transaction on the tx
+	// chain; "height:index" of the last trade of a page is the next
+	// page's before cursor.
+	Height uint64     `json:"height"`
+	Index  uint32     `json:"index"`
+	Time   chain.Time `json:"time"`
+}
+
+// Evidence is one recorded equivocation, for GET /v1/evidence, with the
+// place of the transaction that recorded it ("tx_height:tx_index" of the
+// last of a page is the next page's before cursor).
+type Evidence struct {
+	state.EvidenceRecord
+	TxIndex uint32 `json:"tx_index"`
+}
+
+// Industry is GET /v1/industries/{address}: the industry with its meters
+// and every version of its permit, oldest first.
+type Industry struct {
+	*state.IndustryInfo
+	Devices       []state.Device       `json:"devices"`
+	PermitHistory []state.PermitRecord `json:"permit_history"`
+}
+
+// AuditStatus is GET /v1/audit on an auditor: what it has verified. An
+// auditor commits only blocks it has checked (signatures, hash links,
+// anchors, certificates, re-execution to the state root), so its heads are
+// its verified heights.
+type AuditStatus struct {
+	Auditor  string `json:"auditor"`
+	OK       bool   `json:"ok"`
+	Error    string `json:"error,omitempty"`
+	Verified struct {
+		Data uint64 `json:"data"`
+		Tx   uint64 `json:"tx"`
+	} `json:"verified"`
+	CheckedAt chain.Time `json:"checked_at"`
+}
+
+// ImageReport is GET /v1/images/{hash}/analysis.
+type ImageReport struct {
+	Hash     chain.Hash        `json:"hash"`
+	Format   string            `json:"format"`
+	Bytes    uint32            `json:"bytes"`
+	Reading  *ImageReading     `json:"reading,omitempty"`
+	Analysis *imaging.Analysis `json:"analysis"`
+}
+
+// ImageReading is the reading an image belongs to, as ImageReport shows
+// it. Height is 0 while the reading waits in the mempool.
+type ImageReading struct {
+	Device          chain.PubKey `json:"device"`
+	Seq             uint64       `json:"seq"`
+	Time            chain.Time   `json:"time"`
+	Height          uint64       `json:"height,omitempty"`
+	Turbidity       int64        `json:"turbidity"`
+	SuspendedSolids int64        `json:"suspended_solids"`
+	Absorbance      int64        `json:"absorbance"`
+}
+
+// File is an answer served as bytes (an image), not JSON.
+type File struct {
+	ContentType string
+	Body        []byte
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/waterchain/waterchain/chain/store"
 	"github.com/waterchain/waterchain/node/audit"
 	"github.com/waterchain/waterchain/node/audit/audittest"
+	"github.com/waterchain/waterchain/node/report"
 )
 
 // benchOptions is the network of the throughput benchmark: 4 industries
@@ -126,7 +127,7 @@ func TestVerifyThroughput(t *testing.T) {
 	// The report of the last settled period replays the alert rules over
 	// the data chain up to it: its cost is what GET /v1/reports pays.
 	start := time.Now()
-	rep, err := audit.BuildReport(st, g, strconv.FormatInt(sum.SettledPeriods-1, 10))
+	rep, err := report.BuildReport(st, g, strconv.FormatInt(sum.SettledPeriods-1, 10))
 	if err != nil {
 		t.Fatal(err)
 	}

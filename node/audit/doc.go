@@ -1,8 +1,8 @@
-// Package audit owns the regulator's offline checks of a node's store:
-// Verify re-verifies the whole chain from genesis, BuildReport writes a
-// period's compliance report per industry. Both read a store.Store (open
-// it read-only, store.BadgerOptions.ReadOnly, with the node stopped) and
-// the genesis file; neither writes anything.
+// Package audit owns the regulator's offline check of a node's store:
+// Verify re-verifies the whole chain from genesis. It reads a store.Store
+// (open it read-only, store.BadgerOptions.ReadOnly, with the node stopped)
+// and the genesis file, and writes nothing. The compliance reports are
+// package node/report's, which the node serves too.
 //
 // # Verify
 //
@@ -21,9 +21,10 @@
 //     monotonicity (chain.VerifyLink);
 //  3. anchor: it names a block of the other lane already verified, or
 //     genesis at height 0;
-//  4. validator set: the header names the set in force — for tx block h
-//     the set at tx height h, for data block h the set at the anchor of
-//     data block h−1 (genesis for h = 1) — and its proposer is a member;
+//  4. validator set: the header names the set in force (verify.SignerHeight:
+//     for tx block h the set at tx height h, for data block h the set at
+//     the anchor of data block h−1, genesis for h = 1) and its proposer is
+//     a member;
 //  5. commit certificate against that set (chain.Certificate.Verify);
 //  6. every entry signature, by chain.BatchVerifier (ZIP-215, the one rule
 //     of single and batch checks);
@@ -33,6 +34,10 @@
 //     reading by device and seq and by device and time; each tx by hash)
 //     exist and point at it (store.CheckBlockIndexes). The API, proofs and
 //     reports find entries through them.
+//
+// Checks 2 to 5 are the rules every node applies to a block, by the one
+// verifier that validators checking a proposal and block sync call too
+// (chain/verify.Verifier.Block), here over the chain verified so far.
 //
 // At the end the store's state must equal the re-executed state key by
 // key, so a damaged state entry is found and named (CheckState), and each
@@ -51,22 +56,6 @@
 //
 // Measured on this project's 2-core machine over a million readings
 // (TestVerifyThroughput): see the README's performance section.
-//
-// # Reports
-//
-// BuildReport makes one row per industry for a settlement period, modelled
-// on a discharge monitoring report: permit (allowance, limits), allowance
-// after trades, volume used, per measure the count, min, average and max
-// of readings and the exceedances of the permit's limit, the share of
-// expected readings delivered, alerts by kind, drops minted, trades in and
-// out, equivocation evidence; with Report.WriteCSV and JSON. All figures
-// are integers on the chain's scales (chain.Measures); averages and
-// permille shares are rounded down. Readings are every finalized reading
-// timed in the period; expected readings follow settlement's rule
-// (⌊active time / reading interval⌋ per device); the chain's own
-// settlement record rides along (it counts readings up to its anchor only).
-// Alerts come from replaying node/alerts over the data chain from height 1
-// with the industry's limits of the period.
 //
 // The package's tests build real chains with package audittest.
 package audit

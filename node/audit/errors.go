@@ -14,12 +14,6 @@ var (
 	// state entry. Other errors (the store cannot be read at all, the
 	// genesis is invalid) do not wrap it.
 	ErrAudit = errors.New("audit failed")
-	// ErrBadPeriod is wrapped when a report's period is not a period label
-	// (or number) of the chain.
-	ErrBadPeriod = errors.New("bad period")
-	// ErrPeriodNotStarted is wrapped when a report asks for a period that
-	// begins after the last finalized block of the tx chain.
-	ErrPeriodNotStarted = errors.New("period has not started on this chain")
 )
 
 // Check names what Verify found wrong, from cheap to expensive.

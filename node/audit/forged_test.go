@@ -7,6 +7,7 @@ import (
 
 	"github.com/waterchain/waterchain/chain"
 	"github.com/waterchain/waterchain/chain/state"
+	"github.com/waterchain/waterchain/chain/store"
 	"github.com/waterchain/waterchain/node/audit"
 	"github.com/waterchain/waterchain/node/audit/audittest"
 )
@@ -27,6 +28,14 @@ func reseal(t *testing.T, c *audittest.Chain, b *chain.Block) *chain.Block {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// readingsLeftOut is a reading source that knows the data chain's blocks
+// but none of their readings.
+type readingsLeftOut struct{ *store.Store }
+
+func (readingsLeftOut) ReadingsUpTo(chain.PubKey, chain.Time, chain.Time, uint64, func(*chain.Reading) error) error {
+	return nil
 }
 
 // outsiders certify b: four keys that are no validators.
@@ -127,7 +136,13 @@ func TestForgedBlocks(t *testing.T) {
 		{"settlement that left readings out", chain.LaneTx, -1, audit.CheckExecution, state.ErrStateRootMismatch, func(t *testing.T, c *audittest.Chain, at chain.Time) *audittest.Built {
 			// The proposer settled from a source that lacks every
 			// reading: its industries earn nothing, the auditor's do.
-			return txBlock(t, c, at+chain.Time(10*time.Minute/time.Millisecond), state.NewMemReadings(), nil)
+			// The data block puts the chain past period 0's reading
+			// window, so the tx block settles it.
+			settleAt := at + chain.Time(10*time.Minute/time.Millisecond)
+			if _, err := c.DataBlock(settleAt - 1000); err != nil {
+				t.Fatal(err)
+			}
+			return txBlock(t, c, settleAt, readingsLeftOut{c.Store}, nil)
 		}},
 		{"anchor naming another tx block", chain.LaneData, -1, audit.CheckAnchor, chain.ErrBadAnchor, func(t *testing.T, c *audittest.Chain, at chain.Time) *audittest.Built {
 			return dataBlock(t, c, at, func(b *chain.Block) { b.Header.Anchor.Hash[3] ^= 1 })

@@ -18,6 +18,7 @@ import (
 // store of millions of readings is replayed in a few hundred MB.
 type verifiedReadings struct {
 	byDevice map[chain.PubKey][]keptReading
+	times    []chain.Time // times[h-1]: the time of verified data block h
 }
 
 type keptReading struct {
@@ -39,11 +40,15 @@ func newVerifiedReadings() *verifiedReadings {
 	return &verifiedReadings{byDevice: make(map[chain.PubKey][]keptReading)}
 }
 
-// add records the readings of verified data block height, kept in time
-// order per device. They come in increasing sequence and time order (the
-// data lane's rules, which execution has just checked), but for late
-// readings that fill a gap, which are put in their place.
-func (v *verifiedReadings) add(height uint64, rs []*chain.Reading) error {
+// add records verified data block height, timed at, and its readings,
+// kept in time order per device. They come in increasing sequence and time
+// order (the data lane's rules, which execution has just checked), but for
+// late readings that fill a gap, which are put in their place.
+func (v *verifiedReadings) add(height uint64, at chain.Time, rs []*chain.Reading) error {
+	if height != uint64(len(v.times))+1 {
+		return fmt.Errorf("data block %d verified after block %d", height, len(v.times))
+	}
+	v.times = append(v.times, at)
 	for _, r := range rs {
 		list := v.byDevice[r.Device]
 		k := keptReading{
@@ -87,4 +92,12 @@ func (v *verifiedReadings) ReadingsUpTo(device chain.PubKey, from, to chain.Time
 		}
 	}
 	return nil
+}
+
+// DataBlockTime implements state.ReadingSource.
+func (v *verifiedReadings) DataBlockTime(height uint64) (chain.Time, error) {
+	if height == 0 || height > uint64(len(v.times)) {
+		return 0, fmt.Errorf("%w: data block %d is not verified (verified up to %d)", chain.ErrBadAnchor, height, len(v.times))
+	}
+	return v.times[height-1], nil
 }

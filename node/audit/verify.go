@@ -11,6 +11,7 @@ import (
 	"github.com/waterchain/waterchain/chain"
 	"github.com/waterchain/waterchain/chain/state"
 	"github.com/waterchain/waterchain/chain/store"
+	"github.com/waterchain/waterchain/chain/verify"
 	"github.com/waterchain/waterchain/genesis"
 )
 
@@ -21,7 +22,7 @@ import (
 const DefaultBatchSize = 4096
 
 // maxChunkBlocks bounds the blocks of one chunk of work, so that a chain
-// of empty heartbeat blocks still moves in steps.
+// of empty blocks still moves in steps.
 const maxChunkBlocks = 512
 
 // VerifyOptions tune Verify. The zero value is the default.
@@ -96,7 +97,10 @@ func (s *Summary) String() string {
 // read-only with the node stopped.
 func Verify(st *store.Store, g *genesis.Genesis, opts VerifyOptions) (*Summary, error) {
 	start := time.Now()
-	sg, err := StateGenesis(g)
+	if g == nil {
+		return nil, fmt.Errorf("genesis: missing")
+	}
+	sg, err := g.State()
 	if err != nil {
 		return nil, err
 	}
@@ -122,11 +126,11 @@ func Verify(st *store.Store, g *genesis.Genesis, opts VerifyOptions) (*Summary, 
 		opts.BatchSize = DefaultBatchSize
 	}
 	v := &verifier{
-		st: st, g: sg, chainID: g.ChainID, genHash: genHash, opts: opts, sum: sum,
+		st: st, g: sg, chainID: g.ChainID, rules: verify.New(g.ChainID, genHash), opts: opts, sum: sum,
 		mem: mem, src: newVerifiedReadings(),
 		heads: map[chain.Lane]uint64{chain.LaneData: st.Height(chain.LaneData), chain.LaneTx: st.Height(chain.LaneTx)},
 		prev:  map[chain.Lane]*chain.Header{},
-		hashes: map[chain.Lane]*hashWindow{
+		headers: map[chain.Lane]*headerWindow{
 			chain.LaneData: {}, chain.LaneTx: {},
 		},
 	}
@@ -154,7 +158,7 @@ type verifier struct {
 	st      *store.Store
 	g       *state.Genesis
 	chainID string
-	genHash chain.Hash
+	rules   *verify.Verifier
 	opts    VerifyOptions
 	sum     *Summary
 
@@ -163,39 +167,63 @@ type verifier struct {
 	src      *verifiedReadings
 	heads    map[chain.Lane]uint64        // the store's heads: what is verified
 	prev     map[chain.Lane]*chain.Header // last verified header of each lane
-	hashes   map[chain.Lane]*hashWindow   // verified block hashes anchors may still name
+	headers  map[chain.Lane]*headerWindow // verified headers anchors may still name
 	done     uint64                       // blocks verified
 }
 
-// hashWindow keeps the hashes of a lane's verified blocks from the lowest
-// height an anchor of the other lane may still name (anchors never go
-// back), so memory stays bounded on a long chain.
-type hashWindow struct {
-	base   uint64 // height of hashes[0]
-	hashes []chain.Hash
-}
+// The verified chain is what the next block is checked against.
+var _ verify.HeaderReader = (*verifier)(nil)
 
-func (w *hashWindow) push(height uint64, h chain.Hash) {
-	if len(w.hashes) == 0 {
-		w.base = height
+// Height is the verified height of lane.
+func (v *verifier) Height(lane chain.Lane) uint64 { return v.verified(lane) }
+
+// Header returns a verified header: the last of its lane, or one an
+// anchor of the other lane may still name.
+func (v *verifier) Header(lane chain.Lane, height uint64) (*chain.Header, error) {
+	if p := v.prev[lane]; p != nil && p.Height == height {
+		return p, nil
 	}
-	w.hashes = append(w.hashes, h)
-}
-
-func (w *hashWindow) at(height uint64) (chain.Hash, bool) {
-	if height < w.base || height-w.base >= uint64(len(w.hashes)) {
-		return chain.Hash{}, false
+	if h, ok := v.headers[lane].at(height); ok {
+		return h, nil
 	}
-	return w.hashes[height-w.base], true
+	return nil, fmt.Errorf("%s/%d is not a verified block an anchor may name (anchors never go back; the %s chain is verified to %d)", lane, height, lane, v.verified(lane))
 }
 
-// trim forgets hashes below height.
-func (w *hashWindow) trim(height uint64) {
-	if height <= w.base || len(w.hashes) == 0 {
+// ValidatorSetAt is the set in force at tx height txHeight in the
+// re-executed state.
+func (v *verifier) ValidatorSetAt(txHeight uint64) (*chain.ValidatorSet, error) {
+	return state.ValidatorSetAt(v.mem, txHeight)
+}
+
+// headerWindow keeps a lane's verified headers from the lowest height an
+// anchor of the other lane may still name (anchors never go back), so
+// memory stays bounded on a long chain.
+type headerWindow struct {
+	base    uint64 // height of headers[0]
+	headers []*chain.Header
+}
+
+func (w *headerWindow) push(h *chain.Header) {
+	if len(w.headers) == 0 {
+		w.base = h.Height
+	}
+	w.headers = append(w.headers, h)
+}
+
+func (w *headerWindow) at(height uint64) (*chain.Header, bool) {
+	if height < w.base || height-w.base >= uint64(len(w.headers)) {
+		return nil, false
+	}
+	return w.headers[height-w.base], true
+}
+
+// trim forgets headers below height.
+func (w *headerWindow) trim(height uint64) {
+	if height <= w.base || len(w.headers) == 0 {
 		return
 	}
-	n := min(height-w.base, uint64(len(w.hashes)))
-	w.hashes = append(w.hashes[:0:0], w.hashes[n:]...)
+	n := min(height-w.base, uint64(len(w.headers)))
+	w.headers = append(w.headers[:0:0], w.headers[n:]...)
 	w.base += n
 }
 
@@ -463,57 +491,13 @@ func (v *verifier) check(j *job) error {
 	// store.Block has decoded every record strictly (each entry and the
 	// header through ValidateBasic), checked the entries against the
 	// header's entries root over the stored bytes and the certificate's
-	// block hash against the header.
-	if h.ChainID != v.chainID {
-		return fail(CheckLink, -1, fmt.Errorf("%w: chain id %q, genesis is %q", chain.ErrBadLink, h.ChainID, v.chainID))
-	}
-	if err := chain.VerifyLink(v.prev[j.lane], v.genHash, h); err != nil {
-		if errors.Is(err, chain.ErrBadAnchor) {
-			return fail(CheckAnchor, -1, err)
+	// block hash against the header. The rules every node applies follow:
+	// link, anchor, validator set, proposer, certificate.
+	if err := v.rules.Block(v, b); err != nil {
+		if errors.Is(err, verify.ErrAnchorAhead) {
+			err = fmt.Errorf("%w: %w", chain.ErrBadAnchor, err)
 		}
-		return fail(CheckLink, -1, err)
-	}
-	hash := h.Hash()
-
-	other := j.lane.Other()
-	if h.Anchor.Height == 0 {
-		if h.Anchor.Hash != v.genHash {
-			return fail(CheckAnchor, -1, fmt.Errorf("%w: anchor at height 0 must name genesis %s, names %s", chain.ErrBadAnchor, v.genHash.Short(), h.Anchor.Hash.Short()))
-		}
-	} else {
-		if top := v.verified(other); h.Anchor.Height > top {
-			return fail(CheckAnchor, -1, fmt.Errorf("%w: anchor %s/%d is not a verified block (the %s chain is verified to %d of %d)", chain.ErrBadAnchor, other, h.Anchor.Height, other, top, v.heads[other]))
-		}
-		want, ok := v.hashes[other].at(h.Anchor.Height)
-		if !ok {
-			return fail(CheckAnchor, -1, fmt.Errorf("%w: anchor %s/%d is below an anchor already used", chain.ErrBadAnchor, other, h.Anchor.Height))
-		}
-		if want != h.Anchor.Hash {
-			return fail(CheckAnchor, -1, fmt.Errorf("%w: anchor %s/%d names %s, the verified block is %s", chain.ErrBadAnchor, other, h.Anchor.Height, h.Anchor.Hash.Short(), want.Short()))
-		}
-	}
-
-	// The set that signs this block: tx h → the set of tx height h; data
-	// h → the set of its parent's anchor (genesis for height 1).
-	setHeight := h.Height
-	if j.lane == chain.LaneData {
-		setHeight = 0
-		if p := v.prev[chain.LaneData]; p != nil {
-			setHeight = p.Anchor.Height
-		}
-	}
-	vs, err := state.ValidatorSetAt(v.mem, setHeight)
-	if err != nil {
-		return fail(CheckValidators, -1, err)
-	}
-	if h.ValidatorsHash != vs.Hash() {
-		return fail(CheckValidators, -1, fmt.Errorf("header names validator set %s, the set in force (tx height %d) is %s", h.ValidatorsHash.Short(), setHeight, vs.Hash().Short()))
-	}
-	if !vs.Has(h.Proposer) {
-		return fail(CheckValidators, -1, fmt.Errorf("proposer %s is not in validator set %s", h.Proposer.Short(), vs.Hash().Short()))
-	}
-	if err := b.Cert.Verify(v.chainID, vs, j.lane, h.Height, hash); err != nil {
-		return fail(CheckCertificate, -1, err)
+		return fail(checkOf(err), -1, err)
 	}
 	v.sum.CertSignatures += uint64(len(b.Cert.Sigs))
 
@@ -528,7 +512,7 @@ func (v *verifier) check(j *job) error {
 	v.indexSum.Add(j.indexSum)
 	v.mem.Apply(changes)
 	if j.lane == chain.LaneData {
-		if err := v.src.add(h.Height, b.Readings); err != nil {
+		if err := v.src.add(h.Height, h.Time, b.Readings); err != nil {
 			return fail(CheckExecution, -1, err)
 		}
 		v.sum.Readings += uint64(len(b.Readings))
@@ -537,11 +521,24 @@ func (v *verifier) check(j *job) error {
 	}
 
 	v.prev[j.lane] = h
-	v.hashes[j.lane].push(h.Height, hash)
+	v.headers[j.lane].push(h)
 	// Anchors of this lane never go back, so the other lane's blocks
 	// below this anchor will not be named again.
-	v.hashes[other].trim(h.Anchor.Height)
+	v.headers[j.lane.Other()].trim(h.Anchor.Height)
 	return nil
+}
+
+// checkOf names the check of Verify that a verification error fails.
+func checkOf(err error) Check {
+	switch {
+	case errors.Is(err, verify.ErrCertificate):
+		return CheckCertificate
+	case errors.Is(err, verify.ErrValidatorSet), errors.Is(err, verify.ErrProposer):
+		return CheckValidators
+	case errors.Is(err, chain.ErrBadAnchor):
+		return CheckAnchor
+	}
+	return CheckLink
 }
 
 // execute re-executes b over the in-memory state, as state.VerifyDataBlock
@@ -687,7 +684,9 @@ func (v *verifier) checkIndexes() error {
 		{"block hash", counts.Blocks, v.sum.DataHeight + v.sum.TxHeight},
 		{"reading seq", counts.ReadingSeqs, v.sum.Readings},
 		{"reading time", counts.ReadingTimes, v.sum.Readings},
+		{"reading hash", counts.ReadingHashes, v.sum.Readings},
 		{"tx hash", counts.Txs, v.sum.Txs},
+		{"tx kind", counts.TxKinds, v.sum.Txs},
 	} {
 		if c.got != c.want {
 			return &Failure{Entry: -1, Check: CheckIndex, Err: fmt.Errorf("%w: the %s index holds %d entries, the verified blocks have %d", store.ErrIndex, c.what, c.got, c.want)}

@@ -341,6 +341,11 @@ func Restore(r io.Reader, dir string, o RestoreOptions) (m *Manifest, err error)
 	if m == nil {
 		return nil, fmt.Errorf("%w: empty archive", ErrNotBackup)
 	}
+	// Read the gzip stream to its end, so its CRC-32 covers every byte
+	// of the archive, tar padding included, not only the entries' data.
+	if _, err := io.Copy(io.Discard, zr); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrDamaged, err)
+	}
 	for _, name := range []string{home.GenesisFileName, home.ConfigFileName} {
 		if files[name] == nil {
 			return nil, fmt.Errorf("%w: no %s in the archive", ErrDamaged, name)

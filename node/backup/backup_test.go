@@ -46,6 +46,7 @@ func run(t *testing.T, h home.Home, height uint64) *node.Node {
 		t.Fatal(err)
 	}
 	cfg.API.Listen = "127.0.0.1:0"
+	cfg.P2P.Listen = []string{"/ip4/127.0.0.1/tcp/0"} // alone: nobody dials it
 	cfg.MQTT.Enabled = false
 	g, err := h.LoadGenesis()
 	if err != nil {
@@ -216,8 +217,11 @@ func TestRestoreRefusesDamage(t *testing.T) {
 		t.Fatal(err)
 	}
 	good := buf.Bytes()
-	flipped := bytes.Clone(good)
-	flipped[len(flipped)/2] ^= 0x40
+	flip := func(at int) []byte {
+		b := bytes.Clone(good)
+		b[at] ^= 0x40
+		return b
+	}
 	notEmpty := t.TempDir()
 	if err := os.WriteFile(filepath.Join(notEmpty, "x"), nil, 0o600); err != nil {
 		t.Fatal(err)
@@ -229,7 +233,9 @@ func TestRestoreRefusesDamage(t *testing.T) {
 		want error
 	}{
 		{"cut short", good[:len(good)*2/3], "", nil},
-		{"flipped byte", flipped, "", nil},
+		{"flipped byte early", flip(len(good) / 10), "", nil},
+		{"flipped byte midway", flip(len(good) / 2), "", nil},
+		{"flipped byte late", flip(len(good) - 12), "", nil},
 		{"not gzip", []byte("hello"), "", backup.ErrNotBackup},
 		{"target not empty", good, notEmpty, home.ErrExists},
 	} {

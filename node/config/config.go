@@ -10,12 +10,14 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 	"github.com/pelletier/go-toml/v2"
 
 	"github.com/waterchain/waterchain/node/alerts"
+	"github.com/waterchain/waterchain/p2p"
 )
 
 // Defaults of the node's listening addresses.
@@ -34,6 +36,11 @@ const (
 	// MaxMQTTTokenWindowSeconds bounds mqtt.token_window_seconds: a token
 	// seen on the wire stays usable, once, for this long.
 	MaxMQTTTokenWindowSeconds = 3600
+	// MaxAPIBodyBytes is the largest api.limits.max_body_bytes: the API
+	// reads a body whole before decoding it.
+	MaxAPIBodyBytes = 64 << 20
+	// MaxAPITimeout bounds the API's timeouts.
+	MaxAPITimeout = Duration(time.Hour)
 )
 
 // DefaultMQTTTokenWindowSeconds is mqtt.token_window_seconds of a fresh
@@ -47,6 +54,7 @@ type Config struct {
 	MQTT    MQTT    `toml:"mqtt"`
 	Log     Log     `toml:"log"`
 	Mempool Mempool `toml:"mempool"`
+	Door    Door    `toml:"door"`
 	Images  Images  `toml:"images"`
 	Alerts  Alerts  `toml:"alerts"`
 	Storage Storage `toml:"storage"`
@@ -54,14 +62,44 @@ type Config struct {
 
 // P2P is the libp2p host.
 type P2P struct {
-	Listen    []string `toml:"listen" comment:"multiaddrs the node listens on, such as \"/ip4/0.0.0.0/tcp/26656\""`
-	Bootstrap []string `toml:"bootstrap" comment:"peers dialled at start, with their peer IDs: \"/ip4/10.0.0.2/tcp/26656/p2p/12D3KooW...\""`
-	MDNS      bool     `toml:"mdns" comment:"find peers on the local network by mDNS"`
+	Listen []string `toml:"listen" comment:"multiaddrs the node listens on, such as \"/ip4/0.0.0.0/tcp/26656\" or \"/ip6/::/tcp/26656\""`
+	// ExternalAddresses, when set, are announced to peers instead of the
+	// listen addresses: what reaches a node behind NAT, a port mapping or a
+	// load balancer. Empty announces the listen addresses (an unspecified
+	// one expanded to every interface's).
+	ExternalAddresses []string `toml:"external_addresses" comment:"multiaddrs announced to peers instead of the listen addresses, for a node behind NAT or a port mapping: its public IP or DNS name and port, such as \"/dns4/node.example.org/tcp/26656\"; empty announces the listen addresses"`
+	Bootstrap         []string `toml:"bootstrap" comment:"peers dialled at start, with their peer IDs: \"/ip4/10.0.0.2/tcp/26656/p2p/12D3KooW...\"; DNS names work too: \"/dns4/val1.example.org/tcp/26656/p2p/12D3KooW...\""`
+	MDNS              bool     `toml:"mdns" comment:"find peers on the local network by mDNS"`
 }
 
 // API is the HTTP API and dashboard.
 type API struct {
-	Listen string `toml:"listen" comment:"host:port of the HTTP API and dashboard; keep it on loopback unless a proxy guards it"`
+	Listen string    `toml:"listen" comment:"host:port of the HTTP API and dashboard; keep it on loopback unless a proxy guards it"`
+	Limits APILimits `toml:"limits" comment:"what one client, and all of them together, may hold of the API (see README, Operating a node)"`
+}
+
+// APILimits bound what clients may hold of the API server: how long a
+// connection may take, how many there may be, and how many body bytes may
+// be in memory at once. A client is an IP address.
+type APILimits struct {
+	ReadHeaderTimeout  Duration `toml:"read_header_timeout" comment:"longest a client may take to send a request's headers"`
+	ReadTimeout        Duration `toml:"read_timeout" comment:"longest a client may take to send a whole request, body included"`
+	WriteTimeout       Duration `toml:"write_timeout" comment:"longest from a request's headers to the end of its answer; /v1/events instead gets this long for each event it sends"`
+	IdleTimeout        Duration `toml:"idle_timeout" comment:"longest a kept-alive connection may wait for its next request"`
+	MaxConns           int      `toml:"max_conns" comment:"open connections, all clients together; more are answered 503 at once and closed"`
+	MaxConnsPerClient  int      `toml:"max_conns_per_client" comment:"open connections of one client IP (behind a proxy every client is the proxy: raise it to max_conns)"`
+	ReservedConns      int      `toml:"reserved_conns" comment:"of max_conns, kept for clients holding at most 2 connections (status probes, dashboards) when the rest are taken"`
+	MaxBodyBytes       int64    `toml:"max_body_bytes" comment:"largest body of POST /v1/readings and /v1/txs; a longer declared length is refused (413) before it is read"`
+	BodyBytes          int64    `toml:"body_bytes" comment:"request body bytes being read or decoded at once, all clients together; past it, 429 with Retry-After before the body is read"`
+	BodyBytesPerClient int64    `toml:"body_bytes_per_client" comment:"request body bytes being read or decoded at once for one client IP"`
+}
+
+// Door bounds the signature checks of readings and transactions arriving
+// from clients (HTTP and MQTT), so that a flood of them cannot take the
+// CPU that block validation needs.
+type Door struct {
+	VerifyInFlight int `toml:"verify_in_flight" comment:"entries (readings, transactions) whose signatures may be waiting or being checked at once; past it, 429 with Retry-After"`
+	VerifyWorkers  int `toml:"verify_workers" comment:"goroutines checking client signatures at once; 0 means one fewer than the CPUs (at least 1), leaving a core to block validation"`
 }
 
 // MQTT is the MQTT broker through which meters may push readings.
@@ -111,14 +149,31 @@ type Storage struct {
 // Default returns the configuration of a fresh node home.
 func Default() *Config {
 	return &Config{
-		P2P:     P2P{Listen: []string{DefaultP2PListen}, Bootstrap: []string{}},
-		API:     API{Listen: DefaultAPIListen},
+		P2P:     P2P{Listen: []string{DefaultP2PListen}, ExternalAddresses: []string{}, Bootstrap: []string{}},
+		API:     API{Listen: DefaultAPIListen, Limits: DefaultAPILimits()},
+		Door:    Door{VerifyInFlight: 16_384, VerifyWorkers: 0},
 		MQTT:    MQTT{Enabled: false, Listen: DefaultMQTTListen, TokenWindowSeconds: DefaultMQTTTokenWindowSeconds},
 		Log:     Log{Level: "info", Format: "text"},
 		Mempool: Mempool{MaxReadings: 100_000, MaxTxs: 10_000},
 		Images:  Images{MaxBytes: 4 << 20},
 		Alerts:  Alerts{Enabled: true, Thresholds: alerts.DefaultThresholds()},
 		Storage: Storage{DataDir: "data", WALDir: "wal"},
+	}
+}
+
+// DefaultAPILimits are the API limits of a fresh node home.
+func DefaultAPILimits() APILimits {
+	return APILimits{
+		ReadHeaderTimeout:  Duration(10 * time.Second),
+		ReadTimeout:        Duration(30 * time.Second),
+		WriteTimeout:       Duration(30 * time.Second),
+		IdleTimeout:        Duration(60 * time.Second),
+		MaxConns:           512,
+		MaxConnsPerClient:  64,
+		ReservedConns:      32,
+		MaxBodyBytes:       8 << 20,
+		BodyBytes:          64 << 20,
+		BodyBytesPerClient: 8 << 20,
 	}
 }
 
@@ -155,6 +210,17 @@ func (c *Config) Validate() error {
 			return fieldErr(fmt.Sprintf("p2p.listen[%d]", i), "%v", err)
 		}
 	}
+	external := make(map[string]int)
+	for i, s := range c.P2P.ExternalAddresses {
+		field := fmt.Sprintf("p2p.external_addresses[%d]", i)
+		if err := p2p.CheckExternalAddr(s); err != nil {
+			return fieldErr(field, "%v", err)
+		}
+		if j, dup := external[s]; dup {
+			return fieldErr(field, "%q is already p2p.external_addresses[%d]", s, j)
+		}
+		external[s] = i
+	}
 	seen := make(map[string]int)
 	for i, s := range c.P2P.Bootstrap {
 		field := fmt.Sprintf("p2p.bootstrap[%d]", i)
@@ -168,6 +234,9 @@ func (c *Config) Validate() error {
 	}
 	if err := checkHostPort(c.API.Listen); err != nil {
 		return fieldErr("api.listen", "%v", err)
+	}
+	if err := c.API.Limits.validate("api.limits"); err != nil {
+		return err
 	}
 	if err := checkHostPort(c.MQTT.Listen); err != nil {
 		return fieldErr("mqtt.listen", "%v", err)
@@ -190,8 +259,17 @@ func (c *Config) Validate() error {
 	if c.Mempool.MaxTxs < 1 || c.Mempool.MaxTxs > MaxMempoolTxs {
 		return fieldErr("mempool.max_txs", "%d; want 1 to %d", c.Mempool.MaxTxs, MaxMempoolTxs)
 	}
+	if c.Door.VerifyInFlight < 1 || c.Door.VerifyInFlight > MaxMempoolReadings {
+		return fieldErr("door.verify_in_flight", "%d; want 1 to %d", c.Door.VerifyInFlight, MaxMempoolReadings)
+	}
+	if c.Door.VerifyWorkers < 0 || c.Door.VerifyWorkers > 1024 {
+		return fieldErr("door.verify_workers", "%d; want 0 (one fewer than the CPUs) to 1024", c.Door.VerifyWorkers)
+	}
 	if c.Images.MaxBytes < 1 || c.Images.MaxBytes > MaxImageBytes {
 		return fieldErr("images.max_bytes", "%d; want 1 to %d", c.Images.MaxBytes, MaxImageBytes)
+	}
+	if c.API.Limits.BodyBytesPerClient < c.Images.MaxBytes {
+		return fieldErr("api.limits.body_bytes_per_client", "%d is less than images.max_bytes (%d): no client could upload a full image", c.API.Limits.BodyBytesPerClient, c.Images.MaxBytes)
 	}
 	if strings.TrimSpace(c.Storage.DataDir) == "" {
 		return fieldErr("storage.data_dir", "empty; want a directory such as \"data\" (relative to the node home)")
@@ -201,6 +279,41 @@ func (c *Config) Validate() error {
 	}
 	if filepath.Clean(c.Storage.DataDir) == filepath.Clean(c.Storage.WALDir) {
 		return fieldErr("storage.wal_dir", "%q is also storage.data_dir; the WAL needs a directory of its own", c.Storage.WALDir)
+	}
+	return nil
+}
+
+// validate checks l, naming keys under prefix.
+func (l *APILimits) validate(prefix string) error {
+	for _, d := range []struct {
+		key string
+		v   Duration
+	}{
+		{"read_header_timeout", l.ReadHeaderTimeout}, {"read_timeout", l.ReadTimeout},
+		{"write_timeout", l.WriteTimeout}, {"idle_timeout", l.IdleTimeout},
+	} {
+		if d.v < Duration(time.Millisecond) || d.v > MaxAPITimeout {
+			return fieldErr(prefix+"."+d.key, "%s; want 1ms to %s", d.v.Std(), MaxAPITimeout.Std())
+		}
+	}
+	if l.ReadHeaderTimeout > l.ReadTimeout {
+		return fieldErr(prefix+".read_header_timeout", "%s is longer than read_timeout %s, which includes it", l.ReadHeaderTimeout.Std(), l.ReadTimeout.Std())
+	}
+	switch {
+	case l.MaxConns < 1 || l.MaxConns > 1_000_000:
+		return fieldErr(prefix+".max_conns", "%d; want 1 to 1000000", l.MaxConns)
+	case l.MaxConnsPerClient < 1 || l.MaxConnsPerClient > l.MaxConns:
+		return fieldErr(prefix+".max_conns_per_client", "%d; want 1 to max_conns (%d)", l.MaxConnsPerClient, l.MaxConns)
+	case l.ReservedConns < 0 || l.ReservedConns >= l.MaxConns:
+		return fieldErr(prefix+".reserved_conns", "%d; want 0 to max_conns-1 (%d)", l.ReservedConns, l.MaxConns-1)
+	case l.MaxBodyBytes < 1 || l.MaxBodyBytes > MaxAPIBodyBytes:
+		return fieldErr(prefix+".max_body_bytes", "%d; want 1 to %d", l.MaxBodyBytes, MaxAPIBodyBytes)
+	case l.BodyBytesPerClient < l.MaxBodyBytes:
+		return fieldErr(prefix+".body_bytes_per_client", "%d is less than max_body_bytes (%d): a client could never send a full body", l.BodyBytesPerClient, l.MaxBodyBytes)
+	case l.BodyBytes < l.BodyBytesPerClient:
+		return fieldErr(prefix+".body_bytes", "%d is less than body_bytes_per_client (%d)", l.BodyBytes, l.BodyBytesPerClient)
+	case l.BodyBytes > 1<<40:
+		return fieldErr(prefix+".body_bytes", "%d; want at most %d", l.BodyBytes, int64(1)<<40)
 	}
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 const peerAddr = "/ip4/127.0.0.1/tcp/26601/p2p/12D3KooWGzxzKZYveHXtpG6AsrUJBcWxHBFS2HsEoGTxrMLvKXtf"
@@ -52,6 +53,30 @@ func TestParseKeepsDefaultsForMissingKeys(t *testing.T) {
 	}
 }
 
+// TestParseSeparateHosts: a node on a host of its own listens on IPv4 and
+// IPv6, announces a DNS name and an address, and bootstraps by DNS names.
+func TestParseSeparateHosts(t *testing.T) {
+	doc := `[p2p]
+listen = ["/ip4/0.0.0.0/tcp/26656", "/ip6/::/tcp/26656", "/ip4/0.0.0.0/udp/26656/quic-v1"]
+external_addresses = ["/dns4/val2.example.org/tcp/26656", "/ip6/2001:db8::2/tcp/26656"]
+bootstrap = ["/dns4/val1.example.org/tcp/26656/p2p/12D3KooWGzxzKZYveHXtpG6AsrUJBcWxHBFS2HsEoGTxrMLvKXtf"]
+`
+	c, err := Parse([]byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.P2P.Listen) != 3 || len(c.P2P.ExternalAddresses) != 2 || c.P2P.ExternalAddresses[0] != "/dns4/val2.example.org/tcp/26656" {
+		t.Fatalf("parsed %+v", c.P2P)
+	}
+	data, err := c.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(data), "external_addresses = ") {
+		t.Fatalf("config.toml does not list external_addresses:\n%s", data)
+	}
+}
+
 func TestParseRejectsUnknownKeysNamingThem(t *testing.T) {
 	tests := []struct{ name, doc, want string }{
 		{"misspelt key", "[p2p]\nmdns = true\nlistn = []\n", "unknown key p2p.listn (line 3)"},
@@ -59,6 +84,7 @@ func TestParseRejectsUnknownKeysNamingThem(t *testing.T) {
 		{"top-level key", "debug = true\n", "unknown key debug (line 1)"},
 		{"wrong type", "[mempool]\nmax_txs = \"many\"\n", "mempool.max_txs"},
 		{"syntax", "[api\nlisten = 1\n", "line 1"},
+		{"bad duration", "[api.limits]\nread_timeout = \"soon\"\n", "api.limits.read_timeout"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -84,6 +110,13 @@ func TestValidateNamesTheBadField(t *testing.T) {
 		{"bootstrap without peer id", func(c *Config) { c.P2P.Bootstrap = []string{"/ip4/127.0.0.1/tcp/1"} }, "p2p.bootstrap[0]"},
 		{"bootstrap garbage", func(c *Config) { c.P2P.Bootstrap = []string{peerAddr, "localhost:1"} }, "p2p.bootstrap[1]"},
 		{"bootstrap twice", func(c *Config) { c.P2P.Bootstrap = []string{peerAddr, peerAddr} }, "p2p.bootstrap[1]"},
+		{"external on every interface", func(c *Config) { c.P2P.ExternalAddresses = []string{"/ip4/0.0.0.0/tcp/26656"} }, "p2p.external_addresses[0]"},
+		{"external with a peer id", func(c *Config) { c.P2P.ExternalAddresses = []string{"/dns4/a.example.org/tcp/1", peerAddr} }, "p2p.external_addresses[1]"},
+		{"external without a port", func(c *Config) { c.P2P.ExternalAddresses = []string{"/dns4/a.example.org"} }, "p2p.external_addresses[0]"},
+		{"external host:port", func(c *Config) { c.P2P.ExternalAddresses = []string{"a.example.org:26656"} }, "p2p.external_addresses[0]"},
+		{"external twice", func(c *Config) {
+			c.P2P.ExternalAddresses = []string{"/dns4/a.example.org/tcp/1", "/dns4/a.example.org/tcp/1"}
+		}, "p2p.external_addresses[1]"},
 		{"api listen without port", func(c *Config) { c.API.Listen = "127.0.0.1" }, "api.listen"},
 		{"api listen bad port", func(c *Config) { c.API.Listen = "127.0.0.1:70000" }, "api.listen"},
 		{"api listen empty", func(c *Config) { c.API.Listen = "" }, "api.listen"},
@@ -98,6 +131,23 @@ func TestValidateNamesTheBadField(t *testing.T) {
 		{"mempool txs negative", func(c *Config) { c.Mempool.MaxTxs = -1 }, "mempool.max_txs"},
 		{"images zero", func(c *Config) { c.Images.MaxBytes = 0 }, "images.max_bytes"},
 		{"images huge", func(c *Config) { c.Images.MaxBytes = MaxImageBytes + 1 }, "images.max_bytes"},
+		{"read timeout zero", func(c *Config) { c.API.Limits.ReadTimeout = 0 }, "api.limits.read_timeout"},
+		{"write timeout huge", func(c *Config) { c.API.Limits.WriteTimeout = MaxAPITimeout + 1 }, "api.limits.write_timeout"},
+		{"idle timeout negative", func(c *Config) { c.API.Limits.IdleTimeout = -1 }, "api.limits.idle_timeout"},
+		{"header timeout over read timeout", func(c *Config) { c.API.Limits.ReadHeaderTimeout = c.API.Limits.ReadTimeout + 1 }, "api.limits.read_header_timeout"},
+		{"no connections", func(c *Config) { c.API.Limits.MaxConns = 0 }, "api.limits.max_conns"},
+		{"per client over total", func(c *Config) { c.API.Limits.MaxConnsPerClient = c.API.Limits.MaxConns + 1 }, "api.limits.max_conns_per_client"},
+		{"reserve takes all", func(c *Config) { c.API.Limits.ReservedConns = c.API.Limits.MaxConns }, "api.limits.reserved_conns"},
+		{"body zero", func(c *Config) { c.API.Limits.MaxBodyBytes = 0 }, "api.limits.max_body_bytes"},
+		{"body huge", func(c *Config) { c.API.Limits.MaxBodyBytes = MaxAPIBodyBytes + 1 }, "api.limits.max_body_bytes"},
+		{"client budget under a body", func(c *Config) { c.API.Limits.BodyBytesPerClient = c.API.Limits.MaxBodyBytes - 1 }, "api.limits.body_bytes_per_client"},
+		{"total budget under a client's", func(c *Config) { c.API.Limits.BodyBytes = c.API.Limits.BodyBytesPerClient - 1 }, "api.limits.body_bytes"},
+		{"client budget under an image", func(c *Config) {
+			c.API.Limits.BodyBytesPerClient = c.API.Limits.MaxBodyBytes
+			c.Images.MaxBytes = c.API.Limits.MaxBodyBytes + 1
+		}, "api.limits.body_bytes_per_client"},
+		{"no verification", func(c *Config) { c.Door.VerifyInFlight = 0 }, "door.verify_in_flight"},
+		{"negative workers", func(c *Config) { c.Door.VerifyWorkers = -1 }, "door.verify_workers"},
 		{"data dir empty", func(c *Config) { c.Storage.DataDir = " " }, "storage.data_dir"},
 		{"wal dir empty", func(c *Config) { c.Storage.WALDir = "" }, "storage.wal_dir"},
 		{"wal dir is data dir", func(c *Config) { c.Storage.WALDir = "./data" }, "storage.wal_dir"},
@@ -192,4 +242,17 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("round trip: %v", err)
 		}
 	})
+}
+
+func TestAPILimitsParseDurations(t *testing.T) {
+	c, err := Parse([]byte("[api.limits]\nread_timeout = \"1m30s\"\nidle_timeout = \"500ms\"\n[door]\nverify_workers = 3\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.API.Limits.ReadTimeout.Std() != 90*time.Second || c.API.Limits.IdleTimeout.Std() != 500*time.Millisecond || c.Door.VerifyWorkers != 3 {
+		t.Fatalf("got %+v %+v", c.API.Limits, c.Door)
+	}
+	if c.API.Limits.WriteTimeout != DefaultAPILimits().WriteTimeout {
+		t.Fatalf("write_timeout %s, want the default", c.API.Limits.WriteTimeout.Std())
+	}
 }

@@ -69,6 +69,9 @@ type NetworkOptions struct {
 	// DevnetParams selects genesis.DevnetParams (5-minute settlement)
 	// instead of genesis.DefaultParams (calendar month).
 	DevnetParams bool
+	// SettlementPeriod, when set, replaces the params' settlement period
+	// ("4m": the devnet settles its first period within 5 minutes).
+	SettlementPeriod string
 	// GenesisTime; zero means now, to the second.
 	GenesisTime time.Time
 	// Manifest is the manifest's file name in DIR; "" means testnet.json.
@@ -122,8 +125,10 @@ type Device struct {
 }
 
 // DevnetDayLength is the length of a simulated day on a devnet (and of the
-// alert rules' day there), so nights and weekends come by in minutes.
-const DevnetDayLength = 10 * time.Minute
+// alert rules' day there), so nights and weekends come by in minutes: two
+// nights, enough for the leak rule to learn one and catch a leak in the
+// next, pass within the devnet's first settlement period.
+const DevnetDayLength = 2 * time.Minute
 
 // DevicesDirName holds the generated meters' keys.
 const DevicesDirName = "devices"
@@ -259,8 +264,16 @@ func WriteNetwork(dir string, opts NetworkOptions) (nw *Network, err error) {
 		cfg.MQTT.Listen = n.MQTTListen
 		if opts.DevnetParams {
 			// Simulated meters on a devnet live days of DevnetDayLength;
-			// the leak rule's night window must follow them.
-			cfg.Alerts.Thresholds.DayLength = DevnetDayLength.Milliseconds()
+			// the leak rule's night window must follow them. The window is
+			// 22:00–05:00, when every simulated plant runs at night flow
+			// (shifts end by 20:00 with a 1.5 h ramp, start at 05:00 or
+			// later), so a 2-minute day's night holds 3 or 4 readings; one
+			// learnt night makes a baseline, so a leak is caught on the
+			// second night rather than the fourth.
+			th := &cfg.Alerts.Thresholds
+			th.DayLength = DevnetDayLength.Milliseconds()
+			th.NightStart, th.NightEnd = 22*3_600_000, 5*3_600_000
+			th.LeakLearnNights = 1
 		}
 		for j, other := range nw.Nodes {
 			if j != i {
@@ -377,6 +390,9 @@ func buildNetwork(nw *Network, opts NetworkOptions) ([]*chain.PrivateKey, *genes
 	params := genesis.DefaultParams()
 	if opts.DevnetParams {
 		params = genesis.DevnetParams()
+	}
+	if opts.SettlementPeriod != "" {
+		params.SettlementPeriod = opts.SettlementPeriod
 	}
 	g := &genesis.Genesis{
 		ChainID:     opts.ChainID,

@@ -116,6 +116,9 @@ func startDevnet(t *testing.T) *devnet {
 		nw, err := home.WriteNetwork(t.TempDir(), home.NetworkOptions{
 			Validators: 4, Auditors: 1, DevnetParams: true, DevicesPerIndustry: 2,
 			BasePort: 30000 + int(time.Now().UnixNano()%2000)*10,
+			// Genesis 6 minutes back: the 5-minute period 0 and its 30 s
+			// reading window are over, so the first blocks settle it.
+			GenesisTime: time.Now().Add(-6 * time.Minute),
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -597,6 +600,59 @@ func TestDashboardInBrowser(t *testing.T) {
 		// The permit card lists every version the API has.
 		if n := eval[int](t, b, `document.querySelectorAll('tr[data-permit]:not([data-permit=next])').length`); n != len(ind.PermitHistory) || n == 0 {
 			t.Errorf("%d permit versions shown, the API has %d", n, len(ind.PermitHistory))
+		}
+		// The newest settlement record's inputs are shown as the API has
+		// them: A, U, E, D, d, c, saved or over, gross, reward, and each
+		// meter's expected, readings and delivered.
+		var recs []struct {
+			Period               int64  `json:"period"`
+			Industry             string `json:"industry"`
+			AllowanceAfterTrades uint64 `json:"allowance_after_trades"`
+			UsedML               uint64 `json:"used_ml"`
+			Expected             uint64 `json:"expected"`
+			Delivered            uint64 `json:"delivered"`
+			DeliveryPermille     uint32 `json:"delivery_permille"`
+			CompliancePermille   uint32 `json:"compliance_permille"`
+			SavedLitres          uint64 `json:"saved_litres"`
+			OverLitres           uint64 `json:"over_litres"`
+			Gross                uint64 `json:"gross"`
+			Reward               uint64 `json:"reward"`
+			Meters               []struct {
+				Device                        string `json:"device"`
+				Expected, Readings, Delivered uint64
+			} `json:"meters"`
+		}
+		waitFor(t, 20*time.Second, "a settled period", func() bool { return d.getJSON("/v1/settlements", &recs) == http.StatusOK && len(recs) > 0 })
+		shownFor := 0
+		for _, rec := range recs {
+			if rec.Industry != d.industry {
+				continue
+			}
+			shownFor++
+			b.waitJS(t, "the settlement inputs", fmt.Sprintf(`document.querySelector('[data-settlement="%d"]') !== null`, rec.Period), 10*time.Second)
+			shown := eval[map[string]string](t, b, `Object.fromEntries([...document.querySelectorAll('[data-settle]')].map((e) => [e.dataset.settle, e.dataset.value]))`)
+			want := map[string]uint64{"A": rec.AllowanceAfterTrades, "U": rec.UsedML, "E": rec.Expected, "D": rec.Delivered,
+				"d": uint64(rec.DeliveryPermille), "c": uint64(rec.CompliancePermille), "gross": rec.Gross, "reward": rec.Reward}
+			if rec.OverLitres > 0 {
+				want["over"] = rec.OverLitres
+			} else {
+				want["saved"] = rec.SavedLitres
+			}
+			for k, v := range want {
+				if shown[k] != fmt.Sprint(v) {
+					t.Errorf("period %d settlement input %s shown %q, API %d", rec.Period, k, shown[k], v)
+				}
+			}
+			var apiMeters []string
+			for _, m := range rec.Meters {
+				apiMeters = append(apiMeters, fmt.Sprintf("%s:%d:%d:%d", m.Device, m.Expected, m.Readings, m.Delivered))
+			}
+			if got := eval[[]string](t, b, `[...document.querySelectorAll('tr[data-meter]')].map((e) => [e.dataset.meter, e.dataset.expected, e.dataset.readings, e.dataset.delivered].join(':'))`); strings.Join(got, " ") != strings.Join(apiMeters, " ") || len(got) == 0 {
+				t.Errorf("period %d meters shown %v, API %v", rec.Period, got, apiMeters)
+			}
+		}
+		if shownFor != 1 {
+			t.Errorf("the last settled period has %d records of industry %s, want 1", shownFor, d.industry)
 		}
 		b.screenshot(t, "industry")
 		b.checkConsole(t)

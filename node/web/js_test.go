@@ -293,3 +293,49 @@ func TestSHA256Fallback(t *testing.T) {
 	})
 	b.checkConsole(t)
 }
+
+// TestLaneNoteSaysWhyQuiet: the network page's lane figure says when the
+// last block was made and, from /v1/status, whether the lane is idle (and
+// until when), making a block, or overdue.
+func TestLaneNoteSaysWhyQuiet(t *testing.T) {
+	b, base, _ := jsPages(t)
+	b.do(t, "open a blank page", 10*time.Second, chromedp.Navigate(base+"/blank"))
+	type note struct {
+		Text  string `json:"text"`
+		State string `json:"state"`
+		Title string `json:"title"`
+	}
+	now := time.Date(2026, 3, 10, 9, 1, 0, 0, time.UTC)
+	last, due := now.Add(-time.Minute), now.Add(9*time.Minute)
+	lane := func(extra string) string {
+		return fmt.Sprintf(`{height: 7, time: %q, round: 0, next_block_due: %q%s}`, last.Format(time.RFC3339), due.Format(time.RFC3339), extra)
+	}
+	reason := "idle: no entries waiting; next block by 09:10:00 UTC at the latest (the idle interval 10m0s since the last block)"
+	cases := []struct {
+		name, lane string
+		want       note // Text: a part of the note; Title: "" for any
+	}{
+		{"idle", lane(fmt.Sprintf(`, quiet_reason: %q`, reason)), note{Text: "next block by ", State: "idle", Title: reason}},
+		{"busy", lane(""), note{Text: "making a block", State: "busy"}},
+		{"overdue", lane(`, overdue: true`), note{Text: "a block was due ", State: "overdue"}},
+		{"no block yet", `{height: 0, round: 0}`, note{Text: "no block yet"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got := eval[note](t, b, fmt.Sprintf(`(async () => {
+				const m = await import(%q);
+				const el = document.createElement('div');
+				const n = m.laneNote(%s, %d);
+				for (const part of [n].flat()) el.append(part);
+				const s = el.querySelector('[data-lane-state]');
+				return { text: el.textContent, state: s ? s.dataset.laneState : '', title: s ? s.title : '' };
+			})()`, jsModule(base, "pages/network.js"), c.lane, now.UnixMilli()))
+			if !strings.Contains(got.Text, c.want.Text) || got.State != c.want.State || (c.want.Title != "" && got.Title != c.want.Title) {
+				t.Errorf("note %+v, want state %q, title %q, text containing %q", got, c.want.State, c.want.Title, c.want.Text)
+			}
+			if c.lane != `{height: 0, round: 0}` && !strings.Contains(got.Text, "last block 1m ago") {
+				t.Errorf("note %q does not say when the last block was made", got.Text)
+			}
+		})
+	}
+}

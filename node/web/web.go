@@ -219,7 +219,7 @@ func (s *site) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			hdr.Set("Cache-Control", "no-cache")
 		}
 		s.serveFile(w, r, f)
-	case p == "/" || p == "/index.html" || path.Ext(p) == "":
+	case p == "/" || p == "/index.html" || isPage(p):
 		hdr.Set("Cache-Control", "no-cache")
 		hdr.Set("Content-Security-Policy", contentSecurityPolicy)
 		hdr.Set("X-Frame-Options", "DENY")
@@ -227,6 +227,24 @@ func (s *site) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		notFound(w, p)
 	}
+}
+
+// Pages are the dashboard's pages (PAGES in js/app.js). The dashboard
+// routes by the URL's fragment (#/market), but a path naming a page
+// (/market/offers) also loads it, for links typed without the "#".
+var Pages = []string{"network", "industry", "market", "alerts", "explorer"}
+
+// isPage reports whether p is a dashboard page's path: "/page" or
+// "/page/...". Any other path, such as /debug/pprof/, is not the
+// dashboard's, and answers 404 rather than index.html.
+func isPage(p string) bool {
+	first, _, _ := strings.Cut(strings.TrimPrefix(p, "/"), "/")
+	for _, page := range Pages {
+		if first == page {
+			return true
+		}
+	}
+	return false
 }
 
 func notFound(w http.ResponseWriter, p string) {

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"path"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -131,7 +132,8 @@ func TestGzip(t *testing.T) {
 func TestNotFoundMethodsAndAPIPaths(t *testing.T) {
 	h := web.Handler()
 	v := web.Version()
-	for _, target := range []string{"/nope.js", "/favicon.ico", web.AssetPrefix + v + "/js/none.js", web.AssetPrefix + v, web.AssetPrefix + v + "/index.html", web.AssetPrefix} {
+	for _, target := range []string{"/nope.js", "/favicon.ico", web.AssetPrefix + v + "/js/none.js", web.AssetPrefix + v, web.AssetPrefix + v + "/index.html", web.AssetPrefix,
+		"/debug/pprof/", "/debug/pprof/heap", "/admin", "/networks", "/v1x", "/.env", "/wp-login.php", "/js/app.js"} {
 		if rec := serve(t, h, http.MethodGet, target, nil); rec.Code != http.StatusNotFound {
 			t.Errorf("GET %s: status %d, want 404", target, rec.Code)
 		}
@@ -260,4 +262,39 @@ func FuzzServeHTTP(f *testing.F) {
 			t.Fatalf("path %q: an API path got HTML", p)
 		}
 	})
+}
+
+// TestPagesMatchTheApp: the paths that load index.html are the pages the
+// app routes to, no more: a page added to app.js without Pages would 404
+// when typed as a path, and a path left in Pages after its page went would
+// serve the dashboard for nothing.
+func TestPagesMatchTheApp(t *testing.T) {
+	app, err := fs.ReadFile(web.Files(), "js/app.js")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`const PAGES = \{([^}]*)\}`).FindSubmatch(app)
+	if m == nil {
+		t.Fatal("app.js: no `const PAGES = { ... }`")
+	}
+	var inApp []string
+	for _, name := range strings.Split(string(m[1]), ",") {
+		inApp = append(inApp, strings.TrimSpace(name))
+	}
+	if !slices.Equal(sorted(inApp), sorted(web.Pages)) {
+		t.Fatalf("app.js PAGES %v, web.Pages %v", inApp, web.Pages)
+	}
+	for _, p := range web.Pages {
+		for _, target := range []string{"/" + p, "/" + p + "/", "/" + p + "/a/b?x=1"} {
+			if rec := serve(t, web.Handler(), http.MethodGet, target, nil); rec.Code != http.StatusOK {
+				t.Errorf("GET %s: status %d, want 200 (index.html)", target, rec.Code)
+			}
+		}
+	}
+}
+
+func sorted(s []string) []string {
+	s = slices.Clone(s)
+	slices.Sort(s)
+	return s
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/waterchain/waterchain/chain"
 	"github.com/waterchain/waterchain/chain/state"
 	"github.com/waterchain/waterchain/chain/store"
+	"github.com/waterchain/waterchain/chain/verify"
 	"github.com/waterchain/waterchain/genesis"
 )
 
@@ -99,7 +100,7 @@ func Genesis(opts Options) *genesis.Genesis {
 	g := &genesis.Genesis{
 		ChainID: opts.ChainID, GenesisTime: opts.GenesisTime,
 		Params: chain.Params{
-			Heartbeat: chain.Duration(time.Second), ReadingInterval: chain.Duration(opts.ReadingInterval),
+			IdleInterval: chain.Duration(time.Second), ReadingInterval: chain.Duration(opts.ReadingInterval),
 			SettlementPeriod: opts.SettlementPeriod, ReadingWindow: chain.Duration(opts.ReadingWindow),
 			TimeoutPropose: chain.Duration(time.Second), TimeoutDelta: chain.Duration(500 * time.Millisecond),
 			Reward: opts.Reward,
@@ -153,23 +154,19 @@ func New(st *store.Store, g *genesis.Genesis) (*Chain, error) {
 		Genesis: g, Store: st, genHash: g.Hash(), mem: state.NewMemStore(),
 		keys: map[chain.PubKey]*chain.PrivateKey{}, seq: map[chain.PubKey]uint64{}, nonce: map[chain.PubKey]uint64{},
 	}
-	sg := &state.Genesis{ChainID: g.ChainID, GenesisTime: g.GenesisTime, Params: g.Params}
-	for _, v := range g.Validators {
-		sg.Validators = append(sg.Validators, v.NodeKey)
-		c.AddKey(Key(v.Name))
+	sg, err := g.State()
+	if err != nil {
+		return nil, err
 	}
-	for _, r := range g.Regulators {
-		sg.Regulators = append(sg.Regulators, r.Account)
+	for _, v := range g.Validators {
+		c.AddKey(Key(v.Name))
 	}
 	c.AddKey(Key("regulator"))
 	for _, ind := range g.Industries {
-		gi := state.GenesisIndustry{Name: ind.Name, Account: ind.Account, Balance: ind.Balance, Allowance: ind.Permit.Allowance, Limits: ind.Permit.Limits}
 		c.AddKey(Key(ind.Name))
 		for _, d := range ind.Devices {
-			gi.Devices = append(gi.Devices, state.GenesisDevice{Key: d.Key, Label: d.Label})
 			c.AddKey(Key(d.Label))
 		}
-		sg.Industries = append(sg.Industries, gi)
 	}
 	c.sg = sg
 	changes, err := state.GenesisChanges(sg)
@@ -317,23 +314,36 @@ func (c *Chain) Build(lane chain.Lane, at chain.Time, readings []*chain.Reading,
 	return &Built{Block: b, Changes: changes}, nil
 }
 
-// ValidatorSet is the set that signs block height of lane, by the node's
-// rule: tx h → the set at tx height h; data h → the set at the anchor of
-// data block h-1 (genesis for height 1).
+// ValidatorSet is the set that signs block height of lane, by the rule
+// every node applies (verify.ValidatorSet) over the committed chain.
 func (c *Chain) ValidatorSet(lane chain.Lane, height uint64) (*chain.ValidatorSet, error) {
-	at := height
-	if lane == chain.LaneData {
-		at = 0
-		if height > 1 {
-			p, err := c.Store.Header(chain.LaneData, height-1)
-			if err != nil {
-				return nil, err
-			}
-			at = p.Anchor.Height
-		}
-	}
-	return state.ValidatorSetAt(c.mem, at)
+	return verify.ValidatorSet(committed{c}, lane, height)
 }
+
+// committed reads the chain as committed, for package verify.
+type committed struct{ c *Chain }
+
+var _ verify.HeaderReader = committed{}
+
+func (r committed) Height(lane chain.Lane) uint64 { return r.c.Store.Height(lane) }
+
+func (r committed) Header(lane chain.Lane, height uint64) (*chain.Header, error) {
+	h, err := r.c.Store.Header(lane, height)
+	if err != nil {
+		return nil, err
+	}
+	return &h, nil
+}
+
+func (r committed) ValidatorSetAt(txHeight uint64) (*chain.ValidatorSet, error) {
+	return state.ValidatorSetAt(r.c.mem, txHeight)
+}
+
+// Verifier is the verifier of the chain's network.
+func (c *Chain) Verifier() *verify.Verifier { return verify.New(c.Genesis.ChainID, c.genHash) }
+
+// Reader reads the chain as committed: the verifier sees it through it.
+func (c *Chain) Reader() verify.HeaderReader { return committed{c} }
 
 // Certify returns b with a certificate of precommits by every member of
 // vs (whose keys must be known), for b as it is now.

@@ -142,7 +142,7 @@ async function mountBlock(root, lane, height, signal) {
 }
 
 function readingsTable(readings, names) {
-  if (!readings.length) return empty('No readings in this block (a heartbeat block).');
+  if (!readings.length) return empty('No readings in this block (an empty block, made at a settlement boundary or once the lane had been idle for the genesis idle interval).');
   const cols = [{ label: '#', num: true }, { label: 'Meter' }, { label: 'Seq', num: true }, { label: 'Time', hideSm: true },
     ...MEASURES.map((m) => ({ label: `${m.label.split(' (')[0]} (${m.unit})`, num: true, hideSm: m.name !== 'volume' && m.name !== 'flow_rate' })), { label: 'Proof' }];
   return table(cols, readings.map((r, i) => row(cols, [i, hashEl(r.device, 10), fmtInt(r.seq), fmtTime(r.time),
@@ -151,7 +151,7 @@ function readingsTable(readings, names) {
 }
 
 function txsTable(txs, names) {
-  if (!txs.length) return empty('No transactions in this block (a heartbeat block).');
+  if (!txs.length) return empty('No transactions in this block (an empty block, made at a settlement boundary or once the lane had been idle for the genesis idle interval).');
   const cols = [{ label: '#', num: true }, { label: 'Kind' }, { label: 'From' }, { label: 'Nonce', num: true, hideSm: true }, { label: 'What' }];
   return table(cols, txs.map((tx, i) => {
     const [kind, what] = txKind(tx, names);

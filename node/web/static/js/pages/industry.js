@@ -191,7 +191,12 @@ async function mountIndustry(root, address, query, signal) {
       bars: mine.map((x) => ({ label: x.label.slice(-5), value: x.reward / 1e6, title: `${x.label}: ${fmtDrops(x.reward)} drops` })),
       label: 'drops minted per period', height: 160,
     }));
-    if (!mine.length) { replace(settleBox, empty(last < 0 ? `No period settled yet; the first closes at the end of ${ind.period_label}.` : 'No settlement records for this industry.')); return; }
+    settledUpTo = mine.length ? mine[mine.length - 1].period : -1;
+    if (!mine.length) {
+      replace(settleBox, empty(last < 0 ? `No period settled yet; the first closes at the end of ${ind.period_label}.`
+        : 'No settlement records for this industry yet: a period is settled once the reading window after its end has passed.'));
+      return;
+    }
     const cols = [{ label: 'Period' }, { label: 'Used', num: true }, { label: 'Allowance', num: true },
       { label: 'Compliance', num: true }, { label: 'Delivery', num: true }, { label: 'Minted', num: true }, { label: 'Notes', hideSm: true }];
     replace(settleBox, table(cols, [...mine].reverse().map((x) => row(cols, [
@@ -199,9 +204,10 @@ async function mountIndustry(root, address, query, signal) {
       `${fmtNum(x.compliance_permille / 10, 1)} %`, `${fmtNum(x.delivery_permille / 10, 1)} %`,
       fmtDrops(x.reward),
       (x.reasons || []).join('; ') || (x.overused ? 'over allowance' : ''),
-    ], { 'data-period': x.period, 'data-reward': x.reward }))));
+    ], { 'data-period': x.period, 'data-reward': x.reward }))), settlementInputs(mine[mine.length - 1]));
   };
 
+  let settledUpTo = -1; // newest period with a settlement shown
   const renderAlerts = async () => {
     const res = await get(`/v1/alerts?industry=${address}`, { optional: true, signal }).catch((err) => { if (err.name === 'AbortError') throw err; return null; });
     if (res === null) { replace(alertsBox, empty('This node serves no alerts yet.')); return; }
@@ -238,6 +244,8 @@ async function mountIndustry(root, address, query, signal) {
     renderFigures();
     renderPermits();
     if (ind.period !== lastPeriod) { lastPeriod = ind.period; await fetchReadings(); renderCharts(); await renderSettlements(); }
+    // A closed period is settled a reading window after its end, by a later tx block.
+    else if (settledUpTo < ind.period - 1) await renderSettlements();
   }, { events: ['block'], filter: (ev) => ev.lane === 'tx', minGap: 2000 });
   const stopAlerts = refresher(renderAlerts, { events: ['alert'], minGap: 2000, pollMs: 15000 });
   const tick = setInterval(renderCharts, 30000); // slide the window
@@ -245,4 +253,44 @@ async function mountIndustry(root, address, query, signal) {
     stopData(); stopTx(); stopAlerts(); clearInterval(tick);
     settleChart.dispose(); charts.forEach((c) => c.box.dispose());
   };
+}
+
+/**
+ * settlementInputs shows every input of the reward formula of one
+ * settlement record, so that it can be recomputed by hand (README, "The
+ * economy"): A, U, per meter expected and delivered, per limited measure
+ * the readings within the limit, saved (and the cap) or over, gross, c, d.
+ */
+function settlementInputs(x) {
+  const fig = (key, value) => ({ 'data-settle': key, 'data-value': value });
+  const line = (key, value, label, text) => [h('dt', {}, label), h('dd', fig(key, value), text)];
+  const meterCols = [{ label: 'Meter' }, { label: 'Active in the period', hideSm: true }, { label: 'Expected', num: true },
+    { label: 'Readings', num: true }, { label: 'Delivered', num: true }, { label: 'Used', num: true }];
+  const meters = (x.meters || []).map((m) => row(meterCols, [
+    h('code', { class: 'mono', title: m.device }, short(m.device, 10)),
+    m.to ? `${fmtTime(m.from)} – ${fmtTime(m.to)}` : 'not active (readings count for volume and limits only)',
+    fmtInt(m.expected), fmtInt(m.readings), fmtInt(m.delivered), fmtLitres(m.used_ml / 1000),
+  ], { 'data-meter': m.device, 'data-expected': m.expected, 'data-readings': m.readings, 'data-delivered': m.delivered, 'data-used-ml': m.used_ml }));
+  const measureCols = [{ label: 'Measure' }, { label: 'Limit', num: true }, { label: 'Within / readings', num: true }, { label: 'Share', num: true }];
+  const measures = (x.compliance || []).map((c) => row(measureCols, [
+    c.measure, fmtInt(c.limit), `${fmtInt(c.within)} / ${fmtInt(c.readings)}`, `${fmtInt(c.permille)} ‰`,
+  ], { 'data-compliance': c.measure, 'data-within': c.within, 'data-readings': c.readings, 'data-permille': c.permille }));
+  const volume = x.over_litres
+    ? line('over', x.over_litres, 'Over', `⌈(U − 1000·A) / 1000⌉ = ${fmtInt(x.over_litres)} L`)
+    : line('saved', x.saved_litres, 'Saved', `min(⌊(1000·A − U) / 1000⌋, cap ${fmtInt(x.saved_cap_litres)} L) = ${fmtInt(x.saved_litres)} L`);
+  return h('div', { class: 'settlement-inputs', 'data-settlement': x.period },
+    h('h3', {}, `How ${x.label} was settled`),
+    h('p', { class: 'muted' }, `Closed by tx block ${fmtInt(x.closed_height)}, settled by tx block ${fmtInt(x.height)} counting every reading of the period in data blocks up to ${fmtInt(x.data_height)} (${fmtTime(x.data_time)}).`),
+    h('dl', { class: 'kv' },
+      line('A', x.allowance_after_trades, 'A (allowance after trades)', `${fmtInt(x.allowance)} + ${fmtInt(x.bought)} − ${fmtInt(x.sold)} = ${fmtInt(x.allowance_after_trades)} L`),
+      line('U', x.used_ml, 'U (volume used)', `${fmtInt(x.used_ml)} mL`),
+      volume,
+      line('gross', x.gross, 'Gross', `${fmtDrops(x.gross)} drops`),
+      line('E', x.expected, 'E (expected readings)', fmtInt(x.expected)),
+      line('D', x.delivered, 'D (delivered, at most expected per meter)', fmtInt(x.delivered)),
+      line('d', x.delivery_permille, 'd (delivery)', `⌊1000·D / E⌋ = ${fmtInt(x.delivery_permille)} ‰`),
+      line('c', x.compliance_permille, 'c (compliance)', `${fmtInt(x.compliance_permille)} ‰ (worst limited measure; 0 without readings)`),
+      line('reward', x.reward, 'Minted', `${fmtDrops(x.reward)} drops${x.reward ? ' = ⌊gross · c · d / 10⁶⌋' : ''}`)),
+    meters.length ? table(meterCols, meters) : empty('No meter was active or reported in the period.'),
+    measures.length ? table(measureCols, measures) : h('p', { class: 'muted' }, 'The permit of the period limits no measure.'));
 }

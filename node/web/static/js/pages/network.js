@@ -42,6 +42,29 @@ export function quantile(hist, q) {
   return prevLe;
 }
 
+/**
+ * laneNote says when a lane's last block was made and why it is quiet, from
+ * its /v1/status entry: an idle lane makes a block when entries wait, at a
+ * settlement boundary, or after the genesis idle interval
+ * (next_block_due); one long past that time with no block is overdue.
+ */
+export function laneNote(l, now = Date.now()) {
+  const last = l.time ? `last block ${ago(l.time, now)} · round ${l.round ?? 0}` : 'no block yet';
+  let state = null;
+  if (l.overdue) {
+    state = h('span', { 'data-lane-state': 'overdue', title: 'No block although one was due: too few validators are up, or this node is cut off from them.' },
+      badge('overdue', 'bad'), ` a block was due ${fmtTime(l.next_block_due)}`);
+  } else if (l.quiet_reason) {
+    const due = fmtTime(l.next_block_due);
+    const today = fmtTime(new Date(now).toISOString()).slice(0, 10);
+    state = h('span', { 'data-lane-state': 'idle', title: l.quiet_reason },
+      badge('idle', 'ok'), ` next block by ${due.startsWith(today) ? due.slice(11) : due} at the latest`);
+  } else if (l.next_block_due) {
+    state = h('span', { 'data-lane-state': 'busy', title: 'Entries are waiting or a block is due: the lane is making one.' }, badge('making a block', 'info'));
+  }
+  return state ? [last, h('br', {}), state] : last;
+}
+
 const fmtSec = (s) => (Number.isFinite(s) ? (s < 1 ? `${fmtNum(s * 1000, 0)} ms` : `${fmtNum(s, 2)} s`) : '–');
 
 export async function mount(root, { signal }) {
@@ -72,9 +95,9 @@ export async function mount(root, { signal }) {
     const ls = current.lanes || {};
     const d = ls.data || {}, t = ls.tx || {};
     replace(figures,
-      stat('Data lane height', fmtInt(d.height), d.time ? `${ago(d.time)} · round ${d.round ?? 0}` : 'no block yet',
+      stat('Data lane height', fmtInt(d.height), laneNote(d),
         { 'data-figure': 'data-height', 'data-value': d.height, 'data-hash': d.hash }),
-      stat('Tx lane height', fmtInt(t.height), t.time ? `${ago(t.time)} · round ${t.round ?? 0}` : 'no block yet',
+      stat('Tx lane height', fmtInt(t.height), laneNote(t),
         { 'data-figure': 'tx-height', 'data-value': t.height, 'data-hash': t.hash }),
       stat('Peers', fmtInt(current.peers), current.syncing ? 'syncing…' : 'in sync', { 'data-figure': 'peers', 'data-value': current.peers }),
       stat('Validators', fmtInt(current.validators.length), `quorum ${quorum(current.validators.length)}`,
@@ -193,7 +216,9 @@ export async function mount(root, { signal }) {
   const offBlock = live.on('block', (ev) => {
     const lane = current.lanes[ev.lane];
     if (lane && ev.height > lane.height) {
-      current.lanes[ev.lane] = { ...lane, height: ev.height, hash: ev.hash, time: ev.time, round: 0 };
+      // The lane's schedule moves with its block: until the next status
+      // poll it is shown without one.
+      current.lanes[ev.lane] = { height: ev.height, hash: ev.hash, time: ev.time, round: 0 };
       renderFigures();
     }
   });

@@ -1,4 +1,4 @@
-package audit
+package report
 
 import (
 	"errors"
@@ -28,8 +28,11 @@ type Report struct {
 	Index  int64      `json:"index"`
 	Start  chain.Time `json:"start"`
 	End    chain.Time `json:"end"`
-	// Status is "settled" once a tx block has settled the period, "open"
-	// while it is the tx chain's open period (figures are provisional).
+	// Status is "settled" once a tx block has settled the period,
+	// "closed" when the tx chain has closed it but waits for the reading
+	// window after its end to pass on the data chain before settling it,
+	// "open" while it is the tx chain's open period (figures of closed
+	// and open periods are provisional).
 	Status string `json:"status"`
 	// DataHeight and TxHeight are the store heads the report was made
 	// from.
@@ -82,9 +85,12 @@ type Row struct {
 	// Equivocations counts evidence recorded in the period against the
 	// validator the industry runs.
 	Equivocations uint64 `json:"equivocations"`
-	// Settlement is the chain's own settlement record (nil while open); it
-	// counts readings in data blocks up to its anchor only, so readings
-	// finalized later are in the figures above but not in it.
+	// Settlement is the chain's own settlement record (nil until
+	// settled), with every input of the reward formula: per meter its
+	// active time, readings expected and delivered and volume; per limited
+	// measure the readings within the limit; litres saved (and the cap) or
+	// over, gross and reward. A period is settled only once no reading of
+	// it can still be finalized, so its figures are those above.
 	Settlement *state.Settlement `json:"settlement,omitempty"`
 }
 
@@ -165,8 +171,10 @@ func BuildReportWith(st *store.Store, g *genesis.Genesis, period string, opts Re
 		return nil, err
 	}
 	switch {
-	case p < meta.Period:
+	case p < meta.FirstUnsettled():
 		rep.Status = "settled"
+	case p < meta.Period:
+		rep.Status = "closed"
 	case p == meta.Period:
 		rep.Status = "open"
 	default:
@@ -177,9 +185,12 @@ func BuildReportWith(st *store.Store, g *genesis.Genesis, period string, opts Re
 	if err != nil {
 		return nil, err
 	}
-	var settled map[chain.Address]*state.Settlement
-	if rep.Status == "settled" {
+	var settled map[chain.Address]*state.Settlement // settlement records, or a closed period's allowance figures
+	if rep.Status != "open" {
 		recs, err := state.Settlements(sr, p)
+		if rep.Status == "closed" {
+			recs, err = state.ClosedUnsettled(sr, p)
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -213,8 +224,10 @@ func BuildReportWith(st *store.Store, g *genesis.Genesis, period string, opts Re
 			for _, c := range s.Compliance {
 				setLimit(&r.Limits, c.Measure, c.Limit)
 			}
-			r.DropsMinted = s.Reward
-			r.Settlement = s
+			if rep.Status == "settled" {
+				r.DropsMinted = s.Reward
+				r.Settlement = s
+			}
 		} else {
 			r.Allowance, r.Bought, r.Sold, r.AllowanceAfterTrades = info.Allowance, info.Bought, info.Sold, info.AllowanceAfterTrades
 			r.Limits = info.Permit.Limits

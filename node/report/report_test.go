@@ -1,4 +1,4 @@
-package audit_test
+package report_test
 
 import (
 	"bytes"
@@ -14,6 +14,7 @@ import (
 	"github.com/waterchain/waterchain/node/alerts"
 	"github.com/waterchain/waterchain/node/audit"
 	"github.com/waterchain/waterchain/node/audit/audittest"
+	"github.com/waterchain/waterchain/node/report"
 )
 
 const drop = chain.DropUnit
@@ -37,9 +38,27 @@ const drop = chain.DropUnit
 //	              200 L each, flow −1000 mL/h at minute 2, conductivity
 //	              15000 but 21000 at minute 3, turbidity 400 but 700 and
 //	              501 at minutes 4 and 5
-//	tx/3   G+10m1s  settles period 0 (anchor data/9)
+//	tx/3   G+10m1s  closes period 0 (anchor data/9)
 //	data/10 G+11m   meter 1-1 again (period 1)
+//	data/11 G+15m   empty: the reading window (5 min) after period 0 has
+//	                passed on the data chain
+//	tx/4   G+15m1s  settles period 0 (anchor data/11)
 func reportScenario(t *testing.T) *audittest.Chain {
+	t.Helper()
+	c := reportScenarioClosed(t)
+	g0 := c.Genesis.GenesisTime
+	if _, err := c.DataBlock(g0.Add(15 * time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.TxBlock(g0.Add(15*time.Minute + time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// reportScenarioClosed is reportScenario up to data/10: period 0 closed,
+// not settled.
+func reportScenarioClosed(t *testing.T) *audittest.Chain {
 	t.Helper()
 	c, _ := newChain(t, audittest.Options{Industries: 2, DevicesPerIndustry: 1})
 	g0 := c.Genesis.GenesisTime
@@ -120,17 +139,17 @@ func TestReportByHand(t *testing.T) {
 	if _, err := audit.Verify(c.Store, c.Genesis, audit.VerifyOptions{}); err != nil {
 		t.Fatalf("the scenario's chain does not verify: %v", err)
 	}
-	rep, err := audit.BuildReport(c.Store, c.Genesis, "2026-03-01T00:00")
+	rep, err := report.BuildReport(c.Store, c.Genesis, "2026-03-01T00:00")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.Period != "2026-03-01T00:00" || rep.Index != 0 || rep.Status != "settled" || rep.DataHeight != 10 || rep.TxHeight != 3 {
+	if rep.Period != "2026-03-01T00:00" || rep.Index != 0 || rep.Status != "settled" || rep.DataHeight != 11 || rep.TxHeight != 4 {
 		t.Fatalf("report header: %+v", rep)
 	}
 	if len(rep.Rows) != 2 {
 		t.Fatalf("%d rows", len(rep.Rows))
 	}
-	byName := map[string]audit.Row{}
+	byName := map[string]report.Row{}
 	for _, r := range rep.Rows {
 		byName[r.Industry] = r
 	}
@@ -144,11 +163,11 @@ func TestReportByHand(t *testing.T) {
 	// gross 100 + 400 = 500 drops, reward ⌊500 · 1000 · 900 / 10⁶⌋ = 450
 	// drops.
 	r1 := byName["industry-1"]
-	want1 := audit.Row{
+	want1 := report.Row{
 		Industry: "industry-1", Address: c.Industry(1).Public().Address(), Validator: "validator-1",
 		Allowance: 1000, Limits: limits, Bought: 0, Sold: 150, AllowanceAfterTrades: 850,
 		VolumeUsed: 450_000, Devices: 1, Readings: 9, Expected: 10, Delivered: 9, DeliveryPermille: 900,
-		Measures: []audit.MeasureStats{
+		Measures: []report.MeasureStats{
 			{Measure: "flow_rate", Unit: "L/h", Scale: 1000, Count: 9, Min: ptr(3_600_000), Avg: ptr(3_600_000), Max: ptr(3_600_000)},
 			{Measure: "volume", Unit: "L", Scale: 1000, Count: 9, Min: ptr(50_000), Avg: ptr(50_000), Max: ptr(50_000)},
 			{Measure: "volume_total", Unit: "L", Scale: 1000, Count: 9, Min: ptr(50_000), Avg: ptr(250_000), Max: ptr(450_000)},
@@ -159,7 +178,7 @@ func TestReportByHand(t *testing.T) {
 		},
 		Alerts:      noAlerts(),
 		DropsMinted: 450 * drop,
-		TradesOut:   audit.Trades{Count: 1, Litres: 150, Drops: 450 * drop},
+		TradesOut:   report.Trades{Count: 1, Litres: 150, Drops: 450 * drop},
 	}
 	// industry-2: bought 150 → 1150 L; used 6 × 200 L = 1 200 000 mL
 	// (50 L over); 6 of 10 readings → 600‰. Flow (5·3 600 000 − 1000)/6
@@ -174,11 +193,11 @@ func TestReportByHand(t *testing.T) {
 	alerts2 := noAlerts()
 	alerts2[alerts.KindNegativeFlow] = 1
 	alerts2[alerts.KindLimitExceeded] = 2
-	want2 := audit.Row{
+	want2 := report.Row{
 		Industry: "industry-2", Address: c.Industry(2).Public().Address(), Validator: "validator-2",
 		Allowance: 1000, Limits: limits, Bought: 150, Sold: 0, AllowanceAfterTrades: 1150,
 		VolumeUsed: 1_200_000, Devices: 1, Readings: 6, Expected: 10, Delivered: 6, DeliveryPermille: 600,
-		Measures: []audit.MeasureStats{
+		Measures: []report.MeasureStats{
 			{Measure: "flow_rate", Unit: "L/h", Scale: 1000, Count: 6, Min: ptr(-1000), Avg: ptr(2_999_833), Max: ptr(3_600_000)},
 			{Measure: "volume", Unit: "L", Scale: 1000, Count: 6, Min: ptr(200_000), Avg: ptr(200_000), Max: ptr(200_000)},
 			{Measure: "volume_total", Unit: "L", Scale: 1000, Count: 6, Min: ptr(200_000), Avg: ptr(700_000), Max: ptr(1_200_000)},
@@ -189,18 +208,37 @@ func TestReportByHand(t *testing.T) {
 		},
 		Alerts:        alerts2,
 		DropsMinted:   0,
-		TradesIn:      audit.Trades{Count: 1, Litres: 150, Drops: 450 * drop},
+		TradesIn:      report.Trades{Count: 1, Litres: 150, Drops: 450 * drop},
 		Equivocations: 1,
 	}
+	g0 := c.Genesis.GenesisTime
+	meterOf := map[string]chain.PubKey{"industry-1": c.Device(1, 1).Public(), "industry-2": c.Device(2, 1).Public()}
 	for _, tc := range []struct {
-		got, want audit.Row
+		got, want report.Row
 	}{{r1, want1}, {r2, want2}} {
 		s := tc.got.Settlement
 		if s == nil {
 			t.Fatalf("%s: no settlement", tc.got.Industry)
 		}
-		if s.Reward != tc.want.DropsMinted || s.DataHeight != 9 || s.Height != 3 {
-			t.Errorf("%s settlement: reward %d at tx/%d anchor data/%d", tc.got.Industry, s.Reward, s.Height, s.DataHeight)
+		if s.Reward != tc.want.DropsMinted || s.ClosedHeight != 3 || s.DataHeight != 11 || s.Height != 4 || s.DataTime != g0.Add(15*time.Minute) {
+			t.Errorf("%s settlement: reward %d, closed at tx/%d, settled at tx/%d anchor data/%d (%s)", tc.got.Industry, s.Reward, s.ClosedHeight, s.Height, s.DataHeight, s.DataTime)
+		}
+		// The record carries the inputs of its formula, and they are the
+		// figures the report finds in the data chain on its own.
+		w := tc.want
+		if s.UsedML != w.VolumeUsed || s.Readings != w.Readings || s.Expected != w.Expected || s.Delivered != w.Delivered ||
+			s.DeliveryPermille != w.DeliveryPermille || s.AllowanceAfterTrades != w.AllowanceAfterTrades || len(s.Meters) != 1 {
+			t.Errorf("%s settlement figures differ from the report's: %+v", w.Industry, s)
+		} else if m := s.Meters[0]; m.Device != meterOf[w.Industry] ||
+			m.From != g0 || m.To != g0.Add(10*time.Minute) || m.Expected != 10 || m.Readings != w.Readings || m.Delivered != w.Delivered || m.UsedML != w.VolumeUsed {
+			t.Errorf("%s meter figures: %+v", w.Industry, m)
+		}
+		for _, mc := range s.Compliance {
+			for _, ms := range w.Measures {
+				if ms.Measure == mc.Measure && (mc.Readings != ms.Count || mc.Within != ms.Count-ms.Exceedances || mc.Limit != ms.Limit) {
+					t.Errorf("%s %s compliance %+v, report counts %d readings, %d exceedances", w.Industry, mc.Measure, mc, ms.Count, ms.Exceedances)
+				}
+			}
 		}
 		tc.got.Settlement = nil
 		if !reflect.DeepEqual(tc.got, tc.want) {
@@ -222,7 +260,7 @@ func TestReportByHand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(recs) != 3 || !reflect.DeepEqual(recs[0], audit.CSVHeader()) {
+	if len(recs) != 3 || !reflect.DeepEqual(recs[0], report.CSVHeader()) {
 		t.Fatalf("csv: %d records, header %v", len(recs), recs[0])
 	}
 	col := func(rec []string, name string) string {
@@ -244,6 +282,14 @@ func TestReportByHand(t *testing.T) {
 		{"industry-2", "alerts_limit_exceeded", "2"},
 		{"industry-2", "delivery_permille", "600"},
 		{"industry-2", "equivocations", "1"},
+		{"industry-1", "saved_l", "400"},
+		{"industry-1", "saved_cap_l", "425"},
+		{"industry-1", "gross", "500000000"},
+		{"industry-2", "over_l", "50"},
+		{"industry-2", "gross", "0"},
+		{"industry-2", "settled_delivered", "6"},
+		{"industry-2", "settled_compliance_permille", "666"},
+		{"industry-2", "settled_data_height", "11"},
 	} {
 		for _, rec := range recs[1:] {
 			if col(rec, "industry") == chk.row {
@@ -255,11 +301,39 @@ func TestReportByHand(t *testing.T) {
 	}
 }
 
+// TestReportClosedPeriod reads period 0 after the tx chain closed it and
+// before the data chain passed its reading window: status "closed", the
+// allowance figures the tx lane kept when it closed (not the next
+// period's), the readings so far, no settlement, no drops.
+func TestReportClosedPeriod(t *testing.T) {
+	c := reportScenarioClosed(t)
+	rep, err := report.BuildReport(c.Store, c.Genesis, "0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Status != "closed" || len(rep.Rows) != 2 {
+		t.Fatalf("status %q, %d rows", rep.Status, len(rep.Rows))
+	}
+	r := rep.Rows[0]
+	if r.Industry != "industry-1" || r.Sold != 150 || r.AllowanceAfterTrades != 850 || r.Limits.Conductivity != 20000 ||
+		r.VolumeUsed != 450_000 || r.Settlement != nil || r.DropsMinted != 0 {
+		t.Errorf("closed period row: %+v", r)
+	}
+	var buf bytes.Buffer
+	if err := rep.WriteCSV(&buf); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := csv.NewReader(&buf).ReadAll()
+	if err != nil || len(recs) != 3 || len(recs[1]) != len(report.CSVHeader()) || recs[1][len(recs[1])-1] != "" {
+		t.Errorf("csv of a closed period: %v %v", recs, err)
+	}
+}
+
 // TestReportOpenPeriod reads period 1, still open: provisional figures
 // from the industries' records, no settlement, no drops.
 func TestReportOpenPeriod(t *testing.T) {
 	c := reportScenario(t)
-	rep, err := audit.BuildReport(c.Store, c.Genesis, "1")
+	rep, err := report.BuildReport(c.Store, c.Genesis, "1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -289,14 +363,14 @@ func TestReportBadPeriods(t *testing.T) {
 		period string
 		want   error
 	}{
-		{"2026-03-01T00:20", audit.ErrPeriodNotStarted},
-		{"7", audit.ErrPeriodNotStarted},
-		{"2026-03", audit.ErrBadPeriod},
-		{"2026-03-01T00:05", audit.ErrBadPeriod},
-		{"-1", audit.ErrBadPeriod},
-		{"", audit.ErrBadPeriod},
+		{"2026-03-01T00:20", report.ErrPeriodNotStarted},
+		{"7", report.ErrPeriodNotStarted},
+		{"2026-03", report.ErrBadPeriod},
+		{"2026-03-01T00:05", report.ErrBadPeriod},
+		{"-1", report.ErrBadPeriod},
+		{"", report.ErrBadPeriod},
 	} {
-		if _, err := audit.BuildReport(c.Store, c.Genesis, tc.period); !errors.Is(err, tc.want) {
+		if _, err := report.BuildReport(c.Store, c.Genesis, tc.period); !errors.Is(err, tc.want) {
 			t.Errorf("period %q: %v, want %v", tc.period, err, tc.want)
 		}
 	}

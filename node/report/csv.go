@@ -1,4 +1,4 @@
-package audit
+package report
 
 import (
 	"encoding/csv"
@@ -11,7 +11,12 @@ import (
 
 // CSVHeader is the header row of WriteCSV: fixed columns, then five per
 // measure (count, min, avg, max, exceedances) in chain.Measures order, one
-// per alert kind in alerts.Kinds order, then trades and evidence.
+// per alert kind in alerts.Kinds order, then trades and evidence, then the
+// settlement record's inputs and outcome (empty until settled): the tx
+// block that settled the period and the data height it counted to, the
+// volume, readings expected and delivered, delivery and compliance,
+// litres saved (with the cap) or over, and gross drops. The JSON report
+// has the record whole, with each meter's figures.
 func CSVHeader() []string {
 	h := []string{
 		"period", "status", "industry", "address", "validator",
@@ -30,6 +35,8 @@ func CSVHeader() []string {
 		"trades_in_count", "trades_in_l", "trades_in_drops",
 		"trades_out_count", "trades_out_l", "trades_out_drops",
 		"equivocations",
+		"settled_tx_height", "settled_data_height", "settled_used_ml", "settled_expected", "settled_delivered",
+		"settled_delivery_permille", "settled_compliance_permille", "saved_l", "saved_cap_l", "over_l", "gross",
 	)
 }
 
@@ -68,6 +75,13 @@ func (r *Report) WriteCSV(w io.Writer) error {
 			u(row.TradesOut.Count), u(row.TradesOut.Litres), u(row.TradesOut.Drops),
 			u(row.Equivocations),
 		)
+		if s := row.Settlement; s != nil {
+			rec = append(rec,
+				u(s.Height), u(s.DataHeight), u(s.UsedML), u(s.Expected), u(s.Delivered),
+				u(uint64(s.DeliveryPermille)), u(uint64(s.CompliancePermille)), u(s.SavedLitres), u(s.SavedCapLitres), u(s.OverLitres), u(s.Gross))
+		} else {
+			rec = append(rec, make([]string, 11)...)
+		}
 		if err := cw.Write(rec); err != nil {
 			return err
 		}

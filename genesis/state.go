@@ -1,15 +1,16 @@
-package audit
+package genesis
 
 import (
 	"fmt"
 
 	"github.com/waterchain/waterchain/chain/state"
-	"github.com/waterchain/waterchain/genesis"
 )
 
-// StateGenesis turns the genesis file into the state machine's genesis,
-// exactly as the node does: it is what both chains were executed from.
-func StateGenesis(g *genesis.Genesis) (*state.Genesis, error) {
+// State returns what the state machine needs of g: the genesis both
+// chains are executed from. Every node and auditor takes it from here, so
+// they start from the same state. It fails when g breaks a rule of the
+// state machine (which Validate also reports, with the fix).
+func (g *Genesis) State() (*state.Genesis, error) {
 	if g == nil {
 		return nil, fmt.Errorf("genesis: missing")
 	}

@@ -1,0 +1,215 @@
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"math"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/waterchain/waterchain/chain/store"
+	"github.com/waterchain/waterchain/chain/store/kvtest"
+)
+
+func TestHistoryOptionsValidate(t *testing.T) {
+	valid := HistoryOptions{Binary: "waterchain", Blocks: 1000, FullBlocks: 100, Readings: 10}
+	if err := valid.Validate(); err != nil {
+		t.Fatalf("valid options: %v", err)
+	}
+	for _, tc := range []struct {
+		name   string
+		mutate func(*HistoryOptions)
+		field  string
+	}{
+		{"no binary", func(o *HistoryOptions) { o.Binary = "" }, "Binary"},
+		{"negative blocks", func(o *HistoryOptions) { o.Blocks = -1 }, "Blocks"},
+		{"too many blocks", func(o *HistoryOptions) { o.Blocks = MaxHistoryBlocks + 1 }, "Blocks"},
+		{"more full blocks than blocks", func(o *HistoryOptions) { o.FullBlocks = 1001 }, "FullBlocks"},
+		{"too many readings", func(o *HistoryOptions) { o.Readings = MaxHistoryReadings + 1 }, "Readings"},
+		{"fewer meters than readings", func(o *HistoryOptions) { o.Meters = 4 }, "Meters"},
+		{"tx every", func(o *HistoryOptions) { o.TxEvery = -2 }, "TxEvery"},
+		{"interval", func(o *HistoryOptions) { o.Interval = time.Millisecond }, "Interval"},
+		{"validators", func(o *HistoryOptions) { o.Validators = MaxValidators + 1 }, "Validators"},
+		{"catch-up timeout", func(o *HistoryOptions) { o.CatchupTimeout = time.Millisecond }, "CatchupTimeout"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := valid
+			tc.mutate(&o)
+			err := o.Validate()
+			if !errors.Is(err, ErrOptions) || !strings.Contains(err.Error(), tc.field+":") {
+				t.Fatalf("got %v, want ErrOptions naming %s", err, tc.field)
+			}
+		})
+	}
+}
+
+// TestGroupKV holds the grouping KV the history is built through to the
+// contract of every store.KV.
+func TestGroupKV(t *testing.T) {
+	kvtest.Run(t, func(t *testing.T) store.KV {
+		g := newGroupKV(store.NewMemory())
+		t.Cleanup(func() { _ = g.Close() })
+		return g
+	})
+}
+
+// TestGroupKVGroups checks that writes reach the KV below only in groups,
+// and that Get sees them before.
+func TestGroupKVGroups(t *testing.T) {
+	mem := store.NewMemory()
+	g := newGroupKV(mem)
+	b := g.NewBatch()
+	b.Set([]byte("a"), []byte("1"))
+	b.Set([]byte("b"), []byte("2"))
+	if err := b.Write(); err != nil {
+		t.Fatal(err)
+	}
+	b = g.NewBatch()
+	b.Delete([]byte("b"))
+	if err := b.Write(); err != nil {
+		t.Fatal(err)
+	}
+	if mem.Len() != 0 {
+		t.Fatalf("the KV below holds %d keys before a flush, want 0", mem.Len())
+	}
+	if v, err := g.Get([]byte("a")); err != nil || string(v) != "1" {
+		t.Fatalf("Get(a) = %q, %v; want 1 from the group", v, err)
+	}
+	if _, err := g.Get([]byte("b")); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("Get(b) after its delete: %v, want ErrNotFound", err)
+	}
+	var keys []string
+	if err := g.Iterate(nil, store.IterOptions{}, func(k, _ []byte) error { keys = append(keys, string(k)); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(keys, ",") != "a" || mem.Len() != 1 {
+		t.Fatalf("Iterate saw %v and the KV below holds %d keys; want [a] and 1 (flushed first)", keys, mem.Len())
+	}
+}
+
+// TestCatchupRates works the catch-up figures of a sampled sync by hand:
+// 100 data blocks (the last 20 with 10 readings each), a tx block after
+// each.
+func TestCatchupRates(t *testing.T) {
+	o := HistoryOptions{Blocks: 100, FullBlocks: 20, Readings: 10}
+	samples := []catchupSample{
+		{t: 0.5}, {t: 1.0}, // starting: nothing yet
+		{t: 2.0, data: 40, tx: 40},
+		{t: 3.0, data: 80, tx: 80}, // the empty part is done
+		{t: 5.0, data: 100, tx: 100},
+	}
+	var res HistoryResult
+	catchupRates(samples, o, &res)
+	for _, c := range []struct {
+		name      string
+		got, want float64
+	}{
+		{"catchup_s", res.CatchupS, 5},
+		{"catchup_blocks", float64(res.CatchupBlocks), 200},
+		{"catchup_blocks_per_s", res.CatchupBlocksPerS, 200.0 / 4},     // from t=1
+		{"catchup_readings_per_s", res.CatchupReadingsPerS, 200.0 / 4}, // 20 blocks × 10
+		{"catchup_empty_blocks_per_s", res.CatchupEmptyBlocksPerS, 160.0 / 2},
+		{"catchup_full_blocks_per_s", res.CatchupFullBlocksPerS, 40.0 / 2},
+		{"catchup_full_readings_per_s", res.CatchupFullReadingsPerS, 200.0 / 2},
+	} {
+		if math.Abs(c.got-c.want) > 1e-9 {
+			t.Errorf("%s = %v, want %v", c.name, c.got, c.want)
+		}
+	}
+
+	// A sample that jumps over the last empty block: the full part is
+	// counted from the sample before it.
+	jump := []catchupSample{{t: 1.0}, {t: 2.0, data: 40, tx: 40}, {t: 4.0, data: 100, tx: 100}}
+	res = HistoryResult{}
+	catchupRates(jump, o, &res)
+	if res.CatchupEmptyBlocksPerS != 200.0/3 || res.CatchupFullReadingsPerS != 200.0/2 || res.CatchupFullBlocksPerS != 120.0/2 {
+		t.Errorf("over a jump: empty %v blocks/s, full %v readings/s and %v blocks/s; want %v, %v, %v",
+			res.CatchupEmptyBlocksPerS, res.CatchupFullReadingsPerS, res.CatchupFullBlocksPerS, 200.0/3, 200.0/2, 120.0/2)
+	}
+}
+
+// TestHistoryRun builds a 300-block history and runs every measurement on
+// real node processes; it checks that every figure of the JSON line is
+// there and sane (not how fast anything is).
+func TestHistoryRun(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the waterchain binary and runs five node processes")
+	}
+	bin := filepath.Join(t.TempDir(), "waterchain")
+	if out, err := exec.Command("go", "build", "-o", bin, "github.com/waterchain/waterchain/cmd/waterchain").CombinedOutput(); err != nil {
+		t.Fatalf("building waterchain: %v\n%s", err, out)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	defer cancel()
+	o := HistoryOptions{
+		Binary: bin, Blocks: 300, FullBlocks: 30, Readings: 20, Dir: t.TempDir(),
+		VerifyDuration: 200 * time.Millisecond, CatchupTimeout: 4 * time.Minute, StartTimeout: 2 * time.Minute,
+		Progress: func(msg string) { t.Log(msg) },
+	}
+	res, err := RunHistory(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := json.Marshal(res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fields map[string]any
+	if err := json.Unmarshal(raw, &fields); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{
+		"data_blocks", "tx_blocks", "blocks", "readings", "disk_bytes", "disk_bytes_per_empty_block",
+		"disk_bytes_per_reading", "reading_encoded_bytes", "disk_reading_ratio", "restart_api_s", "restart_vote_s",
+		"first_start_api_s", "first_start_vote_s", "catchup_blocks_per_s", "catchup_readings_per_s",
+		"catchup_empty_blocks_per_s", "catchup_full_readings_per_s", "batch_verify_per_s",
+		"catchup_readings_verify_ratio", "audit_verify_s", "targets", "conditions",
+	} {
+		if _, ok := fields[k]; !ok {
+			t.Errorf("the JSON lacks %q: %s", k, raw)
+		}
+	}
+	if res.DataBlocks != 300 || res.TxBlocks != 300 || res.Blocks != 600 || res.FullBlocks != 30 || res.Readings != 600 {
+		t.Errorf("history of %d data, %d tx (%d), %d full blocks, %d readings; want 300, 300 (600), 30, 600",
+			res.DataBlocks, res.TxBlocks, res.Blocks, res.FullBlocks, res.Readings)
+	}
+	// An empty block takes more than its header and certificate and less
+	// than a kilobyte-scale multiple of them; a reading at least its
+	// encoding less what compression saves.
+	if b := res.DiskBytesPerEmptyBlock; b < 100 || b > 20_000 {
+		t.Errorf("disk bytes per empty block %.0f, want 100 to 20,000", b)
+	}
+	if r := res.DiskReadingRatio; r < 0.3 || r > 20 || res.ReadingEncodedBytes < 100 || res.ReadingEncodedBytes > 300 {
+		t.Errorf("disk per reading %.0f B for %.0f encoded (ratio %.2f)", res.DiskBytesPerReading, res.ReadingEncodedBytes, r)
+	}
+	if res.DiskBytes <= res.DiskGenesisBytes {
+		t.Errorf("disk %d B at the end, %d at genesis", res.DiskBytes, res.DiskGenesisBytes)
+	}
+	for name, pair := range map[string][2]float64{
+		"first start": {res.FirstStartAPIS, res.FirstStartVoteS},
+		"restart":     {res.RestartAPIS, res.RestartVoteS},
+	} {
+		if pair[0] <= 0 || pair[1] < pair[0] {
+			t.Errorf("%s: API after %vs, vote after %vs; want 0 < API ≤ vote", name, pair[0], pair[1])
+		}
+	}
+	if !res.CatchupComplete || res.CatchupBlocks != 600 {
+		t.Errorf("catch-up complete %v with %d blocks; want the 600 of the history", res.CatchupComplete, res.CatchupBlocks)
+	}
+	if res.CatchupBlocksPerS <= 0 || res.CatchupEmptyBlocksPerS <= 0 || res.CatchupFullReadingsPerS <= 0 || res.CatchupReadingsPerS <= 0 {
+		t.Errorf("catch-up rates %+v; want all positive", res)
+	}
+	if res.BatchVerifyPerS <= 0 || res.VerifyPerS <= 0 || res.AuditVerifyS <= 0 {
+		t.Errorf("batch verify %v/s, verify %v/s, audit %vs; want all positive", res.BatchVerifyPerS, res.VerifyPerS, res.AuditVerifyS)
+	}
+	if want := res.CatchupFullReadingsPerS / res.BatchVerifyPerS; math.Abs(res.CatchupReadingsVerifyRatio-want) > 1e-9 {
+		t.Errorf("catchup_readings_verify_ratio %v, want %v", res.CatchupReadingsVerifyRatio, want)
+	}
+	if res.Targets != IssueTargets {
+		t.Errorf("targets %+v, want the issue's %+v", res.Targets, IssueTargets)
+	}
+}
