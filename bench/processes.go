@@ -209,7 +209,7 @@ type submitAnswer struct {
 // refused with a code of neither kind (a node's newer overload code) is
 // taken as overload.
 var (
-	overloadCodes = map[string]bool{api.CodeMempoolFull: true, api.CodeUnavailable: true}
+	overloadCodes = map[string]bool{api.CodeMempoolFull: true, api.CodeBusy: true, api.CodeUnavailable: true}
 	finalCodes    = map[string]bool{
 		api.CodeBadRequest: true, api.CodeTooLarge: true, api.CodeBadSignature: true, api.CodeUnknownDevice: true,
 		api.CodeRevoked: true, api.CodeReplayed: true, api.CodeOutOfWindow: true, api.CodeDuplicate: true, api.CodeRejected: true,
