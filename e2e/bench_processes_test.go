@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -69,6 +70,14 @@ func answering(apis []string) []string {
 	return up
 }
 
+// intOrAbsent shows a JSON number that may be missing.
+func intOrAbsent(p *int) string {
+	if p == nil {
+		return "absent"
+	}
+	return strconv.Itoa(*p)
+}
+
 // TestBenchProcesses runs the process bench for one short low-rate step on
 // four validators and reads its last line as scripts do: every reading
 // accepted and final, latencies and per-node CPU seconds present and
@@ -123,7 +132,7 @@ func TestBenchProcesses(t *testing.T) {
 	}
 	s := res.Steps[0]
 	if s.OfferedPerS != rate || s.Submitted != rate*seconds || s.Rejected != 0 || s.RefusedAnswers == nil || *s.RefusedAnswers != 0 || s.Retried == nil || *s.Retried != 0 {
-		t.Errorf("offered %d/s, %d accepted, %d rejected (%s), refused answers %v, retried %v; want %d accepted", s.OfferedPerS, s.Submitted, s.Rejected, s.FirstError, s.RefusedAnswers, s.Retried, rate*seconds)
+		t.Errorf("offered %d/s, %d accepted, %d rejected (%s), refused answers %s, retried %s; want %d accepted", s.OfferedPerS, s.Submitted, s.Rejected, s.FirstError, intOrAbsent(s.RefusedAnswers), intOrAbsent(s.Retried), rate*seconds)
 	}
 	if s.AcceptedPerS <= 0.8*rate || s.AcceptedPerS > s.SubmittedPerS*1.001 {
 		t.Errorf("accepted %.1f/s of %.1f/s submitted at %d/s offered", s.AcceptedPerS, s.SubmittedPerS, rate)
