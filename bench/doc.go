@@ -40,7 +40,12 @@
 // Step.Skipped counts any reading lost that way). The step
 // then submits them in batches every Options.Tick at the offered rate, to
 // every validator concurrently, and waits up to Options.Drain after the
-// last submission for them to be final. A step's finalized rate is its
+// last submission for them to be final. One gateway per validator sends
+// its batches in order, one request at a time; readings the node refuses
+// as overload (429/503, a full mempool, a busy door) are sent again, in
+// order, after the answer's Retry-After, for at most Options.Drain after
+// the step (Options.NoRetry counts them lost instead), and their latency
+// runs from their first request. A step's finalized rate is its
 // readings finalized divided by the time from its first submission to its
 // last finalization, so a step the network keeps up with scores a little
 // under its offered rate (by latency ÷ duration), and one it cannot keep up
