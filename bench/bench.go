@@ -43,8 +43,25 @@ const (
 
 // Options shape a run. Zero fields take the Default* values.
 type Options struct {
-	// Validators is the number of validator nodes, all in this process.
+	// Validators is the number of validator nodes, all in this process
+	// unless Processes is set.
 	Validators int
+	// Processes runs each validator as an OS process of the waterchain
+	// binary ("waterchain run --home DIR") and drives it over its HTTP
+	// API: readings POSTed in batches, finality from validator-1's
+	// /v1/events, and each node's CPU time per step.
+	Processes bool
+	// Binary is the waterchain executable the processes run; "" means
+	// this program (os.Executable), which must then be waterchain.
+	Binary string
+	// NoRetry makes overload refusals (429, 503, a full mempool) final:
+	// by default the bench, like a gateway, sends those readings again
+	// after the answer's Retry-After, in order, for at most Drain after
+	// the step.
+	NoRetry bool
+	// NodeLogLevel is passed to the processes' --log-level ("" keeps
+	// their config's); their output is in DIR/net/validator-N/node.log.
+	NodeLogLevel string
 	// Rates are the offered rates (readings/s) of the steps, in order.
 	// Empty means auto-rising: StartRate, doubling, at most MaxSteps steps.
 	Rates     []int
@@ -72,7 +89,7 @@ type Options struct {
 	// Dir is where the network is written; "" means a temporary directory,
 	// removed at the end.
 	Dir string
-	// Logger receives the nodes' logs; nil discards them.
+	// Logger receives the in-process nodes' logs; nil discards them.
 	Logger *slog.Logger
 	// Progress, when set, is called after each phase and step (from Run's
 	// goroutine), for a live table.
@@ -206,6 +223,9 @@ type Conditions struct {
 	VerifyAfterPerS  float64 `json:"verify_after_per_s,omitempty"`
 	Go               string  `json:"go"`
 	Platform         string  `json:"platform"`
+	// Processes is set when each validator ran as an OS process of its
+	// own.
+	Processes bool `json:"processes"`
 }
 
 // Step is one offered rate's figures.
@@ -213,9 +233,22 @@ type Step struct {
 	Label         string  `json:"label"` // "rise", "rate" or "half-peak"
 	OfferedPerS   int     `json:"offered_per_s"`
 	SubmittedPerS float64 `json:"submitted_per_s"`
-	Submitted     int     `json:"submitted"`
-	Rejected      int     `json:"rejected"`
-	Finalized     int     `json:"finalized"`
+	// AcceptedPerS is the readings the door accepted per second of
+	// submission.
+	AcceptedPerS float64 `json:"accepted_per_s"`
+	// Submitted counts the readings accepted, Rejected those refused for
+	// good (one by one, in a whole-batch answer, or lost with a failed
+	// request).
+	Submitted int `json:"submitted"`
+	Rejected  int `json:"rejected"`
+	// RefusedAnswers counts the batches refused whole with HTTP 429 or
+	// 503 (with Processes).
+	RefusedAnswers int `json:"refused_answers"`
+	// Retried counts the readings sent again after an overload refusal
+	// (a reading refused twice counts twice); Rejected has those still
+	// refused when the drain ended.
+	Retried   int `json:"retried"`
+	Finalized int `json:"finalized"`
 	// Skipped counts the readings of the step's meters that the chain
 	// recorded as missing during the step: a later reading of the same
 	// meter was finalized first, so the earlier one can never be.
@@ -230,6 +263,14 @@ type Step struct {
 	// 0: each cost at least one propose timeout.
 	LateRounds  int     `json:"late_round_blocks"`
 	SignSeconds float64 `json:"sign_s"`
+	// NodeCPUSeconds is the CPU time (user + system) each node process
+	// used from the step's first submission to its end (with Processes,
+	// on Linux; validator-1 first).
+	NodeCPUSeconds []float64 `json:"node_cpu_s,omitempty"`
+	// BenchCPUSeconds is the bench process's CPU time over the same span
+	// (on Linux): the submitters and tracker, and with the validators in
+	// process, the validators too.
+	BenchCPUSeconds float64 `json:"bench_cpu_s"`
 	// FirstError is the first refusal of the door, if any.
 	FirstError string `json:"first_error,omitempty"`
 }
@@ -284,12 +325,21 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		finish(res, nil, nil)
 	}()
 
-	progress(Event{Message: fmt.Sprintf("starting %d validators with %d meters", o.Validators, o.Devices)})
+	where := "in this process"
+	if o.Processes {
+		where = "as processes"
+	}
+	progress(Event{Message: fmt.Sprintf("starting %d validators %s with %d meters", o.Validators, where, o.Devices)})
 	nw, err := startNetwork(ctx, o)
 	if err != nil {
 		return nil, err
 	}
-	tr := newTracker(nw.nodes[0], nw.devIndex)
+	feed, seen, err := nw.cl.feed(ctx)
+	if err != nil {
+		nw.close()
+		return nil, err
+	}
+	tr := newTracker(feed, seen, nw.devIndex)
 	defer func() {
 		tr.close()
 		nw.close()
@@ -366,12 +416,19 @@ func conditions(o Options) Conditions {
 	c := Conditions{
 		Cores: runtime.GOMAXPROCS(0), CPUs: runtime.NumCPU(),
 		StepSeconds: o.Duration.Seconds(), Devices: o.Devices, TickMs: float64(o.Tick) / float64(time.Millisecond),
-		Ingestion:    "node.SubmitReadings in-process, pre-signed readings, each meter to one validator, batches per tick",
+		Ingestion:    "node.SubmitReadings in-process, pre-signed readings, each meter to its industry's validator, batches per tick, overload refusals sent again after Retry-After",
 		Network:      fmt.Sprintf("%d validators in one process, badger stores, libp2p over loopback TCP", o.Validators),
 		FinalityNode: "validator-1's block events",
 		Params:       "devnet (idle interval 3s, propose timeout 1s + 0.5s/round), reading window 1h",
 		Go:           runtime.Version(),
 		Platform:     runtime.GOOS + "/" + runtime.GOARCH,
+		Processes:    o.Processes,
+	}
+	if o.Processes {
+		c.Ingestion = "POST /v1/readings (JSON arrays), pre-signed readings, each meter to its industry's validator, one batch per validator per tick, one request at a time per validator, overload refusals sent again after Retry-After"
+		c.Network = fmt.Sprintf("%d validators as OS processes (waterchain run --home), badger stores, libp2p over loopback TCP", o.Validators)
+		c.FinalityNode = "validator-1's block events on GET /v1/events, blocks from GET /v1/blocks/data/{height}"
+		c.Params = "devnet (heartbeat 1s, propose timeout 1s + 0.5s/round), reading window 1h; node config as waterchain testnet writes it"
 	}
 	if raw, err := os.ReadFile("/proc/loadavg"); err == nil {
 		if f := strings.Fields(string(raw)); len(f) >= 3 {

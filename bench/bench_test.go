@@ -93,7 +93,7 @@ func TestSignAndIndex(t *testing.T) {
 			t.Fatalf("reading %d: seq %d time %d after seq %d time %d", k, r.Seq, r.Time, p.Seq, p.Time)
 		}
 		last[r.Device] = r
-		if got, ok := st.index(m, r); !ok || got != k {
+		if got, ok := st.index(m, readingID{r.Device, r.Seq}); !ok || got != k {
 			t.Fatalf("reading %d found at %d, %v", k, got, ok)
 		}
 	}
@@ -101,7 +101,7 @@ func TestSignAndIndex(t *testing.T) {
 		if r.Seq <= last[r.Device].Seq || r.Time <= last[r.Device].Time {
 			t.Fatalf("next step's reading seq %d time %d does not follow %d/%d", r.Seq, r.Time, last[r.Device].Seq, last[r.Device].Time)
 		}
-		if _, ok := st.index(nw.devIndex[r.Device], r); ok {
+		if _, ok := st.index(nw.devIndex[r.Device], readingID{r.Device, r.Seq}); ok {
 			t.Fatalf("next step's reading seq %d found in this step", r.Seq)
 		}
 	}

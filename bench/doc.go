@@ -13,6 +13,22 @@
 // cores, so the network can finalize at most verify_per_s ÷ validators
 // readings per second; Result.Ratio is the fraction of that bound reached.
 //
+// With Options.Processes the validators are instead OS processes of the
+// waterchain binary ("waterchain run --home DIR", each with the config
+// waterchain testnet writes), and the bench is their client as meters and
+// gateways are: each step's readings, pre-signed and pre-encoded as JSON,
+// are POSTed in batches to /v1/readings of the validator running the
+// meter's industry, one request at a time per validator; finality comes
+// from validator-1's block events on GET /v1/events and its blocks from
+// GET /v1/blocks/data/{height}. Each step also counts the batches refused
+// whole (429 or 503) and reads each node's CPU time from /proc/PID/stat.
+// The nodes are put in their own process group with Pdeathsig (Linux), so
+// the kernel kills them if the bench dies; otherwise they get SIGTERM when
+// the run ends, and SIGKILL 10 s later. Both modes share the network
+// setup (home.WriteNetwork with meters registered in genesis, as
+// waterchain testnet --devices does; reading window 1 h), the step logic
+// and the tracker, behind the cluster and chainFeed interfaces.
+//
 // Run does everything; Options has defaults for every zero field. The
 // waterchain bench command prints a table of steps and the Result as one
 // line of JSON (DESIGN.md, Interfaces).
@@ -24,7 +40,12 @@
 // Step.Skipped counts any reading lost that way). The step
 // then submits them in batches every Options.Tick at the offered rate, to
 // every validator concurrently, and waits up to Options.Drain after the
-// last submission for them to be final. A step's finalized rate is its
+// last submission for them to be final. One gateway per validator sends
+// its batches in order, one request at a time; readings the node refuses
+// as overload (429/503, a full mempool, a busy door) are sent again, in
+// order, after the answer's Retry-After, for at most Options.Drain after
+// the step (Options.NoRetry counts them lost instead), and their latency
+// runs from their first request. A step's finalized rate is its
 // readings finalized divided by the time from its first submission to its
 // last finalization, so a step the network keeps up with scores a little
 // under its offered rate (by latency ÷ duration), and one it cannot keep up

@@ -28,7 +28,7 @@ func TestReadingOvertakenIsFinalized(t *testing.T) {
 	defer nw.close()
 	st := nw.sign(2, 1000)
 	first, second := st.readings[0], st.readings[1]
-	n := nw.nodes[0]
+	n := nw.cl.(*inProcess).nodes[0]
 	// The second reading arrives first, as when gossip reorders.
 	if errs := n.SubmitReadings([]*chain.Reading{second}); errs[0] != nil {
 		t.Fatal(errs[0])

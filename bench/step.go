@@ -11,8 +11,6 @@ import (
 	"time"
 
 	"github.com/waterchain/waterchain/chain"
-	"github.com/waterchain/waterchain/node"
-	"github.com/waterchain/waterchain/node/events"
 )
 
 // stepState is one step's readings and their times. Readings are ordered
@@ -20,6 +18,9 @@ import (
 // k / D of the step.
 type stepState struct {
 	readings []*chain.Reading
+	// encoded[k] is readings[k]'s JSON, for HTTP submission; nil in
+	// process.
+	encoded  [][]byte
 	firstSeq []uint64 // per meter: the sequence number of its first reading
 	t0       time.Time
 	// submitAt[k] is when reading k was handed to SubmitReadings, in ns
@@ -35,7 +36,7 @@ type stepState struct {
 }
 
 // index finds reading r among the step's readings.
-func (st *stepState) index(meter int, r *chain.Reading) (int, bool) {
+func (st *stepState) index(meter int, r readingID) (int, bool) {
 	d := len(st.firstSeq)
 	if r.Seq < st.firstSeq[meter] {
 		return 0, false
@@ -48,12 +49,16 @@ func (st *stepState) index(meter int, r *chain.Reading) (int, bool) {
 }
 
 // sign makes and signs the next n readings, round-robin over the meters,
-// timed from now at rate per second (each meter's times strictly rising).
+// timed from now at rate per second (each meter's times strictly rising),
+// and with nw.encode encodes each as JSON.
 func (nw *network) sign(n, rate int) *stepState {
 	d := len(nw.meters)
 	st := &stepState{
 		readings: make([]*chain.Reading, n), firstSeq: make([]uint64, d),
 		submitAt: make([]int64, n), rejected: make([]bool, n), finalAt: make([]int64, n),
+	}
+	if nw.encode {
+		st.encoded = make([][]byte, n)
 	}
 	base := chain.TimeOf(time.Now())
 	for m := range d {
@@ -82,17 +87,15 @@ func (nw *network) sign(n, rate int) *stepState {
 			defer wg.Done()
 			for k := start; k < end; k++ {
 				st.readings[k].Sign(nw.chainID, nw.meters[k%d])
+				if st.encoded != nil {
+					// A signed reading always encodes.
+					st.encoded[k], _ = json.Marshal(st.readings[k])
+				}
 			}
 		}()
 	}
 	wg.Wait()
 	return st
-}
-
-// job is one batch for one validator.
-type job struct {
-	readings []*chain.Reading
-	idx      []int
 }
 
 // runStep signs the step's readings, submits them at rate for
@@ -106,37 +109,23 @@ func (nw *network) runStep(ctx context.Context, tr *tracker, label string, rate 
 	// Signing made garbage; collect it before the clock starts.
 	runtime.GC()
 
-	missingBefore := nw.missing()
-	v := len(nw.nodes)
-	var firstErr error
-	var errMu sync.Mutex
-	jobs := make([]chan job, v)
+	v := nw.o.Validators
+	jobs := make([]chan []int, v)
+	gateways := make([]*gateway, v)
+	giveUp := make(chan struct{})
 	var wg sync.WaitGroup
+	cpuBefore, selfBefore := nw.cl.nodeCPU(), selfCPUOrZero()
 	st.t0 = time.Now()
 	tr.begin(st)
 	defer tr.end()
 	for i := range v {
-		jobs[i] = make(chan job, 16)
+		jobs[i] = make(chan []int, 16)
+		gateways[i] = &gateway{node: i, cl: nw.cl, st: st, retry: !o.NoRetry}
 		wg.Add(1)
-		go func(n *node.Node, jobs <-chan job) {
+		go func(g *gateway, jobs <-chan []int) {
 			defer wg.Done()
-			for j := range jobs {
-				at := int64(time.Since(st.t0))
-				for _, k := range j.idx {
-					st.submitAt[k] = at
-				}
-				for i, err := range n.SubmitReadings(j.readings) {
-					if err != nil {
-						st.rejected[j.idx[i]] = true
-						errMu.Lock()
-						if firstErr == nil {
-							firstErr = err
-						}
-						errMu.Unlock()
-					}
-				}
-			}
-		}(nw.nodes[i], jobs[i])
+			g.run(ctx, jobs, giveUp)
+		}(gateways[i], jobs[i])
 	}
 	tick := time.NewTicker(o.Tick)
 	sent := 0
@@ -152,16 +141,14 @@ func (nw *network) runStep(ctx context.Context, tr *tracker, label string, rate 
 		if due <= sent {
 			continue
 		}
-		batches := make([]job, v)
+		batches := make([][]int, v)
 		for k := sent; k < due; k++ {
-			// Meter m always goes to validator m mod v; with a meter count
-			// that is a multiple of v that is k mod v.
-			b := &batches[(k%len(nw.meters))%v]
-			b.readings = append(b.readings, st.readings[k])
-			b.idx = append(b.idx, k)
+			// Meter m always goes to the validator of its industry.
+			i := nw.meterNode[k%len(nw.meters)]
+			batches[i] = append(batches[i], k)
 		}
 		for i, b := range batches {
-			if len(b.readings) > 0 {
+			if len(b) > 0 {
 				jobs[i] <- b
 			}
 		}
@@ -171,7 +158,10 @@ func (nw *network) runStep(ctx context.Context, tr *tracker, label string, rate 
 	for _, c := range jobs {
 		close(c)
 	}
+	// Readings refused as overload are retried for at most the drain.
+	giveUpTimer := time.AfterFunc(o.Drain, func() { close(giveUp) })
 	wg.Wait()
+	giveUpTimer.Stop()
 	submitEnd := time.Since(st.t0)
 	if stopErr != nil {
 		return nil, stopErr
@@ -183,25 +173,47 @@ func (nw *network) runStep(ctx context.Context, tr *tracker, label string, rate 
 		}
 	}
 	res.Submitted, res.Rejected = n-rejected, rejected
-	if firstErr != nil {
-		res.FirstError = firstErr.Error()
+	var firstErrAt time.Time
+	for _, g := range gateways {
+		res.RefusedAnswers += g.refusedAnswers
+		res.Retried += g.retried
+		if g.firstErr != nil && (firstErrAt.IsZero() || g.firstErrAt.Before(firstErrAt)) {
+			res.FirstError, firstErrAt = g.firstErr.Error(), g.firstErrAt
+		}
 	}
 	res.SubmittedPerS = float64(n) / submitEnd.Seconds()
+	res.AcceptedPerS = float64(res.Submitted) / submitEnd.Seconds()
 
-	if err := tr.waitFinalized(ctx, res.Submitted, o.Drain, nw.stopped); err != nil {
+	if err := tr.waitFinalized(ctx, res.Submitted, o.Drain, nw.cl.stopped); err != nil {
 		return nil, err
 	}
+	if cpu := nw.cl.nodeCPU(); cpu != nil && len(cpuBefore) == len(cpu) {
+		res.NodeCPUSeconds = make([]float64, len(cpu))
+		for i := range cpu {
+			res.NodeCPUSeconds[i] = round2(cpu[i] - cpuBefore[i])
+		}
+	}
+	res.BenchCPUSeconds = round2(selfCPUOrZero() - selfBefore)
 	tr.mu.Lock()
-	defer tr.mu.Unlock()
 	if tr.err != nil {
+		tr.mu.Unlock()
 		return nil, tr.err
 	}
 	res.Finalized, res.Blocks, res.MaxBlock, res.LateRounds = st.finalized, st.blocks, st.maxBlock, st.lateRound
-	res.Skipped = nw.missing() - missingBefore
 	lat := make([]float64, 0, st.finalized)
 	var last int64
+	// A meter with an accepted reading not final may have had it skipped.
+	var unsettled []int
+	seen := make(map[int]bool)
 	for k, f := range st.finalAt {
-		if f == 0 || st.rejected[k] {
+		if st.rejected[k] {
+			continue
+		}
+		if f == 0 {
+			if m := k % len(nw.meters); !seen[m] {
+				seen[m] = true
+				unsettled = append(unsettled, m)
+			}
 			continue
 		}
 		last = max(last, f)
@@ -210,22 +222,45 @@ func (nw *network) runStep(ctx context.Context, tr *tracker, label string, rate 
 	if last > 0 {
 		res.FinalizedPerS = float64(len(lat)) / time.Duration(last).Seconds()
 	}
+	tr.mu.Unlock()
 	res.LatencyP50Ms, res.LatencyP99Ms, res.LatencyMaxMs = percentile(lat, 0.50), percentile(lat, 0.99), percentile(lat, 1)
+	res.Skipped = nw.skipped(ctx, unsettled)
 	return res, nil
 }
 
-// missing is the number of readings validator-1's chain records as
-// missing over all meters: sequence numbers skipped when a later reading
-// of the meter was finalized first.
-func (nw *network) missing() int {
+// skipped is how many more readings validator-1 records as missing for
+// meters (indices) than when last asked: sequence numbers passed over
+// when a later reading of the meter was finalized first. Only meters with
+// a reading not final are asked, so a step the network keeps up with
+// costs no requests (over HTTP, asking all 16,000 meters of 16 validators
+// took minutes on a loaded machine).
+func (nw *network) skipped(ctx context.Context, meters []int) int {
+	if len(meters) == 0 {
+		return 0
+	}
+	keys := make([]chain.PubKey, len(meters))
+	for i, m := range meters {
+		keys[i] = nw.meters[m].Public()
+	}
 	total := 0
-	for _, k := range nw.meters {
-		if d, err := nw.nodes[0].Device(k.Public()); err == nil {
-			total += int(d.Missing)
+	for i, got := range nw.cl.missing(ctx, keys) {
+		m := meters[i]
+		if got >= 0 && uint64(got) > nw.missingSeen[m] {
+			total += int(uint64(got) - nw.missingSeen[m])
+			nw.missingSeen[m] = uint64(got)
 		}
 	}
 	return total
 }
+
+// selfCPUOrZero is this process's CPU seconds, 0 where unknown.
+func selfCPUOrZero() float64 {
+	s, _ := selfCPU()
+	return s
+}
+
+// round2 rounds to hundredths, the precision of /proc's clock ticks.
+func round2(x float64) float64 { return math.Round(x*100) / 100 }
 
 // percentile returns the q-quantile (0 < q <= 1) of xs by the nearest-rank
 // method, 0 for none. It sorts xs.
@@ -241,9 +276,8 @@ func percentile(xs []float64, q float64) float64 {
 // tracker follows validator-1's finalized data blocks and stamps the
 // current step's readings with the time their block became final.
 type tracker struct {
-	n        *node.Node
+	feed     chainFeed
 	devIndex map[chain.PubKey]int
-	sub      *events.Subscription
 	changed  chan struct{} // signalled when the step's finalized count grows
 	done     chan struct{}
 
@@ -252,12 +286,10 @@ type tracker struct {
 	err  error
 }
 
-func newTracker(n *node.Node, devIndex map[chain.PubKey]int) *tracker {
-	t := &tracker{
-		n: n, devIndex: devIndex, sub: n.Events().Subscribe(4096),
-		changed: make(chan struct{}, 1), done: make(chan struct{}),
-	}
-	go t.run(n.Height(chain.LaneData))
+// newTracker follows feed from data height seen.
+func newTracker(feed chainFeed, seen uint64, devIndex map[chain.PubKey]int) *tracker {
+	t := &tracker{feed: feed, devIndex: devIndex, changed: make(chan struct{}, 1), done: make(chan struct{})}
+	go t.run(seen)
 	return t
 }
 
@@ -265,36 +297,31 @@ func newTracker(n *node.Node, devIndex map[chain.PubKey]int) *tracker {
 // seen, so an event lost by a slow subscription loses no block.
 func (t *tracker) run(seen uint64) {
 	defer close(t.done)
-	for ev := range t.sub.C {
-		if ev.Kind != "block" {
-			continue
-		}
-		var be node.BlockEvent
-		if err := json.Unmarshal(ev.Data, &be); err != nil || be.Lane != chain.LaneData {
-			continue
-		}
-		now := time.Now()
-		for h := seen + 1; h <= be.Height; h++ {
-			b, err := t.n.Block(chain.LaneData, h)
+	for ev := range t.feed.events() {
+		for h := seen + 1; h <= ev.height; h++ {
+			b, err := t.feed.block(h)
 			if err != nil {
-				t.mu.Lock()
-				if t.err == nil {
-					t.err = fmt.Errorf("bench: reading finalized block data/%d: %w", h, err)
-				}
-				t.mu.Unlock()
+				t.fail(fmt.Errorf("bench: reading finalized block data/%d: %w", h, err))
 				continue
 			}
-			round := uint32(0)
-			if b.Cert != nil {
-				round = b.Cert.Round
-			}
-			t.account(b, round, now)
+			t.account(b, ev.at)
 		}
-		seen = max(seen, be.Height)
+		seen = max(seen, ev.height)
+	}
+	if err := t.feed.err(); err != nil {
+		t.fail(err)
 	}
 }
 
-func (t *tracker) account(b *chain.Block, round uint32, now time.Time) {
+func (t *tracker) fail(err error) {
+	t.mu.Lock()
+	if t.err == nil {
+		t.err = err
+	}
+	t.mu.Unlock()
+}
+
+func (t *tracker) account(b finalBlock, now time.Time) {
 	t.mu.Lock()
 	st := t.step
 	if st == nil {
@@ -303,7 +330,7 @@ func (t *tracker) account(b *chain.Block, round uint32, now time.Time) {
 	}
 	at := max(int64(now.Sub(st.t0)), 1)
 	grew := 0
-	for _, r := range b.Readings {
+	for _, r := range b.readings {
 		m, ok := t.devIndex[r.Device]
 		if !ok {
 			continue
@@ -314,10 +341,10 @@ func (t *tracker) account(b *chain.Block, round uint32, now time.Time) {
 		}
 	}
 	st.blocks++
-	if round > 0 {
+	if b.round > 0 {
 		st.lateRound++
 	}
-	st.maxBlock = max(st.maxBlock, len(b.Readings))
+	st.maxBlock = max(st.maxBlock, len(b.readings))
 	st.finalized += grew
 	t.mu.Unlock()
 	if grew > 0 {
@@ -341,7 +368,7 @@ func (t *tracker) end() {
 }
 
 // waitFinalized waits until the step has want readings final, or for
-// drain, or until stopped reports a node that stopped.
+// drain, or until stopped reports a node that stopped or the feed fails.
 func (t *tracker) waitFinalized(ctx context.Context, want int, drain time.Duration, stopped func() error) error {
 	deadline := time.NewTimer(drain)
 	defer deadline.Stop()
@@ -352,8 +379,11 @@ func (t *tracker) waitFinalized(ctx context.Context, want int, drain time.Durati
 			return err
 		}
 		t.mu.Lock()
-		got := t.step.finalized
+		got, err := t.step.finalized, t.err
 		t.mu.Unlock()
+		if err != nil {
+			return err
+		}
 		if got >= want {
 			return nil
 		}
@@ -369,6 +399,6 @@ func (t *tracker) waitFinalized(ctx context.Context, want int, drain time.Durati
 }
 
 func (t *tracker) close() {
-	t.sub.Close()
+	t.feed.close()
 	<-t.done
 }

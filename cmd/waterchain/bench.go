@@ -23,12 +23,27 @@ func init() { rootCmd.AddCommand(newBenchCmd()) }
 
 func newBenchCmd() *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "bench [--validators 4] [--duration 10s] [--rates 1000,2000,...]",
+		Use:   "bench [--processes] [--validators 4] [--duration 10s] [--rates 1000,2000,...]",
 		Short: "Measure finalized readings/s and submit-to-final latency on this machine",
 		Long: `Start validators in this process (real stores in a temporary directory,
 libp2p over loopback), drive pre-signed readings through each node's
 ingestion path at rising rates, and print per step the offered and
 finalized readings/s and the submit-to-final latency (p50, p99, max).
+
+With --processes, each validator runs as an OS process of this binary
+("waterchain run --home DIR", its config as "waterchain testnet --devices"
+writes it), and the readings are POSTed in batches to /v1/readings of each
+meter's own validator, as meters and gateways do; latency runs from the
+request to validator-1's block event on /v1/events. Each step then also
+reports the batches refused whole (429/503) and the CPU seconds each node
+process used.
+
+In both modes, readings refused as overload (429/503, a full mempool) are
+sent again in order after the answer's Retry-After, as a gateway does,
+for at most --drain after the step (RETRIED counts them; --no-retry counts
+them as lost); their latency runs from the first request. The processes are stopped when the bench ends, and killed by
+the kernel if it dies. Their output is in DIR/net/validator-N/node.log
+(with --dir).
 
 Before the network starts, the same run measures this machine's
 crypto/ed25519 verification rate on all cores. Every reading is verified once
@@ -41,13 +56,17 @@ gives the reported latencies. The last line of the output is one JSON object
 with the figures: finalized_per_s, latency_p50_ms, latency_p99_ms,
 verify_per_s, validators, ratio, and the conditions.`,
 		Example: `  waterchain bench
+  waterchain bench --processes
+  waterchain bench --processes --validators 7 --rates 500 --duration 15s --no-half-peak
   waterchain bench --rates 2000,4000,8000 --duration 20s
   waterchain bench --validators 1 --duration 5s --cpuprofile bench.pprof`,
 		Args: cobra.NoArgs,
 	}
 	cmd.AddCommand(newBenchHistoryCmd())
 	var o bench.Options
-	cmd.Flags().IntVar(&o.Validators, "validators", bench.DefaultValidators, "validator nodes, all in this process")
+	cmd.Flags().IntVar(&o.Validators, "validators", bench.DefaultValidators, "validator nodes, in this process unless --processes")
+	cmd.Flags().BoolVar(&o.Processes, "processes", false, "run each validator as an OS process and submit over HTTP")
+	cmd.Flags().BoolVar(&o.NoRetry, "no-retry", false, "count readings refused as overload (429/503, full mempool) as lost instead of sending them again after Retry-After")
 	cmd.Flags().DurationVar(&o.Duration, "duration", bench.DefaultDuration, "how long each step submits readings")
 	rates := cmd.Flags().String("rates", "", "offered readings/s of each step, comma-separated (default: rising from --start-rate)")
 	cmd.Flags().IntVar(&o.StartRate, "start-rate", bench.DefaultStartRate, "first offered rate of the rising steps")
@@ -60,7 +79,7 @@ verify_per_s, validators, ratio, and the conditions.`,
 	cmd.Flags().BoolVar(&o.SkipHalfPeak, "no-half-peak", false, "skip the last step at half the peak rate (latencies are then the peak step's)")
 	cmd.Flags().StringVar(&o.Dir, "dir", "", "write the network here instead of a temporary directory")
 	cpuprofile := cmd.Flags().String("cpuprofile", "", "write a CPU profile of the whole run to this file (go tool pprof)")
-	logLevel := cmd.Flags().String("log-level", "error", "nodes' log level to stderr: debug, info, warn, error")
+	logLevel := cmd.Flags().String("log-level", "error", "nodes' log level (to stderr; with --processes to each node.log): debug, info, warn, error")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		var err error
 		if o.Rates, err = parseRates(*rates); err != nil {
@@ -71,6 +90,7 @@ verify_per_s, validators, ratio, and the conditions.`,
 			return fmt.Errorf("--log-level %q: want debug, info, warn or error", *logLevel)
 		}
 		o.Logger = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
+		o.NodeLogLevel = *logLevel
 		if err := o.Validate(); err != nil {
 			return err
 		}
@@ -131,7 +151,7 @@ type stepTable struct {
 
 func newStepTable(w io.Writer) *stepTable { return &stepTable{w: w, start: time.Now()} }
 
-const stepColumns = "STEP\tOFFERED/s\tSUBMITTED/s\tFINALIZED/s\tFINAL\tREJECTED\tSKIPPED\tP50 ms\tP99 ms\tMAX ms\tBLOCKS\tLATE\tMAX BLOCK\tSIGN s"
+const stepColumns = "STEP\tOFFERED/s\tSUBMITTED/s\tACCEPTED/s\tFINALIZED/s\tFINAL\tREJECTED\t429/503\tRETRIED\tSKIPPED\tP50 ms\tP99 ms\tMAX ms\tBLOCKS\tLATE\tMAX BLOCK\tSIGN s\tNODES CPU s\tBENCH CPU s"
 
 func (t *stepTable) event(ev bench.Event) {
 	if ev.Step == nil {
@@ -146,10 +166,25 @@ func (t *stepTable) event(ev bench.Event) {
 		t.header = true
 	}
 	s := ev.Step
-	fmt.Fprintf(tw, "%s\t%d\t%.0f\t%.0f\t%d/%d\t%d\t%d\t%.0f\t%.0f\t%.0f\t%d\t%d\t%d\t%.1f\t\n",
-		s.Label, s.OfferedPerS, s.SubmittedPerS, s.FinalizedPerS, s.Finalized, s.Submitted, s.Rejected, s.Skipped,
-		s.LatencyP50Ms, s.LatencyP99Ms, s.LatencyMaxMs, s.Blocks, s.LateRounds, s.MaxBlock, s.SignSeconds)
+	nodesCPU := "-"
+	if s.NodeCPUSeconds != nil {
+		total := 0.0
+		for _, c := range s.NodeCPUSeconds {
+			total += c
+		}
+		nodesCPU = strconv.FormatFloat(total, 'f', 1, 64)
+	}
+	fmt.Fprintf(tw, "%s\t%d\t%.0f\t%.0f\t%.0f\t%d/%d\t%d\t%d\t%d\t%d\t%.0f\t%.0f\t%.0f\t%d\t%d\t%d\t%.1f\t%s\t%.1f\t\n",
+		s.Label, s.OfferedPerS, s.SubmittedPerS, s.AcceptedPerS, s.FinalizedPerS, s.Finalized, s.Submitted, s.Rejected, s.RefusedAnswers, s.Retried, s.Skipped,
+		s.LatencyP50Ms, s.LatencyP99Ms, s.LatencyMaxMs, s.Blocks, s.LateRounds, s.MaxBlock, s.SignSeconds, nodesCPU, s.BenchCPUSeconds)
 	tw.Flush()
+	if len(s.NodeCPUSeconds) > 0 {
+		per := make([]string, len(s.NodeCPUSeconds))
+		for i, c := range s.NodeCPUSeconds {
+			per[i] = fmt.Sprintf("v%d %.1f", i+1, c)
+		}
+		fmt.Fprintf(t.w, "  node CPU s: %s\n", strings.Join(per, ", "))
+	}
 	if s.FirstError != "" {
 		fmt.Fprintf(t.w, "  first refusal: %s\n", s.FirstError)
 	}

@@ -1,0 +1,154 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/waterchain/waterchain/chain"
+)
+
+// scriptedCluster answers each submit with the next of its answers and
+// records the batches (by reading Seq) and when they came.
+type scriptedCluster struct {
+	answers []func(rs []*chain.Reading) ([]error, bool, time.Duration)
+	batches [][]uint64
+	at      []time.Time
+}
+
+func (c *scriptedCluster) submit(_ context.Context, _ int, rs []*chain.Reading, _ [][]byte) ([]error, bool, time.Duration) {
+	var seqs []uint64
+	for _, r := range rs {
+		seqs = append(seqs, r.Seq)
+	}
+	c.batches, c.at = append(c.batches, seqs), append(c.at, time.Now())
+	answer := c.answers[min(len(c.batches), len(c.answers))-1]
+	return answer(rs)
+}
+
+func (c *scriptedCluster) feed(context.Context) (chainFeed, uint64, error) { return nil, 0, nil }
+func (c *scriptedCluster) missing(context.Context, []chain.PubKey) []int64 { return nil }
+func (c *scriptedCluster) stopped() error                                  { return nil }
+func (c *scriptedCluster) nodeCPU() []float64                              { return nil }
+func (c *scriptedCluster) close()                                          {}
+
+var errBadReading = errors.New("bad reading")
+
+// busyAnswer refuses a whole batch as overload, retry after d.
+func busyAnswer(d time.Duration) func([]*chain.Reading) ([]error, bool, time.Duration) {
+	return func(rs []*chain.Reading) ([]error, bool, time.Duration) {
+		errs := make([]error, len(rs))
+		for i := range errs {
+			errs[i] = fmt.Errorf("%w: 429", ErrOverload)
+		}
+		return errs, true, d
+	}
+}
+
+// refuseSeq accepts every reading but the one with seq, refused for good.
+func refuseSeq(seq uint64) func([]*chain.Reading) ([]error, bool, time.Duration) {
+	return func(rs []*chain.Reading) ([]error, bool, time.Duration) {
+		errs := make([]error, len(rs))
+		for i, r := range rs {
+			if r.Seq == seq {
+				errs[i] = errBadReading
+			}
+		}
+		return errs, false, 0
+	}
+}
+
+func gatewayStep(n int) *stepState {
+	st := &stepState{readings: make([]*chain.Reading, n), submitAt: make([]int64, n), rejected: make([]bool, n), t0: time.Now()}
+	for k := range n {
+		st.readings[k] = &chain.Reading{Seq: uint64(k)}
+	}
+	return st
+}
+
+// TestGatewayRetriesOverload: readings refused as overload are sent again,
+// in order and ahead of those that came due meanwhile, after the answer's
+// Retry-After; their latency still starts at the first request; a reading
+// refused for another reason is not sent again.
+func TestGatewayRetriesOverload(t *testing.T) {
+	const pause = 30 * time.Millisecond
+	st := gatewayStep(5)
+	jobs := make(chan []int, 4)
+	cl := &scriptedCluster{}
+	cl.answers = []func([]*chain.Reading) ([]error, bool, time.Duration){
+		func(rs []*chain.Reading) ([]error, bool, time.Duration) {
+			jobs <- []int{3, 4} // come due while the first batch is refused
+			close(jobs)
+			return busyAnswer(pause)(rs)
+		},
+		refuseSeq(3),
+	}
+	g := &gateway{node: 0, cl: cl, st: st, retry: true}
+	jobs <- []int{0, 1, 2}
+	g.run(context.Background(), jobs, make(chan struct{}))
+
+	if want := [][]uint64{{0, 1, 2}, {0, 1, 2, 3, 4}}; !slices.EqualFunc(cl.batches, want, slices.Equal) {
+		t.Fatalf("batches %v, want %v", cl.batches, want)
+	}
+	if gap := cl.at[1].Sub(cl.at[0]); gap < pause {
+		t.Errorf("sent again after %s, before the Retry-After of %s", gap, pause)
+	}
+	if g.refusedAnswers != 1 || g.retried != 3 {
+		t.Errorf("%d refused answers, %d retried; want 1 and 3", g.refusedAnswers, g.retried)
+	}
+	if want := []bool{false, false, false, true, false}; !slices.Equal(st.rejected, want) {
+		t.Errorf("rejected %v, want %v", st.rejected, want)
+	}
+	if !errors.Is(g.firstErr, errBadReading) {
+		t.Errorf("first error %v, want the final refusal", g.firstErr)
+	}
+	second := cl.at[1].Sub(st.t0).Nanoseconds()
+	for k := range 3 {
+		if st.submitAt[k] <= 0 || st.submitAt[k] >= second {
+			t.Errorf("reading %d submitted at %d ns, want its first request (before %d)", k, st.submitAt[k], second)
+		}
+	}
+}
+
+// TestGatewayNoRetry: without retries an overload refusal is final.
+func TestGatewayNoRetry(t *testing.T) {
+	st := gatewayStep(3)
+	jobs := make(chan []int, 1)
+	jobs <- []int{0, 1, 2}
+	close(jobs)
+	cl := &scriptedCluster{answers: []func([]*chain.Reading) ([]error, bool, time.Duration){busyAnswer(time.Hour)}}
+	g := &gateway{node: 0, cl: cl, st: st, retry: false}
+	g.run(context.Background(), jobs, make(chan struct{}))
+	if len(cl.batches) != 1 || g.retried != 0 || g.refusedAnswers != 1 || !slices.Equal(st.rejected, []bool{true, true, true}) {
+		t.Errorf("%d batches, %d retried, %d refused answers, rejected %v", len(cl.batches), g.retried, g.refusedAnswers, st.rejected)
+	}
+}
+
+// TestGatewayGivesUp: readings still refused as overload when the drain
+// ends are refused for good, and run returns.
+func TestGatewayGivesUp(t *testing.T) {
+	st := gatewayStep(2)
+	jobs := make(chan []int, 1)
+	jobs <- []int{0, 1}
+	close(jobs)
+	cl := &scriptedCluster{answers: []func([]*chain.Reading) ([]error, bool, time.Duration){busyAnswer(5 * time.Millisecond)}}
+	giveUp := make(chan struct{})
+	time.AfterFunc(100*time.Millisecond, func() { close(giveUp) })
+	g := &gateway{node: 0, cl: cl, st: st, retry: true}
+	done := make(chan struct{})
+	go func() {
+		g.run(context.Background(), jobs, giveUp)
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("gateway still retrying 10 s after giving up")
+	}
+	if len(cl.batches) < 2 || !slices.Equal(st.rejected, []bool{true, true}) || !errors.Is(g.firstErr, errGaveUp) {
+		t.Errorf("%d batches, rejected %v, first error %v", len(cl.batches), st.rejected, g.firstErr)
+	}
+}
