@@ -100,23 +100,7 @@ func (p *historyProc) exited() error {
 }
 
 func historyGetJSON(ctx context.Context, url string, v any) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := historyClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s: %s: %s", url, resp.Status, bytes.TrimSpace(body))
-	}
-	return json.Unmarshal(body, v)
+	return getJSON(ctx, historyClient, url, v)
 }
 
 func (p *historyProc) status(ctx context.Context) (api.Status, error) {

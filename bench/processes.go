@@ -175,11 +175,17 @@ func startProcesses(ctx context.Context, o Options, written *home.Network, g *ge
 
 // get decodes the JSON answer of GET path on node i.
 func (c *processes) get(ctx context.Context, i int, path string, out any) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.apis[i]+path, nil)
+	return getJSON(ctx, c.http, c.apis[i]+path, out)
+}
+
+// getJSON decodes the JSON answer of GET url; another status is an error
+// naming the answer.
+func getJSON(ctx context.Context, client *http.Client, url string, out any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return err
 	}
-	resp, err := c.http.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		return err
 	}
@@ -189,7 +195,7 @@ func (c *processes) get(ctx context.Context, i int, path string, out any) error 
 		return err
 	}
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s: %s: %s", path, resp.Status, bytes.TrimSpace(body))
+		return fmt.Errorf("GET %s: %s: %s", url, resp.Status, bytes.TrimSpace(body))
 	}
 	return json.Unmarshal(body, out)
 }
