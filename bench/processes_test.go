@@ -63,6 +63,7 @@ func TestSubmitOverloadOverHTTP(t *testing.T) {
 	}
 	cfg.API.Listen = "127.0.0.1:0"
 	cfg.Mempool.MaxReadings = 3
+	cfg.Mempool.AdmitFloor = 3
 	nodeKey, err := h.LoadNodeKey()
 	if err != nil {
 		t.Fatal(err)
