@@ -25,7 +25,10 @@ import (
 // devnetManifest is the manifest file devnet writes in its directory.
 const devnetManifest = "devnet.json"
 
-func init() {
+func init() { rootCmd.AddCommand(newDevnetCmd()) }
+
+// newDevnetCmd is devnet: a whole local network in one process.
+func newDevnetCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "devnet [--validators 4] [--auditors 1] [--devices 2] [--dir DIR] [--quiet]",
 		Short: "Run a whole local network: validators, an auditor, simulated meters and the dashboard",
@@ -131,7 +134,7 @@ devnet continues it rather than replaying it. --quiet runs the meters alone.`,
 			return err
 		}
 	}
-	rootCmd.AddCommand(cmd)
+	return cmd
 }
 
 // openOrCreateDevnet resumes the network in dir, or writes a new one.

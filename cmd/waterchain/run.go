@@ -15,7 +15,10 @@ import (
 	"github.com/waterchain/waterchain/node/home"
 )
 
-func init() {
+func init() { rootCmd.AddCommand(newRunCmd()) }
+
+// newRunCmd is run: one node from its home directory.
+func newRunCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "run --home DIR [--p2p-listen MA]... [--api-listen ADDR] [--bootstrap MA]...",
 		Short: "Run a node (validator or auditor, from its key's place in genesis)",
@@ -90,7 +93,7 @@ cleanly; run it again to resume from the last finalized block.`,
 		}
 		return closeErr
 	}
-	rootCmd.AddCommand(cmd)
+	return cmd
 }
 
 // newLogger makes the node's slog logger from the config's log section.

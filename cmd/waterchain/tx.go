@@ -148,9 +148,15 @@ func parseDrops(s string) (uint64, error) {
 	return w*chain.DropUnit + f, nil
 }
 
+// The transactions of accounts and meters; tx_economy.go holds the market,
+// permit and governance ones.
 func init() {
 	rootCmd.AddCommand(txCmd)
+	txCmd.AddCommand(newTransferCmd(), newRegisterDeviceCmd(), newRevokeDeviceCmd())
+}
 
+// newTransferCmd is tx transfer: send drops to another account.
+func newTransferCmd() *cobra.Command {
 	transfer := &cobra.Command{
 		Use:     "transfer --key FILE --to ADDRESS --amount DROPS",
 		Short:   "Send drops to another account",
@@ -171,8 +177,12 @@ func init() {
 		}
 		return submitTx(cmd, tf, &chain.Tx{Transfer: &chain.Transfer{To: addr, Amount: units}})
 	}
-	txCmd.AddCommand(transfer)
+	return transfer
+}
 
+// newRegisterDeviceCmd is tx register-device: an industry registers a
+// meter's key; a key the chain would refuse is refused before signing.
+func newRegisterDeviceCmd() *cobra.Command {
 	reg := &cobra.Command{
 		Use:     "register-device --key FILE --device PUBKEY [--label TEXT]",
 		Short:   "Register a meter's key to your industry",
@@ -189,8 +199,12 @@ func init() {
 		}
 		return submitTx(cmd, rf, &chain.Tx{RegisterDevice: &chain.RegisterDevice{Device: dev, Label: *label}})
 	}
-	txCmd.AddCommand(reg)
+	return reg
+}
 
+// newRevokeDeviceCmd is tx revoke-device: a meter's owner or a regulator
+// revokes it.
+func newRevokeDeviceCmd() *cobra.Command {
 	revoke := &cobra.Command{
 		Use:     "revoke-device --key FILE --device PUBKEY",
 		Short:   "Revoke a meter (its owner, or a regulator)",
@@ -206,7 +220,7 @@ func init() {
 		}
 		return submitTx(cmd, vf, &chain.Tx{RevokeDevice: &chain.RevokeDevice{Device: dev}})
 	}
-	txCmd.AddCommand(revoke)
+	return revoke
 }
 
 // parseNewKey parses a key about to enter the chain (a device to register,
