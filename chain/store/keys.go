@@ -236,7 +236,6 @@ func decodeHead(key []byte, lane chain.Lane, v []byte) (chain.Header, error) {
 	return decodeHeader(key, lane, height, v[heightLen:])
 }
 
-
 // decodeHeight decodes a head height stored under key.
 func decodeHeight(key, v []byte) (uint64, error) {
 	if len(v) != heightLen {

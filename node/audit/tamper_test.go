@@ -19,6 +19,7 @@ import (
 func laneHeightKey(prefix byte, lane chain.Lane, height uint64) []byte {
 	return binary.BigEndian.AppendUint64([]byte{prefix, byte(lane)}, height)
 }
+
 // headerKey is the block record: header and certificate (schema 4).
 func headerKey(lane chain.Lane, height uint64) []byte { return laneHeightKey('h', lane, height) }
 func entryKey(lane chain.Lane, height uint64, i uint32) []byte {
