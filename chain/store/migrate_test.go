@@ -123,3 +123,27 @@ func TestBlockByHashSkipsSharedPrefix(t *testing.T) {
 		t.Fatalf("BlockByHash of an unknown hash with a known prefix: %v, want ErrNotFound", err)
 	}
 }
+
+// TestDamagedRecordIsNamed: a block whose anchor's record is damaged does
+// not rebuild; the error names the anchor's record, not the block read.
+func TestDamagedRecordIsNamed(t *testing.T) {
+	kv := store.NewMemory()
+	s := openStore(t, kv)
+	commitScenario(t, s) // data/2 anchors tx/1
+	k := laneHeightKey('h', chain.LaneTx, 1)
+	v := bytes.Clone(mustGet(t, kv, k))
+	v[5] ^= 0x01 // in the block hash the record begins with
+	put(t, kv, k, v)
+	s = openStore(t, kv)
+	_, err := s.Block(chain.LaneData, 2)
+	var re *store.BlockRecordError
+	if !errors.As(err, &re) || !errors.Is(err, store.ErrCorrupt) {
+		t.Fatalf("Block(data/2) = %v, want a BlockRecordError wrapping ErrCorrupt", err)
+	}
+	if re.Lane != chain.LaneTx || re.Height != 1 {
+		t.Fatalf("the error names %s/%d, want tx/1: %v", re.Lane, re.Height, err)
+	}
+	if _, err := s.Block(chain.LaneData, 1); err != nil {
+		t.Fatalf("data/1, which does not depend on tx/1: %v", err)
+	}
+}
