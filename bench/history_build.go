@@ -10,7 +10,6 @@ import (
 	"time"
 
 	badger "github.com/dgraph-io/badger/v4"
-	"github.com/dgraph-io/badger/v4/options"
 
 	"github.com/waterchain/waterchain/chain"
 	"github.com/waterchain/waterchain/chain/store"
@@ -270,9 +269,9 @@ func (hn *historyNet) signReadings(c *audittest.Chain, o HistoryOptions, first, 
 // closes it, and returns the bytes of its files.
 func historyCompactedSize(dir string) (int64, error) {
 	// The options that decide the on-disk format are the store's own
-	// (store.OpenBadger): Snappy-compressed tables, default table and
-	// value-log sizes.
-	opts := badger.DefaultOptions(dir).WithLogger(nil).WithCompression(options.Snappy).
+	// (store.OpenBadger): its table format, default table and value-log
+	// sizes.
+	opts := store.WithTableFormat(badger.DefaultOptions(dir)).WithLogger(nil).
 		WithNumCompactors(2).WithMetricsEnabled(false)
 	db, err := badger.Open(opts)
 	if err != nil {

@@ -213,15 +213,51 @@ func TestTamperedBlocksOneVerdict(t *testing.T) {
 	}
 }
 
-// overwrite writes b's header and certificate records at data/height.
+// overwrite writes b's block record at data/height as an attacker with
+// the disk would, in the layout of chain/store/record.go with every hash
+// stored (none derived), adding the shared values it names that the store
+// lacks.
 func overwrite(t *testing.T, kv store.KV, height uint64, b *chain.Block) {
 	t.Helper()
-	key := func(prefix byte) []byte {
-		return binary.BigEndian.AppendUint64([]byte{prefix, byte(chain.LaneData)}, height)
-	}
 	batch := kv.NewBatch()
-	batch.Set(key('h'), chain.MustEncode(&b.Header))
-	batch.Set(key('c'), chain.MustEncode(b.Cert))
+	ids := map[string]uint64{}
+	if err := kv.Iterate([]byte{'v'}, store.IterOptions{}, func(k, v []byte) error {
+		ids[string(v)] = uint64(binary.BigEndian.Uint32(k[1:]))
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	id := func(v []byte) uint64 {
+		i, ok := ids[string(v)]
+		if !ok {
+			i = uint64(len(ids))
+			ids[string(v)] = i
+			batch.Set(binary.BigEndian.AppendUint32([]byte{'v'}, uint32(i)), v)
+		}
+		return i
+	}
+	h, c := &b.Header, b.Cert
+	hash := h.Hash()
+	rec := append([]byte{0x01}, hash[:]...)
+	rec = append(rec, 1|2|4) // entries root, prev hash and anchor hash stored
+	rec = binary.AppendUvarint(rec, id([]byte(h.ChainID)))
+	rec = binary.AppendVarint(rec, int64(h.Time))
+	rec = binary.AppendUvarint(rec, uint64(h.NumEntries))
+	rec = append(rec, h.EntriesRoot[:]...)
+	rec = append(rec, h.StateRoot[:]...)
+	rec = append(rec, h.PrevHash[:]...)
+	rec = binary.AppendUvarint(rec, h.Anchor.Height)
+	rec = append(rec, h.Anchor.Hash[:]...)
+	rec = binary.AppendUvarint(rec, id(h.ValidatorsHash[:]))
+	rec = binary.AppendUvarint(rec, id(h.Proposer[:]))
+	rec = binary.AppendUvarint(rec, uint64(c.Round))
+	rec = binary.AppendUvarint(rec, uint64(len(c.Sigs)))
+	for _, s := range c.Sigs {
+		rec = binary.AppendUvarint(rec, id(s.Validator[:]))
+		rec = binary.AppendUvarint(rec, uint64(len(s.Sig)))
+		rec = append(rec, s.Sig...)
+	}
+	batch.Set(binary.BigEndian.AppendUint64([]byte{'h', byte(chain.LaneData)}, height), rec)
 	if err := batch.Write(); err != nil {
 		t.Fatal(err)
 	}

@@ -3,11 +3,15 @@ package store_test
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	badger "github.com/dgraph-io/badger/v4"
+	"github.com/dgraph-io/badger/v4/options"
 
 	"github.com/waterchain/waterchain/chain/store"
 )
@@ -123,4 +127,62 @@ func TestBadgerQuietLogger(t *testing.T) {
 	if !strings.Contains(buf.String(), "component=badger") {
 		t.Fatalf("no badger message at Debug:\n%s", buf.String())
 	}
+}
+
+// TestBadgerReadsSnappyTables opens a directory whose tables an older
+// version wrote with Snappy in 4 KiB blocks: every key reads back, and a
+// compaction into the store's format keeps them.
+func TestBadgerReadsSnappyTables(t *testing.T) {
+	dir := t.TempDir()
+	db, err := badger.Open(badger.DefaultOptions(dir).WithLogger(nil).WithCompression(options.Snappy).WithMemTableSize(store.MinMemTableSize))
+	if err != nil {
+		t.Fatal(err)
+	}
+	value := func(i int) []byte { return bytes.Repeat([]byte{byte(i), byte(i >> 8)}, 100) }
+	const n = 5000
+	wb := db.NewWriteBatch()
+	for i := range n {
+		if err := wb.Set([]byte(fmt.Sprintf("k%05d", i)), value(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := wb.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Flatten(1); err != nil { // tables on disk, not only the log
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	check := func() {
+		t.Helper()
+		kv := openBadgerWith(t, dir, store.BadgerOptions{MemTableSize: store.MinMemTableSize})
+		defer kv.Close()
+		got := 0
+		if err := kv.Iterate(nil, store.IterOptions{}, func(k, v []byte) error {
+			if want := value(got); !bytes.Equal(v, want) || string(k) != fmt.Sprintf("k%05d", got) {
+				return fmt.Errorf("key %d: %q = %x", got, k, v)
+			}
+			got++
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if got != n {
+			t.Fatalf("read %d keys, wrote %d", got, n)
+		}
+	}
+	check()
+	db, err = badger.Open(store.WithTableFormat(badger.DefaultOptions(dir)).WithLogger(nil).WithMemTableSize(store.MinMemTableSize))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Flatten(1); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	check()
 }

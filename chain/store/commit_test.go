@@ -237,13 +237,13 @@ func TestOpenSchema(t *testing.T) {
 	future := store.NewMemory()
 	openStore(t, future)
 	b = future.NewBatch()
-	b.Set([]byte("mschema"), binary.BigEndian.AppendUint64(nil, 4))
+	b.Set([]byte("mschema"), binary.BigEndian.AppendUint64(nil, 5))
 	if err := b.Write(); err != nil {
 		t.Fatal(err)
 	}
 	_, err = store.Open(future)
 	wantErr(t, err, store.ErrSchema)
-	if !strings.Contains(err.Error(), "schema 4") || !strings.Contains(err.Error(), "schema 3") {
+	if !strings.Contains(err.Error(), "schema 5") || !strings.Contains(err.Error(), "schema 4") {
 		t.Errorf("error %q does not name both versions", err)
 	}
 

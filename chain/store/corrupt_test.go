@@ -29,6 +29,11 @@ func timeKeyOf(dev chain.PubKey, t chain.Time, seq uint64) []byte {
 	return binary.BigEndian.AppendUint64(k, seq)
 }
 
+func blockHashKeyOf(b *chain.Block) []byte {
+	h := b.Hash()
+	return binary.BigEndian.AppendUint64(append(append([]byte{'b'}, h[:8]...), byte(b.Header.Lane)), b.Header.Height)
+}
+
 func location(height uint64, index uint32) []byte {
 	return binary.BigEndian.AppendUint32(binary.BigEndian.AppendUint64(nil, height), index)
 }
@@ -70,23 +75,35 @@ func TestCorruptRecords(t *testing.T) {
 				put(t, kv, laneHeightKey('h', chain.LaneData, 2), garbage)
 			},
 			func(s *store.Store, sc *scenario) error { _, err := s.Block(chain.LaneData, 2); return err },
-			"header of data/2"},
+			"block record of data/2: not a block record"},
 		{"header of another height",
 			func(t *testing.T, kv store.KV, sc *scenario) {
 				put(t, kv, laneHeightKey('h', chain.LaneData, 2), mustGet(t, kv, laneHeightKey('h', chain.LaneData, 1)))
 			},
 			func(s *store.Store, sc *scenario) error { _, err := s.Header(chain.LaneData, 2); return err },
-			"holds the header of data/1"},
+			// The record at 2 holds the hash of data/1: the next block,
+			// whose previous hash it gives, no longer rebuilds.
+			"the header rebuilt from the record hashes to"},
+		{"header of another height, read alone",
+			func(t *testing.T, kv store.KV, sc *scenario) {
+				put(t, kv, laneHeightKey('h', chain.LaneTx, 1), mustGet(t, kv, laneHeightKey('h', chain.LaneTx, 2)))
+			},
+			func(s *store.Store, sc *scenario) error { _, err := s.Header(chain.LaneTx, 1); return err },
+			"block record of tx/1"},
 		{"header missing below the head",
 			func(t *testing.T, kv store.KV, sc *scenario) { put(t, kv, laneHeightKey('h', chain.LaneData, 2), nil) },
 			func(s *store.Store, sc *scenario) error { _, err := s.Header(chain.LaneData, 2); return err },
-			"header of data/2: missing"},
-		{"certificate of another height",
+			"block record of data/2: missing"},
+		{"shared value missing",
+			func(t *testing.T, kv store.KV, sc *scenario) { put(t, kv, []byte{'v', 0, 0, 0, 0}, nil) },
+			func(s *store.Store, sc *scenario) error { return nil }, // Open fails
+			"shared value 1 follows 0 values"},
+		{"shared value changed",
 			func(t *testing.T, kv store.KV, sc *scenario) {
-				put(t, kv, laneHeightKey('c', chain.LaneData, 2), mustGet(t, kv, laneHeightKey('c', chain.LaneData, 1)))
+				put(t, kv, []byte{'v', 0, 0, 0, 1}, bytes.Repeat([]byte{7}, 32))
 			},
 			func(s *store.Store, sc *scenario) error { _, err := s.Block(chain.LaneData, 2); return err },
-			"holds the certificate of data/1"},
+			"the header rebuilt from the record hashes to"},
 		{"entry replaced by another",
 			func(t *testing.T, kv store.KV, sc *scenario) {
 				put(t, kv, entryKeyOf(chain.LaneData, 2, 1), mustGet(t, kv, entryKeyOf(chain.LaneData, 2, 0)))
@@ -140,17 +157,19 @@ func TestCorruptRecords(t *testing.T) {
 			},
 			func(s *store.Store, sc *scenario) error { _, _, err := s.Tx(sc.txs[0].Hash()); return err },
 			"entry 1 of tx/1: holds tx"},
-		{"block hash index points at another block",
+		{"block hash index key of the wrong length",
 			func(t *testing.T, kv store.KV, sc *scenario) {
 				h := sc.blocks[2].Hash()
+				put(t, kv, blockHashKeyOf(sc.blocks[2]), nil)
 				put(t, kv, append([]byte{'b'}, h[:]...), []byte{byte(chain.LaneData), 0, 0, 0, 0, 0, 0, 0, 1})
 			},
 			func(s *store.Store, sc *scenario) error { _, err := s.BlockByHash(sc.blocks[2].Hash()); return err },
-			"names data/1, whose hash is"},
+			"block hash index key is 33 bytes"},
 		{"block hash index points at nothing",
 			func(t *testing.T, kv store.KV, sc *scenario) {
 				h := sc.blocks[2].Hash()
-				put(t, kv, append([]byte{'b'}, h[:]...), []byte{byte(chain.LaneTx), 0, 0, 0, 0, 0, 0, 0, 9})
+				put(t, kv, blockHashKeyOf(sc.blocks[2]), nil)
+				put(t, kv, binary.BigEndian.AppendUint64(append(append([]byte{'b'}, h[:8]...), byte(chain.LaneTx)), 9), []byte{})
 			},
 			func(s *store.Store, sc *scenario) error { _, err := s.BlockByHash(sc.blocks[2].Hash()); return err },
 			"names tx/9, which is not stored"},
@@ -160,7 +179,9 @@ func TestCorruptRecords(t *testing.T) {
 			"head of data"},
 		{"head beyond the blocks",
 			func(t *testing.T, kv store.KV, sc *scenario) {
-				put(t, kv, []byte{'l', byte(chain.LaneTx)}, binary.BigEndian.AppendUint64(nil, 9))
+				h := sc.blocks[3].Header // tx/2, the head
+				h.Height = 9
+				put(t, kv, []byte{'l', byte(chain.LaneTx)}, append(binary.BigEndian.AppendUint64(nil, 9), chain.MustEncode(&h)...))
 			},
 			func(s *store.Store, sc *scenario) error { return nil },
 			"names height 9"},

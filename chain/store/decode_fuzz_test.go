@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"testing"
 
@@ -71,8 +72,14 @@ func FuzzDecodeStoredRecords(f *testing.F) {
 	f.Add(chain.MustEncode(&c))
 	f.Add(appendLocation(nil, 7, 2))
 	f.Add(appendLocation(nil, 0, 2))
-	f.Add(encodeHeight(7))
-	f.Add(encodeHeight(0))
+	f.Add(binary.BigEndian.AppendUint64(nil, 7))
+	f.Add(binary.BigEndian.AppendUint64(nil, 0))
+	h := sampleHeader()
+	f.Add(encodeHead(&h))
+	rec := &record{flags: flagPrevHash | flagEntriesRoot, numEntries: 3, round: 1, sigs: []recordSig{{signer: 2, sig: c.Sigs[0].Sig}}}
+	f.Add(appendRecord(nil, rec))
+	rec.flags = 0
+	f.Add(appendRecord(nil, rec))
 	f.Add(encodeBlockRef(chain.LaneTx, 7))
 	f.Add(encodeBlockRef(9, 7))
 	f.Add([]byte{})
@@ -89,6 +96,17 @@ func FuzzDecodeStoredRecords(f *testing.F) {
 			if cert.Lane != chain.LaneData || cert.Height != 7 || cert.ValidateBasic() != nil {
 				t.Fatalf("accepted certificate %+v", cert)
 			}
+		}
+		if rec, err := decodeRecord(headerKey(chain.LaneData, 7), data); !isCorrupt(t, "record", err) {
+			if rec.numEntries > chain.MaxBlockEntries || len(rec.sigs) > chain.MaxValidators || rec.flags&^flagsKnown != 0 {
+				t.Fatalf("accepted record %+v", rec)
+			}
+			if again, err := decodeRecord(headerKey(chain.LaneData, 7), appendRecord(nil, rec)); err != nil || again.hash != rec.hash {
+				t.Fatalf("a re-encoded record does not decode: %v", err)
+			}
+		}
+		if h, err := decodeHead(headKey(chain.LaneData), chain.LaneData, data); !isCorrupt(t, "head", err) && (h.Lane != chain.LaneData || h.Height == 0) {
+			t.Fatalf("accepted head %+v", h)
 		}
 		if loc, err := decodeLocation([]byte("n"), chain.LaneData, data); !isCorrupt(t, "location", err) {
 			if loc.Height == 0 || !bytes.Equal(appendLocation(nil, loc.Height, loc.Index), data) {

@@ -27,17 +27,13 @@ var ErrIndex = errors.New("index does not match the blocks")
 // only to name the block whose entries are wrong.
 func (s *Store) CheckBlockIndexes(b *chain.Block) error {
 	h := &b.Header
-	key := hashKey(prefixBlockHash, h.Hash())
+	key := blockHashKey(h.Hash(), h.Lane, h.Height)
 	v, err := s.kv.Get(key)
 	if err != nil {
 		return indexErr(key, err, "block %s/%d", h.Lane, h.Height)
 	}
-	lane, height, err := decodeBlockRef(key, v)
-	if err != nil {
-		return fmt.Errorf("%w: %w", ErrIndex, err)
-	}
-	if lane != h.Lane || height != h.Height {
-		return fmt.Errorf("%w: %s names %s/%d, the block is %s/%d", ErrIndex, keyName(key), lane, height, h.Lane, h.Height)
+	if len(v) != 0 {
+		return fmt.Errorf("%w: %s holds %d bytes, want none", ErrIndex, keyName(key), len(v))
 	}
 	want := func(key []byte, lane chain.Lane, index int) error {
 		v, err := s.kv.Get(key)
@@ -86,7 +82,7 @@ func indexErr(key []byte, err error, format string, args ...any) error {
 
 // IndexCounts are the entries of each index table.
 type IndexCounts struct {
-	Blocks        uint64 // block hash → lane, height (both lanes)
+	Blocks        uint64 // block hash, lane, height (both lanes)
 	ReadingSeqs   uint64 // device, seq → location
 	ReadingTimes  uint64 // device, time, seq → location
 	ReadingHashes uint64 // reading hash → location
@@ -152,7 +148,7 @@ func (s *IndexSum) Add(o IndexSum) {
 func BlockIndexSum(b *chain.Block) IndexSum {
 	var s IndexSum
 	h := &b.Header
-	s.add(hashKey(prefixBlockHash, h.Hash()), encodeBlockRef(h.Lane, h.Height))
+	s.add(blockHashKey(h.Hash(), h.Lane, h.Height), nil)
 	for i, r := range b.Readings {
 		loc := appendLocation(nil, h.Height, uint32(i))
 		s.add(readSeqKey(r.Device, r.Seq), loc)

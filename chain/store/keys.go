@@ -12,11 +12,12 @@ import (
 // other packages may write under are reserved in reserved.go.
 const (
 	prefixMeta      = 'm' // m<name>                     metadata
-	prefixHead      = 'l' // l<lane>                     lane head height
-	prefixHeader    = 'h' // h<lane><height>             block header
-	prefixCert      = 'c' // c<lane><height>             commit certificate
+	prefixHead      = 'l' // l<lane>                     lane head: height, header
+	prefixHeader    = 'h' // h<lane><height>             block record: header and certificate (record.go)
+	prefixCert      = 'c' // c<lane><height>             commit certificate, schema 3 and older (migrate.go)
 	prefixEntry     = 'e' // e<lane><height><index>      one entry (reading or tx)
-	prefixBlockHash = 'b' // b<block hash>               lane, height
+	prefixBlockHash = 'b' // b<hash:8><lane><height>     (empty): blocks by hash
+	prefixShared    = 'v' // v<id:4>                     a value block records share (shared.go)
 	prefixReadTime  = 'r' // r<device><time><seq>        height, index
 	prefixReadSeq   = 'n' // n<device><seq>              height, index
 	prefixReadHash  = 'd' // d<reading hash>             height, index
@@ -26,7 +27,7 @@ const (
 )
 
 // schemaVersion is the layout version recorded under metaSchema.
-const schemaVersion = 3 // 2: the reading hash index (d); 3: the tx kind index (k)
+const schemaVersion = 4 // 2: the reading hash index (d); 3: the tx kind index (k); 4: block records (h, v), short block hash index (b)
 
 // Metadata names.
 const (
@@ -41,7 +42,27 @@ const (
 	pubKeyLen   = len(chain.PubKey{})
 	locationLen = heightLen + indexLen
 	blockRefLen = 1 + heightLen
+	// blockHashKeyLen is the length of a block hash index key: the first
+	// blockHashPrefixLen bytes of the hash, the lane and the height.
+	blockHashPrefixLen = 8
+	blockHashKeyLen    = 1 + blockHashPrefixLen + blockRefLen
 )
+
+// blockHashPrefix is the prefix of the block hash index keys of the
+// blocks whose hash begins as h's: usually one block, a few if hashes
+// share their first bytes, which a lookup tells apart by the hash each
+// block's record holds.
+func blockHashPrefix(h chain.Hash) []byte {
+	return append([]byte{prefixBlockHash}, h[:blockHashPrefixLen]...)
+}
+
+func blockHashKey(h chain.Hash, lane chain.Lane, height uint64) []byte {
+	k := make([]byte, 0, blockHashKeyLen)
+	k = append(k, prefixBlockHash)
+	k = append(k, h[:blockHashPrefixLen]...)
+	k = append(k, byte(lane))
+	return binary.BigEndian.AppendUint64(k, height)
+}
 
 func metaKey(name string) []byte { return append([]byte{prefixMeta}, name...) }
 
@@ -116,7 +137,7 @@ func keyName(k []byte) string {
 		}
 	case prefixHeader, prefixCert:
 		if len(body) == 1+heightLen {
-			what := "header"
+			what := "block record"
 			if k[0] == prefixCert {
 				what = "certificate"
 			}
@@ -129,9 +150,20 @@ func keyName(k []byte) string {
 		if len(body) == 1+heightLen+indexLen {
 			return fmt.Sprintf("entry %d of %s/%d", binary.BigEndian.Uint32(body[1+heightLen:]), chain.Lane(body[0]), binary.BigEndian.Uint64(body[1:]))
 		}
-	case prefixBlockHash, prefixTx, prefixReadHash:
+	case prefixBlockHash:
+		if len(k) == blockHashKeyLen {
+			return fmt.Sprintf("block hash index %x… %s/%d", body[:blockHashPrefixLen], chain.Lane(body[blockHashPrefixLen]), binary.BigEndian.Uint64(body[blockHashPrefixLen+1:]))
+		}
 		if len(body) == hashLen {
-			what := map[byte]string{prefixBlockHash: "block hash index", prefixTx: "tx index", prefixReadHash: "reading hash index"}[k[0]]
+			return fmt.Sprintf("block hash index %x (schema 3)", body)
+		}
+	case prefixShared:
+		if len(body) == 4 {
+			return fmt.Sprintf("shared value %d", binary.BigEndian.Uint32(body))
+		}
+	case prefixTx, prefixReadHash:
+		if len(body) == hashLen {
+			what := map[byte]string{prefixTx: "tx index", prefixReadHash: "reading hash index"}[k[0]]
 			return fmt.Sprintf("%s %x", what, body)
 		}
 	case prefixReadTime:
@@ -184,7 +216,25 @@ func decodeLocation(key []byte, lane chain.Lane, v []byte) (Location, error) {
 	return loc, nil
 }
 
-func encodeHeight(h uint64) []byte { return binary.BigEndian.AppendUint64(nil, h) }
+// encodeHead encodes a lane head: its height and its header in full, so
+// that Open loads the head without deriving fields from other records
+// (a damaged record below the head is then the audit's to name, and does
+// not stop the node from opening).
+func encodeHead(h *chain.Header) []byte {
+	return append(binary.BigEndian.AppendUint64(nil, h.Height), chain.MustEncode(h)...)
+}
+
+// decodeHead decodes the head of lane stored under key.
+func decodeHead(key []byte, lane chain.Lane, v []byte) (chain.Header, error) {
+	if len(v) < heightLen {
+		return chain.Header{}, corrupt(key, "head is %d bytes, want at least %d", len(v), heightLen)
+	}
+	height, err := decodeHeight(key, v[:heightLen])
+	if err != nil {
+		return chain.Header{}, err
+	}
+	return decodeHeader(key, lane, height, v[heightLen:])
+}
 
 // decodeHeight decodes a head height stored under key.
 func decodeHeight(key, v []byte) (uint64, error) {

@@ -1,7 +1,9 @@
 package store
 
 import (
+	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 
 	"github.com/waterchain/waterchain/chain"
@@ -15,11 +17,15 @@ import (
 var migrations = map[uint64]func(kv KV) error{
 	1: migrateReadingHashIndex,
 	2: migrateTxKindIndex,
+	3: migrateBlockRecords,
 }
 
-// migrateBatchWrites bounds the writes of one migration batch, well under
-// what a badger transaction takes.
-const migrateBatchWrites = 10_000
+// migrateBatchWrites and migrateBatchBytes bound one migration batch, well
+// under what a badger transaction takes with the smallest memtable.
+const (
+	migrateBatchWrites = 10_000
+	migrateBatchBytes  = 512 << 10
+)
 
 // migrateReadingHashIndex builds the reading hash index (d) of schema 2
 // from the stored data blocks: one pass over the data lane's entries, the
@@ -64,17 +70,8 @@ func migrateTxKindIndex(kv KV) error {
 // setting the index entries it derives, written in batches of
 // migrateBatchWrites; the last batch records schema.
 func indexEntries(kv KV, lane chain.Lane, schema uint64, fn func(k, v []byte, height uint64, index uint32, set func(k, v []byte)) error) error {
-	b := kv.NewBatch()
-	defer func() { b.Discard() }()
-	writes := 0
-	var flushErr error
-	set := func(k, v []byte) {
-		b.Set(k, v)
-		if writes++; writes == migrateBatchWrites && flushErr == nil {
-			flushErr = b.Write()
-			b, writes = kv.NewBatch(), 0
-		}
-	}
+	mb := newMigrationBatch(kv)
+	defer mb.discard()
 	prefix := []byte{prefixEntry, byte(lane)}
 	err := kv.Iterate(prefix, IterOptions{}, func(k, v []byte) error {
 		if len(k) != len(prefix)+heightLen+indexLen {
@@ -82,16 +79,186 @@ func indexEntries(kv KV, lane chain.Lane, schema uint64, fn func(k, v []byte, he
 		}
 		height := binary.BigEndian.Uint64(k[len(prefix):])
 		index := binary.BigEndian.Uint32(k[len(prefix)+heightLen:])
-		if err := fn(k, v, height, index, set); err != nil {
+		if err := fn(k, v, height, index, mb.set); err != nil {
 			return err
 		}
-		return flushErr
+		return mb.err
 	})
 	if err != nil {
 		return err
 	}
-	b.Set(metaKey(metaSchema), binary.BigEndian.AppendUint64(nil, schema))
-	return b.Write()
+	return mb.finish(schema)
+}
+
+// migrationBatch writes a migration in batches of migrateBatchWrites.
+type migrationBatch struct {
+	kv      KV
+	b       Batch
+	writes  int
+	bytes   int
+	err     error  // the first failed write
+	flushed func() // called after each batch is written
+}
+
+func newMigrationBatch(kv KV) *migrationBatch {
+	return &migrationBatch{kv: kv, b: kv.NewBatch()}
+}
+
+func (m *migrationBatch) set(k, v []byte) {
+	m.b.Set(k, v)
+	m.count(len(k) + len(v))
+}
+
+func (m *migrationBatch) delete(k []byte) {
+	m.b.Delete(k)
+	m.count(len(k))
+}
+
+func (m *migrationBatch) count(n int) {
+	m.writes++
+	m.bytes += n
+	if (m.writes >= migrateBatchWrites || m.bytes >= migrateBatchBytes) && m.err == nil {
+		m.err = m.b.Write()
+		m.b, m.writes, m.bytes = m.kv.NewBatch(), 0, 0
+		if m.err == nil && m.flushed != nil {
+			m.flushed()
+		}
+	}
+}
+
+// finish records schema in the last batch and writes it.
+func (m *migrationBatch) finish(schema uint64) error {
+	if m.err != nil {
+		return m.err
+	}
+	m.b.Set(metaKey(metaSchema), binary.BigEndian.AppendUint64(nil, schema))
+	return m.b.Write()
+}
+
+func (m *migrationBatch) discard() { m.b.Discard() }
+
+// migrateBlockRecords rewrites the blocks of schema 3, a CBOR header (h)
+// and certificate (c) each, as the block records of schema 4 (record.go),
+// and the block hash index (b<hash:32> → lane, height) in its short form
+// (b<hash:8><lane><height>). One pass over the blocks, paid at the first
+// start of the new version only. Records already rewritten by a pass cut
+// short are left as they are.
+func migrateBlockRecords(kv KV) error {
+	shared, err := loadSharedTable(kv)
+	if err != nil {
+		return err
+	}
+	var genesis *chain.Hash
+	if v, err := kv.Get(metaKey(metaGenesis)); err == nil && len(v) == hashLen {
+		genesis = new(chain.Hash)
+		copy(genesis[:], v)
+	}
+	// hashAt reads a block's hash from its record in either schema.
+	hashAt := func(lane chain.Lane, height uint64) (chain.Hash, error) {
+		key := headerKey(lane, height)
+		v, err := kv.Get(key)
+		if err != nil {
+			return chain.Hash{}, err
+		}
+		if len(v) > 0 && v[0] == recordV1 {
+			return recordHash(key, v)
+		}
+		h, err := decodeHeader(key, lane, height, v)
+		if err != nil {
+			return chain.Hash{}, err
+		}
+		return h.Hash(), nil
+	}
+	mb := newMigrationBatch(kv)
+	defer mb.discard()
+	in := shared.newInterner(mb.b)
+	mb.flushed = func() {
+		in.commit()
+		in.batch = mb.b
+	}
+	// The lane heads hold their header (keys.go): rewritten first, in the
+	// first batch, while the head's header is still stored whole.
+	for _, lane := range chain.Lanes {
+		key := headKey(lane)
+		v, err := kv.Get(key)
+		if errors.Is(err, ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if len(v) != heightLen {
+			continue // rewritten by a pass cut short
+		}
+		height, err := decodeHeight(key, v)
+		if err != nil {
+			return err
+		}
+		hv, err := kv.Get(headerKey(lane, height))
+		if err != nil {
+			return fmt.Errorf("reading the head of %s: %w", lane, err)
+		}
+		h, err := decodeHeader(headerKey(lane, height), lane, height, hv)
+		if err != nil {
+			return err
+		}
+		mb.set(key, encodeHead(&h))
+	}
+	err = kv.Iterate([]byte{prefixHeader}, IterOptions{}, func(k, v []byte) error {
+		if len(k) != 2+heightLen {
+			return corrupt(k, "header key of %d bytes", len(k))
+		}
+		if len(v) > 0 && v[0] == recordV1 {
+			return nil
+		}
+		lane, height := chain.Lane(k[1]), binary.BigEndian.Uint64(k[2:])
+		h, err := decodeHeader(k, lane, height, v)
+		if err != nil {
+			return err
+		}
+		ckey := certKey(lane, height)
+		cv, err := kv.Get(ckey)
+		if errors.Is(err, ErrNotFound) {
+			return corrupt(ckey, "missing beside its header")
+		}
+		if err != nil {
+			return err
+		}
+		c, err := decodeCert(ckey, lane, height, cv)
+		if err != nil {
+			return err
+		}
+		hash := h.Hash()
+		if c.BlockHash != hash {
+			return corrupt(ckey, "certifies block %s, the header hashes to %s", c.BlockHash, hash)
+		}
+		rec := newRecord(&h, c, hash, genesis, hashAt, in.intern)
+		mb.set(bytes.Clone(k), appendRecord(nil, rec))
+		mb.delete(ckey)
+		return mb.err
+	})
+	if err != nil {
+		return fmt.Errorf("rewriting the blocks as records: %w", err)
+	}
+	err = kv.Iterate([]byte{prefixBlockHash}, IterOptions{}, func(k, v []byte) error {
+		if len(k) == blockHashKeyLen {
+			return nil
+		}
+		if len(k) != 1+hashLen {
+			return corrupt(k, "block hash index key of %d bytes", len(k))
+		}
+		lane, height, err := decodeBlockRef(k, v)
+		if err != nil {
+			return err
+		}
+		mb.delete(bytes.Clone(k))
+		mb.set(blockHashKey(chain.Hash(k[1:]), lane, height), []byte{})
+		return mb.err
+	})
+	if err != nil {
+		return fmt.Errorf("shortening the block hash index: %w", err)
+	}
+	return mb.finish(4)
 }
 
 // migrate runs the migrations from schema from to schemaVersion.

@@ -32,39 +32,102 @@ func (s *Store) getCommitted(key []byte, lane chain.Lane, height uint64) ([]byte
 	return v, err
 }
 
-// Header returns the header of the committed block of lane at height.
-func (s *Store) Header(lane chain.Lane, height uint64) (chain.Header, error) {
+// record reads and decodes the block record of lane at height.
+func (s *Store) record(lane chain.Lane, height uint64) ([]byte, *record, error) {
 	key := headerKey(lane, height)
 	v, err := s.getCommitted(key, lane, height)
 	if err != nil {
+		return nil, nil, recordErr(lane, height, err)
+	}
+	rec, err := decodeRecord(key, v)
+	if err != nil {
+		return nil, nil, recordErr(lane, height, err)
+	}
+	return key, rec, nil
+}
+
+// blockHash returns the hash of the committed block of lane at height,
+// as its record holds it.
+func (s *Store) blockHash(lane chain.Lane, height uint64) (chain.Hash, error) {
+	key := headerKey(lane, height)
+	v, err := s.getCommitted(key, lane, height)
+	if err != nil {
+		return chain.Hash{}, err
+	}
+	return recordHash(key, v)
+}
+
+// hashAt is blockHash for a record that names the block at lane and
+// height: its absence is corruption.
+func (s *Store) hashAt(lane chain.Lane, height uint64) (chain.Hash, error) {
+	h, err := s.blockHash(lane, height)
+	if errors.Is(err, ErrNotFound) {
+		err = corrupt(headerKey(lane, height), "missing, named by a later block record")
+	}
+	return h, recordErr(lane, height, err)
+}
+
+// headerOf rebuilds the header of rec, the record of lane at height.
+// When the header does not hash to the record's hash and some of its
+// hashes came from other records (its parent's, its anchor's), those are
+// rebuilt in turn: a damaged one is named instead (BlockRecordError), so
+// that the damage is blamed on the record that holds it.
+func (s *Store) headerOf(key []byte, rec *record, lane chain.Lane, height uint64) (chain.Header, error) {
+	s.mu.RLock()
+	genesis := s.genesis
+	s.mu.RUnlock()
+	h, err := rec.header(key, lane, height, genesis, s.hashAt, s.shared.value)
+	if err == nil || !errors.Is(err, errRebuilt) {
+		return h, recordErr(lane, height, err)
+	}
+	if rec.flags&flagPrevHash == 0 && height > 1 {
+		if _, perr := s.Header(lane, height-1); perr != nil {
+			return chain.Header{}, perr
+		}
+	}
+	if rec.flags&flagAnchorHash == 0 && rec.anchorHeight > 0 {
+		if _, aerr := s.Header(lane.Other(), rec.anchorHeight); aerr != nil {
+			return chain.Header{}, aerr
+		}
+	}
+	return chain.Header{}, recordErr(lane, height, err)
+}
+
+// Header returns the header of the committed block of lane at height.
+func (s *Store) Header(lane chain.Lane, height uint64) (chain.Header, error) {
+	key, rec, err := s.record(lane, height)
+	if err != nil {
 		return chain.Header{}, err
 	}
-	return decodeHeader(key, lane, height, v)
+	return s.headerOf(key, rec, lane, height)
 }
 
 // Cert returns the commit certificate of the block of lane at height.
 func (s *Store) Cert(lane chain.Lane, height uint64) (*chain.Certificate, error) {
-	key := certKey(lane, height)
-	v, err := s.getCommitted(key, lane, height)
+	key, rec, err := s.record(lane, height)
 	if err != nil {
 		return nil, err
 	}
-	return decodeCert(key, lane, height, v)
+	c, err := rec.cert(key, lane, height, s.shared.value)
+	return c, recordErr(lane, height, err)
 }
 
 // Block returns the committed block of lane at height with its entries and
 // certificate. It checks the entries against the header's entries root.
 func (s *Store) Block(lane chain.Lane, height uint64) (*chain.Block, error) {
-	h, err := s.Header(lane, height)
+	key, rec, err := s.record(lane, height)
 	if err != nil {
 		return nil, err
 	}
-	cert, err := s.Cert(lane, height)
+	// headerOf checks that the header hashes to the hash the record
+	// holds, which is the certificate's block hash.
+	h, err := s.headerOf(key, rec, lane, height)
 	if err != nil {
 		return nil, err
 	}
-	if hash := h.Hash(); cert.BlockHash != hash {
-		return nil, corrupt(certKey(lane, height), "certifies block %s, the header hashes to %s", cert.BlockHash, hash)
+	cert, err := rec.cert(key, lane, height, s.shared.value)
+	if err != nil {
+		return nil, recordErr(lane, height, err)
 	}
 	b := &chain.Block{Header: h, Cert: cert}
 	if h.NumEntries > 0 {
@@ -122,26 +185,35 @@ func (s *Store) Block(lane chain.Lane, height uint64) (*chain.Block, error) {
 
 // BlockByHash returns the committed block with the given header hash.
 func (s *Store) BlockByHash(hash chain.Hash) (*chain.Block, error) {
-	key := hashKey(prefixBlockHash, hash)
-	v, err := s.get(key)
+	var found *blockRef
+	err := s.kv.Iterate(blockHashPrefix(hash), IterOptions{}, func(k, _ []byte) error {
+		if len(k) != blockHashKeyLen {
+			return corrupt(k, "block hash index key is %d bytes, want %d", len(k), blockHashKeyLen)
+		}
+		ref := blockRef{lane: chain.Lane(k[1+blockHashPrefixLen]), height: binary.BigEndian.Uint64(k[2+blockHashPrefixLen:])}
+		if !ref.lane.Valid() || ref.height == 0 {
+			return corrupt(k, "names %s/%d", ref.lane, ref.height)
+		}
+		got, err := s.blockHash(ref.lane, ref.height)
+		if errors.Is(err, ErrNotFound) {
+			return corrupt(k, "names %s/%d, which is not stored", ref.lane, ref.height)
+		}
+		if err != nil {
+			return err
+		}
+		if got == hash {
+			found = &ref
+			return ErrStop
+		}
+		return nil // another block whose hash begins the same
+	})
 	if err != nil {
 		return nil, err
 	}
-	lane, height, err := decodeBlockRef(key, v)
-	if err != nil {
-		return nil, err
+	if found == nil {
+		return nil, fmt.Errorf("%w: block %s", ErrNotFound, hash)
 	}
-	b, err := s.Block(lane, height)
-	if errors.Is(err, ErrNotFound) {
-		return nil, corrupt(key, "names %s/%d, which is not stored", lane, height)
-	}
-	if err != nil {
-		return nil, err
-	}
-	if got := b.Hash(); got != hash {
-		return nil, corrupt(key, "names %s/%d, whose hash is %s", lane, height, got)
-	}
-	return b, nil
+	return s.Block(found.lane, found.height)
 }
 
 // Reading returns the reading of device with sequence number seq and its

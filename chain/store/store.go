@@ -37,6 +37,8 @@ type Store struct {
 	mu      sync.RWMutex // guards heads and genesis, the cache of what is committed
 	heads   map[chain.Lane]head
 	genesis *chain.Hash
+
+	shared *sharedTable // the values block records name by id (shared.go)
 }
 
 // head is the cached last committed header of a lane.
@@ -53,6 +55,18 @@ func Open(kv KV) (*Store, error) {
 	if err := s.checkSchema(); err != nil {
 		return nil, err
 	}
+	shared, err := loadSharedTable(kv)
+	if err != nil {
+		return nil, err
+	}
+	s.shared = shared
+	g, err := s.loadGenesis()
+	switch {
+	case err == nil:
+		s.genesis = &g
+	case !errors.Is(err, ErrNoGenesis):
+		return nil, err
+	}
 	for _, lane := range chain.Lanes {
 		key := headKey(lane)
 		v, err := kv.Get(key)
@@ -62,25 +76,22 @@ func Open(kv KV) (*Store, error) {
 		if err != nil {
 			return nil, fmt.Errorf("reading %s head: %w", lane, err)
 		}
-		height, err := decodeHeight(key, v)
+		h, err := decodeHead(key, lane, v)
 		if err != nil {
 			return nil, err
 		}
-		h, err := s.Header(lane, height)
+		hash := h.Hash()
+		stored, err := s.blockHash(lane, h.Height)
 		if errors.Is(err, ErrNotFound) {
-			return nil, corrupt(key, "names height %d, which has no header", height)
+			return nil, corrupt(key, "names height %d, which has no block record", h.Height)
 		}
 		if err != nil {
 			return nil, err
 		}
-		s.heads[lane] = head{header: h, hash: h.Hash()}
-	}
-	g, err := s.loadGenesis()
-	switch {
-	case err == nil:
-		s.genesis = &g
-	case !errors.Is(err, ErrNoGenesis):
-		return nil, err
+		if stored != hash {
+			return nil, corrupt(key, "names block %s at height %d, whose record holds %s", hash, h.Height, stored)
+		}
+		s.heads[lane] = head{header: h, hash: hash}
 	}
 	return s, nil
 }
@@ -188,15 +199,13 @@ func (s *Store) CommitBlocks(blocks []BlockCommit) error {
 
 // preparedBlock is a block checked and encoded for a batch.
 type preparedBlock struct {
-	block       *chain.Block
-	changes     []Change
-	headerBytes []byte
-	certBytes   []byte
-	hash        chain.Hash
+	block   *chain.Block
+	changes []Change
+	hash    chain.Hash
 }
 
-// prepareBlock checks what Commit checks without the store and encodes
-// the header and certificate.
+// prepareBlock checks what Commit checks without the store and hashes
+// the header.
 func prepareBlock(b *chain.Block, changes []Change) (preparedBlock, error) {
 	if b == nil {
 		return preparedBlock{}, fmt.Errorf("%w: nil block", ErrInvalidBlock)
@@ -224,11 +233,7 @@ func prepareBlock(b *chain.Block, changes []Change) (preparedBlock, error) {
 		return preparedBlock{}, fmt.Errorf("%w: certificate for %s/%d %s, block is %s/%d %s", ErrCertMismatch,
 			c.Lane, c.Height, c.BlockHash.Short(), h.Lane, h.Height, hash.Short())
 	}
-	certBytes, err := chain.Encode(c)
-	if err != nil {
-		return preparedBlock{}, fmt.Errorf("%w: encoding certificate of %s/%d: %v", ErrInvalidBlock, h.Lane, h.Height, err)
-	}
-	return preparedBlock{block: b, changes: changes, headerBytes: headerBytes, certBytes: certBytes, hash: hash}, nil
+	return preparedBlock{block: b, changes: changes, hash: hash}, nil
 }
 
 // writePrepared writes blocks in one batch, or, when they do not fit one,
@@ -253,11 +258,28 @@ func (s *Store) writePrepared(blocks []preparedBlock) error {
 
 	batch := s.kv.NewBatch()
 	defer batch.Discard()
+	in := s.shared.newInterner(batch)
+	// A record leaves out the hashes the store holds (record.go): those of
+	// the blocks of this batch, or else of the blocks committed before.
+	inBatch := make(map[blockRef]chain.Hash, len(blocks))
+	hashAt := func(lane chain.Lane, height uint64) (chain.Hash, error) {
+		if h, ok := inBatch[blockRef{lane, height}]; ok {
+			return h, nil
+		}
+		if height > s.Height(lane) {
+			return chain.Hash{}, ErrNotFound
+		}
+		return s.blockHash(lane, height)
+	}
+	s.mu.RLock()
+	genesis := s.genesis
+	s.mu.RUnlock()
 	for _, p := range blocks {
 		h := &p.block.Header
-		batch.Set(headerKey(h.Lane, h.Height), p.headerBytes)
-		batch.Set(certKey(h.Lane, h.Height), p.certBytes)
-		batch.Set(hashKey(prefixBlockHash, p.hash), encodeBlockRef(h.Lane, h.Height))
+		rec := newRecord(h, p.block.Cert, p.hash, genesis, hashAt, in.intern)
+		batch.Set(headerKey(h.Lane, h.Height), appendRecord(make([]byte, 0, 128+len(rec.sigs)*(64+3)), rec))
+		inBatch[blockRef{h.Lane, h.Height}] = p.hash
+		batch.Set(blockHashKey(p.hash, h.Lane, h.Height), []byte{})
 		if h.Lane == chain.LaneData {
 			putReadings(batch, h.Height, p.block.Readings)
 		} else {
@@ -266,7 +288,7 @@ func (s *Store) writePrepared(blocks []preparedBlock) error {
 		putChanges(batch, p.changes)
 	}
 	for lane, hd := range heads {
-		batch.Set(headKey(lane), encodeHeight(hd.header.Height))
+		batch.Set(headKey(lane), encodeHead(&hd.header))
 	}
 	if err := batch.Write(); err != nil {
 		if errors.Is(err, ErrBatchTooBig) && len(blocks) > 1 {
@@ -284,12 +306,19 @@ func (s *Store) writePrepared(blocks []preparedBlock) error {
 		return fmt.Errorf("writing %d blocks, %s/%d to %s/%d: %w", len(blocks), first.Lane, first.Height, last.Lane, last.Height, err)
 	}
 
+	in.commit()
 	s.mu.Lock()
 	for lane, hd := range heads {
 		s.heads[lane] = hd
 	}
 	s.mu.Unlock()
 	return nil
+}
+
+// blockRef names a block by lane and height.
+type blockRef struct {
+	lane   chain.Lane
+	height uint64
 }
 
 // checkEntries checks that the entries belong to the block's lane and

@@ -19,10 +19,14 @@ import (
 func laneHeightKey(prefix byte, lane chain.Lane, height uint64) []byte {
 	return binary.BigEndian.AppendUint64([]byte{prefix, byte(lane)}, height)
 }
+
+// headerKey is the block record: header and certificate (schema 4).
 func headerKey(lane chain.Lane, height uint64) []byte { return laneHeightKey('h', lane, height) }
-func certKey(lane chain.Lane, height uint64) []byte   { return laneHeightKey('c', lane, height) }
 func entryKey(lane chain.Lane, height uint64, i uint32) []byte {
 	return binary.BigEndian.AppendUint32(laneHeightKey('e', lane, height), i)
+}
+func blockHashKey(h chain.Hash, lane chain.Lane, height uint64) []byte {
+	return binary.BigEndian.AppendUint64(append(append([]byte{'b'}, h[:8]...), byte(lane)), height)
 }
 func stateKey(k []byte) []byte { return append([]byte{'s'}, k...) }
 
@@ -60,8 +64,8 @@ func targets(c *audittest.Chain) []target {
 		{name: "transaction", key: entryKey(chain.LaneTx, 1, 0), lane: chain.LaneTx, height: 1},
 		{name: "data header", key: headerKey(chain.LaneData, 3), lane: chain.LaneData, height: 3},
 		{name: "tx header", key: headerKey(chain.LaneTx, 2), lane: chain.LaneTx, height: 2},
-		{name: "data certificate", key: certKey(chain.LaneData, 5), lane: chain.LaneData, height: 5},
-		{name: "tx certificate", key: certKey(chain.LaneTx, 1), lane: chain.LaneTx, height: 1},
+		{name: "data block record", key: headerKey(chain.LaneData, 5), lane: chain.LaneData, height: 5},
+		{name: "tx block record", key: headerKey(chain.LaneTx, 1), lane: chain.LaneTx, height: 1},
 		{name: "state entry", key: stateKey(ind), stateKey: "t/ind/" + fmt.Sprintf("%x", ind[len("t/ind/"):])},
 	}
 }
@@ -230,7 +234,7 @@ func TestIndexDamageIsFound(t *testing.T) {
 		{"reading seq entry deleted", seqKey, nil, chain.LaneData, 4, "is missing"},
 		{"reading time entry points elsewhere", timeKey, loc(4, 0), chain.LaneData, 4, "names data/4[0]"},
 		{"tx hash entry deleted", append([]byte{'x'}, txHash[:]...), nil, chain.LaneTx, 1, "is missing"},
-		{"block hash entry names another height", append([]byte{'b'}, blockHash[:]...), binary.BigEndian.AppendUint64([]byte{byte(chain.LaneData)}, 3), chain.LaneData, 4, "names data/3"},
+		{"block hash entry deleted", blockHashKey(blockHash, chain.LaneData, 4), nil, chain.LaneData, 4, "is missing"},
 		{"a seq entry for no reading", binary.BigEndian.AppendUint64(append([]byte{'n'}, r.Device[:]...), 1<<40), loc(4, 1), 0, 0, "the reading seq index holds"},
 	} {
 		t.Run(strings.ReplaceAll(tc.name, " ", "_"), func(t *testing.T) {

@@ -484,6 +484,12 @@ func (v *verifier) check(j *job) error {
 		return &Failure{Lane: j.lane, Height: j.height, Entry: entry, Check: check, Err: err}
 	}
 	if j.loadErr != nil {
+		// A header is rebuilt from its parent's and its anchor's records
+		// too: the store names the block whose record is damaged.
+		var re *store.BlockRecordError
+		if errors.As(j.loadErr, &re) {
+			return &Failure{Lane: re.Lane, Height: re.Height, Entry: -1, Check: CheckStored, Err: j.loadErr}
+		}
 		return fail(CheckStored, -1, j.loadErr)
 	}
 	b := j.block
