@@ -35,14 +35,16 @@ type gossipTopics struct {
 }
 
 // wireConsensus is a consensus message on the wire: exactly one of
-// Proposal and Vote. Sent is the sender's publish counter: gossip drops a
+// Proposal, Vote and Compact (a data-lane proposal naming its readings by
+// hash; see compact.go). Sent is the sender's publish counter: gossip drops a
 // message whose bytes it has seen in the last two minutes, so without it a
 // rebroadcast of a lost vote would be dropped as a duplicate. It is not
 // signed and means nothing else.
 type wireConsensus struct {
-	Proposal *chain.Proposal `cbor:"1,keyasint,omitempty"`
-	Vote     *chain.Vote     `cbor:"2,keyasint,omitempty"`
-	Sent     uint64          `cbor:"3,keyasint,omitempty"`
+	Proposal *chain.Proposal  `cbor:"1,keyasint,omitempty"`
+	Vote     *chain.Vote      `cbor:"2,keyasint,omitempty"`
+	Sent     uint64           `cbor:"3,keyasint,omitempty"`
+	Compact  *compactProposal `cbor:"4,keyasint,omitempty"`
 }
 
 // wireReadings is a batch of readings on the wire. Sent, as in
@@ -118,7 +120,7 @@ func (n *Node) startP2P() error {
 	for lane, name := range map[chain.Lane]string{chain.LaneData: topicConsensusData, chain.LaneTx: topicConsensusTx} {
 		lane := lane
 		t, err := join(name, func(from chain.PubKey, data []byte) (p2p.Result, any) {
-			return n.validateGossipConsensus(lane, data)
+			return n.validateGossipConsensus(lane, from, data)
 		}, p2p.Unpaced())
 		if err != nil {
 			return err
@@ -126,6 +128,9 @@ func (n *Node) startP2P() error {
 		n.topics.consensus[lane] = t
 	}
 	if err := n.registerSync(); err != nil {
+		return err
+	}
+	if err := host.Handle(protoEntries, n.serveEntries); err != nil {
 		return err
 	}
 	n.wg.Add(5)
@@ -248,11 +253,14 @@ func (n *Node) onGossipEvidence(m p2p.Message) {
 // decode and a hash here and is not forwarded: the node that needs it gets
 // it from the relaying peer directly (own messages are flood-published),
 // and every node relays what it holds in its own Rebroadcast.
-func (n *Node) validateGossipConsensus(lane chain.Lane, data []byte) (p2p.Result, any) {
+func (n *Node) validateGossipConsensus(lane chain.Lane, from chain.PubKey, data []byte) (p2p.Result, any) {
 	var w wireConsensus
-	if err := chain.Decode(data, &w); err != nil || (w.Proposal == nil) == (w.Vote == nil) {
+	if err := chain.Decode(data, &w); err != nil || countSet(w.Proposal != nil, w.Vote != nil, w.Compact != nil) != 1 {
 		n.metrics.gossipRejected.WithLabelValues("consensus").Inc()
 		return p2p.Reject, nil
+	}
+	if w.Compact != nil {
+		return n.validateGossipCompact(lane, from, w.Compact)
 	}
 	msg := consensus.Message{Proposal: w.Proposal, Vote: w.Vote}
 	key, keyed := consensusKey(msg)
@@ -295,7 +303,25 @@ func consensusKey(m consensus.Message) (key chain.Hash, ok bool) {
 	return chain.Hash{}, false
 }
 
+// countSet is how many of flags are true.
+func countSet(flags ...bool) int {
+	k := 0
+	for _, f := range flags {
+		if f {
+			k++
+		}
+	}
+	return k
+}
+
 func (n *Node) onGossipConsensus(m p2p.Message) {
+	if pc, ok := m.Value.(pendingCompact); ok {
+		// Fetching readings takes a round trip or more: votes on this
+		// topic must not wait for it.
+		n.wg.Add(1)
+		go n.completeCompact(pc)
+		return
+	}
 	lm, ok := m.Value.(laneMessage)
 	if !ok {
 		return
@@ -327,7 +353,20 @@ func (n *Node) broadcastConsensus(lane chain.Lane, m consensus.Message) {
 			n.consensusSeen.Add(key)
 		}
 	}
-	data := chain.MustEncode(&wireConsensus{Proposal: m.Proposal, Vote: m.Vote, Sent: n.sent.Add(1)})
+	w := &wireConsensus{Proposal: m.Proposal, Vote: m.Vote, Sent: n.sent.Add(1)}
+	if p := m.Proposal; p != nil && lane == chain.LaneData && n.cfg.P2P.CompactProposals {
+		// Peers hold the readings from gossip: name them by hash, and keep
+		// them to serve the peers that do not (compact.go).
+		c := compactOf(p)
+		n.compact.entries.add(p.Block.Readings, c.Entries)
+		w.Proposal, w.Compact = nil, c
+	}
+	data := chain.MustEncode(w)
+	if w.Compact != nil {
+		n.compact.metrics.sentBytes.WithLabelValues("compact").Add(float64(len(data)))
+	} else if m.Proposal != nil {
+		n.compact.metrics.sentBytes.WithLabelValues("full").Add(float64(len(data)))
+	}
 	n.publish(n.topics.consensus[lane], data)
 }
 
