@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/waterchain/waterchain/chain"
 	"github.com/waterchain/waterchain/node/api"
 	"github.com/waterchain/waterchain/node/home"
@@ -264,4 +263,3 @@ func (tn *testNet) nodeKey(i int) *chain.PrivateKey {
 	}
 	return k
 }
-
