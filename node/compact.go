@@ -197,8 +197,53 @@ type compactState struct {
 	entries *entryCache
 	metrics *compactMetrics
 
-	mu       sync.Mutex // guards fetching
+	mu       sync.Mutex // guards fetching and rebuilt
 	fetching map[chain.Hash]bool
+	// rebuilt holds the entry hashes of blocks rebuilt from compact
+	// proposals, until their validation takes them (takeRebuilt). Keyed
+	// by the very block value handed to the engine, which gives it back
+	// in Ready.Validate.
+	rebuilt map[*chain.Block][]chain.Hash
+}
+
+// maxRebuilt bounds compactState.rebuilt: copies of a proposal the engine
+// refused as duplicates are never taken, and are forgotten when it fills.
+const maxRebuilt = 64
+
+func newCompactState(reg prometheus.Registerer) *compactState {
+	return &compactState{
+		entries: newEntryCache(entryCacheMax), metrics: newCompactMetrics(reg),
+		fetching: make(map[chain.Hash]bool), rebuilt: make(map[*chain.Block][]chain.Hash),
+	}
+}
+
+// noteRebuilt records that b was rebuilt from a compact proposal whose
+// entry hashes are hashes: its shape is checked (see checkStateless).
+func (cs *compactState) noteRebuilt(b *chain.Block, hashes []chain.Hash) {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	if len(cs.rebuilt) >= maxRebuilt {
+		clear(cs.rebuilt)
+	}
+	cs.rebuilt[b] = hashes
+}
+
+// takeRebuilt returns and forgets the entry hashes of b if it was rebuilt
+// from a compact proposal.
+func (cs *compactState) takeRebuilt(b *chain.Block) ([]chain.Hash, bool) {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	hashes, ok := cs.rebuilt[b]
+	delete(cs.rebuilt, b)
+	return hashes, ok
+}
+
+// rebuiltProposal is the full proposal c stands for with readings rs,
+// recorded as rebuilt.
+func (cs *compactState) rebuiltProposal(c *compactProposal, rs []*chain.Reading) *chain.Proposal {
+	p := c.proposal(rs)
+	cs.noteRebuilt(p.Block, c.Entries)
+	return p
 }
 
 // lookupEntries finds the readings named by hashes in the mempool and the
@@ -256,7 +301,7 @@ func (n *Node) validateGossipCompact(lane chain.Lane, from chain.PubKey, c *comp
 		}
 		n.compact.metrics.proposals.WithLabelValues("rebuilt").Inc()
 		n.compact.entries.add(rs, c.Entries)
-		return p2p.Accept, laneMessage{lane: lane, msg: consensus.Message{Proposal: c.proposal(rs)}, key: key}
+		return p2p.Accept, laneMessage{lane: lane, msg: consensus.Message{Proposal: n.compact.rebuiltProposal(c, rs)}, key: key}
 	}
 	// A fresh proposal must be signed by its block's proposer (the engine
 	// checks that this is the round's): check it before asking peers for
@@ -324,7 +369,7 @@ func (n *Node) completeCompact(pc pendingCompact) {
 	cs.entries.add(rs, c.Entries)
 	log.Debug("compact proposal rebuilt after fetching", "fetched", len(hashes), "of", len(rs), "took", time.Since(start))
 	select {
-	case n.msgCh <- laneMessage{lane: pc.lane, msg: consensus.Message{Proposal: c.proposal(rs)}, key: pc.key}:
+	case n.msgCh <- laneMessage{lane: pc.lane, msg: consensus.Message{Proposal: cs.rebuiltProposal(c, rs)}, key: pc.key}:
 	case <-n.ctx.Done():
 	}
 }

@@ -184,7 +184,7 @@ func New(opts Options) (*Node, error) {
 	n.dashboard = web.Handler()
 	n.registry = prometheus.NewRegistry()
 	n.metrics = newMetrics(n.registry)
-	n.compact = &compactState{entries: newEntryCache(entryCacheMax), metrics: newCompactMetrics(n.registry), fetching: make(map[chain.Hash]bool)}
+	n.compact = newCompactState(n.registry)
 	registerAdmission(n.registry, n.readings)
 	n.registerInfoMetrics()
 	n.door = newDoorVerifier(opts.Config.Door.VerifyInFlight, opts.Config.Door.VerifyWorkers, func(k int) { n.metrics.doorSignatureChecks.Add(float64(k)) })
