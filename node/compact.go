@@ -76,11 +76,13 @@ type compactProposal struct {
 	Sig      chain.Signature `cbor:"5,keyasint"`
 }
 
-// compactOf is p in compact form. p must be a data-lane proposal.
-func compactOf(p *chain.Proposal) *compactProposal {
-	c := &compactProposal{Round: p.Round, POLRound: p.POLRound, Header: p.Block.Header, Sig: p.Sig}
-	c.Entries = readingHashes(p.Block.Readings)
-	return c
+// compactOf is p in compact form. p must be a data-lane proposal; hashes
+// are its readings' hashes when known (nil: computed here).
+func compactOf(p *chain.Proposal, hashes []chain.Hash) *compactProposal {
+	if len(hashes) != len(p.Block.Readings) {
+		hashes = readingHashes(p.Block.Readings)
+	}
+	return &compactProposal{Round: p.Round, POLRound: p.POLRound, Header: p.Block.Header, Entries: hashes, Sig: p.Sig}
 }
 
 // ref is the signed part of the proposal c stands for, as

@@ -66,7 +66,7 @@ func BenchmarkProposalReceive(b *testing.B) {
 	p := &chain.Proposal{Lane: chain.LaneData, Height: 1, POLRound: -1, Block: blk}
 	p.Sign(chainID, proposer)
 	full := chain.MustEncode(&wireConsensus{Proposal: p, Sent: 1})
-	compact := chain.MustEncode(&wireConsensus{Compact: compactOf(p), Sent: 1})
+	compact := chain.MustEncode(&wireConsensus{Compact: compactOf(p, nil), Sent: 1})
 	gossip := chain.MustEncode(&wireReadings{Readings: blk.Readings[:maxGossipReadings], Sent: 1})
 
 	for _, form := range []string{"full", "compact"} {

@@ -139,8 +139,8 @@ func TestCompactProposalRefused(t *testing.T) {
 		b.Header.EntriesRoot = b.ComputeEntriesRoot()
 		p := &chain.Proposal{Lane: chain.LaneData, Height: b.Header.Height, Round: 7, POLRound: -1, Block: b}
 		p.Sign(n.chainID, proposer)
-		c := compactOf(p)
-		c.Entries = entries
+		c := compactOf(p, nil)
+		c.Entries = append([]chain.Hash(nil), entries...)
 		return c
 	}
 	door := func(c *compactProposal) (p2p.Result, any) {
@@ -198,6 +198,22 @@ func TestCompactProposalRefused(t *testing.T) {
 		c.Sig[0] ^= 1
 		if res, _ := door(c); res != p2p.Reject {
 			t.Fatalf("door: %v, want Reject before fetching anything", res)
+		}
+	})
+	t.Run("readings nobody has", func(t *testing.T) {
+		unknown := signedReading(n.chainID, dev, 7, at.Add(time.Second))
+		withUnknown := append(append([]*chain.Reading(nil), rs...), unknown)
+		res, v := door(compact(withUnknown, readingHashes(withUnknown)))
+		pc, ok := v.(pendingCompact)
+		if res != p2p.Accept || !ok || len(pc.missing) != 1 {
+			t.Fatalf("door: %v %T, want Accept with one reading to fetch", res, v)
+		}
+		missing := func() float64 { return counterValue(t, n.compact.metrics.proposals.WithLabelValues("missing")) }
+		before := missing()
+		n.wg.Add(1)
+		n.completeCompact(pc) // every peer answers without it
+		if missing() != before+1 {
+			t.Fatalf("proposals not rebuilt: %v, want %v", missing(), before+1)
 		}
 	})
 	t.Run("reading with a bad signature", func(t *testing.T) {

@@ -173,25 +173,34 @@ func (n *Node) validateGossipReadings(_ chain.PubKey, data []byte) (p2p.Result, 
 			return p2p.Reject, nil
 		}
 	}
-	for _, err := range verifyReadings(n.sigs, n.chainID, w.Readings, nil) {
+	hashes := readingHashes(w.Readings)
+	for _, err := range verifyReadings(n.sigs, n.chainID, w.Readings, hashes) {
 		if err != nil {
 			n.metrics.gossipRejected.WithLabelValues(topicReadings).Inc()
 			return p2p.Reject, nil
 		}
 	}
-	return p2p.Accept, w.Readings
+	return p2p.Accept, hashedReadings{readings: w.Readings, hashes: hashes}
+}
+
+// hashedReadings are gossiped readings with their hashes, computed once
+// at the gossip door (encoding and hashing each reading is a part of its
+// cost that shows in profiles).
+type hashedReadings struct {
+	readings []*chain.Reading
+	hashes   []chain.Hash
 }
 
 func (n *Node) onGossipReadings(m p2p.Message) {
-	rs, _ := m.Value.([]*chain.Reading)
+	hr, _ := m.Value.(hashedReadings)
 	c, err := n.readingChecker()
 	if err != nil {
 		n.log.Warn("cannot check gossiped readings", "err", err)
 		return
 	}
 	added := 0
-	for _, r := range rs {
-		if err := n.admitReading(c, r, r.Hash()); err == nil {
+	for i, r := range hr.readings {
+		if err := n.admitReading(c, r, hr.hashes[i]); err == nil {
 			added++
 		}
 	}
@@ -357,7 +366,13 @@ func (n *Node) broadcastConsensus(lane chain.Lane, m consensus.Message) {
 	if p := m.Proposal; p != nil && lane == chain.LaneData && n.cfg.P2P.CompactProposals {
 		// Peers hold the readings from gossip: name them by hash, and keep
 		// them to serve the peers that do not (compact.go).
-		c := compactOf(p)
+		var hashes []chain.Hash
+		if d := n.drivers[lane]; d != nil {
+			if ex := d.executed[p.Block.Hash()]; ex != nil && ex.block == p.Block {
+				hashes = ex.entryHashes // built here: hashed already
+			}
+		}
+		c := compactOf(p, hashes)
 		n.compact.entries.add(p.Block.Readings, c.Entries)
 		w.Proposal, w.Compact = nil, c
 	}

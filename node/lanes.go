@@ -37,6 +37,9 @@ var errAnchorAhead = errors.New("anchor not committed here yet")
 type executed struct {
 	block   *chain.Block
 	changes []state.Change
+	// entryHashes are a data block's reading hashes, when this node built
+	// it: its compact proposal names them (compact.go).
+	entryHashes []chain.Hash
 }
 
 // anchorFor names the other lane's latest finalized block (or genesis).
@@ -163,9 +166,19 @@ func (n *Node) buildBlock(lane chain.Lane, height uint64) (*executed, error) {
 		}
 	}
 	b.Header.NumEntries = uint32(b.NumEntries())
-	b.Header.EntriesRoot = b.ComputeEntriesRoot()
+	// Each entry is encoded once, for the entries root and, on the data
+	// lane, for the hashes its compact proposal names.
+	leaves := b.Leaves()
+	b.Header.EntriesRoot = chain.MerkleRoot(leaves)
 	b.Header.StateRoot = root
-	return &executed{block: b, changes: changes}, nil
+	ex := &executed{block: b, changes: changes}
+	if lane == chain.LaneData {
+		ex.entryHashes = make([]chain.Hash, len(leaves))
+		for i, l := range leaves {
+			ex.entryHashes[i] = chain.HashBytes(l)
+		}
+	}
+	return ex, nil
 }
 
 // checkHeader runs the checks of b's header against this node's chain
