@@ -130,6 +130,33 @@ func (c *compactProposal) checkRoot(rs []*chain.Reading) error {
 	return nil
 }
 
+// encodeConsensus is m on the wire: a data-lane proposal in compact form
+// when p2p.compact_proposals is on, with its readings kept to serve the
+// peers that miss them. Called on the loop.
+func (n *Node) encodeConsensus(lane chain.Lane, m consensus.Message) []byte {
+	w := &wireConsensus{Proposal: m.Proposal, Vote: m.Vote, Sent: n.sent.Add(1)}
+	if p := m.Proposal; p != nil && lane == chain.LaneData && n.cfg.P2P.CompactProposals {
+		// Peers hold the readings from gossip: name them by hash, and keep
+		// them to serve the peers that do not (compact.go).
+		var hashes []chain.Hash
+		if d := n.drivers[lane]; d != nil {
+			if ex := d.executed[p.Block.Hash()]; ex != nil && ex.block == p.Block {
+				hashes = ex.entryHashes // built here: hashed already
+			}
+		}
+		c := compactOf(p, hashes)
+		n.compact.entries.add(p.Block.Readings, c.Entries)
+		w.Proposal, w.Compact = nil, c
+	}
+	data := chain.MustEncode(w)
+	if w.Compact != nil {
+		n.compact.metrics.sentBytes.WithLabelValues("compact").Add(float64(len(data)))
+	} else if m.Proposal != nil {
+		n.compact.metrics.sentBytes.WithLabelValues("full").Add(float64(len(data)))
+	}
+	return data
+}
+
 // entryCache holds the readings of blocks this node proposed or rebuilt
 // recently, by hash, so it can serve them to peers after they left its
 // mempool (a restarted proposer, a block committed meanwhile). Two

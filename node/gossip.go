@@ -362,26 +362,7 @@ func (n *Node) broadcastConsensus(lane chain.Lane, m consensus.Message) {
 			n.consensusSeen.Add(key)
 		}
 	}
-	w := &wireConsensus{Proposal: m.Proposal, Vote: m.Vote, Sent: n.sent.Add(1)}
-	if p := m.Proposal; p != nil && lane == chain.LaneData && n.cfg.P2P.CompactProposals {
-		// Peers hold the readings from gossip: name them by hash, and keep
-		// them to serve the peers that do not (compact.go).
-		var hashes []chain.Hash
-		if d := n.drivers[lane]; d != nil {
-			if ex := d.executed[p.Block.Hash()]; ex != nil && ex.block == p.Block {
-				hashes = ex.entryHashes // built here: hashed already
-			}
-		}
-		c := compactOf(p, hashes)
-		n.compact.entries.add(p.Block.Readings, c.Entries)
-		w.Proposal, w.Compact = nil, c
-	}
-	data := chain.MustEncode(w)
-	if w.Compact != nil {
-		n.compact.metrics.sentBytes.WithLabelValues("compact").Add(float64(len(data)))
-	} else if m.Proposal != nil {
-		n.compact.metrics.sentBytes.WithLabelValues("full").Add(float64(len(data)))
-	}
+	data := n.encodeConsensus(lane, m)
 	n.publish(n.topics.consensus[lane], data)
 }
 
