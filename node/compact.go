@@ -332,18 +332,32 @@ func (n *Node) validateGossipCompact(lane chain.Lane, from chain.PubKey, c *comp
 		n.compact.entries.add(rs, c.Entries)
 		return p2p.Accept, laneMessage{lane: lane, msg: consensus.Message{Proposal: n.compact.rebuiltProposal(c, rs)}, key: key}
 	}
-	// A fresh proposal must be signed by its block's proposer (the engine
-	// checks that this is the round's): check it before asking peers for
-	// anything. A re-proposal's signer is the round's proposer, which the
-	// engine knows.
-	if c.POLRound < 0 && ref.VerifySignature(n.chainID) != nil {
-		n.metrics.gossipRejected.WithLabelValues("consensus").Inc()
-		return p2p.Reject, nil
-	}
 	// A proposal far ahead names readings this node cannot have yet; the
 	// engine would only buffer it. Rebroadcast brings it again.
 	if c.Header.Height > n.Height(lane)+2 {
 		return p2p.Ignore, nil
+	}
+	// Nothing is fetched for a proposal its signer did not sign. A fresh
+	// proposal is signed by its block's proposer (the engine checks that
+	// this is the round's): a bad signature is invalid in every state. A
+	// re-proposal is signed by the round's proposer, read here off the
+	// loop from the committed chain; a mismatch may be this node's lag,
+	// so it is ignored, not rejected.
+	if c.POLRound < 0 {
+		if ref.VerifySignature(n.chainID) != nil {
+			n.metrics.gossipRejected.WithLabelValues("consensus").Inc()
+			return p2p.Reject, nil
+		}
+	} else {
+		vs, err := n.validatorSet(lane, c.Header.Height)
+		if err != nil {
+			return p2p.Ignore, nil
+		}
+		signed := ref
+		signed.Proposer = vs.Proposer(c.Header.Height, c.Round)
+		if signed.VerifySignature(n.chainID) != nil {
+			return p2p.Ignore, nil
+		}
 	}
 	return p2p.Accept, pendingCompact{lane: lane, c: c, key: key, rs: rs, missing: missing, from: from}
 }

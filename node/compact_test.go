@@ -57,6 +57,12 @@ func TestCompactProposalFetchesMissingReadings(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
+		// Taken as gossiped once already, so that the 1 s regossip
+		// (regossipStale) does not bring them to validator 4 either on a
+		// slow machine.
+		if got := n.readings.Stale(time.Now().Add(time.Hour), len(rs)); len(got) != len(rs) {
+			t.Fatalf("%d readings marked gossiped, want %d", len(got), len(rs))
+		}
 		n.kick()
 	}
 	missing := tn.nodes[3]
@@ -76,21 +82,22 @@ func TestCompactProposalFetchesMissingReadings(t *testing.T) {
 			counterValue(t, missing.compact.metrics.proposals.WithLabelValues("fetched")))
 	}
 	t.Logf("validator 4 fetched %v of %d readings", fetched, len(rs))
-	// The stored blocks are full: every reading is in one of them.
-	stored := 0
-	for h := uint64(1); h <= missing.Height(chain.LaneData); h++ {
-		b, err := missing.store.Block(chain.LaneData, h)
-		if err != nil {
-			t.Fatal(err)
+	// The stored blocks are full: every reading is in one of them. (The
+	// state shows a block a moment before the head does.)
+	waitFor(t, 10*time.Second, "validator 4's blocks holding every reading", func() bool {
+		stored := 0
+		for h := uint64(1); h <= missing.Height(chain.LaneData); h++ {
+			b, err := missing.store.Block(chain.LaneData, h)
+			if err != nil {
+				t.Fatal(err)
+			}
+			stored += len(b.Readings)
+			if b.ComputeEntriesRoot() != b.Header.EntriesRoot {
+				t.Fatalf("stored block %d does not match its entries root", h)
+			}
 		}
-		stored += len(b.Readings)
-		if b.ComputeEntriesRoot() != b.Header.EntriesRoot {
-			t.Fatalf("stored block %d does not match its entries root", h)
-		}
-	}
-	if stored < len(rs) {
-		t.Fatalf("validator 4 stored %d readings, want at least %d", stored, len(rs))
-	}
+		return stored >= len(rs)
+	})
 	var sentCompact float64
 	for _, n := range tn.nodes {
 		sentCompact += counterValue(t, n.compact.metrics.sentBytes.WithLabelValues("compact"))
