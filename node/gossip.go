@@ -100,6 +100,9 @@ func (n *Node) startP2P() error {
 		return fmt.Errorf("p2p: %w", err)
 	}
 	n.host = host
+	if err := host.Handle(protoEntries, n.serveEntries); err != nil {
+		return err
+	}
 	n.topics.consensus = make(map[chain.Lane]*p2p.Topic)
 	join := func(name string, v p2p.Validator, opts ...p2p.TopicOption) (*p2p.Topic, error) {
 		t, err := host.Join(name, v, opts...)
@@ -128,9 +131,6 @@ func (n *Node) startP2P() error {
 		n.topics.consensus[lane] = t
 	}
 	if err := n.registerSync(); err != nil {
-		return err
-	}
-	if err := host.Handle(protoEntries, n.serveEntries); err != nil {
 		return err
 	}
 	n.wg.Add(5)
