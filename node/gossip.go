@@ -35,14 +35,16 @@ type gossipTopics struct {
 }
 
 // wireConsensus is a consensus message on the wire: exactly one of
-// Proposal and Vote. Sent is the sender's publish counter: gossip drops a
+// Proposal, Vote and Compact (a data-lane proposal naming its readings by
+// hash; see compact.go). Sent is the sender's publish counter: gossip drops a
 // message whose bytes it has seen in the last two minutes, so without it a
 // rebroadcast of a lost vote would be dropped as a duplicate. It is not
 // signed and means nothing else.
 type wireConsensus struct {
-	Proposal *chain.Proposal `cbor:"1,keyasint,omitempty"`
-	Vote     *chain.Vote     `cbor:"2,keyasint,omitempty"`
-	Sent     uint64          `cbor:"3,keyasint,omitempty"`
+	Proposal *chain.Proposal  `cbor:"1,keyasint,omitempty"`
+	Vote     *chain.Vote      `cbor:"2,keyasint,omitempty"`
+	Sent     uint64           `cbor:"3,keyasint,omitempty"`
+	Compact  *compactProposal `cbor:"4,keyasint,omitempty"`
 }
 
 // wireReadings is a batch of readings on the wire. Sent, as in
@@ -98,6 +100,9 @@ func (n *Node) startP2P() error {
 		return fmt.Errorf("p2p: %w", err)
 	}
 	n.host = host
+	if err := host.Handle(protoEntries, n.serveEntries); err != nil {
+		return err
+	}
 	n.topics.consensus = make(map[chain.Lane]*p2p.Topic)
 	join := func(name string, v p2p.Validator, opts ...p2p.TopicOption) (*p2p.Topic, error) {
 		t, err := host.Join(name, v, opts...)
@@ -118,7 +123,7 @@ func (n *Node) startP2P() error {
 	for lane, name := range map[chain.Lane]string{chain.LaneData: topicConsensusData, chain.LaneTx: topicConsensusTx} {
 		lane := lane
 		t, err := join(name, func(from chain.PubKey, data []byte) (p2p.Result, any) {
-			return n.validateGossipConsensus(lane, data)
+			return n.validateGossipConsensus(lane, from, data)
 		}, p2p.Unpaced())
 		if err != nil {
 			return err
@@ -168,25 +173,34 @@ func (n *Node) validateGossipReadings(_ chain.PubKey, data []byte) (p2p.Result, 
 			return p2p.Reject, nil
 		}
 	}
-	for _, err := range verifyReadings(n.sigs, n.chainID, w.Readings, nil) {
+	hashes := readingHashes(w.Readings)
+	for _, err := range verifyReadings(n.sigs, n.chainID, w.Readings, hashes) {
 		if err != nil {
 			n.metrics.gossipRejected.WithLabelValues(topicReadings).Inc()
 			return p2p.Reject, nil
 		}
 	}
-	return p2p.Accept, w.Readings
+	return p2p.Accept, hashedReadings{readings: w.Readings, hashes: hashes}
+}
+
+// hashedReadings are gossiped readings with their hashes, computed once
+// at the gossip door (encoding and hashing each reading is a part of its
+// cost that shows in profiles).
+type hashedReadings struct {
+	readings []*chain.Reading
+	hashes   []chain.Hash
 }
 
 func (n *Node) onGossipReadings(m p2p.Message) {
-	rs, _ := m.Value.([]*chain.Reading)
+	hr, _ := m.Value.(hashedReadings)
 	c, err := n.readingChecker()
 	if err != nil {
 		n.log.Warn("cannot check gossiped readings", "err", err)
 		return
 	}
 	added := 0
-	for _, r := range rs {
-		if err := n.admitReading(c, r, r.Hash()); err == nil {
+	for i, r := range hr.readings {
+		if err := n.admitReading(c, r, hr.hashes[i]); err == nil {
 			added++
 		}
 	}
@@ -248,11 +262,14 @@ func (n *Node) onGossipEvidence(m p2p.Message) {
 // decode and a hash here and is not forwarded: the node that needs it gets
 // it from the relaying peer directly (own messages are flood-published),
 // and every node relays what it holds in its own Rebroadcast.
-func (n *Node) validateGossipConsensus(lane chain.Lane, data []byte) (p2p.Result, any) {
+func (n *Node) validateGossipConsensus(lane chain.Lane, from chain.PubKey, data []byte) (p2p.Result, any) {
 	var w wireConsensus
-	if err := chain.Decode(data, &w); err != nil || (w.Proposal == nil) == (w.Vote == nil) {
+	if err := chain.Decode(data, &w); err != nil || countSet(w.Proposal != nil, w.Vote != nil, w.Compact != nil) != 1 {
 		n.metrics.gossipRejected.WithLabelValues("consensus").Inc()
 		return p2p.Reject, nil
+	}
+	if w.Compact != nil {
+		return n.validateGossipCompact(lane, from, w.Compact)
 	}
 	msg := consensus.Message{Proposal: w.Proposal, Vote: w.Vote}
 	key, keyed := consensusKey(msg)
@@ -295,7 +312,25 @@ func consensusKey(m consensus.Message) (key chain.Hash, ok bool) {
 	return chain.Hash{}, false
 }
 
+// countSet is how many of flags are true.
+func countSet(flags ...bool) int {
+	k := 0
+	for _, f := range flags {
+		if f {
+			k++
+		}
+	}
+	return k
+}
+
 func (n *Node) onGossipConsensus(m p2p.Message) {
+	if pc, ok := m.Value.(pendingCompact); ok {
+		// Fetching readings takes a round trip or more: votes on this
+		// topic must not wait for it.
+		n.wg.Add(1)
+		go n.completeCompact(pc)
+		return
+	}
 	lm, ok := m.Value.(laneMessage)
 	if !ok {
 		return
@@ -327,7 +362,7 @@ func (n *Node) broadcastConsensus(lane chain.Lane, m consensus.Message) {
 			n.consensusSeen.Add(key)
 		}
 	}
-	data := chain.MustEncode(&wireConsensus{Proposal: m.Proposal, Vote: m.Vote, Sent: n.sent.Add(1)})
+	data := n.encodeConsensus(lane, m)
 	n.publish(n.topics.consensus[lane], data)
 }
 

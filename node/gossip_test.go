@@ -46,7 +46,7 @@ func TestGossipDropsCopiesOfHeldVotes(t *testing.T) {
 	sent := uint64(0)
 	deliver := func(v *chain.Vote) (p2p.Result, any) {
 		sent++
-		return n.validateGossipConsensus(chain.LaneTx, chain.MustEncode(&wireConsensus{Vote: v, Sent: sent}))
+		return n.validateGossipConsensus(chain.LaneTx, chain.PubKey{}, chain.MustEncode(&wireConsensus{Vote: v, Sent: sent}))
 	}
 
 	now := vote(d.next)

@@ -83,6 +83,9 @@ type Node struct {
 	// consensusSeen holds the keys of consensus messages the engines took,
 	// so that the gossip door drops their copies; see gossip.go.
 	consensusSeen *sigCache
+	// compact rebuilds compact proposals and serves their readings; see
+	// compact.go.
+	compact *compactState
 
 	// The loop's inputs; see loop.go.
 	msgCh      chan laneMessage
@@ -181,6 +184,7 @@ func New(opts Options) (*Node, error) {
 	n.dashboard = web.Handler()
 	n.registry = prometheus.NewRegistry()
 	n.metrics = newMetrics(n.registry)
+	n.compact = newCompactState(n.registry)
 	registerAdmission(n.registry, n.readings)
 	n.registerInfoMetrics()
 	n.door = newDoorVerifier(opts.Config.Door.VerifyInFlight, opts.Config.Door.VerifyWorkers, func(k int) { n.metrics.doorSignatureChecks.Add(float64(k)) })

@@ -70,6 +70,11 @@ type P2P struct {
 	ExternalAddresses []string `toml:"external_addresses" comment:"multiaddrs announced to peers instead of the listen addresses, for a node behind NAT or a port mapping: its public IP or DNS name and port, such as \"/dns4/node.example.org/tcp/26656\"; empty announces the listen addresses"`
 	Bootstrap         []string `toml:"bootstrap" comment:"peers dialled at start, with their peer IDs: \"/ip4/10.0.0.2/tcp/26656/p2p/12D3KooW...\"; DNS names work too: \"/dns4/val1.example.org/tcp/26656/p2p/12D3KooW...\""`
 	MDNS              bool     `toml:"mdns" comment:"find peers on the local network by mDNS"`
+	// CompactProposals sends this node's data-lane proposals with their
+	// readings named by hash (peers rebuild them from their mempools and
+	// fetch what they miss). Every node receives both forms; turn it off
+	// while nodes of a release without compact proposals remain.
+	CompactProposals bool `toml:"compact_proposals" comment:"send data-lane proposals naming their readings by hash instead of carrying them (peers hold them from gossip and fetch what they miss); every node of the network must run a release that receives them"`
 }
 
 // API is the HTTP API and dashboard.
@@ -163,7 +168,7 @@ type Storage struct {
 // Default returns the configuration of a fresh node home.
 func Default() *Config {
 	return &Config{
-		P2P:     P2P{Listen: []string{DefaultP2PListen}, ExternalAddresses: []string{}, Bootstrap: []string{}},
+		P2P:     P2P{Listen: []string{DefaultP2PListen}, ExternalAddresses: []string{}, Bootstrap: []string{}, CompactProposals: true},
 		API:     API{Listen: DefaultAPIListen, Limits: DefaultAPILimits()},
 		Door:    Door{VerifyInFlight: 16_384, VerifyWorkers: 0},
 		MQTT:    MQTT{Enabled: false, Listen: DefaultMQTTListen, TokenWindowSeconds: DefaultMQTTTokenWindowSeconds},

@@ -163,6 +163,15 @@ func (p *Readings) Has(h chain.Hash) bool {
 	return ok
 }
 
+// Get returns the waiting reading with hash h. It changes nothing: a
+// compact proposal is rebuilt from the readings it names by hash.
+func (p *Readings) Get(h chain.Hash) (*chain.Reading, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	r, ok := p.byKey[h]
+	return r, ok
+}
+
 // Len is the number of readings waiting.
 func (p *Readings) Len() int {
 	p.mu.Lock()
