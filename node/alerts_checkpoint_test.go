@@ -23,7 +23,10 @@ import (
 // the same alerts, in the same order, and the same engine state as before,
 // and after a rebuild it has written a usable checkpoint again.
 func TestAlertCheckpointRestart(t *testing.T) {
-	defer func(k uint64) { alertCheckpointEvery = k }(alertCheckpointEvery)
+	// Restored by a cleanup registered before the nodes start, so that it
+	// runs after they are closed (cleanups run last-registered first).
+	every := alertCheckpointEvery
+	t.Cleanup(func() { alertCheckpointEvery = every })
 	alertCheckpointEvery = 2 // checkpoints while running, not only at Close
 
 	tn := startTestNet(t, 1, 0, 1)

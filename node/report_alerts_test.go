@@ -19,7 +19,10 @@ import (
 // period and industry, by kind, whether their blocks' alert records are
 // written (before the last checkpoint) or only in the log (after it).
 func TestServedReportCountsTheNodesAlerts(t *testing.T) {
-	defer func(v uint64) { alertCheckpointEvery = v }(alertCheckpointEvery)
+	// Restored by a cleanup registered before the nodes start, so that it
+	// runs after they are closed (cleanups run last-registered first).
+	every := alertCheckpointEvery
+	t.Cleanup(func() { alertCheckpointEvery = every })
 	alertCheckpointEvery = 2
 	tn := startTestNetWith(t, 1, 0, 1, testNetOptions{network: func(o *home.NetworkOptions) {
 		o.GenesisTime = time.Now().Add(-time.Minute) // period 0 stays open for the test
