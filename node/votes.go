@@ -90,6 +90,10 @@ func (n *Node) readVotes() {
 				break more
 			}
 		}
+		batch = freshVotes(batch, n.consensusSeen)
+		if len(batch) == 0 {
+			continue
+		}
 		errs := verifyVotes(bv, n.chainID, batch)
 		for i, lm := range batch {
 			if errs[i] != nil {
@@ -104,6 +108,22 @@ func (n *Node) readVotes() {
 			}
 		}
 	}
+}
+
+// freshVotes drops from batch, in place, the votes the engine took since
+// they passed the door and the second and later copies of a vote (peers
+// relay the votes they hold when a height stalls, so copies come in bursts).
+func freshVotes(batch []laneMessage, seen *sigCache) []laneMessage {
+	out := batch[:0]
+	keys := make(map[chain.Hash]struct{}, len(batch))
+	for _, lm := range batch {
+		if _, dup := keys[lm.key]; dup || seen.Has(lm.key) {
+			continue
+		}
+		keys[lm.key] = struct{}{}
+		out = append(out, lm)
+	}
+	return out
 }
 
 // verifyVotes checks the signatures of the votes in batch with bv, one

@@ -84,7 +84,7 @@ func TestDirectVoteDoor(t *testing.T) {
 	forged.Sig[5] ^= 1
 	other := *v
 	other.Height++ // signed bytes changed after signing
-	batch := []laneMessage{lm, {lane: chain.LaneTx, msg: consensus.Message{Vote: &forged}}, {lane: chain.LaneTx, msg: consensus.Message{Vote: vote(peers[2], d.next)}}, {lane: chain.LaneTx, msg: consensus.Message{Vote: &other}}}
+	batch := []laneMessage{lm, voteMessage(&forged), voteMessage(vote(peers[2], d.next)), voteMessage(&other)}
 	errs := verifyVotes(chain.NewBatchVerifier(4), n.chainID, batch)
 	for i, want := range []bool{true, false, true, false} {
 		if (errs[i] == nil) != want {
@@ -95,11 +95,25 @@ func TestDirectVoteDoor(t *testing.T) {
 		}
 	}
 
+	// Copies in one batch are checked once.
+	if got := freshVotes([]laneMessage{lm, batch[2], lm, batch[2]}, n.consensusSeen); len(got) != 2 || got[0].key != lm.key || got[1].key != batch[2].key {
+		t.Errorf("freshVotes kept %d of two votes twice each, want each once", len(got))
+	}
+
 	// Once the engine holds the vote, its copies are ignored unchecked.
 	n.stepConsensus(d, lm)
+	if got := freshVotes([]laneMessage{lm}, n.consensusSeen); len(got) != 0 {
+		t.Errorf("freshVotes kept a vote the engine holds")
+	}
 	if res, _ := door(&wireConsensus{Vote: v}); res != p2p.Ignore {
 		t.Errorf("a vote the engine holds: %s, want ignore", res)
 	}
+}
+
+func voteMessage(v *chain.Vote) laneMessage {
+	m := consensus.Message{Vote: v}
+	key, _ := consensusKey(m)
+	return laneMessage{lane: v.Lane, msg: m, key: key}
 }
 
 // TestVotesTravelDirect runs 4 validators: once connected, their votes
