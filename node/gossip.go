@@ -32,6 +32,8 @@ const maxGossipReadings = 2_000
 type gossipTopics struct {
 	readings, txs, evidence *p2p.Topic
 	consensus               map[chain.Lane]*p2p.Topic
+	// votes carries this node's votes straight to its peers; see votes.go.
+	votes *p2p.Direct
 }
 
 // wireConsensus is a consensus message on the wire: exactly one of
@@ -131,6 +133,9 @@ func (n *Node) startP2P() error {
 		n.topics.consensus[lane] = t
 	}
 	if err := n.registerSync(); err != nil {
+		return err
+	}
+	if err := n.startVotes(); err != nil {
 		return err
 	}
 	n.wg.Add(5)
@@ -353,13 +358,23 @@ func (n *Node) stepConsensus(d *driver, m laneMessage) {
 	}
 }
 
-// broadcastConsensus gossips one of this node's consensus messages (its
-// own, or others' it relays), on the loop. Peers relay them back with their
-// own Sent counters; the door drops those copies of what the engine holds.
+// broadcastConsensus sends one of this node's consensus messages (its own,
+// or others' it relays), on the loop. A vote goes straight to every
+// connected peer (votes.go), and by gossip too only while this node is not
+// connected to every validator of the lane's height; a proposal goes by
+// gossip. Peers relay messages back in their rebroadcasts; the doors drop
+// the copies of what the engine holds.
 func (n *Node) broadcastConsensus(lane chain.Lane, m consensus.Message) {
-	if d := n.drivers[lane]; d != nil && d.eng.Holds(m) {
+	d := n.drivers[lane]
+	if d != nil && d.eng.Holds(m) {
 		if key, ok := consensusKey(m); ok {
 			n.consensusSeen.Add(key)
+		}
+	}
+	if m.Vote != nil && n.topics.votes != nil {
+		n.topics.votes.SendAll(chain.MustEncode(&wireConsensus{Vote: m.Vote}))
+		if d != nil && d.eng.ValidatorSet() != nil && n.allConnected(d.eng.ValidatorSet()) {
+			return
 		}
 	}
 	data := n.encodeConsensus(lane, m)

@@ -14,9 +14,9 @@ import (
 // validators in this process (heartbeat blocks on both lanes, real libp2p
 // over loopback) and reports, per finalized height (both lanes counted):
 //
-//   - door/height: consensus messages that reached a node's gossip door
-//     (every node's door counted), each decoded there and, unless ignored,
-//     signature checked;
+//   - door/height: consensus messages that reached a node's door, by
+//     gossip or sent directly (votes.go; every node's doors counted), each
+//     decoded there and, unless ignored, signature checked;
 //   - checked/height: those accepted or rejected, that is checked in full
 //     (a vote's ed25519 signature, a proposal's entries root);
 //   - dup/height: copies gossipsub received again and dropped before the
@@ -75,14 +75,15 @@ func consensusDoorCounts(tb testing.TB, n *Node) (door, checked, dup float64) {
 	}
 	for _, mf := range mfs {
 		name := mf.GetName()
-		if name != "waterchain_p2p_gossip_validated_total" && name != "waterchain_p2p_gossip_duplicates_total" {
+		if name != "waterchain_p2p_gossip_validated_total" && name != "waterchain_p2p_gossip_duplicates_total" &&
+			name != "waterchain_p2p_direct_validated_total" {
 			continue
 		}
 		for _, m := range mf.GetMetric() {
 			var topic, result string
 			for _, l := range m.GetLabel() {
 				switch l.GetName() {
-				case "topic":
+				case "topic", "protocol":
 					topic = l.GetValue()
 				case "result":
 					result = l.GetValue()

@@ -46,3 +46,11 @@ var ErrBusy = errors.New("p2p: peer busy")
 
 // ErrFrame is wrapped by every error decoding a request or response frame.
 var ErrFrame = errors.New("p2p: malformed frame")
+
+// ErrNotConnected is returned by Direct.Send for a peer that is not
+// connected or has not passed the network-id handshake.
+var ErrNotConnected = errors.New("p2p: peer not connected")
+
+// ErrQueueFull is returned by Direct.Send when the peer's send queue is
+// full (the peer reads slower than it is sent to); the message is dropped.
+var ErrQueueFull = errors.New("p2p: send queue full")

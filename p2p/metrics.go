@@ -19,6 +19,9 @@ type metrics struct {
 	gossipPublish  *prometheus.CounterVec // topic
 	publishWait    prometheus.Histogram
 	requests       *prometheus.CounterVec // protocol, direction, result
+	directResults  *prometheus.CounterVec // protocol, result: accept|reject|ignore
+	directSent     *prometheus.CounterVec // protocol
+	directDropped  *prometheus.CounterVec // protocol, reason
 	requestSeconds *prometheus.HistogramVec
 }
 
@@ -65,6 +68,18 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "waterchain_p2p_requests_total",
 			Help: "Request/response exchanges, by protocol, direction (in, out) and result (ok, error).",
 		}, []string{"protocol", "direction", "result"}),
+		directResults: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "waterchain_p2p_direct_validated_total",
+			Help: "Direct messages received from peers and validated, by protocol and result (accept, reject, ignore).",
+		}, []string{"protocol", "result"}),
+		directSent: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "waterchain_p2p_direct_sent_total",
+			Help: "Direct messages queued for a peer, by protocol (one per recipient).",
+		}, []string{"protocol"}),
+		directDropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "waterchain_p2p_direct_dropped_total",
+			Help: "Direct messages dropped before they were written, by protocol and reason (queue_full, no_stream, stream_failed).",
+		}, []string{"protocol", "reason"}),
 		requestSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "waterchain_p2p_request_seconds",
 			Help:    "Duration of outgoing requests, by protocol.",
@@ -75,7 +90,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		return m, nil
 	}
 	for _, c := range []prometheus.Collector{m.peers, m.disconnects, m.denied, m.gossipResults,
-		m.gossipDropped, m.gossipDeliver, m.gossipDup, m.gossipPublish, m.publishWait, m.requests, m.requestSeconds} {
+		m.gossipDropped, m.gossipDeliver, m.gossipDup, m.gossipPublish, m.publishWait, m.requests, m.requestSeconds,
+		m.directResults, m.directSent, m.directDropped} {
 		if err := reg.Register(c); err != nil {
 			var are prometheus.AlreadyRegisteredError
 			if errors.As(err, &are) {

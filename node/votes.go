@@ -1,0 +1,150 @@
+package node
+
+import (
+	"github.com/waterchain/waterchain/chain"
+	"github.com/waterchain/waterchain/consensus"
+	"github.com/waterchain/waterchain/p2p"
+)
+
+// Votes travel straight to the peers (p2p.Direct), not by gossip.
+//
+// Gossiped, each vote reached every node 1+D times (the author's flood
+// publish, then every receiver forwarding it to its mesh of D = 6): at n
+// validators a height's 2n votes per lane made about 2n·(n−1)·(1+D)
+// deliveries, each decrypted, decoded and hashed, and gossipsub's own
+// bookkeeping (seen cache, scores, IHAVE gossip) on every one. Validators
+// bootstrap from each other, so each is connected to each: sent once to
+// every peer, a vote costs n−1 deliveries and nothing is forwarded.
+//
+// A node not connected to every validator of the height would miss the
+// votes of those it is not connected to, so while any is missing the votes
+// also go by gossip, as before (broadcastConsensus). Proposals stay on
+// gossip: they are few and large, and a peer that is not connected gets
+// them through the mesh.
+//
+// A vote that arrives directly is checked cheap to expensive: decode,
+// ValidateBasic, whether the engine already holds it (consensusSeen),
+// whether its height is past; then its signature, in a batch with the other
+// votes that arrived meanwhile from any peer (readVotes), since one
+// ed25519 batch check of k signatures costs much less than k single ones.
+const protoVotes = "consensus/votes/1"
+
+// maxVoteBatch bounds the votes checked in one batch.
+const maxVoteBatch = 256
+
+// startVotes serves the direct vote protocol; called by startP2P.
+func (n *Node) startVotes() error {
+	d, err := n.host.OpenDirect(protoVotes, n.validateDirectVote)
+	if err != nil {
+		return err
+	}
+	n.topics.votes = d
+	n.wg.Add(1)
+	go n.readVotes()
+	return nil
+}
+
+// validateDirectVote is the door of votes sent directly, without the
+// signature check (readVotes does it in batches). Anything but a
+// well-formed vote is provably invalid: the stream it came on is reset.
+func (n *Node) validateDirectVote(_ chain.PubKey, data []byte) (p2p.Result, any) {
+	var w wireConsensus
+	if err := chain.Decode(data, &w); err != nil || w.Vote == nil || w.Proposal != nil || w.Vote.ValidateBasic() != nil {
+		n.metrics.gossipRejected.WithLabelValues("consensus").Inc()
+		return p2p.Reject, nil
+	}
+	msg := consensus.Message{Vote: w.Vote}
+	key, _ := consensusKey(msg)
+	if n.consensusSeen.Has(key) {
+		return p2p.Ignore, nil
+	}
+	if w.Vote.Height < n.Height(w.Vote.Lane) {
+		return p2p.Ignore, nil
+	}
+	return p2p.Accept, laneMessage{lane: w.Vote.Lane, msg: msg, key: key}
+}
+
+// readVotes takes the votes that passed validateDirectVote, checks the
+// signatures of all that are waiting in one batch, and hands the valid
+// ones to the loop. A bad signature is dropped and counted like a rejected
+// gossip message.
+func (n *Node) readVotes() {
+	defer n.wg.Done()
+	in := n.topics.votes.Messages()
+	bv := chain.NewBatchVerifier(maxVoteBatch)
+	batch := make([]laneMessage, 0, maxVoteBatch)
+	for {
+		batch = batch[:0]
+		select {
+		case <-n.ctx.Done():
+			return
+		case m := <-in:
+			batch = append(batch, m.Value.(laneMessage))
+		}
+	more:
+		for len(batch) < maxVoteBatch {
+			select {
+			case m := <-in:
+				batch = append(batch, m.Value.(laneMessage))
+			default:
+				break more
+			}
+		}
+		batch = freshVotes(batch, n.consensusSeen)
+		if len(batch) == 0 {
+			continue
+		}
+		errs := verifyVotes(bv, n.chainID, batch)
+		for i, lm := range batch {
+			if errs[i] != nil {
+				n.metrics.gossipRejected.WithLabelValues("consensus").Inc()
+				n.log.Warn("vote with a bad signature sent directly; dropped", "vote", lm.msg.Vote.String(), "err", errs[i])
+				continue
+			}
+			select {
+			case n.msgCh <- lm:
+			case <-n.ctx.Done():
+				return
+			}
+		}
+	}
+}
+
+// freshVotes drops from batch, in place, the votes the engine took since
+// they passed the door and the second and later copies of a vote (peers
+// relay the votes they hold when a height stalls, so copies come in bursts).
+func freshVotes(batch []laneMessage, seen *sigCache) []laneMessage {
+	out := batch[:0]
+	keys := make(map[chain.Hash]struct{}, len(batch))
+	for _, lm := range batch {
+		if _, dup := keys[lm.key]; dup || seen.Has(lm.key) {
+			continue
+		}
+		keys[lm.key] = struct{}{}
+		out = append(out, lm)
+	}
+	return out
+}
+
+// verifyVotes checks the signatures of the votes in batch with bv, one
+// error (or nil) per vote, as chain.Vote.VerifySignature would.
+func verifyVotes(bv *chain.BatchVerifier, chainID string, batch []laneMessage) []error {
+	for _, lm := range batch {
+		v := lm.msg.Vote
+		bv.Add(v.Validator, chain.DomainVote, chainID, v.SigningBytes(), v.Sig)
+	}
+	errs, _ := bv.Verify()
+	return errs
+}
+
+// allConnected reports whether this node is connected to every validator
+// of set but itself, so that votes sent directly reach all of them.
+func (n *Node) allConnected(set *chain.ValidatorSet) bool {
+	self := n.key.Public()
+	for i := range set.Size() {
+		if k := set.Key(i); k != self && !n.host.Connected(k) {
+			return false
+		}
+	}
+	return true
+}

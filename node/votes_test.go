@@ -1,0 +1,172 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/waterchain/waterchain/chain"
+	"github.com/waterchain/waterchain/consensus"
+	"github.com/waterchain/waterchain/node/home"
+	"github.com/waterchain/waterchain/p2p"
+)
+
+// TestDirectVoteDoor: the door of votes sent directly refuses anything but
+// a well-formed vote, ignores a vote the engine holds or of a past height,
+// and leaves the signature to the batch check, which fails exactly the
+// forged votes of a batch.
+func TestDirectVoteDoor(t *testing.T) {
+	nw, err := home.WriteNetwork(t.TempDir(), home.NetworkOptions{
+		Validators: 4, DevnetParams: true, BasePort: 20000 + int(time.Now().UnixNano()%2000)*10,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := openUnstarted(t, nw.Nodes[0].Home)
+	defer n.Close()
+	n.ctx, n.cancel = context.WithCancel(context.Background())
+	if err := n.startEngines(); err != nil {
+		t.Fatal(err)
+	}
+	d := n.drivers[chain.LaneTx]
+	n.maybeStart(d, true)
+	var peers []*chain.PrivateKey
+	for _, nn := range nw.Nodes[1:] {
+		h, err := home.Open(nn.Home)
+		if err != nil {
+			t.Fatal(err)
+		}
+		k, err := h.LoadNodeKey()
+		if err != nil {
+			t.Fatal(err)
+		}
+		peers = append(peers, k)
+	}
+	vote := func(k *chain.PrivateKey, height uint64) *chain.Vote {
+		v := &chain.Vote{Type: chain.Prevote, Lane: chain.LaneTx, Height: height, Validator: k.Public()}
+		v.Sign(n.chainID, k)
+		return v
+	}
+	door := func(w *wireConsensus) (p2p.Result, any) {
+		return n.validateDirectVote(peers[0].Public(), chain.MustEncode(w))
+	}
+
+	v := vote(peers[0], d.next)
+	res, val := door(&wireConsensus{Vote: v})
+	if res != p2p.Accept {
+		t.Fatalf("a vote: %s, want accept", res)
+	}
+	lm := val.(laneMessage)
+	if lm.lane != chain.LaneTx || lm.msg.Vote == nil || lm.key.IsZero() {
+		t.Fatalf("door value %+v", lm)
+	}
+
+	for _, tc := range []struct {
+		name string
+		data []byte
+	}{
+		{"garbage", []byte("not cbor")},
+		{"empty", chain.MustEncode(&wireConsensus{})},
+		{"a proposal", chain.MustEncode(&wireConsensus{Proposal: &chain.Proposal{Lane: chain.LaneTx, Height: d.next}})},
+		{"a vote without a signature", chain.MustEncode(&wireConsensus{Vote: func() *chain.Vote { u := *v; u.Sig = nil; return &u }()})},
+		{"a vote of an unknown lane", chain.MustEncode(&wireConsensus{Vote: func() *chain.Vote { u := *v; u.Lane = 9; return &u }()})},
+	} {
+		if res, _ := n.validateDirectVote(peers[0].Public(), tc.data); res != p2p.Reject {
+			t.Errorf("%s: %s, want reject", tc.name, res)
+		}
+	}
+
+	// The batch check passes the good votes and fails only the forged one.
+	forged := *vote(peers[1], d.next)
+	forged.Sig = append(chain.Signature{}, forged.Sig...)
+	forged.Sig[5] ^= 1
+	other := *v
+	other.Height++ // signed bytes changed after signing
+	batch := []laneMessage{lm, voteMessage(&forged), voteMessage(vote(peers[2], d.next)), voteMessage(&other)}
+	errs := verifyVotes(chain.NewBatchVerifier(4), n.chainID, batch)
+	for i, want := range []bool{true, false, true, false} {
+		if (errs[i] == nil) != want {
+			t.Errorf("batch vote %d: err %v, want valid=%v", i, errs[i], want)
+		}
+		if errs[i] != nil && !errors.Is(errs[i], chain.ErrBadSignature) {
+			t.Errorf("batch vote %d: err %v, want ErrBadSignature", i, errs[i])
+		}
+	}
+
+	// Copies in one batch are checked once.
+	if got := freshVotes([]laneMessage{lm, batch[2], lm, batch[2]}, n.consensusSeen); len(got) != 2 || got[0].key != lm.key || got[1].key != batch[2].key {
+		t.Errorf("freshVotes kept %d of two votes twice each, want each once", len(got))
+	}
+
+	// Once the engine holds the vote, its copies are ignored unchecked.
+	n.stepConsensus(d, lm)
+	if got := freshVotes([]laneMessage{lm}, n.consensusSeen); len(got) != 0 {
+		t.Errorf("freshVotes kept a vote the engine holds")
+	}
+	if res, _ := door(&wireConsensus{Vote: v}); res != p2p.Ignore {
+		t.Errorf("a vote the engine holds: %s, want ignore", res)
+	}
+}
+
+func voteMessage(v *chain.Vote) laneMessage {
+	m := consensus.Message{Vote: v}
+	key, _ := consensusKey(m)
+	return laneMessage{lane: v.Lane, msg: m, key: key}
+}
+
+// TestVotesTravelDirect runs 4 validators: once connected, their votes
+// reach each other on the direct protocol, and the consensus gossip topics
+// carry the proposals only (one per height and lane, against 2·3 votes).
+func TestVotesTravelDirect(t *testing.T) {
+	tn := startTestNet(t, 4, 0, 1)
+	heights := func() uint64 { return tn.nodes[0].Height(chain.LaneData) + tn.nodes[0].Height(chain.LaneTx) }
+	waitFor(t, 2*time.Minute, "the first blocks", func() bool { return heights() >= 4 })
+	direct0, gossip0 := make([]float64, len(tn.nodes)), make([]float64, len(tn.nodes))
+	for i, n := range tn.nodes {
+		direct0[i], gossip0[i] = consensusAccepted(t, n)
+	}
+	h0 := heights()
+	waitFor(t, 2*time.Minute, "10 more heights", func() bool { return heights() >= h0+10 })
+	for i, n := range tn.nodes {
+		direct, gossip := consensusAccepted(t, n)
+		direct, gossip = direct-direct0[i], gossip-gossip0[i]
+		if direct == 0 || gossip > direct/2 {
+			t.Errorf("node %d over 10 heights took %v consensus messages sent directly and %v by gossip; want votes direct (6 per height and lane) and only proposals by gossip", i, direct, gossip)
+		}
+	}
+}
+
+// consensusAccepted counts the consensus messages n accepted at its doors:
+// sent directly, and by gossip.
+func consensusAccepted(tb testing.TB, n *Node) (direct, gossip float64) {
+	tb.Helper()
+	mfs, err := n.registry.Gather()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			var where, result string
+			for _, l := range m.GetLabel() {
+				switch l.GetName() {
+				case "topic", "protocol":
+					where = l.GetValue()
+				case "result":
+					result = l.GetValue()
+				}
+			}
+			if result != p2p.Accept.String() {
+				continue
+			}
+			switch {
+			case mf.GetName() == "waterchain_p2p_direct_validated_total" && where == protoVotes:
+				direct += m.GetCounter().GetValue()
+			case mf.GetName() == "waterchain_p2p_gossip_validated_total" && strings.HasPrefix(where, "consensus"):
+				gossip += m.GetCounter().GetValue()
+			}
+		}
+	}
+	return direct, gossip
+}
