@@ -133,15 +133,24 @@ func TestAdmitRefusesPastTheWindow(t *testing.T) {
 	if st := p.Admit(unsigned(20_000, 1_000), later); st.Granted() != 0 || st.RetryAfter() != maxRetryAfter {
 		t.Fatalf("stalled: granted %d, retry %v; want 0, %v", st.Granted(), st.RetryAfter(), maxRetryAfter)
 	}
-	// A block finalizes 600 of them: room for 100 at the floor (the rate
-	// has decayed to nothing over the hour).
+	// A block finalizes 600 of them. The 400 left have waited an hour:
+	// the network is behind, so the floor does not apply, and the rate
+	// (600 in the block over RateWindow 10 s: 60/s, window 60) leaves no
+	// room.
 	var hashes []chain.Hash
-	for k := range 600 {
+	for k := range 1_000 {
 		hashes = append(hashes, chain.Hash{byte(k >> 8), byte(k)})
 	}
-	p.Remove(hashes)
-	if tk := p.Admit(unsigned(30_000, 1_000), later); tk.Granted() != 100 {
-		t.Fatalf("after a block: granted %d, want 100 (floor 500 - 400 waiting)", tk.Granted())
+	p.Remove(hashes[:600])
+	p.Finalized(600, later)
+	if tk := p.Admit(unsigned(30_000, 1_000), later); tk.Granted() != 0 || tk.RetryAfter() != 23*time.Second {
+		t.Fatalf("400 waiting an hour: granted %d, retry %v; want 0, 23s (1,340 over at 60/s)", tk.Granted(), tk.RetryAfter())
+	}
+	// Once the rest are final the pool drains in time again: the floor,
+	// 500, is the window.
+	p.Remove(hashes[600:])
+	if tk := p.Admit(unsigned(30_000, 1_000), later); tk.Granted() != 500 {
+		t.Fatalf("after the backlog: granted %d, want the floor 500", tk.Granted())
 	}
 }
 
@@ -295,5 +304,148 @@ func TestHeldReadingsDoNotFillTheWindow(t *testing.T) {
 	}
 	if tk := p.Admit(unsigned(200, 10), t0); tk.Granted() != 4 {
 		t.Fatalf("granted %d, want 4", tk.Granted())
+	}
+}
+
+// admitAll admits rs at now and adds the admitted ones, hashed by their
+// index from base; it returns the hashes added.
+func admitAll(t *testing.T, p *Readings, rs []*chain.Reading, base int, now time.Time) []chain.Hash {
+	t.Helper()
+	tk := p.Admit(rs, now)
+	defer tk.Close()
+	var hashes []chain.Hash
+	for k, r := range rs {
+		if !tk.Admitted(k) {
+			continue
+		}
+		h := chain.Hash{0xaa, byte((base + k) >> 16), byte((base + k) >> 8), byte(base + k)}
+		if err := tk.Add(k, h, r); err != nil {
+			t.Fatal(err)
+		}
+		hashes = append(hashes, h)
+	}
+	return hashes
+}
+
+// TestFloorOnlyWhileDraining: the floor admits a burst on an idle network,
+// but once a proposable reading has waited Wait the rate alone sets the
+// window (a slow network's floor was many times Wait of its rate); held
+// readings do not make the pool behind.
+func TestFloorOnlyWhileDraining(t *testing.T) {
+	p := NewReadings(100_000)
+	p.SetAdmission(Admission{Wait: 2 * time.Second, Floor: 1_000, RateWindow: 10 * time.Second})
+	p.Finalized(500, t0) // 50/s: window 100 by the rate
+	first := admitAll(t, p, unsigned(0, 600), 0, t0)
+	if len(first) != 600 {
+		t.Fatalf("idle network: %d of 600 admitted, want all (floor 1,000)", len(first))
+	}
+	if st := p.Stats(t0.Add(time.Second)); st.Window != 1_000 || st.OldestWait != time.Second {
+		t.Fatalf("1 s later: window %d, oldest %v; want the floor 1,000, 1s", st.Window, st.OldestWait)
+	}
+	if got := admitAll(t, p, unsigned(1_000, 300), 1_000, t0.Add(time.Second)); len(got) != 300 {
+		t.Fatalf("within Wait: %d of 300 admitted, want all", len(got))
+	}
+	// Wait later the first 600 still wait: behind. The rate (50/s
+	// decayed over 2 s: 40.9/s) gives a window of 81, below the 900
+	// waiting.
+	late := t0.Add(2 * time.Second)
+	st := p.Stats(late)
+	if st.OldestWait != 2*time.Second || st.Window != 81 {
+		t.Fatalf("behind: oldest %v, window %d; want 2s, 81", st.OldestWait, st.Window)
+	}
+	if got := admitAll(t, p, unsigned(2_000, 10), 2_000, late); len(got) != 0 {
+		t.Fatalf("behind: %d admitted, want none", len(got))
+	}
+	// Held readings wait on a predecessor, not on the network: with the
+	// first 600 held, the oldest proposable reading is 1 s old and the
+	// floor counts again, less the 300 waiting.
+	p.MarkHeld(first)
+	if st := p.Stats(late); st.OldestWait != time.Second || st.Window != 1_000 || st.Waiting != 300 {
+		t.Fatalf("first 600 held: oldest %v, window %d, waiting %d; want 1s, 1,000, 300", st.OldestWait, st.Window, st.Waiting)
+	}
+	if got := admitAll(t, p, unsigned(3_000, 800), 3_000, late); len(got) != 700 {
+		t.Fatalf("first 600 held: %d of 800 admitted, want 700", len(got))
+	}
+}
+
+// TestMarkHeldReplacesEarlierMarks: each build's held readings replace the
+// last build's, so a reading whose predecessor came counts again.
+func TestMarkHeldReplacesEarlierMarks(t *testing.T) {
+	p := NewReadings(100)
+	p.SetAdmission(Admission{Wait: time.Second, Floor: 10, RateWindow: 10 * time.Second})
+	hashes := admitAll(t, p, unsigned(0, 10), 0, t0)
+	p.MarkHeld(hashes[:6])
+	if st := p.Stats(t0); st.Waiting != 4 || st.DoorWaiting != 4 {
+		t.Fatalf("6 of 10 held: waiting %d, door %d; want 4, 4", st.Waiting, st.DoorWaiting)
+	}
+	p.MarkHeld(hashes[5:7])
+	if st := p.Stats(t0); st.Waiting != 8 || st.DoorWaiting != 8 {
+		t.Fatalf("2 held now: waiting %d, door %d; want 8, 8", st.Waiting, st.DoorWaiting)
+	}
+	p.Remove(hashes[6:8]) // one held, one not
+	p.MarkHeld(nil)
+	if st := p.Stats(t0); st.Waiting != 8 || st.DoorWaiting != 8 {
+		t.Fatalf("none held: waiting %d, door %d; want 8, 8", st.Waiting, st.DoorWaiting)
+	}
+}
+
+// TestDoorShareOfTheWindow: with 4 doors, one fills at most a quarter of
+// the window with readings it admitted, though its pool shows room (the
+// others' admissions are still on their way by gossip); readings that
+// came by gossip count in the window, not in the door's part. A door
+// whose readings make up more of the finalized rate gets that part.
+func TestDoorShareOfTheWindow(t *testing.T) {
+	p := NewReadings(1_000_000)
+	p.SetAdmission(Admission{Wait: time.Second, Floor: 100, RateWindow: 10 * time.Second, Doors: 4})
+	p.Finalized(80_000, t0) // 8,000/s: window 8,000, a door's quarter 2,000
+	mine := admitAll(t, p, unsigned(0, 3_000), 0, t0)
+	if st := p.Stats(t0); len(mine) != 2_000 || st.Window != 8_000 || st.DoorWindow != 2_000 || st.DoorWaiting != 2_000 {
+		t.Fatalf("admitted %d, window %d, door's %d with %d waiting; want 2,000, 8,000, 2,000, 2,000",
+			len(mine), st.Window, st.DoorWindow, st.DoorWaiting)
+	}
+	// 5,000 come by gossip from the other doors: 7,000 waiting, room 1,000
+	// in the window, none in the door's part.
+	for k, r := range unsigned(10_000, 5_000) {
+		if err := p.Add(chain.Hash{0xbb, byte(k >> 8), byte(k)}, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := admitAll(t, p, unsigned(20_000, 10), 20_000, t0); len(got) != 0 {
+		t.Fatalf("door's part full: %d admitted, want none", len(got))
+	}
+	// A block of 4,000 finalizes the door's 2,000 and 2,000 gossiped ones:
+	// the rate is 8,400/s, the door's part of it 200/s, less than its
+	// quarter, which it keeps: 2,100.
+	gossiped := make([]chain.Hash, 2_000)
+	for k := range gossiped {
+		gossiped[k] = chain.Hash{0xbb, byte(k >> 8), byte(k)}
+	}
+	p.FinalizedBlock(append(mine, gossiped...), t0)
+	st := p.Stats(t0)
+	if st.Window != 8_400 || st.DoorWindow != 2_100 || st.DoorWaiting != 0 || st.Waiting != 3_000 {
+		t.Fatalf("after a block: window %d, door's %d (%d waiting), %d waiting; want 8,400, 2,100 (0), 3,000",
+			st.Window, st.DoorWindow, st.DoorWaiting, st.Waiting)
+	}
+	// The other doors' last 3,000 are finalized by another block; from
+	// then on only this door takes readings, each second as many as
+	// it may, and each block finalizes them. As the others' part of the
+	// rate decays, this door's grows to the whole window.
+	var others []chain.Hash
+	for k := 2_000; k < 5_000; k++ {
+		others = append(others, chain.Hash{0xbb, byte(k >> 8), byte(k)})
+	}
+	p.FinalizedBlock(others, t0)
+	now := t0
+	for i := range 60 { // six time constants
+		now = now.Add(time.Second)
+		ask := max(p.Stats(now).DoorWindow, 1) // what fits: no refusals to remember
+		got := admitAll(t, p, unsigned(100_000*(i+1), ask), 100_000*(i+1), now)
+		if len(got) != ask {
+			t.Fatalf("at %v: %d of %d admitted", now.Sub(t0), len(got), ask)
+		}
+		p.FinalizedBlock(got, now)
+	}
+	if st := p.Stats(now); st.DoorWindow < st.Window*95/100 || st.Waiting != 0 {
+		t.Fatalf("the only busy door: its part %d of window %d (%d waiting), want at least 95%%", st.DoorWindow, st.Window, st.Waiting)
 	}
 }
