@@ -23,10 +23,13 @@ var ErrOverWindow = errors.New("readings waiting exceed what the network finaliz
 // Floor is a burst an idle network takes whatever its recent rate (after
 // a quiet spell the rate says nothing of what the network can do), so it
 // applies only while the pool drains in time: while no reading that can
-// be proposed has waited Wait. Once one has, the network is behind and
-// the rate alone sets the window; a floor above Wait of a slow network's
-// rate was what let readings queue for many times Wait (2,000 readings
-// at 100 finalized/s are 20 s).
+// be proposed has waited Wait, nor did for RateWindow. Once one has, the
+// network is backlogged, its rate is what it can finalize, and the rate
+// alone sets the window until RateWindow has passed without a backlog. A
+// floor above Wait of a slow network's rate was what let readings queue
+// for many times Wait (2,000 readings at 100 finalized/s are 20 s), and
+// applied again whenever the pool had drained, it let such bursts in
+// again and again.
 //
 // The window is the network's, and Doors nodes admit into it: each sees
 // what the others admitted only once gossip brings it, so each door
@@ -35,9 +38,9 @@ var ErrOverWindow = errors.New("readings waiting exceed what the network finaliz
 // validators). A door therefore keeps what it admitted itself, still
 // waiting, within its share of the window: the part of the finalized
 // readings that came through it (recently, over RateWindow), at least
-// 1/Doors, and while the pool drains in time at least the floor. With
-// every door busy the shares sum to the window; a door that takes most
-// of the readings gets most of it.
+// 1/Doors; the floor is shared likewise. With every door busy the shares
+// sum to the window; a door that takes most of the readings gets most of
+// it.
 type Admission struct {
 	// Wait is how long, at the recent finalized rate, the readings
 	// waiting may take to be finalized.
@@ -90,13 +93,13 @@ func (e *rateEstimate) observe(n int, now time.Time, tau time.Duration) {
 	e.at = now
 }
 
-// window is the most readings the door lets wait at rate per second,
-// capped by max; the floor counts only while the pool drains in time
-// (behind: a proposable reading has waited Wait).
-func (a Admission) window(rate float64, max int, behind bool) int {
-	w := int(rate * a.Wait.Seconds())
-	if !behind {
-		w = int(math.Max(float64(w), float64(a.Floor)))
+// window is the part share (0 to 1) of the most readings the doors let
+// wait at rate per second, capped by max; the floor counts only while
+// the pool drains in time (not backlogged).
+func (a Admission) window(rate, share float64, max int, backlogged bool) int {
+	w := int(share * rate * a.Wait.Seconds())
+	if !backlogged {
+		w = int(math.Max(float64(w), math.Ceil(share*float64(a.Floor))))
 	}
 	return min(w, max)
 }
@@ -164,9 +167,11 @@ type AdmissionStats struct {
 	// Window is the most readings the door lets wait now.
 	Window int
 	// OldestWait is how long the oldest reading that can be proposed
-	// (not held) has waited; 0 for none. Past the admission's Wait, the
-	// floor no longer applies.
+	// (not held) has waited; 0 for none. Backlogged: it has waited the
+	// admission's Wait, now or within RateWindow (seen by Admit); the
+	// floor does not apply meanwhile.
 	OldestWait time.Duration
+	Backlogged bool
 	// Waiting counts the readings in the pool (but those held for their
 	// predecessors, MarkHeld) and those the door has admitted and not yet
 	// added (a Ticket's).
@@ -182,32 +187,45 @@ func (p *Readings) Stats(now time.Time) AdmissionStats {
 	defer p.mu.Unlock()
 	rate := p.rate.decayed(now, p.admission.RateWindow)
 	oldest := p.oldestWaitLocked(now)
-	behind := oldest >= p.admission.Wait
+	backlogged := p.backloggedLocked(oldest, now)
 	return AdmissionStats{
-		RatePerS: rate, Window: p.windowLocked(rate, behind), Waiting: len(p.byKey) - len(p.held) + p.reserved, OldestWait: oldest,
-		DoorWindow: p.doorWindowLocked(rate, behind, now), DoorWaiting: len(p.own) - p.ownHeld + p.reserved,
+		RatePerS: rate, Window: p.windowLocked(rate, backlogged), Waiting: len(p.byKey) - len(p.held) + p.reserved, OldestWait: oldest,
+		Backlogged: backlogged,
+		DoorWindow: p.doorWindowLocked(rate, backlogged, now), DoorWaiting: len(p.own) - p.ownHeld + p.reserved,
 	}
 }
 
-// doorWindowLocked is this door's part of the window at rate: its share
-// of Wait of the rate, and while the pool drains in time (not behind) at
-// least the floor — a burst each door of an idle network takes. Callers
-// hold mu.
-func (p *Readings) doorWindowLocked(rate float64, behind bool, now time.Time) int {
+// backloggedLocked reports whether the pool is backlogged as of now, the
+// oldest proposable reading having waited oldest: it is, or was within
+// RateWindow, Wait old. Callers hold mu.
+func (p *Readings) backloggedLocked(oldest time.Duration, now time.Time) bool {
+	return oldest >= p.admission.Wait || (!p.backlogAt.IsZero() && now.Sub(p.backlogAt) < p.admission.RateWindow)
+}
+
+// noteBacklogLocked records that the pool is backlogged at now if its
+// oldest proposable reading has waited oldest. Callers hold mu.
+func (p *Readings) noteBacklogLocked(oldest time.Duration, now time.Time) {
+	if oldest >= p.admission.Wait && now.After(p.backlogAt) {
+		p.backlogAt = now
+	}
+}
+
+// doorWindowLocked is this door's part of the window at rate (its share,
+// doorShare, of Wait of the rate and of the floor). Callers hold mu.
+func (p *Readings) doorWindowLocked(rate float64, backlogged bool, now time.Time) int {
 	if !p.admits {
 		return p.max
 	}
 	share := p.admission.doorShare(p.ownRate.decayed(now, p.admission.RateWindow), rate)
-	return p.admission.window(share*rate, p.max, behind)
+	return p.admission.window(rate, share, p.max, backlogged)
 }
 
-// windowLocked is the window at rate; behind: a proposable reading has
-// waited Wait. Callers hold mu.
-func (p *Readings) windowLocked(rate float64, behind bool) int {
+// windowLocked is the network's window at rate. Callers hold mu.
+func (p *Readings) windowLocked(rate float64, backlogged bool) int {
 	if !p.admits {
 		return p.max
 	}
-	return p.admission.window(rate, p.max, behind)
+	return p.admission.window(rate, 1, p.max, backlogged)
 }
 
 // oldestWaitLocked is how long, as of now, the oldest reading that is not
@@ -269,10 +287,12 @@ func (p *Readings) Admit(rs []*chain.Reading, now time.Time) *Ticket {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	rate := p.rate.decayed(now, p.admission.RateWindow)
-	behind := p.oldestWaitLocked(now) >= p.admission.Wait
-	w := p.windowLocked(rate, behind)
+	oldest := p.oldestWaitLocked(now)
+	p.noteBacklogLocked(oldest, now)
+	backlogged := p.backloggedLocked(oldest, now)
+	w := p.windowLocked(rate, backlogged)
 	waiting := len(p.byKey) - len(p.held) + p.reserved
-	dw := p.doorWindowLocked(rate, behind, now)
+	dw := p.doorWindowLocked(rate, backlogged, now)
 	doorWaiting := len(p.own) - p.ownHeld + p.reserved
 	room := max(min(w-waiting, dw-doorWaiting), 0)
 	t := &Ticket{p: p, at: now, admitted: make([]bool, len(rs)), refusal: make([]error, len(rs)), pastRefused: make([]bool, len(rs))}
@@ -303,7 +323,7 @@ func (p *Readings) Admit(rs []*chain.Reading, now time.Time) *Ticket {
 			room--
 		default:
 			if overWindow == nil {
-				overWindow = fmt.Errorf("%w (mempool.admit_wait %s of %.0f readings/s finalized recently, at least mempool.admit_floor while no reading has waited admit_wait; window %d readings, %d of them this node's): %d waiting, %d of them admitted here, %d more asked",
+				overWindow = fmt.Errorf("%w (mempool.admit_wait %s of %.0f readings/s finalized recently, at least mempool.admit_floor while no reading has waited admit_wait lately; window %d readings, %d of them this node's): %d waiting, %d of them admitted here, %d more asked",
 					ErrOverWindow, p.admission.Wait, rate, w, dw, waiting, doorWaiting, len(rs))
 			}
 			t.refusal[k] = overWindow

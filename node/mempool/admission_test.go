@@ -146,11 +146,17 @@ func TestAdmitRefusesPastTheWindow(t *testing.T) {
 	if tk := p.Admit(unsigned(30_000, 1_000), later); tk.Granted() != 0 || tk.RetryAfter() != 23*time.Second {
 		t.Fatalf("400 waiting an hour: granted %d, retry %v; want 0, 23s (1,340 over at 60/s)", tk.Granted(), tk.RetryAfter())
 	}
-	// Once the rest are final the pool drains in time again: the floor,
-	// 500, is the window.
+	// Once the rest are final the pool is empty, but the rate says what
+	// the network can do: the floor counts again only RateWindow after
+	// the backlog was last seen.
 	p.Remove(hashes[600:])
-	if tk := p.Admit(unsigned(30_000, 1_000), later); tk.Granted() != 500 {
-		t.Fatalf("after the backlog: granted %d, want the floor 500", tk.Granted())
+	tk = p.Admit(unsigned(30_000, 1_000), later)
+	if tk.Granted() != 60 {
+		t.Fatalf("just after the backlog: granted %d, want 60 by the rate", tk.Granted())
+	}
+	tk.Close()
+	if tk := p.Admit(unsigned(40_000, 1_000), later.Add(10*time.Second)); tk.Granted() != 500 {
+		t.Fatalf("RateWindow after the backlog: granted %d, want the floor 500", tk.Granted())
 	}
 }
 
@@ -345,27 +351,53 @@ func TestFloorOnlyWhileDraining(t *testing.T) {
 	if got := admitAll(t, p, unsigned(1_000, 300), 1_000, t0.Add(time.Second)); len(got) != 300 {
 		t.Fatalf("within Wait: %d of 300 admitted, want all", len(got))
 	}
-	// Wait later the first 600 still wait: behind. The rate (50/s
+	// Wait later the first 600 still wait: backlogged. The rate (50/s
 	// decayed over 2 s: 40.9/s) gives a window of 81, below the 900
 	// waiting.
 	late := t0.Add(2 * time.Second)
 	st := p.Stats(late)
-	if st.OldestWait != 2*time.Second || st.Window != 81 {
-		t.Fatalf("behind: oldest %v, window %d; want 2s, 81", st.OldestWait, st.Window)
-	}
-	if got := admitAll(t, p, unsigned(2_000, 10), 2_000, late); len(got) != 0 {
-		t.Fatalf("behind: %d admitted, want none", len(got))
+	if st.OldestWait != 2*time.Second || !st.Backlogged || st.Window != 81 {
+		t.Fatalf("backlogged: oldest %v (%v), window %d; want 2s, 81", st.OldestWait, st.Backlogged, st.Window)
 	}
 	// Held readings wait on a predecessor, not on the network: with the
 	// first 600 held, the oldest proposable reading is 1 s old and the
-	// floor counts again, less the 300 waiting.
+	// floor counts, less the 300 waiting.
 	p.MarkHeld(first)
-	if st := p.Stats(late); st.OldestWait != time.Second || st.Window != 1_000 || st.Waiting != 300 {
-		t.Fatalf("first 600 held: oldest %v, window %d, waiting %d; want 1s, 1,000, 300", st.OldestWait, st.Window, st.Waiting)
+	if st := p.Stats(late); st.OldestWait != time.Second || st.Backlogged || st.Window != 1_000 || st.Waiting != 300 {
+		t.Fatalf("first 600 held: oldest %v (backlogged %v), window %d, waiting %d; want 1s, 1,000, 300", st.OldestWait, st.Backlogged, st.Window, st.Waiting)
 	}
-	if got := admitAll(t, p, unsigned(3_000, 800), 3_000, late); len(got) != 700 {
-		t.Fatalf("first 600 held: %d of 800 admitted, want 700", len(got))
+	second := admitAll(t, p, unsigned(3_000, 800), 3_000, late)
+	if len(second) != 700 {
+		t.Fatalf("first 600 held: %d of 800 admitted, want 700", len(second))
 	}
+	// A second on, the 300 have waited 2 s: the door sees the backlog and
+	// admits by the rate alone (a window of 74, 1,000 waiting).
+	if got := admitAll(t, p, unsigned(4_000, 10), 4_000, late.Add(time.Second)); len(got) != 0 {
+		t.Fatalf("backlogged: %d admitted, want none", len(got))
+	}
+	// All final: the pool is empty, but the rate alone counts for
+	// RateWindow after the backlog was seen (at 9 s, 15/s left of the
+	// 50/s and 41/s of the block of 1,000: a window of 111), then the
+	// floor again.
+	p.Remove(append(append(first, second...), p.hashesForTest()...))
+	p.Finalized(1_000, late.Add(time.Second))
+	if st := p.Stats(late.Add(10 * time.Second)); st.Waiting != 0 || !st.Backlogged || st.Window != 111 {
+		t.Fatalf("9 s after the backlog: waiting %d, backlogged %v, window %d; want 0, true, 111", st.Waiting, st.Backlogged, st.Window)
+	}
+	if st := p.Stats(late.Add(11 * time.Second)); st.Backlogged || st.Window != 1_000 {
+		t.Fatalf("RateWindow after the backlog: backlogged %v, window %d; want false, the floor 1,000", st.Backlogged, st.Window)
+	}
+}
+
+// hashesForTest lists the hashes waiting.
+func (p *Readings) hashesForTest() []chain.Hash {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []chain.Hash
+	for h := range p.byKey {
+		out = append(out, h)
+	}
+	return out
 }
 
 // TestMarkHeldReplacesEarlierMarks: each build's held readings replace the

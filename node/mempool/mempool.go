@@ -52,6 +52,9 @@ type Readings struct {
 	own     map[chain.Hash]bool
 	ownHeld int
 	ownRate rateEstimate
+	// backlogAt is when Admit last saw a proposable reading that had
+	// waited the admission's Wait (zero: never).
+	backlogAt time.Time
 }
 
 type seqKey struct {
