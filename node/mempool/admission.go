@@ -118,14 +118,20 @@ func (a Admission) doorShare(ownRate, rate float64) float64 {
 	return math.Min(share, 1)
 }
 
-// retryAfter is how long, at rate, until excess readings are finalized:
-// at least a second (Retry-After counts whole seconds), at most
-// maxRetryAfter.
-func retryAfter(excess int, rate float64) time.Duration {
-	if excess <= 0 {
-		return time.Second
-	}
-	secs := math.Ceil(float64(excess) / rate) // +Inf at rate 0
+// retryAfter is how long, at rate, until the readings waiting over the
+// window (over) and a second's worth more are finalized, so that a
+// client coming back then finds room: at least a second (Retry-After
+// counts whole seconds), at most maxRetryAfter (a stalled network would
+// otherwise ask clients to come back in hours).
+//
+// It is not the time until all the refused readings would fit: a
+// gateway refused its whole backlog was asked to wait backlog ÷ rate
+// (20 s for 1,000 readings at 50/s), and meanwhile the pool emptied, the
+// finalized rate fell and the window with it, so the next answer asked
+// for a longer wait still. Coming back after a second, it gets the room
+// freed meanwhile and keeps the network busy.
+func retryAfter(over int, rate float64) time.Duration {
+	secs := math.Ceil(float64(max(over, 0))/rate + 1) // +Inf at rate 0
 	if !(secs < maxRetryAfter.Seconds()) {
 		return maxRetryAfter
 	}
@@ -335,7 +341,7 @@ func (p *Readings) Admit(rs []*chain.Reading, now time.Time) *Ticket {
 	p.reserved += t.granted
 	t.left = t.granted
 	if excess > 0 {
-		t.retry = retryAfter(max(waiting+len(rs)-w, excess), rate)
+		t.retry = retryAfter(max(waiting+t.granted-w, doorWaiting+t.granted-dw), rate)
 	}
 	for _, dev := range refusedNow {
 		ref := p.refused[dev]

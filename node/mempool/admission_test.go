@@ -84,7 +84,9 @@ func TestAdmissionWindow(t *testing.T) {
 }
 
 // TestAdmitRefusesPastTheWindow: a request is admitted up to the window;
-// the rest is refused with a Retry-After of the excess at the rate.
+// the rest is refused with a Retry-After of the time, at the rate, until
+// what waits over the window and a second's worth more are finalized —
+// not until the whole request fits.
 func TestAdmitRefusesPastTheWindow(t *testing.T) {
 	p := NewReadings(100_000)
 	p.SetAdmission(Admission{Wait: time.Second, Floor: 500, RateWindow: 10 * time.Second})
@@ -103,7 +105,7 @@ func TestAdmitRefusesPastTheWindow(t *testing.T) {
 	if !errors.Is(tk.Refusal(1_100), ErrOverWindow) {
 		t.Fatalf("refusal: %v, want ErrOverWindow", tk.Refusal(1_100))
 	}
-	if tk.RetryAfter() != time.Second { // 200 over at 1,000/s
+	if tk.RetryAfter() != time.Second { // none over the window
 		t.Fatalf("retry after %v, want 1s", tk.RetryAfter())
 	}
 	// While the ticket is held, its room counts as waiting.
@@ -122,10 +124,12 @@ func TestAdmitRefusesPastTheWindow(t *testing.T) {
 	if st := p.Stats(t0); st.Waiting != 1_000 || p.Len() != 1_000 {
 		t.Fatalf("waiting %d, len %d; want 1,000", st.Waiting, p.Len())
 	}
-	// 1,000 waiting, 3,000 asked: 3,000 over the window at 1,000/s.
+	// 1,000 waiting, 3,000 asked: a second's worth (1,000) has room in a
+	// second, so the client comes back then rather than in the 3 s the
+	// whole request would take.
 	full := p.Admit(unsigned(10_000, 3_000), t0)
-	if full.Granted() != 0 || full.RetryAfter() != 3*time.Second {
-		t.Fatalf("full window: granted %d, retry %v; want 0, 3s", full.Granted(), full.RetryAfter())
+	if full.Granted() != 0 || full.RetryAfter() != time.Second {
+		t.Fatalf("full window: granted %d, retry %v; want 0, 1s", full.Granted(), full.RetryAfter())
 	}
 	full.Close()
 	// A stalled network asks for the longest wait, not hours.
@@ -143,8 +147,8 @@ func TestAdmitRefusesPastTheWindow(t *testing.T) {
 	}
 	p.Remove(hashes[:600])
 	p.Finalized(600, later)
-	if tk := p.Admit(unsigned(30_000, 1_000), later); tk.Granted() != 0 || tk.RetryAfter() != 23*time.Second {
-		t.Fatalf("400 waiting an hour: granted %d, retry %v; want 0, 23s (1,340 over at 60/s)", tk.Granted(), tk.RetryAfter())
+	if tk := p.Admit(unsigned(30_000, 1_000), later); tk.Granted() != 0 || tk.RetryAfter() != 7*time.Second {
+		t.Fatalf("400 waiting an hour: granted %d, retry %v; want 0, 7s (340 over at 60/s, and a second)", tk.Granted(), tk.RetryAfter())
 	}
 	// Once the rest are final the pool is empty, but the rate says what
 	// the network can do: the floor counts again only RateWindow after
