@@ -20,6 +20,12 @@ var ErrOverWindow = errors.New("readings waiting exceed what the network finaliz
 // refuses, so that an accepted reading waits about Wait for its block
 // instead of queueing behind seconds of backlog.
 //
+// Where the network's shortest latency (how long the youngest reading of
+// a finalized block waited) is above Wait, no wait of Wait can be kept,
+// and a window of Wait of the rate would starve it: each block would
+// finalize less than the last. The window then spans latencyHeadroom times
+// that latency instead.
+//
 // Floor is a burst an idle network takes whatever its recent rate (after
 // a quiet spell the rate says nothing of what the network can do), so it
 // applies only while the pool drains in time: while no reading that can
@@ -96,8 +102,8 @@ func (e *rateEstimate) observe(n int, now time.Time, tau time.Duration) {
 // window is the part share (0 to 1) of the most readings the doors let
 // wait at rate per second, capped by max; the floor counts only while
 // the pool drains in time (not backlogged).
-func (a Admission) window(rate, share float64, max int, backlogged bool) int {
-	w := int(share * rate * a.Wait.Seconds())
+func (a Admission) window(rate, share float64, span time.Duration, max int, backlogged bool) int {
+	w := int(share * rate * span.Seconds())
 	if !backlogged {
 		w = int(math.Max(float64(w), math.Ceil(share*float64(a.Floor))))
 	}
@@ -161,9 +167,40 @@ func (p *Readings) Finalized(n int, now time.Time) {
 func (p *Readings) FinalizedBlock(hashes []chain.Hash, now time.Time) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	youngest := time.Time{}
+	for _, h := range hashes {
+		if at, ok := p.added[h]; ok && at.After(youngest) {
+			youngest = at
+		}
+	}
+	if !youngest.IsZero() && !now.Before(youngest) {
+		p.blockLatency = ewmaSeconds(p.blockLatency, now.Sub(youngest).Seconds())
+	}
 	own := p.removeLocked(hashes)
 	p.rate.observe(len(hashes), now, p.admission.RateWindow)
 	p.ownRate.observe(own, now, p.admission.RateWindow)
+}
+
+// latencyHeadroom is how many times the network's shortest latency
+// (blockLatency) the window spans at least: what waits must be more than
+// the network finalizes in its shortest latency, or the finalized rate,
+// and the window with it, fall block after block.
+const latencyHeadroom = 1.5
+
+// ewmaSeconds is the exponentially weighted mean of blockLatency, the
+// latest block weighing 0.3.
+func ewmaSeconds(avg, sample float64) float64 {
+	if avg == 0 {
+		return sample
+	}
+	return avg + 0.3*(sample-avg)
+}
+
+// spanLocked is how many seconds of the finalized rate may wait: Wait, or
+// latencyHeadroom times the network's shortest latency when that is
+// longer. Callers hold mu.
+func (p *Readings) spanLocked() time.Duration {
+	return max(p.admission.Wait, time.Duration(latencyHeadroom*p.blockLatency*float64(time.Second)))
 }
 
 // AdmissionStats is the state of the door's rule at one moment.
@@ -223,7 +260,7 @@ func (p *Readings) doorWindowLocked(rate float64, backlogged bool, now time.Time
 		return p.max
 	}
 	share := p.admission.doorShare(p.ownRate.decayed(now, p.admission.RateWindow), rate)
-	return p.admission.window(rate, share, p.max, backlogged)
+	return p.admission.window(rate, share, p.spanLocked(), p.max, backlogged)
 }
 
 // windowLocked is the network's window at rate. Callers hold mu.
@@ -231,7 +268,7 @@ func (p *Readings) windowLocked(rate float64, backlogged bool) int {
 	if !p.admits {
 		return p.max
 	}
-	return p.admission.window(rate, 1, p.max, backlogged)
+	return p.admission.window(rate, 1, p.spanLocked(), p.max, backlogged)
 }
 
 // oldestWaitLocked is how long, as of now, the oldest reading that is not

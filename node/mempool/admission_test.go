@@ -485,3 +485,33 @@ func TestDoorShareOfTheWindow(t *testing.T) {
 		t.Fatalf("the only busy door: its part %d of window %d (%d waiting), want at least 95%%", st.DoorWindow, st.Window, st.Waiting)
 	}
 }
+
+// TestWindowSpansTheNetworksLatency: when the youngest readings of the
+// finalized blocks waited longer than Wait, the window spans 1.5 times
+// that latency of the rate, so that the network is not starved.
+func TestWindowSpansTheNetworksLatency(t *testing.T) {
+	p := NewReadings(1_000_000)
+	p.SetAdmission(Admission{Wait: time.Second, Floor: 10, RateWindow: 10 * time.Second})
+	p.Finalized(10_000, t0) // 1,000/s
+	if st := p.Stats(t0); st.Window != 1_000 {
+		t.Fatalf("window %d, want 1,000 (1 s of 1,000/s)", st.Window)
+	}
+	block := admitAll(t, p, unsigned(0, 500), 0, t0)
+	later := admitAll(t, p, unsigned(1_000, 100), 1_000, t0.Add(time.Second))
+	// A block of all 600 is final 3 s after the first came, 2 s after the
+	// youngest: the window spans 3 s. The rate: 1,000/s decayed 0.3 s and
+	// the block's 60/s.
+	end := t0.Add(3 * time.Second)
+	p.FinalizedBlock(append(block, later...), end)
+	rate := 1_000*math.Exp(-0.3) + 60
+	if st := p.Stats(end); st.Window != int(rate*3) {
+		t.Fatalf("after a 2 s latency: window %d, want %d (3 s of %.0f/s)", st.Window, int(rate*3), rate)
+	}
+	// A quick block weighs 0.3: 2 + 0.3·(0.2-2) = 1.46 s, spanning 2.19 s.
+	quick := admitAll(t, p, unsigned(2_000, 10), 2_000, end)
+	p.FinalizedBlock(quick, end.Add(200*time.Millisecond))
+	st := p.Stats(end.Add(200 * time.Millisecond))
+	if want := int(st.RatePerS * 2.19); st.Window != want {
+		t.Fatalf("after a quick block: window %d, want %d", st.Window, want)
+	}
+}

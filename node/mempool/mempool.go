@@ -55,6 +55,10 @@ type Readings struct {
 	// backlogAt is when Admit last saw a proposable reading that had
 	// waited the admission's Wait (zero: never).
 	backlogAt time.Time
+	// blockLatency is the network's shortest latency: how long the
+	// youngest reading of each finalized block had waited here, in
+	// seconds, weighted over recent blocks (FinalizedBlock).
+	blockLatency float64
 }
 
 type seqKey struct {
