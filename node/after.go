@@ -74,7 +74,6 @@ func (n *Node) afterCommit(b *chain.Block, took time.Duration) {
 		}
 		n.submitted.mu.Unlock()
 		n.readings.FinalizedBlock(hashes, now)
-		n.sizer.observeHeight(b.Hash(), len(b.Readings), now)
 		if n.readings.Len() > 0 {
 			// Waiting readings of the block's devices that their device
 			// record no longer admits (at or below its last seq, and not

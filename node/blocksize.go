@@ -2,8 +2,6 @@ package node
 
 import (
 	"time"
-
-	"github.com/waterchain/waterchain/chain"
 )
 
 // blockSizer caps the readings of this node's data block proposals at what
@@ -19,27 +17,12 @@ import (
 // it builds), and allows a block of blockValidationShare of the propose
 // timeout at that cost.
 //
-// Those parts leave out what a proposal costs on its way: its transfer
-// and decoding at the others, the wait of its votes behind the readings'
-// gossip on a busy machine. At 16,000 readings/s offered (1.7 times the
-// peak) blocks grew to the 20,000-reading cap, each height taking
-// seconds. So the sizer also times each of this node's own proposals
-// from the start of its building to its commit here — the whole height,
-// on this node's clock — and takes the larger of the two costs per
-// reading: a height then fits in blockValidationShare of the propose
-// timeout whatever part of it grew.
-//
 // Owned by the loop goroutine.
 type blockSizer struct {
 	// validate, build and commit are seconds per reading, exponentially
 	// weighted over recent blocks; 0 until a block of at least
-	// minSizedReadings was measured. height is likewise the whole
-	// height of this node's proposals, per reading.
-	validate, build, commit, height float64
-	// proposal is this node's latest data block proposal and when its
-	// building started.
-	proposal   chain.Hash
-	proposedAt time.Time
+	// minSizedReadings was measured.
+	validate, build, commit float64
 }
 
 const (
@@ -86,29 +69,11 @@ func (s *blockSizer) observeCommit(readings int, took time.Duration) {
 	}
 }
 
-// proposed notes this node's data block proposal hash, whose building
-// started at start.
-func (s *blockSizer) proposed(hash chain.Hash, start time.Time) {
-	s.proposal, s.proposedAt = hash, start
-}
-
-// observeHeight counts a data block of readings committed at now: when it
-// is this node's latest proposal, the time since its building started.
-func (s *blockSizer) observeHeight(hash chain.Hash, readings int, now time.Time) {
-	if hash != s.proposal || s.proposedAt.IsZero() {
-		return
-	}
-	if readings >= minSizedReadings {
-		s.height = ewma(s.height, now.Sub(s.proposedAt).Seconds()/float64(readings))
-	}
-	s.proposal, s.proposedAt = chain.Hash{}, time.Time{}
-}
-
 // limit is the most readings a data block of this node may carry, for a
 // propose timeout of timeout: between minReadingsPerBlock and
 // maxReadingsPerBlock.
 func (s *blockSizer) limit(timeout time.Duration) int {
-	cost := max(s.validate+s.build+s.commit, s.height)
+	cost := s.validate + s.build + s.commit
 	if cost <= 0 {
 		return maxReadingsPerBlock
 	}

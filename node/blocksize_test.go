@@ -3,8 +3,6 @@ package node
 import (
 	"testing"
 	"time"
-
-	"github.com/waterchain/waterchain/chain"
 )
 
 // TestBlockSizerCapsByMeasuredCost: with no measure the cap is the fixed
@@ -44,42 +42,5 @@ func TestBlockSizerCapsByMeasuredCost(t *testing.T) {
 	}
 	if got := s.limit(time.Hour); got != maxReadingsPerBlock {
 		t.Fatalf("a long timeout: %d, want the cap %d", got, maxReadingsPerBlock)
-	}
-}
-
-// TestBlockSizerTimesOwnHeights: a proposal of this node timed from its
-// building to its commit here sets the cost when it is above the sum of
-// the parts (its transfer, the others' decoding and the votes are in it);
-// others' blocks, and a block of this node committed a second time, are
-// not timed.
-func TestBlockSizerTimesOwnHeights(t *testing.T) {
-	var s blockSizer
-	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	s.observeValidation(4_000, 40*time.Millisecond) // 10 µs a reading: the cap
-	if got := s.limit(time.Second); got != maxReadingsPerBlock {
-		t.Fatalf("at 10 µs a reading: %d, want the cap %d", got, maxReadingsPerBlock)
-	}
-	own, other := chain.Hash{1}, chain.Hash{2}
-	s.proposed(own, start)
-	s.observeHeight(other, 10_000, start.Add(time.Hour)) // not ours
-	if got := s.limit(time.Second); got != maxReadingsPerBlock {
-		t.Fatalf("after another's block: %d, want the cap", got)
-	}
-	// 10,000 readings final 2 s after building began: 200 µs a reading;
-	// half of 1 s is 2,500 readings.
-	s.observeHeight(own, 10_000, start.Add(2*time.Second))
-	if got := s.limit(time.Second); got != 2_500 {
-		t.Fatalf("a 2 s height of 10,000: %d, want 2500", got)
-	}
-	s.observeHeight(own, 10_000, start.Add(time.Hour)) // timed once
-	if got := s.limit(time.Second); got != 2_500 {
-		t.Fatalf("the same block again: %d, want 2500", got)
-	}
-	// A fast height moves the average by sizerWeight: 200 + 0.3·(50-200)
-	// = 155 µs: 3,225 readings.
-	s.proposed(other, start)
-	s.observeHeight(other, 2_000, start.Add(100*time.Millisecond))
-	if got := s.limit(time.Second); got != 3_225 {
-		t.Fatalf("after a 50 µs height: %d, want 3225", got)
 	}
 }

@@ -298,7 +298,6 @@ func (n *Node) propose(d *driver, p *consensus.ProposeRequest) {
 	if d.lane == chain.LaneData {
 		took := time.Since(start)
 		n.sizer.observeBuild(len(ex.block.Readings), took)
-		n.sizer.proposed(hash, start)
 		n.log.Debug("proposal built", "lane", d.lane, "height", p.Height, "round", p.Round, "readings", len(ex.block.Readings), "took", took)
 	}
 	d.executed[hash] = ex
