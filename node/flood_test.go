@@ -473,11 +473,8 @@ func TestForgedSignatureFlood(t *testing.T) {
 	tn := startTestNetWith(t, 2, 0, 2, testNetOptions{configure: func(i int, cfg *config.Config) {
 		cfg.Door.VerifyInFlight = budget
 		// This test is about the signature budget: the admission window
-		// (which would refuse first, 429 mempool_full) is set above it,
-		// its floor the whole pool and its wait longer than the test (the
-		// floor counts only while no reading has waited admit_wait).
+		// (which would refuse first, 429 mempool_full) is set above it.
 		cfg.Mempool.AdmitFloor = cfg.Mempool.MaxReadings
-		cfg.Mempool.AdmitWait = config.MaxAdmitWait
 		if v := os.Getenv("WATERCHAIN_DOOR_WORKERS"); v != "" { // to measure the worker bound: see README
 			cfg.Door.VerifyWorkers, _ = strconv.Atoi(v)
 		}

@@ -137,30 +137,15 @@ func TestAdmitRefusesPastTheWindow(t *testing.T) {
 	if st := p.Admit(unsigned(20_000, 1_000), later); st.Granted() != 0 || st.RetryAfter() != maxRetryAfter {
 		t.Fatalf("stalled: granted %d, retry %v; want 0, %v", st.Granted(), st.RetryAfter(), maxRetryAfter)
 	}
-	// A block finalizes 600 of them. The 400 left have waited an hour:
-	// the network is behind, so the floor does not apply, and the rate
-	// (600 in the block over RateWindow 10 s: 60/s, window 60) leaves no
-	// room.
+	// A block finalizes 600 of them: room for 100 at the floor (the rate
+	// has decayed to nothing over the hour).
 	var hashes []chain.Hash
-	for k := range 1_000 {
+	for k := range 600 {
 		hashes = append(hashes, chain.Hash{byte(k >> 8), byte(k)})
 	}
-	p.Remove(hashes[:600])
-	p.Finalized(600, later)
-	if tk := p.Admit(unsigned(30_000, 1_000), later); tk.Granted() != 0 || tk.RetryAfter() != 7*time.Second {
-		t.Fatalf("400 waiting an hour: granted %d, retry %v; want 0, 7s (340 over at 60/s, and a second)", tk.Granted(), tk.RetryAfter())
-	}
-	// Once the rest are final the pool is empty, but the rate says what
-	// the network can do: the floor counts again only RateWindow after
-	// the backlog was last seen.
-	p.Remove(hashes[600:])
-	tk = p.Admit(unsigned(30_000, 1_000), later)
-	if tk.Granted() != 60 {
-		t.Fatalf("just after the backlog: granted %d, want 60 by the rate", tk.Granted())
-	}
-	tk.Close()
-	if tk := p.Admit(unsigned(40_000, 1_000), later.Add(10*time.Second)); tk.Granted() != 500 {
-		t.Fatalf("RateWindow after the backlog: granted %d, want the floor 500", tk.Granted())
+	p.Remove(hashes)
+	if tk := p.Admit(unsigned(30_000, 1_000), later); tk.Granted() != 100 {
+		t.Fatalf("after a block: granted %d, want 100 (floor 500 - 400 waiting)", tk.Granted())
 	}
 }
 
@@ -337,73 +322,6 @@ func admitAll(t *testing.T, p *Readings, rs []*chain.Reading, base int, now time
 	return hashes
 }
 
-// TestFloorOnlyWhileDraining: the floor admits a burst on an idle network,
-// but once a proposable reading has waited Wait the rate alone sets the
-// window (a slow network's floor was many times Wait of its rate); held
-// readings do not make the pool behind.
-func TestFloorOnlyWhileDraining(t *testing.T) {
-	p := NewReadings(100_000)
-	p.SetAdmission(Admission{Wait: 2 * time.Second, Floor: 1_000, RateWindow: 10 * time.Second})
-	p.Finalized(500, t0) // 50/s: window 100 by the rate
-	first := admitAll(t, p, unsigned(0, 600), 0, t0)
-	if len(first) != 600 {
-		t.Fatalf("idle network: %d of 600 admitted, want all (floor 1,000)", len(first))
-	}
-	if st := p.Stats(t0.Add(time.Second)); st.Window != 1_000 || st.OldestWait != time.Second {
-		t.Fatalf("1 s later: window %d, oldest %v; want the floor 1,000, 1s", st.Window, st.OldestWait)
-	}
-	if got := admitAll(t, p, unsigned(1_000, 300), 1_000, t0.Add(time.Second)); len(got) != 300 {
-		t.Fatalf("within Wait: %d of 300 admitted, want all", len(got))
-	}
-	// Wait later the first 600 still wait: backlogged. The rate (50/s
-	// decayed over 2 s: 40.9/s) gives a window of 81, below the 900
-	// waiting.
-	late := t0.Add(2 * time.Second)
-	st := p.Stats(late)
-	if st.OldestWait != 2*time.Second || !st.Backlogged || st.Window != 81 {
-		t.Fatalf("backlogged: oldest %v (%v), window %d; want 2s, 81", st.OldestWait, st.Backlogged, st.Window)
-	}
-	// Held readings wait on a predecessor, not on the network: with the
-	// first 600 held, the oldest proposable reading is 1 s old and the
-	// floor counts, less the 300 waiting.
-	p.MarkHeld(first)
-	if st := p.Stats(late); st.OldestWait != time.Second || st.Backlogged || st.Window != 1_000 || st.Waiting != 300 {
-		t.Fatalf("first 600 held: oldest %v (backlogged %v), window %d, waiting %d; want 1s, 1,000, 300", st.OldestWait, st.Backlogged, st.Window, st.Waiting)
-	}
-	second := admitAll(t, p, unsigned(3_000, 800), 3_000, late)
-	if len(second) != 700 {
-		t.Fatalf("first 600 held: %d of 800 admitted, want 700", len(second))
-	}
-	// A second on, the 300 have waited 2 s: the door sees the backlog and
-	// admits by the rate alone (a window of 74, 1,000 waiting).
-	if got := admitAll(t, p, unsigned(4_000, 10), 4_000, late.Add(time.Second)); len(got) != 0 {
-		t.Fatalf("backlogged: %d admitted, want none", len(got))
-	}
-	// All final: the pool is empty, but the rate alone counts for
-	// RateWindow after the backlog was seen (at 9 s, 15/s left of the
-	// 50/s and 41/s of the block of 1,000: a window of 111), then the
-	// floor again.
-	p.Remove(append(append(first, second...), p.hashesForTest()...))
-	p.Finalized(1_000, late.Add(time.Second))
-	if st := p.Stats(late.Add(10 * time.Second)); st.Waiting != 0 || !st.Backlogged || st.Window != 111 {
-		t.Fatalf("9 s after the backlog: waiting %d, backlogged %v, window %d; want 0, true, 111", st.Waiting, st.Backlogged, st.Window)
-	}
-	if st := p.Stats(late.Add(11 * time.Second)); st.Backlogged || st.Window != 1_000 {
-		t.Fatalf("RateWindow after the backlog: backlogged %v, window %d; want false, the floor 1,000", st.Backlogged, st.Window)
-	}
-}
-
-// hashesForTest lists the hashes waiting.
-func (p *Readings) hashesForTest() []chain.Hash {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	var out []chain.Hash
-	for h := range p.byKey {
-		out = append(out, h)
-	}
-	return out
-}
-
 // TestMarkHeldReplacesEarlierMarks: each build's held readings replace the
 // last build's, so a reading whose predecessor came counts again.
 func TestMarkHeldReplacesEarlierMarks(t *testing.T) {
@@ -433,6 +351,9 @@ func TestMarkHeldReplacesEarlierMarks(t *testing.T) {
 func TestDoorShareOfTheWindow(t *testing.T) {
 	p := NewReadings(1_000_000)
 	p.SetAdmission(Admission{Wait: time.Second, Floor: 100, RateWindow: 10 * time.Second, Doors: 4})
+	if st := p.Stats(t0); st.Window != 100 || st.DoorWindow != 25 {
+		t.Fatalf("idle: window %d, door's %d; want the floor 100, a quarter of it", st.Window, st.DoorWindow)
+	}
 	p.Finalized(80_000, t0) // 8,000/s: window 8,000, a door's quarter 2,000
 	mine := admitAll(t, p, unsigned(0, 3_000), 0, t0)
 	if st := p.Stats(t0); len(mine) != 2_000 || st.Window != 8_000 || st.DoorWindow != 2_000 || st.DoorWaiting != 2_000 {

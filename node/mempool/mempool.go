@@ -52,9 +52,6 @@ type Readings struct {
 	own     map[chain.Hash]bool
 	ownHeld int
 	ownRate rateEstimate
-	// backlogAt is when Admit last saw a proposable reading that had
-	// waited the admission's Wait (zero: never).
-	backlogAt time.Time
 	// blockLatency is the network's shortest latency: how long the
 	// youngest reading of each finalized block had waited here, in
 	// seconds, weighted over recent blocks (FinalizedBlock).
