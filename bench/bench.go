@@ -185,10 +185,13 @@ func (o Options) Validate() error {
 type Result struct {
 	// FinalizedPerS is the peak: the best finalized rate of any step.
 	FinalizedPerS float64 `json:"finalized_per_s"`
-	// Latency percentiles, submit to final, of the half-peak step (of the
-	// peak step with SkipHalfPeak).
-	LatencyP50Ms float64 `json:"latency_p50_ms"`
-	LatencyP99Ms float64 `json:"latency_p99_ms"`
+	// Latency percentiles, first request to final, of the half-peak step
+	// (of the peak step with SkipHalfPeak), and from the request that got
+	// each reading accepted (Step.AcceptedP50Ms).
+	LatencyP50Ms  float64 `json:"latency_p50_ms"`
+	LatencyP99Ms  float64 `json:"latency_p99_ms"`
+	AcceptedP50Ms float64 `json:"accepted_latency_p50_ms"`
+	AcceptedP99Ms float64 `json:"accepted_latency_p99_ms"`
 	// LatencyAtPerS is the offered rate of the step those latencies are of.
 	LatencyAtPerS int `json:"latency_at_per_s"`
 	// VerifyPerS is crypto/ed25519.Verify per second on all cores: the
@@ -254,9 +257,18 @@ type Step struct {
 	// meter was finalized first, so the earlier one can never be.
 	Skipped       int     `json:"skipped"`
 	FinalizedPerS float64 `json:"finalized_per_s"`
-	LatencyP50Ms  float64 `json:"latency_p50_ms"`
-	LatencyP99Ms  float64 `json:"latency_p99_ms"`
-	LatencyMaxMs  float64 `json:"latency_max_ms"`
+	// Latency of the accepted readings to validator-1's block event, from
+	// their first request: what a meter waits, a refused reading's
+	// Retry-After and its later requests included.
+	LatencyP50Ms float64 `json:"latency_p50_ms"`
+	LatencyP99Ms float64 `json:"latency_p99_ms"`
+	LatencyMaxMs float64 `json:"latency_max_ms"`
+	// The same latency from the request that got each reading accepted:
+	// what the node's admission bounds (mempool.admit_wait). Equal to the
+	// above for readings accepted at their first request.
+	AcceptedP50Ms float64 `json:"accepted_latency_p50_ms"`
+	AcceptedP99Ms float64 `json:"accepted_latency_p99_ms"`
+	AcceptedMaxMs float64 `json:"accepted_latency_max_ms"`
 	Blocks        int     `json:"blocks"`
 	MaxBlock      int     `json:"max_block_readings"`
 	// LateRounds counts the step's data blocks finalized in a round above
@@ -405,6 +417,7 @@ func finish(res *Result, peak, lat *Step) *Result {
 	}
 	if lat != nil {
 		res.LatencyP50Ms, res.LatencyP99Ms, res.LatencyAtPerS = lat.LatencyP50Ms, lat.LatencyP99Ms, lat.OfferedPerS
+		res.AcceptedP50Ms, res.AcceptedP99Ms = lat.AcceptedP50Ms, lat.AcceptedP99Ms
 	}
 	if res.VerifyPerS > 0 {
 		res.Ratio = res.FinalizedPerS / (res.VerifyPerS / float64(res.Validators))

@@ -44,13 +44,17 @@
 // its batches in order, one request at a time; readings the node refuses
 // as overload (429/503, a full mempool, a busy door) are sent again, in
 // order, after the answer's Retry-After, for at most Options.Drain after
-// the step (Options.NoRetry counts them lost instead), and their latency
-// runs from their first request. A step's finalized rate is its
+// the step (Options.NoRetry counts them lost instead). Latency is taken
+// twice, both to the block event of validator-1 that carries the reading:
+// from its first request (Step.LatencyP50Ms: what a meter waits, a
+// refused reading's Retry-After and later requests included) and from
+// the request that got it accepted (Step.AcceptedP50Ms: what the node's
+// admission bounds, since it promises a wait of about mempool.admit_wait
+// to the readings it accepts, not to those it refuses). A step's finalized rate is its
 // readings finalized divided by the time from its first submission to its
 // last finalization, so a step the network keeps up with scores a little
 // under its offered rate (by latency ÷ duration), and one it cannot keep up
-// with scores what it drained at. Latency is from the SubmitReadings call
-// to the block event of validator-1 that carries the reading.
+// with scores what it drained at.
 //
 // Auto-rising rates double from Options.StartRate while a step finalizes at
 // least 90% of its offered rate with a p99 under Options.MaxP99; the peak is

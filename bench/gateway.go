@@ -27,8 +27,8 @@ const (
 // gateway does: what came due each tick in one request, one request at a
 // time. Readings refused as overload (ErrOverload) are kept, in order,
 // and sent again with those that came due meanwhile after the answer's
-// Retry-After; any other refusal is final. A reading's latency runs from
-// its first request.
+// Retry-After; any other refusal is final. A reading's latency is taken
+// both from its first request and from the request that got it accepted.
 type gateway struct {
 	node  int
 	cl    cluster
@@ -121,6 +121,7 @@ func (g *gateway) run(ctx context.Context, jobs <-chan []int, giveUp <-chan stru
 		for j, k := range batch {
 			switch err := errs[j]; {
 			case err == nil:
+				st.acceptAt[k] = at
 			case g.retry && errors.Is(err, ErrOverload):
 				keep = append(keep, k)
 			default:

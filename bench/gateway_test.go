@@ -62,7 +62,7 @@ func refuseSeq(seq uint64) func([]*chain.Reading) ([]error, bool, time.Duration)
 }
 
 func gatewayStep(n int) *stepState {
-	st := &stepState{readings: make([]*chain.Reading, n), submitAt: make([]int64, n), rejected: make([]bool, n), t0: time.Now()}
+	st := &stepState{readings: make([]*chain.Reading, n), submitAt: make([]int64, n), acceptAt: make([]int64, n), rejected: make([]bool, n), t0: time.Now()}
 	for k := range n {
 		st.readings[k] = &chain.Reading{Seq: uint64(k)}
 	}
@@ -71,8 +71,9 @@ func gatewayStep(n int) *stepState {
 
 // TestGatewayRetriesOverload: readings refused as overload are sent again,
 // in order and ahead of those that came due meanwhile, after the answer's
-// Retry-After; their latency still starts at the first request; a reading
-// refused for another reason is not sent again.
+// Retry-After; their latency from the first attempt starts at the first
+// request, that from acceptance at the request that got them accepted; a
+// reading refused for another reason is not sent again.
 func TestGatewayRetriesOverload(t *testing.T) {
 	const pause = 30 * time.Millisecond
 	st := gatewayStep(5)
@@ -110,6 +111,19 @@ func TestGatewayRetriesOverload(t *testing.T) {
 		if st.submitAt[k] <= 0 || st.submitAt[k] >= second {
 			t.Errorf("reading %d submitted at %d ns, want its first request (before %d)", k, st.submitAt[k], second)
 		}
+	}
+	// Readings 0-2 were accepted by the second request, at least the
+	// Retry-After after their first; 4 by its first; 3 never.
+	for k := range 3 {
+		if got := st.acceptAt[k]; got < st.submitAt[k]+pause.Nanoseconds() {
+			t.Errorf("reading %d accepted at %d ns, want the second request's time (at least %s after %d)", k, got, pause, st.submitAt[k])
+		}
+	}
+	if st.acceptAt[3] != 0 {
+		t.Errorf("reading 3, refused for good, accepted at %d ns", st.acceptAt[3])
+	}
+	if st.acceptAt[4] != st.submitAt[4] || st.acceptAt[4] != st.acceptAt[0] {
+		t.Errorf("reading 4 first sent at %d ns, accepted at %d ns; want both the second request's time %d", st.submitAt[4], st.acceptAt[4], st.acceptAt[0])
 	}
 }
 

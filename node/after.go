@@ -73,8 +73,7 @@ func (n *Node) afterCommit(b *chain.Block, took time.Duration) {
 			}
 		}
 		n.submitted.mu.Unlock()
-		n.readings.Remove(hashes)
-		n.readings.Finalized(len(b.Readings), now)
+		n.readings.FinalizedBlock(hashes, now)
 		if n.readings.Len() > 0 {
 			// Waiting readings of the block's devices that their device
 			// record no longer admits (at or below its last seq, and not

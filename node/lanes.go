@@ -131,8 +131,8 @@ func (n *Node) buildBlock(lane chain.Lane, height uint64) (*executed, error) {
 			taken++
 		}
 		n.readings.Remove(bad)
+		n.readings.MarkHeld(held) // this build's: earlier marks go
 		if len(held) > 0 {
-			n.readings.MarkHeld(held)
 			n.log.Debug("readings held for their predecessors", "height", height, "held", len(held))
 		}
 		b.Readings = bld.Readings()

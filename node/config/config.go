@@ -132,7 +132,7 @@ type Mempool struct {
 	MaxReadings int      `toml:"max_readings" comment:"readings waiting for a data block, at most (gossip from peers included)"`
 	MaxTxs      int      `toml:"max_txs" comment:"transactions waiting for a tx block"`
 	AdmitWait   Duration `toml:"admit_wait" comment:"client readings are admitted while those waiting are at most this much of the readings finalized per second recently; past it, 429 mempool_full with Retry-After"`
-	AdmitFloor  int      `toml:"admit_floor" comment:"readings admitted whatever the finalized rate (an idle network still takes a burst); at most max_readings"`
+	AdmitFloor  int      `toml:"admit_floor" comment:"readings admitted whatever the finalized rate (an idle network still takes a burst), shared among the validators' doors; at most max_readings"`
 	RateWindow  Duration `toml:"rate_window" comment:"time constant of the finalized-rate estimate admit_wait applies to"`
 }
 

@@ -16,19 +16,48 @@ var ErrOverWindow = errors.New("readings waiting exceed what the network finaliz
 // Admission is the rule by which the door admits readings from clients.
 // What waits in the pool may be at most Wait of the readings the network
 // finalized per second recently (an exponentially weighted rate over
-// RateWindow), never less than Floor — an idle network still takes a
-// burst — and never more than the pool's max. Past it the door refuses,
-// so that an accepted reading waits about Wait for its block instead of
-// queueing behind seconds of backlog.
+// RateWindow), and never more than the pool's max. Past it the door
+// refuses, so that an accepted reading waits about Wait for its block
+// instead of queueing behind seconds of backlog.
+//
+// Where the network's shortest latency (how long the youngest reading of
+// a finalized block waited) is above Wait, no wait of Wait can be kept,
+// and a window of Wait of the rate would starve it: each block would
+// finalize less than the last. The window then spans latencyHeadroom times
+// that latency instead.
+//
+// Floor is a burst an idle network takes whatever its recent rate (after
+// a quiet spell the rate says nothing of what the network can do). It is
+// the network's, shared among the doors like the window (below): each
+// door applying all of it let Doors times the floor in, 8,000 readings
+// with 4 validators, 20 s of work at the 400/s a loaded machine
+// finalizes. (Dropping the floor while readings wait longer than Wait
+// was tried: a network that had not finalized a block yet, its rate
+// zero, then refused everything for 30 s.)
+//
+// The window is the network's, and Doors nodes admit into it: each sees
+// what the others admitted only once gossip brings it, so each door
+// filling the window it sees let in up to Doors times the window (pools
+// of 4,680 readings against a window of 2,000 were measured with 4
+// validators). A door therefore keeps what it admitted itself, still
+// waiting, within its share of the window: the part of the finalized
+// readings that came through it (recently, over RateWindow), at least
+// 1/Doors; the floor is shared likewise. With every door busy the shares
+// sum to the window; a door that takes most of the readings gets most of
+// it.
 type Admission struct {
 	// Wait is how long, at the recent finalized rate, the readings
 	// waiting may take to be finalized.
 	Wait time.Duration
-	// Floor is the window whatever the rate.
+	// Floor is the window whatever the rate while the pool drains in
+	// time (no proposable reading has waited Wait).
 	Floor int
 	// RateWindow is the time constant of the finalized-rate estimate: a
 	// block's readings weigh e^(-age/RateWindow).
 	RateWindow time.Duration
+	// Doors is the number of nodes admitting client readings into the
+	// network (the validators); 0 or 1: this door alone.
+	Doors int
 }
 
 // maxRetryAfter bounds the Retry-After the door answers: a stalled network
@@ -68,22 +97,43 @@ func (e *rateEstimate) observe(n int, now time.Time, tau time.Duration) {
 	e.at = now
 }
 
-// window is the most readings the door lets wait at rate per second,
-// capped by max.
-func (a Admission) window(rate float64, max int) int {
-	w := int(rate * a.Wait.Seconds())
-	w = int(math.Max(float64(w), float64(a.Floor)))
+// window is the part share (0 to 1) of the most readings the doors let
+// wait at rate per second, capped by max; the floor counts only while
+// the same share of the floor.
+func (a Admission) window(rate, share float64, span time.Duration, max int) int {
+	w := int(share * rate * span.Seconds())
+	w = int(math.Max(float64(w), math.Ceil(share*float64(a.Floor))))
 	return min(w, max)
 }
 
-// retryAfter is how long, at rate, until excess readings are finalized:
-// at least a second (Retry-After counts whole seconds), at most
-// maxRetryAfter.
-func retryAfter(excess int, rate float64) time.Duration {
-	if excess <= 0 {
-		return time.Second
+// doorShare is the part of the window this door may fill with readings
+// it admitted itself: the part of the finalized rate that came through
+// it (ownRate of rate), at least 1/Doors, at most all.
+func (a Admission) doorShare(ownRate, rate float64) float64 {
+	share := 1.0
+	if a.Doors > 1 {
+		share = 1 / float64(a.Doors)
 	}
-	secs := math.Ceil(float64(excess) / rate) // +Inf at rate 0
+	if rate > 0 {
+		share = math.Max(share, ownRate/rate)
+	}
+	return math.Min(share, 1)
+}
+
+// retryAfter is how long, at rate, until the readings waiting over the
+// window (over) and a second's worth more are finalized, so that a
+// client coming back then finds room: at least a second (Retry-After
+// counts whole seconds), at most maxRetryAfter (a stalled network would
+// otherwise ask clients to come back in hours).
+//
+// It is not the time until all the refused readings would fit: a
+// gateway refused its whole backlog was asked to wait backlog ÷ rate
+// (20 s for 1,000 readings at 50/s), and meanwhile the pool emptied, the
+// finalized rate fell and the window with it, so the next answer asked
+// for a longer wait still. Coming back after a second, it gets the room
+// freed meanwhile and keeps the network busy.
+func retryAfter(over int, rate float64) time.Duration {
+	secs := math.Ceil(float64(max(over, 0))/rate + 1) // +Inf at rate 0
 	if !(secs < maxRetryAfter.Seconds()) {
 		return maxRetryAfter
 	}
@@ -107,6 +157,48 @@ func (p *Readings) Finalized(n int, now time.Time) {
 	p.rate.observe(n, now, p.admission.RateWindow)
 }
 
+// FinalizedBlock removes the readings of a finalized data block (their
+// hashes) and counts them as Finalized does, and those this node's door
+// admitted for the door's share of the window.
+func (p *Readings) FinalizedBlock(hashes []chain.Hash, now time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	youngest := time.Time{}
+	for _, h := range hashes {
+		if at, ok := p.added[h]; ok && at.After(youngest) {
+			youngest = at
+		}
+	}
+	if !youngest.IsZero() && !now.Before(youngest) {
+		p.blockLatency = ewmaSeconds(p.blockLatency, now.Sub(youngest).Seconds())
+	}
+	own := p.removeLocked(hashes)
+	p.rate.observe(len(hashes), now, p.admission.RateWindow)
+	p.ownRate.observe(own, now, p.admission.RateWindow)
+}
+
+// latencyHeadroom is how many times the network's shortest latency
+// (blockLatency) the window spans at least: what waits must be more than
+// the network finalizes in its shortest latency, or the finalized rate,
+// and the window with it, fall block after block.
+const latencyHeadroom = 1.5
+
+// ewmaSeconds is the exponentially weighted mean of blockLatency, the
+// latest block weighing 0.3.
+func ewmaSeconds(avg, sample float64) float64 {
+	if avg == 0 {
+		return sample
+	}
+	return avg + 0.3*(sample-avg)
+}
+
+// spanLocked is how many seconds of the finalized rate may wait: Wait, or
+// latencyHeadroom times the network's shortest latency when that is
+// longer. Callers hold mu.
+func (p *Readings) spanLocked() time.Duration {
+	return max(p.admission.Wait, time.Duration(latencyHeadroom*p.blockLatency*float64(time.Second)))
+}
+
 // AdmissionStats is the state of the door's rule at one moment.
 type AdmissionStats struct {
 	// RatePerS is the recent finalized rate, readings per second.
@@ -117,6 +209,9 @@ type AdmissionStats struct {
 	// predecessors, MarkHeld) and those the door has admitted and not yet
 	// added (a Ticket's).
 	Waiting int
+	// DoorWindow is the most of them this door may have admitted itself
+	// (Admission.Doors), DoorWaiting how many it has.
+	DoorWindow, DoorWaiting int
 }
 
 // Stats returns the door's rule as of now.
@@ -124,14 +219,28 @@ func (p *Readings) Stats(now time.Time) AdmissionStats {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	rate := p.rate.decayed(now, p.admission.RateWindow)
-	return AdmissionStats{RatePerS: rate, Window: p.windowLocked(rate), Waiting: len(p.byKey) - len(p.held) + p.reserved}
+	return AdmissionStats{
+		RatePerS: rate, Window: p.windowLocked(rate), Waiting: len(p.byKey) - len(p.held) + p.reserved,
+		DoorWindow: p.doorWindowLocked(rate, now), DoorWaiting: len(p.own) - p.ownHeld + p.reserved,
+	}
 }
 
+// doorWindowLocked is this door's part of the window at rate (its share,
+// doorShare, of Wait of the rate and of the floor). Callers hold mu.
+func (p *Readings) doorWindowLocked(rate float64, now time.Time) int {
+	if !p.admits {
+		return p.max
+	}
+	share := p.admission.doorShare(p.ownRate.decayed(now, p.admission.RateWindow), rate)
+	return p.admission.window(rate, share, p.spanLocked(), p.max)
+}
+
+// windowLocked is the network's window at rate. Callers hold mu.
 func (p *Readings) windowLocked(rate float64) int {
 	if !p.admits {
 		return p.max
 	}
-	return p.admission.window(rate, p.max)
+	return p.admission.window(rate, 1, p.spanLocked(), p.max)
 }
 
 // Ticket is room the door reserved in the pool for the readings of one
@@ -140,6 +249,7 @@ func (p *Readings) windowLocked(rate float64) int {
 // one goroutine.
 type Ticket struct {
 	p        *Readings
+	at       time.Time // of Admit: the readings' arrival
 	granted  int
 	left     int
 	admitted []bool
@@ -181,8 +291,10 @@ func (p *Readings) Admit(rs []*chain.Reading, now time.Time) *Ticket {
 	rate := p.rate.decayed(now, p.admission.RateWindow)
 	w := p.windowLocked(rate)
 	waiting := len(p.byKey) - len(p.held) + p.reserved
-	room := max(w-waiting, 0)
-	t := &Ticket{p: p, admitted: make([]bool, len(rs)), refusal: make([]error, len(rs)), pastRefused: make([]bool, len(rs))}
+	dw := p.doorWindowLocked(rate, now)
+	doorWaiting := len(p.own) - p.ownHeld + p.reserved
+	room := max(min(w-waiting, dw-doorWaiting), 0)
+	t := &Ticket{p: p, at: now, admitted: make([]bool, len(rs)), refusal: make([]error, len(rs)), pastRefused: make([]bool, len(rs))}
 	p.sweepRefusedLocked(now)
 	var overWindow error
 	var refusedNow []chain.PubKey
@@ -210,8 +322,8 @@ func (p *Readings) Admit(rs []*chain.Reading, now time.Time) *Ticket {
 			room--
 		default:
 			if overWindow == nil {
-				overWindow = fmt.Errorf("%w (mempool.admit_wait %s of %.0f readings/s finalized recently, at least mempool.admit_floor; window %d readings): %d waiting, %d more asked",
-					ErrOverWindow, p.admission.Wait, rate, w, waiting, len(rs))
+				overWindow = fmt.Errorf("%w (mempool.admit_wait %s of %.0f readings/s finalized recently, at least mempool.admit_floor; window %d readings, %d of them this node's): %d waiting, %d of them admitted here, %d more asked",
+					ErrOverWindow, p.admission.Wait, rate, w, dw, waiting, doorWaiting, len(rs))
 			}
 			t.refusal[k] = overWindow
 			p.refused[r.Device] = refusedSeq{seq: r.Seq}
@@ -222,7 +334,7 @@ func (p *Readings) Admit(rs []*chain.Reading, now time.Time) *Ticket {
 	p.reserved += t.granted
 	t.left = t.granted
 	if excess > 0 {
-		t.retry = retryAfter(max(waiting+len(rs)-w, excess), rate)
+		t.retry = retryAfter(max(waiting+t.granted-w, doorWaiting+t.granted-dw), rate)
 	}
 	for _, dev := range refusedNow {
 		ref := p.refused[dev]
@@ -274,12 +386,13 @@ func (t *Ticket) Add(k int, h chain.Hash, r *chain.Reading) error {
 	p := t.p
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if err := p.addLocked(h, r); err != nil {
+	if err := p.addLocked(h, r, t.at); err != nil {
 		return err
 	}
 	if t.pastRefused[k] {
 		p.pastRefused[h] = true
 	}
+	p.own[h] = true
 	t.left--
 	p.reserved--
 	return nil

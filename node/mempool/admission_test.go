@@ -84,7 +84,9 @@ func TestAdmissionWindow(t *testing.T) {
 }
 
 // TestAdmitRefusesPastTheWindow: a request is admitted up to the window;
-// the rest is refused with a Retry-After of the excess at the rate.
+// the rest is refused with a Retry-After of the time, at the rate, until
+// what waits over the window and a second's worth more are finalized —
+// not until the whole request fits.
 func TestAdmitRefusesPastTheWindow(t *testing.T) {
 	p := NewReadings(100_000)
 	p.SetAdmission(Admission{Wait: time.Second, Floor: 500, RateWindow: 10 * time.Second})
@@ -103,7 +105,7 @@ func TestAdmitRefusesPastTheWindow(t *testing.T) {
 	if !errors.Is(tk.Refusal(1_100), ErrOverWindow) {
 		t.Fatalf("refusal: %v, want ErrOverWindow", tk.Refusal(1_100))
 	}
-	if tk.RetryAfter() != time.Second { // 200 over at 1,000/s
+	if tk.RetryAfter() != time.Second { // none over the window
 		t.Fatalf("retry after %v, want 1s", tk.RetryAfter())
 	}
 	// While the ticket is held, its room counts as waiting.
@@ -122,10 +124,12 @@ func TestAdmitRefusesPastTheWindow(t *testing.T) {
 	if st := p.Stats(t0); st.Waiting != 1_000 || p.Len() != 1_000 {
 		t.Fatalf("waiting %d, len %d; want 1,000", st.Waiting, p.Len())
 	}
-	// 1,000 waiting, 3,000 asked: 3,000 over the window at 1,000/s.
+	// 1,000 waiting, 3,000 asked: a second's worth (1,000) has room in a
+	// second, so the client comes back then rather than in the 3 s the
+	// whole request would take.
 	full := p.Admit(unsigned(10_000, 3_000), t0)
-	if full.Granted() != 0 || full.RetryAfter() != 3*time.Second {
-		t.Fatalf("full window: granted %d, retry %v; want 0, 3s", full.Granted(), full.RetryAfter())
+	if full.Granted() != 0 || full.RetryAfter() != time.Second {
+		t.Fatalf("full window: granted %d, retry %v; want 0, 1s", full.Granted(), full.RetryAfter())
 	}
 	full.Close()
 	// A stalled network asks for the longest wait, not hours.
@@ -295,5 +299,140 @@ func TestHeldReadingsDoNotFillTheWindow(t *testing.T) {
 	}
 	if tk := p.Admit(unsigned(200, 10), t0); tk.Granted() != 4 {
 		t.Fatalf("granted %d, want 4", tk.Granted())
+	}
+}
+
+// admitAll admits rs at now and adds the admitted ones, hashed by their
+// index from base; it returns the hashes added.
+func admitAll(t *testing.T, p *Readings, rs []*chain.Reading, base int, now time.Time) []chain.Hash {
+	t.Helper()
+	tk := p.Admit(rs, now)
+	defer tk.Close()
+	var hashes []chain.Hash
+	for k, r := range rs {
+		if !tk.Admitted(k) {
+			continue
+		}
+		h := chain.Hash{0xaa, byte((base + k) >> 16), byte((base + k) >> 8), byte(base + k)}
+		if err := tk.Add(k, h, r); err != nil {
+			t.Fatal(err)
+		}
+		hashes = append(hashes, h)
+	}
+	return hashes
+}
+
+// TestMarkHeldReplacesEarlierMarks: each build's held readings replace the
+// last build's, so a reading whose predecessor came counts again.
+func TestMarkHeldReplacesEarlierMarks(t *testing.T) {
+	p := NewReadings(100)
+	p.SetAdmission(Admission{Wait: time.Second, Floor: 10, RateWindow: 10 * time.Second})
+	hashes := admitAll(t, p, unsigned(0, 10), 0, t0)
+	p.MarkHeld(hashes[:6])
+	if st := p.Stats(t0); st.Waiting != 4 || st.DoorWaiting != 4 {
+		t.Fatalf("6 of 10 held: waiting %d, door %d; want 4, 4", st.Waiting, st.DoorWaiting)
+	}
+	p.MarkHeld(hashes[5:7])
+	if st := p.Stats(t0); st.Waiting != 8 || st.DoorWaiting != 8 {
+		t.Fatalf("2 held now: waiting %d, door %d; want 8, 8", st.Waiting, st.DoorWaiting)
+	}
+	p.Remove(hashes[6:8]) // one held, one not
+	p.MarkHeld(nil)
+	if st := p.Stats(t0); st.Waiting != 8 || st.DoorWaiting != 8 {
+		t.Fatalf("none held: waiting %d, door %d; want 8, 8", st.Waiting, st.DoorWaiting)
+	}
+}
+
+// TestDoorShareOfTheWindow: with 4 doors, one fills at most a quarter of
+// the window with readings it admitted, though its pool shows room (the
+// others' admissions are still on their way by gossip); readings that
+// came by gossip count in the window, not in the door's part. A door
+// whose readings make up more of the finalized rate gets that part.
+func TestDoorShareOfTheWindow(t *testing.T) {
+	p := NewReadings(1_000_000)
+	p.SetAdmission(Admission{Wait: time.Second, Floor: 100, RateWindow: 10 * time.Second, Doors: 4})
+	if st := p.Stats(t0); st.Window != 100 || st.DoorWindow != 25 {
+		t.Fatalf("idle: window %d, door's %d; want the floor 100, a quarter of it", st.Window, st.DoorWindow)
+	}
+	p.Finalized(80_000, t0) // 8,000/s: window 8,000, a door's quarter 2,000
+	mine := admitAll(t, p, unsigned(0, 3_000), 0, t0)
+	if st := p.Stats(t0); len(mine) != 2_000 || st.Window != 8_000 || st.DoorWindow != 2_000 || st.DoorWaiting != 2_000 {
+		t.Fatalf("admitted %d, window %d, door's %d with %d waiting; want 2,000, 8,000, 2,000, 2,000",
+			len(mine), st.Window, st.DoorWindow, st.DoorWaiting)
+	}
+	// 5,000 come by gossip from the other doors: 7,000 waiting, room 1,000
+	// in the window, none in the door's part.
+	for k, r := range unsigned(10_000, 5_000) {
+		if err := p.Add(chain.Hash{0xbb, byte(k >> 8), byte(k)}, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := admitAll(t, p, unsigned(20_000, 10), 20_000, t0); len(got) != 0 {
+		t.Fatalf("door's part full: %d admitted, want none", len(got))
+	}
+	// A block of 4,000 finalizes the door's 2,000 and 2,000 gossiped ones:
+	// the rate is 8,400/s, the door's part of it 200/s, less than its
+	// quarter, which it keeps: 2,100.
+	gossiped := make([]chain.Hash, 2_000)
+	for k := range gossiped {
+		gossiped[k] = chain.Hash{0xbb, byte(k >> 8), byte(k)}
+	}
+	p.FinalizedBlock(append(mine, gossiped...), t0)
+	st := p.Stats(t0)
+	if st.Window != 8_400 || st.DoorWindow != 2_100 || st.DoorWaiting != 0 || st.Waiting != 3_000 {
+		t.Fatalf("after a block: window %d, door's %d (%d waiting), %d waiting; want 8,400, 2,100 (0), 3,000",
+			st.Window, st.DoorWindow, st.DoorWaiting, st.Waiting)
+	}
+	// The other doors' last 3,000 are finalized by another block; from
+	// then on only this door takes readings, each second as many as
+	// it may, and each block finalizes them. As the others' part of the
+	// rate decays, this door's grows to the whole window.
+	var others []chain.Hash
+	for k := 2_000; k < 5_000; k++ {
+		others = append(others, chain.Hash{0xbb, byte(k >> 8), byte(k)})
+	}
+	p.FinalizedBlock(others, t0)
+	now := t0
+	for i := range 60 { // six time constants
+		now = now.Add(time.Second)
+		ask := max(p.Stats(now).DoorWindow, 1) // what fits: no refusals to remember
+		got := admitAll(t, p, unsigned(100_000*(i+1), ask), 100_000*(i+1), now)
+		if len(got) != ask {
+			t.Fatalf("at %v: %d of %d admitted", now.Sub(t0), len(got), ask)
+		}
+		p.FinalizedBlock(got, now)
+	}
+	if st := p.Stats(now); st.DoorWindow < st.Window*95/100 || st.Waiting != 0 {
+		t.Fatalf("the only busy door: its part %d of window %d (%d waiting), want at least 95%%", st.DoorWindow, st.Window, st.Waiting)
+	}
+}
+
+// TestWindowSpansTheNetworksLatency: when the youngest readings of the
+// finalized blocks waited longer than Wait, the window spans 1.5 times
+// that latency of the rate, so that the network is not starved.
+func TestWindowSpansTheNetworksLatency(t *testing.T) {
+	p := NewReadings(1_000_000)
+	p.SetAdmission(Admission{Wait: time.Second, Floor: 10, RateWindow: 10 * time.Second})
+	p.Finalized(10_000, t0) // 1,000/s
+	if st := p.Stats(t0); st.Window != 1_000 {
+		t.Fatalf("window %d, want 1,000 (1 s of 1,000/s)", st.Window)
+	}
+	block := admitAll(t, p, unsigned(0, 500), 0, t0)
+	later := admitAll(t, p, unsigned(1_000, 100), 1_000, t0.Add(time.Second))
+	// A block of all 600 is final 3 s after the first came, 2 s after the
+	// youngest: the window spans 3 s. The rate: 1,000/s decayed 0.3 s and
+	// the block's 60/s.
+	end := t0.Add(3 * time.Second)
+	p.FinalizedBlock(append(block, later...), end)
+	rate := 1_000*math.Exp(-0.3) + 60
+	if st := p.Stats(end); st.Window != int(rate*3) {
+		t.Fatalf("after a 2 s latency: window %d, want %d (3 s of %.0f/s)", st.Window, int(rate*3), rate)
+	}
+	// A quick block weighs 0.3: 2 + 0.3·(0.2-2) = 1.46 s, spanning 2.19 s.
+	quick := admitAll(t, p, unsigned(2_000, 10), 2_000, end)
+	p.FinalizedBlock(quick, end.Add(200*time.Millisecond))
+	st := p.Stats(end.Add(200 * time.Millisecond))
+	if want := int(st.RatePerS * 2.19); st.Window != want {
+		t.Fatalf("after a quick block: window %d, want %d", st.Window, want)
 	}
 }

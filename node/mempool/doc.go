@@ -5,7 +5,9 @@
 // returns ErrFull and the caller answers 429 Too Many Requests with a
 // Retry-After — an entry is never dropped silently. Readings from clients
 // are admitted tighter, by what the network finalizes (Admission, in
-// admission.go): the door takes a Ticket for a request's readings before
+// admission.go), each node's door within its share of that window, since
+// it sees what the other doors let in only once gossip brings it: the
+// door takes a Ticket for a request's readings before
 // checking their signatures, adds the admitted ones on it and refuses the
 // rest, keeping each device's readings in order. Entries leave a pool when
 // a finalized block includes them (Remove) or when they can no longer apply

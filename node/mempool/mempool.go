@@ -46,6 +46,16 @@ type Readings struct {
 	// held marks readings the block builder left out to wait for their
 	// device's predecessors (MarkHeld); the door does not count them.
 	held map[chain.Hash]bool
+	// own marks readings this node's door admitted (Ticket.Add), ownHeld
+	// counts those of them held, and ownRate is the rate at which they
+	// are finalized: the door's share of the window (admission.go).
+	own     map[chain.Hash]bool
+	ownHeld int
+	ownRate rateEstimate
+	// blockLatency is the network's shortest latency: how long the
+	// youngest reading of each finalized block had waited here, in
+	// seconds, weighted over recent blocks (FinalizedBlock).
+	blockLatency float64
 }
 
 type seqKey struct {
@@ -58,7 +68,7 @@ func NewReadings(max int) *Readings {
 	return &Readings{
 		max: max, byKey: make(map[chain.Hash]*chain.Reading), added: make(map[chain.Hash]time.Time),
 		seqs: make(map[seqKey]chain.Hash), staleSent: make(map[chain.Hash]bool), pastRefused: make(map[chain.Hash]bool),
-		held: make(map[chain.Hash]bool),
+		held: make(map[chain.Hash]bool), own: make(map[chain.Hash]bool),
 	}
 }
 
@@ -67,11 +77,11 @@ func NewReadings(max int) *Readings {
 func (p *Readings) Add(h chain.Hash, r *chain.Reading) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.addLocked(h, r)
+	return p.addLocked(h, r, time.Now())
 }
 
-// addLocked is Add; callers hold mu.
-func (p *Readings) addLocked(h chain.Hash, r *chain.Reading) error {
+// addLocked is Add of a reading arriving at now; callers hold mu.
+func (p *Readings) addLocked(h chain.Hash, r *chain.Reading, now time.Time) error {
 	if _, ok := p.byKey[h]; ok {
 		return ErrDuplicate
 	}
@@ -82,7 +92,7 @@ func (p *Readings) addLocked(h chain.Hash, r *chain.Reading) error {
 		return fmt.Errorf("%w: %d readings waiting", ErrFull, len(p.byKey))
 	}
 	p.byKey[h] = r
-	p.added[h] = time.Now()
+	p.added[h] = now
 	p.seqs[seqKey{r.Device, r.Seq}] = h
 	p.order = append(p.order, h)
 	return nil
@@ -139,18 +149,25 @@ func (p *Readings) Stale(cutoff time.Time, n int) []*chain.Reading {
 	return out
 }
 
-// MarkHeld records that the block builder left these readings out to wait
-// for their device's predecessors (they may be on their way through
-// gossip, or were refused at a peer's door and never come). The door does
-// not count them against the window: they wait on a predecessor, not on
-// the network's throughput, and counting them let readings that were not
-// proposable yet fill the window. The marks go with the readings.
+// MarkHeld records the readings the block builder left out of its latest
+// block to wait for their device's predecessors (they may be on their way
+// through gossip, or were refused at a peer's door and never come); the
+// marks of an earlier build are dropped, so a reading whose predecessor
+// has come since counts again. The door does not count held readings
+// against the window: they wait on a predecessor, not on the network's
+// throughput, and counting them let readings that were not proposable yet
+// fill the window. The marks go with the readings.
 func (p *Readings) MarkHeld(hashes []chain.Hash) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	clear(p.held)
+	p.ownHeld = 0
 	for _, h := range hashes {
-		if _, ok := p.byKey[h]; ok {
+		if _, ok := p.byKey[h]; ok && !p.held[h] {
 			p.held[h] = true
+			if p.own[h] {
+				p.ownHeld++
+			}
 		}
 	}
 }
@@ -198,22 +215,42 @@ func (p *Readings) Peek(n int) []*chain.Reading {
 func (p *Readings) Remove(hashes []chain.Hash) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.removeLocked(hashes)
+}
+
+// removeLocked is Remove; it returns how many of the readings this node's
+// door had admitted. Callers hold mu.
+func (p *Readings) removeLocked(hashes []chain.Hash) (own int) {
 	for _, h := range hashes {
 		if r, ok := p.byKey[h]; ok {
 			if ref, ok := p.refused[r.Device]; ok && r.Seq >= ref.seq {
 				delete(p.refused, r.Device) // its refused reading came by gossip
 			}
-			delete(p.byKey, h)
-			delete(p.added, h)
-			delete(p.seqs, seqKey{r.Device, r.Seq})
-			delete(p.staleSent, h)
-			delete(p.pastRefused, h)
-			delete(p.held, h)
+			if p.own[h] {
+				own++
+			}
+			p.forgetLocked(h, r)
 		}
 	}
 	if len(p.order) > 2*len(p.byKey)+1024 {
 		p.compact()
 	}
+	return own
+}
+
+// forgetLocked drops reading r (hash h) and its marks, but from the order
+// list (compact). Callers hold mu.
+func (p *Readings) forgetLocked(h chain.Hash, r *chain.Reading) {
+	if p.own[h] && p.held[h] {
+		p.ownHeld--
+	}
+	delete(p.byKey, h)
+	delete(p.added, h)
+	delete(p.seqs, seqKey{r.Device, r.Seq})
+	delete(p.staleSent, h)
+	delete(p.pastRefused, h)
+	delete(p.held, h)
+	delete(p.own, h)
 }
 
 // RemoveIf drops every reading for which stale returns true; the node
@@ -224,12 +261,7 @@ func (p *Readings) RemoveIf(stale func(*chain.Reading) bool) int {
 	n := 0
 	for h, r := range p.byKey {
 		if stale(r) {
-			delete(p.byKey, h)
-			delete(p.added, h)
-			delete(p.seqs, seqKey{r.Device, r.Seq})
-			delete(p.staleSent, h)
-			delete(p.pastRefused, h)
-			delete(p.held, h)
+			p.forgetLocked(h, r)
 			n++
 		}
 	}
