@@ -206,8 +206,9 @@ func (n *Node) applySync(blocks []*chain.Block) error {
 // syncWriteBlocks blocks or syncWriteEntries entries, so that a batch
 // makes about two: the loop executes the second while the store writes
 // the first. Not more: each write is an fsync, which costs as much CPU
-// as executing hundreds of empty blocks.
-const (
+// as executing hundreds of empty blocks. Variables so that tests may
+// cut a small batch into many chunks.
+var (
 	syncWriteBlocks  = syncBatchBlocks / 2
 	syncWriteEntries = syncBatchEntries / 2
 )
@@ -224,7 +225,7 @@ type syncWriter struct {
 }
 
 func newSyncWriter(st *store.Store) *syncWriter {
-	w := &syncWriter{chunks: make(chan []store.BlockCommit, syncBatchEntries/syncWriteEntries+syncBatchBlocks/syncWriteBlocks+2), done: make(chan struct{})}
+	w := &syncWriter{chunks: make(chan []store.BlockCommit, 4), done: make(chan struct{})}
 	go func() {
 		defer close(w.done)
 		for c := range w.chunks {
