@@ -130,9 +130,26 @@ func buildHistory(ctx context.Context, hn *historyNet, o HistoryOptions, res *Hi
 	for _, k := range hn.meters {
 		c.AddKey(k)
 	}
-	// measure closes the store, compacts it, measures it and opens it
-	// again.
+	// c makes and signs the readings; the pipeline builds the blocks.
+	pl, err := newHistoryPipeline(hn.nw.Genesis, hn.nodeKeys)
+	if err != nil {
+		return err
+	}
+	running := false
+	defer func() {
+		if running {
+			_ = pl.stop()
+		}
+	}()
+	// measure writes what is built, closes the store, compacts it,
+	// measures it and opens it again.
 	measure := func() (int64, error) {
+		if running {
+			running = false
+			if err := pl.stop(); err != nil {
+				return 0, err
+			}
+		}
 		if err := hs.kv.Close(); err != nil {
 			return 0, err
 		}
@@ -146,6 +163,8 @@ func buildHistory(ctx context.Context, hn *historyNet, o HistoryOptions, res *Hi
 			return 0, err
 		}
 		c.Store = st
+		pl.start(st)
+		running = true
 		return size, nil
 	}
 	if res.DiskGenesisBytes, err = measure(); err != nil {
@@ -176,20 +195,12 @@ func buildHistory(ctx context.Context, hn *historyNet, o HistoryOptions, res *Hi
 				encodedBytes += uint64(len(r.Encode()))
 			}
 		}
-		bt, err := c.Build(chain.LaneData, at, rs, nil, nil)
-		if err != nil {
-			return fmt.Errorf("data/%d: %w", i, err)
-		}
-		if err := c.Commit(bt); err != nil {
+		if err := pl.Add(chain.LaneData, at, rs); err != nil {
 			return fmt.Errorf("data/%d: %w", i, err)
 		}
 		built := 1
 		if o.TxEvery > 0 && i%o.TxEvery == 0 {
-			bt, err := c.Build(chain.LaneTx, at.Add(o.Interval/2), nil, nil, nil)
-			if err != nil {
-				return fmt.Errorf("tx block after data/%d: %w", i, err)
-			}
-			if err := c.Commit(bt); err != nil {
+			if err := pl.Add(chain.LaneTx, at.Add(o.Interval/2), nil); err != nil {
 				return fmt.Errorf("tx block after data/%d: %w", i, err)
 			}
 			built++
@@ -213,10 +224,17 @@ func buildHistory(ctx context.Context, hn *historyNet, o HistoryOptions, res *Hi
 			say("building: data/%d of %d, %.0f blocks/s", i, o.Blocks, float64(res.DataBlocks+res.TxBlocks)/historySince(start))
 		}
 	}
+	if err := pl.Sync(); err != nil {
+		return err
+	}
 	res.Blocks = res.DataBlocks + res.TxBlocks
 	res.BuildS = historySince(start)
 	res.BuildBlocksPerS = float64(res.Blocks) / res.BuildS
 	if res.DiskBytes, err = measure(); err != nil {
+		return err
+	}
+	running = false
+	if err := pl.stop(); err != nil {
 		return err
 	}
 	if err := hs.kv.Close(); err != nil {

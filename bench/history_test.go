@@ -213,3 +213,23 @@ func TestHistoryRun(t *testing.T) {
 		t.Errorf("targets %+v, want the issue's %+v", res.Targets, IssueTargets)
 	}
 }
+
+// BenchmarkHistoryBuild builds a history of b.N data blocks (a tx block
+// after each, the last tenth with 100 readings) into a fresh store: the
+// build phase of waterchain bench history, without the nodes.
+//
+//	go test ./bench -run XXX -bench HistoryBuild -benchtime 20000x
+func BenchmarkHistoryBuild(b *testing.B) {
+	o := HistoryOptions{Binary: "waterchain", Blocks: b.N}.withDefaults()
+	hn, err := writeHistoryNetwork(b.TempDir(), o)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var res HistoryResult
+	b.ResetTimer()
+	if err := buildHistory(context.Background(), hn, o, &res, func(string, ...any) {}); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(res.BuildBlocksPerS, "blocks/s")
+	b.ReportMetric(0, "ns/op")
+}

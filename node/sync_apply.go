@@ -117,14 +117,24 @@ func (n *Node) checkShape(b *chain.Block) error {
 
 // applySync verifies and executes blocks whose signatures checkSync has
 // checked, in order, against the committed chain and the blocks before
-// them, then commits them all in one store write. A block that fails
-// ends the batch: the blocks before it are committed, and its error is
-// returned. Called on the loop.
+// them, and commits them. A block that fails ends the batch: the blocks
+// before it are committed, and its error is returned. Called on the loop.
+//
+// The writes overlap the execution: the blocks are written in chunks
+// (syncWriteBlocks blocks or syncWriteEntries entries, one
+// store.CommitBlocks each, in order, by a syncWriter), and while one
+// chunk is written the loop executes the next. The heads move, and
+// everyone is told, once every chunk is written: until then the blocks
+// are in n.state and in pc, which is what verification and settlement
+// read, and the store holds a prefix of them (a crash leaves it
+// consistent, and the node fetches the rest again).
 func (n *Node) applySync(blocks []*chain.Block) error {
 	start := time.Now()
 	pc := newPendingChain(n)
 	blocks = anchorOrder(blocks, pc.base)
-	var commits []store.BlockCommit
+	w := newSyncWriter(n.store)
+	var chunk []store.BlockCommit
+	chunkEntries := 0
 	var failure error
 	diverged := false
 	for _, b := range blocks {
@@ -149,18 +159,20 @@ func (n *Node) applySync(blocks []*chain.Block) error {
 			break
 		}
 		// Later blocks of the batch execute on this one's state. The
-		// store gets it with the batch below; should that write fail,
-		// the node stops, and restarts from the store.
+		// store gets it with its chunk; should that write fail, the
+		// node stops, and restarts from the store.
 		n.state.Apply(ex.changes)
 		pc.add(b)
-		commits = append(commits, store.BlockCommit{Block: b, Changes: toStoreChanges(ex.changes)})
-	}
-	if len(commits) > 0 {
-		if err := n.store.CommitBlocks(commits); err != nil {
-			err = fmt.Errorf("storing %d synced blocks: %w", len(commits), err)
-			n.stop(err)
-			return err
+		chunk = append(chunk, store.BlockCommit{Block: b, Changes: toStoreChanges(ex.changes)})
+		chunkEntries += b.NumEntries()
+		if len(chunk) >= syncWriteBlocks || chunkEntries >= syncWriteEntries {
+			w.write(chunk)
+			chunk, chunkEntries = nil, 0
 		}
+	}
+	w.write(chunk)
+	commits, err := w.wait()
+	if len(commits) > 0 {
 		took := time.Since(start)
 		var tops [3]uint64
 		for _, c := range commits {
@@ -179,10 +191,70 @@ func (n *Node) applySync(blocks []*chain.Block) error {
 		}
 		n.progress.note(n, len(commits), entriesOf(commits))
 	}
+	if err != nil {
+		err = fmt.Errorf("storing synced blocks: %w", err)
+		n.stop(err)
+		return err
+	}
 	if diverged {
 		n.stop(failure)
 	}
 	return failure
+}
+
+// A chunk of a sync batch written in one store.CommitBlocks: up to
+// syncWriteBlocks blocks or syncWriteEntries entries, so that a batch
+// makes about two: the loop executes the second while the store writes
+// the first. Not more: each write is an fsync, which costs as much CPU
+// as executing hundreds of empty blocks. Variables so that tests may
+// cut a small batch into many chunks.
+var (
+	syncWriteBlocks  = syncBatchBlocks / 2
+	syncWriteEntries = syncBatchEntries / 2
+)
+
+// syncWriter writes the chunks of a sync batch in order on its own
+// goroutine, each with one store.CommitBlocks, and stops at the first
+// that fails. The loop hands it chunks (write) and then waits (wait).
+type syncWriter struct {
+	chunks chan []store.BlockCommit
+	done   chan struct{}
+	// Set by the writing goroutine, read after done is closed.
+	written []store.BlockCommit
+	err     error
+}
+
+func newSyncWriter(st *store.Store) *syncWriter {
+	w := &syncWriter{chunks: make(chan []store.BlockCommit, 4), done: make(chan struct{})}
+	go func() {
+		defer close(w.done)
+		for c := range w.chunks {
+			if w.err != nil {
+				continue // drain: nothing after a failed chunk is written
+			}
+			if err := st.CommitBlocks(c); err != nil {
+				w.err = fmt.Errorf("%d blocks from %s/%d: %w", len(c), c[0].Block.Header.Lane, c[0].Block.Header.Height, err)
+				continue
+			}
+			w.written = append(w.written, c...)
+		}
+	}()
+	return w
+}
+
+// write queues chunk (nothing when empty).
+func (w *syncWriter) write(chunk []store.BlockCommit) {
+	if len(chunk) > 0 {
+		w.chunks <- chunk
+	}
+}
+
+// wait returns, once every chunk queued is written or the first failed,
+// the blocks written and the error of the one that failed.
+func (w *syncWriter) wait() ([]store.BlockCommit, error) {
+	close(w.chunks)
+	<-w.done
+	return w.written, w.err
 }
 
 // anchorOrder returns blocks (each lane's in height order) in an order in

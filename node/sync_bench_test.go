@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"syscall"
 	"testing"
 	"time"
@@ -62,6 +63,21 @@ func benchSync(b *testing.B, blocks, devicesPerIndustry int) {
 	}
 	auditor := len(nw.Nodes) - 1
 	auditorData := dataDir(b, nw.Nodes[auditor].Home)
+	// WATERCHAIN_SYNC_BENCH_CPUPROFILE=file profiles the syncs only (not
+	// the build of the chain, as -cpuprofile would).
+	if path := os.Getenv("WATERCHAIN_SYNC_BENCH_CPUPROFILE"); path != "" {
+		f, err := os.Create(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			b.Fatal(err)
+		}
+		defer func() {
+			pprof.StopCPUProfile()
+			f.Close()
+		}()
+	}
 	b.ResetTimer()
 	var elapsed, cpu time.Duration
 	for i := 0; i < b.N; i++ {

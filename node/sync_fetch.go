@@ -20,7 +20,7 @@ const (
 	// A batch is checked in one batch verification and committed in one
 	// store write: up to syncBatchBlocks blocks or syncBatchEntries
 	// entries.
-	syncBatchBlocks  = 512
+	syncBatchBlocks  = 2048
 	syncBatchEntries = 16_000
 	// syncMaxBuffered and syncMaxBufferedEntries bound the blocks of one
 	// lane fetched (or asked for) and not yet batched, waiting for the

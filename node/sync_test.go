@@ -118,62 +118,75 @@ func TestSyncRefusesTamperedBlockInBatch(t *testing.T) {
 		}},
 	}
 	auditor := nw.Nodes[len(nw.Nodes)-1].Home
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			if err := os.RemoveAll(dataDir(t, auditor)); err != nil {
-				t.Fatal(err)
-			}
-			n := openUnstarted(t, auditor)
-			defer n.Close()
-			n.ctx, n.cancel = context.WithCancel(context.Background())
-			if err := n.startEngines(); err != nil {
-				t.Fatal(err)
-			}
-			batch := append([]*chain.Block{}, valid...)
-			batch[tc.index] = tc.tamper(valid[tc.index])
-			good, err := n.checkSync(batch)
-			if applyErr := n.applySync(batch[:good]); err == nil {
-				err = applyErr
-			}
-			if err == nil {
-				t.Fatal("a batch with a tampered block was applied without error")
-			}
-			t.Logf("refused: %v", err)
-			bad := batch[tc.index].Header
-			if !strings.Contains(err.Error(), fmt.Sprintf("%s/%d", bad.Lane, bad.Height)) {
-				t.Errorf("the error does not name the tampered block %s/%d", bad.Lane, bad.Height)
-			}
-			if err := n.Err(); err != nil {
-				t.Fatalf("a peer's bad block stopped the node: %v", err)
-			}
-			// Exactly the blocks before the tampered one are committed.
-			want := map[chain.Lane]uint64{}
-			for _, b := range valid[:tc.index] {
-				want[b.Header.Lane] = b.Header.Height
-			}
-			for _, lane := range chain.Lanes {
-				if got := n.Height(lane); got != want[lane] {
-					t.Errorf("%s height %d after the refused batch, want %d", lane, got, want[lane])
-				}
-				if _, err := n.store.Header(lane, want[lane]+1); err == nil {
-					t.Errorf("%s/%d, after the tampered block, is stored", lane, want[lane]+1)
-				}
-			}
-			if err := checkStateCache(n.state, n.store); err != nil {
-				t.Fatalf("state in memory differs from the store after the refused batch: %v", err)
-			}
-			// The untampered rest applies on top.
-			rest := valid[tc.index:]
-			if good, err := n.checkSync(rest); err != nil || good != len(rest) {
-				t.Fatalf("untampered rest: %d good, %v", good, err)
-			}
-			if err := n.applySync(rest); err != nil {
-				t.Fatalf("untampered rest: %v", err)
-			}
-			if d, x := n.Height(chain.LaneData), n.Height(chain.LaneTx); d != 20 || x != 20 {
-				t.Fatalf("heights %d/%d after the rest, want 20/20", d, x)
-			}
-		})
+	// Each case twice: the batch written in one chunk, and in chunks of
+	// three blocks (the store writing some while the loop executes the
+	// next, the tampered block's chunk cut short).
+	defer func(v int) { syncWriteBlocks = v }(syncWriteBlocks)
+	for _, chunk := range []int{syncWriteBlocks, 3} {
+		syncWriteBlocks = chunk
+		for _, tc := range cases {
+			t.Run(fmt.Sprintf("%s/chunks of %d", tc.name, chunk), func(t *testing.T) {
+				testSyncRefusesTampered(t, auditor, valid, tc.index, tc.tamper)
+			})
+		}
+	}
+}
+
+// testSyncRefusesTampered is one case of TestSyncRefusesTamperedBlockInBatch:
+// valid with block index tampered, applied on a fresh auditor.
+func testSyncRefusesTampered(t *testing.T, auditor string, valid []*chain.Block, index int, tamper func(*chain.Block) *chain.Block) {
+	if err := os.RemoveAll(dataDir(t, auditor)); err != nil {
+		t.Fatal(err)
+	}
+	n := openUnstarted(t, auditor)
+	defer n.Close()
+	n.ctx, n.cancel = context.WithCancel(context.Background())
+	if err := n.startEngines(); err != nil {
+		t.Fatal(err)
+	}
+	batch := append([]*chain.Block{}, valid...)
+	batch[index] = tamper(valid[index])
+	good, err := n.checkSync(batch)
+	if applyErr := n.applySync(batch[:good]); err == nil {
+		err = applyErr
+	}
+	if err == nil {
+		t.Fatal("a batch with a tampered block was applied without error")
+	}
+	t.Logf("refused: %v", err)
+	bad := batch[index].Header
+	if !strings.Contains(err.Error(), fmt.Sprintf("%s/%d", bad.Lane, bad.Height)) {
+		t.Errorf("the error does not name the tampered block %s/%d", bad.Lane, bad.Height)
+	}
+	if err := n.Err(); err != nil {
+		t.Fatalf("a peer's bad block stopped the node: %v", err)
+	}
+	// Exactly the blocks before the tampered one are committed.
+	want := map[chain.Lane]uint64{}
+	for _, b := range valid[:index] {
+		want[b.Header.Lane] = b.Header.Height
+	}
+	for _, lane := range chain.Lanes {
+		if got := n.Height(lane); got != want[lane] {
+			t.Errorf("%s height %d after the refused batch, want %d", lane, got, want[lane])
+		}
+		if _, err := n.store.Header(lane, want[lane]+1); err == nil {
+			t.Errorf("%s/%d, after the tampered block, is stored", lane, want[lane]+1)
+		}
+	}
+	if err := checkStateCache(n.state, n.store); err != nil {
+		t.Fatalf("state in memory differs from the store after the refused batch: %v", err)
+	}
+	// The untampered rest applies on top.
+	rest := valid[index:]
+	if good, err := n.checkSync(rest); err != nil || good != len(rest) {
+		t.Fatalf("untampered rest: %d good, %v", good, err)
+	}
+	if err := n.applySync(rest); err != nil {
+		t.Fatalf("untampered rest: %v", err)
+	}
+	if d, x := n.Height(chain.LaneData), n.Height(chain.LaneTx); d != 20 || x != 20 {
+		t.Fatalf("heights %d/%d after the rest, want 20/20", d, x)
 	}
 }
 

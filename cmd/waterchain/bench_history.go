@@ -25,19 +25,21 @@ block after every --tx-every of them, the last --full-blocks data blocks
 carrying --readings readings each from meters registered in genesis
 (signed by their keys), every block executed by package state and
 certified by precommits of the genesis validators' own node keys, and
-committed with the store's Commit as a node commits. The store is copied
-into every validator home.
+committed with the store's CommitBlocks as block sync commits (blocks
+built on one goroutine, their precommits signed on every core). The store
+is copied into every validator home.
 
 Then, in one run: bytes on disk per empty block and per reading (the badger
 directory after close and compaction, measured at genesis, after the empty
 blocks and at the end; beside the encoded size of a reading); this
-machine's batch-verify rate (bench/verifyrate); the time of
-"waterchain audit verify" over validator-1's home; the first start of the
+machine's batch-verify rate (bench/verifyrate); the first start of the
 validators as "waterchain run" processes and the restart of one of them
 (until /v1/status answers, and until a block final after the restart
-carries its precommit, with readings flowing); and the catch-up of the
+carries its precommit, with readings flowing); the catch-up of the
 fresh auditor syncing from the validators over libp2p, from its
-/v1/status heights over time (at most --catchup-timeout).
+/v1/status heights over time (at most --catchup-timeout); and last, with
+every node stopped, the time of "waterchain audit verify" over
+validator-1's home (at most --audit-timeout).
 
 The last line of the output is one JSON object with the figures and the
 targets of issue 15 beside them.`,
@@ -56,6 +58,7 @@ targets of issue 15 beside them.`,
 	cmd.Flags().IntVar(&o.Validators, "validators", bench.DefaultHistoryValidators, "validators (one auditor is added)")
 	cmd.Flags().DurationVar(&o.CatchupTimeout, "catchup-timeout", bench.DefaultHistoryCatchupTimeout, "longest catch-up measured; the rates are then of the part synced")
 	cmd.Flags().DurationVar(&o.StartTimeout, "start-timeout", bench.DefaultHistoryStartTimeout, "longest wait for a node to answer and vote")
+	cmd.Flags().DurationVar(&o.AuditTimeout, "audit-timeout", 0, "longest `audit verify` (the last phase; 0: no limit)")
 	cmd.Flags().DurationVar(&o.VerifyDuration, "verify-duration", bench.DefaultVerifyDuration, "how long each verification rate is measured")
 	cmd.Flags().StringVar(&o.Dir, "dir", "", "write the network here (a new or empty directory, kept) instead of a temporary one")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
