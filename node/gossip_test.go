@@ -16,20 +16,7 @@ import (
 // the engine holds is ignored (not verified, not forwarded), while a copy
 // of one the engine only buffered still gets through.
 func TestGossipDropsCopiesOfHeldVotes(t *testing.T) {
-	nw, err := home.WriteNetwork(t.TempDir(), home.NetworkOptions{
-		Validators: 4, DevnetParams: true, BasePort: 20000 + int(time.Now().UnixNano()%2000)*10,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := openUnstarted(t, nw.Nodes[0].Home)
-	defer n.Close()
-	n.ctx, n.cancel = context.WithCancel(context.Background())
-	if err := n.startEngines(); err != nil {
-		t.Fatal(err)
-	}
-	d := n.drivers[chain.LaneTx]
-	n.maybeStart(d, true)
+	nw, n, d := txEngineOnly(t)
 	h, err := home.Open(nw.Nodes[1].Home)
 	if err != nil {
 		t.Fatal(err)
@@ -75,4 +62,26 @@ func TestGossipDropsCopiesOfHeldVotes(t *testing.T) {
 		}
 		n.stepConsensus(d, val.(laneMessage))
 	}
+}
+
+// txEngineOnly writes a 4-validator network and opens validator-1 with its
+// engines started but no host or loop, its tx lane's height begun: the
+// doors can be called directly. The node is closed when the test ends.
+func txEngineOnly(t *testing.T) (*home.Network, *Node, *driver) {
+	t.Helper()
+	nw, err := home.WriteNetwork(t.TempDir(), home.NetworkOptions{
+		Validators: 4, DevnetParams: true, BasePort: 20000 + int(time.Now().UnixNano()%2000)*10,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := openUnstarted(t, nw.Nodes[0].Home)
+	t.Cleanup(func() { n.Close() })
+	n.ctx, n.cancel = context.WithCancel(context.Background())
+	if err := n.startEngines(); err != nil {
+		t.Fatal(err)
+	}
+	d := n.drivers[chain.LaneTx]
+	n.maybeStart(d, true)
+	return nw, n, d
 }

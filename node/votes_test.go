@@ -1,7 +1,6 @@
 package node
 
 import (
-	"context"
 	"errors"
 	"strings"
 	"testing"
@@ -18,20 +17,7 @@ import (
 // and leaves the signature to the batch check, which fails exactly the
 // forged votes of a batch.
 func TestDirectVoteDoor(t *testing.T) {
-	nw, err := home.WriteNetwork(t.TempDir(), home.NetworkOptions{
-		Validators: 4, DevnetParams: true, BasePort: 20000 + int(time.Now().UnixNano()%2000)*10,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := openUnstarted(t, nw.Nodes[0].Home)
-	defer n.Close()
-	n.ctx, n.cancel = context.WithCancel(context.Background())
-	if err := n.startEngines(); err != nil {
-		t.Fatal(err)
-	}
-	d := n.drivers[chain.LaneTx]
-	n.maybeStart(d, true)
+	nw, n, d := txEngineOnly(t)
 	var peers []*chain.PrivateKey
 	for _, nn := range nw.Nodes[1:] {
 		h, err := home.Open(nn.Home)
