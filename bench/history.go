@@ -216,6 +216,9 @@ type HistoryResult struct {
 	// process on the built store (the alert rules have no checkpoint yet).
 	FirstStartAPIS  float64 `json:"first_start_api_s"`
 	FirstStartVoteS float64 `json:"first_start_vote_s"`
+	// FirstStartAllVoteS: until every validator has voted on a block made
+	// after the start (the network runs on the history).
+	FirstStartAllVoteS float64 `json:"first_start_all_vote_s"`
 	// RestartAPIS: from the start of the stopped validator's process to
 	// its /v1/status answering; RestartVoteS: to a block final after the
 	// restart that carries its own precommit, with the others running.

@@ -312,6 +312,8 @@ func (hn *historyNet) measureStarts(ctx context.Context, o HistoryOptions, res *
 			return fmt.Errorf("first start: %w", err)
 		}
 	}
+	res.FirstStartAllVoteS = historySince(start)
+	say("every validator voted %.2fs after the first start", res.FirstStartAllVoteS)
 
 	last := o.Validators - 1
 	f.setAvoid(last)

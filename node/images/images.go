@@ -139,6 +139,8 @@ type Images struct {
 	startedAt chain.Time
 	// removed counts the orphan images swept.
 	removed prometheus.Counter
+	// index is how far Index has got (index.go); Index's own, on the loop.
+	index indexState
 }
 
 // New returns the image store of a node over kv, the node's KV, under the

@@ -251,3 +251,72 @@ func TestNotHeldSaysWhy(t *testing.T) {
 		t.Fatal("a read stored something")
 	}
 }
+
+// TestIndexLongCatchUp: a long run of data blocks committed without the
+// index (as in a store the history benchmark built) is indexed at the next
+// data block, in batches; the first final reading naming an image keeps
+// its ref, also when a later one in the same batch names it again. Blocks
+// without images store the height reached only every indexSaveEvery
+// blocks, and a restarted instance indexes again from the stored height.
+func TestIndexLongCatchUp(t *testing.T) {
+	f := newFixture(t, Config{})
+	h1, h2 := chain.HashBytes([]byte("frame one")), chain.HashBytes([]byte("frame two"))
+	total := indexBatchBlocks + indexBatchBlocks/2
+	seq := uint64(0)
+	for i := 1; i <= total; i++ {
+		var rs []*chain.Reading
+		if i == 3 || i == 500 { // the same image twice, in one catch-up batch
+			seq++
+			rs = append(rs, f.reading(seq, h1))
+		}
+		f.commit(true, rs...)
+	}
+	seq++
+	f.commit(false, f.reading(seq, h2))
+	check := func(when string) {
+		t.Helper()
+		for _, c := range []struct {
+			h      chain.Hash
+			seq    uint64
+			height uint64
+		}{{h1, 1, 3}, {h2, 3, uint64(total) + 1}} {
+			o, ok, err := f.im.owner(c.h)
+			if err != nil || !ok || o.reading.Seq != c.seq || o.height != c.height {
+				t.Fatalf("%s: owner of %s: %+v %v %v, want seq %d at data/%d", when, c.h.Short(), o, ok, err, c.seq, c.height)
+			}
+		}
+		if c := f.countKeys(keyMissing); c != 2 {
+			t.Fatalf("%s: %d images marked missing, want 2", when, c)
+		}
+	}
+	check("after the catch-up")
+	if got, err := f.im.indexedHeight(); err != nil || got != uint64(total)+1 {
+		t.Fatalf("stored indexed height %d %v, want %d (a block with images stores it)", got, err, total+1)
+	}
+	for range 10 {
+		f.commit(false)
+	}
+	if got, err := f.im.indexedHeight(); err != nil || got != uint64(total)+1 {
+		t.Fatalf("stored indexed height %d %v after 10 blocks without images, want %d", got, err, total+1)
+	}
+	if f.im.index.reached.Load() != uint64(total)+11 {
+		t.Fatalf("height reached %d, want %d", f.im.index.reached.Load(), total+11)
+	}
+	for range indexSaveEvery {
+		f.commit(false)
+	}
+	saved, want := uint64(total)+1+indexSaveEvery, uint64(total)+11+indexSaveEvery
+	if got, err := f.im.indexedHeight(); err != nil || got != saved {
+		t.Fatalf("stored indexed height %d %v after %d blocks without images, want %d", got, err, 10+indexSaveEvery, saved)
+	}
+	if got, err := f.im.reachedHeight(); err != nil || got != want {
+		t.Fatalf("height reached %d %v, want %d", got, err, want)
+	}
+	f.commit(true) // not indexed before the restart
+	f.im = f.open(Config{})
+	f.commit(false)
+	check("after a restart")
+	if f.im.index.reached.Load() != want+2 {
+		t.Fatalf("height reached after the restart %d, want %d", f.im.index.reached.Load(), want+2)
+	}
+}

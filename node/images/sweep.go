@@ -53,7 +53,7 @@ func (im *Images) runSweep() {
 // and reported in the error, the sweep going on. Run passes
 // Config.OrphanGrace; tests pass a short grace.
 func (im *Images) sweep(grace time.Duration) (int, error) {
-	indexed, err := im.indexedHeight()
+	indexed, err := im.reachedHeight()
 	if err != nil || indexed == 0 {
 		return 0, err
 	}
