@@ -4,8 +4,11 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"math/rand/v2"
+	"net"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -22,7 +25,7 @@ func syncNetwork(t *testing.T, blocks, devicesPerIndustry int) *home.Network {
 	t.Helper()
 	nw, err := home.WriteNetwork(t.TempDir(), home.NetworkOptions{
 		Validators: 4, Auditors: 1, DevicesPerIndustry: devicesPerIndustry,
-		BasePort:    20000 + int(time.Now().UnixNano()%2000)*10,
+		BasePort:    freeBasePort(t, 5),
 		GenesisTime: time.Now().Add(-10 * time.Minute).Truncate(time.Second),
 	})
 	if err != nil {
@@ -347,4 +350,33 @@ func TestSyncProgressInStatus(t *testing.T) {
 	if st, _ := n.Status(context.Background()); st.Sync != nil {
 		t.Fatalf("sync progress after the sync: %+v", st.Sync)
 	}
+}
+
+// freeBasePort picks a port range for nodes whose ports are all free now,
+// below Linux's ephemeral ports (32768 up), so that neither another test
+// package's listeners nor outgoing connections are likely to take them
+// while the chain is built: the nodes' ports are fixed in their files.
+func freeBasePort(t *testing.T, nodes int) int {
+	t.Helper()
+	for range 100 {
+		base := 20000 + rand.IntN(1200)*10
+		free := true
+		var ls []net.Listener
+		for p := base; p < base+nodes*home.PortsPerNode && free; p++ {
+			l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
+			if err != nil {
+				free = false
+				break
+			}
+			ls = append(ls, l)
+		}
+		for _, l := range ls {
+			l.Close()
+		}
+		if free {
+			return base
+		}
+	}
+	t.Fatal("no free range of ports for the network")
+	return 0
 }
