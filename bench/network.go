@@ -4,11 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
-	"net"
 	"os"
 	"path/filepath"
-	"strconv"
 	"time"
 
 	"github.com/waterchain/waterchain/chain"
@@ -213,31 +210,11 @@ func waitLive(ctx context.Context, timeout time.Duration, live func() (ok bool, 
 	}
 }
 
-// freeBasePort picks a random port range below the ephemeral ports whose
-// ports are all free now.
+// freeBasePort is home.FreeBasePort, its error marked ErrNetwork.
 func freeBasePort(nodes int) (int, error) {
-	for range 50 {
-		base := 12000 + rand.IntN(1800)*10
-		if portsFree(base, nodes*home.PortsPerNode) {
-			return base, nil
-		}
+	base, err := home.FreeBasePort(nodes)
+	if err != nil {
+		return 0, fmt.Errorf("%w: %w", ErrNetwork, err)
 	}
-	return 0, fmt.Errorf("%w: no free range of %d ports found", ErrNetwork, nodes*home.PortsPerNode)
-}
-
-func portsFree(base, n int) bool {
-	var ls []net.Listener
-	defer func() {
-		for _, l := range ls {
-			l.Close()
-		}
-	}()
-	for p := base; p < base+n; p++ {
-		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
-		if err != nil {
-			return false
-		}
-		ls = append(ls, l)
-	}
-	return true
+	return base, nil
 }

@@ -7,8 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -158,35 +156,14 @@ func (c *cluster) addObserver() {
 	c.genesis, c.observer = &g, key
 }
 
-// freeBasePort picks a random port range below the ephemeral ports for
-// nodes nodes whose every port is free now.
+// freeBasePort is home.FreeBasePort for a test.
 func freeBasePort(t *testing.T, nodes int) int {
 	t.Helper()
-	for range 50 {
-		base := 12000 + rand.IntN(1800)*10
-		if portsFree(base, nodes*home.PortsPerNode) {
-			return base
-		}
+	base, err := home.FreeBasePort(nodes)
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Fatal("no free port range found")
-	return 0
-}
-
-func portsFree(base, n int) bool {
-	var ls []net.Listener
-	defer func() {
-		for _, l := range ls {
-			l.Close()
-		}
-	}()
-	for p := base; p < base+n; p++ {
-		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
-		if err != nil {
-			return false
-		}
-		ls = append(ls, l)
-	}
-	return true
+	return base
 }
 
 // spare returns the k-th spare port (0 to PortsPerNode-1) after the

@@ -4,11 +4,8 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"math/rand/v2"
-	"net"
 	"os"
 	"os/exec"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -25,7 +22,7 @@ func syncNetwork(t *testing.T, blocks, devicesPerIndustry int) *home.Network {
 	t.Helper()
 	nw, err := home.WriteNetwork(t.TempDir(), home.NetworkOptions{
 		Validators: 4, Auditors: 1, DevicesPerIndustry: devicesPerIndustry,
-		BasePort:    freeBasePort(t, 5),
+		BasePort:    mustFreeBasePort(t, 5),
 		GenesisTime: time.Now().Add(-10 * time.Minute).Truncate(time.Second),
 	})
 	if err != nil {
@@ -352,31 +349,14 @@ func TestSyncProgressInStatus(t *testing.T) {
 	}
 }
 
-// freeBasePort picks a port range for nodes whose ports are all free now,
-// below Linux's ephemeral ports (32768 up), so that neither another test
-// package's listeners nor outgoing connections are likely to take them
-// while the chain is built: the nodes' ports are fixed in their files.
-func freeBasePort(t *testing.T, nodes int) int {
+// mustFreeBasePort is home.FreeBasePort for a test: the nodes' ports are
+// fixed in their files while the chain is built, so a range found free
+// is less likely to be taken by another test package meanwhile.
+func mustFreeBasePort(t *testing.T, nodes int) int {
 	t.Helper()
-	for range 100 {
-		base := 20000 + rand.IntN(1200)*10
-		free := true
-		var ls []net.Listener
-		for p := base; p < base+nodes*home.PortsPerNode && free; p++ {
-			l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
-			if err != nil {
-				free = false
-				break
-			}
-			ls = append(ls, l)
-		}
-		for _, l := range ls {
-			l.Close()
-		}
-		if free {
-			return base
-		}
+	base, err := home.FreeBasePort(nodes)
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Fatal("no free range of ports for the network")
-	return 0
+	return base
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
@@ -539,4 +540,36 @@ func hostMultiaddr(host string) string {
 	default:
 		return "/ip6/" + ip.String()
 	}
+}
+
+// FreeBasePort picks a random BasePort for a network of nodes nodes whose
+// every port is free now, below Linux's ephemeral ports (32768 up) so
+// that outgoing connections do not take them. The ports are only free
+// when checked: whoever writes them into a network's files should start
+// its nodes soon after.
+func FreeBasePort(nodes int) (int, error) {
+	for range 50 {
+		base := 12000 + rand.IntN(1800)*PortsPerNode
+		if portsFree(base, nodes*PortsPerNode) {
+			return base, nil
+		}
+	}
+	return 0, fmt.Errorf("no free range of %d ports found below 30000", nodes*PortsPerNode)
+}
+
+func portsFree(base, n int) bool {
+	var ls []net.Listener
+	defer func() {
+		for _, l := range ls {
+			l.Close()
+		}
+	}()
+	for p := base; p < base+n; p++ {
+		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
+		if err != nil {
+			return false
+		}
+		ls = append(ls, l)
+	}
+	return true
 }
