@@ -23,11 +23,7 @@ import (
 // the same alerts, in the same order, and the same engine state as before,
 // and after a rebuild it has written a usable checkpoint again.
 func TestAlertCheckpointRestart(t *testing.T) {
-	// Restored by a cleanup registered before the nodes start, so that it
-	// runs after they are closed (cleanups run last-registered first).
-	every := alertCheckpointEvery
-	t.Cleanup(func() { alertCheckpointEvery = every })
-	alertCheckpointEvery = 2 // checkpoints while running, not only at Close
+	checkpointEvery(t, 2) // checkpoints while running, not only at Close
 
 	tn := startTestNet(t, 1, 0, 1)
 	n := tn.nodes[0]
@@ -170,4 +166,14 @@ func equalHashes(a, b []chain.Hash) bool {
 		}
 	}
 	return true
+}
+
+// checkpointEvery makes the nodes of a test write an alert checkpoint
+// every k data blocks. Call it before the nodes start: the old value is
+// restored by a cleanup registered first, so it runs after the nodes are
+// closed (cleanups run last-registered first).
+func checkpointEvery(t *testing.T, k uint64) {
+	every := alertCheckpointEvery
+	t.Cleanup(func() { alertCheckpointEvery = every })
+	alertCheckpointEvery = k
 }

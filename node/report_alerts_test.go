@@ -19,11 +19,7 @@ import (
 // period and industry, by kind, whether their blocks' alert records are
 // written (before the last checkpoint) or only in the log (after it).
 func TestServedReportCountsTheNodesAlerts(t *testing.T) {
-	// Restored by a cleanup registered before the nodes start, so that it
-	// runs after they are closed (cleanups run last-registered first).
-	every := alertCheckpointEvery
-	t.Cleanup(func() { alertCheckpointEvery = every })
-	alertCheckpointEvery = 2
+	checkpointEvery(t, 2) // checkpoints while running, not only at Close
 	tn := startTestNetWith(t, 1, 0, 1, testNetOptions{network: func(o *home.NetworkOptions) {
 		o.GenesisTime = time.Now().Add(-time.Minute) // period 0 stays open for the test
 		o.PermitFor = func(_, _ int, _ *chain.Params) genesis.Permit {
