@@ -62,6 +62,10 @@ type Options struct {
 	// NodeLogLevel is passed to the processes' --log-level ("" keeps
 	// their config's); their output is in DIR/net/validator-N/node.log.
 	NodeLogLevel string
+	// NodeCPUProfileDir, with Processes, makes each node write a CPU
+	// profile of its run to NodeCPUProfileDir/<node name>.pprof (run
+	// --cpuprofile), written when the node stops.
+	NodeCPUProfileDir string
 	// Rates are the offered rates (readings/s) of the steps, in order.
 	// Empty means auto-rising: StartRate, doubling, at most MaxSteps steps.
 	Rates     []int
@@ -167,6 +171,8 @@ func (o Options) Validate() error {
 		return bad("MaxP99", "%s; want a positive duration", o.MaxP99)
 	case o.VerifyDuration < 10*time.Millisecond || o.VerifyDuration > time.Minute:
 		return bad("VerifyDuration", "%s; want 10ms to 1m", o.VerifyDuration)
+	case o.NodeCPUProfileDir != "" && !o.Processes:
+		return bad("NodeCPUProfileDir", "profiles are written by node processes; set Processes (--processes) too, or profile the whole in-process run with --cpuprofile")
 	}
 	for i, r := range o.Rates {
 		if r < 1 || r > MaxRate {

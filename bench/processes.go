@@ -108,6 +108,11 @@ func startProcesses(ctx context.Context, o Options, written *home.Network, g *ge
 			c.close()
 		}
 	}()
+	if o.NodeCPUProfileDir != "" {
+		if err := os.MkdirAll(o.NodeCPUProfileDir, 0o755); err != nil {
+			return nil, fmt.Errorf("%w: node CPU profiles: %w", ErrNetwork, err)
+		}
+	}
 	for _, nn := range written.Nodes {
 		p := &nodeProc{name: nn.Name, log: filepath.Join(nn.Home, nodeLogName), done: make(chan struct{})}
 		logFile, err := os.Create(p.log)
@@ -117,6 +122,9 @@ func startProcesses(ctx context.Context, o Options, written *home.Network, g *ge
 		args := []string{"run", "--home", nn.Home}
 		if o.NodeLogLevel != "" {
 			args = append(args, "--log-level", o.NodeLogLevel)
+		}
+		if o.NodeCPUProfileDir != "" {
+			args = append(args, "--cpuprofile", filepath.Join(o.NodeCPUProfileDir, nn.Name+".pprof"))
 		}
 		p.cmd = exec.Command(bin, args...)
 		p.cmd.Stdout, p.cmd.Stderr = logFile, logFile

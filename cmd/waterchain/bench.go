@@ -82,6 +82,7 @@ accepted_latency_p50_ms, accepted_latency_p99_ms, verify_per_s, validators, rati
 	cmd.Flags().BoolVar(&o.SkipHalfPeak, "no-half-peak", false, "skip the last step at half the peak rate (latencies are then the peak step's)")
 	cmd.Flags().StringVar(&o.Dir, "dir", "", "write the network here instead of a temporary directory")
 	cpuprofile := cmd.Flags().String("cpuprofile", "", "write a CPU profile of the whole run to this file (go tool pprof)")
+	cmd.Flags().StringVar(&o.NodeCPUProfileDir, "node-cpuprofile", "", "with --processes: each node writes a CPU profile of its whole run to DIR/NAME.pprof (go tool pprof)")
 	logLevel := cmd.Flags().String("log-level", "error", "nodes' log level (to stderr; with --processes to each node.log): debug, info, warn, error")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		var err error
@@ -98,15 +99,11 @@ accepted_latency_p50_ms, accepted_latency_p99_ms, verify_per_s, validators, rati
 			return err
 		}
 		if *cpuprofile != "" {
-			f, err := os.Create(*cpuprofile)
+			stopProfile, err := startCPUProfile(*cpuprofile)
 			if err != nil {
-				return fmt.Errorf("--cpuprofile: %w", err)
+				return err
 			}
-			defer f.Close()
-			if err := pprof.StartCPUProfile(f); err != nil {
-				return fmt.Errorf("--cpuprofile: %w", err)
-			}
-			defer pprof.StopCPUProfile()
+			defer stopProfile()
 		}
 		ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
@@ -202,4 +199,21 @@ func (t *stepTable) summary(r *bench.Result) {
 		r.FinalizedPerS, r.LatencyAtPerS, r.LatencyP50Ms, r.LatencyP99Ms, r.AcceptedP50Ms, r.AcceptedP99Ms)
 	fmt.Fprintf(t.w, "bound: %.0f ed25519 verifies/s on %d cores ÷ %d validators = %.0f/s; ratio %.2f (chain batch verify: %.0f/s)\n",
 		r.VerifyPerS, r.Conditions.Cores, r.Validators, bound, r.Ratio, r.BatchVerifyPerS)
+}
+
+// startCPUProfile starts a CPU profile into path (the --cpuprofile flags of
+// bench and run); the returned function stops it and closes the file.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }

@@ -37,6 +37,7 @@ cleanly; run it again to resume from the last finalized block.`,
 	apiListen := cmd.Flags().String("api-listen", "", "HTTP API host:port (replaces config api.listen)")
 	bootstrap := cmd.Flags().StringArray("bootstrap", nil, "bootstrap peer multiaddr with /p2p/ID (repeatable; replaces config p2p.bootstrap)")
 	logLevel := cmd.Flags().String("log-level", "", "debug, info, warn or error (replaces config log.level)")
+	cpuprofile := cmd.Flags().String("cpuprofile", "", "write a CPU profile of the node, from start until it stops, to this file (go tool pprof)")
 	_ = cmd.MarkFlagRequired("home")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		h, err := home.Open(*homeDir)
@@ -71,6 +72,13 @@ cleanly; run it again to resume from the last finalized block.`,
 			return err
 		}
 		logger := newLogger(cfg)
+		if *cpuprofile != "" {
+			stopProfile, err := startCPUProfile(*cpuprofile)
+			if err != nil {
+				return err
+			}
+			defer stopProfile()
+		}
 		n, err := node.New(node.Options{Home: h.Dir, Config: cfg, Genesis: g, Key: key, Logger: logger})
 		if err != nil {
 			return err
