@@ -436,3 +436,54 @@ func TestWindowSpansTheNetworksLatency(t *testing.T) {
 		t.Fatalf("after a quick block: window %d, want %d", st.Window, want)
 	}
 }
+
+// TestNoRoomRefusesWholeRequests: NoRoom lets requests through while the
+// door has room, reserving nothing, and once what waits fills the window
+// refuses with Admit's Retry-After; the readings Admit refuses past the
+// first share one short refusal.
+func TestNoRoomRefusesWholeRequests(t *testing.T) {
+	p := NewReadings(100_000)
+	p.SetAdmission(Admission{Wait: time.Second, Floor: 500, RateWindow: 10 * time.Second})
+	p.Finalized(10_000, t0) // 1,000/s: window 1,000
+	if _, err := p.NoRoom(t0); err != nil {
+		t.Fatalf("empty pool: %v, want room", err)
+	}
+	if _, err := p.NoRoom(t0); err != nil || p.Stats(t0).Waiting != 0 {
+		t.Fatalf("NoRoom reserved room: %d waiting (%v)", p.Stats(t0).Waiting, err)
+	}
+	rs := unsigned(0, 1_500)
+	tk := p.Admit(rs, t0)
+	if _, err := p.NoRoom(t0); !errors.Is(err, ErrOverWindow) {
+		t.Fatalf("window reserved by a ticket: %v, want ErrOverWindow", err)
+	}
+	first, again := tk.Refusal(1_000), tk.Refusal(1_001)
+	if first == again || again != tk.Refusal(1_499) || !errors.Is(again, ErrOverWindow) {
+		t.Fatalf("refusals: first %v, then %v and %v; want the later ones one shared error", first, again, tk.Refusal(1_499))
+	}
+	if len(again.Error()) >= len(first.Error()) {
+		t.Fatalf("the shared refusal %q is not shorter than the first %q", again, first)
+	}
+	for k, r := range rs[:1_000] {
+		if err := tk.Add(k, chain.Hash{byte(k >> 8), byte(k)}, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tk.Close()
+	retry, err := p.NoRoom(t0)
+	if !errors.Is(err, ErrOverWindow) || retry != time.Second {
+		t.Fatalf("window full: retry %v, %v; want 1s and ErrOverWindow", retry, err)
+	}
+	want := p.Admit(unsigned(5_000, 1), t0).RetryAfter()
+	if retry != want {
+		t.Fatalf("NoRoom's Retry-After %v, Admit's %v", retry, want)
+	}
+	// A block final frees room.
+	hs := make([]chain.Hash, 100)
+	for k := range hs {
+		hs[k] = chain.Hash{byte(k >> 8), byte(k)}
+	}
+	p.FinalizedBlock(hs, t0.Add(time.Second))
+	if _, err := p.NoRoom(t0.Add(time.Second)); err != nil {
+		t.Fatalf("after 100 final: %v, want room", err)
+	}
+}
