@@ -17,7 +17,9 @@ import (
 // current heads, duplicates, the mempool's admission window (what the
 // network finalizes: node/mempool.Admission), then the signature (once,
 // batched, cached, within a budget) — and a refused one is answered
-// with an error naming the problem, nothing stored. Gossip has its own
+// with an error naming the problem, nothing stored. While the admission
+// window is full, a POST /v1/readings is refused whole before its body is
+// decoded (ReadingsRoom), the cheapest refusal of all. Gossip has its own
 // door in gossip.go.
 
 // SubmitReadings checks readings at the door and queues the good ones for
