@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
 	"runtime"
 	"strings"
@@ -35,7 +36,9 @@ const (
 	MaxValidators = 16
 	MaxRate       = 1_000_000
 	MaxSteps      = 32
-	MaxDuration   = 10 * time.Minute
+	// MaxOfPeak bounds Options.OfPeak's multiples of the peak.
+	MaxOfPeak   = 16
+	MaxDuration = 10 * time.Minute
 	// MaxStepReadings bounds the readings signed for one step (rate ×
 	// duration).
 	MaxStepReadings = 5_000_000
@@ -71,6 +74,18 @@ type Options struct {
 	Rates     []int
 	StartRate int
 	MaxSteps  int
+	// Warmup, when set, runs a step of this length at the first rate
+	// (Rates[0], or StartRate) before the measured steps, labelled
+	// "warmup": the network's admission window and rate estimate then
+	// start the first measured step warm instead of from their floor. It
+	// counts toward no figure of the Result.
+	Warmup time.Duration
+	// OfPeak are steps run after the others at these multiples of the
+	// peak those found (0.8, 2, 4: 80%, twice and four times the peak),
+	// on the network they warmed, labelled "of-peak"; they count toward
+	// no headline figure either (the peak stays that of the steps before
+	// them).
+	OfPeak []float64
 	// Duration is how long each step submits readings.
 	Duration time.Duration
 	// Devices is the number of meters (rounded up to a multiple of
@@ -174,6 +189,17 @@ func (o Options) Validate() error {
 	case o.NodeCPUProfileDir != "" && !o.Processes:
 		return bad("NodeCPUProfileDir", "profiles are written by node processes; set Processes (--processes) too, or profile the whole in-process run with --cpuprofile")
 	}
+	if o.Warmup < 0 || o.Warmup > MaxDuration {
+		return bad("Warmup", "%s; want 0 to %s", o.Warmup, MaxDuration)
+	}
+	if len(o.OfPeak) > MaxSteps {
+		return bad("OfPeak", "%d steps; want at most %d", len(o.OfPeak), MaxSteps)
+	}
+	for i, f := range o.OfPeak {
+		if !(f > 0 && f <= MaxOfPeak) {
+			return bad(fmt.Sprintf("OfPeak[%d]", i), "%g; want a multiple of the peak above 0 and at most %d", f, MaxOfPeak)
+		}
+	}
 	for i, r := range o.Rates {
 		if r < 1 || r > MaxRate {
 			return bad(fmt.Sprintf("Rates[%d]", i), "%d readings/s; want 1 to %d", r, MaxRate)
@@ -182,6 +208,15 @@ func (o Options) Validate() error {
 	for _, r := range append([]int{o.StartRate}, o.Rates...) {
 		if n := stepReadings(r, o.Duration); n > MaxStepReadings {
 			return bad("Duration", "%s at %d readings/s is %d readings in a step; at most %d", o.Duration, r, n, MaxStepReadings)
+		}
+	}
+	if o.Warmup > 0 {
+		first := o.StartRate
+		if len(o.Rates) > 0 {
+			first = o.Rates[0]
+		}
+		if n := stepReadings(first, o.Warmup); n > MaxStepReadings {
+			return bad("Warmup", "%s at %d readings/s is %d readings; at most %d", o.Warmup, first, n, MaxStepReadings)
 		}
 	}
 	return nil
@@ -239,8 +274,10 @@ type Conditions struct {
 
 // Step is one offered rate's figures.
 type Step struct {
-	Label         string  `json:"label"` // "rise", "rate" or "half-peak"
-	OfferedPerS   int     `json:"offered_per_s"`
+	Label       string `json:"label"` // "warmup", "rise", "rate", "half-peak" or "of-peak"
+	OfferedPerS int    `json:"offered_per_s"`
+	// OfPeak is the multiple of the peak offered, for an "of-peak" step.
+	OfPeak        float64 `json:"of_peak,omitempty"`
 	SubmittedPerS float64 `json:"submitted_per_s"`
 	// AcceptedPerS is the readings the door accepted per second of
 	// submission.
@@ -363,13 +400,23 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		nw.close()
 	}()
 
+	record := func(st *Step) {
+		res.Steps = append(res.Steps, *st)
+		progress(Event{Step: st})
+	}
 	runStep := func(label string, rate int) (*Step, error) {
-		st, err := nw.runStep(ctx, tr, label, rate)
-		if st != nil {
-			res.Steps = append(res.Steps, *st)
-			progress(Event{Step: st})
+		return nw.runStepWith(ctx, tr, o, label, rate, 0, record)
+	}
+	if o.Warmup > 0 {
+		first := o.StartRate
+		if len(o.Rates) > 0 {
+			first = o.Rates[0]
 		}
-		return st, err
+		wo := o
+		wo.Duration = o.Warmup
+		if _, err := nw.runStepWith(ctx, tr, wo, "warmup", first, 0, record); err != nil {
+			return finish(res, nil, nil), err
+		}
 	}
 	var peak *Step
 	note := func(st *Step) {
@@ -397,6 +444,17 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 				break
 			}
 			rate *= 2
+		}
+	}
+	if peak != nil {
+		for _, f := range o.OfPeak {
+			rate := min(max(int(math.Round(f*peak.FinalizedPerS)), 1), MaxRate)
+			if n := stepReadings(rate, o.Duration); n > MaxStepReadings {
+				return finish(res, peak, nil), fmt.Errorf("%w: OfPeak %g of the peak %.0f/s is %d readings in a %s step; at most %d: give a shorter Duration", ErrOptions, f, peak.FinalizedPerS, n, o.Duration, MaxStepReadings)
+			}
+			if _, err := nw.runStepWith(ctx, tr, o, "of-peak", rate, f, record); err != nil {
+				return finish(res, peak, nil), err
+			}
 		}
 	}
 	if o.SkipHalfPeak || peak == nil || peak.FinalizedPerS < 2 {

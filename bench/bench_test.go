@@ -39,6 +39,12 @@ func TestOptionsValidate(t *testing.T) {
 		{"start rate", func(o *Options) { o.StartRate = -5 }, "StartRate"},
 		{"max steps", func(o *Options) { o.MaxSteps = MaxSteps + 1 }, "MaxSteps"},
 		{"verify duration", func(o *Options) { o.VerifyDuration = time.Hour }, "VerifyDuration"},
+		{"negative warmup", func(o *Options) { o.Warmup = -time.Second }, "Warmup"},
+		{"warmup too many readings", func(o *Options) { o.Rates = []int{MaxRate}; o.Warmup = MaxDuration }, "Warmup"},
+		{"of-peak zero", func(o *Options) { o.OfPeak = []float64{0.8, 0} }, "OfPeak[1]"},
+		{"of-peak NaN", func(o *Options) { o.OfPeak = []float64{math.NaN()} }, "OfPeak[0]"},
+		{"of-peak too high", func(o *Options) { o.OfPeak = []float64{MaxOfPeak + 1} }, "OfPeak[0]"},
+		{"of-peak too many", func(o *Options) { o.OfPeak = make([]float64, MaxSteps+1) }, "OfPeak"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o := valid
@@ -158,5 +164,34 @@ func TestRun(t *testing.T) {
 	}
 	if len(events) < 4 {
 		t.Errorf("progress saw %d events", len(events))
+	}
+}
+
+// TestRunWarmupAndOfPeak: a warmup step runs first at the first rate and
+// counts toward no figure; the of-peak steps run after the others at
+// their multiple of the peak those found, which they do not change.
+func TestRunWarmupAndOfPeak(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a network")
+	}
+	res, err := Run(context.Background(), Options{
+		Validators: 1, Rates: []int{200}, Duration: time.Second, Devices: 10, Warmup: 500 * time.Millisecond,
+		OfPeak: []float64{0.5}, SkipHalfPeak: true, VerifyDuration: 50 * time.Millisecond, Drain: 30 * time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Steps) != 3 || res.Steps[0].Label != "warmup" || res.Steps[1].Label != "rate" || res.Steps[2].Label != "of-peak" {
+		t.Fatalf("steps %+v", res.Steps)
+	}
+	warm, rate, of := res.Steps[0], res.Steps[1], res.Steps[2]
+	if warm.OfferedPerS != 200 || warm.Submitted != 100 || warm.OfPeak != 0 {
+		t.Errorf("warmup: %d/s offered, %d submitted, of-peak %v; want 200/s for half a second", warm.OfferedPerS, warm.Submitted, warm.OfPeak)
+	}
+	if res.FinalizedPerS != rate.FinalizedPerS || res.LatencyP50Ms != rate.LatencyP50Ms {
+		t.Errorf("headline %v/s p50 %v, want the rate step's %v/s p50 %v", res.FinalizedPerS, res.LatencyP50Ms, rate.FinalizedPerS, rate.LatencyP50Ms)
+	}
+	if want := int(math.Round(0.5 * rate.FinalizedPerS)); of.OfPeak != 0.5 || of.OfferedPerS != want || of.Finalized != of.Submitted {
+		t.Errorf("of-peak step: ×%v, %d/s offered (want %d), %d of %d final", of.OfPeak, of.OfferedPerS, want, of.Finalized, of.Submitted)
 	}
 }

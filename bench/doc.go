@@ -61,6 +61,19 @@
 // the best finalized rate of any step. A last step at half the peak gives
 // the latency figures of the Result.
 //
+// Measuring at a fraction of the peak on a warm network. The node admits
+// readings by what the network finalized recently (mempool.Admission),
+// so a first step starts from the admission floor and a rate estimate of
+// zero, and says little of what a running network does at that rate.
+// Options.Warmup runs a step of that length at the first rate before the
+// measured ones ("warmup", counted in no figure). Options.OfPeak runs,
+// after the other steps, steps at multiples of the peak they found
+// ("of-peak", Step.OfPeak; 0.8, 2, 4 are issue 16's 80%, 2× and 4×), on
+// the network they warmed; they change no headline figure. With
+// Options.Binary two builds' nodes can be measured with one bench client
+// (waterchain bench --node-binary), so that a comparison measures the
+// nodes, not the client.
+//
 // The package is a client of the node, beside cmd rather than under node/:
 // it starts nodes and drives their ingestion path as a meter fleet would,
 // and no node package imports it. Package bench/verifyrate, the raw

@@ -102,10 +102,21 @@ func (nw *network) sign(n, rate int) *stepState {
 	return st
 }
 
+// runStepWith runs a step with o's Duration (the warmup's for a warmup)
+// and hands its figures, when it has them, to record before returning
+// them; ofPeak is the multiple of the peak it offers, 0 for none.
+func (nw *network) runStepWith(ctx context.Context, tr *tracker, o Options, label string, rate int, ofPeak float64, record func(*Step)) (*Step, error) {
+	st, err := nw.runStep(ctx, tr, o, label, rate)
+	if st != nil {
+		st.OfPeak = ofPeak
+		record(st)
+	}
+	return st, err
+}
+
 // runStep signs the step's readings, submits them at rate for
 // o.Duration, waits for them to be final and returns the figures.
-func (nw *network) runStep(ctx context.Context, tr *tracker, label string, rate int) (*Step, error) {
-	o := nw.o
+func (nw *network) runStep(ctx context.Context, tr *tracker, o Options, label string, rate int) (*Step, error) {
 	n := stepReadings(rate, o.Duration)
 	signStart := time.Now()
 	st := nw.sign(n, rate)
@@ -113,7 +124,7 @@ func (nw *network) runStep(ctx context.Context, tr *tracker, label string, rate 
 	// Signing made garbage; collect it before the clock starts.
 	runtime.GC()
 
-	v := nw.o.Validators
+	v := o.Validators
 	jobs := make([]chan []int, v)
 	gateways := make([]*gateway, v)
 	giveUp := make(chan struct{})

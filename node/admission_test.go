@@ -140,6 +140,22 @@ func TestFloodPastTheFinalizedRateIsRefused(t *testing.T) {
 	if ra, _ := strconv.Atoi(resp.Header.Get("Retry-After")); resp.StatusCode != http.StatusTooManyRequests || ra < 1 {
 		t.Fatalf("one more over HTTP: %d, Retry-After %q; want 429 and a number of seconds", resp.StatusCode, resp.Header.Get("Retry-After"))
 	}
+	// With the window full a request is refused whole before its body is
+	// decoded: one that is not even JSON gets the same 429, not a 400.
+	before := counterValue(t, n.metrics.readingsOverWindowRequests)
+	resp, err = http.Post("http://"+n.APIAddr()+"/v1/readings", "application/json", bytes.NewReader([]byte("[{not json")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var refusal api.Error
+	json.NewDecoder(resp.Body).Decode(&refusal)
+	resp.Body.Close()
+	if ra, _ := strconv.Atoi(resp.Header.Get("Retry-After")); resp.StatusCode != http.StatusTooManyRequests || refusal.Code != api.CodeMempoolFull || ra < 1 {
+		t.Fatalf("a body not decoded while the window is full: %d %q, Retry-After %q; want 429 %s and a number of seconds", resp.StatusCode, refusal.Code, resp.Header.Get("Retry-After"), api.CodeMempoolFull)
+	}
+	if got := counterValue(t, n.metrics.readingsOverWindowRequests) - before; got != 1 {
+		t.Fatalf("requests refused whole: %v more, want 1", got)
+	}
 
 	// The network is back: what was admitted is final.
 	tn.nodes[1] = tn.start(1)

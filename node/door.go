@@ -17,7 +17,9 @@ import (
 // current heads, duplicates, the mempool's admission window (what the
 // network finalizes: node/mempool.Admission), then the signature (once,
 // batched, cached, within a budget) — and a refused one is answered
-// with an error naming the problem, nothing stored. Gossip has its own
+// with an error naming the problem, nothing stored. While the admission
+// window is full, a POST /v1/readings is refused whole before its body is
+// decoded (ReadingsRoom), the cheapest refusal of all. Gossip has its own
 // door in gossip.go.
 
 // SubmitReadings checks readings at the door and queues the good ones for
@@ -110,13 +112,22 @@ func (n *Node) SubmitReadingsHashed(rs []*chain.Reading) ([]chain.Hash, []error)
 	if ticket.Granted() < len(todo) {
 		retry := int(ticket.RetryAfter() / time.Second)
 		admitted := todo[:0:0]
+		// Readings refused alike share one answer (most share one
+		// refusal), so that refusing costs little per reading.
+		answers := make(map[error]error)
 		for k, i := range todo {
 			if ticket.Admitted(k) {
 				admitted = append(admitted, i)
 				continue
 			}
-			e := api.Wrap(http.StatusTooManyRequests, api.CodeMempoolFull, fmt.Errorf("%w; retry after %d s", ticket.Refusal(k), retry))
-			e.RetryAfter = retry
+			refusal := ticket.Refusal(k)
+			e, ok := answers[refusal]
+			if !ok {
+				he := api.Wrap(http.StatusTooManyRequests, api.CodeMempoolFull, fmt.Errorf("%w; retry after %d s", refusal, retry))
+				he.RetryAfter = retry
+				e = he
+				answers[refusal] = e
+			}
 			errs[i] = e
 		}
 		n.metrics.readingsOverWindow.Add(float64(len(todo) - len(admitted)))
@@ -170,6 +181,26 @@ func (n *Node) SubmitReadingsHashed(rs []*chain.Reading) ([]chain.Hash, []error)
 		n.kick()
 	}
 	return hashes, errs
+}
+
+// ReadingsRoom returns nil while the door may admit client readings, and
+// otherwise the refusal (429 mempool_full with Retry-After) that the API
+// answers a POST /v1/readings with before reading or decoding its body,
+// so that a refused request costs nothing per reading. It reserves no
+// room: a request it lets through is admitted by SubmitReadingsHashed.
+// A request refused this way marks none of its devices as refused (see
+// mempool.Readings.Admit): a client that sends each device's readings
+// in order, one request at a time, sends them again in order.
+func (n *Node) ReadingsRoom() error {
+	retry, err := n.readings.NoRoom(time.Now())
+	if err == nil {
+		return nil
+	}
+	n.metrics.readingsOverWindowRequests.Inc()
+	secs := int(retry / time.Second)
+	e := api.Wrap(http.StatusTooManyRequests, api.CodeMempoolFull, fmt.Errorf("%w; retry after %d s", err, secs))
+	e.RetryAfter = secs
+	return e
 }
 
 // SubmitTx checks a transaction at the door, queues it for the tx chain and

@@ -36,6 +36,10 @@ type metrics struct {
 	// readingsOverWindow counts readings refused 429 because the mempool
 	// held what the network finalizes in mempool.admit_wait.
 	readingsOverWindow prometheus.Counter
+	// readingsOverWindowRequests counts POST /v1/readings requests
+	// refused 429 whole, before their body was read, for the same reason
+	// (Node.ReadingsRoom).
+	readingsOverWindowRequests prometheus.Counter
 }
 
 func newMetrics(reg *prometheus.Registry) *metrics {
@@ -93,8 +97,11 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 		readingsOverWindow: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "waterchain_readings_over_window_total", Help: "Client readings refused 429 because those waiting were what the network finalizes in mempool.admit_wait.",
 		}),
+		readingsOverWindowRequests: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "waterchain_readings_over_window_requests_total", Help: "POST /v1/readings requests refused 429 whole, before their body was read, because those waiting were what the network finalizes in mempool.admit_wait.",
+		}),
 	}
-	reg.MustRegister(m.doorSignatureChecks, m.doorBusy, m.readingsOverWindow)
+	reg.MustRegister(m.doorSignatureChecks, m.doorBusy, m.readingsOverWindow, m.readingsOverWindowRequests)
 	reg.MustRegister(m.height, m.round, m.entries, m.commitSeconds, m.finality, m.readingsAccepted,
 		m.readingsRejected, m.readingsRegossiped, m.mempool, m.gossipRejected, m.invalidProposals, m.evidence, m.alerts, m.synced,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

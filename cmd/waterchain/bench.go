@@ -53,6 +53,11 @@ crypto/ed25519 verification rate on all cores. Every reading is verified once
 on each node and the nodes share the cores, so verify_per_s ÷ validators
 bounds what the network can finalize; ratio is the fraction of it reached.
 
+--warmup D runs a step of D at the first rate before the measured ones,
+so that they start on a warm network (admission window and finalized-rate
+estimate grown). --of-peak 0.8,2,4 adds, after the other steps, steps at
+those multiples of the peak they found, on the network they warmed.
+
 Without --rates the offered rate doubles from --start-rate while the network
 keeps up (90% finalized, p99 under --max-p99); a last step at half the peak
 gives the reported latencies. The last line of the output is one JSON object
@@ -62,6 +67,7 @@ accepted_latency_p50_ms, accepted_latency_p99_ms, verify_per_s, validators, rati
   waterchain bench --processes
   waterchain bench --processes --validators 7 --rates 500 --duration 15s --no-half-peak
   waterchain bench --rates 2000,4000,8000 --duration 20s
+  waterchain bench --processes --rates 6000 --warmup 10s --of-peak 0.8,2,4 --no-half-peak
   waterchain bench --validators 1 --duration 5s --cpuprofile bench.pprof`,
 		Args: cobra.NoArgs,
 	}
@@ -72,6 +78,8 @@ accepted_latency_p50_ms, accepted_latency_p99_ms, verify_per_s, validators, rati
 	cmd.Flags().BoolVar(&o.NoRetry, "no-retry", false, "count readings refused as overload (429/503, full mempool) as lost instead of sending them again after Retry-After")
 	cmd.Flags().DurationVar(&o.Duration, "duration", bench.DefaultDuration, "how long each step submits readings")
 	rates := cmd.Flags().String("rates", "", "offered readings/s of each step, comma-separated (default: rising from --start-rate)")
+	cmd.Flags().DurationVar(&o.Warmup, "warmup", 0, "before the measured steps, a step this long at the first rate (not counted): the measured steps then start on a warm network")
+	ofPeak := cmd.Flags().String("of-peak", "", "after the other steps, steps at these multiples of the peak they found, comma-separated (example: 0.8,2,4)")
 	cmd.Flags().IntVar(&o.StartRate, "start-rate", bench.DefaultStartRate, "first offered rate of the rising steps")
 	cmd.Flags().IntVar(&o.MaxSteps, "max-steps", bench.DefaultMaxSteps, "most rising steps")
 	cmd.Flags().DurationVar(&o.MaxP99, "max-p99", bench.DefaultMaxP99, "rising stops after a step with a p99 latency above this")
@@ -82,11 +90,15 @@ accepted_latency_p50_ms, accepted_latency_p99_ms, verify_per_s, validators, rati
 	cmd.Flags().BoolVar(&o.SkipHalfPeak, "no-half-peak", false, "skip the last step at half the peak rate (latencies are then the peak step's)")
 	cmd.Flags().StringVar(&o.Dir, "dir", "", "write the network here instead of a temporary directory")
 	cpuprofile := cmd.Flags().String("cpuprofile", "", "write a CPU profile of the whole run to this file (go tool pprof)")
+	cmd.Flags().StringVar(&o.Binary, "node-binary", "", "with --processes: the waterchain executable the nodes run (default this one), to compare two builds' nodes with one bench")
 	cmd.Flags().StringVar(&o.NodeCPUProfileDir, "node-cpuprofile", "", "with --processes: each node writes a CPU profile of its whole run to DIR/NAME.pprof (go tool pprof)")
 	logLevel := cmd.Flags().String("log-level", "error", "nodes' log level (to stderr; with --processes to each node.log): debug, info, warn, error")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		var err error
 		if o.Rates, err = parseRates(*rates); err != nil {
+			return err
+		}
+		if o.OfPeak, err = parseOfPeak(*ofPeak); err != nil {
 			return err
 		}
 		var level slog.Level
@@ -141,6 +153,22 @@ func parseRates(s string) ([]int, error) {
 	return out, nil
 }
 
+// parseOfPeak parses "0.8,2,4".
+func parseOfPeak(s string) ([]float64, error) {
+	if strings.TrimSpace(s) == "" {
+		return nil, nil
+	}
+	var out []float64
+	for _, f := range strings.Split(s, ",") {
+		x, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
+		if err != nil || !(x > 0) {
+			return nil, fmt.Errorf("--of-peak %q: %q is not a positive multiple of the peak (example: --of-peak 0.8,2,4)", s, f)
+		}
+		out = append(out, x)
+	}
+	return out, nil
+}
+
 // stepTable prints the run's progress: messages as they come, then one row
 // per step.
 type stepTable struct {
@@ -174,8 +202,12 @@ func (t *stepTable) event(ev bench.Event) {
 		}
 		nodesCPU = strconv.FormatFloat(total, 'f', 1, 64)
 	}
+	label := s.Label
+	if s.OfPeak > 0 {
+		label = strconv.FormatFloat(s.OfPeak, 'g', 3, 64) + "×peak"
+	}
 	fmt.Fprintf(tw, "%s\t%d\t%.0f\t%.0f\t%.0f\t%d/%d\t%d\t%d\t%d\t%d\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%d\t%d\t%d\t%.1f\t%s\t%.1f\t\n",
-		s.Label, s.OfferedPerS, s.SubmittedPerS, s.AcceptedPerS, s.FinalizedPerS, s.Finalized, s.Submitted, s.Rejected, s.RefusedAnswers, s.Retried, s.Skipped,
+		label, s.OfferedPerS, s.SubmittedPerS, s.AcceptedPerS, s.FinalizedPerS, s.Finalized, s.Submitted, s.Rejected, s.RefusedAnswers, s.Retried, s.Skipped,
 		s.LatencyP50Ms, s.LatencyP99Ms, s.LatencyMaxMs, s.AcceptedP50Ms, s.AcceptedP99Ms, s.Blocks, s.LateRounds, s.MaxBlock, s.SignSeconds, nodesCPU, s.BenchCPUSeconds)
 	tw.Flush()
 	if len(s.NodeCPUSeconds) > 0 {

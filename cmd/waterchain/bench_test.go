@@ -68,6 +68,21 @@ func TestParseRates(t *testing.T) {
 	}
 }
 
+func TestParseOfPeak(t *testing.T) {
+	got, err := parseOfPeak(" 0.8, 2,4 ")
+	if err != nil || len(got) != 3 || got[0] != 0.8 || got[2] != 4 {
+		t.Fatalf("got %v, %v", got, err)
+	}
+	if got, err := parseOfPeak(""); err != nil || got != nil {
+		t.Fatalf("empty: %v, %v", got, err)
+	}
+	for _, bad := range []string{"0", "-1", "x", "1,,2", "NaN"} {
+		if _, err := parseOfPeak(bad); err == nil || !strings.Contains(err.Error(), "--of-peak") {
+			t.Errorf("%q: %v, want an error naming --of-peak", bad, err)
+		}
+	}
+}
+
 func FuzzParseRates(f *testing.F) {
 	for _, s := range []string{"1000,2000", "", "0", "-1", "1,,2", "9999999999999999999999", " 5 ", "1e3"} {
 		f.Add(s)

@@ -48,6 +48,10 @@ type Door interface {
 	// good ones; one error (nil for accepted) per reading, and each
 	// reading's hash (zero where it was rejected before being hashed).
 	SubmitReadingsHashed(rs []*chain.Reading) ([]chain.Hash, []error)
+	// ReadingsRoom returns nil while the door may admit readings, and
+	// otherwise the refusal (429 with RetryAfter) a POST /v1/readings is
+	// answered with before its body is read or decoded.
+	ReadingsRoom() error
 	SubmitTx(tx *chain.Tx) error
 }
 

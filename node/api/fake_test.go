@@ -113,6 +113,14 @@ func (f *fake) SubmitReadingsHashed(rs []*chain.Reading) ([]chain.Hash, []error)
 	return hashes, errs
 }
 
+// ReadingsRoom returns the error set for it, without recording a call, so
+// that the readings cases see the calls that follow it.
+func (f *fake) ReadingsRoom() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.fail["ReadingsRoom"]
+}
+
 func (f *fake) SubmitTx(tx *chain.Tx) error { return f.call("SubmitTx", tx.Nonce) }
 
 func (f *fake) TxStatus(h chain.Hash) (TxStatus, error) {

@@ -236,6 +236,16 @@ func TestRoutes(t *testing.T) {
 					t.Errorf("Retry-After %q, want 2", a.header.Get("Retry-After"))
 				}
 			}},
+		{name: "readings refused whole before decoding", method: "POST", target: "/v1/readings", ctype: "application/json", body: readingJSON(1, 2), status: 429, code: CodeMempoolFull,
+			setup: fails("ReadingsRoom", &HTTPError{Status: http.StatusTooManyRequests, Code: CodeMempoolFull, Err: errors.New("window full"), RetryAfter: 3}),
+			check: func(t *testing.T, a answer) {
+				if a.header.Get("Retry-After") != "3" {
+					t.Errorf("Retry-After %q, want 3", a.header.Get("Retry-After"))
+				}
+				if last := at.f.lastCall(); last != "" {
+					t.Errorf("a request refused whole was decoded or submitted: %s", last)
+				}
+			}},
 		{name: "readings while syncing", method: "POST", target: "/v1/readings", ctype: "application/json", body: readingJSON(503), status: 503, code: CodeUnavailable},
 		{name: "readings bad JSON", method: "POST", target: "/v1/readings", ctype: "application/json", body: []byte("[{"), status: 400, code: CodeBadRequest, mention: []string{"readings JSON"}},
 		{name: "readings empty", method: "POST", target: "/v1/readings", ctype: "application/json", body: []byte("[]"), status: 400, code: CodeBadRequest, mention: []string{"no readings"}},

@@ -436,3 +436,74 @@ func TestWindowSpansTheNetworksLatency(t *testing.T) {
 		t.Fatalf("after a quick block: window %d, want %d", st.Window, want)
 	}
 }
+
+// TestNoRoomRefusesWholeRequests: NoRoom lets requests through while the
+// door has room, reserving nothing, and once what waits fills the window
+// refuses with Admit's Retry-After; the readings Admit refuses past the
+// first share one short refusal.
+func TestNoRoomRefusesWholeRequests(t *testing.T) {
+	p := NewReadings(100_000)
+	p.SetAdmission(Admission{Wait: time.Second, Floor: 500, RateWindow: 10 * time.Second})
+	p.Finalized(10_000, t0) // 1,000/s: window 1,000
+	if _, err := p.NoRoom(t0); err != nil {
+		t.Fatalf("empty pool: %v, want room", err)
+	}
+	if _, err := p.NoRoom(t0); err != nil || p.Stats(t0).Waiting != 0 {
+		t.Fatalf("NoRoom reserved room: %d waiting (%v)", p.Stats(t0).Waiting, err)
+	}
+	rs := unsigned(0, 1_500)
+	tk := p.Admit(rs, t0)
+	if _, err := p.NoRoom(t0); !errors.Is(err, ErrOverWindow) {
+		t.Fatalf("window reserved by a ticket: %v, want ErrOverWindow", err)
+	}
+	first, again := tk.Refusal(1_000), tk.Refusal(1_001)
+	if first == again || again != tk.Refusal(1_499) || !errors.Is(again, ErrOverWindow) {
+		t.Fatalf("refusals: first %v, then %v and %v; want the later ones one shared error", first, again, tk.Refusal(1_499))
+	}
+	if len(again.Error()) >= len(first.Error()) {
+		t.Fatalf("the shared refusal %q is not shorter than the first %q", again, first)
+	}
+	for k, r := range rs[:1_000] {
+		if err := tk.Add(k, chain.Hash{byte(k >> 8), byte(k)}, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tk.Close()
+	retry, err := p.NoRoom(t0)
+	if !errors.Is(err, ErrOverWindow) || retry != time.Second {
+		t.Fatalf("window full: retry %v, %v; want 1s and ErrOverWindow", retry, err)
+	}
+	want := p.Admit(unsigned(5_000, 1), t0).RetryAfter()
+	if retry != want {
+		t.Fatalf("NoRoom's Retry-After %v, Admit's %v", retry, want)
+	}
+	// A block final frees room.
+	hs := make([]chain.Hash, 100)
+	for k := range hs {
+		hs[k] = chain.Hash{byte(k >> 8), byte(k)}
+	}
+	p.FinalizedBlock(hs, t0.Add(time.Second))
+	if _, err := p.NoRoom(t0.Add(time.Second)); err != nil {
+		t.Fatalf("after 100 final: %v, want room", err)
+	}
+}
+
+// TestWindowSpansWaitLessABlock: with the network's shortest latency
+// below Wait, the window spans Wait less that latency, so that a reading
+// admitted just after a proposal, waiting the next block too, is final
+// within about Wait.
+func TestWindowSpansWaitLessABlock(t *testing.T) {
+	p := NewReadings(1_000_000)
+	p.SetAdmission(Admission{Wait: 2 * time.Second, Floor: 10, RateWindow: 10 * time.Second})
+	p.Finalized(100_000, t0) // 10,000/s
+	if st := p.Stats(t0); st.Window != 20_000 {
+		t.Fatalf("no block seen: window %d, want 20,000 (2 s of 10,000/s)", st.Window)
+	}
+	block := admitAll(t, p, unsigned(0, 100), 0, t0)
+	end := t0.Add(400 * time.Millisecond)
+	p.FinalizedBlock(block, end) // its youngest waited 0.4 s
+	st := p.Stats(end)
+	if want := int(st.RatePerS * 1.6); st.Window != want {
+		t.Fatalf("after a 0.4 s block: window %d, want %d (1.6 s of %.0f/s)", st.Window, want, st.RatePerS)
+	}
+}

@@ -9,7 +9,8 @@
 // it sees what the other doors let in only once gossip brings it: the
 // door takes a Ticket for a request's readings before
 // checking their signatures, adds the admitted ones on it and refuses the
-// rest, keeping each device's readings in order. Entries leave a pool when
+// rest, keeping each device's readings in order. While the window is full
+// (NoRoom), the door refuses a request whole without decoding it. Entries leave a pool when
 // a finalized block includes them (Remove) or when they can no longer apply
 // (the node prunes them after each block).
 //
