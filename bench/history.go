@@ -81,6 +81,10 @@ type HistoryOptions struct {
 	// Dir is where the network is written; "" means a temporary directory,
 	// removed at the end. An existing Dir must be empty.
 	Dir string
+	// CatchupCPUProfile, when set, is a file the catching-up auditor
+	// writes a CPU profile of its whole run to (waterchain run
+	// --cpuprofile), when it stops.
+	CatchupCPUProfile string
 	// Logger receives progress messages; nil discards them.
 	Logger *slog.Logger
 	// Progress, when set, receives a line per phase.
@@ -235,6 +239,13 @@ type HistoryResult struct {
 	CatchupEmptyBlocksPerS  float64 `json:"catchup_empty_blocks_per_s"` // over the empty part
 	CatchupFullBlocksPerS   float64 `json:"catchup_full_blocks_per_s"`  // over the full part
 	CatchupFullReadingsPerS float64 `json:"catchup_full_readings_per_s"`
+	// CatchupFullCPUS is the CPU time (user and system, every thread) the
+	// auditor process spent over the full part, and
+	// CatchupFullReadingsPerCPUS its readings over it: on a shared
+	// machine, the figure that depends least on the share of the cores
+	// the auditor got (Linux only; 0 elsewhere).
+	CatchupFullCPUS            float64 `json:"catchup_full_cpu_s"`
+	CatchupFullReadingsPerCPUS float64 `json:"catchup_full_readings_per_cpu_s"`
 	// BatchVerifyPerS and VerifyPerS are this machine's rates on all
 	// cores, measured in this run (package verifyrate).
 	BatchVerifyPerS float64 `json:"batch_verify_per_s"`

@@ -44,7 +44,11 @@ func (hn *historyNet) start(i int) (*historyProc, error) {
 	if err != nil {
 		return nil, err
 	}
-	p.cmd = exec.Command(hn.o.Binary, "run", "--home", n.Home, "--log-level", "warn")
+	args := []string{"run", "--home", n.Home, "--log-level", "warn"}
+	if i == len(hn.nw.Nodes)-1 && hn.o.CatchupCPUProfile != "" {
+		args = append(args, "--cpuprofile", hn.o.CatchupCPUProfile)
+	}
+	p.cmd = exec.Command(hn.o.Binary, args...)
 	p.cmd.Stdout, p.cmd.Stderr = f, f
 	setHistoryDeathSignal(p.cmd)
 	if err := p.cmd.Start(); err != nil {
@@ -343,6 +347,7 @@ func (hn *historyNet) measureStarts(ctx context.Context, o HistoryOptions, res *
 type catchupSample struct {
 	t        float64 // seconds from its start
 	data, tx uint64
+	cpu      float64 // CPU seconds the process had spent; -1: unknown
 }
 
 // measureCatchup starts the auditor on an empty store and follows its
@@ -362,7 +367,10 @@ func (hn *historyNet) measureCatchup(ctx context.Context, o HistoryOptions, res 
 		if err != nil {
 			return false, nil
 		}
-		s := catchupSample{t: historySince(start), data: min(st.Lanes[chain.LaneData.String()].Height, wantData), tx: min(st.Lanes[chain.LaneTx.String()].Height, wantTx)}
+		s := catchupSample{t: historySince(start), data: min(st.Lanes[chain.LaneData.String()].Height, wantData), tx: min(st.Lanes[chain.LaneTx.String()].Height, wantTx), cpu: -1}
+		if cpu, ok := historyProcCPU(p.cmd.Process.Pid); ok {
+			s.cpu = cpu.Seconds()
+		}
 		samples = append(samples, s)
 		if time.Since(lastSay) > 10*time.Second {
 			lastSay = time.Now()
@@ -375,9 +383,9 @@ func (hn *historyNet) measureCatchup(ctx context.Context, o HistoryOptions, res 
 	}
 	res.CatchupComplete = err == nil
 	catchupRates(samples, o, res)
-	say("catch-up of a fresh auditor: %d blocks in %.1fs: %.0f blocks/s, %.0f readings/s (empty part %.0f blocks/s; full part %.0f blocks/s, %.0f readings/s)%s",
+	say("catch-up of a fresh auditor: %d blocks in %.1fs: %.0f blocks/s, %.0f readings/s (empty part %.0f blocks/s; full part %.0f blocks/s, %.0f readings/s, %.0f readings per CPU-second of the auditor)%s",
 		res.CatchupBlocks, res.CatchupS, res.CatchupBlocksPerS, res.CatchupReadingsPerS, res.CatchupEmptyBlocksPerS,
-		res.CatchupFullBlocksPerS, res.CatchupFullReadingsPerS, map[bool]string{true: "", false: " — timed out before the end"}[res.CatchupComplete])
+		res.CatchupFullBlocksPerS, res.CatchupFullReadingsPerS, res.CatchupFullReadingsPerCPUS, map[bool]string{true: "", false: " — timed out before the end"}[res.CatchupComplete])
 	return nil
 }
 
@@ -435,6 +443,10 @@ func catchupRates(samples []catchupSample, o HistoryOptions, res *HistoryResult)
 	if o.FullBlocks > 0 && started && end.data > empty {
 		res.CatchupFullBlocksPerS = rate(blocks, fullStart, end)
 		res.CatchupFullReadingsPerS = rate(readings, fullStart, end)
+		if fullStart.cpu >= 0 && end.cpu > fullStart.cpu {
+			res.CatchupFullCPUS = end.cpu - fullStart.cpu
+			res.CatchupFullReadingsPerCPUS = (readings(end) - readings(fullStart)) / res.CatchupFullCPUS
+		}
 	}
 }
 

@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"math"
+	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -129,6 +131,56 @@ func TestCatchupRates(t *testing.T) {
 	if res.CatchupEmptyBlocksPerS != 200.0/3 || res.CatchupFullReadingsPerS != 200.0/2 || res.CatchupFullBlocksPerS != 120.0/2 {
 		t.Errorf("over a jump: empty %v blocks/s, full %v readings/s and %v blocks/s; want %v, %v, %v",
 			res.CatchupEmptyBlocksPerS, res.CatchupFullReadingsPerS, res.CatchupFullBlocksPerS, 200.0/3, 200.0/2, 120.0/2)
+	}
+}
+
+// The readings of the full part per CPU-second of the auditor, from the
+// CPU times of the samples that bound it; none when a bound's is unknown.
+func TestCatchupReadingsPerCPU(t *testing.T) {
+	o := HistoryOptions{Blocks: 100, FullBlocks: 20, Readings: 10}
+	samples := []catchupSample{
+		{t: 1.0, cpu: 0.2},
+		{t: 2.0, data: 40, tx: 40, cpu: 1.0},
+		{t: 3.0, data: 80, tx: 80, cpu: 1.5}, // the empty part is done
+		{t: 5.0, data: 100, tx: 100, cpu: 2.3},
+	}
+	var res HistoryResult
+	catchupRates(samples, o, &res)
+	if math.Abs(res.CatchupFullCPUS-0.8) > 1e-9 || math.Abs(res.CatchupFullReadingsPerCPUS-200/0.8) > 1e-6 {
+		t.Errorf("full part: %v CPU-s, %v readings per CPU-s; want 0.8 and %v", res.CatchupFullCPUS, res.CatchupFullReadingsPerCPUS, 200/0.8)
+	}
+	samples[2].cpu = -1
+	res = HistoryResult{}
+	catchupRates(samples, o, &res)
+	if res.CatchupFullCPUS != 0 || res.CatchupFullReadingsPerCPUS != 0 {
+		t.Errorf("with the CPU at the start of the full part unknown: %v CPU-s, %v readings per CPU-s; want none", res.CatchupFullCPUS, res.CatchupFullReadingsPerCPUS)
+	}
+}
+
+// historyProcCPU reads a process's CPU time, which grows as it works.
+func TestHistoryProcCPU(t *testing.T) {
+	before, ok := historyProcCPU(os.Getpid())
+	if !ok {
+		if runtime.GOOS == "linux" {
+			t.Fatal("no CPU time read from /proc on Linux")
+		}
+		return
+	}
+	// Work until the CPU time moves (a tick is 10ms of CPU; a shared
+	// machine may give little of it), within a deadline.
+	x := uint64(1)
+	after := before
+	for deadline := time.Now().Add(time.Minute); after <= before && time.Now().Before(deadline); {
+		for range 100_000 {
+			x = x*6364136223846793005 + 1442695040888963407
+		}
+		after, _ = historyProcCPU(os.Getpid())
+	}
+	if after <= before {
+		t.Errorf("CPU time still %s after a minute of work (x=%d)", after, x)
+	}
+	if _, ok := historyProcCPU(-1); ok {
+		t.Error("a CPU time for pid -1")
 	}
 }
 

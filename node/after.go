@@ -1,7 +1,9 @@
 package node
 
 import (
+	"context"
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"sync"
 	"time"
@@ -53,32 +55,111 @@ func (n *Node) noteSubmitted(hashes []chain.Hash) {
 // afterCommit runs on the loop after a block is stored: mempool clean-up,
 // latency, alerts, events, metrics.
 func (n *Node) afterCommit(b *chain.Block, took time.Duration) {
-	lane := b.Header.Lane
-	ls := lane.String()
-	n.metrics.height.WithLabelValues(ls).Set(float64(b.Header.Height))
-	n.metrics.entries.WithLabelValues(ls).Add(float64(b.NumEntries()))
-	n.metrics.commitSeconds.WithLabelValues(ls).Observe(took.Seconds())
+	n.afterCommits([]committed{{block: b, took: took}})
+}
+
+// committed is a block just stored, with what verifying it learned: the
+// hashes of a data block's readings (nil: afterCommits computes them) and
+// the size of the validator set that certified it (0: looked up when an
+// event needs it).
+type committed struct {
+	block      *chain.Block
+	took       time.Duration
+	hashes     []chain.Hash
+	validators int
+}
+
+// afterCommits is afterCommit for blocks stored in order (one block
+// committed by consensus, or a batch of block sync), once n.state holds
+// the state after the last of them. What each block needs is done block
+// by block, in order: image index, finality and the mempool's rate, alert
+// rules, events. What depends only on the state after the last block
+// (dropping waiting entries it makes stale, gauges) is done once: for a
+// sync batch of thousands of blocks, once rather than per block, with the
+// same outcome since every block's afterCommit would read that same
+// state.
+func (n *Node) afterCommits(cs []committed) {
+	if len(cs) == 0 {
+		return
+	}
 	sr := n.state
-	var hashes []chain.Hash // of the readings of a data block
-	if lane == chain.LaneData {
-		n.images.Index(b) // before the mempool forgets the readings: an upload finds them in one or the other
-		hashes = make([]chain.Hash, len(b.Readings))
-		now := time.Now()
-		n.submitted.mu.Lock()
-		for i, r := range b.Readings {
-			hashes[i] = r.Hash()
-			if at, ok := n.submitted.at[hashes[i]]; ok {
-				n.metrics.finality.Observe(now.Sub(at).Seconds())
-				delete(n.submitted.at, hashes[i])
+	var entries [3]int
+	var tops [3]uint64
+	var dataBlocks []*chain.Block
+	var txHashes []chain.Hash
+	ctxs := newStateContexts(n)
+	wantBlocks, wantFinal := n.hub.Wants(events.KindBlock), n.hub.Wants(events.KindFinal)
+	debug := n.log.Enabled(context.Background(), slog.LevelDebug)
+	for i := range cs {
+		c := &cs[i]
+		b := c.block
+		lane := b.Header.Lane
+		tops[lane] = b.Header.Height
+		entries[lane] += b.NumEntries()
+		n.metrics.commitSeconds.WithLabelValues(lane.String()).Observe(c.took.Seconds())
+		if lane == chain.LaneData {
+			dataBlocks = append(dataBlocks, b)
+			n.images.Index(b) // before the mempool forgets the readings: an upload finds them in one or the other
+			if c.hashes == nil {
+				c.hashes = readingHashes(b.Readings)
+			}
+			now := time.Now()
+			n.submitted.mu.Lock()
+			if len(n.submitted.at) > 0 {
+				for _, h := range c.hashes {
+					if at, ok := n.submitted.at[h]; ok {
+						n.metrics.finality.Observe(now.Sub(at).Seconds())
+						delete(n.submitted.at, h)
+					}
+				}
+			}
+			n.submitted.mu.Unlock()
+			n.readings.FinalizedBlock(c.hashes, now)
+			n.observeAlerts(b, ctxs)
+		} else {
+			for _, tx := range b.Txs {
+				txHashes = append(txHashes, tx.Hash())
 			}
 		}
-		n.submitted.mu.Unlock()
-		n.readings.FinalizedBlock(hashes, now)
-		if n.readings.Len() > 0 {
-			// Waiting readings of the block's devices that their device
-			// record no longer admits (at or below its last seq, and not
-			// in an open gap) can never be final now.
-			data := map[chain.PubKey]*state.DeviceData{}
+		if wantBlocks {
+			ev := BlockEvent{
+				Lane: lane, Height: b.Header.Height, Hash: b.Hash(), Time: b.Header.Time,
+				Entries: b.NumEntries(), Proposer: b.Header.Proposer, Validators: c.validators,
+			}
+			if b.Cert != nil {
+				ev.Round, ev.Signers = b.Cert.Round, len(b.Cert.Sigs)
+			}
+			if ev.Validators == 0 {
+				if vs, err := n.validatorSet(lane, b.Header.Height); err == nil {
+					ev.Validators = vs.Size()
+				}
+			}
+			n.hub.Publish(events.KindBlock, ev)
+		}
+		if lane == chain.LaneData && wantFinal {
+			for i, r := range b.Readings {
+				n.hub.PublishAbout(events.KindFinal, r.Device, api.FinalEvent{
+					Hash: c.hashes[i], Device: r.Device, Seq: r.Seq, Time: r.Time, Height: b.Header.Height, Index: uint32(i),
+				})
+			}
+		}
+		if debug {
+			n.log.Debug("block final", "lane", lane, "height", b.Header.Height, "hash", b.Hash().Short(), "entries", b.NumEntries(), "took", c.took)
+		}
+	}
+	for _, lane := range chain.Lanes {
+		if tops[lane] > 0 {
+			ls := lane.String()
+			n.metrics.height.WithLabelValues(ls).Set(float64(tops[lane]))
+			n.metrics.entries.WithLabelValues(ls).Add(float64(entries[lane]))
+		}
+	}
+	if len(dataBlocks) > 0 && n.readings.Len() > 0 {
+		// Waiting readings of the blocks' devices that their device
+		// record no longer admits (at or below its last seq, and not in
+		// an open gap) can never be final now.
+		data := map[chain.PubKey]*state.DeviceData{}
+		for _, b := range dataBlocks {
 			for _, r := range b.Readings {
 				if _, ok := data[r.Device]; !ok {
 					if d, err := state.GetDevice(sr, r.Device); err == nil {
@@ -86,18 +167,14 @@ func (n *Node) afterCommit(b *chain.Block, took time.Duration) {
 					}
 				}
 			}
-			n.readings.RemoveIf(func(r *chain.Reading) bool {
-				d, ok := data[r.Device]
-				return ok && !d.CanRecord(r.Seq)
-			})
 		}
-		n.observeAlerts(b)
-	} else {
-		hashes := make([]chain.Hash, len(b.Txs))
-		for i, tx := range b.Txs {
-			hashes[i] = tx.Hash()
-		}
-		n.txs.Remove(hashes)
+		n.readings.RemoveIf(func(r *chain.Reading) bool {
+			d, ok := data[r.Device]
+			return ok && !d.CanRecord(r.Seq)
+		})
+	}
+	if tops[chain.LaneTx] > 0 {
+		n.txs.Remove(txHashes)
 		if n.txs.Len() > 0 {
 			n.txs.RemoveIf(func(tx *chain.Tx) bool {
 				a, err := state.GetAccount(sr, tx.From.Address())
@@ -107,25 +184,6 @@ func (n *Node) afterCommit(b *chain.Block, took time.Duration) {
 	}
 	n.metrics.mempool.WithLabelValues("data").Set(float64(n.readings.Len()))
 	n.metrics.mempool.WithLabelValues("tx").Set(float64(n.txs.Len()))
-	ev := BlockEvent{
-		Lane: lane, Height: b.Header.Height, Hash: b.Hash(), Time: b.Header.Time,
-		Entries: b.NumEntries(), Proposer: b.Header.Proposer,
-	}
-	if b.Cert != nil {
-		ev.Round, ev.Signers = b.Cert.Round, len(b.Cert.Sigs)
-	}
-	if vs, err := n.validatorSet(lane, b.Header.Height); err == nil {
-		ev.Validators = vs.Size()
-	}
-	n.hub.Publish(events.KindBlock, ev)
-	if lane == chain.LaneData && n.hub.Wants(events.KindFinal) {
-		for i, r := range b.Readings {
-			n.hub.PublishAbout(events.KindFinal, r.Device, api.FinalEvent{
-				Hash: hashes[i], Device: r.Device, Seq: r.Seq, Time: r.Time, Height: b.Header.Height, Index: uint32(i),
-			})
-		}
-	}
-	n.log.Debug("block final", "lane", lane, "height", b.Header.Height, "hash", b.Hash().Short(), "entries", b.NumEntries(), "took", took)
 }
 
 // submitEvidence records an equivocation on the tx chain with a

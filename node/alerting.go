@@ -12,6 +12,10 @@ import (
 	"github.com/waterchain/waterchain/node/events"
 )
 
+// replayContextsBlocks bounds the data blocks a replay memoizes state
+// reads over (stateContexts).
+const replayContextsBlocks = 1024
+
 // maxAlertsKept bounds the alerts a node keeps in memory for the API.
 const maxAlertsKept = 20_000
 
@@ -67,12 +71,19 @@ func (n *Node) startAlerts() error {
 	}
 	eng := n.alerts
 	n.alertCk = alertCheckpointer{height: from}
+	// The state does not change during the replay: its reads are
+	// memoized, afresh every replayContextsBlocks blocks (the permits are
+	// memoized per tx height).
+	ctxs := newStateContexts(n)
 	for h := from + 1; h <= head; h++ {
 		b, err := n.store.Block(chain.LaneData, h)
 		if err != nil {
 			return fmt.Errorf("alerts: replaying data/%d: %w", h, err)
 		}
-		as := eng.ObserveBlock(b, n.blockDeviceContexts(b))
+		if (h-from)%replayContextsBlocks == 0 {
+			ctxs = newStateContexts(n)
+		}
+		as := eng.ObserveBlock(b, ctxs.at(b.Header.Anchor.Height))
 		n.alertLog.Add(as...)
 		if err := n.alertCk.observed(n, h, as); err != nil {
 			return err
@@ -101,27 +112,68 @@ func (n *Node) deviceContext(dev chain.PubKey, txHeight uint64) alerts.DeviceCon
 // per industry: a block has many readings per device and many devices per
 // industry, and each lookup is several state reads.
 func (n *Node) contextsAt(txHeight uint64) func(chain.PubKey) alerts.DeviceContext {
+	return newStateContexts(n).at(txHeight)
+}
+
+// stateContexts memoizes the state reads of deviceContext for as long as
+// n.state does not change: one committed block, or the blocks of a sync
+// batch (all applied to n.state before their alerts are observed), whose
+// data blocks name many anchors but the same devices and industries.
+// Used on the loop.
+type stateContexts struct {
+	n          *Node
+	owners     map[chain.PubKey]deviceOwner
+	industries map[chain.Address]string // name; "" when there is no record
+	limits     map[permitAt]chain.Limits
+}
+
+type deviceOwner struct {
+	owner chain.Address
+	ok    bool // the device has a record
+}
+
+type permitAt struct {
+	industry chain.Address
+	txHeight uint64
+}
+
+func newStateContexts(n *Node) *stateContexts {
+	return &stateContexts{n: n, owners: map[chain.PubKey]deviceOwner{}, industries: map[chain.Address]string{}, limits: map[permitAt]chain.Limits{}}
+}
+
+// at is deviceContext as of txHeight, memoized per device.
+func (c *stateContexts) at(txHeight uint64) func(chain.PubKey) alerts.DeviceContext {
 	devices := map[chain.PubKey]alerts.DeviceContext{}
-	industries := map[chain.Address]alerts.DeviceContext{}
 	return func(dev chain.PubKey) alerts.DeviceContext {
 		if dc, ok := devices[dev]; ok {
 			return dc
 		}
-		d, err := state.GetDevice(n.state, dev)
-		if err != nil {
+		o, ok := c.owners[dev]
+		if !ok {
+			if d, err := state.GetDevice(c.n.state, dev); err == nil {
+				o = deviceOwner{owner: d.Owner, ok: true}
+			}
+			c.owners[dev] = o
+		}
+		if !o.ok {
 			return alerts.DeviceContext{}
 		}
-		dc, ok := industries[d.Owner]
+		name, ok := c.industries[o.owner]
 		if !ok {
-			dc = alerts.DeviceContext{Industry: d.Owner}
-			if ind, err := state.GetIndustry(n.state, d.Owner); err == nil {
-				dc.IndustryName = ind.Name
+			if ind, err := state.GetIndustry(c.n.state, o.owner); err == nil {
+				name = ind.Name
 			}
-			if p, err := state.PermitAt(n.state, d.Owner, txHeight); err == nil {
-				dc.Limits = p.Permit.Limits
-			}
-			industries[d.Owner] = dc
+			c.industries[o.owner] = name
 		}
+		k := permitAt{o.owner, txHeight}
+		limits, ok := c.limits[k]
+		if !ok {
+			if p, err := state.PermitAt(c.n.state, o.owner, txHeight); err == nil {
+				limits = p.Permit.Limits
+			}
+			c.limits[k] = limits
+		}
+		dc := alerts.DeviceContext{Industry: o.owner, IndustryName: name, Limits: limits}
 		devices[dev] = dc
 		return dc
 	}
@@ -129,23 +181,17 @@ func (n *Node) contextsAt(txHeight uint64) func(chain.PubKey) alerts.DeviceConte
 
 // observeAlerts feeds a finalized data block to the alert rules. Called on
 // the loop, in height order.
-func (n *Node) observeAlerts(b *chain.Block) {
+func (n *Node) observeAlerts(b *chain.Block, ctxs *stateContexts) {
 	if n.alerts == nil {
 		return
 	}
-	as := n.alerts.ObserveBlock(b, n.blockDeviceContexts(b))
+	as := n.alerts.ObserveBlock(b, ctxs.at(b.Header.Anchor.Height))
 	n.raise(as)
 	if err := n.alertCk.observed(n, b.Header.Height, as); err != nil {
 		// The checkpoint is a cache: a failed write costs a longer replay
 		// at the next start, not an alert.
 		n.log.Warn("alert checkpoint not written", "height", b.Header.Height, "err", err)
 	}
-}
-
-// blockDeviceContexts is deviceContext for data block b's readings, as of
-// its anchor.
-func (n *Node) blockDeviceContexts(b *chain.Block) func(chain.PubKey) alerts.DeviceContext {
-	return n.contextsAt(b.Header.Anchor.Height)
 }
 
 // noteDoorReject records a reading refused at the door for a bad

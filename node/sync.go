@@ -72,6 +72,7 @@ type syncBlocksResp struct {
 // their entry and certificate signatures verified.
 type syncBatch struct {
 	blocks []*chain.Block
+	hashes map[*chain.Block][]chain.Hash // of the blocks' readings (checkSyncHashes)
 	done   chan error
 }
 
@@ -89,18 +90,65 @@ func (n *Node) registerSync() error {
 		if err := chain.Decode(req, &q); err != nil || !q.Lane.Valid() || q.From == 0 {
 			return nil, fmt.Errorf("bad sync request")
 		}
-		resp := syncBlocksResp{}
+		var raws [][]byte
 		size := 0
-		for h := q.From; h <= n.Height(q.Lane) && len(resp.Blocks) < int(min(q.Max, maxSyncBatch)) && size < syncBatchBytes; h++ {
-			b, err := n.store.Block(q.Lane, h)
+		for h := q.From; h <= n.Height(q.Lane) && len(raws) < int(min(q.Max, maxSyncBatch)) && size < syncBatchBytes; h++ {
+			raw, err := n.encodedSyncBlock(q.Lane, h)
 			if err != nil {
 				return nil, err
 			}
-			size += syncBlockBytes(b)
-			resp.Blocks = append(resp.Blocks, b)
+			size += len(raw)
+			raws = append(raws, raw)
 		}
-		return chain.MustEncode(&resp), nil
+		return encodeSyncBlocks(raws), nil
 	})
+}
+
+// encodedSyncBlock is the canonical encoding of committed block lane/h
+// with its certificate, as a sync answer carries it.
+func (n *Node) encodedSyncBlock(lane chain.Lane, h uint64) ([]byte, error) {
+	b, err := n.store.Block(lane, h)
+	if err != nil {
+		return nil, err
+	}
+	return chain.MustEncode(b), nil
+}
+
+// encodeSyncBlocks is the canonical encoding of a syncBlocksResp carrying
+// the blocks encoded in raws, without decoding them: a map of one key, 1,
+// to an array of the blocks.
+func encodeSyncBlocks(raws [][]byte) []byte {
+	size := 11 // the map and array heads
+	for _, r := range raws {
+		size += len(r)
+	}
+	out := make([]byte, 0, size)
+	if len(raws) == 0 {
+		return chain.MustEncode(&syncBlocksResp{})
+	}
+	out = append(out, 0xa1, 0x01)
+	out = appendCBORArrayHead(out, uint64(len(raws)))
+	for _, r := range raws {
+		out = append(out, r...)
+	}
+	return out
+}
+
+// appendCBORArrayHead appends the head of a CBOR array of n items (major
+// type 4, shortest form).
+func appendCBORArrayHead(out []byte, n uint64) []byte {
+	const major = 4 << 5
+	switch {
+	case n < 24:
+		return append(out, major|byte(n))
+	case n <= 0xff:
+		return append(out, major|24, byte(n))
+	case n <= 0xffff:
+		return append(out, major|25, byte(n>>8), byte(n))
+	case n <= 0xffffffff:
+		return append(out, major|26, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
+	}
+	return append(out, major|27, byte(n>>56), byte(n>>48), byte(n>>40), byte(n>>32), byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
 }
 
 // peerHead is a peer and the heads it reported.

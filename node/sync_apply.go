@@ -21,8 +21,18 @@ import (
 // blocks from the first are good and, when one is not, the error of the
 // first bad one. Safe to call off the loop.
 func (n *Node) checkSync(blocks []*chain.Block) (good int, err error) {
+	good, _, err = n.checkSyncHashes(blocks)
+	return good, err
+}
+
+// checkSyncHashes is checkSync that also returns the hashes of the
+// readings of the good blocks, by block (nil for a tx block), computed on
+// every core with the shapes, for the loop not to compute them again
+// (applySyncHashed).
+func (n *Node) checkSyncHashes(blocks []*chain.Block) (good int, hashes map[*chain.Block][]chain.Hash, err error) {
 	workers := runtime.GOMAXPROCS(0)
 	good = len(blocks)
+	perBlock := make([][]chain.Hash, len(blocks))
 	var mu sync.Mutex // guards good and err
 	fail := func(i int, e error) {
 		mu.Lock()
@@ -41,6 +51,9 @@ func (n *Node) checkSync(blocks []*chain.Block) (good int, err error) {
 				if e := n.checkShape(blocks[i]); e != nil {
 					fail(i, e)
 					return
+				}
+				if len(blocks[i].Readings) > 0 {
+					perBlock[i] = readingHashes(blocks[i].Readings)
 				}
 			}
 		}()
@@ -100,7 +113,13 @@ func (n *Node) checkSync(blocks []*chain.Block) (good int, err error) {
 		}()
 	}
 	wg.Wait()
-	return good, err
+	hashes = make(map[*chain.Block][]chain.Hash, good)
+	for i, b := range blocks[:good] {
+		if perBlock[i] != nil {
+			hashes[b] = perBlock[i]
+		}
+	}
+	return good, hashes, err
 }
 
 // checkShape runs a fetched block's checks that need neither the chain
@@ -129,7 +148,15 @@ func (n *Node) checkShape(b *chain.Block) error {
 // read, and the store holds a prefix of them (a crash leaves it
 // consistent, and the node fetches the rest again).
 func (n *Node) applySync(blocks []*chain.Block) error {
+	return n.applySyncHashed(blocks, nil)
+}
+
+// applySyncHashed is applySync given the hashes of the blocks' readings
+// (checkSyncHashes; a block missing from hashes has them computed after
+// its commit).
+func (n *Node) applySyncHashed(blocks []*chain.Block, hashes map[*chain.Block][]chain.Hash) error {
 	start := time.Now()
+	validators := make(map[*chain.Block]int, len(blocks))
 	pc := newPendingChain(n)
 	blocks = anchorOrder(blocks, pc.base)
 	w := newSyncWriter(n.store)
@@ -150,6 +177,7 @@ func (n *Node) applySync(blocks []*chain.Block) error {
 			failure = fmt.Errorf("synced block %s/%d: %w", lane, height, err)
 			break
 		}
+		validators[b] = vs.Size()
 		ex, err := n.executeOn(b, pc.Height(chain.LaneData), pc)
 		if err != nil {
 			// A block with a valid certificate that does not execute
@@ -173,16 +201,24 @@ func (n *Node) applySync(blocks []*chain.Block) error {
 	w.write(chunk)
 	commits, err := w.wait()
 	if len(commits) > 0 {
-		took := time.Since(start)
+		took := time.Since(start) / time.Duration(len(commits))
 		var tops [3]uint64
-		for _, c := range commits {
+		var synced [3]int
+		done := make([]committed, len(commits))
+		for i, c := range commits {
 			b := c.Block
 			h := b.Header
 			n.heads[h.Lane].Store(&h)
-			n.metrics.synced.WithLabelValues(h.Lane.String()).Inc()
-			n.afterCommit(b, took/time.Duration(len(commits)))
+			synced[h.Lane]++
 			tops[h.Lane] = h.Height
+			done[i] = committed{block: b, took: took, hashes: hashes[b], validators: validators[b]}
 		}
+		for _, lane := range chain.Lanes {
+			if synced[lane] > 0 {
+				n.metrics.synced.WithLabelValues(lane.String()).Add(float64(synced[lane]))
+			}
+		}
+		n.afterCommits(done)
 		for _, lane := range chain.Lanes {
 			if tops[lane] > 0 {
 				n.drivers[lane].reset(tops[lane] + 1)

@@ -148,6 +148,13 @@ func dataDir(t testing.TB, dir string) string {
 // chain stays in the genesis settlement period and in the past.
 func buildSyncChain(t testing.TB, nw *home.Network, blocks int) int {
 	t.Helper()
+	return buildSyncChainWith(t, nw, blocks, nil)
+}
+
+// buildSyncChainWith is buildSyncChain with fault, when not nil, changing
+// reading k of data block h before it is signed (to raise alerts).
+func buildSyncChainWith(t testing.TB, nw *home.Network, blocks int, fault func(h uint64, k int, r *chain.Reading)) int {
+	t.Helper()
 	g := nw.Genesis
 	vkeys := map[chain.PubKey]*chain.PrivateKey{}
 	for _, nn := range nw.Nodes {
@@ -231,6 +238,9 @@ func buildSyncChain(t testing.TB, nw *home.Network, blocks int) int {
 					Device: d.Public(), Seq: h.Height, Time: at,
 					FlowRate: 3_600_000, Volume: 60_000, VolumeTotal: int64(h.Height) * 60_000,
 					Conductivity: 8_500, SuspendedSolids: 250, Absorbance: 120, Turbidity: 300,
+				}
+				if fault != nil {
+					fault(h.Height, k, blk.Readings[k])
 				}
 			}
 			signAll(g.ChainID, blk.Readings, devices)

@@ -71,9 +71,9 @@ func (n *Node) syncFrom(peers []peerHead, target syncStatusResp) error {
 	go func() {
 		defer close(toApply)
 		for blocks := range toCheck {
-			good, err := n.checkSync(blocks)
+			good, hashes, err := n.checkSyncHashes(blocks)
 			select {
-			case toApply <- checkedBatch{blocks: blocks[:good], err: err}:
+			case toApply <- checkedBatch{blocks: blocks[:good], hashes: hashes, err: err}:
 			case <-ctx.Done():
 				return
 			}
@@ -86,7 +86,7 @@ func (n *Node) syncFrom(peers []peerHead, target syncStatusResp) error {
 	go func() {
 		defer close(applied)
 		for cb := range toApply {
-			if err := n.applyOnLoop(ctx, cb.blocks); err != nil {
+			if err := n.applyOnLoop(ctx, cb.blocks, cb.hashes); err != nil {
 				stageErr <- err
 				cancel()
 				return
@@ -112,17 +112,18 @@ func (n *Node) syncFrom(peers []peerHead, target syncStatusResp) error {
 
 type checkedBatch struct {
 	blocks []*chain.Block
+	hashes map[*chain.Block][]chain.Hash // of the blocks' readings
 	err    error
 }
 
 // applyOnLoop hands blocks to the loop and waits until they are applied.
-func (n *Node) applyOnLoop(ctx context.Context, blocks []*chain.Block) error {
+func (n *Node) applyOnLoop(ctx context.Context, blocks []*chain.Block, hashes map[*chain.Block][]chain.Hash) error {
 	if len(blocks) == 0 {
 		return nil
 	}
 	done := make(chan error, 1)
 	select {
-	case n.syncCh <- syncBatch{blocks: blocks, done: done}:
+	case n.syncCh <- syncBatch{blocks: blocks, hashes: hashes, done: done}:
 	case <-ctx.Done():
 		return ctx.Err()
 	}

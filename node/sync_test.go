@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/waterchain/waterchain/chain"
 	"github.com/waterchain/waterchain/chain/store"
+	"github.com/waterchain/waterchain/node/alerts"
 	"github.com/waterchain/waterchain/node/home"
 )
 
@@ -359,4 +361,89 @@ func mustFreeBasePort(t *testing.T, nodes int) int {
 		t.Fatal(err)
 	}
 	return base
+}
+
+// TestSyncAlertsMatchReplay: a node catching up by block sync, in batches
+// whose after-commit work is done once per batch (afterCommits), raises
+// the same alerts, with the same industries and limits, in the same order,
+// as a node replaying the same chain at start (which the restart tests
+// hold to the alerts raised live), and ends with the same state.
+func TestSyncAlertsMatchReplay(t *testing.T) {
+	nw, err := home.WriteNetwork(t.TempDir(), home.NetworkOptions{
+		Validators: 4, Auditors: 1, DevicesPerIndustry: 1,
+		BasePort:    mustFreeBasePort(t, 5),
+		GenesisTime: time.Now().Add(-10 * time.Minute).Truncate(time.Second),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Faults of every kind of measure, at heights that fall in every
+	// batch below: negative flow, and quality far above any limit.
+	buildSyncChainWith(t, nw, 120, func(h uint64, k int, r *chain.Reading) {
+		switch {
+		case h%9 == 0 && k == 0:
+			r.FlowRate = -1_000
+		case h%7 == 0:
+			r.Conductivity, r.Turbidity = 900_000, 90_000
+		}
+	})
+	valid := storedBlocks(t, dataDir(t, nw.Nodes[0].Home))
+	ref := openUnstarted(t, nw.Nodes[0].Home)
+	want := ref.alertLog.List(alerts.Filter{})
+	wantRoot, _ := ref.Head(chain.LaneTx)
+	ref.Close()
+	kinds := map[alerts.Kind]int{}
+	for _, a := range want {
+		kinds[a.Kind]++
+	}
+	if len(kinds) < 2 {
+		t.Fatalf("the chain raises alerts of %d kinds (%v): too few to compare", len(kinds), kinds)
+	}
+	t.Logf("alerts by kind: %v", kinds)
+	n := openUnstarted(t, nw.Nodes[len(nw.Nodes)-1].Home)
+	defer n.Close()
+	n.ctx, n.cancel = context.WithCancel(context.Background())
+	if err := n.startEngines(); err != nil {
+		t.Fatal(err)
+	}
+	// Uneven batches, as fetches cut them; the second is applied without
+	// hashes (applySync computes them after the commit).
+	for i, cut := range [][2]int{{0, 7}, {7, 50}, {50, len(valid)}} {
+		batch := valid[cut[0]:cut[1]]
+		good, hashes, err := n.checkSyncHashes(batch)
+		if err != nil || good != len(batch) {
+			t.Fatalf("batch %d: %d of %d good: %v", i, good, len(batch), err)
+		}
+		for _, b := range batch {
+			if got, want := len(hashes[b]), len(b.Readings); got != want {
+				t.Fatalf("batch %d: %d reading hashes for %s/%d, want %d", i, got, b.Header.Lane, b.Header.Height, want)
+			}
+			for k, r := range b.Readings {
+				if hashes[b][k] != r.Hash() {
+					t.Fatalf("batch %d: hash of reading %d of data/%d is not its hash", i, k, b.Header.Height)
+				}
+			}
+		}
+		if i == 1 {
+			hashes = nil
+		}
+		if err := n.applySyncHashed(batch, hashes); err != nil {
+			t.Fatalf("batch %d: %v", i, err)
+		}
+	}
+	got := n.alertLog.List(alerts.Filter{})
+	if len(got) != len(want) {
+		t.Fatalf("synced node holds %d alerts, the replaying node %d", len(got), len(want))
+	}
+	for i := range want {
+		if !reflect.DeepEqual(got[i], want[i]) {
+			t.Fatalf("alert %d differs:\nsynced    %+v\nreplayed  %+v", i, got[i], want[i])
+		}
+	}
+	if h, _ := n.Head(chain.LaneTx); h.StateRoot != wantRoot.StateRoot || h.Height != wantRoot.Height {
+		t.Fatalf("synced tx head %d (root %s), the replaying node's %d (%s)", h.Height, h.StateRoot.Short(), wantRoot.Height, wantRoot.StateRoot.Short())
+	}
+	if err := checkStateCache(n.state, n.store); err != nil {
+		t.Fatal(err)
+	}
 }
