@@ -295,7 +295,10 @@ func TestCorruptChunks(t *testing.T) {
 		return err
 	}
 	reading := func(seq uint64) func(s *store.Store, sc *chunkScenario) error {
-		return func(s *store.Store, sc *chunkScenario) error { _, _, err := s.Reading(sc.dev.Public(), seq); return err }
+		return func(s *store.Store, sc *chunkScenario) error {
+			_, _, err := s.Reading(sc.dev.Public(), seq)
+			return err
+		}
 	}
 	mid := chunkKeyOf(chain.LaneData, 4, 1)
 	edit := func(f func(entries [][]byte) [][]byte) func(t *testing.T, kv store.KV) {
