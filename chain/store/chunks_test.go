@@ -98,11 +98,11 @@ func sameEncoding(t testing.TB, s *store.Store, want *chain.Block) {
 
 // chunkScenario commits the scenario and then blocks of several chunks:
 // a data block of 40 readings (chunks of 16, 16, 8), a tx block of 33
-// transactions (16, 16, 1) and a data block of exactly 16.
+// transactions (16, 16, 1), a data block of exactly 16 and an empty one.
 type chunkScenario struct {
 	*scenario
 	dev    *chain.PrivateKey
-	big    []*chain.Block // data/4, tx/3, data/5
+	big    []*chain.Block // data/4, tx/3, data/5, data/6
 	sender *chain.PrivateKey
 }
 
@@ -126,6 +126,7 @@ func commitChunkScenario(t testing.TB, s *store.Store) *chunkScenario {
 		c.commit(s, chain.LaneData, readings(1, 40), nil),
 		c.commit(s, chain.LaneTx, nil, txs),
 		c.commit(s, chain.LaneData, readings(41, 16), nil),
+		c.commit(s, chain.LaneData, nil, nil),
 	)
 	sc.blocks = append(sc.blocks, sc.big...)
 	return sc
@@ -183,7 +184,7 @@ func TestEntryChunks(t *testing.T) {
 				sizes  []int
 			}{
 				{chain.LaneData, 1, []int{3}}, {chain.LaneTx, 2, nil},
-				{chain.LaneData, 4, []int{16, 16, 8}}, {chain.LaneTx, 3, []int{16, 16, 1}}, {chain.LaneData, 5, []int{16}},
+				{chain.LaneData, 4, []int{16, 16, 8}}, {chain.LaneTx, 3, []int{16, 16, 1}}, {chain.LaneData, 5, []int{16}}, {chain.LaneData, 6, nil},
 			} {
 				var sizes []int
 				if err := kv.Iterate(laneHeightKey('e', tc.lane, tc.height), store.IterOptions{}, func(k, v []byte) error {

@@ -23,7 +23,7 @@ type Change struct {
 }
 
 // Store is the node's chain store over a KV: finalized blocks of both lanes
-// with their certificates, their entries one by one, the indexes over them,
+// with their certificates, their entries (in chunks), the indexes over them,
 // the state and a little metadata. It owns the key layout (doc.go).
 //
 // Store is safe for concurrent use. Commit and InitGenesis are serialized
@@ -150,7 +150,7 @@ func (s *Store) Height(lane chain.Lane) uint64 {
 
 // Commit writes a finalized block with its certificate (b.Cert) and the
 // state changes of its execution in one atomic batch: header, certificate,
-// each entry, the block-hash index, the reading indexes by (device, time,
+// the entries (in chunks), the block-hash index, the reading indexes by (device, time,
 // seq) and by (device, seq) or the transaction indexes by hash and by
 // kind, the changes, and the new lane head. Either all of it is stored or, on error, none.
 //
