@@ -104,6 +104,9 @@ func chunkEntries(key, v []byte, want int) ([][]byte, error) {
 	}
 	r := &recordReader{b: v[1:], kind: errChunk}
 	n := int(r.uvarint("entry count", entriesPerChunk))
+	if r.err == nil && n == 0 {
+		r.fail("no entries")
+	}
 	if r.err == nil && n != want {
 		r.fail("%d entries, want %d", n, want)
 	}
