@@ -237,13 +237,13 @@ func TestOpenSchema(t *testing.T) {
 	future := store.NewMemory()
 	openStore(t, future)
 	b = future.NewBatch()
-	b.Set([]byte("mschema"), binary.BigEndian.AppendUint64(nil, 5))
+	b.Set([]byte("mschema"), binary.BigEndian.AppendUint64(nil, 6))
 	if err := b.Write(); err != nil {
 		t.Fatal(err)
 	}
 	_, err = store.Open(future)
 	wantErr(t, err, store.ErrSchema)
-	if !strings.Contains(err.Error(), "schema 5") || !strings.Contains(err.Error(), "schema 4") {
+	if !strings.Contains(err.Error(), "schema 6") || !strings.Contains(err.Error(), "schema 5") {
 		t.Errorf("error %q does not name both versions", err)
 	}
 
@@ -291,6 +291,7 @@ func TestOpenMigratesSchema1(t *testing.T) {
 	if err := b.Write(); err != nil {
 		t.Fatal(err)
 	}
+	unchunkEntries(t, kv, nil)
 	if dKeys != len(readings) {
 		t.Fatalf("%d reading hash keys, want %d", dKeys, len(readings))
 	}

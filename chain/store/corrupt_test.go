@@ -38,6 +38,12 @@ func location(height uint64, index uint32) []byte {
 	return binary.BigEndian.AppendUint32(binary.BigEndian.AppendUint64(nil, height), index)
 }
 
+// editChunk rewrites the chunk under k with what f makes of its entries.
+func editChunk(t testing.TB, kv store.KV, k []byte, f func(entries [][]byte) [][]byte) {
+	t.Helper()
+	put(t, kv, k, encodeChunk(f(parseChunk(t, mustGet(t, kv, k)))))
+}
+
 func mustGet(t testing.TB, kv store.KV, k []byte) []byte {
 	t.Helper()
 	v, err := kv.Get(k)
@@ -106,30 +112,42 @@ func TestCorruptRecords(t *testing.T) {
 			"the header rebuilt from the record hashes to"},
 		{"entry replaced by another",
 			func(t *testing.T, kv store.KV, sc *scenario) {
-				put(t, kv, entryKeyOf(chain.LaneData, 2, 1), mustGet(t, kv, entryKeyOf(chain.LaneData, 2, 0)))
+				editChunk(t, kv, chunkKeyOf(chain.LaneData, 2, 0), func(e [][]byte) [][]byte { e[1] = e[0]; return e })
 			},
 			func(s *store.Store, sc *scenario) error { _, _, err := s.Reading(sc.devA.Public(), 4); return err },
-			"entry 1 of data/2: holds reading 3"},
+			"entries chunk 0 of data/2: entry 1 holds reading 3"},
 		{"entry replaced: block root",
 			func(t *testing.T, kv store.KV, sc *scenario) {
-				put(t, kv, entryKeyOf(chain.LaneData, 2, 1), mustGet(t, kv, entryKeyOf(chain.LaneData, 2, 0)))
+				editChunk(t, kv, chunkKeyOf(chain.LaneData, 2, 0), func(e [][]byte) [][]byte { e[1] = e[0]; return e })
 			},
 			func(s *store.Store, sc *scenario) error { _, err := s.Block(chain.LaneData, 2); return err },
 			"entries of data/2"},
 		{"entry missing",
-			func(t *testing.T, kv store.KV, sc *scenario) { put(t, kv, entryKeyOf(chain.LaneData, 2, 1), nil) },
+			func(t *testing.T, kv store.KV, sc *scenario) {
+				editChunk(t, kv, chunkKeyOf(chain.LaneData, 2, 0), func(e [][]byte) [][]byte { return e[:2] })
+			},
 			func(s *store.Store, sc *scenario) error { _, err := s.Block(chain.LaneData, 2); return err },
-			"entry 1 of data/2"},
+			"entries chunk 0 of data/2: bad entries chunk: 2 entries, want 3"},
+		{"chunk missing",
+			func(t *testing.T, kv store.KV, sc *scenario) { put(t, kv, chunkKeyOf(chain.LaneData, 2, 0), nil) },
+			func(s *store.Store, sc *scenario) error { _, err := s.Block(chain.LaneData, 2); return err },
+			"entries chunk 0 of data/2: missing: data/2 has 3 entries"},
 		{"entry beyond the count",
 			func(t *testing.T, kv store.KV, sc *scenario) {
-				put(t, kv, entryKeyOf(chain.LaneData, 2, 3), mustGet(t, kv, entryKeyOf(chain.LaneData, 2, 0)))
+				put(t, kv, chunkKeyOf(chain.LaneData, 2, 1), mustGet(t, kv, chunkKeyOf(chain.LaneData, 2, 0)))
 			},
 			func(s *store.Store, sc *scenario) error { _, err := s.Block(chain.LaneData, 2); return err },
 			"beyond the 3 entries"},
-		{"entry garbage",
-			func(t *testing.T, kv store.KV, sc *scenario) { put(t, kv, entryKeyOf(chain.LaneTx, 1, 0), garbage) },
+		{"chunk garbage",
+			func(t *testing.T, kv store.KV, sc *scenario) { put(t, kv, chunkKeyOf(chain.LaneTx, 1, 0), garbage) },
 			func(s *store.Store, sc *scenario) error { _, _, err := s.Tx(sc.txs[0].Hash()); return err },
-			"entry 0 of tx/1"},
+			"entries chunk 0 of tx/1: not an entries chunk"},
+		{"entry garbage",
+			func(t *testing.T, kv store.KV, sc *scenario) {
+				editChunk(t, kv, chunkKeyOf(chain.LaneTx, 1, 0), func(e [][]byte) [][]byte { e[0] = garbage; return e })
+			},
+			func(s *store.Store, sc *scenario) error { _, err := s.Block(chain.LaneTx, 1); return err },
+			"entry 0: store corrupt: entries chunk 0 of tx/1"},
 		{"seq index value too short",
 			func(t *testing.T, kv store.KV, sc *scenario) { put(t, kv, seqKeyOf(sc.devA.Public(), 4), garbage) },
 			func(s *store.Store, sc *scenario) error { _, _, err := s.Reading(sc.devA.Public(), 4); return err },
@@ -141,7 +159,7 @@ func TestCorruptRecords(t *testing.T) {
 			func(s *store.Store, sc *scenario) error {
 				return s.Readings(sc.devA.Public(), 0, 0, 0, func(*chain.Reading, store.Location) error { return nil })
 			},
-			"entry 2 of data/2: holds reading 2 of device"},
+			"entries chunk 0 of data/2: entry 2 holds reading 2 of device"},
 		{"time index points at nothing",
 			func(t *testing.T, kv store.KV, sc *scenario) {
 				put(t, kv, timeKeyOf(sc.devA.Public(), baseTime+100, 1), location(9, 0))
@@ -149,14 +167,14 @@ func TestCorruptRecords(t *testing.T) {
 			func(s *store.Store, sc *scenario) error {
 				return s.ReadingsUpTo(sc.devA.Public(), baseTime, baseTime+1000, 10, func(*chain.Reading) error { return nil })
 			},
-			"entry 0 of data/9: missing"},
+			"entries chunk 0 of data/9: entry 0 missing"},
 		{"tx index points at another tx",
 			func(t *testing.T, kv store.KV, sc *scenario) {
 				h := sc.txs[0].Hash()
 				put(t, kv, append([]byte{'x'}, h[:]...), location(1, 1))
 			},
 			func(s *store.Store, sc *scenario) error { _, _, err := s.Tx(sc.txs[0].Hash()); return err },
-			"entry 1 of tx/1: holds tx"},
+			"entries chunk 0 of tx/1: entry 1 holds tx"},
 		{"block hash index key of the wrong length",
 			func(t *testing.T, kv store.KV, sc *scenario) {
 				h := sc.blocks[2].Hash()
@@ -266,6 +284,8 @@ func FuzzCorruptStore(f *testing.F) {
 			check("BlockByHash", err)
 			_, err = s.Header(h.Lane, h.Height)
 			check("Header", err)
+			_, err = s.EncodedBlock(h.Lane, h.Height)
+			check("EncodedBlock", err)
 		}
 		for _, dev := range []chain.PubKey{sc.devA.Public(), sc.devB.Public()} {
 			for seq := uint64(1); seq <= 5; seq++ {

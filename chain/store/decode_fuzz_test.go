@@ -84,6 +84,9 @@ func FuzzDecodeStoredRecords(f *testing.F) {
 	f.Add(encodeBlockRef(9, 7))
 	f.Add([]byte{})
 	f.Add([]byte{0xff, 0xff, 0xff})
+	f.Add(appendChunk(nil, [][]byte{{1, 2}, {}, {3}}))
+	f.Add(appendChunk(nil, [][]byte{chain.MustEncode(&c)}))
+	f.Add([]byte{chunkV1, 17})
 	isCorrupt := func(t *testing.T, what string, err error) bool {
 		t.Helper()
 		if err != nil && !errors.Is(err, ErrCorrupt) {
@@ -124,6 +127,26 @@ func FuzzDecodeStoredRecords(f *testing.F) {
 		}
 		if tx, err := decodeTxEntry(entryKey(chain.LaneTx, 7, 0), data); !isCorrupt(t, "tx", err) && tx.ValidateBasic() != nil {
 			t.Fatal("accepted an invalid transaction")
+		}
+		ckey := chunkKey(chain.LaneData, 7, 0)
+		for want := 0; want <= entriesPerChunk+1; want++ {
+			es, err := chunkEntries(ckey, data, want)
+			if isCorrupt(t, "chunk", err) {
+				continue
+			}
+			if len(es) != want || want == 0 {
+				t.Fatalf("accepted a chunk of %d entries as %d", len(es), want)
+			}
+			for at, e := range es {
+				if one, err := chunkEntry(ckey, data, at); err != nil || !bytes.Equal(one, e) {
+					t.Fatalf("entry %d alone: %x, %v; of the chunk: %x", at, one, err, e)
+				}
+			}
+		}
+		for at := 0; at <= entriesPerChunk; at++ {
+			if e, err := chunkEntry(ckey, data, at); !isCorrupt(t, "chunk entry", err) && len(e) > len(data) {
+				t.Fatalf("entry %d of %d bytes from %d", at, len(e), len(data))
+			}
 		}
 		_ = keyName(data) // renders any key
 	})

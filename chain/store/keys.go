@@ -15,7 +15,7 @@ const (
 	prefixHead      = 'l' // l<lane>                     lane head: height, header
 	prefixHeader    = 'h' // h<lane><height>             block record: header and certificate (record.go)
 	prefixCert      = 'c' // c<lane><height>             commit certificate, schema 3 and older (migrate.go)
-	prefixEntry     = 'e' // e<lane><height><index>      one entry (reading or tx)
+	prefixEntry     = 'e' // e<lane><height><chunk>      entries chunk (chunks.go); schema 4 and older: one entry per index
 	prefixBlockHash = 'b' // b<hash:8><lane><height>     (empty): blocks by hash
 	prefixShared    = 'v' // v<id:4>                     a value block records share (shared.go)
 	prefixReadTime  = 'r' // r<device><time><seq>        height, index
@@ -27,7 +27,7 @@ const (
 )
 
 // schemaVersion is the layout version recorded under metaSchema.
-const schemaVersion = 4 // 2: the reading hash index (d); 3: the tx kind index (k); 4: block records (h, v), short block hash index (b)
+const schemaVersion = 5 // 2: the reading hash index (d); 3: the tx kind index (k); 4: block records (h, v), short block hash index (b); 5: entries in chunks (e)
 
 // Metadata names.
 const (
@@ -88,6 +88,8 @@ func entriesPrefix(lane chain.Lane, height uint64) []byte {
 	return laneHeightKey(prefixEntry, lane, height)
 }
 
+// entryKey is the key of one entry in schema 4 and older, which the
+// migrations up to schema 5 read (migrate.go).
 func entryKey(lane chain.Lane, height uint64, index uint32) []byte {
 	return binary.BigEndian.AppendUint32(entriesPrefix(lane, height), index)
 }
@@ -148,7 +150,7 @@ func keyName(k []byte) string {
 			return fmt.Sprintf("entries of %s/%d", chain.Lane(body[0]), binary.BigEndian.Uint64(body[1:]))
 		}
 		if len(body) == 1+heightLen+indexLen {
-			return fmt.Sprintf("entry %d of %s/%d", binary.BigEndian.Uint32(body[1+heightLen:]), chain.Lane(body[0]), binary.BigEndian.Uint64(body[1:]))
+			return fmt.Sprintf("entries chunk %d of %s/%d", binary.BigEndian.Uint32(body[1+heightLen:]), chain.Lane(body[0]), binary.BigEndian.Uint64(body[1:]))
 		}
 	case prefixBlockHash:
 		if len(k) == blockHashKeyLen {

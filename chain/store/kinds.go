@@ -76,17 +76,13 @@ func (s *Store) TxsByKind(kind chain.TxKind, before Location, fn func(tx *chain.
 			return corrupt(k, "tx kind index key is %d bytes, want %d", len(k), kindKeyLen)
 		}
 		loc := Location{Lane: chain.LaneTx, Height: binary.BigEndian.Uint64(k[2:]), Index: binary.BigEndian.Uint32(k[2+heightLen:])}
-		ekey := entryKey(chain.LaneTx, loc.Height, loc.Index)
-		v, err := s.kv.Get(ekey)
-		if errors.Is(err, ErrNotFound) {
-			return corrupt(ekey, "missing, indexed in %s", keyName(k))
-		}
+		ekey, v, err := s.entry(loc)
 		if err != nil {
-			return err
+			return entryMissing(ekey, loc, err, "indexed in %s", keyName(k))
 		}
 		tx, err := decodeTxEntry(ekey, v)
 		if err != nil {
-			return err
+			return fmt.Errorf("entry %d: %w", loc.Index, err)
 		}
 		if got := tx.Kind(); got != kind {
 			return corrupt(k, "names a %s transaction at %s", got, loc)

@@ -173,6 +173,7 @@ func TestOpenMigratesSchema2(t *testing.T) {
 	if err := b.Write(); err != nil {
 		t.Fatal(err)
 	}
+	unchunkEntries(t, kv, nil)
 	if kKeys != 2*int(nonce) {
 		t.Fatalf("%d tx kind keys, want %d", kKeys, 2*nonce)
 	}

@@ -18,6 +18,7 @@ var migrations = map[uint64]func(kv KV) error{
 	1: migrateReadingHashIndex,
 	2: migrateTxKindIndex,
 	3: migrateBlockRecords,
+	4: migrateEntryChunks,
 }
 
 // migrateBatchWrites and migrateBatchBytes bound one migration batch, well
@@ -98,6 +99,9 @@ type migrationBatch struct {
 	bytes   int
 	err     error  // the first failed write
 	flushed func() // called after each batch is written
+	// atBoundaries: write only at boundary, so that what is set between
+	// two boundaries (one block's rewrite) is in one batch.
+	atBoundaries bool
 }
 
 func newMigrationBatch(kv KV) *migrationBatch {
@@ -117,6 +121,13 @@ func (m *migrationBatch) delete(k []byte) {
 func (m *migrationBatch) count(n int) {
 	m.writes++
 	m.bytes += n
+	if !m.atBoundaries {
+		m.boundary()
+	}
+}
+
+// boundary writes the batch if it is full.
+func (m *migrationBatch) boundary() {
 	if (m.writes >= migrateBatchWrites || m.bytes >= migrateBatchBytes) && m.err == nil {
 		m.err = m.b.Write()
 		m.b, m.writes, m.bytes = m.kv.NewBatch(), 0, 0
@@ -259,6 +270,66 @@ func migrateBlockRecords(kv KV) error {
 		return fmt.Errorf("shortening the block hash index: %w", err)
 	}
 	return mb.finish(4)
+}
+
+// migrateEntryChunks rewrites the entries of schema 4, one key per entry
+// (e<lane><height><index>), as the chunks of schema 5 (chunks.go), under
+// the same prefix: chunk c takes the key of entry c, the keys of the
+// other entries are deleted. Each block is rewritten in one batch, so a
+// pass cut short leaves every block in one layout or the other, and the
+// next pass skips the blocks whose first key holds a chunk (an entry is a
+// CBOR map, never a chunk's format byte). One pass over the entries,
+// paid at the first start of the new version only.
+func migrateEntryChunks(kv KV) error {
+	mb := newMigrationBatch(kv)
+	defer mb.discard()
+	mb.atBoundaries = true
+	var (
+		cur     []byte   // entries prefix of the block being read
+		skip    bool     // its entries are chunks already
+		entries [][]byte // its entries, in order
+	)
+	rewrite := func() {
+		if cur == nil || skip || len(entries) == 0 {
+			return
+		}
+		lane, height := chain.Lane(cur[1]), binary.BigEndian.Uint64(cur[2:])
+		for c := 0; c*entriesPerChunk < len(entries); c++ {
+			chunk := entries[c*entriesPerChunk : min((c+1)*entriesPerChunk, len(entries))]
+			mb.set(chunkKey(lane, height, uint32(c)), appendChunk(make([]byte, 0, chunkSize(chunk)), chunk))
+		}
+		for i := (len(entries) + entriesPerChunk - 1) / entriesPerChunk; i < len(entries); i++ {
+			mb.delete(entryKey(lane, height, uint32(i)))
+		}
+		mb.boundary()
+	}
+	prefix := []byte{prefixEntry}
+	err := kv.Iterate(prefix, IterOptions{}, func(k, v []byte) error {
+		if len(k) != 2+heightLen+indexLen {
+			return corrupt(k, "entry key of %d bytes", len(k))
+		}
+		if cur == nil || !bytes.Equal(k[:2+heightLen], cur) {
+			rewrite()
+			if mb.err != nil {
+				return mb.err
+			}
+			cur, entries = bytes.Clone(k[:2+heightLen]), entries[:0]
+			skip = len(v) > 0 && v[0] == chunkV1
+		}
+		if skip {
+			return nil
+		}
+		if i := binary.BigEndian.Uint32(k[2+heightLen:]); i != uint32(len(entries)) {
+			return corrupt(k, "follows %d entries of its block", len(entries))
+		}
+		entries = append(entries, bytes.Clone(v))
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("rewriting the entries in chunks: %w", err)
+	}
+	rewrite()
+	return mb.finish(5)
 }
 
 // migrate runs the migrations from schema from to schemaVersion.

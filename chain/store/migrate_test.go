@@ -55,6 +55,7 @@ func toSchema3(t *testing.T, kv store.KV, s *store.Store, blocks []*chain.Block,
 	if err := b.Write(); err != nil {
 		t.Fatal(err)
 	}
+	unchunkEntries(t, kv, nil)
 }
 
 // TestOpenMigratesSchema3: a store of schema 3 (CBOR headers and

@@ -137,32 +137,20 @@ func (s *Store) Block(lane chain.Lane, height uint64) (*chain.Block, error) {
 			b.Txs = make([]*chain.Tx, 0, h.NumEntries)
 		}
 	}
-	prefix := entriesPrefix(lane, height)
-	var next uint32
 	leaves := make([][]byte, 0, h.NumEntries)
-	err = s.kv.Iterate(prefix, IterOptions{}, func(k, v []byte) error {
-		if len(k) != len(prefix)+indexLen {
-			return corrupt(k, "entry key of %d bytes, want %d", len(k), len(prefix)+indexLen)
-		}
-		if i := binary.BigEndian.Uint32(k[len(prefix):]); i != next {
-			return corrupt(entryKey(lane, height, next), "missing (entry %d is the next stored)", i)
-		}
-		if next >= h.NumEntries {
-			return corrupt(k, "beyond the %d entries of %s/%d", h.NumEntries, lane, height)
-		}
-		next++
-		leaves = append(leaves, bytes.Clone(v))
+	err = s.blockEntries(lane, height, h.NumEntries, func(i uint32, k, e []byte) error {
+		leaves = append(leaves, e)
 		if lane == chain.LaneData {
-			r, err := decodeReadingEntry(k, v)
+			r, err := decodeReadingEntry(k, e)
 			if err != nil {
-				return err
+				return fmt.Errorf("entry %d: %w", i, err)
 			}
 			b.Readings = append(b.Readings, r)
 			return nil
 		}
-		tx, err := decodeTxEntry(k, v)
+		tx, err := decodeTxEntry(k, e)
 		if err != nil {
-			return err
+			return fmt.Errorf("entry %d: %w", i, err)
 		}
 		b.Txs = append(b.Txs, tx)
 		return nil
@@ -170,15 +158,10 @@ func (s *Store) Block(lane chain.Lane, height uint64) (*chain.Block, error) {
 	if err != nil {
 		return nil, err
 	}
-	if next != h.NumEntries {
-		return nil, corrupt(entryKey(lane, height, next), "missing: %s/%d has %d entries", lane, height, h.NumEntries)
-	}
 	// The root check costs less than decoding the entries did, and a
 	// damaged entry is reported rather than served.
-	if root := chain.MerkleRoot(leaves); root != h.EntriesRoot {
-		// Also chain.ErrInvalid: a block whose entries do not hash to its
-		// root is refused so wherever it is met (Block.ValidateBasic).
-		return nil, fmt.Errorf("%w: %w", corrupt(prefix, "the entries of %s/%d hash to %s, the header commits to %s", lane, height, root, h.EntriesRoot), chain.ErrInvalid)
+	if err := checkEntriesRoot(lane, height, &h, leaves); err != nil {
+		return nil, err
 	}
 	return b, nil
 }
@@ -248,20 +231,16 @@ func (s *Store) ReadingByHash(hash chain.Hash) (*chain.Reading, Location, error)
 	if err != nil {
 		return nil, Location{}, err
 	}
-	ekey := entryKey(chain.LaneData, loc.Height, loc.Index)
-	ev, err := s.kv.Get(ekey)
-	if errors.Is(err, ErrNotFound) {
-		return nil, Location{}, corrupt(ekey, "missing, indexed as reading %s", hash.Short())
-	}
+	ekey, ev, err := s.entry(loc)
 	if err != nil {
-		return nil, Location{}, err
+		return nil, Location{}, entryMissing(ekey, loc, err, "indexed as reading %s", hash.Short())
 	}
 	if got := chain.HashBytes(ev); got != hash {
-		return nil, Location{}, corrupt(ekey, "holds reading %s, indexed as reading %s", got.Short(), hash.Short())
+		return nil, Location{}, corrupt(ekey, "entry %d holds reading %s, indexed as reading %s", loc.Index, got.Short(), hash.Short())
 	}
 	r, err := decodeReadingEntry(ekey, ev)
 	if err != nil {
-		return nil, Location{}, err
+		return nil, Location{}, fmt.Errorf("entry %d: %w", loc.Index, err)
 	}
 	return r, loc, nil
 }
@@ -269,20 +248,16 @@ func (s *Store) ReadingByHash(hash chain.Hash) (*chain.Reading, Location, error)
 // readingAt fetches the reading at loc, which an index says is device's
 // reading seq.
 func (s *Store) readingAt(loc Location, device chain.PubKey, seq uint64) (*chain.Reading, error) {
-	key := entryKey(chain.LaneData, loc.Height, loc.Index)
-	v, err := s.kv.Get(key)
-	if errors.Is(err, ErrNotFound) {
-		return nil, corrupt(key, "missing, indexed as reading %d of device %s", seq, device.Short())
-	}
+	key, v, err := s.entry(loc)
 	if err != nil {
-		return nil, err
+		return nil, entryMissing(key, loc, err, "indexed as reading %d of device %s", seq, device.Short())
 	}
 	r, err := decodeReadingEntry(key, v)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("entry %d: %w", loc.Index, err)
 	}
 	if r.Device != device || r.Seq != seq {
-		return nil, corrupt(key, "holds reading %d of device %s, indexed as reading %d of device %s", r.Seq, r.Device.Short(), seq, device.Short())
+		return nil, corrupt(key, "entry %d holds reading %d of device %s, indexed as reading %d of device %s", loc.Index, r.Seq, r.Device.Short(), seq, device.Short())
 	}
 	return r, nil
 }
@@ -423,20 +398,16 @@ func (s *Store) Tx(hash chain.Hash) (*chain.Tx, Location, error) {
 	if err != nil {
 		return nil, Location{}, err
 	}
-	ekey := entryKey(chain.LaneTx, loc.Height, loc.Index)
-	ev, err := s.kv.Get(ekey)
-	if errors.Is(err, ErrNotFound) {
-		return nil, Location{}, corrupt(ekey, "missing, indexed as tx %s", hash.Short())
-	}
+	ekey, ev, err := s.entry(loc)
 	if err != nil {
-		return nil, Location{}, err
+		return nil, Location{}, entryMissing(ekey, loc, err, "indexed as tx %s", hash.Short())
 	}
 	if got := chain.HashBytes(ev); got != hash {
-		return nil, Location{}, corrupt(ekey, "holds tx %s, indexed as tx %s", got.Short(), hash.Short())
+		return nil, Location{}, corrupt(ekey, "entry %d holds tx %s, indexed as tx %s", loc.Index, got.Short(), hash.Short())
 	}
 	tx, err := decodeTxEntry(ekey, ev)
 	if err != nil {
-		return nil, Location{}, err
+		return nil, Location{}, fmt.Errorf("entry %d: %w", loc.Index, err)
 	}
 	return tx, loc, nil
 }

@@ -120,13 +120,18 @@ var errRebuilt = errors.New("rebuilt header does not match")
 // recordReader reads the fields of a record in order, remembering the
 // first error.
 type recordReader struct {
-	b   []byte
-	err error
+	b    []byte
+	err  error
+	kind error // what the errors wrap: errRecord, unless set
 }
 
 func (r *recordReader) fail(format string, args ...any) {
 	if r.err == nil {
-		r.err = fmt.Errorf("%w: %s", errRecord, fmt.Sprintf(format, args...))
+		kind := r.kind
+		if kind == nil {
+			kind = errRecord
+		}
+		r.err = fmt.Errorf("%w: %s", kind, fmt.Sprintf(format, args...))
 	}
 }
 

@@ -23,7 +23,7 @@ type Change struct {
 }
 
 // Store is the node's chain store over a KV: finalized blocks of both lanes
-// with their certificates, their entries one by one, the indexes over them,
+// with their certificates, their entries (in chunks), the indexes over them,
 // the state and a little metadata. It owns the key layout (doc.go).
 //
 // Store is safe for concurrent use. Commit and InitGenesis are serialized
@@ -150,7 +150,7 @@ func (s *Store) Height(lane chain.Lane) uint64 {
 
 // Commit writes a finalized block with its certificate (b.Cert) and the
 // state changes of its execution in one atomic batch: header, certificate,
-// each entry, the block-hash index, the reading indexes by (device, time,
+// the entries (in chunks), the block-hash index, the reading indexes by (device, time,
 // seq) and by (device, seq) or the transaction indexes by hash and by
 // kind, the changes, and the new lane head. Either all of it is stored or, on error, none.
 //
@@ -385,27 +385,23 @@ func (s *Store) checkNextOf(h *chain.Header, cur head, ok bool) error {
 	return nil
 }
 
-// putReadings adds the entries and indexes of a data block. Keys and
-// location values are cut from one buffer, sized up front so that it is
-// never reallocated under them.
+// putReadings adds the entries (in chunks) and indexes of a data block.
+// Index keys and location values are cut from one buffer, sized up front
+// so that it is never reallocated under them.
 func putReadings(batch Batch, height uint64, readings []*chain.Reading) {
-	const perReading = (2 + heightLen + indexLen) + // entry key
-		(1 + pubKeyLen + 2*heightLen) + // time index key
+	const perReading = (1 + pubKeyLen + 2*heightLen) + // time index key
 		(1 + pubKeyLen + heightLen) + // seq index key
 		(1 + hashLen) + // hash index key
 		locationLen // location value, shared by the three indexes
 	buf := make([]byte, 0, len(readings)*perReading)
 	cut := func(from int) []byte { return buf[from:len(buf):len(buf)] }
+	encs := make([][]byte, len(readings))
 	for i, r := range readings {
 		idx := uint32(i)
 		enc := r.Encode()
-		start := len(buf)
-		buf = append(buf, prefixEntry, byte(chain.LaneData))
-		buf = binary.BigEndian.AppendUint64(buf, height)
-		buf = binary.BigEndian.AppendUint32(buf, idx)
-		batch.Set(cut(start), enc)
+		encs[i] = enc
 
-		start = len(buf)
+		start := len(buf)
 		buf = appendLocation(buf, height, idx)
 		loc := cut(start)
 
@@ -428,20 +424,23 @@ func putReadings(batch Batch, height uint64, readings []*chain.Reading) {
 		buf = append(buf, h[:]...)
 		batch.Set(cut(start), loc)
 	}
+	putChunks(batch, chain.LaneData, height, encs)
 }
 
-// putTxs adds the entries, the hash index and the kind index of a tx
-// block.
+// putTxs adds the entries (in chunks), the hash index and the kind index
+// of a tx block.
 func putTxs(batch Batch, height uint64, txs []*chain.Tx) {
+	encs := make([][]byte, len(txs))
 	for i, tx := range txs {
 		idx := uint32(i)
 		enc := tx.Encode()
-		batch.Set(entryKey(chain.LaneTx, height, idx), enc)
+		encs[i] = enc
 		batch.Set(hashKey(prefixTx, chain.HashBytes(enc)), appendLocation(nil, height, idx))
 		if k, ok := txKindKey(tx, height, idx); ok {
 			batch.Set(k, []byte{})
 		}
 	}
+	putChunks(batch, chain.LaneTx, height, encs)
 }
 
 func putChanges(batch Batch, changes []Change) {

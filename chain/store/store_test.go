@@ -85,6 +85,7 @@ func checkScenario(t *testing.T, s *store.Store, sc *scenario) {
 		if err := cert.Verify(testChainID, sc.c.vs, h.Lane, h.Height, hdr.Hash()); err != nil {
 			t.Fatalf("stored certificate of %s/%d does not verify: %v", h.Lane, h.Height, err)
 		}
+		sameEncoding(t, s, want)
 	}
 	for _, missing := range []func() error{
 		func() error { _, err := s.Block(chain.LaneData, heads[chain.LaneData].Header.Height+1); return err },
