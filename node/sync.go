@@ -105,13 +105,11 @@ func (n *Node) registerSync() error {
 }
 
 // encodedSyncBlock is the canonical encoding of committed block lane/h
-// with its certificate, as a sync answer carries it.
+// with its certificate, as a sync answer carries it: the store assembles
+// it from the stored bytes without decoding the entries (it still checks
+// them against the entries root, so damage is refused, not served).
 func (n *Node) encodedSyncBlock(lane chain.Lane, h uint64) ([]byte, error) {
-	b, err := n.store.Block(lane, h)
-	if err != nil {
-		return nil, err
-	}
-	return chain.MustEncode(b), nil
+	return n.store.EncodedBlock(lane, h)
 }
 
 // encodeSyncBlocks is the canonical encoding of a syncBlocksResp carrying
