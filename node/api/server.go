@@ -122,6 +122,16 @@ func (s *server) reply(w http.ResponseWriter, status int, v any) {
 	}
 }
 
+// replyJSON writes data, a JSON value encoded already, as s.reply would
+// write it.
+func (s *server) replyJSON(w http.ResponseWriter, status int, data []byte) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	if _, err := w.Write(data); err != nil {
+		s.log.Debug("api: writing answer", "err", err)
+	}
+}
+
 func (s *server) fail(w http.ResponseWriter, err error) {
 	status, code, retry := statusOf(err)
 	msg := err.Error()
@@ -200,11 +210,14 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64, tooLarge stri
 }
 
 func (s *server) postReadings(w http.ResponseWriter, q *request) {
-	body, err := readBody(w, q.Request, s.opts.MaxBodyBytes, "request body exceeds %d bytes; send smaller batches")
+	body, release, err := readBodyPooled(w, q.Request, s.opts.MaxBodyBytes, "request body exceeds %d bytes; send smaller batches")
 	if err != nil {
 		s.fail(w, err)
 		return
 	}
+	// The decoded readings do not alias body (Door.DecodeReadings), so
+	// its buffer serves the next request once this one is answered.
+	defer release()
 	rs, err := s.b.DecodeReadings(q.Header.Get("Content-Type"), body)
 	if err != nil {
 		var he *HTTPError
@@ -238,20 +251,21 @@ func (s *server) postReadings(w http.ResponseWriter, q *request) {
 		}
 		res.Accepted++
 	}
+	// The answer is written by appendSubmitReadings, byte for byte what
+	// s.reply would write, without reflection: it names every reading.
+	out := make([]byte, 0, 64+len(res.Results)*resultJSONSize)
 	switch {
 	case res.Rejected == 0:
-		s.reply(w, http.StatusAccepted, res)
+		s.replyJSON(w, http.StatusAccepted, appendSubmitReadings(out, nil, &res))
 	case res.Accepted > 0:
-		s.reply(w, http.StatusMultiStatus, res)
+		s.replyJSON(w, http.StatusMultiStatus, appendSubmitReadings(out, nil, &res))
 	default:
 		status, _, retry := statusOf(firstErr)
 		if retry > 0 {
 			w.Header().Set("Retry-After", strconv.Itoa(retry))
 		}
-		s.reply(w, status, struct {
-			Error
-			SubmitReadingsResult
-		}{Error{Message: firstErr.Error(), Code: res.Results[0].Code}, res})
+		e := Error{Message: firstErr.Error(), Code: res.Results[0].Code}
+		s.replyJSON(w, status, appendSubmitReadings(out, &e, &res))
 	}
 }
 

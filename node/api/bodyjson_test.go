@@ -1,0 +1,92 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/waterchain/waterchain/chain"
+)
+
+// TestAppendSubmitReadings holds appendSubmitReadings to what
+// json.Encoder writes for the same answers.
+func TestAppendSubmitReadings(t *testing.T) {
+	h := func(b byte) chain.Hash { var x chain.Hash; x[0], x[31] = b, 0xff-b; return x }
+	results := [][]EntryResult{
+		nil,
+		{},
+		{{Hash: h(1), Seq: 1}},
+		{{Hash: h(2)}, {Hash: h(3), Seq: 18446744073709551615}},
+		{{Hash: h(4), Seq: 7, Error: "duplicate: reading 0a0b (device 1c seq 7)", Code: "duplicate"}},
+		{{Hash: h(5), Error: `<script>&"quoted"\ back`, Code: "bad_request"}, {Hash: h(6), Code: "x"}},
+		{{Hash: h(7), Error: "tab\tnewline\n\x00 ctl \x7f"}, {Hash: h(8), Error: "café ✓ \u2028 \u2029"}},
+		{{Hash: h(9), Error: "bad utf-8 \xff\xfe end"}},
+	}
+	errs := []*Error{nil, {Message: "mempool full; retry after 2 s", Code: CodeMempoolFull}, {Message: "<&>", Code: ""}}
+	for i, rs := range results {
+		for _, e := range errs {
+			res := SubmitReadingsResult{Accepted: i, Rejected: len(rs), Results: rs}
+			var want bytes.Buffer
+			var v any = res
+			if e != nil {
+				v = struct {
+					Error
+					SubmitReadingsResult
+				}{*e, res}
+			}
+			if err := json.NewEncoder(&want).Encode(v); err != nil {
+				t.Fatal(err)
+			}
+			got := appendSubmitReadings(nil, e, &res)
+			if !bytes.Equal(got, want.Bytes()) {
+				t.Errorf("results %d, error %v:\n got %s\nwant %s", i, e, got, want.Bytes())
+			}
+		}
+	}
+}
+
+// TestReadBodyPooled reads bodies of several sizes, declared or chunked,
+// one after another through the pool, and refuses one over the limit.
+func TestReadBodyPooled(t *testing.T) {
+	const limit = 200 << 10
+	bodies := [][]byte{
+		bytes.Repeat([]byte("a"), 150<<10),
+		[]byte("short"),
+		{},
+		bytes.Repeat([]byte("0123456789"), 10<<10),
+		[]byte("x"),
+	}
+	for _, chunked := range []bool{false, true} {
+		for i, want := range bodies {
+			var r io.Reader = bytes.NewReader(want)
+			if chunked {
+				r = io.MultiReader(bytes.NewReader(want)) // no length known
+			}
+			req := httptest.NewRequest(http.MethodPost, "/v1/readings", r)
+			if chunked {
+				req.ContentLength = -1
+			}
+			got, release, err := readBodyPooled(httptest.NewRecorder(), req, limit, "over %d")
+			if err != nil {
+				t.Fatalf("body %d (chunked %v): %v", i, chunked, err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Fatalf("body %d (chunked %v): read %d bytes, want %d", i, chunked, len(got), len(want))
+			}
+			release()
+		}
+	}
+	req := httptest.NewRequest(http.MethodPost, "/v1/readings", strings.NewReader(strings.Repeat("b", limit+1)))
+	req.ContentLength = -1
+	_, release, err := readBodyPooled(httptest.NewRecorder(), req, limit, "over %d")
+	release()
+	var he *HTTPError
+	if !errors.As(err, &he) || he.Status != http.StatusRequestEntityTooLarge || !strings.Contains(err.Error(), "over 204800") {
+		t.Fatalf("body over the limit: err %v, want 413 naming the limit", err)
+	}
+}
