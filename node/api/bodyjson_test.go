@@ -46,6 +46,11 @@ func TestAppendSubmitReadings(t *testing.T) {
 			if !bytes.Equal(got, want.Bytes()) {
 				t.Errorf("results %d, error %v:\n got %s\nwant %s", i, e, got, want.Bytes())
 			}
+			// The answer fits the size reckoned for it, so it is written
+			// into one allocation.
+			if size := submitReadingsSize(e, &res); len(got) > size {
+				t.Errorf("results %d, error %v: %d bytes, reckoned %d", i, e, len(got), size)
+			}
 		}
 	}
 }
@@ -124,7 +129,7 @@ func BenchmarkReadingsRequest(b *testing.B) {
 			if err != nil || len(got) != len(body) {
 				b.Fatal(err)
 			}
-			out := appendSubmitReadings(make([]byte, 0, 64+len(res.Results)*resultJSONSize), nil, &res)
+			out := appendSubmitReadings(make([]byte, 0, submitReadingsSize(nil, &res)), nil, &res)
 			_, _ = io.Discard.Write(out)
 			release()
 		}

@@ -253,19 +253,18 @@ func (s *server) postReadings(w http.ResponseWriter, q *request) {
 	}
 	// The answer is written by appendSubmitReadings, byte for byte what
 	// s.reply would write, without reflection: it names every reading.
-	out := make([]byte, 0, 64+len(res.Results)*resultJSONSize)
 	switch {
 	case res.Rejected == 0:
-		s.replyJSON(w, http.StatusAccepted, appendSubmitReadings(out, nil, &res))
+		s.replyJSON(w, http.StatusAccepted, appendSubmitReadings(make([]byte, 0, submitReadingsSize(nil, &res)), nil, &res))
 	case res.Accepted > 0:
-		s.replyJSON(w, http.StatusMultiStatus, appendSubmitReadings(out, nil, &res))
+		s.replyJSON(w, http.StatusMultiStatus, appendSubmitReadings(make([]byte, 0, submitReadingsSize(nil, &res)), nil, &res))
 	default:
 		status, _, retry := statusOf(firstErr)
 		if retry > 0 {
 			w.Header().Set("Retry-After", strconv.Itoa(retry))
 		}
 		e := Error{Message: firstErr.Error(), Code: res.Results[0].Code}
-		s.replyJSON(w, status, appendSubmitReadings(out, &e, &res))
+		s.replyJSON(w, status, appendSubmitReadings(make([]byte, 0, submitReadingsSize(&e, &res)), &e, &res))
 	}
 }
 
