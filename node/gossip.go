@@ -167,10 +167,14 @@ func (n *Node) readTopic(t *p2p.Topic, handle func(p2p.Message)) {
 // down); readings this node's state refuses (replayed, unknown device) may
 // be valid for a peer in another state (Ignore).
 func (n *Node) validateGossipReadings(_ chain.PubKey, data []byte) (p2p.Result, any) {
-	var w wireReadings
-	if err := chain.Decode(data, &w); err != nil || len(w.Readings) == 0 || len(w.Readings) > maxGossipReadings {
-		n.metrics.gossipRejected.WithLabelValues(topicReadings).Inc()
-		return p2p.Reject, nil
+	// The common form decodes and hashes without reflection; anything
+	// else goes through chain.Decode, which accepts or refuses it.
+	w, hashes, fast := decodeWireReadings(data)
+	if !fast {
+		if err := chain.Decode(data, &w); err != nil || len(w.Readings) == 0 || len(w.Readings) > maxGossipReadings {
+			n.metrics.gossipRejected.WithLabelValues(topicReadings).Inc()
+			return p2p.Reject, nil
+		}
 	}
 	for _, r := range w.Readings {
 		if r == nil || r.ValidateBasic() != nil {
@@ -178,7 +182,9 @@ func (n *Node) validateGossipReadings(_ chain.PubKey, data []byte) (p2p.Result, 
 			return p2p.Reject, nil
 		}
 	}
-	hashes := readingHashes(w.Readings)
+	if !fast {
+		hashes = readingHashes(w.Readings)
+	}
 	for _, err := range verifyReadings(n.sigs, n.chainID, w.Readings, hashes) {
 		if err != nil {
 			n.metrics.gossipRejected.WithLabelValues(topicReadings).Inc()

@@ -42,7 +42,8 @@ type Chain interface {
 // Door takes new readings and transactions.
 type Door interface {
 	// DecodeReadings turns a request body into readings (native JSON or
-	// SenML, by content type).
+	// SenML, by content type). The readings must not alias body: its
+	// buffer is reused once the request is answered.
 	DecodeReadings(contentType string, body []byte) ([]*chain.Reading, error)
 	// SubmitReadingsHashed checks each reading at the door and queues the
 	// good ones; one error (nil for accepted) per reading, and each

@@ -122,6 +122,16 @@ func (s *server) reply(w http.ResponseWriter, status int, v any) {
 	}
 }
 
+// replyJSON writes data, a JSON value encoded already, as s.reply would
+// write it.
+func (s *server) replyJSON(w http.ResponseWriter, status int, data []byte) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	if _, err := w.Write(data); err != nil {
+		s.log.Debug("api: writing answer", "err", err)
+	}
+}
+
 func (s *server) fail(w http.ResponseWriter, err error) {
 	status, code, retry := statusOf(err)
 	msg := err.Error()
@@ -200,13 +210,19 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64, tooLarge stri
 		body, err = io.ReadAll(rd)
 	}
 	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return nil, Errorf(http.StatusRequestEntityTooLarge, CodeTooLarge, tooLarge, mbe.Limit)
-		}
-		return nil, BadRequest("reading the request body: %v", err)
+		return nil, bodyError(err, tooLarge)
 	}
 	return body, nil
+}
+
+// bodyError is the answer to a failed body read: 413 with tooLarge past
+// the limit, else 400.
+func bodyError(err error, tooLarge string) error {
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return Errorf(http.StatusRequestEntityTooLarge, CodeTooLarge, tooLarge, mbe.Limit)
+	}
+	return BadRequest("reading the request body: %v", err)
 }
 
 func (s *server) postReadings(w http.ResponseWriter, q *request) {
@@ -218,11 +234,14 @@ func (s *server) postReadings(w http.ResponseWriter, q *request) {
 		s.fail(w, err)
 		return
 	}
-	body, err := readBody(w, q.Request, s.opts.MaxBodyBytes, "request body exceeds %d bytes; send smaller batches")
+	body, release, err := readBodyPooled(w, q.Request, s.opts.MaxBodyBytes, "request body exceeds %d bytes; send smaller batches")
 	if err != nil {
 		s.fail(w, err)
 		return
 	}
+	// The decoded readings do not alias body (Door.DecodeReadings), so
+	// its buffer serves the next request once this one is answered.
+	defer release()
 	rs, err := s.b.DecodeReadings(q.Header.Get("Content-Type"), body)
 	if err != nil {
 		var he *HTTPError
@@ -256,20 +275,20 @@ func (s *server) postReadings(w http.ResponseWriter, q *request) {
 		}
 		res.Accepted++
 	}
+	// The answer is written by appendSubmitReadings, byte for byte what
+	// s.reply would write, without reflection: it names every reading.
 	switch {
 	case res.Rejected == 0:
-		s.reply(w, http.StatusAccepted, res)
+		s.replyJSON(w, http.StatusAccepted, appendSubmitReadings(make([]byte, 0, submitReadingsSize(nil, &res)), nil, &res))
 	case res.Accepted > 0:
-		s.reply(w, http.StatusMultiStatus, res)
+		s.replyJSON(w, http.StatusMultiStatus, appendSubmitReadings(make([]byte, 0, submitReadingsSize(nil, &res)), nil, &res))
 	default:
 		status, _, retry := statusOf(firstErr)
 		if retry > 0 {
 			w.Header().Set("Retry-After", strconv.Itoa(retry))
 		}
-		s.reply(w, status, struct {
-			Error
-			SubmitReadingsResult
-		}{Error{Message: firstErr.Error(), Code: res.Results[0].Code}, res})
+		e := Error{Message: firstErr.Error(), Code: res.Results[0].Code}
+		s.replyJSON(w, status, appendSubmitReadings(make([]byte, 0, submitReadingsSize(&e, &res)), &e, &res))
 	}
 }
 
