@@ -95,6 +95,7 @@ func (n *Node) startP2P() error {
 		AllowedKeys:   n.gen.PeerKeys(),
 		NetworkID:     n.chainID + "/" + n.genHash.String(),
 		MDNS:          n.cfg.P2P.MDNS,
+		MeshDegree:    n.cfg.P2P.MeshDegree,
 		Logger:        n.log,
 		Registerer:    n.registry,
 	})
