@@ -68,8 +68,9 @@ func (n *Node) readProposals() {
 }
 
 // sendProposal sends a proposal, encoded for its lane's consensus topic
-// (data), to every connected peer, and reports whether that reached every
-// validator of the lane's height, so that gossip is not needed. Called on
+// (data), to every connected peer, and reports whether it was queued for
+// every one and that reached every validator of the lane's height, so that
+// gossip is not needed. Called on
 // the loop, from broadcastConsensus.
 func (n *Node) sendProposal(lane chain.Lane, data []byte) bool {
 	if n.proposals == nil {
@@ -78,7 +79,11 @@ func (n *Node) sendProposal(lane chain.Lane, data []byte) bool {
 	framed := make([]byte, 1+len(data))
 	framed[0] = byte(lane)
 	copy(framed[1:], data)
-	n.proposals.SendAll(framed)
+	// A peer whose queue was full (or a proposal over the size limit) gets
+	// it by gossip.
+	if peers := len(n.host.Peers()); n.proposals.SendAll(framed) < peers {
+		return false
+	}
 	d := n.drivers[lane]
 	return d != nil && d.eng.ValidatorSet() != nil && n.allConnected(d.eng.ValidatorSet())
 }
