@@ -104,7 +104,7 @@ func voteMessage(v *chain.Vote) laneMessage {
 
 // TestConsensusTravelsDirect runs 4 validators: once connected, their
 // votes and proposals reach each other on the direct protocols, and the
-// consensus gossip topics carry nothing.
+// consensus gossip topics carry (almost) nothing.
 func TestConsensusTravelsDirect(t *testing.T) {
 	tn := startTestNet(t, 4, 0, 1)
 	heights := func() uint64 { return tn.nodes[0].Height(chain.LaneData) + tn.nodes[0].Height(chain.LaneTx) }
@@ -120,9 +120,11 @@ func TestConsensusTravelsDirect(t *testing.T) {
 		votes, proposals, gossip = votes-votes0[i], proposals-proposals0[i], gossip-gossip0[i]
 		// Over 10 heights: about 6 votes per height from the 3 peers (the
 		// window's edges cut some), and the proposals of the 7 or 8
-		// heights this node did not propose.
-		if votes < 10*6/2 || proposals < 10/2 || gossip != 0 {
-			t.Errorf("node %d over 10 heights took %v votes and %v proposals sent directly and %v consensus messages by gossip; want at least 30 votes and 5 proposals directly, none by gossip", i, votes, proposals, gossip)
+		// heights this node did not propose. On a loaded machine a peer
+		// may drop for a moment, and while it is away a proposal goes by
+		// gossip too: a few may arrive that way first, not most.
+		if votes < 10*6/2 || proposals < 10/2 || gossip > proposals/3 {
+			t.Errorf("node %d over 10 heights took %v votes and %v proposals sent directly and %v consensus messages by gossip; want at least 30 votes and 5 proposals directly, and at most a third as many by gossip", i, votes, proposals, gossip)
 		}
 	}
 }
