@@ -69,9 +69,8 @@ func (n *Node) readProposals() {
 
 // sendProposal sends a proposal, encoded for its lane's consensus topic
 // (data), to every connected peer, and reports whether it was queued for
-// every one and that reached every validator of the lane's height, so that
-// gossip is not needed. Called on
-// the loop, from broadcastConsensus.
+// every one and they include every validator of the lane's height, so
+// that gossip is not needed. Called on the loop, from broadcastConsensus.
 func (n *Node) sendProposal(lane chain.Lane, data []byte) bool {
 	if n.proposals == nil {
 		return false
