@@ -5,9 +5,10 @@ import (
 	"github.com/waterchain/waterchain/p2p"
 )
 
-// Proposals travel straight to the peers (p2p.Direct), as votes do
-// (votes.go), and by gossip only while this node is not connected to every
-// validator of the height.
+// With p2p.direct_proposals on, proposals travel straight to the peers
+// (p2p.Direct), as votes do (votes.go), and by gossip only while this node
+// is not connected to every validator of the height. Every node serves the
+// protocol, so nodes may turn it on one at a time.
 //
 // Gossiped, a proposal reached every node 1+D times (the proposer's flood
 // publish, then each receiver forwarding it to its mesh): at n validators
@@ -72,7 +73,7 @@ func (n *Node) readProposals() {
 // every one and they include every validator of the lane's height, so
 // that gossip is not needed. Called on the loop, from broadcastConsensus.
 func (n *Node) sendProposal(lane chain.Lane, data []byte) bool {
-	if n.proposals == nil {
+	if n.proposals == nil || !n.cfg.P2P.DirectProposals {
 		return false
 	}
 	framed := make([]byte, 1+len(data))

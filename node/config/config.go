@@ -78,6 +78,12 @@ type P2P struct {
 	// fetch what they miss). Every node receives both forms; turn it off
 	// while nodes of a release without compact proposals remain.
 	CompactProposals bool `toml:"compact_proposals" comment:"send data-lane proposals naming their readings by hash instead of carrying them (peers hold them from gossip and fetch what they miss); every node of the network must run a release that receives them"`
+	// DirectProposals sends this node's proposals straight to its
+	// connected peers, by gossip only while it is not connected to every
+	// validator (node/proposals.go). Off by default until measured on a
+	// quiet machine: see README, "Proposals sent directly". Every node
+	// receives them either way.
+	DirectProposals bool `toml:"direct_proposals" comment:"send this node's consensus proposals straight to each connected peer instead of by gossip (gossip still while not connected to every validator); every node receives both"`
 	// MeshDegree is gossipsub's D (p2p.Config.MeshDegree); 0 takes
 	// p2p.DefaultMeshDegree. A network whose nodes are not all connected
 	// to each other may want more.
