@@ -67,9 +67,9 @@
 // from 384 and 433 µs to 276 and 303 µs (D = 3) and 235 and 226 µs
 // (D = 2), at load average 25–45. The default is 3, not 2, so that the
 // mesh (D−1 to 2D peers) keeps at least two peers and does not fall apart
-// into pairs where nodes are not all connected. Consensus votes and
-// proposals do not use the mesh while the validators are connected (see
-// Direct sends).
+// into pairs where nodes are not all connected. Consensus votes (and,
+// where the node enables it, proposals) do not use the mesh while the
+// validators are connected (see Direct sends).
 //
 // Peer scoring counts invalid messages per topic (-10·n², decaying to 1 %
 // over an hour); three or four Rejects put a peer below the graylist
