@@ -95,6 +95,7 @@ func (n *Node) startP2P() error {
 		AllowedKeys:   n.gen.PeerKeys(),
 		NetworkID:     n.chainID + "/" + n.genHash.String(),
 		MDNS:          n.cfg.P2P.MDNS,
+		MeshDegree:    n.cfg.P2P.MeshDegree,
 		Logger:        n.log,
 		Registerer:    n.registry,
 	})
@@ -367,9 +368,9 @@ func (n *Node) stepConsensus(d *driver, m laneMessage) {
 // broadcastConsensus sends one of this node's consensus messages (its own,
 // or others' it relays), on the loop. A vote goes straight to every
 // connected peer (votes.go), and by gossip too only while this node is not
-// connected to every validator of the lane's height; a proposal goes by
-// gossip. Peers relay messages back in their rebroadcasts; the doors drop
-// the copies of what the engine holds.
+// connected to every validator of the lane's height; so does a proposal
+// (proposals.go). Peers relay messages back in their rebroadcasts; the
+// doors drop the copies of what the engine holds.
 func (n *Node) broadcastConsensus(lane chain.Lane, m consensus.Message) {
 	d := n.drivers[lane]
 	if d != nil && d.eng.Holds(m) {
@@ -384,6 +385,9 @@ func (n *Node) broadcastConsensus(lane chain.Lane, m consensus.Message) {
 		}
 	}
 	data := n.encodeConsensus(lane, m)
+	if m.Proposal != nil && n.sendProposal(lane, data) {
+		return // sent directly to every validator (proposals.go)
+	}
 	n.publish(n.topics.consensus[lane], data)
 }
 

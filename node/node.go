@@ -79,6 +79,9 @@ type Node struct {
 
 	host   *p2p.Host
 	topics gossipTopics
+	// proposals carries this node's proposals straight to its peers; see
+	// proposals.go.
+	proposals *p2p.Direct
 
 	// consensusSeen holds the keys of consensus messages the engines took,
 	// so that the gossip door drops their copies; see gossip.go.

@@ -18,9 +18,8 @@ import (
 //
 // A node not connected to every validator of the height would miss the
 // votes of those it is not connected to, so while any is missing the votes
-// also go by gossip, as before (broadcastConsensus). Proposals stay on
-// gossip: they are few and large, and a peer that is not connected gets
-// them through the mesh.
+// also go by gossip, as before (broadcastConsensus). Proposals go the same
+// way (proposals.go).
 //
 // A vote that arrives directly is checked cheap to expensive: decode,
 // ValidateBasic, whether the engine already holds it (consensusSeen),
@@ -32,7 +31,8 @@ const protoVotes = "consensus/votes/1"
 // maxVoteBatch bounds the votes checked in one batch.
 const maxVoteBatch = 256
 
-// startVotes serves the direct vote protocol; called by startP2P.
+// startVotes serves the direct vote protocol, and the direct proposal
+// protocol (proposals.go); called by startP2P.
 func (n *Node) startVotes() error {
 	d, err := n.host.OpenDirect(protoVotes, n.validateDirectVote)
 	if err != nil {
@@ -41,7 +41,7 @@ func (n *Node) startVotes() error {
 	n.topics.votes = d
 	n.wg.Add(1)
 	go n.readVotes()
-	return nil
+	return n.startProposals()
 }
 
 // validateDirectVote is the door of votes sent directly, without the

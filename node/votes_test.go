@@ -8,6 +8,7 @@ import (
 
 	"github.com/waterchain/waterchain/chain"
 	"github.com/waterchain/waterchain/consensus"
+	"github.com/waterchain/waterchain/node/config"
 	"github.com/waterchain/waterchain/node/home"
 	"github.com/waterchain/waterchain/p2p"
 )
@@ -102,31 +103,36 @@ func voteMessage(v *chain.Vote) laneMessage {
 	return laneMessage{lane: v.Lane, msg: m, key: key}
 }
 
-// TestVotesTravelDirect runs 4 validators: once connected, their votes
-// reach each other on the direct protocol, and the consensus gossip topics
-// carry the proposals only (one per height and lane, against 2·3 votes).
-func TestVotesTravelDirect(t *testing.T) {
-	tn := startTestNet(t, 4, 0, 1)
+// TestConsensusTravelsDirect runs 4 validators with direct proposals on:
+// once connected, their votes and proposals reach each other on the direct protocols, and the
+// consensus gossip topics carry (almost) nothing.
+func TestConsensusTravelsDirect(t *testing.T) {
+	tn := startTestNetWith(t, 4, 0, 1, testNetOptions{configure: func(_ int, cfg *config.Config) { cfg.P2P.DirectProposals = true }})
 	heights := func() uint64 { return tn.nodes[0].Height(chain.LaneData) + tn.nodes[0].Height(chain.LaneTx) }
 	waitFor(t, 2*time.Minute, "the first blocks", func() bool { return heights() >= 4 })
-	direct0, gossip0 := make([]float64, len(tn.nodes)), make([]float64, len(tn.nodes))
+	votes0, proposals0, gossip0 := make([]float64, len(tn.nodes)), make([]float64, len(tn.nodes)), make([]float64, len(tn.nodes))
 	for i, n := range tn.nodes {
-		direct0[i], gossip0[i] = consensusAccepted(t, n)
+		votes0[i], proposals0[i], gossip0[i] = consensusAccepted(t, n)
 	}
 	h0 := heights()
 	waitFor(t, 2*time.Minute, "10 more heights", func() bool { return heights() >= h0+10 })
 	for i, n := range tn.nodes {
-		direct, gossip := consensusAccepted(t, n)
-		direct, gossip = direct-direct0[i], gossip-gossip0[i]
-		if direct == 0 || gossip > direct/2 {
-			t.Errorf("node %d over 10 heights took %v consensus messages sent directly and %v by gossip; want votes direct (6 per height and lane) and only proposals by gossip", i, direct, gossip)
+		votes, proposals, gossip := consensusAccepted(t, n)
+		votes, proposals, gossip = votes-votes0[i], proposals-proposals0[i], gossip-gossip0[i]
+		// Over 10 heights: about 6 votes per height from the 3 peers (the
+		// window's edges cut some), and the proposals of the 7 or 8
+		// heights this node did not propose. On a loaded machine a peer
+		// may drop for a moment, and while it is away a proposal goes by
+		// gossip too: a few may arrive that way first, not most.
+		if votes < 10*6/2 || proposals < 10/2 || gossip > proposals/3 {
+			t.Errorf("node %d over 10 heights took %v votes and %v proposals sent directly and %v consensus messages by gossip; want at least 30 votes and 5 proposals directly, and at most a third as many by gossip", i, votes, proposals, gossip)
 		}
 	}
 }
 
 // consensusAccepted counts the consensus messages n accepted at its doors:
-// sent directly, and by gossip.
-func consensusAccepted(tb testing.TB, n *Node) (direct, gossip float64) {
+// votes and proposals sent directly, and messages by gossip.
+func consensusAccepted(tb testing.TB, n *Node) (votes, proposals, gossip float64) {
 	tb.Helper()
 	mfs, err := n.registry.Gather()
 	if err != nil {
@@ -148,11 +154,13 @@ func consensusAccepted(tb testing.TB, n *Node) (direct, gossip float64) {
 			}
 			switch {
 			case mf.GetName() == "waterchain_p2p_direct_validated_total" && where == protoVotes:
-				direct += m.GetCounter().GetValue()
+				votes += m.GetCounter().GetValue()
+			case mf.GetName() == "waterchain_p2p_direct_validated_total" && where == protoProposals:
+				proposals += m.GetCounter().GetValue()
 			case mf.GetName() == "waterchain_p2p_gossip_validated_total" && strings.HasPrefix(where, "consensus"):
 				gossip += m.GetCounter().GetValue()
 			}
 		}
 	}
-	return direct, gossip
+	return votes, proposals, gossip
 }

@@ -38,7 +38,7 @@ const (
 	DefaultRequestTimeout        = 30 * time.Second
 	DefaultMaxConcurrentRequests = 32
 	DefaultScoreInspectPeriod    = 10 * time.Second
-	DefaultMeshDegree            = 6
+	DefaultMeshDegree            = 3
 
 	maxNetworkIDLen = 256
 )
@@ -111,7 +111,8 @@ type Config struct {
 
 	// MeshDegree is gossipsub's D: the peers each node forwards a message
 	// to, beside the author's flood publish to every peer (bounds: D-1 to
-	// 2D, see gossipParams).
+	// 2D, see gossipParams). The default, 3, is half gossipsub's: see
+	// doc.go for what the copies cost.
 	MeshDegree int
 
 	// ScoreInspectPeriod is how often gossip peer scores are sampled (for

@@ -17,7 +17,7 @@ import (
 
 // startNetwork starts n hosts allowing each other, each bootstrapping to the
 // ones started before it, and waits until every host has all others as peers.
-func startNetwork(t *testing.T, size int, tweak func(i int, c *Config)) ([]*Host, []*chain.PrivateKey) {
+func startNetwork(t testing.TB, size int, tweak func(i int, c *Config)) ([]*Host, []*chain.PrivateKey) {
 	t.Helper()
 	keys := make([]*chain.PrivateKey, size)
 	pubs := make([]chain.PubKey, size)
@@ -38,7 +38,7 @@ func startNetwork(t *testing.T, size int, tweak func(i int, c *Config)) ([]*Host
 	}
 	for i, h := range hosts {
 		others := append(append([]chain.PubKey(nil), pubs[:i]...), pubs[i+1:]...)
-		waitPeers(t, h, 15*time.Second, others...)
+		waitPeers(t, h, time.Minute, others...)
 	}
 	return hosts, keys
 }

@@ -41,6 +41,9 @@ const (
 	MaxAPIBodyBytes = 64 << 20
 	// MaxAPITimeout bounds the API's timeouts.
 	MaxAPITimeout = Duration(time.Hour)
+	// MaxMeshDegree bounds p2p.mesh_degree: gossipsub's own default is 6,
+	// and every unit adds a copy of each gossiped message per node.
+	MaxMeshDegree = 32
 )
 
 // DefaultMQTTTokenWindowSeconds is mqtt.token_window_seconds of a fresh
@@ -75,6 +78,16 @@ type P2P struct {
 	// fetch what they miss). Every node receives both forms; turn it off
 	// while nodes of a release without compact proposals remain.
 	CompactProposals bool `toml:"compact_proposals" comment:"send data-lane proposals naming their readings by hash instead of carrying them (peers hold them from gossip and fetch what they miss); every node of the network must run a release that receives them"`
+	// DirectProposals sends this node's proposals straight to its
+	// connected peers, by gossip only while it is not connected to every
+	// validator (node/proposals.go). Off by default until measured on a
+	// quiet machine: see README, "Proposals sent directly". Every node
+	// receives them either way.
+	DirectProposals bool `toml:"direct_proposals" comment:"send this node's consensus proposals straight to each connected peer instead of by gossip (gossip still while not connected to every validator); every node receives both"`
+	// MeshDegree is gossipsub's D (p2p.Config.MeshDegree); 0 takes
+	// p2p.DefaultMeshDegree. A network whose nodes are not all connected
+	// to each other may want more.
+	MeshDegree int `toml:"mesh_degree" comment:"peers each node forwards a gossiped message to, beside the author's send to every peer (gossipsub's D; 0 = the default, 3); raise it where nodes are not all connected to each other, at the cost of more copies of each message"`
 }
 
 // API is the HTTP API and dashboard.
@@ -250,6 +263,9 @@ func (c *Config) Validate() error {
 			return fieldErr(field, "%q is already p2p.bootstrap[%d]", s, j)
 		}
 		seen[s] = i
+	}
+	if d := c.P2P.MeshDegree; d != 0 && (d < 2 || d > MaxMeshDegree) {
+		return fieldErr("p2p.mesh_degree", "%d; want 0 (the default, %d) or 2 to %d", d, p2p.DefaultMeshDegree, MaxMeshDegree)
 	}
 	if err := checkHostPort(c.API.Listen); err != nil {
 		return fieldErr("api.listen", "%v", err)
