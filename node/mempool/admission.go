@@ -20,11 +20,8 @@ var ErrOverWindow = errors.New("readings waiting exceed what the network finaliz
 // refuses, so that an accepted reading waits about Wait for its block
 // instead of queueing behind seconds of backlog.
 //
-// The window spans Wait less the network's shortest latency (how long
-// the youngest reading of a finalized block waited): readings are final
-// in whole blocks, and one admitted just after a proposal waits the next
-// block too (spanLocked). Where that latency is above Wait, no wait of
-// Wait can be kept,
+// Where the network's shortest latency (how long the youngest reading of
+// a finalized block waited) is above Wait, no wait of Wait can be kept,
 // and a window of Wait of the rate would starve it: each block would
 // finalize less than the last. The window then spans latencyHeadroom times
 // that latency instead.
@@ -195,20 +192,11 @@ func ewmaSeconds(avg, sample float64) float64 {
 	return avg + 0.3*(sample-avg)
 }
 
-// spanLocked is how many seconds of the finalized rate may wait: Wait
-// less the network's shortest latency, or latencyHeadroom times that
-// latency when it is longer. Callers hold mu.
-//
-// What waits here counts until it is final, so by Little's law an
-// admitted reading waits the span on average; readings are final in
-// whole blocks, so one admitted just after a proposal was built waits up
-// to a block's latency more. A window of Wait (as before) put the p99
-// from acceptance at Wait plus that (2.12–2.16 s with Wait 2 s at 2× and
-// 4× the peak, 4 validators as processes); less one block's latency, the
-// slowest admitted readings wait about Wait.
+// spanLocked is how many seconds of the finalized rate may wait: Wait, or
+// latencyHeadroom times the network's shortest latency when that is
+// longer. Callers hold mu.
 func (p *Readings) spanLocked() time.Duration {
-	latency := time.Duration(p.blockLatency * float64(time.Second))
-	return max(p.admission.Wait-latency, time.Duration(latencyHeadroom*float64(latency)))
+	return max(p.admission.Wait, time.Duration(latencyHeadroom*p.blockLatency*float64(time.Second)))
 }
 
 // AdmissionStats is the state of the door's rule at one moment.

@@ -487,23 +487,3 @@ func TestNoRoomRefusesWholeRequests(t *testing.T) {
 		t.Fatalf("after 100 final: %v, want room", err)
 	}
 }
-
-// TestWindowSpansWaitLessABlock: with the network's shortest latency
-// below Wait, the window spans Wait less that latency, so that a reading
-// admitted just after a proposal, waiting the next block too, is final
-// within about Wait.
-func TestWindowSpansWaitLessABlock(t *testing.T) {
-	p := NewReadings(1_000_000)
-	p.SetAdmission(Admission{Wait: 2 * time.Second, Floor: 10, RateWindow: 10 * time.Second})
-	p.Finalized(100_000, t0) // 10,000/s
-	if st := p.Stats(t0); st.Window != 20_000 {
-		t.Fatalf("no block seen: window %d, want 20,000 (2 s of 10,000/s)", st.Window)
-	}
-	block := admitAll(t, p, unsigned(0, 100), 0, t0)
-	end := t0.Add(400 * time.Millisecond)
-	p.FinalizedBlock(block, end) // its youngest waited 0.4 s
-	st := p.Stats(end)
-	if want := int(st.RatePerS * 1.6); st.Window != want {
-		t.Fatalf("after a 0.4 s block: window %d, want %d (1.6 s of %.0f/s)", st.Window, want, st.RatePerS)
-	}
-}
