@@ -446,25 +446,29 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 			rate *= 2
 		}
 	}
+	// The half-peak step runs before the of-peak steps: its latencies are
+	// the headline figures, and after a step at several times the peak
+	// it would start on that step's backlog.
+	lat := peak
+	if !o.SkipHalfPeak && peak != nil && peak.FinalizedPerS >= 2 {
+		half, err := runStep("half-peak", int(peak.FinalizedPerS/2))
+		if err != nil {
+			return finish(res, peak, nil), err
+		}
+		lat = half
+	}
 	if peak != nil {
 		for _, f := range o.OfPeak {
 			rate := min(max(int(math.Round(f*peak.FinalizedPerS)), 1), MaxRate)
 			if n := stepReadings(rate, o.Duration); n > MaxStepReadings {
-				return finish(res, peak, nil), fmt.Errorf("%w: OfPeak %g of the peak %.0f/s is %d readings in a %s step; at most %d: give a shorter Duration", ErrOptions, f, peak.FinalizedPerS, n, o.Duration, MaxStepReadings)
+				return finish(res, peak, lat), fmt.Errorf("%w: OfPeak %g of the peak %.0f/s is %d readings in a %s step; at most %d: give a shorter Duration", ErrOptions, f, peak.FinalizedPerS, n, o.Duration, MaxStepReadings)
 			}
 			if _, err := nw.runStepWith(ctx, tr, o, "of-peak", rate, f, record); err != nil {
-				return finish(res, peak, nil), err
+				return finish(res, peak, lat), err
 			}
 		}
 	}
-	if o.SkipHalfPeak || peak == nil || peak.FinalizedPerS < 2 {
-		return finish(res, peak, peak), nil
-	}
-	half, err := runStep("half-peak", int(peak.FinalizedPerS/2))
-	if err != nil {
-		return finish(res, peak, nil), err
-	}
-	return finish(res, peak, half), nil
+	return finish(res, peak, lat), nil
 }
 
 // stepReadings is the number of readings a step at rate for d submits.

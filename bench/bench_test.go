@@ -168,28 +168,29 @@ func TestRun(t *testing.T) {
 }
 
 // TestRunWarmupAndOfPeak: a warmup step runs first at the first rate and
-// counts toward no figure; the of-peak steps run after the others at
-// their multiple of the peak those found, which they do not change.
+// counts toward no figure; the half-peak step follows the measured ones,
+// and the of-peak steps run last at their multiple of the peak those
+// found, which they do not change.
 func TestRunWarmupAndOfPeak(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a network")
 	}
 	res, err := Run(context.Background(), Options{
 		Validators: 1, Rates: []int{200}, Duration: time.Second, Devices: 10, Warmup: 500 * time.Millisecond,
-		OfPeak: []float64{0.5}, SkipHalfPeak: true, VerifyDuration: 50 * time.Millisecond, Drain: 30 * time.Second,
+		OfPeak: []float64{0.5}, VerifyDuration: 50 * time.Millisecond, Drain: 30 * time.Second,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res.Steps) != 3 || res.Steps[0].Label != "warmup" || res.Steps[1].Label != "rate" || res.Steps[2].Label != "of-peak" {
+	if len(res.Steps) != 4 || res.Steps[0].Label != "warmup" || res.Steps[1].Label != "rate" || res.Steps[2].Label != "half-peak" || res.Steps[3].Label != "of-peak" {
 		t.Fatalf("steps %+v", res.Steps)
 	}
-	warm, rate, of := res.Steps[0], res.Steps[1], res.Steps[2]
+	warm, rate, half, of := res.Steps[0], res.Steps[1], res.Steps[2], res.Steps[3]
 	if warm.OfferedPerS != 200 || warm.Submitted != 100 || warm.OfPeak != 0 {
 		t.Errorf("warmup: %d/s offered, %d submitted, of-peak %v; want 200/s for half a second", warm.OfferedPerS, warm.Submitted, warm.OfPeak)
 	}
-	if res.FinalizedPerS != rate.FinalizedPerS || res.LatencyP50Ms != rate.LatencyP50Ms {
-		t.Errorf("headline %v/s p50 %v, want the rate step's %v/s p50 %v", res.FinalizedPerS, res.LatencyP50Ms, rate.FinalizedPerS, rate.LatencyP50Ms)
+	if res.FinalizedPerS != rate.FinalizedPerS || res.LatencyP50Ms != half.LatencyP50Ms || res.LatencyAtPerS != half.OfferedPerS {
+		t.Errorf("headline %v/s, p50 %v at %d/s; want the rate step's %v/s and the half-peak step's p50 %v at %d/s", res.FinalizedPerS, res.LatencyP50Ms, res.LatencyAtPerS, rate.FinalizedPerS, half.LatencyP50Ms, half.OfferedPerS)
 	}
 	if want := int(math.Round(0.5 * rate.FinalizedPerS)); of.OfPeak != 0.5 || of.OfferedPerS != want || of.Finalized != of.Submitted {
 		t.Errorf("of-peak step: ×%v, %d/s offered (want %d), %d of %d final", of.OfPeak, of.OfferedPerS, want, of.Finalized, of.Submitted)

@@ -67,7 +67,8 @@
 // zero, and says little of what a running network does at that rate.
 // Options.Warmup runs a step of that length at the first rate before the
 // measured ones ("warmup", counted in no figure). Options.OfPeak runs,
-// after the other steps, steps at multiples of the peak they found
+// after the other steps (the half-peak step included, so that it does
+// not start on their backlog), steps at multiples of the peak they found
 // ("of-peak", Step.OfPeak; 0.8, 2, 4 are issue 16's 80%, 2× and 4×), on
 // the network they warmed; they change no headline figure. With
 // Options.Binary two builds' nodes can be measured with one bench client

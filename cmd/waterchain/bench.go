@@ -55,8 +55,9 @@ bounds what the network can finalize; ratio is the fraction of it reached.
 
 --warmup D runs a step of D at the first rate before the measured ones,
 so that they start on a warm network (admission window and finalized-rate
-estimate grown). --of-peak 0.8,2,4 adds, after the other steps, steps at
-those multiples of the peak they found, on the network they warmed.
+estimate grown). --of-peak 0.8,2,4 adds, after the other steps (the
+half-peak step included), steps at those multiples of the peak they
+found, on the network they warmed.
 
 Without --rates the offered rate doubles from --start-rate while the network
 keeps up (90% finalized, p99 under --max-p99); a last step at half the peak
