@@ -10,9 +10,9 @@ import (
 )
 
 // Entries are stored in chunks (schema 5): the entries of a block, in
-// block order, entriesPerChunk to a key, e<lane><height:8><chunk:4>, the
+// block order, EntriesPerChunk to a key, e<lane><height:8><chunk:4>, the
 // last chunk holding the rest. Entry i of a block is entry i mod
-// entriesPerChunk of chunk i / entriesPerChunk. A chunk is
+// EntriesPerChunk of chunk i / EntriesPerChunk. A chunk is
 //
 //	format (1 byte, chunkV1)  count (uvarint)  count × length (uvarint)  the entries' canonical bytes
 //
@@ -20,7 +20,9 @@ import (
 // decoding its neighbours, and a block is one prefix scan, as with one
 // key per entry, for a sixteenth of the entry keys badger inserts.
 const (
-	entriesPerChunk = 16
+	// EntriesPerChunk is how many entries one chunk key holds: entry i of a
+	// block is in chunk i / EntriesPerChunk.
+	EntriesPerChunk = 16
 	chunkV1         = 0x01
 )
 
@@ -30,16 +32,16 @@ var errChunk = errors.New("bad entries chunk")
 
 // chunkOf returns the chunk of an entry index and its place in it.
 func chunkOf(index uint32) (chunk uint32, at int) {
-	return index / entriesPerChunk, int(index % entriesPerChunk)
+	return index / EntriesPerChunk, int(index % EntriesPerChunk)
 }
 
 // chunkLen is the number of entries of chunk c of a block of n entries.
 func chunkLen(n, c uint32) int {
-	first := uint64(c) * entriesPerChunk
+	first := uint64(c) * EntriesPerChunk
 	if first >= uint64(n) {
 		return 0
 	}
-	return int(min(uint64(n)-first, entriesPerChunk))
+	return int(min(uint64(n)-first, EntriesPerChunk))
 }
 
 // chunkKey is the key of chunk c of the block of lane at height.
@@ -85,14 +87,14 @@ func putChunks(batch Batch, lane chain.Lane, height uint64, encs [][]byte) {
 		return
 	}
 	size := 0
-	for c := 0; c < len(encs); c += entriesPerChunk {
-		size += chunkSize(encs[c:min(c+entriesPerChunk, len(encs))])
+	for c := 0; c < len(encs); c += EntriesPerChunk {
+		size += chunkSize(encs[c:min(c+EntriesPerChunk, len(encs))])
 	}
 	buf := make([]byte, 0, size)
-	for c := 0; c < len(encs); c += entriesPerChunk {
+	for c := 0; c < len(encs); c += EntriesPerChunk {
 		start := len(buf)
-		buf = appendChunk(buf, encs[c:min(c+entriesPerChunk, len(encs))])
-		batch.Set(chunkKey(lane, height, uint32(c/entriesPerChunk)), buf[start:len(buf):len(buf)])
+		buf = appendChunk(buf, encs[c:min(c+EntriesPerChunk, len(encs))])
+		batch.Set(chunkKey(lane, height, uint32(c/EntriesPerChunk)), buf[start:len(buf):len(buf)])
 	}
 }
 
@@ -103,7 +105,7 @@ func chunkEntries(key, v []byte, want int) ([][]byte, error) {
 		return nil, corrupt(key, "not an entries chunk (%d bytes)", len(v))
 	}
 	r := &recordReader{b: v[1:], kind: errChunk}
-	n := int(r.uvarint("entry count", entriesPerChunk))
+	n := int(r.uvarint("entry count", EntriesPerChunk))
 	if r.err == nil && n == 0 {
 		r.fail("no entries")
 	}
@@ -137,7 +139,7 @@ func chunkEntry(key, v []byte, at int) ([]byte, error) {
 		return nil, corrupt(key, "not an entries chunk (%d bytes)", len(v))
 	}
 	r := &recordReader{b: v[1:], kind: errChunk}
-	n := int(r.uvarint("entry count", entriesPerChunk))
+	n := int(r.uvarint("entry count", EntriesPerChunk))
 	if r.err == nil && at >= n {
 		r.fail("holds %d entries, entry %d is asked for", n, at)
 	}
@@ -204,7 +206,7 @@ func (s *Store) blockEntries(lane chain.Lane, height uint64, n uint32, fn func(i
 			return err
 		}
 		for i, e := range entries {
-			if err := fn(next*entriesPerChunk+uint32(i), k, e); err != nil {
+			if err := fn(next*EntriesPerChunk+uint32(i), k, e); err != nil {
 				return err
 			}
 		}

@@ -129,7 +129,7 @@ func FuzzDecodeStoredRecords(f *testing.F) {
 			t.Fatal("accepted an invalid transaction")
 		}
 		ckey := chunkKey(chain.LaneData, 7, 0)
-		for want := 0; want <= entriesPerChunk+1; want++ {
+		for want := 0; want <= EntriesPerChunk+1; want++ {
 			es, err := chunkEntries(ckey, data, want)
 			if isCorrupt(t, "chunk", err) {
 				continue
@@ -143,7 +143,7 @@ func FuzzDecodeStoredRecords(f *testing.F) {
 				}
 			}
 		}
-		for at := 0; at <= entriesPerChunk; at++ {
+		for at := 0; at <= EntriesPerChunk; at++ {
 			if e, err := chunkEntry(ckey, data, at); !isCorrupt(t, "chunk entry", err) && len(e) > len(data) {
 				t.Fatalf("entry %d of %d bytes from %d", at, len(e), len(data))
 			}

@@ -294,11 +294,11 @@ func migrateEntryChunks(kv KV) error {
 			return
 		}
 		lane, height := chain.Lane(cur[1]), binary.BigEndian.Uint64(cur[2:])
-		for c := 0; c*entriesPerChunk < len(entries); c++ {
-			chunk := entries[c*entriesPerChunk : min((c+1)*entriesPerChunk, len(entries))]
+		for c := 0; c*EntriesPerChunk < len(entries); c++ {
+			chunk := entries[c*EntriesPerChunk : min((c+1)*EntriesPerChunk, len(entries))]
 			mb.set(chunkKey(lane, height, uint32(c)), appendChunk(make([]byte, 0, chunkSize(chunk)), chunk))
 		}
-		for i := (len(entries) + entriesPerChunk - 1) / entriesPerChunk; i < len(entries); i++ {
+		for i := (len(entries) + EntriesPerChunk - 1) / EntriesPerChunk; i < len(entries); i++ {
 			mb.delete(entryKey(lane, height, uint32(i)))
 		}
 		mb.boundary()

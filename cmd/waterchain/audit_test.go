@@ -60,8 +60,8 @@ func auditedHome(t *testing.T) (dir string, g *genesis.Genesis) {
 	return dir, g
 }
 
-// flipEntry damages one byte of reading index of data block height in the
-// home's store.
+// flipEntry damages one byte of the entries chunk holding reading index
+// of data block height in the home's store (a byte of its last entry).
 func flipEntry(t *testing.T, dir string, height uint64, index uint32) {
 	t.Helper()
 	kv, err := store.OpenBadger(filepath.Join(dir, home.DataDirName), store.BadgerOptions{Logger: quietLog, MemTableSize: store.MinMemTableSize})
@@ -69,7 +69,7 @@ func flipEntry(t *testing.T, dir string, height uint64, index uint32) {
 		t.Fatal(err)
 	}
 	defer kv.Close()
-	key := binary.BigEndian.AppendUint32(binary.BigEndian.AppendUint64([]byte{'e', byte(chain.LaneData)}, height), index)
+	key := binary.BigEndian.AppendUint32(binary.BigEndian.AppendUint64([]byte{'e', byte(chain.LaneData)}, height), index/store.EntriesPerChunk)
 	v, err := kv.Get(key)
 	if err != nil {
 		t.Fatal(err)

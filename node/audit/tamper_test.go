@@ -22,8 +22,10 @@ func laneHeightKey(prefix byte, lane chain.Lane, height uint64) []byte {
 
 // headerKey is the block record: header and certificate (schema 4).
 func headerKey(lane chain.Lane, height uint64) []byte { return laneHeightKey('h', lane, height) }
+
+// entryKey is the key of the entries chunk holding entry i (schema 5).
 func entryKey(lane chain.Lane, height uint64, i uint32) []byte {
-	return binary.BigEndian.AppendUint32(laneHeightKey('e', lane, height), i)
+	return binary.BigEndian.AppendUint32(laneHeightKey('e', lane, height), i/store.EntriesPerChunk)
 }
 func blockHashKey(h chain.Hash, lane chain.Lane, height uint64) []byte {
 	return binary.BigEndian.AppendUint64(append(append([]byte{'b'}, h[:8]...), byte(lane)), height)
