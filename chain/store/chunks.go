@@ -266,7 +266,7 @@ func (s *Store) EncodedBlock(lane chain.Lane, height uint64) ([]byte, error) {
 			field = 0x03
 		}
 		out = append(out, field)
-		out = appendCBORHead(out, 0x80, uint64(h.NumEntries))
+		out = chain.AppendCBORHead(out, 4, uint64(h.NumEntries)) // an array
 		err = s.blockEntries(lane, height, h.NumEntries, func(_ uint32, _, e []byte) error {
 			spans = append(spans, [2]int{len(out), len(out) + len(e)})
 			out = append(out, e...)
@@ -296,20 +296,4 @@ func checkEntriesRoot(lane chain.Lane, height uint64, h *chain.Header, leaves []
 		return fmt.Errorf("%w: %w", corrupt(entriesPrefix(lane, height), "the entries of %s/%d hash to %s, the header commits to %s", lane, height, root, h.EntriesRoot), chain.ErrInvalid)
 	}
 	return nil
-}
-
-// appendCBORHead appends the head of a CBOR item of major type major
-// (its top three bits) and argument n.
-func appendCBORHead(b []byte, major byte, n uint64) []byte {
-	switch {
-	case n < 24:
-		return append(b, major|byte(n))
-	case n <= 0xff:
-		return append(b, major|24, byte(n))
-	case n <= 0xffff:
-		return binary.BigEndian.AppendUint16(append(b, major|25), uint16(n))
-	case n <= 0xffffffff:
-		return binary.BigEndian.AppendUint32(append(b, major|26), uint32(n))
-	}
-	return binary.BigEndian.AppendUint64(append(b, major|27), n)
 }
