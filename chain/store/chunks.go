@@ -229,17 +229,9 @@ func (s *Store) blockEntries(lane chain.Lane, height uint64, n uint32, fn func(i
 // certificate from the block record and checks the entries against the
 // header's entries root, so damage is reported, never served.
 func (s *Store) EncodedBlock(lane chain.Lane, height uint64) ([]byte, error) {
-	key, rec, err := s.record(lane, height)
+	key, h, cert, err := s.headerAndCert(lane, height)
 	if err != nil {
 		return nil, err
-	}
-	h, err := s.headerOf(key, rec, lane, height)
-	if err != nil {
-		return nil, err
-	}
-	cert, err := rec.cert(key, lane, height, s.shared.value)
-	if err != nil {
-		return nil, recordErr(lane, height, err)
 	}
 	hb, err := chain.Encode(&h)
 	if err != nil {
