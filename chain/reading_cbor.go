@@ -23,11 +23,11 @@ func (r *Reading) appendCBOR(dst []byte, withSig bool) []byte {
 	if dst == nil {
 		dst = make([]byte, 0, 200)
 	}
-	dst = appendCBORHead(dst, cborMap, fields)
+	dst = AppendCBORHead(dst, cborMap, fields)
 	dst = append(dst, 1)
 	dst = appendCBORBytes(dst, r.Device[:])
 	dst = append(dst, 2)
-	dst = appendCBORHead(dst, cborUint, r.Seq)
+	dst = AppendCBORHead(dst, cborUint, r.Seq)
 	// Keys 3 to 10: the time and the measures, all integers.
 	for i, v := range [...]int64{int64(r.Time), r.FlowRate, r.Volume, r.VolumeTotal,
 		r.Conductivity, r.SuspendedSolids, r.Absorbance, r.Turbidity} {
@@ -53,9 +53,11 @@ const (
 	cborMap   = 5
 )
 
-// appendCBORHead appends the shortest head of major type major and
-// argument v.
-func appendCBORHead(dst []byte, major byte, v uint64) []byte {
+// AppendCBORHead appends the shortest (canonical) head of a CBOR item of
+// major type major (0 to 7: 4 is an array, 5 a map) and argument v: for
+// an array or a map, its number of items. The store and block sync use it
+// to assemble encodings from items already encoded.
+func AppendCBORHead(dst []byte, major byte, v uint64) []byte {
 	m := major << 5
 	switch {
 	case v < 24:
@@ -72,11 +74,11 @@ func appendCBORHead(dst []byte, major byte, v uint64) []byte {
 
 func appendCBORInt(dst []byte, v int64) []byte {
 	if v >= 0 {
-		return appendCBORHead(dst, cborUint, uint64(v))
+		return AppendCBORHead(dst, cborUint, uint64(v))
 	}
-	return appendCBORHead(dst, cborNeg, uint64(^v)) // -1-v
+	return AppendCBORHead(dst, cborNeg, uint64(^v)) // -1-v
 }
 
 func appendCBORBytes(dst, b []byte) []byte {
-	return append(appendCBORHead(dst, cborBytes, uint64(len(b))), b...)
+	return append(AppendCBORHead(dst, cborBytes, uint64(len(b))), b...)
 }

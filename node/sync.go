@@ -125,28 +125,11 @@ func encodeSyncBlocks(raws [][]byte) []byte {
 		return chain.MustEncode(&syncBlocksResp{})
 	}
 	out = append(out, 0xa1, 0x01)
-	out = appendCBORArrayHead(out, uint64(len(raws)))
+	out = chain.AppendCBORHead(out, 4, uint64(len(raws))) // an array
 	for _, r := range raws {
 		out = append(out, r...)
 	}
 	return out
-}
-
-// appendCBORArrayHead appends the head of a CBOR array of n items (major
-// type 4, shortest form).
-func appendCBORArrayHead(out []byte, n uint64) []byte {
-	const major = 4 << 5
-	switch {
-	case n < 24:
-		return append(out, major|byte(n))
-	case n <= 0xff:
-		return append(out, major|24, byte(n))
-	case n <= 0xffff:
-		return append(out, major|25, byte(n>>8), byte(n))
-	case n <= 0xffffffff:
-		return append(out, major|26, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
-	}
-	return append(out, major|27, byte(n>>56), byte(n>>48), byte(n>>40), byte(n>>32), byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
 }
 
 // peerHead is a peer and the heads it reported.

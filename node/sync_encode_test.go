@@ -57,15 +57,3 @@ func TestEncodeSyncBlocksIsTheAnswersEncoding(t *testing.T) {
 		})
 	}
 }
-
-// appendCBORArrayHead writes the head the canonical encoder writes, at
-// every size boundary.
-func TestAppendCBORArrayHead(t *testing.T) {
-	for _, n := range []int{0, 1, 23, 24, 255, 256, 65535, 65536} {
-		enc := chain.MustEncode(make([]bool, n))
-		want := enc[:len(enc)-n]
-		if got := appendCBORArrayHead(nil, uint64(n)); !bytes.Equal(got, want) {
-			t.Errorf("head of %d items: % x, want % x", n, got, want)
-		}
-	}
-}

@@ -229,17 +229,9 @@ func (s *Store) blockEntries(lane chain.Lane, height uint64, n uint32, fn func(i
 // certificate from the block record and checks the entries against the
 // header's entries root, so damage is reported, never served.
 func (s *Store) EncodedBlock(lane chain.Lane, height uint64) ([]byte, error) {
-	key, rec, err := s.record(lane, height)
+	key, h, cert, err := s.headerAndCert(lane, height)
 	if err != nil {
 		return nil, err
-	}
-	h, err := s.headerOf(key, rec, lane, height)
-	if err != nil {
-		return nil, err
-	}
-	cert, err := rec.cert(key, lane, height, s.shared.value)
-	if err != nil {
-		return nil, recordErr(lane, height, err)
 	}
 	hb, err := chain.Encode(&h)
 	if err != nil {
@@ -266,7 +258,7 @@ func (s *Store) EncodedBlock(lane chain.Lane, height uint64) ([]byte, error) {
 			field = 0x03
 		}
 		out = append(out, field)
-		out = appendCBORHead(out, 0x80, uint64(h.NumEntries))
+		out = chain.AppendCBORHead(out, 4, uint64(h.NumEntries)) // an array
 		err = s.blockEntries(lane, height, h.NumEntries, func(_ uint32, _, e []byte) error {
 			spans = append(spans, [2]int{len(out), len(out) + len(e)})
 			out = append(out, e...)
@@ -296,20 +288,4 @@ func checkEntriesRoot(lane chain.Lane, height uint64, h *chain.Header, leaves []
 		return fmt.Errorf("%w: %w", corrupt(entriesPrefix(lane, height), "the entries of %s/%d hash to %s, the header commits to %s", lane, height, root, h.EntriesRoot), chain.ErrInvalid)
 	}
 	return nil
-}
-
-// appendCBORHead appends the head of a CBOR item of major type major
-// (its top three bits) and argument n.
-func appendCBORHead(b []byte, major byte, n uint64) []byte {
-	switch {
-	case n < 24:
-		return append(b, major|byte(n))
-	case n <= 0xff:
-		return append(b, major|24, byte(n))
-	case n <= 0xffff:
-		return binary.BigEndian.AppendUint16(append(b, major|25), uint16(n))
-	case n <= 0xffffffff:
-		return binary.BigEndian.AppendUint32(append(b, major|26), uint32(n))
-	}
-	return binary.BigEndian.AppendUint64(append(b, major|27), n)
 }

@@ -112,22 +112,30 @@ func (s *Store) Cert(lane chain.Lane, height uint64) (*chain.Certificate, error)
 	return c, recordErr(lane, height, err)
 }
 
+// headerAndCert rebuilds the header and certificate of the committed
+// block of lane at height from its record (key is the record's key).
+// headerOf checks that the header hashes to the hash the record holds,
+// which is the certificate's block hash.
+func (s *Store) headerAndCert(lane chain.Lane, height uint64) (key []byte, h chain.Header, cert *chain.Certificate, err error) {
+	key, rec, err := s.record(lane, height)
+	if err != nil {
+		return nil, chain.Header{}, nil, err
+	}
+	if h, err = s.headerOf(key, rec, lane, height); err != nil {
+		return nil, chain.Header{}, nil, err
+	}
+	if cert, err = rec.cert(key, lane, height, s.shared.value); err != nil {
+		return nil, chain.Header{}, nil, recordErr(lane, height, err)
+	}
+	return key, h, cert, nil
+}
+
 // Block returns the committed block of lane at height with its entries and
 // certificate. It checks the entries against the header's entries root.
 func (s *Store) Block(lane chain.Lane, height uint64) (*chain.Block, error) {
-	key, rec, err := s.record(lane, height)
+	_, h, cert, err := s.headerAndCert(lane, height)
 	if err != nil {
 		return nil, err
-	}
-	// headerOf checks that the header hashes to the hash the record
-	// holds, which is the certificate's block hash.
-	h, err := s.headerOf(key, rec, lane, height)
-	if err != nil {
-		return nil, err
-	}
-	cert, err := rec.cert(key, lane, height, s.shared.value)
-	if err != nil {
-		return nil, recordErr(lane, height, err)
 	}
 	b := &chain.Block{Header: h, Cert: cert}
 	if h.NumEntries > 0 {
