@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -129,7 +130,7 @@ func TestAlertCheckpointRestart(t *testing.T) {
 			withStore(tc.damage)
 			n = tn.start(0)
 			tn.nodes[0] = n
-			if got := ids(n); !equalHashes(got, wantIDs) {
+			if got := ids(n); !slices.Equal(got, wantIDs) {
 				t.Fatalf("after the restart: %d alerts %v, before %d %v", len(got), got, len(wantIDs), wantIDs)
 			}
 			if !bytes.Equal(snap(n), wantSnap) {
@@ -154,18 +155,6 @@ func TestAlertCheckpointRestart(t *testing.T) {
 	} else if err != nil && !errors.Is(err, ErrAlertCheckpoint) {
 		t.Fatalf("checkpoint above the head: %v, want ErrAlertCheckpoint", err)
 	}
-}
-
-func equalHashes(a, b []chain.Hash) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // checkpointEvery makes the nodes of a test write an alert checkpoint

@@ -6,7 +6,6 @@ import (
 
 	"github.com/waterchain/waterchain/chain"
 	"github.com/waterchain/waterchain/chain/state"
-	"github.com/waterchain/waterchain/node/home"
 )
 
 // TestEquivocationIsRecorded gossips evidence of a validator's double vote
@@ -18,14 +17,7 @@ func TestEquivocationIsRecorded(t *testing.T) {
 		t.Skip("network test")
 	}
 	tn := startTestNet(t, 4, 0, 0)
-	h, err := home.Open(tn.nw.Nodes[3].Home)
-	if err != nil {
-		t.Fatal(err)
-	}
-	offender, err := h.LoadNodeKey()
-	if err != nil {
-		t.Fatal(err)
-	}
+	offender := nodeKey(t, tn.nw.Nodes[3].Home)
 	vote := func(block string) *chain.Vote {
 		v := &chain.Vote{Type: chain.Prevote, Lane: chain.LaneData, Height: 3, Round: 0, BlockHash: chain.HashBytes([]byte(block)), Validator: offender.Public()}
 		v.Sign(tn.nodes[0].ChainID(), offender)

@@ -161,14 +161,7 @@ func buildSyncChainWith(t testing.TB, nw *home.Network, blocks int, fault func(h
 		if nn.Role != genesis.RoleValidator {
 			continue
 		}
-		h, err := home.Open(nn.Home)
-		if err != nil {
-			t.Fatal(err)
-		}
-		k, err := h.LoadNodeKey()
-		if err != nil {
-			t.Fatal(err)
-		}
+		k := nodeKey(t, nn.Home)
 		vkeys[k.Public()] = k
 	}
 	devices := make([]*chain.PrivateKey, len(nw.Devices))

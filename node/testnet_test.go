@@ -291,3 +291,17 @@ func (tn *testNet) deviceKey(i int) *chain.PrivateKey {
 	}
 	return k
 }
+
+// nodeKey is the node key kept in the home directory dir.
+func nodeKey(t testing.TB, dir string) *chain.PrivateKey {
+	t.Helper()
+	h, err := home.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := h.LoadNodeKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}

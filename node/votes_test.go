@@ -9,7 +9,6 @@ import (
 	"github.com/waterchain/waterchain/chain"
 	"github.com/waterchain/waterchain/consensus"
 	"github.com/waterchain/waterchain/node/config"
-	"github.com/waterchain/waterchain/node/home"
 	"github.com/waterchain/waterchain/p2p"
 )
 
@@ -21,15 +20,7 @@ func TestDirectVoteDoor(t *testing.T) {
 	nw, n, d := txEngineOnly(t)
 	var peers []*chain.PrivateKey
 	for _, nn := range nw.Nodes[1:] {
-		h, err := home.Open(nn.Home)
-		if err != nil {
-			t.Fatal(err)
-		}
-		k, err := h.LoadNodeKey()
-		if err != nil {
-			t.Fatal(err)
-		}
-		peers = append(peers, k)
+		peers = append(peers, nodeKey(t, nn.Home))
 	}
 	vote := func(k *chain.PrivateKey, height uint64) *chain.Vote {
 		v := &chain.Vote{Type: chain.Prevote, Lane: chain.LaneTx, Height: height, Validator: k.Public()}

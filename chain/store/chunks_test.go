@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -196,7 +197,7 @@ func TestEntryChunks(t *testing.T) {
 				}); err != nil {
 					t.Fatal(err)
 				}
-				if !slicesEqual(sizes, tc.sizes) {
+				if !slices.Equal(sizes, tc.sizes) {
 					t.Fatalf("%s/%d is stored in chunks of %v, want %v", tc.lane, tc.height, sizes, tc.sizes)
 				}
 			}
@@ -204,18 +205,6 @@ func TestEntryChunks(t *testing.T) {
 			checkChunkScenario(t, s, sc)
 		})
 	}
-}
-
-func slicesEqual(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // TestEncodedBlockNotFound: a block above the head is not found; an
