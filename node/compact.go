@@ -119,9 +119,10 @@ func (c *compactProposal) proposal(rs []*chain.Reading) *chain.Proposal {
 }
 
 // checkRoot reports whether readings rs are the ones c's header commits
-// to. Every rs[i] must hash to c.Entries[i] (rebuilt by hash), so only the
-// root of the named hashes needs computing: a leaf is a reading's
-// canonical encoding, and its hash is the entry hash.
+// to. Every rs[i] was found by its hash c.Entries[i], so no reading is
+// checked one by one: the root alone decides. It is computed from the
+// readings' encodings, since an RFC 6962 leaf hash (chain.LeafHash) is not
+// the reading's hash.
 func (c *compactProposal) checkRoot(rs []*chain.Reading) error {
 	b := chain.Block{Header: c.Header, Readings: rs}
 	if root := b.ComputeEntriesRoot(); root != c.Header.EntriesRoot {
