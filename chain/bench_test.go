@@ -68,3 +68,25 @@ func BenchmarkMerkleRoot(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkEntriesRoot is a data block's entries root, which every node
+// computes for each block it receives (Block.ValidateBasic, and a compact
+// proposal's root check).
+func BenchmarkEntriesRoot(b *testing.B) {
+	blk := &Block{Header: Header{Lane: LaneData}}
+	for i := range 1000 {
+		blk.Readings = append(blk.Readings, validReading(b, uint64(i+1)))
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = blk.ComputeEntriesRoot()
+	}
+}
+
+func BenchmarkReadingHash(b *testing.B) {
+	r := validReading(b, 1)
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = r.Hash()
+	}
+}

@@ -1,6 +1,7 @@
 package chain
 
 import (
+	"crypto/sha256"
 	"fmt"
 )
 
@@ -45,8 +46,24 @@ func (b *Block) NumEntries() int {
 	return len(b.Txs)
 }
 
-// ComputeEntriesRoot is the RFC 6962 root of the block's entries.
-func (b *Block) ComputeEntriesRoot() Hash { return MerkleRoot(b.Leaves()) }
+// ComputeEntriesRoot is the RFC 6962 root of the block's entries: the
+// root of Leaves, with each entry encoded in turn into one buffer.
+func (b *Block) ComputeEntriesRoot() Hash {
+	var t rootBuilder
+	if b.Header.Lane == LaneData {
+		buf := make([]byte, 0, 256)
+		for _, r := range b.Readings {
+			// The leaf hash prefix, then the reading's encoding after it.
+			buf = r.appendCBOR(append(buf[:0], rfc6962LeafPrefix), true)
+			t.addLeafHash(sha256.Sum256(buf))
+		}
+		return t.root()
+	}
+	for _, tx := range b.Txs {
+		t.add(tx.Encode())
+	}
+	return t.root()
+}
 
 // ValidateBasic checks the header, that entries belong to the lane, that
 // their count and root match the header, and each entry's fields. It does

@@ -2,7 +2,7 @@ package chain
 
 import (
 	"crypto"
-	_ "crypto/sha256" // registers SHA-256 for the RFC 6962 hasher
+	"crypto/sha256" // also registers SHA-256 for the RFC 6962 hasher
 	"fmt"
 
 	"github.com/transparency-dev/merkle/compact"
@@ -13,6 +13,9 @@ import (
 // Entries roots and inclusion proofs follow RFC 6962 (the Certificate
 // Transparency Merkle tree): leaf hash SHA-256(0x00 || leaf), node hash
 // SHA-256(0x01 || left || right), empty root SHA-256("").
+
+// rfc6962LeafPrefix starts the bytes an RFC 6962 leaf hash is taken of.
+const rfc6962LeafPrefix = rfc6962.RFC6962LeafHashPrefix
 
 var (
 	hasher       = rfc6962.New(crypto.SHA256)
@@ -28,23 +31,65 @@ func LeafHash(leaf []byte) Hash {
 
 // MerkleRoot is the RFC 6962 root of leaves in order.
 func MerkleRoot(leaves [][]byte) Hash {
-	if len(leaves) == 0 {
-		var h Hash
-		copy(h[:], hasher.EmptyRoot())
-		return h
-	}
-	r := rangeFactory.NewEmptyRange(0)
+	var t rootBuilder
 	for _, l := range leaves {
-		if err := r.Append(hasher.HashLeaf(l), nil); err != nil {
-			panic(fmt.Sprintf("chain: merkle append: %v", err)) // cannot happen for a range starting at 0
-		}
+		t.add(l)
 	}
-	root, err := r.GetRootHash(nil)
-	if err != nil {
-		panic(fmt.Sprintf("chain: merkle root: %v", err))
+	return t.root()
+}
+
+// rootBuilder computes an RFC 6962 root one leaf at a time, in O(log n)
+// space and without allocating: every node checks each block's entries
+// root, over thousands of readings, and the general compact range
+// allocated each leaf's and node's hash. TestMerkleRootMatchesRFC6962 and
+// TestRootBuilderMatchesCompactRange hold it to the RFC and to that
+// library.
+//
+// perfect[i] is the root of the i-th perfect subtree from the left; with n
+// leaves added there is one for each bit set in n, largest first, so
+// adding a leaf merges the trailing ones as a binary counter carries.
+type rootBuilder struct {
+	n       uint64
+	perfect [64]Hash
+	depth   int    // perfect subtrees held
+	buf     []byte // the prefixed leaf being hashed
+}
+
+// add appends a leaf (an entry's canonical encoding).
+func (t *rootBuilder) add(leaf []byte) {
+	t.buf = append(append(t.buf[:0], rfc6962.RFC6962LeafHashPrefix), leaf...)
+	t.addLeafHash(sha256.Sum256(t.buf))
+}
+
+// addLeafHash appends a leaf by its RFC 6962 leaf hash.
+func (t *rootBuilder) addLeafHash(h Hash) {
+	for c := t.n; c&1 == 1; c >>= 1 {
+		t.depth--
+		h = hashChildren(&t.perfect[t.depth], &h)
 	}
-	var h Hash
-	copy(h[:], root)
+	t.perfect[t.depth] = h
+	t.depth++
+	t.n++
+}
+
+// hashChildren is the RFC 6962 hash of an inner node.
+func hashChildren(left, right *Hash) Hash {
+	var b [1 + 2*len(Hash{})]byte
+	b[0] = rfc6962.RFC6962NodeHashPrefix
+	copy(b[1:], left[:])
+	copy(b[1+len(Hash{}):], right[:])
+	return sha256.Sum256(b[:])
+}
+
+// root is the root of the leaves added so far.
+func (t *rootBuilder) root() Hash {
+	if t.depth == 0 {
+		return sha256.Sum256(nil)
+	}
+	h := t.perfect[t.depth-1]
+	for i := t.depth - 2; i >= 0; i-- {
+		h = hashChildren(&t.perfect[i], &h)
+	}
 	return h
 }
 

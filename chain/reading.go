@@ -39,8 +39,15 @@ func (r *Reading) SigningBytes() []byte { return r.appendCBOR(nil, false) }
 // the Merkle leaf of r in its block.
 func (r *Reading) Encode() []byte { return r.appendCBOR(nil, true) }
 
+// AppendEncoding appends r's canonical encoding (Encode) to dst, for
+// callers that put many readings in one message.
+func (r *Reading) AppendEncoding(dst []byte) []byte { return r.appendCBOR(dst, true) }
+
 // Hash identifies r: SHA-256 of its canonical encoding.
-func (r *Reading) Hash() Hash { return HashBytes(r.Encode()) }
+func (r *Reading) Hash() Hash {
+	var buf [256]byte // a reading's encoding fits: no allocation
+	return HashBytes(r.appendCBOR(buf[:0], true))
+}
 
 // Sign sets r.Sig with the device key.
 func (r *Reading) Sign(chainID string, key *PrivateKey) {

@@ -176,7 +176,7 @@ func (n *Node) SubmitReadingsHashed(rs []*chain.Reading) ([]chain.Hash, []error)
 		n.noteSubmitted(acceptedHashes)
 		for start := 0; start < len(accepted); start += maxGossipReadings {
 			end := min(start+maxGossipReadings, len(accepted))
-			n.publish(n.topics.readings, chain.MustEncode(&wireReadings{Readings: accepted[start:end]}))
+			n.publish(n.topics.readings, encodeWireReadings(accepted[start:end], 0))
 		}
 		n.kick()
 	}

@@ -78,7 +78,7 @@ func (n *Node) regossipStale() {
 	rs := n.readings.Stale(time.Now().Add(-regossipAfter), regossipBudget)
 	for start := 0; start < len(rs); start += maxGossipReadings {
 		end := min(start+maxGossipReadings, len(rs))
-		n.publish(n.topics.readings, chain.MustEncode(&wireReadings{Readings: rs[start:end], Sent: n.sent.Add(1)}))
+		n.publish(n.topics.readings, encodeWireReadings(rs[start:end], n.sent.Add(1)))
 	}
 	if len(rs) > 0 {
 		n.metrics.readingsRegossiped.Add(float64(len(rs)))

@@ -45,3 +45,68 @@ func BenchmarkExecuteDataBlock(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/1000, "ns/reading")
 }
+
+// BenchmarkReadingCycle is what the state costs each reading on a node:
+// checked at the door (ReadingChecker, in gossip-sized batches), executed
+// in a block (ExecuteDataBlock) and the block's changes applied to the
+// committed Cache, with blocks of 1,000 readings from 1,000 devices (one
+// each, so every device's data record changed since its last reading, as
+// on the bench's network).
+func BenchmarkReadingCycle(b *testing.B) {
+	const devices = 1000
+	g := testGenesis()
+	var devs []*chain.PrivateKey
+	for i := range devices {
+		k := key(fmt.Sprintf("cycle-meter-%d", i))
+		devs = append(devs, k)
+		ind := &g.Industries[i%len(g.Industries)]
+		ind.Devices = append(ind.Devices, GenesisDevice{Key: k.Public()})
+	}
+	changes, err := GenesisChanges(g)
+	if err != nil {
+		b.Fatal(err)
+	}
+	c := NewCache()
+	c.Apply(changes)
+	const blocks = 8 // unsigned: the state does not look at signatures
+	readings := make([][]*chain.Reading, blocks)
+	blockTime := func(height int) chain.Time { return at(time.Hour + time.Duration(height)*time.Second) }
+	for s := range blocks {
+		for _, k := range devs {
+			rd := &chain.Reading{Device: k.Public(), Time: blockTime(s), Volume: 1000, Conductivity: 100, Sig: make([]byte, 64)}
+			readings[s] = append(readings[s], rd)
+		}
+	}
+	height := 0
+	b.ReportAllocs()
+	cpu0, cpuKnown := processCPU()
+	for b.Loop() {
+		rs := readings[height%blocks]
+		height++
+		for _, rd := range rs {
+			rd.Seq, rd.Time = uint64(height), blockTime(height)
+		}
+		for from := 0; from < len(rs); from += 100 {
+			chk, err := NewReadingChecker(c, 0, blockTime(height))
+			if err != nil {
+				b.Fatal(err)
+			}
+			for _, rd := range rs[from : from+100] {
+				if err := chk.Check(rd); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+		h := &chain.Header{ChainID: g.ChainID, Lane: chain.LaneData, Height: uint64(height), Time: blockTime(height), Anchor: chain.Anchor{Hash: someHash}}
+		changes, _, err := ExecuteDataBlock(c, h, rs)
+		if err != nil {
+			b.Fatal(err)
+		}
+		c.Apply(changes)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/devices, "ns/reading")
+	if cpu1, ok := processCPU(); ok && cpuKnown {
+		// All the process's threads, the garbage collector's included.
+		b.ReportMetric(float64((cpu1-cpu0).Nanoseconds())/float64(b.N)/devices, "cpu-ns/reading")
+	}
+}

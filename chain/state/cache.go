@@ -140,7 +140,8 @@ func (c *Cache) PendingRoot(prefix []byte, changes []Change) (chain.Hash, bool, 
 func (c *Cache) patch(t int, changes []Change) (*TreePatch, error) {
 	from, _ := c.span(laneNamespaces[t])
 	edits, err := LeafEdits(changes, func(key []byte) (int, bool) {
-		i := sort.SearchStrings(c.keys, string(key))
+		// Not sort.SearchStrings: its string(key) would be allocated.
+		i := sort.Search(len(c.keys), func(i int) bool { return c.keys[i] >= string(key) })
 		return i - from, i < len(c.keys) && c.keys[i] == string(key)
 	})
 	var patch *TreePatch

@@ -34,10 +34,17 @@ var memoTypes = map[reflect.Type]bool{
 
 // copyRecord copies src into dst, two records of one memoized type.
 func copyRecord(dst, src record) {
-	reflect.ValueOf(dst).Elem().Set(reflect.ValueOf(src).Elem())
-	if dd, ok := dst.(*DeviceData); ok {
-		dd.Gaps = slices.Clone(dd.Gaps)
+	// The two records read for every reading first, without reflection.
+	switch d := dst.(type) {
+	case *Device:
+		*d = *src.(*Device)
+		return
+	case *DeviceData:
+		*d = *src.(*DeviceData)
+		d.Gaps = slices.Clone(d.Gaps)
+		return
 	}
+	reflect.ValueOf(dst).Elem().Set(reflect.ValueOf(src).Elem())
 }
 
 // decodedMemo holds a Cache's decoded records.

@@ -37,7 +37,11 @@ const (
 func be64(n uint64) []byte { return binary.BigEndian.AppendUint64(nil, n) }
 
 func join(prefix string, parts ...[]byte) []byte {
-	k := []byte(prefix)
+	n := len(prefix)
+	for _, p := range parts {
+		n += len(p)
+	}
+	k := append(make([]byte, 0, n), prefix...) // one allocation: keys are made for every reading
 	for _, p := range parts {
 		k = append(k, p...)
 	}

@@ -453,6 +453,12 @@ func (e *EvidenceRecord) check() error {
 
 // decodeRecord decodes b into rec and checks it.
 func decodeRecord(b []byte, rec record) error {
+	if d, ok := rec.(*DeviceData); ok && decodeDeviceDataFast(b, d) {
+		if err := rec.check(); err != nil {
+			return fmt.Errorf("%w: %v", ErrCorruptState, err)
+		}
+		return nil
+	}
 	if err := chain.Decode(b, rec); err != nil {
 		return fmt.Errorf("%w: %T: %v", ErrCorruptState, rec, err)
 	}
@@ -529,5 +535,9 @@ func getRecord(r Reader, key []byte, rec record) (bool, error) {
 }
 
 func putRecord(o *overlay, key []byte, rec record) {
+	if d, ok := rec.(*DeviceData); ok { // written for every device with readings
+		o.set(key, d.appendCBOR(make([]byte, 0, 32+12*len(d.Gaps))))
+		return
+	}
 	o.set(key, chain.MustEncode(rec))
 }
