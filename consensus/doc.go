@@ -14,7 +14,11 @@
 //     (lines 22, 28, 36, 44), the timeouts (lines 34, 47, 57, 61, 65), the
 //     decision on a quorum ⌊2n/3⌋+1 of precommits (line 49) and the skip to
 //     a higher round on f+1 validators seen in it (line 55). Timeouts grow
-//     linearly: base + round·delta (Timeouts, TimeoutsFromParams).
+//     linearly: base + round·delta (Timeouts, TimeoutsFromParams). The
+//     paper's valid(v) is instant; here the driver validates a block
+//     while the round runs, so a propose timeout that expires while the
+//     round's proposal has arrived and waits only for that verdict is set
+//     once more (line 57) instead of prevoting nil at once.
 //   - WAL, FileWAL (OpenWAL) and MemWAL: the durable record of the
 //     engine's own signatures and the last-signed guard.
 //   - Equivocation detection: two conflicting votes or proposals from one
