@@ -173,10 +173,14 @@ type byzSeen struct {
 }
 
 type sim struct {
-	t       testing.TB
-	seed    uint64
-	p       simParams
-	rng     *rand.Rand
+	t    testing.TB
+	seed uint64
+	p    simParams
+	rng  *rand.Rand
+	// slow draws which validations outlast the propose timeout, from its
+	// own generator so that rng's draws (and with them every other
+	// choice of a seed) stay as they were.
+	slow    *rand.Rand
 	now     time.Duration
 	seq     uint64
 	queue   eventQueue
@@ -212,7 +216,7 @@ const (
 
 func newSim(t testing.TB, seed uint64, p simParams, tracing bool) *sim {
 	s := &sim{
-		t: t, seed: seed, p: p, rng: rand.New(rand.NewPCG(seed, 0x5eed)), byz: -1, tracing: tracing,
+		t: t, seed: seed, p: p, rng: rand.New(rand.NewPCG(seed, 0x5eed)), slow: rand.New(rand.NewPCG(seed, 0x510e)), byz: -1, tracing: tracing,
 		final: map[uint64]*chain.Block{}, proposed: map[chain.Hash]bool{}, honestSig: map[signer]chain.Hash{},
 		certOK: map[chain.Hash]bool{}, byzAlt: map[hrs]Message{},
 		byzDelivered: map[int]map[signer]byzSeen{}, mustDetect: map[int]map[signer]bool{}, detected: map[int]map[signer]bool{},
@@ -585,6 +589,11 @@ func (s *sim) dispatch(nd *simNode, rd Ready) {
 	}
 	for _, b := range rd.Validate {
 		d := time.Duration(s.rng.IntN(20)) * time.Millisecond
+		if s.slow.IntN(8) == 0 {
+			// A loaded driver: the verdict may come after the propose
+			// timeout, within the engine's one extension or after it.
+			d += time.Duration(s.slow.Int64N(int64(3 * testTimeouts.Propose)))
+		}
 		s.schedule(&simEvent{at: s.now + d, kind: evValidated, node: nd.id, inc: nd.inc, hash: b.Hash(), ok: s.validFor(nd, b)})
 	}
 	if r := rd.Propose; r != nil {
