@@ -122,7 +122,7 @@
 // sim_test.go is a deterministic network simulator (virtual clock, seeded
 // math/rand/v2): 4, 7, 10, 16 and 31 validators (the last two with few
 // seeds by default, since a run costs n²), loss, duplication, delay and
-// reordering, partitions that heal, crashes (some between the WAL write and
+// reordering, validations that outlast the propose timeout (one in 8), partitions that heal, crashes (some between the WAL write and
 // the send) and restarts from the WAL. It checks agreement, validity,
 // liveness after the heal, that no honest validator signs conflicting
 // messages, and that equivocation is caught as evidence. Most Byzantine
