@@ -607,7 +607,7 @@ func (e *Engine) Timeout(t Timer) error {
 // propose timeout was not yet extended for it.
 func (e *Engine) validationPending() bool {
 	rs := e.rounds[e.round]
-	if rs == nil || rs.proposal == nil || rs.proposeExtended {
+	if rs == nil || rs.proposal == nil || rs.proposeExtended || e.cfg.nilAtFirstTimeout {
 		return false
 	}
 	info := e.blocks[rs.proposalHash]

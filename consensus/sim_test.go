@@ -53,6 +53,12 @@ type simParams struct {
 	// that lost its locks (forgetLocks).
 	breakLock           lockBreak
 	forgetLockOnRestart bool
+
+	// validation, when its upper end is set, is the range every block
+	// validation takes (TestLateValidationDecidesInRoundZero), and
+	// nilAtFirstTimeout sets the engines' switch of that name.
+	validation        [2]time.Duration
+	nilAtFirstTimeout bool
 }
 
 func (p simParams) String() string {
@@ -386,7 +392,7 @@ func (s *sim) boot(i int) {
 	}
 	eng, err := NewEngine(Config{
 		ChainID: testChainID, Lane: chain.LaneTx, Key: nd.key, ValidatorSetFor: fixedSets(s.vs),
-		Timeouts: testTimeouts, WAL: nd.wal, breakLock: s.p.breakLock,
+		Timeouts: testTimeouts, WAL: nd.wal, breakLock: s.p.breakLock, nilAtFirstTimeout: s.p.nilAtFirstTimeout,
 	})
 	if err != nil {
 		s.fail("node %d: new engine: %v", i, err)
@@ -589,7 +595,9 @@ func (s *sim) dispatch(nd *simNode, rd Ready) {
 	}
 	for _, b := range rd.Validate {
 		d := time.Duration(s.rng.IntN(20)) * time.Millisecond
-		if s.slow.IntN(8) == 0 {
+		if lo, hi := s.p.validation[0], s.p.validation[1]; hi > 0 {
+			d = lo + time.Duration(s.slow.Int64N(int64(hi-lo)+1))
+		} else if s.slow.IntN(8) == 0 {
 			// A loaded driver: the verdict may come after the propose
 			// timeout, within the engine's one extension or after it.
 			d += time.Duration(s.slow.Int64N(int64(3 * testTimeouts.Propose)))
