@@ -109,6 +109,11 @@ type Config struct {
 
 	// breakLock breaks one lock rule, for the mutation tests only.
 	breakLock lockBreak
+	// nilAtFirstTimeout prevotes nil when the propose timeout expires
+	// even while the round's proposal is being validated (line 57 as the
+	// paper writes it, with its instant valid(v)), for
+	// TestLateValidationDecidesInRoundZero only.
+	nilAtFirstTimeout bool
 }
 
 // Validate checks c and names the first bad field.

@@ -14,7 +14,11 @@
 //     (lines 22, 28, 36, 44), the timeouts (lines 34, 47, 57, 61, 65), the
 //     decision on a quorum ⌊2n/3⌋+1 of precommits (line 49) and the skip to
 //     a higher round on f+1 validators seen in it (line 55). Timeouts grow
-//     linearly: base + round·delta (Timeouts, TimeoutsFromParams).
+//     linearly: base + round·delta (Timeouts, TimeoutsFromParams). The
+//     paper's valid(v) is instant; here the driver validates a block
+//     while the round runs, so a propose timeout that expires while the
+//     round's proposal has arrived and waits only for that verdict is set
+//     once more (line 57) instead of prevoting nil at once.
 //   - WAL, FileWAL (OpenWAL) and MemWAL: the durable record of the
 //     engine's own signatures and the last-signed guard.
 //   - Equivocation detection: two conflicting votes or proposals from one
@@ -118,7 +122,7 @@
 // sim_test.go is a deterministic network simulator (virtual clock, seeded
 // math/rand/v2): 4, 7, 10, 16 and 31 validators (the last two with few
 // seeds by default, since a run costs n²), loss, duplication, delay and
-// reordering, partitions that heal, crashes (some between the WAL write and
+// reordering, validations that outlast the propose timeout (one in 8), partitions that heal, crashes (some between the WAL write and
 // the send) and restarts from the WAL. It checks agreement, validity,
 // liveness after the heal, that no honest validator signs conflicting
 // messages, and that equivocation is caught as evidence. Most Byzantine

@@ -570,6 +570,19 @@ func (e *Engine) Timeout(t Timer) error {
 	switch t.Kind {
 	case TimeoutPropose: // line 57
 		if e.step == StepPropose {
+			if e.validationPending() {
+				// The proposal came in time and only its validation by
+				// the driver is late: the paper's valid(v) is instant, so
+				// a proposal received before the timeout is prevoted
+				// before it. The wait is extended once, by the same
+				// timeout, so that a block that validates slowly (a
+				// loaded node, an anchor about to commit) still gets a
+				// prevote; a driver that never answers still costs a
+				// bounded wait. Timeouts bear on liveness only.
+				e.rounds[e.round].proposeExtended = true
+				e.setTimer(TimeoutPropose, e.round)
+				break
+			}
 			e.castVote(chain.Prevote, chain.Hash{})
 			e.step = StepPrevote
 		}
@@ -587,6 +600,18 @@ func (e *Engine) Timeout(t Timer) error {
 	}
 	e.evaluate()
 	return e.halted
+}
+
+// validationPending reports whether the current round's proposal has
+// arrived, waits only for the driver's verdict on its block, and the
+// propose timeout was not yet extended for it.
+func (e *Engine) validationPending() bool {
+	rs := e.rounds[e.round]
+	if rs == nil || rs.proposal == nil || rs.proposeExtended || e.cfg.nilAtFirstTimeout {
+		return false
+	}
+	info := e.blocks[rs.proposalHash]
+	return info != nil && info.status == validityPending
 }
 
 // Propose answers Ready.Propose with a block for that height and round.

@@ -210,6 +210,32 @@ func TestRules(t *testing.T) {
 			h.timeout(TimeoutPropose, 1)
 			return []string{"prevote 0:" + a.Hash().Short(), "precommit 0:nil", "prevote 1:nil"}
 		}},
+		{"L57 proposal in time, validation late: wait once more, then prevote it", 0, func(h *harness) []string {
+			a := h.block(0, "A")
+			h.propose(0, -1, a)
+			h.take()
+			h.timeout(TimeoutPropose, 0) // the block is still being validated
+			rd := h.take()
+			if got := own(h, rd); len(got) != 0 {
+				h.t.Fatalf("voted %v while the proposal was being validated", got)
+			}
+			if len(rd.Timers) != 1 || rd.Timers[0].Kind != TimeoutPropose || rd.Timers[0].Round != 0 || rd.Timers[0].Duration != testTimeouts.Propose {
+				h.t.Fatalf("timers %v, want the round 0 propose timeout again", rd.Timers)
+			}
+			h.validated(a, true)
+			h.timeout(TimeoutPropose, 0) // the extension expires after the prevote: nothing
+			return []string{"prevote 0:" + a.Hash().Short()}
+		}},
+		{"L57 validation never answered: prevote nil when the extension expires", 0, func(h *harness) []string {
+			h.propose(0, -1, h.block(0, "A"))
+			h.timeout(TimeoutPropose, 0)
+			h.timeout(TimeoutPropose, 0)
+			return []string{"prevote 0:nil"}
+		}},
+		{"L57 no proposal: prevote nil at the first timeout", 0, func(h *harness) []string {
+			h.timeout(TimeoutPropose, 0)
+			return []string{"prevote 0:nil"}
+		}},
 		{"L36 lock and precommit; L44 precommit nil", 0, func(h *harness) []string {
 			a := h.block(0, "A")
 			h.lockOn(0, a, 1, 2)

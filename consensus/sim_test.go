@@ -53,6 +53,12 @@ type simParams struct {
 	// that lost its locks (forgetLocks).
 	breakLock           lockBreak
 	forgetLockOnRestart bool
+
+	// validation, when its upper end is set, is the range every block
+	// validation takes (TestLateValidationDecidesInRoundZero), and
+	// nilAtFirstTimeout sets the engines' switch of that name.
+	validation        [2]time.Duration
+	nilAtFirstTimeout bool
 }
 
 func (p simParams) String() string {
@@ -173,10 +179,14 @@ type byzSeen struct {
 }
 
 type sim struct {
-	t       testing.TB
-	seed    uint64
-	p       simParams
-	rng     *rand.Rand
+	t    testing.TB
+	seed uint64
+	p    simParams
+	rng  *rand.Rand
+	// slow draws which validations outlast the propose timeout, from its
+	// own generator so that rng's draws (and with them every other
+	// choice of a seed) stay as they were.
+	slow    *rand.Rand
 	now     time.Duration
 	seq     uint64
 	queue   eventQueue
@@ -212,7 +222,7 @@ const (
 
 func newSim(t testing.TB, seed uint64, p simParams, tracing bool) *sim {
 	s := &sim{
-		t: t, seed: seed, p: p, rng: rand.New(rand.NewPCG(seed, 0x5eed)), byz: -1, tracing: tracing,
+		t: t, seed: seed, p: p, rng: rand.New(rand.NewPCG(seed, 0x5eed)), slow: rand.New(rand.NewPCG(seed, 0x510e)), byz: -1, tracing: tracing,
 		final: map[uint64]*chain.Block{}, proposed: map[chain.Hash]bool{}, honestSig: map[signer]chain.Hash{},
 		certOK: map[chain.Hash]bool{}, byzAlt: map[hrs]Message{},
 		byzDelivered: map[int]map[signer]byzSeen{}, mustDetect: map[int]map[signer]bool{}, detected: map[int]map[signer]bool{},
@@ -382,7 +392,7 @@ func (s *sim) boot(i int) {
 	}
 	eng, err := NewEngine(Config{
 		ChainID: testChainID, Lane: chain.LaneTx, Key: nd.key, ValidatorSetFor: fixedSets(s.vs),
-		Timeouts: testTimeouts, WAL: nd.wal, breakLock: s.p.breakLock,
+		Timeouts: testTimeouts, WAL: nd.wal, breakLock: s.p.breakLock, nilAtFirstTimeout: s.p.nilAtFirstTimeout,
 	})
 	if err != nil {
 		s.fail("node %d: new engine: %v", i, err)
@@ -585,6 +595,13 @@ func (s *sim) dispatch(nd *simNode, rd Ready) {
 	}
 	for _, b := range rd.Validate {
 		d := time.Duration(s.rng.IntN(20)) * time.Millisecond
+		if lo, hi := s.p.validation[0], s.p.validation[1]; hi > 0 {
+			d = lo + time.Duration(s.slow.Int64N(int64(hi-lo)+1))
+		} else if s.slow.IntN(8) == 0 {
+			// A loaded driver: the verdict may come after the propose
+			// timeout, within the engine's one extension or after it.
+			d += time.Duration(s.slow.Int64N(int64(3 * testTimeouts.Propose)))
+		}
 		s.schedule(&simEvent{at: s.now + d, kind: evValidated, node: nd.id, inc: nd.inc, hash: b.Hash(), ok: s.validFor(nd, b)})
 	}
 	if r := rd.Propose; r != nil {

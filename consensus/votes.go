@@ -81,6 +81,10 @@ type roundState struct {
 	precommitTimerSet bool // line 47
 	lockRuleFired     bool // line 36
 	decisionNoted     bool // the round is in Engine.decisionRounds
+	// proposeExtended: the propose timeout expired once while the
+	// round's proposal was still being validated, and was set again
+	// (Engine.Timeout, line 57).
+	proposeExtended bool
 }
 
 func newRoundState() *roundState {

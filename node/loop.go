@@ -58,6 +58,9 @@ type driver struct {
 	due        blockDue
 	dueHeights [2]uint64
 	dueSet     bool
+	// wait stretches the propose timer while proposals come late
+	// (proposewait.go).
+	wait proposeWait
 }
 
 func (d *driver) reset(next uint64) {
@@ -141,6 +144,9 @@ func (n *Node) loop() {
 				n.maybeStart(d, true)
 			}
 			n.stepConsensus(d, m)
+			if p := m.msg.Proposal; p != nil && d.eng.Holds(m.msg) {
+				d.wait.proposalArrived(p.Height, p.Round, time.Now())
+			}
 		case t := <-n.timerCh:
 			if err := n.drivers[t.lane].eng.Timeout(t.t); err != nil {
 				n.log.Debug("timeout refused", "lane", t.lane, "err", err)
@@ -259,7 +265,12 @@ func (n *Node) handleReady(d *driver, r consensus.Ready) {
 	}
 	for _, t := range r.Timers {
 		lane, t := d.lane, t
-		time.AfterFunc(t.Duration, func() {
+		wait := t.Duration
+		if t.Kind == consensus.TimeoutPropose {
+			d.wait.roundStarted(t.Height, t.Round, time.Now())
+			wait = d.wait.timeout(t.Duration)
+		}
+		time.AfterFunc(wait, func() {
 			select {
 			case n.timerCh <- laneTimer{lane, t}:
 			case <-n.ctx.Done():
