@@ -41,7 +41,9 @@ var ErrOverWindow = errors.New("readings waiting exceed what the network finaliz
 // the peak and lowered it).
 //
 // Floor is a burst an idle network takes whatever its recent rate (after
-// a quiet spell the rate says nothing of what the network can do). It is
+// a quiet spell the rate says nothing of what the network can do); over
+// the peak it gives way to the rate (a network finalizing 800/s kept the
+// floor's 2,000 readings, 2.5 s of its work, waiting). It is
 // the network's, shared among the doors like the window (below): each
 // door applying all of it let Doors times the floor in, 8,000 readings
 // with 4 validators, 20 s of work at the 400/s a loaded machine
@@ -63,8 +65,7 @@ type Admission struct {
 	// Wait is how long, at the recent finalized rate, the readings
 	// waiting may take to be finalized.
 	Wait time.Duration
-	// Floor is the window whatever the rate while the pool drains in
-	// time (no proposable reading has waited Wait).
+	// Floor is the window whatever the rate, but over the peak.
 	Floor int
 	// RateWindow is the time constant of the finalized-rate estimate: a
 	// block's readings weigh e^(-age/RateWindow).
@@ -121,11 +122,13 @@ func (e *rateEstimate) observe(n int, now time.Time, tau time.Duration) {
 }
 
 // window is the part share (0 to 1) of the most readings the doors let
-// wait at rate per second, capped by max; the floor counts only while
-// the same share of the floor.
-func (a Admission) window(rate, share float64, span time.Duration, max int) int {
+// wait at rate per second for span, at least the same share of the
+// floor (but over the peak), capped by max.
+func (a Admission) window(rate, share float64, span time.Duration, overloaded bool, max int) int {
 	w := int(share * rate * span.Seconds())
-	w = int(math.Max(float64(w), math.Ceil(share*float64(a.Floor))))
+	if !overloaded {
+		w = int(math.Max(float64(w), math.Ceil(share*float64(a.Floor))))
+	}
 	return min(w, max)
 }
 
@@ -310,7 +313,7 @@ func (p *Readings) doorWindowLocked(rate float64, now time.Time) int {
 		return p.max
 	}
 	share := p.admission.doorShare(p.ownRate.decayed(now, p.admission.RateWindow), rate)
-	return p.admission.window(rate, share, p.spanLocked(now), p.max)
+	return p.admission.window(rate, share, p.spanLocked(now), p.overloadedLocked(now), p.max)
 }
 
 // windowLocked is the network's window at rate as of now. Callers hold mu.
@@ -318,7 +321,7 @@ func (p *Readings) windowLocked(rate float64, now time.Time) int {
 	if !p.admits {
 		return p.max
 	}
-	return p.admission.window(rate, 1, p.spanLocked(now), p.max)
+	return p.admission.window(rate, 1, p.spanLocked(now), p.overloadedLocked(now), p.max)
 }
 
 // Ticket is room the door reserved in the pool for the readings of one

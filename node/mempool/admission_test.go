@@ -588,3 +588,25 @@ func TestOverloadShortensTheWindow(t *testing.T) {
 		}
 	}
 }
+
+// TestOverloadFloorGivesWay: over the peak the floor gives way to the
+// rate: at 800/s a floor of 2,000 readings was 2.5 s of waiting.
+func TestOverloadFloorGivesWay(t *testing.T) {
+	p := NewReadings(1_000_000)
+	p.SetAdmission(Admission{Wait: 2 * time.Second, OverloadWait: time.Second, Floor: 2_000, RateWindow: 10 * time.Second})
+	p.Finalized(8_000, t0) // 800/s: 1,600 in Wait, under the floor
+	first := admitAll(t, p, unsigned(0, 100), 0, t0)
+	end := t0.Add(3 * time.Second)
+	p.FinalizedBlock(first, end.Add(-400*time.Millisecond), end)
+	if st := p.Stats(end); st.Window != 2_000 {
+		t.Fatalf("below the peak: window %d, want the floor, 2,000", st.Window)
+	}
+	admitAll(t, p, unsigned(1_000, 2_100), 1_000, end)
+	st := p.Stats(end)
+	if want := int(st.RatePerS); !st.Overloaded || st.Window != want {
+		t.Fatalf("over the peak: overloaded %v, window %d; want a second of %.0f/s, %d", st.Overloaded, st.Window, st.RatePerS, want)
+	}
+	if st := p.Stats(end.Add(overloadMemory)); st.Overloaded || st.Window != 2_000 {
+		t.Fatalf("%v after the refusal: overloaded %v, window %d; want the floor again", overloadMemory, st.Overloaded, st.Window)
+	}
+}
