@@ -207,6 +207,9 @@ func (p *Readings) FinalizedBlock(hashes []chain.Hash, built, now time.Time) {
 		pipeline := min(wait, max(now.Sub(built), 0))
 		p.pipeline = ewmaSeconds(p.pipeline, pipeline.Seconds())
 	}
+	if now.After(p.lastBlockAt) {
+		p.lastBlockAt = now
+	}
 	own := p.removeLocked(hashes)
 	p.rate.observe(len(hashes), now, p.admission.RateWindow)
 	p.ownRate.observe(own, now, p.admission.RateWindow)
@@ -248,15 +251,19 @@ func (p *Readings) spanLocked(now time.Time) time.Duration {
 
 // overloadedLocked reports whether the network is over its peak as this
 // door sees it at now: it refused readings for the window within
-// overloadMemory, and when it began to refuse, readings were waiting
-// longer than OverloadWait (below the peak a refusal means only that the
-// offered rate grew faster than the window). Callers hold mu.
+// overloadMemory, a block was finalized within it, and when the door began
+// to refuse, readings were waiting longer than OverloadWait (below the
+// peak a refusal means only that the offered rate grew faster than the
+// window). Callers hold mu.
 func (p *Readings) overloadedLocked(now time.Time) bool {
 	a := p.admission
 	if a.OverloadWait <= 0 || a.OverloadWait >= a.Wait || !p.overloaded {
 		return false
 	}
-	if now.Sub(p.refusedAt) >= overloadMemory {
+	if now.Sub(p.refusedAt) >= overloadMemory || now.Sub(p.lastBlockAt) >= overloadMemory {
+		// A network that finalizes no block is stalled, not over its
+		// peak: the floor, not a rate decaying to nothing, bounds what
+		// waits, so that it has work when it comes back.
 		p.overloaded = false
 		return false
 	}

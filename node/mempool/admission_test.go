@@ -558,12 +558,14 @@ func TestOverloadShortensTheWindow(t *testing.T) {
 				t.Fatalf("after the refusal: overloaded %v, span %v, window %d; want %v, %v, %d",
 					st.Overloaded, st.Span, st.Window, tc.overloaded, tc.span, int(st.RatePerS*tc.span.Seconds()))
 			}
-			// Refused again 1.9 s later (whole, before decoding): still
-			// over the peak 1.9 s after that, not 2 s after.
+			// Refused again 1.9 s later (whole, before decoding), as a
+			// block of none of them is finalized: still over the peak
+			// 1.9 s after that, not 2 s after.
 			again := end.Add(1900 * time.Millisecond)
 			if _, err := p.NoRoom(again); !errors.Is(err, ErrOverWindow) {
 				t.Fatalf("NoRoom with the window full: %v, want ErrOverWindow", err)
 			}
+			p.FinalizedBlock(nil, again, again)
 			if st := p.Stats(again.Add(1900 * time.Millisecond)); st.Overloaded != tc.overloaded || st.Span != tc.span {
 				t.Fatalf("1.9 s after the last refusal: overloaded %v, span %v; want %v, %v", st.Overloaded, st.Span, tc.overloaded, tc.span)
 			}
@@ -608,5 +610,21 @@ func TestOverloadFloorGivesWay(t *testing.T) {
 	}
 	if st := p.Stats(end.Add(overloadMemory)); st.Overloaded || st.Window != 2_000 {
 		t.Fatalf("%v after the refusal: overloaded %v, window %d; want the floor again", overloadMemory, st.Overloaded, st.Window)
+	}
+	// A network that stalls is not over its peak: refused again and
+	// again, with no block finalized for overloadMemory, the door keeps
+	// the floor, not a rate decaying to nothing.
+	stall := end.Add(time.Second)
+	if _, err := p.NoRoom(stall); !errors.Is(err, ErrOverWindow) {
+		t.Fatalf("window full: %v, want ErrOverWindow", err)
+	}
+	if st := p.Stats(stall); !st.Overloaded {
+		t.Fatal("refused again a second after the block: want over the peak")
+	}
+	for at := stall; at.Before(end.Add(10 * time.Second)); at = at.Add(500 * time.Millisecond) {
+		p.NoRoom(at)
+	}
+	if st := p.Stats(end.Add(10 * time.Second)); st.Overloaded || st.Window != 2_000 {
+		t.Fatalf("10 s without a block, refused every 0.5 s: overloaded %v, window %d; want the floor", st.Overloaded, st.Window)
 	}
 }

@@ -57,10 +57,11 @@ type Readings struct {
 	// building to its finality, in seconds, weighted over recent blocks
 	// (FinalizedBlock). overloaded is set while the door refuses for the
 	// window after readings waited longer than Admission.OverloadWait;
-	// refusedAt is its latest refusal for the window (admission.go).
+	// refusedAt is its latest refusal for the window, lastBlockAt when
+	// the latest block was finalized (admission.go).
 	blockLatency, pipeline float64
 	overloaded             bool
-	refusedAt              time.Time
+	refusedAt, lastBlockAt time.Time
 }
 
 type seqKey struct {
