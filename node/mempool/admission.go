@@ -28,7 +28,8 @@ var ErrOverWindow = errors.New("readings waiting exceed what the network finaliz
 // latencyHeadroom times that latency instead. (The youngest reading's
 // whole wait, its queueing included, was used before: over the peak the
 // queue the window let in made the wait, the wait widened the window, and
-// accepted readings waited 2.4 s in the pool at twice the peak.)
+// at twice the peak the slowest 1% of the accepted readings waited 2.4 s
+// for a block.)
 //
 // Over the peak — the door refused readings for the window within
 // overloadMemory, after the youngest readings of the finalized blocks had
@@ -42,8 +43,8 @@ var ErrOverWindow = errors.New("readings waiting exceed what the network finaliz
 //
 // Floor is a burst an idle network takes whatever its recent rate (after
 // a quiet spell the rate says nothing of what the network can do); over
-// the peak it gives way to the rate (a network finalizing 800/s kept the
-// floor's 2,000 readings, 2.5 s of its work, waiting). It is
+// the peak it gives way to the rate (to a network finalizing 800/s, the
+// default 2,000 readings are 2.5 s of work, whatever the span). It is
 // the network's, shared among the doors like the window (below): each
 // door applying all of it let Doors times the floor in, 8,000 readings
 // with 4 validators, 20 s of work at the 400/s a loaded machine
