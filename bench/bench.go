@@ -272,6 +272,23 @@ type Conditions struct {
 	Processes bool `json:"processes"`
 }
 
+// LatencySplit divides the latency from acceptance of a step's accepted
+// readings (with Processes) into the request that got a reading accepted
+// (sent to answered), its wait for a block (answered to the time its
+// block's proposer wrote in the header when building it) and the block's
+// way to final (built to validator-1's block event): medians, and means
+// over the slowest 1% of the readings (the tail beyond the p99). The
+// header time is the proposer's clock to the millisecond; the processes
+// share this machine's clock.
+type LatencySplit struct {
+	RequestP50Ms  float64 `json:"request_p50_ms"`
+	QueueP50Ms    float64 `json:"queue_p50_ms"`
+	BlockP50Ms    float64 `json:"block_p50_ms"`
+	TailRequestMs float64 `json:"tail_request_ms"`
+	TailQueueMs   float64 `json:"tail_queue_ms"`
+	TailBlockMs   float64 `json:"tail_block_ms"`
+}
+
 // Step is one offered rate's figures.
 type Step struct {
 	Label       string `json:"label"` // "warmup", "rise", "rate", "half-peak" or "of-peak"
@@ -312,8 +329,10 @@ type Step struct {
 	AcceptedP50Ms float64 `json:"accepted_latency_p50_ms"`
 	AcceptedP99Ms float64 `json:"accepted_latency_p99_ms"`
 	AcceptedMaxMs float64 `json:"accepted_latency_max_ms"`
-	Blocks        int     `json:"blocks"`
-	MaxBlock      int     `json:"max_block_readings"`
+	// AcceptedSplit divides the latency from acceptance into its parts.
+	AcceptedSplit *LatencySplit `json:"accepted_split,omitempty"`
+	Blocks        int           `json:"blocks"`
+	MaxBlock      int           `json:"max_block_readings"`
 	// LateRounds counts the step's data blocks finalized in a round above
 	// 0: each cost at least one propose timeout.
 	LateRounds  int     `json:"late_round_blocks"`

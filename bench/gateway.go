@@ -114,6 +114,7 @@ func (g *gateway) run(ctx context.Context, jobs <-chan []int, giveUp <-chan stru
 		if ctx.Err() != nil {
 			return
 		}
+		answered := max(int64(time.Since(st.t0)), 1)
 		if busy {
 			g.refusedAnswers++
 		}
@@ -122,6 +123,9 @@ func (g *gateway) run(ctx context.Context, jobs <-chan []int, giveUp <-chan stru
 			switch err := errs[j]; {
 			case err == nil:
 				st.acceptAt[k] = at
+				if st.answerAt != nil {
+					st.answerAt[k] = answered
+				}
 			case g.retry && errors.Is(err, ErrOverload):
 				keep = append(keep, k)
 			default:

@@ -166,3 +166,34 @@ func TestGatewayGivesUp(t *testing.T) {
 		t.Errorf("%d batches, rejected %v, first error %v", len(cl.batches), st.rejected, g.firstErr)
 	}
 }
+
+// TestLatencySplit: each accepted reading's latency from acceptance is
+// divided into its request, its wait for a block and the block's way to
+// final; the tail's parts are means over the slowest 1% of the readings,
+// worked here by hand.
+func TestLatencySplit(t *testing.T) {
+	ms := int64(time.Millisecond)
+	st := &stepState{answerAt: make([]int64, 100), acceptAt: make([]int64, 100), builtAt: make([]int64, 100), finalAt: make([]int64, 100)}
+	var s latencySplit
+	for k := range 100 {
+		// 99 readings: 10 ms request, 20 ms wait, 30 ms to final; the
+		// last: 100, 2,000 and 400 ms.
+		req, queue, block := int64(10), int64(20), int64(30)
+		if k == 99 {
+			req, queue, block = 100, 2_000, 400
+		}
+		st.acceptAt[k] = 1 * ms
+		st.answerAt[k] = st.acceptAt[k] + req*ms
+		st.builtAt[k] = st.answerAt[k] + queue*ms
+		st.finalAt[k] = st.builtAt[k] + block*ms
+		s.add(st, k)
+	}
+	got := s.figures()
+	want := LatencySplit{RequestP50Ms: 10, QueueP50Ms: 20, BlockP50Ms: 30, TailRequestMs: 100, TailQueueMs: 2_000, TailBlockMs: 400}
+	if *got != want {
+		t.Fatalf("split %+v, want %+v", *got, want)
+	}
+	if (&latencySplit{}).figures() != nil {
+		t.Fatal("no readings: want no split")
+	}
+}

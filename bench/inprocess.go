@@ -165,7 +165,7 @@ func (f *nodeFeed) block(h uint64) (finalBlock, error) {
 	if err != nil {
 		return finalBlock{}, err
 	}
-	fb := finalBlock{readings: make([]readingID, len(b.Readings))}
+	fb := finalBlock{readings: make([]readingID, len(b.Readings)), built: b.Header.Time.Std()}
 	for i, r := range b.Readings {
 		fb.readings[i] = readingID{Device: r.Device, Seq: r.Seq}
 	}

@@ -68,6 +68,7 @@ type blockEvent struct {
 type finalBlock struct {
 	readings []readingID
 	round    uint32
+	built    time.Time // the header's time: when its proposer built it
 }
 
 type readingID struct {

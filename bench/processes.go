@@ -457,6 +457,9 @@ func (f *sseFeed) err() error {
 
 // finalBlockJSON is what the tracker reads of a block's JSON.
 type finalBlockJSON struct {
+	Header struct {
+		Time chain.Time `json:"time"`
+	} `json:"header"`
 	Readings []readingID `json:"readings"`
 	Cert     *struct {
 		Round uint32 `json:"round"`
@@ -468,7 +471,7 @@ func (f *sseFeed) block(h uint64) (finalBlock, error) {
 	if err := f.c.get(f.ctx, 0, "/v1/blocks/data/"+strconv.FormatUint(h, 10), &b); err != nil {
 		return finalBlock{}, err
 	}
-	fb := finalBlock{readings: b.Readings}
+	fb := finalBlock{readings: b.Readings, built: b.Header.Time.Std()}
 	if b.Cert != nil {
 		fb.round = b.Cert.Round
 	}

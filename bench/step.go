@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -30,9 +31,16 @@ type stepState struct {
 	// submitters, read after they finish.
 	submitAt []int64
 	acceptAt []int64
+	// answerAt[k] is when the answer that accepted reading k came back:
+	// the reading was in its validator's mempool by then.
+	answerAt []int64
 	rejected []bool // likewise
 	// The fields below belong to the tracker (under its mutex).
-	finalAt   []int64 // ns since t0; 0 while not final
+	finalAt []int64 // ns since t0; 0 while not final
+	// builtAt[k] is the time in the header of the block that finalized
+	// reading k (when its proposer built it, by that node's clock, to the
+	// millisecond), in ns since t0.
+	builtAt   []int64
 	finalized int
 	blocks    int
 	maxBlock  int
@@ -59,7 +67,8 @@ func (nw *network) sign(n, rate int) *stepState {
 	d := len(nw.meters)
 	st := &stepState{
 		readings: make([]*chain.Reading, n), firstSeq: make([]uint64, d),
-		submitAt: make([]int64, n), acceptAt: make([]int64, n), rejected: make([]bool, n), finalAt: make([]int64, n),
+		submitAt: make([]int64, n), acceptAt: make([]int64, n), answerAt: make([]int64, n), rejected: make([]bool, n),
+		finalAt: make([]int64, n), builtAt: make([]int64, n),
 	}
 	if nw.encode {
 		st.encoded = make([][]byte, n)
@@ -220,6 +229,7 @@ func (nw *network) runStep(ctx context.Context, tr *tracker, o Options, label st
 	// the node's admission promises).
 	lat := make([]float64, 0, st.finalized)
 	latAccepted := make([]float64, 0, st.finalized)
+	var split latencySplit
 	var last int64
 	// A meter with an accepted reading not final may have had it skipped.
 	var unsettled []int
@@ -238,6 +248,7 @@ func (nw *network) runStep(ctx context.Context, tr *tracker, o Options, label st
 		last = max(last, f)
 		lat = append(lat, float64(f-st.submitAt[k])/float64(time.Millisecond))
 		latAccepted = append(latAccepted, float64(f-st.acceptAt[k])/float64(time.Millisecond))
+		split.add(st, k)
 	}
 	if last > 0 {
 		res.FinalizedPerS = float64(len(lat)) / time.Duration(last).Seconds()
@@ -245,8 +256,55 @@ func (nw *network) runStep(ctx context.Context, tr *tracker, o Options, label st
 	tr.mu.Unlock()
 	res.LatencyP50Ms, res.LatencyP99Ms, res.LatencyMaxMs = percentile(lat, 0.50), percentile(lat, 0.99), percentile(lat, 1)
 	res.AcceptedP50Ms, res.AcceptedP99Ms, res.AcceptedMaxMs = percentile(latAccepted, 0.50), percentile(latAccepted, 0.99), percentile(latAccepted, 1)
+	res.AcceptedSplit = split.figures()
 	res.Skipped = nw.skipped(ctx, unsettled)
 	return res, nil
+}
+
+// latencySplit divides each accepted reading's latency from acceptance
+// into its request (sent to answered), its wait for a block (answered
+// to the time in the header of the block that took it, when its
+// proposer built it) and that block's way to final (built to
+// validator-1's block event), to show where the tail's time goes.
+type latencySplit struct {
+	total, request, queue, block []float64 // ms, by reading
+}
+
+func (s *latencySplit) add(st *stepState, k int) {
+	if st.answerAt == nil || st.answerAt[k] == 0 || st.builtAt == nil {
+		return
+	}
+	ms := func(d int64) float64 { return float64(d) / float64(time.Millisecond) }
+	s.total = append(s.total, ms(st.finalAt[k]-st.acceptAt[k]))
+	s.request = append(s.request, ms(st.answerAt[k]-st.acceptAt[k]))
+	s.queue = append(s.queue, ms(st.builtAt[k]-st.answerAt[k]))
+	s.block = append(s.block, ms(st.finalAt[k]-st.builtAt[k]))
+}
+
+// figures are the parts' medians, and their means over the slowest 1%
+// of the readings (at least one: the tail), nil for none.
+func (s *latencySplit) figures() *LatencySplit {
+	if len(s.total) == 0 {
+		return nil
+	}
+	order := make([]int, len(s.total))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(s.total[a], s.total[b]) })
+	tail := order[len(order)-max(len(order)/100, 1):]
+	out := &LatencySplit{}
+	n := len(tail)
+	for _, i := range tail {
+		out.TailRequestMs += s.request[i]
+		out.TailQueueMs += s.queue[i]
+		out.TailBlockMs += s.block[i]
+	}
+	out.TailRequestMs = math.Round(out.TailRequestMs / float64(n))
+	out.TailQueueMs = math.Round(out.TailQueueMs / float64(n))
+	out.TailBlockMs = math.Round(out.TailBlockMs / float64(n))
+	out.RequestP50Ms, out.QueueP50Ms, out.BlockP50Ms = percentile(s.request, 0.5), percentile(s.queue, 0.5), percentile(s.block, 0.5)
+	return out
 }
 
 // skipped is how many more readings validator-1 records as missing for
@@ -358,6 +416,7 @@ func (t *tracker) account(b finalBlock, now time.Time) {
 		}
 		if k, ok := st.index(m, r); ok && st.finalAt[k] == 0 {
 			st.finalAt[k] = at
+			st.builtAt[k] = int64(b.built.Sub(st.t0))
 			grew++
 		}
 	}

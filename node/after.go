@@ -114,7 +114,7 @@ func (n *Node) afterCommits(cs []committed) {
 				}
 			}
 			n.submitted.mu.Unlock()
-			n.readings.FinalizedBlock(c.hashes, now)
+			n.readings.FinalizedBlock(c.hashes, b.Header.Time.Std(), now)
 			n.observeAlerts(b, ctxs)
 		} else {
 			for _, tx := range b.Txs {

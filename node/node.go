@@ -172,7 +172,8 @@ func New(opts Options) (*Node, error) {
 	n.consensusSeen = newSigCache(consensusSeenMax)
 	n.readings.SetAdmission(mempool.Admission{
 		Wait: opts.Config.Mempool.AdmitWait.Std(), Floor: opts.Config.Mempool.AdmitFloor, RateWindow: opts.Config.Mempool.RateWindow.Std(),
-		Doors: len(g.Validators), // the validators' doors share the window
+		Doors:        len(g.Validators), // the validators' doors share the window
+		OverloadWait: opts.Config.Mempool.AdmitWaitOverPeak.Std(),
 	})
 	role, name, ok := g.RoleOf(opts.Key.Public())
 	if !ok {

@@ -218,6 +218,10 @@ func (t *stepTable) event(ev bench.Event) {
 		}
 		fmt.Fprintf(t.w, "  node CPU s: %s\n", strings.Join(per, ", "))
 	}
+	if sp := s.AcceptedSplit; sp != nil {
+		fmt.Fprintf(t.w, "  from acceptance, p50 parts: request %.0f, wait for a block %.0f, block to final %.0f ms; slowest 1%%, mean parts: %.0f, %.0f, %.0f ms\n",
+			sp.RequestP50Ms, sp.QueueP50Ms, sp.BlockP50Ms, sp.TailRequestMs, sp.TailQueueMs, sp.TailBlockMs)
+	}
 	if s.FirstError != "" {
 		fmt.Fprintf(t.w, "  first refusal: %s\n", s.FirstError)
 	}

@@ -140,13 +140,15 @@ type Log struct {
 // new entries (HTTP 429 with Retry-After, code mempool_full) rather than
 // grow. Readings from clients are admitted by what the network finalizes
 // (node/mempool.Admission): at most AdmitWait of the recent finalized rate
-// may wait, at least AdmitFloor, at most MaxReadings.
+// may wait (AdmitWaitOverPeak while the network is over its peak), at
+// least AdmitFloor, at most MaxReadings.
 type Mempool struct {
-	MaxReadings int      `toml:"max_readings" comment:"readings waiting for a data block, at most (gossip from peers included)"`
-	MaxTxs      int      `toml:"max_txs" comment:"transactions waiting for a tx block"`
-	AdmitWait   Duration `toml:"admit_wait" comment:"client readings are admitted while those waiting are at most this much of the readings finalized per second recently; past it, 429 mempool_full with Retry-After"`
-	AdmitFloor  int      `toml:"admit_floor" comment:"readings admitted whatever the finalized rate (an idle network still takes a burst), shared among the validators' doors; at most max_readings"`
-	RateWindow  Duration `toml:"rate_window" comment:"time constant of the finalized-rate estimate admit_wait applies to"`
+	MaxReadings       int      `toml:"max_readings" comment:"readings waiting for a data block, at most (gossip from peers included)"`
+	MaxTxs            int      `toml:"max_txs" comment:"transactions waiting for a tx block"`
+	AdmitWait         Duration `toml:"admit_wait" comment:"client readings are admitted while those waiting are at most this much of the readings finalized per second recently; past it, 429 mempool_full with Retry-After"`
+	AdmitWaitOverPeak Duration `toml:"admit_wait_over_peak" comment:"admit_wait while the network is over its peak (the door refuses readings after they waited longer than this); at most admit_wait, equal to it: no change over the peak"`
+	AdmitFloor        int      `toml:"admit_floor" comment:"readings admitted whatever the finalized rate (an idle network still takes a burst), shared among the validators' doors; at most max_readings"`
+	RateWindow        Duration `toml:"rate_window" comment:"time constant of the finalized-rate estimate admit_wait applies to"`
 }
 
 // Bounds of the mempool's admission keys.
@@ -186,7 +188,7 @@ func Default() *Config {
 		Door:    Door{VerifyInFlight: 16_384, VerifyWorkers: 0},
 		MQTT:    MQTT{Enabled: false, Listen: DefaultMQTTListen, TokenWindowSeconds: DefaultMQTTTokenWindowSeconds},
 		Log:     Log{Level: "info", Format: "text"},
-		Mempool: Mempool{MaxReadings: 100_000, MaxTxs: 10_000, AdmitWait: Duration(2 * time.Second), AdmitFloor: 2_000, RateWindow: Duration(10 * time.Second)},
+		Mempool: Mempool{MaxReadings: 100_000, MaxTxs: 10_000, AdmitWait: Duration(2 * time.Second), AdmitWaitOverPeak: Duration(time.Second), AdmitFloor: 2_000, RateWindow: Duration(10 * time.Second)},
 		Images:  Images{MaxBytes: 4 << 20},
 		Alerts:  Alerts{Enabled: true, Thresholds: alerts.DefaultThresholds()},
 		Storage: Storage{DataDir: "data", WALDir: "wal"},
@@ -293,6 +295,9 @@ func (c *Config) Validate() error {
 	}
 	if w := c.Mempool.AdmitWait; w < MinAdmitWait || w > MaxAdmitWait {
 		return fieldErr("mempool.admit_wait", "%s; want %s to %s", w.Std(), MinAdmitWait.Std(), MaxAdmitWait.Std())
+	}
+	if w := c.Mempool.AdmitWaitOverPeak; w < MinAdmitWait || w > c.Mempool.AdmitWait {
+		return fieldErr("mempool.admit_wait_over_peak", "%s; want %s to mempool.admit_wait (%s)", w.Std(), MinAdmitWait.Std(), c.Mempool.AdmitWait.Std())
 	}
 	if f := c.Mempool.AdmitFloor; f < 1 || f > c.Mempool.MaxReadings {
 		return fieldErr("mempool.admit_floor", "%d; want 1 to mempool.max_readings (%d)", f, c.Mempool.MaxReadings)

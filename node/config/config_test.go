@@ -134,6 +134,8 @@ func TestValidateNamesTheBadField(t *testing.T) {
 		{"mempool txs negative", func(c *Config) { c.Mempool.MaxTxs = -1 }, "mempool.max_txs"},
 		{"admit wait zero", func(c *Config) { c.Mempool.AdmitWait = 0 }, "mempool.admit_wait"},
 		{"admit wait an hour", func(c *Config) { c.Mempool.AdmitWait = Duration(time.Hour) }, "mempool.admit_wait"},
+		{"admit wait over the peak zero", func(c *Config) { c.Mempool.AdmitWaitOverPeak = 0 }, "mempool.admit_wait_over_peak"},
+		{"admit wait over the peak above admit wait", func(c *Config) { c.Mempool.AdmitWaitOverPeak = c.Mempool.AdmitWait + 1 }, "mempool.admit_wait_over_peak"},
 		{"admit floor zero", func(c *Config) { c.Mempool.AdmitFloor = 0 }, "mempool.admit_floor"},
 		{"admit floor above the max", func(c *Config) { c.Mempool.AdmitFloor = c.Mempool.MaxReadings + 1 }, "mempool.admit_floor"},
 		{"rate window too short", func(c *Config) { c.Mempool.RateWindow = Duration(time.Millisecond) }, "mempool.rate_window"},

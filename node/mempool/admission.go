@@ -20,14 +20,31 @@ var ErrOverWindow = errors.New("readings waiting exceed what the network finaliz
 // refuses, so that an accepted reading waits about Wait for its block
 // instead of queueing behind seconds of backlog.
 //
-// Where the network's shortest latency (how long the youngest reading of
-// a finalized block waited) is above Wait, no wait of Wait can be kept,
-// and a window of Wait of the rate would starve it: each block would
-// finalize less than the last. The window then spans latencyHeadroom times
-// that latency instead.
+// Where the network's latency without queueing (how long the youngest
+// reading of a finalized block waited, but no longer than from the
+// block's building to its finality: the pipeline) is above Wait, no wait
+// of Wait can be kept, and a window of Wait of the rate would starve it:
+// each block would finalize less than the last. The window then spans
+// latencyHeadroom times that latency instead. (The youngest reading's
+// whole wait, its queueing included, was used before: over the peak the
+// queue the window let in made the wait, the wait widened the window, and
+// at twice the peak the slowest 1% of the accepted readings waited 2.4 s
+// for a block.)
+//
+// Over the peak — the door refused readings for the window within
+// overloadMemory, after the youngest readings of the finalized blocks had
+// waited longer than OverloadWait — the window spans OverloadWait instead
+// of Wait (or twice the pipeline when that is longer, never more than
+// otherwise): what waits beyond what fills the next blocks adds to every
+// accepted reading's wait and nothing to the throughput. Below the peak
+// the window keeps Wait, whose room lets the rate grow with what is
+// offered (a window spanning less at all times refused readings below
+// the peak and lowered it).
 //
 // Floor is a burst an idle network takes whatever its recent rate (after
-// a quiet spell the rate says nothing of what the network can do). It is
+// a quiet spell the rate says nothing of what the network can do); over
+// the peak it gives way to the rate (to a network finalizing 800/s, the
+// default 2,000 readings are 2.5 s of work, whatever the span). It is
 // the network's, shared among the doors like the window (below): each
 // door applying all of it let Doors times the floor in, 8,000 readings
 // with 4 validators, 20 s of work at the 400/s a loaded machine
@@ -49,8 +66,7 @@ type Admission struct {
 	// Wait is how long, at the recent finalized rate, the readings
 	// waiting may take to be finalized.
 	Wait time.Duration
-	// Floor is the window whatever the rate while the pool drains in
-	// time (no proposable reading has waited Wait).
+	// Floor is the window whatever the rate, but over the peak.
 	Floor int
 	// RateWindow is the time constant of the finalized-rate estimate: a
 	// block's readings weigh e^(-age/RateWindow).
@@ -58,7 +74,16 @@ type Admission struct {
 	// Doors is the number of nodes admitting client readings into the
 	// network (the validators); 0 or 1: this door alone.
 	Doors int
+	// OverloadWait is how long the readings waiting may take while the
+	// network is over its peak; 0, or not below Wait: Wait.
+	OverloadWait time.Duration
 }
+
+// overloadMemory is how long after the door's last refusal for the window
+// the network counts as over its peak: a gateway refused comes back after
+// its Retry-After (at least a second) and is refused again while the
+// offered rate stays over the peak.
+const overloadMemory = 2 * time.Second
 
 // maxRetryAfter bounds the Retry-After the door answers: a stalled network
 // (rate near zero) would otherwise ask clients to come back in hours.
@@ -98,11 +123,13 @@ func (e *rateEstimate) observe(n int, now time.Time, tau time.Duration) {
 }
 
 // window is the part share (0 to 1) of the most readings the doors let
-// wait at rate per second, capped by max; the floor counts only while
-// the same share of the floor.
-func (a Admission) window(rate, share float64, span time.Duration, max int) int {
+// wait at rate per second for span, at least the same share of the
+// floor (but over the peak), capped by max.
+func (a Admission) window(rate, share float64, span time.Duration, overloaded bool, max int) int {
 	w := int(share * rate * span.Seconds())
-	w = int(math.Max(float64(w), math.Ceil(share*float64(a.Floor))))
+	if !overloaded {
+		w = int(math.Max(float64(w), math.Ceil(share*float64(a.Floor))))
+	}
 	return min(w, max)
 }
 
@@ -160,7 +187,11 @@ func (p *Readings) Finalized(n int, now time.Time) {
 // FinalizedBlock removes the readings of a finalized data block (their
 // hashes) and counts them as Finalized does, and those this node's door
 // admitted for the door's share of the window.
-func (p *Readings) FinalizedBlock(hashes []chain.Hash, now time.Time) {
+//
+// built is when the block was built (its header's time, by its proposer's
+// clock): the youngest reading's wait up to then was queueing, and the
+// rest the network's pipeline (the window's floor, spanLocked).
+func (p *Readings) FinalizedBlock(hashes []chain.Hash, built, now time.Time) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	youngest := time.Time{}
@@ -170,18 +201,31 @@ func (p *Readings) FinalizedBlock(hashes []chain.Hash, now time.Time) {
 		}
 	}
 	if !youngest.IsZero() && !now.Before(youngest) {
-		p.blockLatency = ewmaSeconds(p.blockLatency, now.Sub(youngest).Seconds())
+		wait := now.Sub(youngest)
+		p.blockLatency = ewmaSeconds(p.blockLatency, wait.Seconds())
+		// A proposer's clock ahead of this node's makes the pipeline
+		// shorter, never negative; one behind, no longer than the wait.
+		pipeline := min(wait, max(now.Sub(built), 0))
+		p.pipeline = ewmaSeconds(p.pipeline, pipeline.Seconds())
+	}
+	if now.After(p.lastBlockAt) {
+		p.lastBlockAt = now
 	}
 	own := p.removeLocked(hashes)
 	p.rate.observe(len(hashes), now, p.admission.RateWindow)
 	p.ownRate.observe(own, now, p.admission.RateWindow)
 }
 
-// latencyHeadroom is how many times the network's shortest latency
-// (blockLatency) the window spans at least: what waits must be more than
-// the network finalizes in its shortest latency, or the finalized rate,
-// and the window with it, fall block after block.
-const latencyHeadroom = 1.5
+// latencyHeadroom is how many times the network's pipeline (its latency
+// without queueing) the window spans at least: what waits must be more
+// than the network finalizes in its pipeline, or the finalized rate,
+// and the window with it, fall block after block. Over the peak
+// overloadHeadroom times it: one block being finalized and the next one
+// filling.
+const (
+	latencyHeadroom  = 1.5
+	overloadHeadroom = 2
+)
 
 // ewmaSeconds is the exponentially weighted mean of blockLatency, the
 // latest block weighing 0.3.
@@ -192,11 +236,50 @@ func ewmaSeconds(avg, sample float64) float64 {
 	return avg + 0.3*(sample-avg)
 }
 
-// spanLocked is how many seconds of the finalized rate may wait: Wait, or
-// latencyHeadroom times the network's shortest latency when that is
-// longer. Callers hold mu.
-func (p *Readings) spanLocked() time.Duration {
-	return max(p.admission.Wait, time.Duration(latencyHeadroom*p.blockLatency*float64(time.Second)))
+// spanLocked is how long, at the finalized rate, the readings waiting may
+// take as of now: Wait, or latencyHeadroom times the network's pipeline
+// when that is longer; over the peak (overloadedLocked) OverloadWait, or
+// overloadHeadroom times the pipeline when that is longer, but never more
+// than below the peak. Callers hold mu.
+func (p *Readings) spanLocked(now time.Time) time.Duration {
+	seconds := func(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
+	span := max(p.admission.Wait, seconds(latencyHeadroom*p.pipeline))
+	if p.overloadedLocked(now) {
+		span = min(span, max(p.admission.OverloadWait, seconds(overloadHeadroom*p.pipeline)))
+	}
+	return span
+}
+
+// overloadedLocked reports whether the network is over its peak as this
+// door sees it at now: it refused readings for the window within
+// overloadMemory, a block was finalized within it, and when the door began
+// to refuse, readings were waiting longer than OverloadWait (below the
+// peak a refusal means only that the offered rate grew faster than the
+// window). Callers hold mu.
+func (p *Readings) overloadedLocked(now time.Time) bool {
+	a := p.admission
+	if a.OverloadWait <= 0 || a.OverloadWait >= a.Wait || !p.overloaded {
+		return false
+	}
+	if now.Sub(p.refusedAt) >= overloadMemory || now.Sub(p.lastBlockAt) >= overloadMemory {
+		// A network that finalizes no block is stalled, not over its
+		// peak: the floor, not a rate decaying to nothing, bounds what
+		// waits, so that it has work when it comes back.
+		p.overloaded = false
+		return false
+	}
+	return true
+}
+
+// noteRefusalLocked records that the door refused readings for the window
+// at now (overloadedLocked). Callers hold mu.
+func (p *Readings) noteRefusalLocked(now time.Time) {
+	if !p.overloadedLocked(now) {
+		p.overloaded = p.blockLatency > p.admission.OverloadWait.Seconds()
+	}
+	if now.After(p.refusedAt) {
+		p.refusedAt = now
+	}
 }
 
 // AdmissionStats is the state of the door's rule at one moment.
@@ -212,6 +295,11 @@ type AdmissionStats struct {
 	// DoorWindow is the most of them this door may have admitted itself
 	// (Admission.Doors), DoorWaiting how many it has.
 	DoorWindow, DoorWaiting int
+	// Span is how long, at RatePerS, the window takes to be finalized:
+	// Admission.Wait, OverloadWait over the peak (Overloaded), or more
+	// for a slow network.
+	Span       time.Duration
+	Overloaded bool
 }
 
 // Stats returns the door's rule as of now.
@@ -220,8 +308,9 @@ func (p *Readings) Stats(now time.Time) AdmissionStats {
 	defer p.mu.Unlock()
 	rate := p.rate.decayed(now, p.admission.RateWindow)
 	return AdmissionStats{
-		RatePerS: rate, Window: p.windowLocked(rate), Waiting: len(p.byKey) - len(p.held) + p.reserved,
+		RatePerS: rate, Window: p.windowLocked(rate, now), Waiting: len(p.byKey) - len(p.held) + p.reserved,
 		DoorWindow: p.doorWindowLocked(rate, now), DoorWaiting: len(p.own) - p.ownHeld + p.reserved,
+		Span: p.spanLocked(now), Overloaded: p.overloadedLocked(now),
 	}
 }
 
@@ -232,15 +321,15 @@ func (p *Readings) doorWindowLocked(rate float64, now time.Time) int {
 		return p.max
 	}
 	share := p.admission.doorShare(p.ownRate.decayed(now, p.admission.RateWindow), rate)
-	return p.admission.window(rate, share, p.spanLocked(), p.max)
+	return p.admission.window(rate, share, p.spanLocked(now), p.overloadedLocked(now), p.max)
 }
 
-// windowLocked is the network's window at rate. Callers hold mu.
-func (p *Readings) windowLocked(rate float64) int {
+// windowLocked is the network's window at rate as of now. Callers hold mu.
+func (p *Readings) windowLocked(rate float64, now time.Time) int {
 	if !p.admits {
 		return p.max
 	}
-	return p.admission.window(rate, 1, p.spanLocked(), p.max)
+	return p.admission.window(rate, 1, p.spanLocked(now), p.overloadedLocked(now), p.max)
 }
 
 // Ticket is room the door reserved in the pool for the readings of one
@@ -321,8 +410,8 @@ func (p *Readings) Admit(rs []*chain.Reading, now time.Time) *Ticket {
 		default:
 			switch {
 			case overWindow == nil:
-				overWindow = fmt.Errorf("%w (mempool.admit_wait %s of %.0f readings/s finalized recently, at least mempool.admit_floor; window %d readings, %d of them this node's): %d waiting, %d of them admitted here, %d more asked",
-					ErrOverWindow, p.admission.Wait, rate, w, dw, waiting, doorWaiting, len(rs))
+				overWindow = fmt.Errorf("%w (%s of %.0f readings/s finalized recently (mempool.admit_wait, admit_wait_over_peak), at least mempool.admit_floor; window %d readings, %d of them this node's): %d waiting, %d of them admitted here, %d more asked",
+					ErrOverWindow, p.spanLocked(now), rate, w, dw, waiting, doorWaiting, len(rs))
 				t.refusal[k] = overWindow
 			default:
 				if overWindowAgain == nil {
@@ -337,6 +426,9 @@ func (p *Readings) Admit(rs []*chain.Reading, now time.Time) *Ticket {
 	}
 	p.reserved += t.granted
 	t.left = t.granted
+	if overWindow != nil {
+		p.noteRefusalLocked(now)
+	}
 	if excess > 0 {
 		t.retry = retryAfter(max(waiting+t.granted-w, doorWaiting+t.granted-dw), rate)
 	}
@@ -354,7 +446,7 @@ func (p *Readings) Admit(rs []*chain.Reading, now time.Time) *Ticket {
 // mu.
 func (p *Readings) roomLocked(now time.Time) (rate float64, w, waiting, dw, doorWaiting, room int) {
 	rate = p.rate.decayed(now, p.admission.RateWindow)
-	w = p.windowLocked(rate)
+	w = p.windowLocked(rate, now)
 	waiting = len(p.byKey) - len(p.held) + p.reserved
 	dw = p.doorWindowLocked(rate, now)
 	doorWaiting = len(p.own) - p.ownHeld + p.reserved
@@ -375,9 +467,10 @@ func (p *Readings) NoRoom(now time.Time) (time.Duration, error) {
 	if room > 0 {
 		return 0, nil
 	}
+	p.noteRefusalLocked(now)
 	retry := retryAfter(max(waiting-w, doorWaiting-dw), rate)
-	return retry, fmt.Errorf("%w (mempool.admit_wait %s of %.0f readings/s finalized recently, at least mempool.admit_floor; window %d readings, %d of them this node's): %d waiting, %d of them admitted here",
-		ErrOverWindow, p.admission.Wait, rate, w, dw, waiting, doorWaiting)
+	return retry, fmt.Errorf("%w (%s of %.0f readings/s finalized recently (mempool.admit_wait, admit_wait_over_peak), at least mempool.admit_floor; window %d readings, %d of them this node's): %d waiting, %d of them admitted here",
+		ErrOverWindow, p.spanLocked(now), rate, w, dw, waiting, doorWaiting)
 }
 
 // sweepRefusedLocked forgets the refusals maxRetryAfter past their time

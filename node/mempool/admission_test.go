@@ -377,7 +377,7 @@ func TestDoorShareOfTheWindow(t *testing.T) {
 	for k := range gossiped {
 		gossiped[k] = chain.Hash{0xbb, byte(k >> 8), byte(k)}
 	}
-	p.FinalizedBlock(append(mine, gossiped...), t0)
+	p.FinalizedBlock(append(mine, gossiped...), t0, t0)
 	st := p.Stats(t0)
 	if st.Window != 8_400 || st.DoorWindow != 2_100 || st.DoorWaiting != 0 || st.Waiting != 3_000 {
 		t.Fatalf("after a block: window %d, door's %d (%d waiting), %d waiting; want 8,400, 2,100 (0), 3,000",
@@ -391,7 +391,7 @@ func TestDoorShareOfTheWindow(t *testing.T) {
 	for k := 2_000; k < 5_000; k++ {
 		others = append(others, chain.Hash{0xbb, byte(k >> 8), byte(k)})
 	}
-	p.FinalizedBlock(others, t0)
+	p.FinalizedBlock(others, t0, t0)
 	now := t0
 	for i := range 60 { // six time constants
 		now = now.Add(time.Second)
@@ -400,7 +400,7 @@ func TestDoorShareOfTheWindow(t *testing.T) {
 		if len(got) != ask {
 			t.Fatalf("at %v: %d of %d admitted", now.Sub(t0), len(got), ask)
 		}
-		p.FinalizedBlock(got, now)
+		p.FinalizedBlock(got, now, now)
 	}
 	if st := p.Stats(now); st.DoorWindow < st.Window*95/100 || st.Waiting != 0 {
 		t.Fatalf("the only busy door: its part %d of window %d (%d waiting), want at least 95%%", st.DoorWindow, st.Window, st.Waiting)
@@ -408,8 +408,9 @@ func TestDoorShareOfTheWindow(t *testing.T) {
 }
 
 // TestWindowSpansTheNetworksLatency: when the youngest readings of the
-// finalized blocks waited longer than Wait, the window spans 1.5 times
-// that latency of the rate, so that the network is not starved.
+// finalized blocks waited longer than Wait after their blocks were built
+// (the network's pipeline), the window spans 1.5 times that latency of
+// the rate, so that the network is not starved.
 func TestWindowSpansTheNetworksLatency(t *testing.T) {
 	p := NewReadings(1_000_000)
 	p.SetAdmission(Admission{Wait: time.Second, Floor: 10, RateWindow: 10 * time.Second})
@@ -419,18 +420,18 @@ func TestWindowSpansTheNetworksLatency(t *testing.T) {
 	}
 	block := admitAll(t, p, unsigned(0, 500), 0, t0)
 	later := admitAll(t, p, unsigned(1_000, 100), 1_000, t0.Add(time.Second))
-	// A block of all 600 is final 3 s after the first came, 2 s after the
-	// youngest: the window spans 3 s. The rate: 1,000/s decayed 0.3 s and
+	// A block of all 600, built when the youngest came, is final 3 s
+	// after the first came, 2 s after the youngest: the window spans 3 s. The rate: 1,000/s decayed 0.3 s and
 	// the block's 60/s.
 	end := t0.Add(3 * time.Second)
-	p.FinalizedBlock(append(block, later...), end)
+	p.FinalizedBlock(append(block, later...), t0.Add(time.Second), end)
 	rate := 1_000*math.Exp(-0.3) + 60
 	if st := p.Stats(end); st.Window != int(rate*3) {
 		t.Fatalf("after a 2 s latency: window %d, want %d (3 s of %.0f/s)", st.Window, int(rate*3), rate)
 	}
 	// A quick block weighs 0.3: 2 + 0.3·(0.2-2) = 1.46 s, spanning 2.19 s.
 	quick := admitAll(t, p, unsigned(2_000, 10), 2_000, end)
-	p.FinalizedBlock(quick, end.Add(200*time.Millisecond))
+	p.FinalizedBlock(quick, end, end.Add(200*time.Millisecond))
 	st := p.Stats(end.Add(200 * time.Millisecond))
 	if want := int(st.RatePerS * 2.19); st.Window != want {
 		t.Fatalf("after a quick block: window %d, want %d", st.Window, want)
@@ -482,8 +483,148 @@ func TestNoRoomRefusesWholeRequests(t *testing.T) {
 	for k := range hs {
 		hs[k] = chain.Hash{byte(k >> 8), byte(k)}
 	}
-	p.FinalizedBlock(hs, t0.Add(time.Second))
+	p.FinalizedBlock(hs, t0.Add(time.Second), t0.Add(time.Second))
 	if _, err := p.NoRoom(t0.Add(time.Second)); err != nil {
 		t.Fatalf("after 100 final: %v, want room", err)
+	}
+}
+
+// TestWindowLeavesOutTheQueue: the pipeline the window spans at least is
+// the youngest reading's wait from its block's building on; its wait
+// before (queueing behind what the window let in) widened the window
+// that made it, 1.5 times per block.
+func TestWindowLeavesOutTheQueue(t *testing.T) {
+	p := NewReadings(1_000_000)
+	p.SetAdmission(Admission{Wait: 2 * time.Second, Floor: 10, RateWindow: 10 * time.Second})
+	p.Finalized(10_000, t0) // 1,000/s
+	queued := admitAll(t, p, unsigned(0, 500), 0, t0)
+	// The youngest waited 3 s, the last 0.4 s of them in its block.
+	end := t0.Add(3 * time.Second)
+	p.FinalizedBlock(queued, end.Add(-400*time.Millisecond), end)
+	st := p.Stats(end)
+	if st.Span != 2*time.Second || st.Window != int(st.RatePerS*2) {
+		t.Fatalf("after 2.6 s of queueing and 0.4 s of pipeline: span %v, window %d; want 2s, %d", st.Span, st.Window, int(st.RatePerS*2))
+	}
+	// A proposer's clock ahead of this node's: the pipeline is not
+	// negative. One behind: no longer than the wait.
+	for _, built := range []time.Time{end.Add(5 * time.Second), end.Add(-time.Hour)} {
+		q := NewReadings(1_000)
+		q.SetAdmission(Admission{Wait: time.Second, Floor: 10, RateWindow: 10 * time.Second})
+		hs := admitAll(t, q, unsigned(0, 10), 0, t0)
+		q.FinalizedBlock(hs, built, end)
+		if got, want := q.Stats(end).Span, map[bool]time.Duration{true: time.Second, false: 4500 * time.Millisecond}[built.After(end)]; got != want {
+			t.Fatalf("built %v from its finality, after a 3 s wait: span %v, want %v", built.Sub(end), got, want)
+		}
+	}
+}
+
+// TestOverloadShortensTheWindow: once the door refuses for the window
+// after readings waited longer than OverloadWait, the window spans
+// OverloadWait (or twice the pipeline, when longer, never more than
+// without overload) until the door has not refused for overloadMemory.
+// A refusal while readings wait briefly (the offered rate grew faster
+// than the window) leaves the window as it is.
+func TestOverloadShortensTheWindow(t *testing.T) {
+	admission := Admission{Wait: 2 * time.Second, OverloadWait: time.Second, Floor: 10, RateWindow: 10 * time.Second}
+	for _, tc := range []struct {
+		name           string
+		wait, pipeline time.Duration // of the block's youngest reading
+		overloaded     bool
+		span           time.Duration // after the refusal
+	}{
+		{"queue over the peak", 3 * time.Second, 400 * time.Millisecond, true, time.Second},
+		{"twice a longer pipeline", 3 * time.Second, 700 * time.Millisecond, true, 1400 * time.Millisecond},
+		{"a slow network: never more than without overload", 3 * time.Second, 1500 * time.Millisecond, true, 2250 * time.Millisecond},
+		{"short waits: the rate grew", 300 * time.Millisecond, 200 * time.Millisecond, false, 2 * time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := NewReadings(1_000_000)
+			p.SetAdmission(admission)
+			p.Finalized(10_000, t0) // 1,000/s
+			first := admitAll(t, p, unsigned(0, 100), 0, t0)
+			end := t0.Add(tc.wait)
+			p.FinalizedBlock(first, end.Add(-tc.pipeline), end)
+			before := p.Stats(end)
+			if before.Overloaded || before.Span != max(2*time.Second, tc.pipeline*3/2) {
+				t.Fatalf("before any refusal: overloaded %v, span %v", before.Overloaded, before.Span)
+			}
+			// A request of more than the window: the door refuses.
+			got := admitAll(t, p, unsigned(1_000, before.Window+100), 1_000, end)
+			if len(got) != before.Window {
+				t.Fatalf("admitted %d, want the window's %d", len(got), before.Window)
+			}
+			st := p.Stats(end)
+			if st.Overloaded != tc.overloaded || st.Span != tc.span || st.Window != int(st.RatePerS*tc.span.Seconds()) {
+				t.Fatalf("after the refusal: overloaded %v, span %v, window %d; want %v, %v, %d",
+					st.Overloaded, st.Span, st.Window, tc.overloaded, tc.span, int(st.RatePerS*tc.span.Seconds()))
+			}
+			// Refused again 1.9 s later (whole, before decoding), as a
+			// block of none of them is finalized: still over the peak
+			// 1.9 s after that, not 2 s after.
+			again := end.Add(1900 * time.Millisecond)
+			if _, err := p.NoRoom(again); !errors.Is(err, ErrOverWindow) {
+				t.Fatalf("NoRoom with the window full: %v, want ErrOverWindow", err)
+			}
+			p.FinalizedBlock(nil, again, again)
+			if st := p.Stats(again.Add(1900 * time.Millisecond)); st.Overloaded != tc.overloaded || st.Span != tc.span {
+				t.Fatalf("1.9 s after the last refusal: overloaded %v, span %v; want %v, %v", st.Overloaded, st.Span, tc.overloaded, tc.span)
+			}
+			if st := p.Stats(again.Add(overloadMemory)); st.Overloaded || st.Span != before.Span {
+				t.Fatalf("%v after the last refusal: overloaded %v, span %v; want the span without overload, %v", overloadMemory, st.Overloaded, st.Span, before.Span)
+			}
+		})
+	}
+	// OverloadWait 0 or Wait: the window never changes.
+	for _, ow := range []time.Duration{0, 2 * time.Second} {
+		p := NewReadings(1_000_000)
+		a := admission
+		a.OverloadWait = ow
+		p.SetAdmission(a)
+		p.Finalized(10_000, t0)
+		first := admitAll(t, p, unsigned(0, 100), 0, t0)
+		end := t0.Add(3 * time.Second)
+		p.FinalizedBlock(first, end.Add(-400*time.Millisecond), end)
+		admitAll(t, p, unsigned(1_000, 10_000), 1_000, end)
+		if st := p.Stats(end); st.Overloaded || st.Span != 2*time.Second {
+			t.Fatalf("OverloadWait %v: overloaded %v, span %v; want no change", ow, st.Overloaded, st.Span)
+		}
+	}
+}
+
+// TestOverloadFloorGivesWay: over the peak the floor gives way to the
+// rate: at 800/s a floor of 2,000 readings was 2.5 s of waiting.
+func TestOverloadFloorGivesWay(t *testing.T) {
+	p := NewReadings(1_000_000)
+	p.SetAdmission(Admission{Wait: 2 * time.Second, OverloadWait: time.Second, Floor: 2_000, RateWindow: 10 * time.Second})
+	p.Finalized(8_000, t0) // 800/s: 1,600 in Wait, under the floor
+	first := admitAll(t, p, unsigned(0, 100), 0, t0)
+	end := t0.Add(3 * time.Second)
+	p.FinalizedBlock(first, end.Add(-400*time.Millisecond), end)
+	if st := p.Stats(end); st.Window != 2_000 {
+		t.Fatalf("below the peak: window %d, want the floor, 2,000", st.Window)
+	}
+	admitAll(t, p, unsigned(1_000, 2_100), 1_000, end)
+	st := p.Stats(end)
+	if want := int(st.RatePerS); !st.Overloaded || st.Window != want {
+		t.Fatalf("over the peak: overloaded %v, window %d; want a second of %.0f/s, %d", st.Overloaded, st.Window, st.RatePerS, want)
+	}
+	if st := p.Stats(end.Add(overloadMemory)); st.Overloaded || st.Window != 2_000 {
+		t.Fatalf("%v after the refusal: overloaded %v, window %d; want the floor again", overloadMemory, st.Overloaded, st.Window)
+	}
+	// A network that stalls is not over its peak: refused again and
+	// again, with no block finalized for overloadMemory, the door keeps
+	// the floor, not a rate decaying to nothing.
+	stall := end.Add(time.Second)
+	if _, err := p.NoRoom(stall); !errors.Is(err, ErrOverWindow) {
+		t.Fatalf("window full: %v, want ErrOverWindow", err)
+	}
+	if st := p.Stats(stall); !st.Overloaded {
+		t.Fatal("refused again a second after the block: want over the peak")
+	}
+	for at := stall; at.Before(end.Add(10 * time.Second)); at = at.Add(500 * time.Millisecond) {
+		p.NoRoom(at)
+	}
+	if st := p.Stats(end.Add(10 * time.Second)); st.Overloaded || st.Window != 2_000 {
+		t.Fatalf("10 s without a block, refused every 0.5 s: overloaded %v, window %d; want the floor", st.Overloaded, st.Window)
 	}
 }

@@ -52,10 +52,16 @@ type Readings struct {
 	own     map[chain.Hash]bool
 	ownHeld int
 	ownRate rateEstimate
-	// blockLatency is the network's shortest latency: how long the
-	// youngest reading of each finalized block had waited here, in
-	// seconds, weighted over recent blocks (FinalizedBlock).
-	blockLatency float64
+	// blockLatency is how long the youngest reading of each finalized
+	// block had waited here, and pipeline the part of it from the block's
+	// building to its finality, in seconds, weighted over recent blocks
+	// (FinalizedBlock). overloaded is set while the door refuses for the
+	// window after readings waited longer than Admission.OverloadWait;
+	// refusedAt is its latest refusal for the window, lastBlockAt when
+	// the latest block was finalized (admission.go).
+	blockLatency, pipeline float64
+	overloaded             bool
+	refusedAt, lastBlockAt time.Time
 }
 
 type seqKey struct {
