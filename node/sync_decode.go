@@ -47,8 +47,9 @@ func decodeSyncBlocks(data []byte) (blocks []*chain.Block, ok bool) {
 		}
 		if i == 0 && blocks[0].Readings == nil {
 			// An answer of empty blocks or tx blocks: chain.Decode
-			// of the whole answer costs a fifth of one chain.Decode
-			// per block (BenchmarkDecodeSyncEmptyBlocks).
+			// of the whole answer took a fifth of the time of one
+			// chain.Decode per block (256 empty blocks with four
+			// signatures each: 1.5-2.4 ms against 7.3-10 ms).
 			return nil, false
 		}
 	}
