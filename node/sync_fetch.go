@@ -372,7 +372,9 @@ func (n *Node) fetchBlocks(ctx context.Context, peer chain.PubKey, r fetchRange)
 		return nil, err
 	}
 	var resp syncBlocksResp
-	if err := chain.Decode(raw, &resp); err != nil {
+	if blocks, ok := decodeSyncBlocks(raw); ok {
+		resp.Blocks = blocks
+	} else if err := chain.Decode(raw, &resp); err != nil {
 		return nil, fmt.Errorf("sync response: %w", err)
 	}
 	if uint64(len(resp.Blocks)) > want {
