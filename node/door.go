@@ -42,10 +42,7 @@ func (n *Node) SubmitReadings(rs []*chain.Reading) []error {
 // very same signed bytes, checked when they came in); then the mempool's
 // admission window: readings past what the network finalizes in
 // mempool.admit_wait are refused 429 mempool_full with the Retry-After at
-// which they would fit (the state's rules and duplicates are checked only
-// for about as many readings as the window has room for, checkSlack; a
-// request's readings beyond them are refused for the window unchecked);
-// only then the signatures, within the door's budget
+// which they would fit; only then the signatures, within the door's budget
 // (see doorVerifier). A request that does not fit the budget is refused
 // 429 with Retry-After, nothing checked.
 func (n *Node) SubmitReadingsHashed(rs []*chain.Reading) ([]chain.Hash, []error) {
