@@ -73,23 +73,10 @@ func (n *Node) SubmitReadingsHashed(rs []*chain.Reading) ([]chain.Hash, []error)
 		}
 		return hashes, errs
 	}
-	// Only about as many readings as the admission window has room for
-	// are checked against the state and hashed; the rest (overflow) go
-	// to the window unchecked, to be refused 429 with the Retry-After at
-	// which they fit: past the peak most of a large request is refused
-	// for the window, and refusing it must cost less than checking it.
-	// The room is a snapshot, and other requests' tickets close and
-	// blocks finalize while these are checked: checkSlack keeps the
-	// door from refusing readings below the peak that would fit by then.
-	room := checkSlack(n.readings.Room(time.Now()))
-	var todo, overflow []int
+	var todo []int
 	seen := make(map[chain.Hash]struct{})
 	for i, r := range rs {
 		if errs[i] != nil {
-			continue
-		}
-		if len(todo) >= room {
-			overflow = append(overflow, i)
 			continue
 		}
 		if err := checker.Check(r); err != nil {
@@ -105,20 +92,18 @@ func (n *Node) SubmitReadingsHashed(rs []*chain.Reading) ([]chain.Hash, []error)
 		seen[h] = struct{}{}
 		todo = append(todo, i)
 	}
-	if len(todo) == 0 && len(overflow) == 0 {
+	if len(todo) == 0 {
 		return hashes, errs
 	}
 	// Admission by what the network finalizes, before any signature
 	// check: the readings past the window are refused 429, and so are a
 	// device's readings after one of its own refused, keeping its
-	// readings in order. The overflow, unchecked, is never admitted.
-	checked := len(todo)
-	todo = append(todo, overflow...)
+	// readings in order.
 	candidates := make([]*chain.Reading, len(todo))
 	for k, i := range todo {
 		candidates[k] = rs[i]
 	}
-	ticket := n.readings.AdmitChecked(candidates, checked, time.Now())
+	ticket := n.readings.Admit(candidates, time.Now())
 	defer ticket.Close()
 	ticketIndex := make(map[int]int, len(todo)) // rs index → the ticket's
 	for k, i := range todo {
@@ -197,13 +182,6 @@ func (n *Node) SubmitReadingsHashed(rs []*chain.Reading) ([]chain.Hash, []error)
 	}
 	return hashes, errs
 }
-
-// checkSlack is how many readings of a request the door checks when the
-// admission window has room for room: twice that and 256 more. Checking
-// exactly room refused 6,967 readings for the window at 4,000/s offered
-// in one process-bench run (`waterchain bench --processes`), where the
-// door without the cap had refused 283 and 767 in two.
-func checkSlack(room int) int { return 2*room + 256 }
 
 // ReadingsRoom returns nil while the door may admit client readings, and
 // otherwise the refusal (429 mempool_full with Retry-After) that the API

@@ -375,17 +375,6 @@ const refusalSlack = 2 * time.Second
 // each reading, so the door calls it before checking signatures: a
 // reading past the window costs no signature check.
 func (p *Readings) Admit(rs []*chain.Reading, now time.Time) *Ticket {
-	return p.AdmitChecked(rs, len(rs), now)
-}
-
-// AdmitChecked is Admit for readings of which only the first checked have
-// passed the door's other checks: the rest are refused for the window
-// whatever the room, as readings past a full window are (their devices'
-// later readings refused after them). The door checks the state's rules
-// only for as many readings as Room says fit, so that the readings of a
-// large request past the window cost no state lookup either; room freed
-// meanwhile by another request is not given to a reading left unchecked.
-func (p *Readings) AdmitChecked(rs []*chain.Reading, checked int, now time.Time) *Ticket {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	rate, w, waiting, dw, doorWaiting, room := p.roomLocked(now)
@@ -414,7 +403,7 @@ func (p *Readings) AdmitChecked(rs []*chain.Reading, checked int, now time.Time)
 		case behind:
 			t.refusal[k] = fmt.Errorf("%w: device %s seq %d comes after its seq %d, refused first; send that one again first", ErrOverWindow, r.Device.Short(), r.Seq, ref.seq)
 			excess++
-		case room > 0 && k < checked:
+		case room > 0:
 			t.admitted[k] = true
 			t.granted++
 			room--
@@ -463,16 +452,6 @@ func (p *Readings) roomLocked(now time.Time) (rate float64, w, waiting, dw, door
 	doorWaiting = len(p.own) - p.ownHeld + p.reserved
 	room = max(min(w-waiting, dw-doorWaiting), 0)
 	return rate, w, waiting, dw, doorWaiting, room
-}
-
-// Room returns how many client readings the door may admit as of now (0
-// when the window is full), reserving nothing. What it says may be stale
-// by the time the readings are admitted: AdmitChecked decides.
-func (p *Readings) Room(now time.Time) int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	_, _, _, _, _, room := p.roomLocked(now)
-	return room
 }
 
 // NoRoom returns nil while the door may admit a client reading as of now,

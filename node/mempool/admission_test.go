@@ -200,41 +200,6 @@ func TestAdmitKeepsEachDeviceInOrder(t *testing.T) {
 	}
 }
 
-// TestAdmitCheckedNeverAdmitsTheUnchecked: the door checks the state's
-// rules only for as many readings as Room says fit; the rest, unchecked,
-// are refused for the window even when room was freed meanwhile, and
-// their devices' later readings are held behind them as for any reading
-// refused for the window.
-func TestAdmitCheckedNeverAdmitsTheUnchecked(t *testing.T) {
-	p := NewReadings(100)
-	p.SetAdmission(Admission{Wait: time.Second, Floor: 4, RateWindow: 10 * time.Second})
-	if room := p.Room(t0); room != 4 {
-		t.Fatalf("room %d, want the floor, 4", room)
-	}
-	rs := unsigned(0, 6)
-	tk := p.AdmitChecked(rs, 2, t0) // room for 4, 2 checked
-	if tk.Granted() != 2 || !tk.Admitted(0) || !tk.Admitted(1) {
-		t.Fatalf("granted %d (%v %v), want the 2 checked", tk.Granted(), tk.Admitted(0), tk.Admitted(1))
-	}
-	for k := 2; k < len(rs); k++ {
-		if tk.Admitted(k) || !errors.Is(tk.Refusal(k), ErrOverWindow) {
-			t.Fatalf("unchecked reading %d: admitted %v, refusal %v; want refused for the window", k, tk.Admitted(k), tk.Refusal(k))
-		}
-	}
-	if tk.RetryAfter() < time.Second {
-		t.Fatalf("retry after %v, want at least 1s", tk.RetryAfter())
-	}
-	if room := p.Room(t0); room != 2 {
-		t.Fatalf("room %d while the ticket holds 2, want 2", room)
-	}
-	tk.Close()
-	// Device 2's seq 2 waits behind its refused seq 1, with room free.
-	later := &chain.Reading{Device: rs[2].Device, Seq: 2, Time: 2}
-	if tk := p.Admit([]*chain.Reading{later}, t0); tk.Admitted(0) {
-		t.Fatal("a device's reading let in past its own reading refused unchecked")
-	}
-}
-
 // TestTicketGivesBackUnusedRoom: readings that fail (duplicates, bad
 // signatures the caller found) do not keep room; Close returns it once.
 func TestTicketGivesBackUnusedRoom(t *testing.T) {
