@@ -72,6 +72,49 @@ func AppendCBORHead(dst []byte, major byte, v uint64) []byte {
 	return append(dst, m|27, byte(v>>56), byte(v>>48), byte(v>>40), byte(v>>32), byte(v>>24), byte(v>>16), byte(v>>8), byte(v))
 }
 
+// ReadCBORHead reads the head of the CBOR item at b[i:]: its major type,
+// its argument (for an array or a map, its number of items; for a byte
+// string, its length) and where the item's content starts. It takes only
+// the shortest form of each argument, as AppendCBORHead writes it
+// (canonical CBOR), and no indefinite lengths: ok is false for anything
+// else, or when b ends inside the head. The hand-written decoders of the
+// gossip door, block sync and the state's device records read with it.
+func ReadCBORHead(b []byte, i int) (major byte, arg uint64, next int, ok bool) {
+	if i < 0 || i >= len(b) {
+		return 0, 0, i, false
+	}
+	c := b[i]
+	i++
+	major, ai := c>>5, c&31
+	var size int
+	switch {
+	case ai < 24:
+		return major, uint64(ai), i, true
+	case ai == 24:
+		size = 1
+	case ai == 25:
+		size = 2
+	case ai == 26:
+		size = 4
+	case ai == 27:
+		size = 8
+	default:
+		return 0, 0, i, false
+	}
+	if len(b)-i < size {
+		return 0, 0, i, false
+	}
+	for _, x := range b[i : i+size] {
+		arg = arg<<8 | uint64(x)
+	}
+	i += size
+	// The shortest form: a longer one would not re-encode to itself.
+	if least := [...]uint64{1: 24, 2: 0x100, 4: 0x1_0000, 8: 0x1_0000_0000}[size]; arg < least {
+		return 0, 0, i, false
+	}
+	return major, arg, i, true
+}
+
 func appendCBORInt(dst []byte, v int64) []byte {
 	if v >= 0 {
 		return AppendCBORHead(dst, cborUint, uint64(v))

@@ -119,43 +119,11 @@ type cborReader struct {
 	i int
 }
 
-// head reads an item's head: its major type and argument. It takes only
-// the shortest form of each argument (canonical CBOR), no indefinite
-// lengths.
+// head reads an item's head: its major type and argument, in the
+// shortest form only, no indefinite lengths (chain.ReadCBORHead).
 func (d *cborReader) head() (major byte, arg uint64, ok bool) {
-	if d.i >= len(d.b) {
-		return 0, 0, false
-	}
-	c := d.b[d.i]
-	d.i++
-	major, ai := c>>5, c&31
-	var size int
-	switch {
-	case ai < 24:
-		return major, uint64(ai), true
-	case ai == 24:
-		size = 1
-	case ai == 25:
-		size = 2
-	case ai == 26:
-		size = 4
-	case ai == 27:
-		size = 8
-	default:
-		return 0, 0, false
-	}
-	if len(d.b)-d.i < size {
-		return 0, 0, false
-	}
-	for _, b := range d.b[d.i : d.i+size] {
-		arg = arg<<8 | uint64(b)
-	}
-	d.i += size
-	// The shortest form: a longer one would not re-encode to itself.
-	if min := [...]uint64{1: 24, 2: 0x100, 4: 0x1_0000, 8: 0x1_0000_0000}[size]; arg < min {
-		return 0, 0, false
-	}
-	return major, arg, true
+	major, arg, d.i, ok = chain.ReadCBORHead(d.b, d.i)
+	return major, arg, ok
 }
 
 // bytesOf reads a byte string of exactly n bytes.

@@ -140,37 +140,9 @@ type headReader struct {
 	i int
 }
 
-// head reads an item's head: its major type and argument, in the shortest
-// form (longer forms are refused later by the re-encoding check anyway),
-// no indefinite lengths.
+// head reads an item's head: its major type and argument, in the
+// shortest form only, no indefinite lengths (chain.ReadCBORHead).
 func (r *headReader) head() (major byte, arg uint64, ok bool) {
-	if r.i >= len(r.b) {
-		return 0, 0, false
-	}
-	c := r.b[r.i]
-	r.i++
-	major, ai := c>>5, c&31
-	var size int
-	switch {
-	case ai < 24:
-		return major, uint64(ai), true
-	case ai == 24:
-		size = 1
-	case ai == 25:
-		size = 2
-	case ai == 26:
-		size = 4
-	case ai == 27:
-		size = 8
-	default:
-		return 0, 0, false
-	}
-	if len(r.b)-r.i < size {
-		return 0, 0, false
-	}
-	for _, x := range r.b[r.i : r.i+size] {
-		arg = arg<<8 | uint64(x)
-	}
-	r.i += size
-	return major, arg, true
+	major, arg, r.i, ok = chain.ReadCBORHead(r.b, r.i)
+	return major, arg, ok
 }
