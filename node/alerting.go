@@ -105,14 +105,7 @@ func (n *Node) startAlerts() error {
 // after a permit change judges old readings by the old permit, as the nodes
 // that saw them live did.
 func (n *Node) deviceContext(dev chain.PubKey, txHeight uint64) alerts.DeviceContext {
-	return n.contextsAt(txHeight)(dev)
-}
-
-// contextsAt returns deviceContext as of txHeight, memoized per device and
-// per industry: a block has many readings per device and many devices per
-// industry, and each lookup is several state reads.
-func (n *Node) contextsAt(txHeight uint64) func(chain.PubKey) alerts.DeviceContext {
-	return newStateContexts(n).at(txHeight)
+	return newStateContexts(n).at(txHeight)(dev)
 }
 
 // stateContexts memoizes the state reads of deviceContext for as long as

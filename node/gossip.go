@@ -369,7 +369,7 @@ func (n *Node) stepConsensus(d *driver, m laneMessage) {
 // or others' it relays), on the loop. A vote goes straight to every
 // connected peer (votes.go), and by gossip too only while this node is not
 // connected to every validator of the lane's height; so does a proposal
-// (proposals.go). Peers relay messages back in their rebroadcasts; the
+// with p2p.direct_proposals on (proposals.go), else it goes by gossip. Peers relay messages back in their rebroadcasts; the
 // doors drop the copies of what the engine holds.
 func (n *Node) broadcastConsensus(lane chain.Lane, m consensus.Message) {
 	d := n.drivers[lane]

@@ -171,7 +171,7 @@ func (n *Node) loop() {
 		case <-regossip.C:
 			n.regossipStale()
 		case sb := <-n.syncCh:
-			sb.done <- n.applySyncHashed(sb.blocks, sb.hashes)
+			sb.done <- n.applySync(sb.blocks, sb.hashes)
 		case ev := <-n.evidenceCh:
 			n.submitEvidence(ev)
 		}

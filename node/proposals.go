@@ -24,8 +24,8 @@ import (
 // gossip takes from the topic, travels in the message's first byte.
 const protoProposals = "consensus/proposals/1"
 
-// startProposals serves the direct proposal protocol; called by startP2P
-// beside startVotes.
+// startProposals serves the direct proposal protocol; called by
+// startVotes.
 func (n *Node) startProposals() error {
 	d, err := n.host.OpenDirect(protoProposals, n.validateDirectProposal)
 	if err != nil {

@@ -72,7 +72,7 @@ type syncBlocksResp struct {
 // their entry and certificate signatures verified.
 type syncBatch struct {
 	blocks []*chain.Block
-	hashes map[*chain.Block][]chain.Hash // of the blocks' readings (checkSyncHashes)
+	hashes map[*chain.Block][]chain.Hash // of the blocks' readings (checkSync)
 	done   chan error
 }
 
@@ -93,7 +93,10 @@ func (n *Node) registerSync() error {
 		var raws [][]byte
 		size := 0
 		for h := q.From; h <= n.Height(q.Lane) && len(raws) < int(min(q.Max, maxSyncBatch)) && size < syncBatchBytes; h++ {
-			raw, err := n.encodedSyncBlock(q.Lane, h)
+			// Assembled from the stored bytes without decoding the
+			// entries, which are still checked against the entries
+			// root: damage is refused, not served.
+			raw, err := n.store.EncodedBlock(q.Lane, h)
 			if err != nil {
 				return nil, err
 			}
@@ -104,28 +107,21 @@ func (n *Node) registerSync() error {
 	})
 }
 
-// encodedSyncBlock is the canonical encoding of committed block lane/h
-// with its certificate, as a sync answer carries it: the store assembles
-// it from the stored bytes without decoding the entries (it still checks
-// them against the entries root, so damage is refused, not served).
-func (n *Node) encodedSyncBlock(lane chain.Lane, h uint64) ([]byte, error) {
-	return n.store.EncodedBlock(lane, h)
-}
-
 // encodeSyncBlocks is the canonical encoding of a syncBlocksResp carrying
 // the blocks encoded in raws, without decoding them: a map of one key, 1,
 // to an array of the blocks.
 func encodeSyncBlocks(raws [][]byte) []byte {
+	if len(raws) == 0 {
+		return chain.MustEncode(&syncBlocksResp{})
+	}
 	size := 11 // the map and array heads
 	for _, r := range raws {
 		size += len(r)
 	}
 	out := make([]byte, 0, size)
-	if len(raws) == 0 {
-		return chain.MustEncode(&syncBlocksResp{})
-	}
-	out = append(out, 0xa1, 0x01)
-	out = chain.AppendCBORHead(out, 4, uint64(len(raws))) // an array
+	out = chain.AppendCBORHead(out, cborMap, 1)
+	out = chain.AppendCBORHead(out, cborUint, 1)
+	out = chain.AppendCBORHead(out, cborArray, uint64(len(raws)))
 	for _, r := range raws {
 		out = append(out, r...)
 	}

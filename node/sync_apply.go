@@ -19,17 +19,11 @@ import (
 // every certificate signature of the batch, cut into one batch
 // verification per core whatever the blocks' sizes. It returns how many
 // blocks from the first are good and, when one is not, the error of the
-// first bad one. Safe to call off the loop.
-func (n *Node) checkSync(blocks []*chain.Block) (good int, err error) {
-	good, _, err = n.checkSyncHashes(blocks)
-	return good, err
-}
-
-// checkSyncHashes is checkSync that also returns the hashes of the
-// readings of the good blocks, by block (nil for a tx block), computed on
-// every core with the shapes, for the loop not to compute them again
-// (applySyncHashed).
-func (n *Node) checkSyncHashes(blocks []*chain.Block) (good int, hashes map[*chain.Block][]chain.Hash, err error) {
+// first bad one, with the hashes of the readings of the good blocks, by
+// block (nil for a tx block), computed on every core with the shapes, for
+// the loop not to compute them again (applySync). Safe to call off the
+// loop.
+func (n *Node) checkSync(blocks []*chain.Block) (good int, hashes map[*chain.Block][]chain.Hash, err error) {
 	workers := runtime.GOMAXPROCS(0)
 	good = len(blocks)
 	perBlock := make([][]chain.Hash, len(blocks))
@@ -147,14 +141,10 @@ func (n *Node) checkShape(b *chain.Block) error {
 // are in n.state and in pc, which is what verification and settlement
 // read, and the store holds a prefix of them (a crash leaves it
 // consistent, and the node fetches the rest again).
-func (n *Node) applySync(blocks []*chain.Block) error {
-	return n.applySyncHashed(blocks, nil)
-}
-
-// applySyncHashed is applySync given the hashes of the blocks' readings
-// (checkSyncHashes; a block missing from hashes has them computed after
-// its commit).
-func (n *Node) applySyncHashed(blocks []*chain.Block, hashes map[*chain.Block][]chain.Hash) error {
+//
+// hashes are the blocks' readings' hashes from checkSync; a block missing
+// from it (or a nil map) has them computed after its commit.
+func (n *Node) applySync(blocks []*chain.Block, hashes map[*chain.Block][]chain.Hash) error {
 	start := time.Now()
 	validators := make(map[*chain.Block]int, len(blocks))
 	pc := newPendingChain(n)

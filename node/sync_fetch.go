@@ -71,7 +71,7 @@ func (n *Node) syncFrom(peers []peerHead, target syncStatusResp) error {
 	go func() {
 		defer close(toApply)
 		for blocks := range toCheck {
-			good, hashes, err := n.checkSyncHashes(blocks)
+			good, hashes, err := n.checkSync(blocks)
 			select {
 			case toApply <- checkedBatch{blocks: blocks[:good], hashes: hashes, err: err}:
 			case <-ctx.Done():

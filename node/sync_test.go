@@ -148,8 +148,8 @@ func testSyncRefusesTampered(t *testing.T, auditor string, valid []*chain.Block,
 	}
 	batch := append([]*chain.Block{}, valid...)
 	batch[index] = tamper(valid[index])
-	good, err := n.checkSync(batch)
-	if applyErr := n.applySync(batch[:good]); err == nil {
+	good, _, err := n.checkSync(batch)
+	if applyErr := n.applySync(batch[:good], nil); err == nil {
 		err = applyErr
 	}
 	if err == nil {
@@ -181,10 +181,10 @@ func testSyncRefusesTampered(t *testing.T, auditor string, valid []*chain.Block,
 	}
 	// The untampered rest applies on top.
 	rest := valid[index:]
-	if good, err := n.checkSync(rest); err != nil || good != len(rest) {
+	if good, _, err := n.checkSync(rest); err != nil || good != len(rest) {
 		t.Fatalf("untampered rest: %d good, %v", good, err)
 	}
-	if err := n.applySync(rest); err != nil {
+	if err := n.applySync(rest, nil); err != nil {
 		t.Fatalf("untampered rest: %v", err)
 	}
 	if d, x := n.Height(chain.LaneData), n.Height(chain.LaneTx); d != 20 || x != 20 {
@@ -325,10 +325,10 @@ func TestSyncProgressInStatus(t *testing.T) {
 		t.Fatalf("sync progress before any sync: %+v", st.Sync)
 	}
 	n.progress.begin(n, syncStatusResp{Data: 20, Tx: 20})
-	if good, err := n.checkSync(valid[:30]); err != nil || good != 30 {
+	if good, _, err := n.checkSync(valid[:30]); err != nil || good != 30 {
 		t.Fatal(good, err)
 	}
-	if err := n.applySync(valid[:30]); err != nil {
+	if err := n.applySync(valid[:30], nil); err != nil {
 		t.Fatal(err)
 	}
 	st, err := n.Status(context.Background())
@@ -410,7 +410,7 @@ func TestSyncAlertsMatchReplay(t *testing.T) {
 	// hashes (applySync computes them after the commit).
 	for i, cut := range [][2]int{{0, 7}, {7, 50}, {50, len(valid)}} {
 		batch := valid[cut[0]:cut[1]]
-		good, hashes, err := n.checkSyncHashes(batch)
+		good, hashes, err := n.checkSync(batch)
 		if err != nil || good != len(batch) {
 			t.Fatalf("batch %d: %d of %d good: %v", i, good, len(batch), err)
 		}
@@ -427,7 +427,7 @@ func TestSyncAlertsMatchReplay(t *testing.T) {
 		if i == 1 {
 			hashes = nil
 		}
-		if err := n.applySyncHashed(batch, hashes); err != nil {
+		if err := n.applySync(batch, hashes); err != nil {
 			t.Fatalf("batch %d: %v", i, err)
 		}
 	}

@@ -52,7 +52,7 @@ func TestDecisionAfterSyncIsNotFatal(t *testing.T) {
 			blocks = append(blocks, b)
 		}
 	}
-	if err := n.applySync(blocks); err != nil {
+	if err := n.applySync(blocks, nil); err != nil {
 		t.Fatalf("%s: sync: %v", nn.Name, err)
 	}
 	top := n.Height(chain.LaneTx)

@@ -167,9 +167,9 @@ func TestTamperedBlocksOneVerdict(t *testing.T) {
 			}
 			// Block sync (checkSync off the loop, then applySync); the node
 			// must not commit it.
-			_, synced := n.checkSync([]*chain.Block{b})
+			_, _, synced := n.checkSync([]*chain.Block{b})
 			if synced == nil {
-				synced = n.applySync([]*chain.Block{b})
+				synced = n.applySync([]*chain.Block{b}, nil)
 				n.fatal.Store(nil) // a certified block that does not execute stops the node
 			}
 			// The audit of a store holding it. The store refuses a block

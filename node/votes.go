@@ -18,8 +18,8 @@ import (
 //
 // A node not connected to every validator of the height would miss the
 // votes of those it is not connected to, so while any is missing the votes
-// also go by gossip, as before (broadcastConsensus). Proposals go the same
-// way (proposals.go).
+// also go by gossip, as before (broadcastConsensus). With
+// p2p.direct_proposals on, proposals go the same way (proposals.go).
 //
 // A vote that arrives directly is checked cheap to expensive: decode,
 // ValidateBasic, whether the engine already holds it (consensusSeen),

@@ -277,19 +277,21 @@ func (s *server) postReadings(w http.ResponseWriter, q *request) {
 	}
 	// The answer is written by appendSubmitReadings, byte for byte what
 	// s.reply would write, without reflection: it names every reading.
+	status := http.StatusAccepted
+	var e *Error
 	switch {
 	case res.Rejected == 0:
-		s.replyJSON(w, http.StatusAccepted, appendSubmitReadings(make([]byte, 0, submitReadingsSize(nil, &res)), nil, &res))
 	case res.Accepted > 0:
-		s.replyJSON(w, http.StatusMultiStatus, appendSubmitReadings(make([]byte, 0, submitReadingsSize(nil, &res)), nil, &res))
+		status = http.StatusMultiStatus
 	default:
-		status, _, retry := statusOf(firstErr)
+		var retry int
+		status, _, retry = statusOf(firstErr)
 		if retry > 0 {
 			w.Header().Set("Retry-After", strconv.Itoa(retry))
 		}
-		e := Error{Message: firstErr.Error(), Code: res.Results[0].Code}
-		s.replyJSON(w, status, appendSubmitReadings(make([]byte, 0, submitReadingsSize(&e, &res)), &e, &res))
+		e = &Error{Message: firstErr.Error(), Code: res.Results[0].Code}
 	}
+	s.replyJSON(w, status, appendSubmitReadings(make([]byte, 0, submitReadingsSize(e, &res)), e, &res))
 }
 
 func (s *server) getReadings(w http.ResponseWriter, q *request) {
