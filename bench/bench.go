@@ -211,10 +211,7 @@ func (o Options) Validate() error {
 		}
 	}
 	if o.Warmup > 0 {
-		first := o.StartRate
-		if len(o.Rates) > 0 {
-			first = o.Rates[0]
-		}
+		first := o.firstRate()
 		if n := stepReadings(first, o.Warmup); n > MaxStepReadings {
 			return bad("Warmup", "%s at %d readings/s is %d readings; at most %d", o.Warmup, first, n, MaxStepReadings)
 		}
@@ -427,13 +424,9 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		return nw.runStepWith(ctx, tr, o, label, rate, 0, record)
 	}
 	if o.Warmup > 0 {
-		first := o.StartRate
-		if len(o.Rates) > 0 {
-			first = o.Rates[0]
-		}
 		wo := o
 		wo.Duration = o.Warmup
-		if _, err := nw.runStepWith(ctx, tr, wo, "warmup", first, 0, record); err != nil {
+		if _, err := nw.runStepWith(ctx, tr, wo, "warmup", o.firstRate(), 0, record); err != nil {
 			return finish(res, nil, nil), err
 		}
 	}
@@ -488,6 +481,15 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		}
 	}
 	return finish(res, peak, lat), nil
+}
+
+// firstRate is the rate of the first measured step (and of the warmup):
+// Rates[0], or StartRate when Rates is not given.
+func (o Options) firstRate() int {
+	if len(o.Rates) > 0 {
+		return o.Rates[0]
+	}
+	return o.StartRate
 }
 
 // stepReadings is the number of readings a step at rate for d submits.
