@@ -368,8 +368,8 @@ func (hn *historyNet) measureCatchup(ctx context.Context, o HistoryOptions, res 
 			return false, nil
 		}
 		s := catchupSample{t: historySince(start), data: min(st.Lanes[chain.LaneData.String()].Height, wantData), tx: min(st.Lanes[chain.LaneTx.String()].Height, wantTx), cpu: -1}
-		if cpu, ok := historyProcCPU(p.cmd.Process.Pid); ok {
-			s.cpu = cpu.Seconds()
+		if cpu, ok := processCPU(p.cmd.Process.Pid); ok {
+			s.cpu = cpu
 		}
 		samples = append(samples, s)
 		if time.Since(lastSay) > 10*time.Second {

@@ -157,9 +157,9 @@ func TestCatchupReadingsPerCPU(t *testing.T) {
 	}
 }
 
-// historyProcCPU reads a process's CPU time, which grows as it works.
-func TestHistoryProcCPU(t *testing.T) {
-	before, ok := historyProcCPU(os.Getpid())
+// processCPU reads a process's CPU time, which grows as it works.
+func TestProcessCPU(t *testing.T) {
+	before, ok := processCPU(os.Getpid())
 	if !ok {
 		if runtime.GOOS == "linux" {
 			t.Fatal("no CPU time read from /proc on Linux")
@@ -174,12 +174,12 @@ func TestHistoryProcCPU(t *testing.T) {
 		for range 100_000 {
 			x = x*6364136223846793005 + 1442695040888963407
 		}
-		after, _ = historyProcCPU(os.Getpid())
+		after, _ = processCPU(os.Getpid())
 	}
 	if after <= before {
-		t.Errorf("CPU time still %s after a minute of work (x=%d)", after, x)
+		t.Errorf("CPU time still %gs after a minute of work (x=%d)", after, x)
 	}
-	if _, ok := historyProcCPU(-1); ok {
+	if _, ok := processCPU(-1); ok {
 		t.Error("a CPU time for pid -1")
 	}
 }
