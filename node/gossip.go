@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"github.com/waterchain/waterchain/chain"
 	"github.com/waterchain/waterchain/chain/state"
 	"github.com/waterchain/waterchain/consensus"
+	"github.com/waterchain/waterchain/node/mempool"
 	"github.com/waterchain/waterchain/p2p"
 )
 
@@ -66,16 +68,29 @@ type wireReadings struct {
 // At most regossipBudget readings go out again per round, oldest first: an
 // overloaded node has every reading waiting that long, and gossiping them
 // all twice would take the CPU the blocks need.
+//
+// Not every node that holds a stale reading sends it again: the node whose
+// door admitted it does, and of the others about regossipHolders
+// (regossips). When every node did, each reading waiting past
+// regossipAfter crossed the network n·(n−1) times, and at 16 validators
+// (blocks seconds apart, so every reading goes stale) that was most of a
+// node's CPU, which made blocks later still.
 const (
-	regossipAfter  = time.Second
-	regossipEvery  = 500 * time.Millisecond
-	regossipBudget = 250
+	regossipAfter   = time.Second
+	regossipEvery   = 500 * time.Millisecond
+	regossipBudget  = 250
+	regossipHolders = 2
 )
 
 // regossipStale gossips again the readings that have waited regossipAfter,
-// each once. Called on the loop.
+// each once, of those this node is to send (regossipPick). Called on the
+// loop.
 func (n *Node) regossipStale() {
-	rs := n.readings.Stale(time.Now().Add(-regossipAfter), regossipBudget)
+	stale := n.readings.Stale(time.Now().Add(-regossipAfter), regossipBudget)
+	if len(stale) == 0 {
+		return
+	}
+	rs := regossipPick(stale, n.readings.Own, n.key.Public(), len(n.host.Peers())+1)
 	for start := 0; start < len(rs); start += maxGossipReadings {
 		end := min(start+maxGossipReadings, len(rs))
 		n.publish(n.topics.readings, encodeWireReadings(rs[start:end], n.sent.Add(1)))
@@ -83,6 +98,37 @@ func (n *Node) regossipStale() {
 	if len(rs) > 0 {
 		n.metrics.readingsRegossiped.Add(float64(len(rs)))
 	}
+}
+
+// regossipPick keeps, in place, the stale readings that the node with key
+// self, one of nodes, gossips again: those its door admitted (own) and
+// those regossips picks it for.
+func regossipPick(stale []*chain.Reading, own func(chain.Hash) bool, self chain.PubKey, nodes int) []*chain.Reading {
+	out := stale[:0]
+	for _, r := range stale {
+		h := r.Hash()
+		if own(h) || regossips(h, self, nodes) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// regossips reports whether the node with key self, one of nodes, is among
+// the about regossipHolders nodes that gossip again a reading with hash h
+// they did not admit. The choice is a hash of both, so that it spreads
+// over the nodes, differs per reading, and is the same on every call; with
+// at most regossipHolders nodes, every one is chosen.
+func regossips(h chain.Hash, self chain.PubKey, nodes int) bool {
+	if nodes <= regossipHolders {
+		return true
+	}
+	var b [len(chain.Hash{}) + len(chain.PubKey{})]byte
+	copy(b[:], h[:])
+	copy(b[len(h):], self[:])
+	mixed := chain.HashBytes(b[:])
+	x := binary.BigEndian.Uint64(mixed[:8])
+	return x%uint64(nodes) < regossipHolders
 }
 
 // startP2P starts the libp2p host and joins the topics.
@@ -186,13 +232,49 @@ func (n *Node) validateGossipReadings(_ chain.PubKey, data []byte) (p2p.Result, 
 	if !fast {
 		hashes = readingHashes(w.Readings)
 	}
-	for _, err := range verifyReadings(n.sigs, n.chainID, w.Readings, hashes) {
+	rs, hashes := n.unheldReadings(w.Readings, hashes)
+	if len(rs) == 0 {
+		// Every reading is waiting here already: a copy (a peer's
+		// regossip, or a mesh forward of what the author sent this
+		// node itself). Ignored, it is neither checked again nor
+		// forwarded; see unheldReadings.
+		return p2p.Ignore, nil
+	}
+	for _, err := range verifyReadings(n.sigs, n.chainID, rs, hashes) {
 		if err != nil {
 			n.metrics.gossipRejected.WithLabelValues(topicReadings).Inc()
 			return p2p.Reject, nil
 		}
 	}
-	return p2p.Accept, hashedReadings{readings: w.Readings, hashes: hashes}
+	return p2p.Accept, hashedReadings{readings: rs, hashes: hashes}
+}
+
+// unheldReadings returns the readings of a gossip message (and their
+// hashes) that are not waiting in the mempool, cheapest check first: a
+// held reading was signature-checked and checked against the state when it
+// came, and checking it again (the state check alone is tens of µs) only
+// to be refused as a duplicate was, at 16 validators, a large part of a
+// node's CPU: readings come again in peers' regossip (regossipStale) and
+// in the mesh's forwards. A message whose readings are all held is
+// Ignored, so it is not forwarded either: its author sent it to every
+// peer it is connected to, and this node forwarded it when it first came.
+func (n *Node) unheldReadings(rs []*chain.Reading, hashes []chain.Hash) ([]*chain.Reading, []chain.Hash) {
+	k := 0
+	for k < len(rs) && !n.readings.Has(hashes[k]) {
+		k++
+	}
+	if k == len(rs) {
+		return rs, hashes // none held: the common case, no copy
+	}
+	outR := append(make([]*chain.Reading, 0, len(rs)-1), rs[:k]...)
+	outH := append(make([]chain.Hash, 0, len(rs)-1), hashes[:k]...)
+	for i := k + 1; i < len(rs); i++ {
+		if !n.readings.Has(hashes[i]) {
+			outR = append(outR, rs[i])
+			outH = append(outH, hashes[i])
+		}
+	}
+	return outR, outH
 }
 
 // hashedReadings are gossiped readings with their hashes, computed once
@@ -414,6 +496,9 @@ func (n *Node) publish(t *p2p.Topic, data []byte) {
 // mempool if this node's state accepts it now (checked by c, from
 // n.readingChecker).
 func (n *Node) admitReading(c *state.ReadingChecker, r *chain.Reading, h chain.Hash) error {
+	if n.readings.Has(h) {
+		return mempool.ErrDuplicate // before the state check, which costs far more
+	}
 	if err := c.Check(r); err != nil {
 		return err
 	}

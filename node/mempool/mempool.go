@@ -186,6 +186,14 @@ func (p *Readings) Has(h chain.Hash) bool {
 	return ok
 }
 
+// Own reports whether the waiting reading with hash h was admitted by
+// this node's door (Ticket.Add), not gossiped to it.
+func (p *Readings) Own(h chain.Hash) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.own[h]
+}
+
 // Get returns the waiting reading with hash h. It changes nothing: a
 // compact proposal is rebuilt from the readings it names by hash.
 func (p *Readings) Get(h chain.Hash) (*chain.Reading, bool) {
