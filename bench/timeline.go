@@ -160,23 +160,19 @@ func formatTimeline(w io.Writer, label string, rate int, st *stepState, refusedA
 			fmt.Fprintln(w)
 			continue
 		}
+		// The counters' growth since the last second sampled, -1 where a
+		// node's sample is missing (its scrape failed).
 		delta := func(name string) float64 {
 			d := 0.0
 			for i, m := range row {
-				if m == nil {
-					continue
+				if m == nil || i >= len(prev) || prev[i] == nil {
+					return -1
 				}
-				d += m[name]
-				if i < len(prev) && prev[i] != nil {
-					d -= prev[i][name]
-				}
+				d += m[name] - prev[i][name]
 			}
 			return d
 		}
 		ovwin, ovreq := delta("waterchain_readings_over_window_total"), delta("waterchain_readings_over_window_requests_total")
-		if prev == nil {
-			ovwin, ovreq = -1, -1 // no earlier sample to count from
-		}
 		fmt.Fprintf(w, " %7.0f %7.0f %7.0f %8.0f %6.0f\n", row[0]["waterchain_mempool_admit_window"], row[0]["waterchain_finalized_readings_rate"],
 			row[0][`waterchain_mempool_entries{lane="data"}`], ovwin, ovreq)
 		prev = row
