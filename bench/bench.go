@@ -69,6 +69,11 @@ type Options struct {
 	// profile of its run to NodeCPUProfileDir/<node name>.pprof (run
 	// --cpuprofile), written when the node stops.
 	NodeCPUProfileDir string
+	// TimelineFile, when set, gets each step's figures second by second
+	// appended (offered, sent, refused, accepted, final; with Processes
+	// validator-1's admission window, rate and mempool): what a jump in
+	// the offered rate does in its first seconds.
+	TimelineFile string
 	// Rates are the offered rates (readings/s) of the steps, in order.
 	// Empty means auto-rising: StartRate, doubling, at most MaxSteps steps.
 	Rates     []int

@@ -40,6 +40,10 @@ type gateway struct {
 	retried        int       // readings sent again after an overload refusal
 	firstErr       error     // the first refusal
 	firstErrAt     time.Time // when it came
+	// refusedAt and resentAt are when each overload refusal came back
+	// and each reading was sent again, ns since the step's t0 (the
+	// timeline, Options.TimelineFile).
+	refusedAt, resentAt []int64
 }
 
 // run sends the step's readings whose indices arrive on jobs until jobs is
@@ -104,6 +108,8 @@ func (g *gateway) run(ctx context.Context, jobs <-chan []int, giveUp <-chan stru
 		for j, k := range batch {
 			if st.submitAt[k] == 0 {
 				st.submitAt[k] = at
+			} else {
+				g.resentAt = append(g.resentAt, at)
 			}
 			rs[j] = st.readings[k]
 			if enc != nil {
@@ -128,6 +134,7 @@ func (g *gateway) run(ctx context.Context, jobs <-chan []int, giveUp <-chan stru
 				}
 			case g.retry && errors.Is(err, ErrOverload):
 				keep = append(keep, k)
+				g.refusedAt = append(g.refusedAt, answered)
 			default:
 				refuse(k, err)
 			}

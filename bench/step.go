@@ -140,6 +140,11 @@ func (nw *network) runStep(ctx context.Context, tr *tracker, o Options, label st
 	var wg sync.WaitGroup
 	cpuBefore, selfBefore := nw.cl.nodeCPU(), selfCPUOrZero()
 	st.t0 = time.Now()
+	var sampler *nodeSampler
+	if o.TimelineFile != "" {
+		sampler = startSampler(nw.cl, st.t0)
+		defer sampler.close()
+	}
 	tr.begin(st)
 	defer tr.end()
 	for i := range v {
@@ -257,6 +262,16 @@ func (nw *network) runStep(ctx context.Context, tr *tracker, o Options, label st
 	res.LatencyP50Ms, res.LatencyP99Ms, res.LatencyMaxMs = percentile(lat, 0.50), percentile(lat, 0.99), percentile(lat, 1)
 	res.AcceptedP50Ms, res.AcceptedP99Ms, res.AcceptedMaxMs = percentile(latAccepted, 0.50), percentile(latAccepted, 0.99), percentile(latAccepted, 1)
 	res.AcceptedSplit = split.figures()
+	if o.TimelineFile != "" {
+		var refusedAt, resentAt []int64
+		for _, g := range gateways {
+			refusedAt = append(refusedAt, g.refusedAt...)
+			resentAt = append(resentAt, g.resentAt...)
+		}
+		if err := writeTimeline(o.TimelineFile, label, rate, st, refusedAt, resentAt, sampler); err != nil {
+			return nil, fmt.Errorf("bench: writing the timeline: %w", err)
+		}
+	}
 	res.Skipped = nw.skipped(ctx, unsettled)
 	return res, nil
 }
