@@ -129,6 +129,17 @@ func BenchmarkCommitBlocksBadger(b *testing.B) {
 			groups[i][j] = store.BlockCommit{Block: blk, Changes: changes}
 		}
 	}
+	cpu := commitTimed(b, s, groups)
+	n := float64(b.N * commitBlocksGroup * benchDevices * benchPerDevice)
+	b.ReportMetric(n/b.Elapsed().Seconds(), "readings/s")
+	b.ReportMetric(n/cpu.Seconds(), "readings/cpu-s")
+}
+
+// commitTimed writes groups, one CommitBlocks each, as the timed part of
+// a benchmark, and returns the process CPU (badger's goroutines included)
+// they took.
+func commitTimed(b *testing.B, s *store.Store, groups [][]store.BlockCommit) time.Duration {
+	b.Helper()
 	runtime.GC()
 	cpu0 := processCPU(b)
 	b.ResetTimer()
@@ -138,10 +149,7 @@ func BenchmarkCommitBlocksBadger(b *testing.B) {
 		}
 	}
 	b.StopTimer()
-	cpu := processCPU(b) - cpu0
-	n := float64(b.N * commitBlocksGroup * benchDevices * benchPerDevice)
-	b.ReportMetric(n/b.Elapsed().Seconds(), "readings/s")
-	b.ReportMetric(n/cpu.Seconds(), "readings/cpu-s")
+	return processCPU(b) - cpu0
 }
 
 // processCPU is the CPU time the process has used, user and system.

@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
-	"runtime"
 	"testing"
 
 	"github.com/waterchain/waterchain/chain"
@@ -98,17 +97,8 @@ func BenchmarkCommitFilledBadger(b *testing.B) {
 				}
 			}
 			groups := feed.groups(c, b.N, group)
-			runtime.GC()
-			cpu0 := processCPU(b)
-			b.ResetTimer()
 			b.ReportAllocs()
-			for _, g := range groups {
-				if err := s.CommitBlocks(g); err != nil {
-					b.Fatal(err)
-				}
-			}
-			b.StopTimer()
-			cpu := processCPU(b) - cpu0
+			cpu := commitTimed(b, s, groups)
 			n := float64(b.N * group * filledBlockReadings)
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/n, "ns/reading")
 			b.ReportMetric(float64(cpu.Nanoseconds())/n, "cpu-ns/reading")
