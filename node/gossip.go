@@ -379,6 +379,9 @@ func (n *Node) validateGossipConsensus(lane chain.Lane, from chain.PubKey, data 
 		n.metrics.gossipRejected.WithLabelValues("consensus").Inc()
 		return p2p.Reject, nil
 	}
+	// The peer that relayed a message of a later height holds it, and
+	// most likely the blocks before it: the next status poll asks it.
+	n.noteHeight(from, lane, msg.Height())
 	// Far-behind messages are stale, not invalid.
 	if msg.Height() < n.Height(lane) {
 		return p2p.Ignore, nil

@@ -106,6 +106,8 @@ type Node struct {
 	rounds [3]atomic.Uint32
 	// syncing is set while the node fetches blocks from peers.
 	syncing atomic.Bool
+	// syncHints are peers consensus messages showed ahead (sync.go).
+	syncHints syncHints
 	// progress is block sync's report; see sync_progress.go.
 	progress syncProgress
 	// sent counts consensus messages published (see wireConsensus).

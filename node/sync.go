@@ -134,10 +134,85 @@ type peerHead struct {
 	heads syncStatusResp
 }
 
-// pollPeers asks every peer for its heads at once and returns those that
-// answered, in random order.
-func (n *Node) pollPeers() []peerHead {
-	peers := n.host.Peers()
+// syncPollPeers is how many random peers a node that is caught up asks for
+// their heads each syncInterval. Asking every peer cost each node n−1 new
+// streams a second and each peer as many answers, n(n−1) in all: 8% of 16
+// idle validators' CPU. A node behind finds out from any peer that has
+// the blocks, and when every peer but it has them (a restarted validator)
+// any one will do; a peer that is the only one ahead is asked within a few
+// polls at random, and at the next poll once a consensus message shows it
+// ahead (syncHints).
+const syncPollPeers = 3
+
+// syncHints holds the peers that a consensus message showed to be ahead of
+// this node (a vote or proposal two or more heights above its own), for
+// the next poll to ask besides its random ones. The doors write it from
+// their goroutines and syncLoop takes it; mu guards peers.
+type syncHints struct {
+	mu    sync.Mutex
+	peers map[chain.PubKey]struct{}
+}
+
+// syncHintsMax bounds the peers held between two polls.
+const syncHintsMax = 64
+
+// noteHeight records, for the next poll, that peer sent a consensus
+// message of height msgHeight on lane, if that shows it ahead of this node.
+func (n *Node) noteHeight(peer chain.PubKey, lane chain.Lane, msgHeight uint64) {
+	// A node working on height h has committed h−1; one at our height + 1
+	// is where we are.
+	if msgHeight < n.Height(lane)+2 {
+		return
+	}
+	h := &n.syncHints
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.peers == nil {
+		h.peers = make(map[chain.PubKey]struct{})
+	}
+	if len(h.peers) < syncHintsMax {
+		h.peers[peer] = struct{}{}
+	}
+}
+
+// take returns the peers noted since the last take and forgets them.
+func (h *syncHints) take() map[chain.PubKey]struct{} {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := h.peers
+	h.peers = nil
+	return out
+}
+
+// pollTargets picks the peers to ask for their heads: all of peers when
+// all is set, else those in hinted and k others at random (shuffle is
+// rand.Shuffle's signature, so that tests can seed it). The order of the
+// result is random.
+func pollTargets(peers []chain.PubKey, hinted map[chain.PubKey]struct{}, k int, all bool,
+	shuffle func(n int, swap func(i, j int))) []chain.PubKey {
+	out := append([]chain.PubKey(nil), peers...)
+	shuffle(len(out), func(i, j int) { out[i], out[j] = out[j], out[i] })
+	if all || len(out) <= k {
+		return out
+	}
+	// Hinted peers first, then the first k of the shuffled rest.
+	picked := out[:0:0]
+	rest := make([]chain.PubKey, 0, len(out))
+	for _, p := range out {
+		if _, ok := hinted[p]; ok {
+			picked = append(picked, p)
+		} else {
+			rest = append(rest, p)
+		}
+	}
+	return append(picked, rest[:min(k, len(rest))]...)
+}
+
+// pollPeers asks peers for their heads at once (every peer when all is
+// set, else as pollTargets picks) and returns those that answered, in
+// random order.
+func (n *Node) pollPeers(all bool) []peerHead {
+	peers := pollTargets(n.host.Peers(), n.syncHints.take(), syncPollPeers, all, rand.Shuffle)
 	out := make([]*peerHead, len(peers))
 	var wg sync.WaitGroup
 	for i, p := range peers {
@@ -164,14 +239,29 @@ func (n *Node) pollPeers() []peerHead {
 			heads = append(heads, *h)
 		}
 	}
-	rand.Shuffle(len(heads), func(i, j int) { heads[i], heads[j] = heads[j], heads[i] })
 	return heads
+}
+
+// syncTarget is the highest head of each lane among peers.
+func syncTarget(peers []peerHead) syncStatusResp {
+	var target syncStatusResp
+	for _, p := range peers {
+		target.Data = max(target.Data, p.heads.Data)
+		target.Tx = max(target.Tx, p.heads.Tx)
+	}
+	return target
 }
 
 // syncLoop polls peers and fetches what this node lacks. A lane is synced
 // when a peer is at least two blocks ahead, or one block ahead for two
 // polls in a row (consensus catches up a node one block behind by itself
 // while the network is busy, but not while it is idle).
+//
+// Until some poll has found this node level with its peers, and after a
+// sync, every peer is asked; otherwise syncPollPeers at random and the
+// peers syncHints names. A sample that shows the node behind is followed
+// at once by a poll of every peer, so that the fetch draws on every peer
+// that holds the blocks.
 func (n *Node) syncLoop() {
 	defer n.wg.Done()
 	// The first poll is at once, then every syncInterval; while no peer
@@ -182,24 +272,22 @@ func (n *Node) syncLoop() {
 	defer t.Stop()
 	behindOnce := map[chain.Lane]bool{}
 	answered := false
+	level := false // some poll of every peer found this node not behind
 	for {
 		select {
 		case <-n.ctx.Done():
 			return
 		case <-t.C:
 		}
-		peers := n.pollPeers()
+		all := !level
+		peers := n.pollPeers(all)
 		answered = answered || len(peers) > 0
 		if answered {
 			t.Reset(syncInterval)
 		} else {
 			t.Reset(syncFirstPoll)
 		}
-		var target syncStatusResp
-		for _, p := range peers {
-			target.Data = max(target.Data, p.heads.Data)
-			target.Tx = max(target.Tx, p.heads.Tx)
-		}
+		target := syncTarget(peers)
 		need := false
 		for _, lane := range chain.Lanes {
 			peerH := target.height(lane)
@@ -217,10 +305,20 @@ func (n *Node) syncLoop() {
 			}
 		}
 		if !need {
+			level = level || (all && len(peers) > 0)
 			n.syncing.Store(false)
 			n.progress.stop(n)
 			continue
 		}
+		if !all {
+			// A sample found a peer ahead: fetch from every peer that
+			// holds the blocks, not only from those sampled.
+			if more := n.pollPeers(true); len(more) > 0 {
+				peers = more
+				target = syncTarget(peers)
+			}
+		}
+		level = false
 		n.syncing.Store(true)
 		if err := n.syncFrom(peers, target); err != nil && n.ctx.Err() == nil {
 			n.log.Warn("block sync failed; trying again", "err", err)

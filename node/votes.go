@@ -47,12 +47,13 @@ func (n *Node) startVotes() error {
 // validateDirectVote is the door of votes sent directly, without the
 // signature check (readVotes does it in batches). Anything but a
 // well-formed vote is provably invalid: the stream it came on is reset.
-func (n *Node) validateDirectVote(_ chain.PubKey, data []byte) (p2p.Result, any) {
+func (n *Node) validateDirectVote(from chain.PubKey, data []byte) (p2p.Result, any) {
 	var w wireConsensus
 	if err := chain.Decode(data, &w); err != nil || w.Vote == nil || w.Proposal != nil || w.Vote.ValidateBasic() != nil {
 		n.metrics.gossipRejected.WithLabelValues("consensus").Inc()
 		return p2p.Reject, nil
 	}
+	n.noteHeight(from, w.Vote.Lane, w.Vote.Height)
 	msg := consensus.Message{Vote: w.Vote}
 	key, _ := consensusKey(msg)
 	if n.consensusSeen.Has(key) {

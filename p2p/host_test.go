@@ -11,6 +11,7 @@ import (
 
 	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/waterchain/waterchain/chain"
 )
@@ -374,6 +375,45 @@ func TestGossipCrossesALineAtTheSmallestMesh(t *testing.T) {
 		}
 		if time.Now().After(deadline) {
 			t.Fatal("no message crossed the line in 20s")
+		}
+	}
+}
+
+// TestNoResourceManagerMetrics: the host's Registerer gets libp2p's own
+// series (the swarm's, here) but none of the resource manager's, whose
+// statistics cost an update on every stream opened and closed.
+func TestNoResourceManagerMetrics(t *testing.T) {
+	hosts, keys := startNetwork(t, 2, nil)
+	if err := hosts[1].Handle("echo/1", func(_ context.Context, _ chain.PubKey, req []byte) ([]byte, error) {
+		return req, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for range 5 {
+		if _, err := hosts[0].Request(context.Background(), keys[1].Public(), "echo/1", []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, h := range hosts {
+		mfs, err := h.cfg.Registerer.(prometheus.Gatherer).Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var libp2pSeries, rcmgrSeries []string
+		for _, mf := range mfs {
+			name := mf.GetName()
+			switch {
+			case strings.HasPrefix(name, "libp2p_rcmgr_"):
+				rcmgrSeries = append(rcmgrSeries, name)
+			case strings.HasPrefix(name, "libp2p_"):
+				libp2pSeries = append(libp2pSeries, name)
+			}
+		}
+		if len(rcmgrSeries) > 0 {
+			t.Errorf("host %d serves resource-manager series %v", i, rcmgrSeries)
+		}
+		if len(libp2pSeries) == 0 {
+			t.Errorf("host %d serves none of libp2p's other series", i)
 		}
 	}
 }
