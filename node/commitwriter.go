@@ -71,6 +71,9 @@ type commitWriter struct {
 	// readings, which the mempool holds until they are written).
 	hashes   map[*chain.Block][]chain.Hash
 	readings map[deviceSeq]struct{}
+	// entries counts the queued blocks' entries by lane: the mempool
+	// holds them, and they do not make a lane start a height.
+	entries [3]int
 }
 
 // deviceSeq names a reading by its device and sequence number.
@@ -179,6 +182,7 @@ func (w *commitWriter) write(bc store.BlockCommit, hashes []chain.Hash) {
 	for _, r := range bc.Block.Readings {
 		w.readings[deviceSeq{r.Device, r.Seq}] = struct{}{}
 	}
+	w.entries[bc.Block.Header.Lane] += bc.Block.NumEntries()
 	w.mu.Lock()
 	w.pending = append(w.pending, bc.Block)
 	w.mu.Unlock()
@@ -253,17 +257,26 @@ func (n *Node) written(r writeResult) {
 		for _, r := range b.Readings {
 			delete(w.readings, deviceSeq{r.Device, r.Seq})
 		}
+		w.entries[h.Lane] -= b.NumEntries()
 		done = append(done, committed{block: b, took: r.took, hashes: hashes})
 	}
 	n.afterCommits(done)
+	// Entries that waited behind the written ones may start a height.
+	for _, d := range n.drivers {
+		n.maybeStart(d, false)
+	}
 }
 
-// flushWrites waits until every queued block is written and taken back.
-// Called on the loop.
-func (n *Node) flushWrites() {
-	for n.writer.queued() > 0 && n.ctx.Err() == nil {
+// flushWrites waits until every queued block is written and taken back;
+// it fails only when the node stops first. Called on the loop.
+func (n *Node) flushWrites() error {
+	for n.writer.queued() > 0 {
+		if err := n.ctx.Err(); err != nil {
+			return err
+		}
 		n.written(<-n.writer.results)
 	}
+	return nil
 }
 
 // queuedReading reports whether a queued data block holds the reading of

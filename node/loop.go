@@ -178,7 +178,10 @@ func (n *Node) loop() {
 			n.written(r)
 		case sb := <-n.syncCh:
 			// A sync batch starts from the store's heads.
-			n.flushWrites()
+			if err := n.flushWrites(); err != nil {
+				sb.done <- err
+				break
+			}
 			sb.done <- n.applySync(sb.blocks, sb.hashes)
 		case ev := <-n.evidenceCh:
 			n.submitEvidence(ev)
@@ -212,7 +215,9 @@ func (n *Node) maybeStart(d *driver, force bool) {
 		if d.lane == chain.LaneTx {
 			waiting = n.txs.Len()
 		}
-		if waiting == 0 {
+		// Those of blocks not written yet are final already.
+		waiting -= n.writer.entries[d.lane]
+		if waiting <= 0 {
 			due, err := n.laneDue(d)
 			if err != nil {
 				n.stop(err)
