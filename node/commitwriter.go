@@ -67,10 +67,13 @@ type commitWriter struct {
 	pending []*chain.Block
 
 	// Owned by the loop: the queued data blocks' reading hashes, by block,
-	// and their readings' device and seq (buildBlock skips these
-	// readings, which the mempool holds until they are written).
+	// their readings' device and seq and the queued tx blocks' tx hashes
+	// (the mempools hold these entries until they are written: buildBlock
+	// skips them, and afterCommits, whose state may be a queued block
+	// ahead, leaves them).
 	hashes   map[*chain.Block][]chain.Hash
 	readings map[deviceSeq]struct{}
+	txs      map[chain.Hash]struct{}
 	// entries counts the queued blocks' entries by lane: the mempool
 	// holds them, and they do not make a lane start a height.
 	entries [3]int
@@ -91,6 +94,7 @@ func newCommitWriter() *commitWriter {
 		done:     make(chan struct{}),
 		hashes:   make(map[*chain.Block][]chain.Hash),
 		readings: make(map[deviceSeq]struct{}),
+		txs:      make(map[chain.Hash]struct{}),
 	}
 	return w
 }
@@ -182,6 +186,9 @@ func (w *commitWriter) write(bc store.BlockCommit, hashes []chain.Hash) {
 	for _, r := range bc.Block.Readings {
 		w.readings[deviceSeq{r.Device, r.Seq}] = struct{}{}
 	}
+	for _, tx := range bc.Block.Txs {
+		w.txs[tx.Hash()] = struct{}{}
+	}
 	w.entries[bc.Block.Header.Lane] += bc.Block.NumEntries()
 	w.mu.Lock()
 	w.pending = append(w.pending, bc.Block)
@@ -257,6 +264,9 @@ func (n *Node) written(r writeResult) {
 		for _, r := range b.Readings {
 			delete(w.readings, deviceSeq{r.Device, r.Seq})
 		}
+		for _, tx := range b.Txs {
+			delete(w.txs, tx.Hash())
+		}
 		w.entries[h.Lane] -= b.NumEntries()
 		done = append(done, committed{block: b, took: r.took, hashes: hashes})
 	}
@@ -283,5 +293,14 @@ func (n *Node) flushWrites() error {
 // device with seq. Called on the loop.
 func (n *Node) queuedReading(device chain.PubKey, seq uint64) bool {
 	_, ok := n.writer.readings[deviceSeq{device, seq}]
+	return ok
+}
+
+// queuedTx reports whether a queued tx block holds tx. Called on the loop.
+func (n *Node) queuedTx(tx *chain.Tx) bool {
+	if len(n.writer.txs) == 0 {
+		return false
+	}
+	_, ok := n.writer.txs[tx.Hash()]
 	return ok
 }

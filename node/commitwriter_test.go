@@ -3,6 +3,7 @@ package node
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -236,6 +237,75 @@ func TestValidatorKilledWithBlocksQueued(t *testing.T) {
 		}
 		if d.LastSeq < sent {
 			t.Fatalf("device %d: last seq %d on the restarted validator, %d sent", i, d.LastSeq, sent)
+		}
+	}
+}
+
+// TestEventsAfterBlocksAreReadable: with blocks written off the loop, a
+// block's event goes out only once the API serves it, and a reading is
+// pending or final to GET /v1/readings/{hash} at every moment, never
+// unknown, while its block waits to be written.
+func TestEventsAfterBlocksAreReadable(t *testing.T) {
+	if testing.Short() {
+		t.Skip("network test")
+	}
+	const devices = 4
+	tn := startTestNet(t, 1, 0, devices)
+	n := tn.nodes[0]
+	events := subscribeSSE(t, n, "/v1/events")
+	waitFor(t, 5*time.Second, "the subscription open", func() bool { return n.Events().Subscribers() >= 1 })
+	keys := make([]*chain.PrivateKey, devices)
+	for i := range keys {
+		keys[i] = tn.deviceKey(i)
+	}
+	const batches = 40
+	var sent []chain.Hash
+	for seq := uint64(1); seq <= batches; seq++ {
+		var batch []*chain.Reading
+		for _, k := range keys {
+			r := signedReading(n.ChainID(), k, seq, time.Now().Add(-time.Second))
+			batch = append(batch, r)
+			sent = append(sent, r.Hash())
+		}
+		var res api.SubmitReadingsResult
+		if code := httpJSON(t, n, http.MethodPost, "/v1/readings", batch, &res); code != http.StatusAccepted {
+			t.Fatalf("submit: %d %+v", code, res)
+		}
+		// Every reading sent so far is known, waiting or final.
+		for _, h := range sent {
+			var st api.ReadingStatus
+			if code := httpJSON(t, n, http.MethodGet, "/v1/readings/"+h.String(), nil, &st); code != http.StatusOK {
+				t.Fatalf("reading %s: %d while its block is being committed", h.Short(), code)
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	final := 0
+	timeout := time.After(30 * time.Second)
+	for final < len(sent) {
+		var ev sseEvent
+		select {
+		case ev = <-events:
+		case <-timeout:
+			t.Fatalf("%d of %d readings final after 30 s", final, len(sent))
+		}
+		switch ev.kind {
+		case "block":
+			var be BlockEvent
+			if err := json.Unmarshal(ev.data, &be); err != nil {
+				t.Fatal(err)
+			}
+			var b chain.Block
+			if code := httpJSON(t, n, http.MethodGet, fmt.Sprintf("/v1/blocks/%s/%d", be.Lane, be.Height), nil, &b); code != http.StatusOK {
+				t.Fatalf("block event for %s/%d, and GET answers %d", be.Lane, be.Height, code)
+			}
+			for _, r := range b.Readings {
+				var st api.ReadingStatus
+				if code := httpJSON(t, n, http.MethodGet, "/v1/readings/"+r.Hash().String(), nil, &st); code != http.StatusOK || st.Status != "final" {
+					t.Fatalf("block event for %s/%d, and its reading %s is %d %q", be.Lane, be.Height, r.Hash().Short(), code, st.Status)
+				}
+				final++
+			}
 		}
 	}
 }
