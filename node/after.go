@@ -180,7 +180,7 @@ func (n *Node) afterCommits(cs []committed) {
 		if n.txs.Len() > 0 {
 			n.txs.RemoveIf(func(tx *chain.Tx) bool {
 				a, err := state.GetAccount(sr, tx.From.Address())
-				return err == nil && tx.Nonce <= a.Nonce && !n.queuedTx(tx)
+				return err == nil && tx.Nonce <= a.Nonce
 			})
 		}
 	}

@@ -67,16 +67,14 @@ type commitWriter struct {
 	pending []*chain.Block
 
 	// Owned by the loop: the queued data blocks' reading hashes, by block,
-	// their readings' device and seq and the queued tx blocks' tx hashes
-	// (the mempools hold these entries until they are written: buildBlock
-	// skips them, and afterCommits, whose state may be a queued block
-	// ahead, leaves them).
+	// and their readings' device and seq (the mempool holds these readings
+	// until they are written: buildBlock skips them, and afterCommits,
+	// whose state may be a queued block ahead, leaves them).
 	hashes   map[*chain.Block][]chain.Hash
 	readings map[deviceSeq]struct{}
-	txs      map[chain.Hash]struct{}
-	// entries counts the queued blocks' entries by lane: the mempool
-	// holds them, and they do not make a lane start a height.
-	entries [3]int
+	// queuedReadings counts the queued blocks' readings: the mempool
+	// holds them, and they do not make the data lane start a height.
+	queuedReadings int
 }
 
 // deviceSeq names a reading by its device and sequence number.
@@ -94,7 +92,6 @@ func newCommitWriter() *commitWriter {
 		done:     make(chan struct{}),
 		hashes:   make(map[*chain.Block][]chain.Hash),
 		readings: make(map[deviceSeq]struct{}),
-		txs:      make(map[chain.Hash]struct{}),
 	}
 	return w
 }
@@ -169,6 +166,20 @@ func (w *commitWriter) header(lane chain.Lane, height uint64) (chain.Header, boo
 	return chain.Header{}, false
 }
 
+// tx finds a transaction in the queued blocks.
+func (w *commitWriter) tx(h chain.Hash) (*chain.Tx, store.Location, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, b := range w.pending {
+		for i, tx := range b.Txs {
+			if tx.Hash() == h {
+				return tx, store.Location{Lane: chain.LaneTx, Height: b.Header.Height, Index: uint32(i)}, true
+			}
+		}
+	}
+	return nil, store.Location{}, false
+}
+
 // blocks returns the queued blocks in order.
 func (w *commitWriter) blocks() []*chain.Block {
 	w.mu.Lock()
@@ -186,10 +197,7 @@ func (w *commitWriter) write(bc store.BlockCommit, hashes []chain.Hash) {
 	for _, r := range bc.Block.Readings {
 		w.readings[deviceSeq{r.Device, r.Seq}] = struct{}{}
 	}
-	for _, tx := range bc.Block.Txs {
-		w.txs[tx.Hash()] = struct{}{}
-	}
-	w.entries[bc.Block.Header.Lane] += bc.Block.NumEntries()
+	w.queuedReadings += len(bc.Block.Readings)
 	w.mu.Lock()
 	w.pending = append(w.pending, bc.Block)
 	w.mu.Unlock()
@@ -264,10 +272,7 @@ func (n *Node) written(r writeResult) {
 		for _, r := range b.Readings {
 			delete(w.readings, deviceSeq{r.Device, r.Seq})
 		}
-		for _, tx := range b.Txs {
-			delete(w.txs, tx.Hash())
-		}
-		w.entries[h.Lane] -= b.NumEntries()
+		w.queuedReadings -= len(b.Readings)
 		done = append(done, committed{block: b, took: r.took, hashes: hashes})
 	}
 	n.afterCommits(done)
@@ -293,14 +298,5 @@ func (n *Node) flushWrites() error {
 // device with seq. Called on the loop.
 func (n *Node) queuedReading(device chain.PubKey, seq uint64) bool {
 	_, ok := n.writer.readings[deviceSeq{device, seq}]
-	return ok
-}
-
-// queuedTx reports whether a queued tx block holds tx. Called on the loop.
-func (n *Node) queuedTx(tx *chain.Tx) bool {
-	if len(n.writer.txs) == 0 {
-		return false
-	}
-	_, ok := n.writer.txs[tx.Hash()]
 	return ok
 }

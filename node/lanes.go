@@ -329,6 +329,16 @@ func (n *Node) commit(ex *executed) error {
 		}
 	}
 	n.state.Apply(ex.changes)
+	if len(b.Txs) > 0 {
+		// The door checks a sender's new transaction on the state with
+		// its waiting ones applied: these are applied already. Until
+		// the block is written, TxStatus finds them in the queue.
+		txHashes := make([]chain.Hash, len(b.Txs))
+		for i, tx := range b.Txs {
+			txHashes[i] = tx.Hash()
+		}
+		n.txs.Remove(txHashes)
+	}
 	n.writer.write(store.BlockCommit{Block: b, Changes: toStoreChanges(ex.changes)}, hashes)
 	took := time.Since(start)
 	n.metrics.commitLoopSeconds.WithLabelValues(b.Header.Lane.String()).Observe(took.Seconds())

@@ -215,8 +215,10 @@ func (n *Node) maybeStart(d *driver, force bool) {
 		if d.lane == chain.LaneTx {
 			waiting = n.txs.Len()
 		}
-		// Those of blocks not written yet are final already.
-		waiting -= n.writer.entries[d.lane]
+		if d.lane == chain.LaneData {
+			// Those of blocks not written yet are final already.
+			waiting -= n.writer.queuedReadings
+		}
 		if waiting <= 0 {
 			due, err := n.laneDue(d)
 			if err != nil {
