@@ -421,8 +421,10 @@ func (n *Node) commitDecided(d *driver, b *chain.Block) {
 		// deciding it. The same block is nothing to do; another one is a
 		// fork, which a node must never follow.
 		stored, err := committedChain{n}.Header(d.lane, b.Header.Height)
-		if err != nil || stored.Hash() != hash {
-			n.stop(fmt.Errorf("consensus decided %s/%d %s, but this node committed %s there (%v)", d.lane, b.Header.Height, hash.Short(), stored.Hash().Short(), err))
+		if err != nil {
+			n.stop(fmt.Errorf("consensus decided %s/%d %s, but this node committed nothing there: %w", d.lane, b.Header.Height, hash.Short(), err))
+		} else if stored.Hash() != hash {
+			n.stop(fmt.Errorf("consensus decided %s/%d %s, but this node committed %s there", d.lane, b.Header.Height, hash.Short(), stored.Hash().Short()))
 		}
 		return
 	}
