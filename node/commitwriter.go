@@ -282,6 +282,20 @@ func (n *Node) written(r writeResult) {
 	}
 }
 
+// takeWritten takes back the writes done, without waiting: the loop calls
+// it between pieces of work (drain, before building a block), so that a
+// written block's events do not wait for the next height's work.
+func (n *Node) takeWritten() {
+	for {
+		select {
+		case r := <-n.writer.results:
+			n.written(r)
+		default:
+			return
+		}
+	}
+}
+
 // flushWrites waits until every queued block is written and taken back;
 // it fails only when the node stops first. Called on the loop.
 func (n *Node) flushWrites() error {

@@ -261,6 +261,7 @@ func (n *Node) drain() {
 			if n.ctx.Err() != nil {
 				return
 			}
+			n.takeWritten()
 			if !d.eng.HasReady() {
 				continue
 			}
@@ -312,6 +313,7 @@ func (n *Node) handleReady(d *driver, r consensus.Ready) {
 }
 
 func (n *Node) propose(d *driver, p *consensus.ProposeRequest) {
+	n.takeWritten()
 	start := time.Now()
 	ex, err := n.buildBlock(d.lane, p.Height)
 	if err != nil {
