@@ -168,9 +168,11 @@ func (n *Node) afterCommits(cs []committed) {
 				}
 			}
 		}
+		// n.state may hold a block not written yet (commitwriter.go):
+		// its readings stay until it is.
 		n.readings.RemoveIf(func(r *chain.Reading) bool {
 			d, ok := data[r.Device]
-			return ok && !d.CanRecord(r.Seq)
+			return ok && !d.CanRecord(r.Seq) && !n.queuedReading(r.Device, r.Seq)
 		})
 	}
 	if tops[chain.LaneTx] > 0 {

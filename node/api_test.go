@@ -71,13 +71,13 @@ func TestReadingFinality(t *testing.T) {
 	industry := tn.account(0)
 	var devs [2]*chain.PrivateKey
 	var last chain.Hash
+	var acct api.Account
+	httpJSON(t, n, "GET", "/v1/accounts/"+industry.Public().Address().String(), nil, &acct)
 	for i := range devs {
 		var err error
 		if devs[i], err = chain.GenerateKey(nil); err != nil {
 			t.Fatal(err)
 		}
-		var acct api.Account
-		httpJSON(t, n, "GET", "/v1/accounts/"+industry.Public().Address().String(), nil, &acct)
 		last = submitTx(t, n, industry, &chain.Tx{Nonce: acct.Nonce + 1 + uint64(i), RegisterDevice: &chain.RegisterDevice{Device: devs[i].Public()}})
 	}
 	waitFor(t, 20*time.Second, "devices registered", func() bool {

@@ -88,6 +88,12 @@ func (n *Node) DecodeReadings(contentType string, body []byte) ([]*chain.Reading
 // TxStatus answers GET /v1/txs/{hash}.
 func (n *Node) TxStatus(h chain.Hash) (api.TxStatus, error) {
 	tx, loc, err := n.store.Tx(h)
+	if errors.Is(err, store.ErrNotFound) {
+		// Final, in a block not written yet (commitwriter.go)?
+		if qtx, qloc, ok := n.writer.tx(h); ok {
+			tx, loc, err = qtx, qloc, nil
+		}
+	}
 	if err == nil {
 		return api.TxStatus{Hash: h, Status: "final", Height: loc.Height, Index: loc.Index, Tx: tx}, nil
 	}

@@ -38,16 +38,20 @@ func (n *Node) validatorSet(lane chain.Lane, height uint64) (*chain.ValidatorSet
 func (n *Node) verifier() *verify.Verifier { return verify.New(n.chainID, n.genHash) }
 
 // committedChain reads this node's committed chain and state for package
-// verify. The loop commits blocks, so only on the loop do its answers hold
-// still across a verification; off the loop (proofs, the API) it answers
-// for blocks already committed, which never change.
+// verify: the store and the blocks the commit writer has not written yet
+// (its tip). The loop commits blocks, so only on the loop do its answers
+// hold still across a verification; off the loop (proofs, the API) it
+// answers for blocks already committed, which never change.
 type committedChain struct{ n *Node }
 
 var _ verify.HeaderReader = committedChain{}
 
-func (c committedChain) Height(lane chain.Lane) uint64 { return c.n.Height(lane) }
+func (c committedChain) Height(lane chain.Lane) uint64 { return c.n.tipHeight(lane) }
 
 func (c committedChain) Header(lane chain.Lane, height uint64) (*chain.Header, error) {
+	if h, ok := c.n.writer.header(lane, height); ok {
+		return &h, nil
+	}
 	if h, ok := c.n.Head(lane); ok && h.Height == height {
 		return &h, nil
 	}

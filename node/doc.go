@@ -11,6 +11,9 @@
 // read the store, which is safe for concurrent reads. Signatures are
 // verified once, off the loop, at the door or in batches for block
 // validation, and remembered in a cache so they are never verified twice.
+// The loop commits a final block in memory; the commit writer
+// (commitwriter.go) stores it, and Head, the API and the events follow the
+// store.
 //
 // A caller builds a Node with New, starts it with Start and stops it with
 // Close; Start returns once the node listens. Everything a node needs is in

@@ -1,12 +1,15 @@
 package node
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/waterchain/waterchain/chain"
 	"github.com/waterchain/waterchain/chain/state"
+	"github.com/waterchain/waterchain/chain/store"
 	"github.com/waterchain/waterchain/chain/verify"
 )
 
@@ -44,7 +47,7 @@ type executed struct {
 
 // anchorFor names the other lane's latest finalized block (or genesis).
 func (n *Node) anchorFor(lane chain.Lane) chain.Anchor {
-	if h, ok := n.Head(lane.Other()); ok {
+	if h, ok := n.tip(lane.Other()); ok {
 		return chain.Anchor{Height: h.Height, Hash: h.Hash()}
 	}
 	return chain.Anchor{Height: 0, Hash: n.genHash}
@@ -53,7 +56,7 @@ func (n *Node) anchorFor(lane chain.Lane) chain.Anchor {
 // parentOf returns the header a new block of lane links to (nil for height
 // 1) and its hash (the genesis hash for height 1).
 func (n *Node) parentOf(lane chain.Lane) (*chain.Header, chain.Hash) {
-	if h, ok := n.Head(lane); ok {
+	if h, ok := n.tip(lane); ok {
 		return &h, h.Hash()
 	}
 	return nil, n.genHash
@@ -63,7 +66,7 @@ func (n *Node) parentOf(lane chain.Lane) (*chain.Header, chain.Hash) {
 // the mempool. Called on the loop.
 func (n *Node) buildBlock(lane chain.Lane, height uint64) (*executed, error) {
 	parent, prevHash := n.parentOf(lane)
-	if got := n.Height(lane) + 1; got != height {
+	if got := n.tipHeight(lane) + 1; got != height {
 		return nil, fmt.Errorf("%w: asked to propose %s/%d, next height is %d", errNotReady, lane, height, got)
 	}
 	vs, err := n.validatorSet(lane, height)
@@ -101,11 +104,15 @@ func (n *Node) buildBlock(lane chain.Lane, height uint64) (*executed, error) {
 		// readings held for their predecessors, which would otherwise
 		// starve the block while they wait.
 		limit, taken := n.sizer.limit(n.gen.Params.TimeoutPropose.Std()), 0
+		queued := len(n.writer.readings) > 0
 		for _, e := range n.readings.PeekEntries(maxReadingsPerBlock) {
 			if taken >= limit {
 				break
 			}
 			r := e.Reading
+			if queued && n.queuedReading(r.Device, r.Seq) {
+				continue // final, in a block not written yet
+			}
 			prev, ok := last[r.Device]
 			if !ok {
 				if d, err := state.GetDevice(sr, r.Device); err == nil {
@@ -140,10 +147,10 @@ func (n *Node) buildBlock(lane chain.Lane, height uint64) (*executed, error) {
 			return nil, err
 		}
 	} else {
-		if n.Height(chain.LaneData) < h.Anchor.Height {
+		if n.tipHeight(chain.LaneData) < h.Anchor.Height {
 			return nil, fmt.Errorf("%w: data chain behind the anchor", errNotReady)
 		}
-		bld, err := state.NewTxBuilder(sr, readingSource{n.store}, n.stateGen, &b.Header)
+		bld, err := state.NewTxBuilder(sr, n.chainReader(), n.stateGen, &b.Header)
 		if err != nil {
 			return nil, err
 		}
@@ -254,11 +261,12 @@ func (n *Node) validateProposal(b *chain.Block) (*executed, error) {
 // state root it commits to. Entry signatures must have been verified.
 // Called on the loop.
 func (n *Node) execute(b *chain.Block) (*executed, error) {
-	return n.executeOn(b, n.Height(chain.LaneData), readingSource{n.store})
+	return n.executeOn(b, n.tipHeight(chain.LaneData), n.chainReader())
 }
 
 // executeOn is execute with the data chain at dataHeight read through src
-// (block sync: the store and the data blocks of a batch not written yet).
+// (the store and the data blocks not written yet: the commit writer's, or
+// those of a sync batch).
 func (n *Node) executeOn(b *chain.Block, dataHeight uint64, src state.ReadingSource) (*executed, error) {
 	sr := n.state
 	var changes []state.Change
@@ -299,22 +307,47 @@ func (n *Node) verifyEntrySignatures(b *chain.Block) error {
 	return nil
 }
 
-// commit stores a final block (with its certificate) and the state changes
-// of its execution in one atomic write, then tells everyone. Called on the
-// loop.
+// commit makes a final block (with its certificate) and the state changes
+// of its execution the loop's chain: the changes go into n.state and the
+// block to the commit writer, which stores both in one atomic write; the
+// loop then tells everyone (written). Called on the loop; it waits for a
+// write only when maxWritesInFlight blocks are queued.
 func (n *Node) commit(ex *executed) error {
 	b := ex.block
 	start := time.Now()
-	if err := n.store.Commit(b, toStoreChanges(ex.changes)); err != nil {
-		return fmt.Errorf("storing %s/%d: %w", b.Header.Lane, b.Header.Height, err)
+	for n.writer.queued() >= maxWritesInFlight {
+		if err := n.ctx.Err(); err != nil {
+			return err
+		}
+		n.written(<-n.writer.results)
+	}
+	var hashes []chain.Hash
+	if len(b.Readings) > 0 {
+		hashes = ex.entryHashes
+		if len(hashes) != len(b.Readings) {
+			hashes = readingHashes(b.Readings)
+		}
 	}
 	n.state.Apply(ex.changes)
-	h := b.Header
-	n.heads[h.Lane].Store(&h)
-	n.afterCommit(b, time.Since(start))
-	if h.Lane == chain.LaneData {
-		n.sizer.observeCommit(len(b.Readings), time.Since(start))
+	if len(b.Txs) > 0 {
+		// The door checks a sender's new transaction on the state with
+		// its waiting ones applied: these are applied already. Until
+		// the block is written, TxStatus finds them in the queue.
+		txHashes := make([]chain.Hash, len(b.Txs))
+		for i, tx := range b.Txs {
+			txHashes[i] = tx.Hash()
+		}
+		n.txs.Remove(txHashes)
 	}
-	n.retryParked(h.Lane.Other())
+	n.writer.write(store.BlockCommit{Block: b, Changes: toStoreChanges(ex.changes)}, hashes)
+	took := time.Since(start)
+	n.metrics.commitLoopSeconds.WithLabelValues(b.Header.Lane.String()).Observe(took.Seconds())
+	if b.Header.Lane == chain.LaneData {
+		n.sizer.observeCommit(len(b.Readings), took)
+	}
+	if n.log.Enabled(context.Background(), slog.LevelDebug) {
+		n.log.Debug("block committed", "lane", b.Header.Lane, "height", b.Header.Height, "entries", b.NumEntries(), "queued", n.writer.queued(), "took", took)
+	}
+	n.retryParked(b.Header.Lane.Other())
 	return nil
 }

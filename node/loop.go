@@ -103,7 +103,7 @@ func (n *Node) startEngines() error {
 			return err
 		}
 		d.eng = eng
-		d.reset(n.Height(lane) + 1)
+		d.reset(n.tipHeight(lane) + 1)
 		n.drivers[lane] = d
 	}
 	return nil
@@ -121,6 +121,10 @@ func (n *Node) closeEngines() {
 func (n *Node) loop() {
 	defer n.wg.Done()
 	defer close(n.loopDone)
+	go n.writer.run(n.store)
+	// A stopping node writes what it committed: a clean stop loses no
+	// final block.
+	defer n.writer.close()
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	// Lost gossip is sent again: a lane whose height has not moved for
@@ -170,7 +174,14 @@ func (n *Node) loop() {
 			}
 		case <-regossip.C:
 			n.regossipStale()
+		case r := <-n.writer.results:
+			n.written(r)
 		case sb := <-n.syncCh:
+			// A sync batch starts from the store's heads.
+			if err := n.flushWrites(); err != nil {
+				sb.done <- err
+				break
+			}
 			sb.done <- n.applySync(sb.blocks, sb.hashes)
 		case ev := <-n.evidenceCh:
 			n.submitEvidence(ev)
@@ -204,7 +215,11 @@ func (n *Node) maybeStart(d *driver, force bool) {
 		if d.lane == chain.LaneTx {
 			waiting = n.txs.Len()
 		}
-		if waiting == 0 {
+		if d.lane == chain.LaneData {
+			// Those of blocks not written yet are final already.
+			waiting -= n.writer.queuedReadings
+		}
+		if waiting <= 0 {
 			due, err := n.laneDue(d)
 			if err != nil {
 				n.stop(err)
@@ -226,7 +241,7 @@ func (n *Node) maybeStart(d *driver, force bool) {
 
 // laneDue is the lane's schedule, computed again only after a commit.
 func (n *Node) laneDue(d *driver) (blockDue, error) {
-	heights := [2]uint64{n.Height(chain.LaneTx), n.Height(chain.LaneData)}
+	heights := [2]uint64{n.tipHeight(chain.LaneTx), n.tipHeight(chain.LaneData)}
 	if d.dueSet && d.dueHeights == heights {
 		return d.due, nil
 	}
@@ -246,6 +261,7 @@ func (n *Node) drain() {
 			if n.ctx.Err() != nil {
 				return
 			}
+			n.takeWritten()
 			if !d.eng.HasReady() {
 				continue
 			}
@@ -297,6 +313,7 @@ func (n *Node) handleReady(d *driver, r consensus.Ready) {
 }
 
 func (n *Node) propose(d *driver, p *consensus.ProposeRequest) {
+	n.takeWritten()
 	start := time.Now()
 	ex, err := n.buildBlock(d.lane, p.Height)
 	if err != nil {
@@ -405,9 +422,11 @@ func (n *Node) commitDecided(d *driver, b *chain.Block) {
 		// Block sync committed this height while the engine was still
 		// deciding it. The same block is nothing to do; another one is a
 		// fork, which a node must never follow.
-		stored, err := n.store.Header(d.lane, b.Header.Height)
-		if err != nil || stored.Hash() != hash {
-			n.stop(fmt.Errorf("consensus decided %s/%d %s, but this node committed %s there (%v)", d.lane, b.Header.Height, hash.Short(), stored.Hash().Short(), err))
+		stored, err := committedChain{n}.Header(d.lane, b.Header.Height)
+		if err != nil {
+			n.stop(fmt.Errorf("consensus decided %s/%d %s, but this node committed nothing there: %w", d.lane, b.Header.Height, hash.Short(), err))
+		} else if stored.Hash() != hash {
+			n.stop(fmt.Errorf("consensus decided %s/%d %s, but this node committed %s there", d.lane, b.Header.Height, hash.Short(), stored.Hash().Short()))
 		}
 		return
 	}

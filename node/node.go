@@ -100,8 +100,11 @@ type Node struct {
 	loopDone   chan struct{}
 	fatal      atomic.Pointer[error]
 
-	// heads caches each lane's committed head for readers off the loop.
+	// heads caches each lane's committed head for readers off the loop:
+	// the store's head, which may be behind the loop's (tip).
 	heads [3]atomic.Pointer[chain.Header]
+	// writer stores the blocks consensus commits (commitwriter.go).
+	writer *commitWriter
 	// rounds caches each lane's consensus round, for the status call.
 	rounds [3]atomic.Uint32
 	// syncing is set while the node fetches blocks from peers.
@@ -211,6 +214,7 @@ func New(opts Options) (*Node, error) {
 		n.kv.Close()
 		return nil, err
 	}
+	n.writer = newCommitWriter()
 	n.startClk.done("store")
 	if err := n.initGenesisState(); err != nil {
 		n.kv.Close()

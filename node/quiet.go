@@ -89,10 +89,10 @@ func (n *Node) schedule(lane chain.Lane) (blockDue, error) {
 		other:     n.gen.GenesisTime,
 		unsettled: -1,
 	}
-	if h, ok := n.Head(lane); ok {
+	if h, ok := n.tip(lane); ok {
 		in.head = h.Time
 	}
-	if h, ok := n.Head(lane.Other()); ok {
+	if h, ok := n.tip(lane.Other()); ok {
 		in.other = h.Time
 	}
 	if lane == chain.LaneTx {

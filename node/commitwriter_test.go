@@ -1,0 +1,311 @@
+package node
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"testing"
+	"time"
+
+	"github.com/waterchain/waterchain/chain"
+	"github.com/waterchain/waterchain/chain/state"
+	"github.com/waterchain/waterchain/node/api"
+	"github.com/waterchain/waterchain/node/home"
+)
+
+const commitKillHomeEnv = "WATERCHAIN_COMMIT_KILL_HOME"
+
+// TestCommitKillChild is the validator TestValidatorKilledWithBlocksQueued
+// kills: it runs the node of $WATERCHAIN_COMMIT_KILL_HOME and prints, as
+// they move, its tips (committed in memory) and its store's heads (written,
+// so on disk).
+func TestCommitKillChild(t *testing.T) {
+	dir := os.Getenv(commitKillHomeEnv)
+	if dir == "" {
+		t.Skip("run by TestValidatorKilledWithBlocksQueued")
+	}
+	n := openUnstarted(t, dir)
+	if err := n.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var last [4]uint64
+	for {
+		now := [4]uint64{n.tipHeight(chain.LaneData), n.tipHeight(chain.LaneTx), n.Height(chain.LaneData), n.Height(chain.LaneTx)}
+		if now != last {
+			fmt.Printf("tips %d %d written %d %d\n", now[0], now[1], now[2], now[3])
+			last = now
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestValidatorKilledWithBlocksQueued kills a validator (SIGKILL, its own
+// process) while consensus commits blocks of readings, at a moment it
+// reported blocks committed in memory and not yet written when it can,
+// then opens its store: every block it reported written is there, the
+// store's state is its heads' (state roots), and the state in memory
+// loaded from it is the store's. Started again, it catches up, its blocks
+// are the network's, and it goes on finalizing with the others.
+func TestValidatorKilledWithBlocksQueued(t *testing.T) {
+	if testing.Short() {
+		t.Skip("network test with a child process")
+	}
+	const devices = 8
+	nw, err := home.WriteNetwork(t.TempDir(), home.NetworkOptions{
+		Validators: 4, DevnetParams: true, DevicesPerIndustry: devices / 4,
+		BasePort: 20000 + int(time.Now().UnixNano()%2000)*10,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tn := &testNet{t: t, nw: nw}
+	defer tn.close()
+	for i := 0; i < 3; i++ {
+		tn.nodes = append(tn.nodes, tn.start(i))
+	}
+	const victim = 3
+	cmd := exec.Command(os.Args[0], "-test.run=^TestCommitKillChild$", "-test.v")
+	cmd.Env = append(os.Environ(), commitKillHomeEnv+"="+nw.Nodes[victim].Home)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.AfterFunc(3*time.Minute, func() { cmd.Process.Kill() })
+	defer deadline.Stop()
+
+	// Readings, a batch every 20 ms, so that the blocks take writing.
+	src := tn.nodes[0]
+	keys := make([]*chain.PrivateKey, devices)
+	for i := range keys {
+		keys[i] = tn.deviceKey(i)
+	}
+	stopFeed := make(chan struct{})
+	fed := make(chan uint64)
+	go func() {
+		seq := uint64(0)
+		defer func() { fed <- seq }()
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stopFeed:
+				return
+			case <-tick.C:
+			}
+			at := time.Now().Add(-time.Second)
+			var batch []*chain.Reading
+			for _, k := range keys {
+				batch = append(batch, signedReading(src.ChainID(), k, seq+1, at))
+			}
+			var res api.SubmitReadingsResult
+			// A batch refused as overload is sent again at the next tick.
+			if code := httpJSON(t, src, http.MethodPost, "/v1/readings", batch, &res); code == http.StatusAccepted {
+				seq++
+			}
+		}
+	}()
+
+	// Kill it at the first report, after a few blocks of readings, of a
+	// block committed in memory and not written; or after enough blocks.
+	var tips, written [2]uint64 // data, tx
+	queued := false
+	lines := bufio.NewScanner(out)
+	for lines.Scan() {
+		if _, err := fmt.Sscanf(lines.Text(), "tips %d %d written %d %d", &tips[0], &tips[1], &written[0], &written[1]); err != nil {
+			continue
+		}
+		if written[0] < 4 {
+			continue
+		}
+		if queued = tips != written; queued || written[0] >= 40 {
+			break
+		}
+	}
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Wait()
+	if written[0] < 4 {
+		t.Fatalf("the validator reported only %d data blocks written", written[0])
+	}
+	t.Logf("killed with data %d/%d and tx %d/%d written/committed (blocks queued: %v)", written[0], tips[0], written[1], tips[1], queued)
+
+	// Its store: a prefix of the chain, each head with its state.
+	n := openUnstarted(t, nw.Nodes[victim].Home)
+	waitFor(t, time.Minute, "the network at the killed validator's heights", func() bool {
+		return src.Height(chain.LaneData) >= n.Height(chain.LaneData) && src.Height(chain.LaneTx) >= n.Height(chain.LaneTx)
+	})
+	for i, lane := range []chain.Lane{chain.LaneData, chain.LaneTx} {
+		if got := n.Height(lane); got < written[i] {
+			t.Fatalf("after the kill %s is at %d, below the %d reported written", lane, got, written[i])
+		}
+		if got := n.Height(lane); got > tips[i]+1 {
+			// Reported before the kill: at most a write in flight more.
+			t.Logf("%s at %d after the kill (last reported tip %d)", lane, got, tips[i])
+		}
+		top := n.Height(lane)
+		for h := uint64(1); h <= top; h++ {
+			b, err := n.store.Block(lane, h)
+			if err != nil {
+				t.Fatalf("stored %s/%d: %v", lane, h, err)
+			}
+			if err := n.store.CheckBlockIndexes(b); err != nil {
+				t.Fatalf("stored %s/%d: %v", lane, h, err)
+			}
+			want, err := src.Block(lane, h)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if b.Hash() != want.Hash() {
+				t.Fatalf("stored %s/%d differs from the network's", lane, h)
+			}
+		}
+		head, _ := n.Head(lane)
+		prefix := state.DataPrefix
+		if lane == chain.LaneTx {
+			prefix = state.TxPrefix
+		}
+		root, _, err := n.state.PendingRoot([]byte(prefix), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if top > 0 && root != head.StateRoot {
+			t.Fatalf("the stored %s state is not that of its head %d", lane, top)
+		}
+	}
+	if err := checkStateCache(n.state, n.store); err != nil {
+		t.Fatal(err)
+	}
+	n.Close()
+
+	// Started again: it catches up and finalizes with the others.
+	close(stopFeed)
+	sent := <-fed
+	n = tn.start(victim)
+	tn.nodes = append(tn.nodes, n)
+	waitFor(t, 2*time.Minute, "every reading sent final on the network", func() bool {
+		var d api.Device
+		httpJSON(t, src, http.MethodGet, "/v1/devices/"+keys[devices-1].Public().String(), nil, &d)
+		return d.LastSeq >= sent
+	})
+	target := src.Height(chain.LaneData) + 3
+	// Readings keep the data lane moving.
+	for seq := sent + 1; n.Height(chain.LaneData) < target && n.Err() == nil; seq++ {
+		var batch []*chain.Reading
+		for _, k := range keys[:1] {
+			batch = append(batch, signedReading(src.ChainID(), k, seq, time.Now().Add(-time.Second)))
+		}
+		var res api.SubmitReadingsResult
+		httpJSON(t, src, http.MethodPost, "/v1/readings", batch, &res)
+		if seq > sent+6000 {
+			t.Fatalf("the restarted validator is at data %d, the network at %d", n.Height(chain.LaneData), src.Height(chain.LaneData))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := n.Err(); err != nil {
+		t.Fatalf("restarted validator stopped: %v", err)
+	}
+	for _, lane := range chain.Lanes {
+		top := min(n.Height(lane), src.Height(lane))
+		for h := uint64(1); h <= top; h++ {
+			got, err := n.Block(lane, h)
+			if err != nil {
+				t.Fatalf("%s/%d: %v", lane, h, err)
+			}
+			want, err := src.Block(lane, h)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Hash() != want.Hash() {
+				t.Fatalf("restarted validator's %s/%d differs from the network's", lane, h)
+			}
+		}
+	}
+	// Every reading sent is final on the restarted validator.
+	for i, k := range keys {
+		var d api.Device
+		if code := httpJSON(t, n, http.MethodGet, "/v1/devices/"+k.Public().String(), nil, &d); code != http.StatusOK {
+			t.Fatalf("device %d: %d", i, code)
+		}
+		if d.LastSeq < sent {
+			t.Fatalf("device %d: last seq %d on the restarted validator, %d sent", i, d.LastSeq, sent)
+		}
+	}
+}
+
+// TestEventsAfterBlocksAreReadable: with blocks written off the loop, a
+// block's event goes out only once the API serves it, and a reading is
+// pending or final to GET /v1/readings/{hash} at every moment, never
+// unknown, while its block waits to be written.
+func TestEventsAfterBlocksAreReadable(t *testing.T) {
+	if testing.Short() {
+		t.Skip("network test")
+	}
+	const devices = 4
+	tn := startTestNet(t, 1, 0, devices)
+	n := tn.nodes[0]
+	events := subscribeSSE(t, n, "/v1/events")
+	waitFor(t, 5*time.Second, "the subscription open", func() bool { return n.Events().Subscribers() >= 1 })
+	keys := make([]*chain.PrivateKey, devices)
+	for i := range keys {
+		keys[i] = tn.deviceKey(i)
+	}
+	const batches = 40
+	var sent []chain.Hash
+	for seq := uint64(1); seq <= batches; seq++ {
+		var batch []*chain.Reading
+		for _, k := range keys {
+			r := signedReading(n.ChainID(), k, seq, time.Now().Add(-time.Second))
+			batch = append(batch, r)
+			sent = append(sent, r.Hash())
+		}
+		var res api.SubmitReadingsResult
+		if code := httpJSON(t, n, http.MethodPost, "/v1/readings", batch, &res); code != http.StatusAccepted {
+			t.Fatalf("submit: %d %+v", code, res)
+		}
+		// Every reading sent so far is known, waiting or final.
+		for _, h := range sent {
+			var st api.ReadingStatus
+			if code := httpJSON(t, n, http.MethodGet, "/v1/readings/"+h.String(), nil, &st); code != http.StatusOK {
+				t.Fatalf("reading %s: %d while its block is being committed", h.Short(), code)
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	final := 0
+	timeout := time.After(30 * time.Second)
+	for final < len(sent) {
+		var ev sseEvent
+		select {
+		case ev = <-events:
+		case <-timeout:
+			t.Fatalf("%d of %d readings final after 30 s", final, len(sent))
+		}
+		switch ev.kind {
+		case "block":
+			var be BlockEvent
+			if err := json.Unmarshal(ev.data, &be); err != nil {
+				t.Fatal(err)
+			}
+			var b chain.Block
+			if code := httpJSON(t, n, http.MethodGet, fmt.Sprintf("/v1/blocks/%s/%d", be.Lane, be.Height), nil, &b); code != http.StatusOK {
+				t.Fatalf("block event for %s/%d, and GET answers %d", be.Lane, be.Height, code)
+			}
+			for _, r := range b.Readings {
+				var st api.ReadingStatus
+				if code := httpJSON(t, n, http.MethodGet, "/v1/readings/"+r.Hash().String(), nil, &st); code != http.StatusOK || st.Status != "final" {
+					t.Fatalf("block event for %s/%d, and its reading %s is %d %q", be.Lane, be.Height, r.Hash().Short(), code, st.Status)
+				}
+				final++
+			}
+		}
+	}
+}
