@@ -26,8 +26,10 @@ import (
 //     checked in one batch verification on every core, off the loop;
 //   - apply on the loop: each block's header by the one verifier
 //     (chain/verify), its certificate's signers against the validator set
-//     in force, its execution to the state root it names; then the batch
-//     is written with one store write (store.CommitBlocks), one fsync.
+//     in force, its execution to the state root it names. The batch is
+//     written in chunks, each one store.CommitBlocks (one badger
+//     transaction, one fsync) on a writer goroutine, so that the loop
+//     executes the next chunk while one is written (sync_apply.go).
 //
 // A block that fails stops the batch there: the blocks before it are
 // committed, none after it. Progress (target, rate, ETA) is in Status and
