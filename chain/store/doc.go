@@ -35,11 +35,7 @@
 // state changes and the new lane head in one KV batch; badger writes it as
 // one transaction with SyncWrites, one fsync per block. CommitBlocks
 // writes many blocks of both lanes the same way in one batch (split in
-// order when they do not fit one), one fsync for all. BuildCommit and
-// WriteBuilt cut that in two, so that block sync builds the batch of its
-// next chunk of blocks (checks, encodings, keys) while the store writes
-// the one before; the writes stay one at a time, in order, and a batch
-// built on heads that moved meanwhile is refused whole (ErrStaleBuild).
+// order when they do not fit one), one fsync for all: block sync uses it.
 // A crash at any instant leaves the store at the last fully written block
 // of each lane (a prefix of the blocks of a CommitBlocks, each whole), and
 // Open resumes there. badger's memtable is sized (DefaultMemTableSize)
