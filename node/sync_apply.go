@@ -1,7 +1,6 @@
 package node
 
 import (
-	"errors"
 	"fmt"
 	"runtime"
 	"sort"
@@ -251,14 +250,9 @@ var (
 	syncWriteEntries = syncBatchEntries / 8
 )
 
-// syncWriter writes the chunks of a sync batch in order, each in one
-// store batch, and stops at the first that fails. The loop hands it
-// chunks (write) and then waits (wait). Two goroutines: one builds each
-// chunk's batch (store.BuildCommit: checks, encodings, keys) while the
-// other writes the chunk before (store.WriteBuilt), so that neither
-// waits for the other; the writes themselves stay one after the other,
-// in order. A built batch that cannot be written as built (too big, or
-// the store changed meanwhile) is written by store.CommitBlocks instead.
+// syncWriter writes the chunks of a sync batch in order on its own
+// goroutine, each with one store.CommitBlocks, and stops at the first
+// that fails. The loop hands it chunks (write) and then waits (wait).
 type syncWriter struct {
 	chunks chan []store.BlockCommit
 	done   chan struct{}
@@ -267,54 +261,19 @@ type syncWriter struct {
 	err     error
 }
 
-// builtChunk is a chunk's batch built, or the error building it.
-type builtChunk struct {
-	chunk []store.BlockCommit
-	built *store.Built
-	err   error
-}
-
 func newSyncWriter(st *store.Store) *syncWriter {
 	w := &syncWriter{chunks: make(chan []store.BlockCommit, 4), done: make(chan struct{})}
-	// Unbuffered: a chunk is built on top of the one being written, never
-	// further ahead, since BuildCommit reads the blocks before that one
-	// from the store.
-	built := make(chan builtChunk)
-	go func() {
-		defer close(built)
-		var prev *store.Built
-		for c := range w.chunks {
-			b, err := st.BuildCommit(c, prev)
-			built <- builtChunk{chunk: c, built: b, err: err}
-			if err != nil {
-				for range w.chunks { // drain: nothing after a failed chunk is built
-				}
-				return
-			}
-			prev = b
-		}
-	}()
 	go func() {
 		defer close(w.done)
-		for bc := range built {
+		for c := range w.chunks {
 			if w.err != nil {
-				if bc.built != nil {
-					bc.built.Discard()
-				}
 				continue // drain: nothing after a failed chunk is written
 			}
-			err := bc.err
-			if err == nil {
-				err = st.WriteBuilt(bc.built)
-				if errors.Is(err, store.ErrBatchTooBig) || errors.Is(err, store.ErrStaleBuild) {
-					err = st.CommitBlocks(bc.chunk)
-				}
-			}
-			if err != nil {
-				w.err = fmt.Errorf("%d blocks from %s/%d: %w", len(bc.chunk), bc.chunk[0].Block.Header.Lane, bc.chunk[0].Block.Header.Height, err)
+			if err := st.CommitBlocks(c); err != nil {
+				w.err = fmt.Errorf("%d blocks from %s/%d: %w", len(c), c[0].Block.Header.Lane, c[0].Block.Header.Height, err)
 				continue
 			}
-			w.written = append(w.written, bc.chunk...)
+			w.written = append(w.written, c...)
 		}
 	}()
 	return w

@@ -72,10 +72,6 @@ type interner struct {
 	batch Batch
 	added map[string]uint64
 	vals  [][]byte
-	// base, when set, is the length of the table the new ids follow (a
-	// batch built before the one ahead of it is written: Built);
-	// otherwise the table's length as it stands.
-	base *uint64
 }
 
 // newInterner starts the interning of a batch. Its caller serializes the
@@ -96,9 +92,6 @@ func (in *interner) intern(v []byte) uint64 {
 	if id, ok := in.added[string(v)]; ok {
 		return id
 	}
-	if in.base != nil {
-		n = *in.base
-	}
 	id = n + uint64(len(in.vals))
 	v = append([]byte{}, v...)
 	in.added[string(v)] = id
@@ -107,21 +100,13 @@ func (in *interner) intern(v []byte) uint64 {
 	return id
 }
 
-// commit adds the values of a written batch to the table and starts
-// the interner afresh for the next batch.
+// commit adds the values of a written batch to the table.
 func (in *interner) commit() {
-	in.publish()
-	in.vals, in.added = nil, nil
-}
-
-// publish adds the values of a written batch to the table, leaving
-// in.vals and in.added as they are: a batch built on top of this one
-// (Built) may be reading them.
-func (in *interner) publish() {
 	in.t.mu.Lock()
 	defer in.t.mu.Unlock()
 	for _, v := range in.vals {
 		in.t.ids[string(v)] = uint64(len(in.t.vals))
 		in.t.vals = append(in.t.vals, v)
 	}
+	in.vals, in.added = nil, nil
 }

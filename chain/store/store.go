@@ -275,8 +275,17 @@ func (s *Store) writePrepared(blocks []preparedBlock) error {
 	genesis := s.genesis
 	s.mu.RUnlock()
 	for _, p := range blocks {
-		s.putBlock(batch, p, genesis, hashAt, in.intern)
-		inBatch[blockRef{p.block.Header.Lane, p.block.Header.Height}] = p.hash
+		h := &p.block.Header
+		rec := newRecord(h, p.block.Cert, p.hash, genesis, hashAt, in.intern)
+		batch.Set(headerKey(h.Lane, h.Height), appendRecord(make([]byte, 0, 128+len(rec.sigs)*(64+3)), rec))
+		inBatch[blockRef{h.Lane, h.Height}] = p.hash
+		batch.Set(blockHashKey(p.hash, h.Lane, h.Height), []byte{})
+		if h.Lane == chain.LaneData {
+			putReadings(batch, h.Height, p.block.Readings)
+		} else {
+			putTxs(batch, h.Height, p.block.Txs)
+		}
+		putChanges(batch, p.changes)
 	}
 	for lane, hd := range heads {
 		batch.Set(headKey(lane), encodeHead(&hd.header))
@@ -304,21 +313,6 @@ func (s *Store) writePrepared(blocks []preparedBlock) error {
 	}
 	s.mu.Unlock()
 	return nil
-}
-
-// putBlock sets the keys of block p in batch: its record, the block-hash
-// index, its entries and their indexes, and its state changes.
-func (s *Store) putBlock(batch Batch, p preparedBlock, genesis *chain.Hash, hashAt hashSource, intern func([]byte) uint64) {
-	h := &p.block.Header
-	rec := newRecord(h, p.block.Cert, p.hash, genesis, hashAt, intern)
-	batch.Set(headerKey(h.Lane, h.Height), appendRecord(make([]byte, 0, 128+len(rec.sigs)*(64+3)), rec))
-	batch.Set(blockHashKey(p.hash, h.Lane, h.Height), []byte{})
-	if h.Lane == chain.LaneData {
-		putReadings(batch, h.Height, p.block.Readings)
-	} else {
-		putTxs(batch, h.Height, p.block.Txs)
-	}
-	putChanges(batch, p.changes)
 }
 
 // blockRef names a block by lane and height.
