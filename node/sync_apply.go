@@ -229,25 +229,14 @@ func (n *Node) applySync(blocks []*chain.Block, hashes map[*chain.Block][]chain.
 }
 
 // A chunk of a sync batch written in one store.CommitBlocks: up to
-// syncWriteBlocks blocks or syncWriteEntries entries, so that the loop
-// executes a chunk while the store writes the one before.
-//
-// Empty blocks make two chunks a batch, not more: each write is an fsync,
-// which costs as much CPU as executing hundreds of empty blocks. Blocks
-// full of entries make eight: there the store's write is the slowest
-// stage (badger inserts every key into its memtable on one goroutine),
-// and the loop waits, at the end of each batch, for the write of the
-// last chunk before it takes the next batch. With two chunks that wait
-// was half of the batch's writing; with eight it is an eighth, for six
-// more fsyncs per 16,000 entries. Measured with block sync's stages
-// timed (`bench history --blocks 20000 --full-blocks 2000`, load 6–16):
-// the loop waited 7.6 s of a 16.2 s catch-up with two chunks and 3.0 s
-// of 11.1 s with eight (README, "A long history").
-//
-// Variables so that tests may cut a small batch into many chunks.
+// syncWriteBlocks blocks or syncWriteEntries entries, so that a batch
+// makes about two: the loop executes the second while the store writes
+// the first. Not more: each write is an fsync, which costs as much CPU
+// as executing hundreds of empty blocks. Variables so that tests may
+// cut a small batch into many chunks.
 var (
 	syncWriteBlocks  = syncBatchBlocks / 2
-	syncWriteEntries = syncBatchEntries / 8
+	syncWriteEntries = syncBatchEntries / 2
 )
 
 // syncWriter writes the chunks of a sync batch in order on its own
