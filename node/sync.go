@@ -162,8 +162,9 @@ const syncHintsMax = 64
 // message of height msgHeight on lane, if that shows it ahead of this node.
 func (n *Node) noteHeight(peer chain.PubKey, lane chain.Lane, msgHeight uint64) {
 	// A node working on height h has committed h−1; one at our height + 1
-	// is where we are.
-	if msgHeight < n.Height(lane)+2 {
+	// is where we are. Our height is the loop's (tipHeight): the store's
+	// lags it by the blocks the commit writer holds.
+	if msgHeight < n.tipHeight(lane)+2 {
 		return
 	}
 	h := &n.syncHints
@@ -290,22 +291,7 @@ func (n *Node) syncLoop() {
 			t.Reset(syncFirstPoll)
 		}
 		target := syncTarget(peers)
-		need := false
-		for _, lane := range chain.Lanes {
-			peerH := target.height(lane)
-			mine := n.Height(lane)
-			switch {
-			case peerH >= mine+2:
-				need = true
-			case peerH == mine+1:
-				if behindOnce[lane] {
-					need = true
-				}
-				behindOnce[lane] = true
-			default:
-				behindOnce[lane] = false
-			}
-		}
+		need := n.behind(target, behindOnce)
 		if !need {
 			level = level || (all && len(peers) > 0)
 			n.syncing.Store(false)
@@ -327,6 +313,34 @@ func (n *Node) syncLoop() {
 		}
 		behindOnce = map[chain.Lane]bool{}
 	}
+}
+
+// behind reports whether the heads target that a poll found call for a
+// sync: on some lane a peer is at least two blocks ahead of this node, or
+// one block ahead at this poll and the one before (behindOnce, updated).
+// This node's height is the loop's (tipHeight), not the store's: the store
+// lags it by the blocks the commit writer holds (commitwriter.go), and a
+// peer whose writes are ahead of ours is not ahead of us. Comparing the
+// stores made validators fetch blocks they held, a second's sync each with
+// late rounds on the process bench.
+func (n *Node) behind(target syncStatusResp, behindOnce map[chain.Lane]bool) bool {
+	need := false
+	for _, lane := range chain.Lanes {
+		peerH := target.height(lane)
+		mine := n.tipHeight(lane)
+		switch {
+		case peerH >= mine+2:
+			need = true
+		case peerH == mine+1:
+			if behindOnce[lane] {
+				need = true
+			}
+			behindOnce[lane] = true
+		default:
+			behindOnce[lane] = false
+		}
+	}
+	return need
 }
 
 // errNoCert is a fetched block without its commit certificate.

@@ -154,3 +154,46 @@ func statusRequests(t *testing.T, n *Node) float64 {
 	}
 	return 0
 }
+
+// TestBehindCountsQueuedBlocks: a validator whose commit writer still holds
+// data blocks 11 and 12 (its store at 10) is level with a peer whose store
+// is at 12, and with a consensus message of height 13; it is behind a peer
+// at 14 at once, and one at 13 at the second poll in a row. Comparing the
+// stores' heights made it fetch blocks 11 and 12, which it held.
+func TestBehindCountsQueuedBlocks(t *testing.T) {
+	n := &Node{writer: newCommitWriter()}
+	n.heads[chain.LaneData].Store(&chain.Header{Lane: chain.LaneData, Height: 10})
+	n.heads[chain.LaneTx].Store(&chain.Header{Lane: chain.LaneTx, Height: 3})
+	for h := uint64(11); h <= 12; h++ {
+		n.writer.pending = append(n.writer.pending, &chain.Block{Header: chain.Header{Lane: chain.LaneData, Height: h}})
+	}
+	if got := n.Height(chain.LaneData); got != 10 {
+		t.Fatalf("store height %d, want 10", got)
+	}
+
+	polls := []struct {
+		data uint64
+		want bool
+	}{
+		{12, false}, {12, false}, {12, false}, // level: 11 and 12 are queued here
+		{13, false}, {13, true}, // one ahead twice
+		{12, false}, {13, false}, // the count restarts
+		{14, true}, // two ahead
+	}
+	behindOnce := map[chain.Lane]bool{}
+	for i, p := range polls {
+		if got := n.behind(syncStatusResp{Data: p.data, Tx: 3}, behindOnce); got != p.want {
+			t.Errorf("poll %d: a peer at data %d: behind = %v, want %v", i, p.data, got, p.want)
+		}
+	}
+
+	peer := chain.PubKey{1}
+	n.noteHeight(peer, chain.LaneData, 13) // the height after the queued blocks: level
+	if hinted := n.syncHints.take(); len(hinted) != 0 {
+		t.Errorf("a vote at height 13 hinted %d peers ahead; 12 is committed here", len(hinted))
+	}
+	n.noteHeight(peer, chain.LaneData, 14)
+	if _, ok := n.syncHints.take()[peer]; !ok {
+		t.Error("a vote at height 14 did not hint its peer ahead")
+	}
+}
