@@ -317,7 +317,10 @@ func (n *Node) validateGossipCompact(lane chain.Lane, from chain.PubKey, c *comp
 	}
 	ref := c.ref()
 	key := chain.HashBytes(chain.MustEncode(&ref))
-	if n.consensusSeen.Has(key) || c.Header.Height < n.Height(lane) {
+	// Heights are the loop's (tipHeight): the store lags it by the blocks
+	// the commit writer holds.
+	tip := n.tipHeight(lane)
+	if n.consensusSeen.Has(key) || c.Header.Height <= tip {
 		return p2p.Ignore, nil
 	}
 	rs, missing := n.lookupEntries(c.Entries)
@@ -335,7 +338,7 @@ func (n *Node) validateGossipCompact(lane chain.Lane, from chain.PubKey, c *comp
 	}
 	// A proposal far ahead names readings this node cannot have yet; the
 	// engine would only buffer it. Rebroadcast brings it again.
-	if c.Header.Height > n.Height(lane)+2 {
+	if c.Header.Height > tip+2 {
 		return p2p.Ignore, nil
 	}
 	// Nothing is fetched for a proposal its signer did not sign. A fresh

@@ -6,9 +6,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/waterchain/waterchain/chain"
 	"github.com/waterchain/waterchain/node/api"
 	"github.com/waterchain/waterchain/node/home"
+	"github.com/waterchain/waterchain/node/mempool"
 	"github.com/waterchain/waterchain/p2p"
 )
 
@@ -285,4 +288,62 @@ func (tn *testNet) nodeKey(i int) *chain.PrivateKey {
 		tn.t.Fatal(err)
 	}
 	return k
+}
+
+// TestCompactProposalAheadOfTheStore: a validator whose commit writer holds
+// data blocks 11 and 12 (its store at 10) works on height 13. A compact
+// proposal for 13 naming a reading it lacks is taken for fetching, one for
+// 14 too (the engine buffers it), one for 15 is too far ahead, and one for
+// 12 is stale. Measured against the store, the proposal for 13 was
+// ignored as far ahead: the validator sat out the round.
+func TestCompactProposalAheadOfTheStore(t *testing.T) {
+	const chainID = "compact-ahead"
+	n := &Node{
+		chainID:       chainID,
+		writer:        newCommitWriter(),
+		readings:      mempool.NewReadings(100),
+		consensusSeen: newSigCache(consensusSeenMax),
+		compact:       newCompactState(prometheus.NewRegistry()),
+	}
+	n.metrics = newMetrics(prometheus.NewRegistry())
+	n.heads[chain.LaneData].Store(&chain.Header{Lane: chain.LaneData, Height: 10})
+	for h := uint64(11); h <= 12; h++ {
+		n.writer.pending = append(n.writer.pending, &chain.Block{Header: chain.Header{Lane: chain.LaneData, Height: h}})
+	}
+	proposer, err := chain.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dev, err := chain.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := signedReading(chainID, dev, 1, time.Now())
+	compact := func(height uint64) *compactProposal {
+		b := &chain.Block{Header: chain.Header{
+			ChainID: chainID, Lane: chain.LaneData, Height: height, Time: chain.TimeOf(time.Now()),
+			PrevHash: chain.HashBytes([]byte("parent")), Anchor: chain.Anchor{Height: 1, Hash: chain.HashBytes([]byte("anchor"))},
+			ValidatorsHash: chain.HashBytes([]byte("set")), Proposer: proposer.Public(),
+			StateRoot: chain.HashBytes([]byte("state")),
+		}, Readings: []*chain.Reading{r}}
+		b.Header.NumEntries = 1
+		b.Header.EntriesRoot = b.ComputeEntriesRoot()
+		p := &chain.Proposal{Lane: chain.LaneData, Height: height, Round: 0, POLRound: -1, Block: b}
+		p.Sign(chainID, proposer)
+		return compactOf(p, nil)
+	}
+	for _, tc := range []struct {
+		height uint64
+		want   p2p.Result
+	}{
+		{12, p2p.Ignore}, {13, p2p.Accept}, {14, p2p.Accept}, {15, p2p.Ignore},
+	} {
+		res, v := n.validateGossipCompact(chain.LaneData, proposer.Public(), compact(tc.height))
+		if res != tc.want {
+			t.Errorf("a compact proposal for height %d: %v, want %v", tc.height, res, tc.want)
+		}
+		if _, ok := v.(pendingCompact); res == p2p.Accept && !ok {
+			t.Errorf("height %d: accepted as %T, want a pending fetch", tc.height, v)
+		}
+	}
 }
