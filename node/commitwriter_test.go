@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"testing"
 	"time"
 
@@ -68,18 +67,7 @@ func TestValidatorKilledWithBlocksQueued(t *testing.T) {
 		tn.nodes = append(tn.nodes, tn.start(i))
 	}
 	const victim = 3
-	cmd := exec.Command(os.Args[0], "-test.run=^TestCommitKillChild$", "-test.v")
-	cmd.Env = append(os.Environ(), commitKillHomeEnv+"="+nw.Nodes[victim].Home)
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.AfterFunc(3*time.Minute, func() { cmd.Process.Kill() })
-	defer deadline.Stop()
+	cmd, out := startChildTest(t, "TestCommitKillChild", commitKillHomeEnv+"="+nw.Nodes[victim].Home, 3*time.Minute)
 
 	// Readings, a batch every 20 ms, so that the blocks take writing.
 	src := tn.nodes[0]

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"reflect"
 	"strings"
 	"testing"
@@ -235,18 +234,7 @@ func TestSyncKilledMidCatchUpResumes(t *testing.T) {
 	}
 	auditor := len(nw.Nodes) - 1
 
-	cmd := exec.Command(os.Args[0], "-test.run=^TestSyncKillChild$", "-test.v")
-	cmd.Env = append(os.Environ(), syncKillHomeEnv+"="+nw.Nodes[auditor].Home)
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.AfterFunc(5*time.Minute, func() { cmd.Process.Kill() })
-	defer deadline.Stop()
+	cmd, out := startChildTest(t, "TestSyncKillChild", syncKillHomeEnv+"="+nw.Nodes[auditor].Home, 5*time.Minute)
 	var data, tx uint64
 	lines := bufio.NewScanner(out)
 	for lines.Scan() {

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"os/exec"
 	"runtime"
 	"strings"
 	"testing"
@@ -304,4 +305,25 @@ func nodeKey(t testing.TB, dir string) *chain.PrivateKey {
 		t.Fatal(err)
 	}
 	return k
+}
+
+// startChildTest runs the test named test of this binary in a child
+// process, with env (NAME=value) added to its environment, and returns the
+// process and its standard output. The child is killed after limit, so
+// that one that hangs does not hang the test.
+func startChildTest(t *testing.T, test, env string, limit time.Duration) (*exec.Cmd, io.Reader) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^"+test+"$", "-test.v")
+	cmd.Env = append(os.Environ(), env)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.AfterFunc(limit, func() { cmd.Process.Kill() })
+	t.Cleanup(func() { deadline.Stop() })
+	return cmd, out
 }
