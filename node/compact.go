@@ -317,8 +317,7 @@ func (n *Node) validateGossipCompact(lane chain.Lane, from chain.PubKey, c *comp
 	}
 	ref := c.ref()
 	key := chain.HashBytes(chain.MustEncode(&ref))
-	// Heights are the loop's (tipHeight): the store lags it by the blocks
-	// the commit writer holds.
+	// Heights are the loop's, as at every consensus door (noteHeight).
 	tip := n.tipHeight(lane)
 	if n.consensusSeen.Has(key) || c.Header.Height <= tip {
 		return p2p.Ignore, nil

@@ -304,8 +304,8 @@ func TestCompactProposalAheadOfTheStore(t *testing.T) {
 		readings:      mempool.NewReadings(100),
 		consensusSeen: newSigCache(consensusSeenMax),
 		compact:       newCompactState(prometheus.NewRegistry()),
+		metrics:       newMetrics(prometheus.NewRegistry()),
 	}
-	n.metrics = newMetrics(prometheus.NewRegistry())
 	n.heads[chain.LaneData].Store(&chain.Header{Lane: chain.LaneData, Height: 10})
 	for h := uint64(11); h <= 12; h++ {
 		n.writer.pending = append(n.writer.pending, &chain.Block{Header: chain.Header{Lane: chain.LaneData, Height: h}})

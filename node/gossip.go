@@ -381,9 +381,10 @@ func (n *Node) validateGossipConsensus(lane chain.Lane, from chain.PubKey, data 
 	}
 	// The peer that relayed a message of a later height holds it, and
 	// most likely the blocks before it: the next status poll asks it.
-	n.noteHeight(from, lane, msg.Height())
+	tip := n.tipHeight(lane)
+	n.noteHeight(from, tip, msg.Height())
 	// Far-behind messages are stale, not invalid.
-	if msg.Height() < n.Height(lane) {
+	if msg.Height() < tip {
 		return p2p.Ignore, nil
 	}
 	return p2p.Accept, laneMessage{lane: lane, msg: msg, key: key}

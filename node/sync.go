@@ -159,12 +159,14 @@ type syncHints struct {
 const syncHintsMax = 64
 
 // noteHeight records, for the next poll, that peer sent a consensus
-// message of height msgHeight on lane, if that shows it ahead of this node.
-func (n *Node) noteHeight(peer chain.PubKey, lane chain.Lane, msgHeight uint64) {
+// message of height msgHeight, if that shows it ahead of this node, whose
+// height on the message's lane is tip. The consensus doors judge every
+// message's height against the loop's (tipHeight), not the store's: the
+// store lags it by the blocks the commit writer holds.
+func (n *Node) noteHeight(peer chain.PubKey, tip, msgHeight uint64) {
 	// A node working on height h has committed h−1; one at our height + 1
-	// is where we are. Our height is the loop's (tipHeight): the store's
-	// lags it by the blocks the commit writer holds.
-	if msgHeight < n.tipHeight(lane)+2 {
+	// is where we are.
+	if msgHeight < tip+2 {
 		return
 	}
 	h := &n.syncHints

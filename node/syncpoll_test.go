@@ -5,8 +5,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/waterchain/waterchain/chain"
 	"github.com/waterchain/waterchain/node/home"
+	"github.com/waterchain/waterchain/p2p"
 )
 
 // TestPollTargets: a node that is caught up asks syncPollPeers peers at
@@ -157,7 +160,8 @@ func statusRequests(t *testing.T, n *Node) float64 {
 
 // TestBehindCountsQueuedBlocks: a validator whose commit writer still holds
 // data blocks 11 and 12 (its store at 10) is level with a peer whose store
-// is at 12, and with a consensus message of height 13; it is behind a peer
+// is at 12, and with a vote of height 13 at its direct-vote door (a vote
+// of 14 names its sender ahead for the next poll); it is behind a peer
 // at 14 at once, and one at 13 at the second poll in a row. Comparing the
 // stores' heights made it fetch blocks 11 and 12, which it held.
 func TestBehindCountsQueuedBlocks(t *testing.T) {
@@ -187,12 +191,26 @@ func TestBehindCountsQueuedBlocks(t *testing.T) {
 		}
 	}
 
-	peer := chain.PubKey{1}
-	n.noteHeight(peer, chain.LaneData, 13) // the height after the queued blocks: level
+	// Votes through the direct door, which notes the peers ahead.
+	n.metrics = newMetrics(prometheus.NewRegistry())
+	n.consensusSeen = newSigCache(consensusSeenMax)
+	key, err := chain.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	peer := key.Public()
+	vote := func(height uint64) []byte {
+		v := &chain.Vote{Type: chain.Prevote, Lane: chain.LaneData, Height: height, Validator: peer}
+		v.Sign("behind", key)
+		return chain.MustEncode(&wireConsensus{Vote: v, Sent: 1})
+	}
+	if res, _ := n.validateDirectVote(peer, vote(13)); res != p2p.Accept { // the height after the queued blocks: level
+		t.Fatalf("a vote at height 13: %v, want Accept", res)
+	}
 	if hinted := n.syncHints.take(); len(hinted) != 0 {
 		t.Errorf("a vote at height 13 hinted %d peers ahead; 12 is committed here", len(hinted))
 	}
-	n.noteHeight(peer, chain.LaneData, 14)
+	n.validateDirectVote(peer, vote(14))
 	if _, ok := n.syncHints.take()[peer]; !ok {
 		t.Error("a vote at height 14 did not hint its peer ahead")
 	}

@@ -53,13 +53,14 @@ func (n *Node) validateDirectVote(from chain.PubKey, data []byte) (p2p.Result, a
 		n.metrics.gossipRejected.WithLabelValues("consensus").Inc()
 		return p2p.Reject, nil
 	}
-	n.noteHeight(from, w.Vote.Lane, w.Vote.Height)
+	tip := n.tipHeight(w.Vote.Lane)
+	n.noteHeight(from, tip, w.Vote.Height)
 	msg := consensus.Message{Vote: w.Vote}
 	key, _ := consensusKey(msg)
 	if n.consensusSeen.Has(key) {
 		return p2p.Ignore, nil
 	}
-	if w.Vote.Height < n.Height(w.Vote.Lane) {
+	if w.Vote.Height < tip {
 		return p2p.Ignore, nil
 	}
 	return p2p.Accept, laneMessage{lane: w.Vote.Lane, msg: msg, key: key}
