@@ -1,0 +1,414 @@
+package store
+
+import (
+	"bytes"
+	"cmp"
+	"encoding/binary"
+	"fmt"
+	"maps"
+	"slices"
+
+	"github.com/waterchain/waterchain/chain"
+)
+
+// The device index (schema 6). A device's readings are indexed once each
+// by device and sequence number, with their time in the value:
+//
+//	n<device><seq> → time, height, index    the readings in order
+//	q<device><seq> → time, height, index    the late readings
+//	r<device><time><seq> → height, index    the late readings again, by time
+//
+// A reading is in order when its sequence number and its time are both
+// above those of the device's last reading in order when it is committed
+// (its tip); the data-lane rules make every reading so but those that
+// fill a gap late (chain/state, data.go), whose time may be anything in
+// the window. The readings in n are therefore in time order as much as
+// in sequence order, and a time range is found in them by a search over
+// sequence numbers; the few late ones are found by their time in r. A
+// reading in order costs two keys (n and the hash index d), a late one
+// four.
+
+// indexed is one reading as an index names it.
+type indexed struct {
+	seq  uint64
+	time chain.Time
+	loc  Location
+}
+
+// decodeSeqEntry decodes an entry of n or q.
+func decodeSeqEntry(k, v []byte) (indexed, error) {
+	if len(k) != deviceSeqKeyLen {
+		return indexed{}, corrupt(k, "device index key is %d bytes, want %d", len(k), deviceSeqKeyLen)
+	}
+	t, loc, err := decodeTimedLocation(k, v)
+	return indexed{seq: binary.BigEndian.Uint64(k[1+pubKeyLen:]), time: t, loc: loc}, err
+}
+
+// tip is the last reading in order of a device: the highest sequence
+// number in n, and its time, the latest there.
+type tip struct {
+	seq  uint64
+	time chain.Time
+	ok   bool // false: the device has no reading in order
+}
+
+// follows reports whether a reading of seq at t is in order after tp.
+func (tp tip) follows(seq uint64, t chain.Time) bool {
+	return !tp.ok || (seq > tp.seq && t > tp.time)
+}
+
+// maxCachedTips bounds Store.tips (about 100 bytes each); past it the
+// cache starts afresh.
+const maxCachedTips = 1 << 18
+
+// tipView is the tips as a batch leaves them: this batch's, over the
+// committed ones. Used with writeMu held.
+type tipView struct {
+	s       *Store
+	pending map[chain.PubKey]tip
+}
+
+func (s *Store) newTipView() *tipView {
+	return &tipView{s: s, pending: make(map[chain.PubKey]tip)}
+}
+
+// next reports whether a reading of device with seq at t is in order, and
+// if so makes it the device's tip.
+func (v *tipView) next(device chain.PubKey, seq uint64, t chain.Time) (bool, error) {
+	cur, ok := v.pending[device]
+	if !ok {
+		var err error
+		if cur, err = v.s.committedTip(device); err != nil {
+			return false, err
+		}
+	}
+	if !cur.follows(seq, t) {
+		return false, nil
+	}
+	v.pending[device] = tip{seq: seq, time: t, ok: true}
+	return true, nil
+}
+
+// commit makes the batch's tips the committed ones, once it is written.
+func (v *tipView) commit() {
+	if len(v.s.tips)+len(v.pending) > maxCachedTips {
+		clear(v.s.tips)
+	}
+	maps.Copy(v.s.tips, v.pending)
+}
+
+// committedTip returns the tip of device as committed: cached, or read
+// from n (the device's last key there) and cached. Called with writeMu
+// held.
+func (s *Store) committedTip(device chain.PubKey) (tip, error) {
+	if t, ok := s.tips[device]; ok {
+		return t, nil
+	}
+	var t tip
+	err := s.kv.Iterate(deviceKey(prefixReadSeq, device), IterOptions{Reverse: true}, func(k, v []byte) error {
+		e, err := decodeSeqEntry(k, v)
+		if err != nil {
+			return err
+		}
+		t = tip{seq: e.seq, time: e.time, ok: true}
+		return ErrStop
+	})
+	if err != nil {
+		return tip{}, fmt.Errorf("reading the last reading of device %s: %w", device.Short(), err)
+	}
+	if len(s.tips) >= maxCachedTips {
+		clear(s.tips)
+	}
+	s.tips[device] = t
+	return t, nil
+}
+
+// readingsBetween lists the readings of device with from ≤ time < to (to
+// == 0: no upper bound) at heights up to maxHeight: those in order, in
+// sequence order, then the late ones, in time order; with limit > 0, at
+// least the limit first in time order of them (the caller sorts and cuts).
+func (s *Store) readingsBetween(device chain.PubKey, from, to chain.Time, maxHeight uint64, limit int) ([]indexed, error) {
+	out, err := s.inOrderBetween(device, from, to, maxHeight, limit)
+	if err != nil {
+		return nil, err
+	}
+	late, err := s.lateBetween(device, from, to, maxHeight, limit)
+	if err != nil {
+		return nil, err
+	}
+	return append(out, late...), nil
+}
+
+// lateBetween lists, in time order, the late readings of device (r) with
+// from ≤ time < to (to == 0: no upper bound) at heights up to maxHeight,
+// at most limit of them (limit ≤ 0: all): one range scan, empty for most
+// devices.
+func (s *Store) lateBetween(device chain.PubKey, from, to chain.Time, maxHeight uint64, limit int) ([]indexed, error) {
+	prefix := deviceKey(prefixReadTime, device)
+	opts := IterOptions{Start: appendTime(bytes.Clone(prefix), from)}
+	if to != 0 {
+		opts.End = appendTime(bytes.Clone(prefix), to)
+	}
+	var out []indexed
+	err := s.kv.Iterate(prefix, opts, func(k, v []byte) error {
+		if len(k) != len(prefix)+2*heightLen {
+			return corrupt(k, "reading time index key is %d bytes, want %d", len(k), len(prefix)+2*heightLen)
+		}
+		loc, err := decodeLocation(k, chain.LaneData, v)
+		if err != nil {
+			return err
+		}
+		if loc.Height > maxHeight {
+			return nil
+		}
+		out = append(out, indexed{seq: binary.BigEndian.Uint64(k[len(prefix)+heightLen:]), time: decodeTime(k[len(prefix):]), loc: loc})
+		if limit > 0 && len(out) >= limit {
+			return ErrStop
+		}
+		return nil
+	})
+	return out, err
+}
+
+// fromEndBudget bounds the entries of n a query walks from the device's
+// last reading back to its range before it searches instead.
+const fromEndBudget = 64
+
+// inOrderBetween lists, in sequence order, the readings in order of device
+// (n) with from ≤ time < to (to == 0: no upper bound) at heights up to
+// maxHeight, at most limit of them (limit ≤ 0: all).
+//
+// A range that ends at or near the device's last reading (settlement of
+// the period just ended, the API's latest hour) is one reverse scan from
+// the last reading back to from. Otherwise, once that scan has passed
+// fromEndBudget readings it does not want, the first reading timed from
+// or later is searched for by sequence number (searchFrom), and the range
+// scanned forward from it.
+func (s *Store) inOrderBetween(device chain.PubKey, from, to chain.Time, maxHeight uint64, limit int) ([]indexed, error) {
+	prefix := deviceKey(prefixReadSeq, device)
+	in := func(e indexed) bool { return (to == 0 || e.time < to) && e.loc.Height <= maxHeight }
+	var (
+		out     []indexed
+		passed  int
+		reached = true // the scan reached from, or the first reading
+		lowest  indexed
+	)
+	err := s.kv.Iterate(prefix, IterOptions{Reverse: true}, func(k, v []byte) error {
+		e, err := decodeSeqEntry(k, v)
+		if err != nil {
+			return err
+		}
+		if e.time < from {
+			return ErrStop
+		}
+		lowest = e
+		if in(e) {
+			out = append(out, e)
+		} else {
+			passed++
+		}
+		if passed > fromEndBudget || (limit > 0 && len(out) > limit+fromEndBudget) {
+			reached = false
+			return ErrStop
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if reached {
+		slices.Reverse(out)
+		if limit > 0 && len(out) > limit {
+			out = out[:limit]
+		}
+		return out, nil
+	}
+	start, err := s.searchFrom(prefix, from, lowest)
+	if err != nil {
+		return nil, err
+	}
+	out = out[:0]
+	err = s.kv.Iterate(prefix, IterOptions{Start: binary.BigEndian.AppendUint64(bytes.Clone(prefix), start)}, func(k, v []byte) error {
+		e, err := decodeSeqEntry(k, v)
+		if err != nil {
+			return err
+		}
+		if to != 0 && e.time >= to {
+			return ErrStop
+		}
+		if e.time >= from && e.loc.Height <= maxHeight {
+			out = append(out, e)
+			if limit > 0 && len(out) >= limit {
+				return ErrStop
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// searchFrom returns the sequence number of the first entry of n under
+// prefix timed from or later, given hi, an entry timed from or later.
+// Entries of n in sequence order are in time order too: the search probes
+// sequence numbers between the highest entry known before from and the
+// lowest known from or later, interpolating by time and bisecting in
+// turn, so it takes a few probes when a device reads regularly and at most
+// about twice the bits of its sequence range in any case. A probe is one
+// seek.
+func (s *Store) searchFrom(prefix []byte, from chain.Time, hi indexed) (uint64, error) {
+	lo, ok, err := s.firstFrom(prefix, 0)
+	if err != nil {
+		return 0, err
+	}
+	if !ok || lo.time >= from || lo.seq >= hi.seq {
+		return lo.seq, nil
+	}
+	// lo.time < from ≤ hi.time; no entry between lo and top is known.
+	top := hi.seq
+	for i := 0; top-lo.seq > 1; i++ {
+		mid := lo.seq + (top-lo.seq)/2
+		if i%2 == 0 && hi.time > lo.time {
+			f := (float64(from) - float64(lo.time)) / (float64(hi.time) - float64(lo.time))
+			guess := lo.seq + uint64(f*float64(hi.seq-lo.seq))
+			mid = min(max(guess, lo.seq+1), top-1)
+		}
+		e, ok, err := s.firstFrom(prefix, mid)
+		if err != nil {
+			return 0, err
+		}
+		switch {
+		case !ok || e.seq >= top: // none in [mid, top)
+			top = mid
+		case e.time >= from:
+			hi, top = e, e.seq
+		default:
+			lo = e
+		}
+	}
+	return hi.seq, nil
+}
+
+// firstFrom returns the first entry of n under prefix whose sequence
+// number is seq or higher.
+func (s *Store) firstFrom(prefix []byte, seq uint64) (indexed, bool, error) {
+	var (
+		e     indexed
+		found bool
+	)
+	err := s.kv.Iterate(prefix, IterOptions{Start: binary.BigEndian.AppendUint64(bytes.Clone(prefix), seq)}, func(k, v []byte) error {
+		var err error
+		e, err = decodeSeqEntry(k, v)
+		found = true
+		if err != nil {
+			return err
+		}
+		return ErrStop
+	})
+	return e, found, err
+}
+
+// readingAt fetches the reading at e.loc, which an index says is device's
+// reading e.seq timed e.time.
+func (s *Store) readingAt(device chain.PubKey, e indexed) (*chain.Reading, error) {
+	key, v, err := s.entry(e.loc)
+	if err != nil {
+		return nil, entryMissing(key, e.loc, err, "indexed as reading %d of device %s", e.seq, device.Short())
+	}
+	r, err := decodeReadingEntry(key, v)
+	if err != nil {
+		return nil, fmt.Errorf("entry %d: %w", e.loc.Index, err)
+	}
+	if r.Device != device || r.Seq != e.seq {
+		return nil, corrupt(key, "entry %d holds reading %d of device %s, indexed as reading %d of device %s", e.loc.Index, r.Seq, r.Device.Short(), e.seq, device.Short())
+	}
+	if r.Time != e.time {
+		return nil, corrupt(key, "entry %d holds reading %d of device %s timed %s, indexed as timed %s", e.loc.Index, r.Seq, device.Short(), r.Time, e.time)
+	}
+	return r, nil
+}
+
+// fetchReadings reads the indexed readings in the order given.
+func (s *Store) fetchReadings(device chain.PubKey, idx []indexed, fn func(*chain.Reading, Location) error) error {
+	for _, e := range idx {
+		r, err := s.readingAt(device, e)
+		if err != nil {
+			return err
+		}
+		if err := fn(r, e.loc); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Readings calls fn with each reading of device with from ≤ time < to (to
+// == 0: no upper bound) and its location, in time order (sequence order
+// among equal times), at most limit of them (limit ≤ 0: all), and stops at
+// the first error fn returns, returning it. fn owns the readings it is
+// given.
+func (s *Store) Readings(device chain.PubKey, from, to chain.Time, limit int, fn func(*chain.Reading, Location) error) error {
+	if to != 0 && to <= from {
+		return nil
+	}
+	idx, err := s.readingsBetween(device, from, to, ^uint64(0), limit)
+	if err != nil {
+		return err
+	}
+	slices.SortFunc(idx, func(a, b indexed) int {
+		return cmp.Or(cmp.Compare(a.time, b.time), cmp.Compare(a.seq, b.seq))
+	})
+	if limit > 0 && len(idx) > limit {
+		idx = idx[:limit]
+	}
+	return s.fetchReadings(device, idx, fn)
+}
+
+// LatestReadings calls fn with the n readings of device that have the
+// highest sequence numbers, highest first, as Readings does.
+func (s *Store) LatestReadings(device chain.PubKey, n int, fn func(*chain.Reading, Location) error) error {
+	if n <= 0 {
+		return nil
+	}
+	var idx []indexed
+	for _, p := range []byte{prefixReadSeq, prefixReadLate} {
+		got := 0
+		err := s.kv.Iterate(deviceKey(p, device), IterOptions{Reverse: true}, func(k, v []byte) error {
+			e, err := decodeSeqEntry(k, v)
+			if err != nil {
+				return err
+			}
+			idx = append(idx, e)
+			if got++; got >= n {
+				return ErrStop
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	slices.SortFunc(idx, func(a, b indexed) int { return cmp.Compare(b.seq, a.seq) })
+	if len(idx) > n {
+		idx = idx[:n]
+	}
+	return s.fetchReadings(device, idx, fn)
+}
+
+// ReadingsUpTo calls fn for every reading of device with from ≤ time < to
+// that is recorded in a data block of height at most maxHeight, in
+// increasing sequence order, and stops at the first error fn returns,
+// returning it. The answer does not depend on blocks above maxHeight,
+// which is what settlement needs (it counts readings up to its tx block's
+// anchor). fn owns the readings it is given. Its signature is that of
+// state.ReadingSource.
+func (s *Store) ReadingsUpTo(device chain.PubKey, from, to chain.Time, maxHeight uint64, fn func(*chain.Reading) error) error {
+	if to <= from || maxHeight == 0 {
+		return nil
+	}
+	idx, err := s.readingsBetween(device, from, to, maxHeight, 0)
+	if err != nil {
+		return err
+	}
+	slices.SortFunc(idx, func(a, b indexed) int { return cmp.Compare(a.seq, b.seq) })
+	return s.fetchReadings(device, idx, func(r *chain.Reading, _ Location) error { return fn(r) })
+}
