@@ -47,7 +47,7 @@ const (
 	timedLocationLen = heightLen + locationLen
 	// deviceSeqKeyLen is the length of a key of the device indexes n and q.
 	deviceSeqKeyLen = 1 + pubKeyLen + heightLen
-	blockRefLen = 1 + heightLen
+	blockRefLen     = 1 + heightLen
 	// blockHashKeyLen is the length of a block hash index key: the first
 	// blockHashPrefixLen bytes of the hash, the lane and the height.
 	blockHashPrefixLen = 8
