@@ -5,7 +5,6 @@ import (
 	"cmp"
 	"encoding/binary"
 	"fmt"
-	"maps"
 	"slices"
 
 	"github.com/waterchain/waterchain/chain"
@@ -57,53 +56,35 @@ func (tp tip) follows(seq uint64, t chain.Time) bool {
 	return !tp.ok || (seq > tp.seq && t > tp.time)
 }
 
-// maxCachedTips bounds Store.tips (about 100 bytes each); past it the
-// cache starts afresh.
+// maxCachedTips bounds Store.tips (about 100 bytes each) between
+// batches; past it the cache starts afresh.
 const maxCachedTips = 1 << 18
 
-// tipView is the tips as a batch leaves them: this batch's, over the
-// committed ones. Used with writeMu held.
-type tipView struct {
-	s       *Store
-	pending map[chain.PubKey]tip
-}
-
-func (s *Store) newTipView() *tipView {
-	return &tipView{s: s, pending: make(map[chain.PubKey]tip)}
-}
-
-// next reports whether a reading of device with seq at t is in order, and
-// if so makes it the device's tip.
-func (v *tipView) next(device chain.PubKey, seq uint64, t chain.Time) (bool, error) {
-	cur, ok := v.pending[device]
+// inOrder reports whether a reading of device with seq at t is in order
+// after the device's tip as the batch being prepared leaves it, and if
+// so makes it the tip. The tips of the batch are written into Store.tips
+// as it goes: writePrepared clears them when the batch fails. Called with
+// writeMu held.
+func (s *Store) inOrder(device chain.PubKey, seq uint64, t chain.Time) (bool, error) {
+	cur, ok := s.tips[device]
 	if !ok {
 		var err error
-		if cur, err = v.s.committedTip(device); err != nil {
+		if cur, err = s.readTip(device); err != nil {
 			return false, err
 		}
 	}
 	if !cur.follows(seq, t) {
+		if !ok {
+			s.tips[device] = cur
+		}
 		return false, nil
 	}
-	v.pending[device] = tip{seq: seq, time: t, ok: true}
+	s.tips[device] = tip{seq: seq, time: t, ok: true}
 	return true, nil
 }
 
-// commit makes the batch's tips the committed ones, once it is written.
-func (v *tipView) commit() {
-	if len(v.s.tips)+len(v.pending) > maxCachedTips {
-		clear(v.s.tips)
-	}
-	maps.Copy(v.s.tips, v.pending)
-}
-
-// committedTip returns the tip of device as committed: cached, or read
-// from n (the device's last key there) and cached. Called with writeMu
-// held.
-func (s *Store) committedTip(device chain.PubKey) (tip, error) {
-	if t, ok := s.tips[device]; ok {
-		return t, nil
-	}
+// readTip reads the committed tip of device: the device's last key in n.
+func (s *Store) readTip(device chain.PubKey) (tip, error) {
 	var t tip
 	err := s.kv.Iterate(deviceKey(prefixReadSeq, device), IterOptions{Reverse: true}, func(k, v []byte) error {
 		e, err := decodeSeqEntry(k, v)
@@ -116,10 +97,6 @@ func (s *Store) committedTip(device chain.PubKey) (tip, error) {
 	if err != nil {
 		return tip{}, fmt.Errorf("reading the last reading of device %s: %w", device.Short(), err)
 	}
-	if len(s.tips) >= maxCachedTips {
-		clear(s.tips)
-	}
-	s.tips[device] = t
 	return t, nil
 }
 

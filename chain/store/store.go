@@ -33,9 +33,10 @@ type Store struct {
 	kv KV
 
 	writeMu sync.Mutex // serializes Commit and InitGenesis
-	// tips caches the last reading in order (n) of devices, guarded by
-	// writeMu: what Commit compares a reading with to put it in n or in
-	// q and r (read.go).
+	// tips caches the last reading in order (n) of devices as committed
+	// and, while a batch is prepared, as it leaves them: what Commit
+	// compares a reading with to put it in n or in q and r
+	// (devindex.go). Guarded by writeMu.
 	tips map[chain.PubKey]tip
 
 	mu      sync.RWMutex // guards heads and genesis, the cache of what is committed
@@ -262,7 +263,9 @@ func (s *Store) writePrepared(blocks []preparedBlock) error {
 
 	batch := s.kv.NewBatch()
 	defer batch.Discard()
-	tips := s.newTipView()
+	if len(s.tips) > maxCachedTips {
+		clear(s.tips)
+	}
 	in := s.shared.newInterner(batch)
 	// A record leaves out the hashes the store holds (record.go): those of
 	// the blocks of this batch, or else of the blocks committed before.
@@ -286,7 +289,8 @@ func (s *Store) writePrepared(blocks []preparedBlock) error {
 		inBatch[blockRef{h.Lane, h.Height}] = p.hash
 		batch.Set(blockHashKey(p.hash, h.Lane, h.Height), []byte{})
 		if h.Lane == chain.LaneData {
-			if err := putReadings(batch, h.Height, p.block.Readings, tips); err != nil {
+			if err := s.putReadings(batch, h.Height, p.block.Readings); err != nil {
+				clear(s.tips) // they may hold some of this batch's readings
 				return err
 			}
 		} else {
@@ -298,6 +302,7 @@ func (s *Store) writePrepared(blocks []preparedBlock) error {
 		batch.Set(headKey(lane), encodeHead(&hd.header))
 	}
 	if err := batch.Write(); err != nil {
+		clear(s.tips) // they hold this batch's readings
 		if errors.Is(err, ErrBatchTooBig) && len(blocks) > 1 {
 			batch.Discard()
 			half := len(blocks) / 2
@@ -314,7 +319,6 @@ func (s *Store) writePrepared(blocks []preparedBlock) error {
 	}
 
 	in.commit()
-	tips.commit()
 	s.mu.Lock()
 	for lane, hd := range heads {
 		s.heads[lane] = hd
@@ -395,11 +399,11 @@ func (s *Store) checkNextOf(h *chain.Header, cur head, ok bool) error {
 
 // putReadings adds the entries (in chunks) and indexes of a data block:
 // for each reading its hash (d) and, when it follows the last reading in
-// order of its device (tips: a higher sequence number and a later time),
+// order of its device (inOrder: a higher sequence number and a later time),
 // its sequence (n) with its time; otherwise, a late reading, its
 // sequence (q) and its time (r). Index keys and values are cut from one
 // buffer, sized up front so that it is never reallocated under them.
-func putReadings(batch Batch, height uint64, readings []*chain.Reading, tips *tipView) error {
+func (s *Store) putReadings(batch Batch, height uint64, readings []*chain.Reading) error {
 	const perReading = deviceSeqKeyLen + timedLocationLen + // seq index key and value
 		(1 + hashLen) + locationLen // hash index key and value
 	buf := make([]byte, 0, len(readings)*perReading)
@@ -409,7 +413,7 @@ func putReadings(batch Batch, height uint64, readings []*chain.Reading, tips *ti
 		idx := uint32(i)
 		enc := r.Encode()
 		encs[i] = enc
-		inOrder, err := tips.next(r.Device, r.Seq, r.Time)
+		inOrder, err := s.inOrder(r.Device, r.Seq, r.Time)
 		if err != nil {
 			return err
 		}
