@@ -147,141 +147,137 @@ func (s *Store) lateBetween(device chain.PubKey, from, to chain.Time, maxHeight 
 	return out, err
 }
 
-// fromEndBudget bounds the entries of n a query walks from the device's
-// last reading back to its range before it searches instead.
-const fromEndBudget = 64
+// probeRun is how many entries of n a probe of the search reads on from
+// where it lands, looking for the range's first one.
+const probeRun = 32
 
 // inOrderBetween lists, in sequence order, the readings in order of device
 // (n) with from ≤ time < to (to == 0: no upper bound) at heights up to
 // maxHeight, at most limit of them (limit ≤ 0: all).
 //
-// A range that ends at or near the device's last reading (settlement of
-// the period just ended, the API's latest hour) is one reverse scan from
-// the last reading back to from. Otherwise, once that scan has passed
-// fromEndBudget readings it does not want, the first reading timed from
-// or later is searched for by sequence number (searchFrom), and the range
-// scanned forward from it.
+// Entries of n in sequence order are in time order too. The first one
+// timed from or later is searched for by sequence number: a first probe
+// reads the device's first probeRun entries, then, between the last entry
+// before from and the device's last entry, each probe seeks a sequence
+// number, interpolated by time and bisected in turn, and reads on up to
+// probeRun entries. Once a probe steps from an entry timed before from to
+// one at or after it, it goes on reading the range. A device that reads
+// regularly takes one probe besides the first and the seek of its last
+// entry; any device takes at most about twice the bits of its sequence
+// range. Probes read forward: a reverse step is a search in badger's
+// memtable.
 func (s *Store) inOrderBetween(device chain.PubKey, from, to chain.Time, maxHeight uint64, limit int) ([]indexed, error) {
 	prefix := deviceKey(prefixReadSeq, device)
-	in := func(e indexed) bool { return (to == 0 || e.time < to) && e.loc.Height <= maxHeight }
-	var (
-		out     []indexed
-		passed  int
-		reached = true // the scan reached from, or the first reading
-		lowest  indexed
-	)
-	err := s.kv.Iterate(prefix, IterOptions{Reverse: true}, func(k, v []byte) error {
-		e, err := decodeSeqEntry(k, v)
-		if err != nil {
-			return err
-		}
-		if e.time < from {
-			return ErrStop
-		}
-		lowest = e
-		if in(e) {
-			out = append(out, e)
-		} else {
-			passed++
-		}
-		if passed > fromEndBudget || (limit > 0 && len(out) > limit+fromEndBudget) {
-			reached = false
-			return ErrStop
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	if reached {
-		slices.Reverse(out)
-		if limit > 0 && len(out) > limit {
-			out = out[:limit]
-		}
-		return out, nil
-	}
-	start, err := s.searchFrom(prefix, from, lowest)
-	if err != nil {
-		return nil, err
-	}
-	out = out[:0]
-	err = s.kv.Iterate(prefix, IterOptions{Start: binary.BigEndian.AppendUint64(bytes.Clone(prefix), start)}, func(k, v []byte) error {
-		e, err := decodeSeqEntry(k, v)
-		if err != nil {
-			return err
-		}
+	var out []indexed
+	// collect takes e, the range's first entry or one after it, and says
+	// whether to read on.
+	collect := func(e indexed) bool {
 		if to != 0 && e.time >= to {
-			return ErrStop
+			return false
 		}
-		if e.time >= from && e.loc.Height <= maxHeight {
+		if e.loc.Height <= maxHeight {
 			out = append(out, e)
-			if limit > 0 && len(out) >= limit {
-				return ErrStop
-			}
 		}
-		return nil
-	})
-	return out, err
-}
-
-// searchFrom returns the sequence number of the first entry of n under
-// prefix timed from or later, given hi, an entry timed from or later.
-// Entries of n in sequence order are in time order too: the search probes
-// sequence numbers between the highest entry known before from and the
-// lowest known from or later, interpolating by time and bisecting in
-// turn, so it takes a few probes when a device reads regularly and at most
-// about twice the bits of its sequence range in any case. A probe is one
-// seek.
-func (s *Store) searchFrom(prefix []byte, from chain.Time, hi indexed) (uint64, error) {
-	lo, ok, err := s.firstFrom(prefix, 0)
-	if err != nil {
-		return 0, err
+		return limit <= 0 || len(out) < limit
 	}
-	if !ok || lo.time >= from || lo.seq >= hi.seq {
-		return lo.seq, nil
+	var (
+		lo, hi         indexed // lo.time < from ≤ hi.time
+		haveLo, haveHi bool
+		top            uint64 // hi is the first entry at top or above
+	)
+	// probe reads n from mid on: it moves lo and hi closer, or finds the
+	// first entry timed from or later (crossed) and reads the range on
+	// from it, or finds no entry in [mid, top) (lowered).
+	probe := func(mid uint64) (crossed, lowered bool, err error) {
+		read := 0
+		err = s.scanFrom(prefix, mid, func(e indexed) bool {
+			if crossed {
+				return collect(e)
+			}
+			// e follows lo, or is the device's first entry.
+			adjacent := read > 0 || !haveLo
+			if haveHi && e.seq >= top {
+				if !adjacent {
+					lowered = true
+					return false
+				}
+				crossed = true // e is hi
+				return collect(e)
+			}
+			read++
+			if e.time >= from {
+				if adjacent {
+					crossed = true
+					return collect(e)
+				}
+				hi, haveHi, top = e, true, e.seq
+				return false
+			}
+			lo, haveLo = e, true
+			return read < probeRun
+		})
+		return crossed, lowered, err
 	}
-	// lo.time < from ≤ hi.time; no entry between lo and top is known.
-	top := hi.seq
+	crossed, _, err := probe(0)
+	if err != nil || crossed || !haveLo {
+		return out, err
+	}
+	if !haveHi {
+		last, err := s.lastEntry(prefix)
+		if err != nil || last.time < from {
+			return nil, err
+		}
+		hi, haveHi, top = last, true, last.seq
+	}
 	for i := 0; top-lo.seq > 1; i++ {
 		mid := lo.seq + (top-lo.seq)/2
 		if i%2 == 0 && hi.time > lo.time {
+			span := hi.seq - lo.seq
 			f := (float64(from) - float64(lo.time)) / (float64(hi.time) - float64(lo.time))
-			guess := lo.seq + uint64(f*float64(hi.seq-lo.seq))
-			mid = min(max(guess, lo.seq+1), top-1)
+			off := span
+			if x := f * float64(span); x < float64(span) {
+				off = uint64(max(x, 0))
+			}
+			mid = min(max(lo.seq+off, lo.seq+2)-1, top-1) // a step early, to cross from
 		}
-		e, ok, err := s.firstFrom(prefix, mid)
-		if err != nil {
-			return 0, err
+		crossed, lowered, err := probe(mid)
+		if err != nil || crossed {
+			return out, err
 		}
-		switch {
-		case !ok || e.seq >= top: // none in [mid, top)
+		if lowered {
 			top = mid
-		case e.time >= from:
-			hi, top = e, e.seq
-		default:
-			lo = e
 		}
 	}
-	return hi.seq, nil
+	return out, s.scanFrom(prefix, hi.seq, collect)
 }
 
-// firstFrom returns the first entry of n under prefix whose sequence
-// number is seq or higher.
-func (s *Store) firstFrom(prefix []byte, seq uint64) (indexed, bool, error) {
-	var (
-		e     indexed
-		found bool
-	)
-	err := s.kv.Iterate(prefix, IterOptions{Start: binary.BigEndian.AppendUint64(bytes.Clone(prefix), seq)}, func(k, v []byte) error {
+// scanFrom calls fn with the entries of n under prefix from sequence
+// number seq on, in order, while it returns true.
+func (s *Store) scanFrom(prefix []byte, seq uint64, fn func(indexed) bool) error {
+	return s.kv.Iterate(prefix, IterOptions{Start: binary.BigEndian.AppendUint64(bytes.Clone(prefix), seq)}, func(k, v []byte) error {
+		e, err := decodeSeqEntry(k, v)
+		if err != nil {
+			return err
+		}
+		if !fn(e) {
+			return ErrStop
+		}
+		return nil
+	})
+}
+
+// lastEntry returns the last entry of n under prefix, which holds one.
+func (s *Store) lastEntry(prefix []byte) (indexed, error) {
+	var last indexed
+	err := s.kv.Iterate(prefix, IterOptions{Reverse: true}, func(k, v []byte) error {
 		var err error
-		e, err = decodeSeqEntry(k, v)
-		found = true
+		last, err = decodeSeqEntry(k, v)
 		if err != nil {
 			return err
 		}
 		return ErrStop
 	})
-	return e, found, err
+	return last, err
 }
 
 // readingAt fetches the reading at e.loc, which an index says is device's

@@ -12,8 +12,10 @@ import (
 // (100,000 readings, one a minute, among those of 3 other devices) from
 // badger with the production options: the day that ended an hour before
 // its last reading (settlement of the period just ended), an hour and a
-// day in the middle of its history, as ReadingsUpTo answers them. ns/op
-// includes reading the readings (60 an hour).
+// day in the middle of its history, as ReadingsUpTo answers them (ns/op
+// includes reading the readings, 60 an hour); and a millisecond between
+// two readings an hour before the last and in the middle, where ns/op is
+// the index's part alone.
 func BenchmarkReadingsUpTo(b *testing.B) {
 	const (
 		readings = 100_000
@@ -64,6 +66,9 @@ func BenchmarkReadingsUpTo(b *testing.B) {
 		{"last-day", end - 25*60*minute, end - 60*minute, 1440},
 		{"middle-hour", mid, mid + 60*minute, 60},
 		{"middle-day", mid, mid + 24*60*minute, 1440},
+		// Between two readings: the index's part alone.
+		{"last-none", end - 60*minute + 1, end - 60*minute + 2, 0},
+		{"middle-none", mid + 1, mid + 2, 0},
 	} {
 		b.Run(q.name, func(b *testing.B) {
 			for b.Loop() {
