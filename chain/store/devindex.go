@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"encoding/binary"
 	"fmt"
+	"math"
 	"slices"
 
 	"github.com/waterchain/waterchain/chain"
@@ -157,15 +158,17 @@ const probeRun = 32
 //
 // Entries of n in sequence order are in time order too. The first one
 // timed from or later is searched for by sequence number: a first probe
-// reads the device's first probeRun entries, then, between the last entry
-// before from and the device's last entry, each probe seeks a sequence
-// number, interpolated by time and bisected in turn, and reads on up to
-// probeRun entries. Once a probe steps from an entry timed before from to
-// one at or after it, it goes on reading the range. A device that reads
-// regularly takes one probe besides the first and the seek of its last
-// entry; any device takes at most about twice the bits of its sequence
-// range. Probes read forward: a reverse step is a search in badger's
-// memtable.
+// reads the device's first probeRun entries; the next aims past them by
+// the device's rate over them (and at least twice as far as the one
+// before, while no entry timed from or later is known); then, between
+// the last entry known before from and the first known at or after it,
+// each probe seeks a sequence number, interpolated by time and bisected in
+// turn. A probe reads on up to probeRun entries; once it steps from an
+// entry timed before from to one at or after it, it goes on reading the
+// range. A device that reads regularly takes two probes; any device takes
+// O(log n) seeks (about twice the bits of its sequence range at worst).
+// Probes read forward: a reverse step is a search in badger's memtable,
+// and a reverse iteration cannot use badger's prefix to skip tables.
 func (s *Store) inOrderBetween(device chain.PubKey, from, to chain.Time, maxHeight uint64, limit int) ([]indexed, error) {
 	prefix := deviceKey(prefixReadSeq, device)
 	var out []indexed
@@ -181,24 +184,30 @@ func (s *Store) inOrderBetween(device chain.PubKey, from, to chain.Time, maxHeig
 		return limit <= 0 || len(out) < limit
 	}
 	var (
-		lo, hi         indexed // lo.time < from ≤ hi.time
+		first, lo, hi  indexed // the device's first entry; lo.time < from ≤ hi.time
 		haveLo, haveHi bool
-		top            uint64 // hi is the first entry at top or above
+		// With hi, hi is the first entry at top or above; without, n
+		// holds no entry at top or above.
+		top uint64 = math.MaxUint64
 	)
 	// probe reads n from mid on: it moves lo and hi closer, or finds the
 	// first entry timed from or later (crossed) and reads the range on
-	// from it, or finds no entry in [mid, top) (lowered).
-	probe := func(mid uint64) (crossed, lowered bool, err error) {
-		read := 0
+	// from it, or finds no entry in [mid, top) (lowered), or reads to the
+	// end of n (ended) having read entries before from only (read).
+	probe := func(mid uint64) (crossed, lowered, ended bool, read int, err error) {
+		ended = true
 		err = s.scanFrom(prefix, mid, func(e indexed) bool {
 			if crossed {
 				return collect(e)
+			}
+			if !haveLo && read == 0 {
+				first = e
 			}
 			// e follows lo, or is the device's first entry.
 			adjacent := read > 0 || !haveLo
 			if haveHi && e.seq >= top {
 				if !adjacent {
-					lowered = true
+					lowered, ended = true, false
 					return false
 				}
 				crossed = true // e is hi
@@ -211,27 +220,27 @@ func (s *Store) inOrderBetween(device chain.PubKey, from, to chain.Time, maxHeig
 					return collect(e)
 				}
 				hi, haveHi, top = e, true, e.seq
+				ended = false
 				return false
 			}
 			lo, haveLo = e, true
-			return read < probeRun
+			if read >= probeRun {
+				ended = false
+				return false
+			}
+			return true
 		})
-		return crossed, lowered, err
+		return crossed, lowered, ended, read, err
 	}
-	crossed, _, err := probe(0)
-	if err != nil || crossed || !haveLo {
-		return out, err
+	crossed, _, ended, _, err := probe(0)
+	if err != nil || crossed || ended {
+		return out, err // the range, or none: n is empty or timed before from
 	}
-	if !haveHi {
-		last, err := s.lastEntry(prefix)
-		if err != nil || last.time < from {
-			return nil, err
-		}
-		hi, haveHi, top = last, true, last.seq
-	}
+	step := uint64(probeRun) // how far past lo a probe without hi aims at least
 	for i := 0; top-lo.seq > 1; i++ {
 		mid := lo.seq + (top-lo.seq)/2
-		if i%2 == 0 && hi.time > lo.time {
+		switch {
+		case haveHi && i%2 == 0 && hi.time > lo.time:
 			span := hi.seq - lo.seq
 			f := (float64(from) - float64(lo.time)) / (float64(hi.time) - float64(lo.time))
 			off := span
@@ -239,14 +248,33 @@ func (s *Store) inOrderBetween(device chain.PubKey, from, to chain.Time, maxHeig
 				off = uint64(max(x, 0))
 			}
 			mid = min(max(lo.seq+off, lo.seq+2)-1, top-1) // a step early, to cross from
+		case !haveHi && top == math.MaxUint64:
+			// Beyond lo, by the device's rate from its first entry,
+			// and at least twice as far as the last probe.
+			off := step
+			if lo.time > first.time && lo.seq > first.seq {
+				x := (float64(from) - float64(lo.time)) * float64(lo.seq-first.seq) / (float64(lo.time) - float64(first.time))
+				if x < float64(math.MaxUint64>>2) {
+					off = max(off, uint64(max(x, 0)))
+				} else {
+					off = math.MaxUint64 >> 2
+				}
+			}
+			step = min(2*step, math.MaxUint64>>2)
+			mid = lo.seq + max(min(off, math.MaxUint64-lo.seq-1), 2) - 1
 		}
-		crossed, lowered, err := probe(mid)
-		if err != nil || crossed {
+		crossed, lowered, ended, read, err := probe(mid)
+		switch {
+		case err != nil || crossed:
 			return out, err
+		case ended && read > 0:
+			return nil, nil // from mid to the end of n, all before from
+		case lowered || ended:
+			top = mid // nothing in [mid, top)
 		}
-		if lowered {
-			top = mid
-		}
+	}
+	if !haveHi {
+		return nil, nil // nothing after lo
 	}
 	return out, s.scanFrom(prefix, hi.seq, collect)
 }
@@ -264,20 +292,6 @@ func (s *Store) scanFrom(prefix []byte, seq uint64, fn func(indexed) bool) error
 		}
 		return nil
 	})
-}
-
-// lastEntry returns the last entry of n under prefix, which holds one.
-func (s *Store) lastEntry(prefix []byte) (indexed, error) {
-	var last indexed
-	err := s.kv.Iterate(prefix, IterOptions{Reverse: true}, func(k, v []byte) error {
-		var err error
-		last, err = decodeSeqEntry(k, v)
-		if err != nil {
-			return err
-		}
-		return ErrStop
-	})
-	return last, err
 }
 
 // readingAt fetches the reading at e.loc, which an index says is device's

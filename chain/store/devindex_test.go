@@ -97,8 +97,11 @@ func checkDeviceQueries(t *testing.T, s *store.Store, dev chain.PubKey, hist []s
 	maxHeight := hist[len(hist)-1].height
 	for i := range 300 {
 		from := lo - 10 + chain.Time(rng.Int64N(int64(hi-lo+20)))
-		if i%3 == 0 { // near the end
+		switch i % 6 {
+		case 0, 3: // near the end
 			from = hi - chain.Time(rng.Int64N(int64(min(hi-lo, 20_000))+1))
+		case 1: // at or past the end, up to far past it
+			from = hi + chain.Time(rng.Int64N(3)) + chain.Time(rng.Int64N(2))*chain.Time(rng.Int64N(1<<50))
 		}
 		to := from + 1 + chain.Time(rng.Int64N(30_000))
 		upTo := 1 + uint64(rng.Int64N(int64(maxHeight)+1))
