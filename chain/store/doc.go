@@ -94,10 +94,10 @@
 // reading but one that fills a gap late; the readings in order (n) are
 // then in time order as well as in sequence order, and the late ones are
 // indexed by sequence (q) and by time (r). "Readings of device D from T1
-// to T2" is a scan of n back from D's last reading to T1 when the range
-// ends near it (settlement of the period just ended), else a search over
-// sequence numbers for T1 (a few seeks, O(log n) at worst) and a forward
-// scan, plus a range scan of r, and one read per reading; "the latest N"
+// to T2" is a search over the sequence numbers of n for T1 (two seeks
+// for a device that reads regularly, O(log n) at worst), the last of
+// which reads on through the range, plus a range scan of r, and one read
+// per reading; "the latest N"
 // is a reverse scan of n and of q. Which of n or q a reading goes to
 // depends on the readings before it: BlockIndexSum digests it as its n
 // entry either way, and IndexSum checks r against q and n's time order.
