@@ -155,9 +155,9 @@ func (s *Store) Height(lane chain.Lane) uint64 {
 
 // Commit writes a finalized block with its certificate (b.Cert) and the
 // state changes of its execution in one atomic batch: header, certificate,
-// the entries (in chunks), the block-hash index, the reading indexes by (device, time,
-// seq) and by (device, seq) or the transaction indexes by hash and by
-// kind, the changes, and the new lane head. Either all of it is stored or, on error, none.
+// the entries (in chunks), the block-hash index, the reading indexes by
+// hash and by device (devindex.go) or the transaction indexes by hash and
+// by kind, the changes, and the new lane head. Either all of it is stored or, on error, none.
 //
 // The block must be the next of its lane: height head+1, previous hash the
 // head's (at height 1, the recorded genesis hash, when there is one); the
