@@ -325,7 +325,8 @@ func restore(t *testing.T, kv store.KV, keys map[string][]byte) {
 
 // toSchema5 rewrites the device index of a store in the layout of schema
 // 5, independently of the package: n<device><seq> → height, index and
-// r<device><time><seq> → height, index for every reading, no q. keep
+// r<device><time><seq> → height, index for every reading, no q, and
+// d<hash:32> → height, index. keep
 // names readings left in the layout of schema 6, as a migration cut short
 // leaves them.
 func toSchema5(t *testing.T, kv store.KV, s *store.Store, keep map[uint64]bool) {
@@ -343,6 +344,9 @@ func toSchema5(t *testing.T, kv store.KV, s *store.Store, keep map[uint64]bool) 
 			b.Delete(laneHeightKeyOf('q', r.Device, r.Seq))
 			b.Set(seqKeyOf(r.Device, r.Seq), location(h, uint32(i)))
 			b.Set(timeKeyOf(r.Device, r.Time, r.Seq), location(h, uint32(i)))
+			hash := r.Hash()
+			b.Delete(append(append([]byte{'d'}, hash[:8]...), location(h, uint32(i))...))
+			b.Set(append([]byte{'d'}, hash[:]...), location(h, uint32(i)))
 		}
 	}
 	b.Set([]byte("mschema"), binary.BigEndian.AppendUint64(nil, 5))

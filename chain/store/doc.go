@@ -57,7 +57,7 @@
 //	n<device:32><seq:8>            reading in order by device and sequence: time (8), height (8), index (4)
 //	q<device:32><seq:8>            late reading by device and sequence: time (8), height (8), index (4)
 //	r<device:32><time:8><seq:8>    late reading by device and time: height (8), index (4)
-//	d<reading hash:32>             reading by hash: height (8), index (4)
+//	d<hash:8><height:8><index:4>   reading by hash (first 8 bytes), empty value
 //	x<tx hash:32>                  transaction by hash: height (8), index (4)
 //	k<kind:1><height:8><index:4>   transaction by kind (kinds.go), empty value
 //	s<state key>                   state value
@@ -73,7 +73,10 @@
 // Schema 5 indexed every reading twice by device, n<device><seq> and
 // r<device><time><seq> → height, index; schema 6 indexes a reading in
 // order once, under n with its time, so that it costs two keys and a
-// sixteenth (devindex.go).
+// sixteenth (devindex.go); and it keys the reading hash index by 8 bytes
+// of the hash with the location, d<hash:8><height:8><index:4> (21 bytes,
+// no value) instead of d<hash:32> → height, index (45 bytes), a lookup
+// telling readings whose hashes begin the same apart by their entries.
 //
 // A block record holds what cannot be derived: its own hash (first, so a
 // hash is one Get), time, state and entries roots, anchor height, round

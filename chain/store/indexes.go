@@ -60,8 +60,10 @@ func (s *Store) CheckBlockIndexes(b *chain.Block) error {
 				return err
 			}
 		}
-		if err := want(hashKey(prefixReadHash, r.Hash()), chain.LaneData, i); err != nil {
-			return err
+		if key := readHashKey(r.Hash(), h.Height, uint32(i)); true {
+			if _, err := s.kv.Get(key); err != nil {
+				return indexErr(key, err, "entry %s/%d[%d]", chain.LaneData, h.Height, i)
+			}
 		}
 	}
 	for i, tx := range b.Txs {
@@ -198,7 +200,7 @@ func BlockIndexSum(b *chain.Block) IndexSum {
 	for i, r := range b.Readings {
 		tloc := appendTimedLocation(nil, r.Time, h.Height, uint32(i))
 		s.add(readSeqKey(r.Device, r.Seq), tloc)
-		s.add(hashKey(prefixReadHash, r.Hash()), tloc[heightLen:])
+		s.add(readHashKey(r.Hash(), h.Height, uint32(i)), nil)
 	}
 	for i, tx := range b.Txs {
 		s.add(hashKey(prefixTx, tx.Hash()), appendLocation(nil, h.Height, uint32(i)))

@@ -21,7 +21,7 @@ const (
 	prefixReadSeq   = 'n' // n<device><seq>              time, height, index: readings in order (read.go)
 	prefixReadLate  = 'q' // q<device><seq>              time, height, index: the other readings
 	prefixReadTime  = 'r' // r<device><time><seq>        height, index: the other readings by time
-	prefixReadHash  = 'd' // d<reading hash>             height, index
+	prefixReadHash  = 'd' // d<hash:8><height><index>    (empty): readings by hash
 	prefixTx        = 'x' // x<tx hash>                  height, index
 	prefixTxKind    = 'k' // k<kind><height><index>      (empty): txs by kind (kinds.go)
 	prefixState     = 's' // s<state key>                state value
@@ -52,7 +52,22 @@ const (
 	// blockHashPrefixLen bytes of the hash, the lane and the height.
 	blockHashPrefixLen = 8
 	blockHashKeyLen    = 1 + blockHashPrefixLen + blockRefLen
+	// readHashKeyLen is the length of a reading hash index key: the first
+	// readHashPrefixLen bytes of the hash, the height and the index.
+	readHashPrefixLen = 8
+	readHashKeyLen    = 1 + readHashPrefixLen + locationLen
 )
+
+// readHashPrefix is the prefix of the reading hash index keys of the
+// readings whose hash begins as h's: usually one, a few if hashes share
+// their first bytes, which a lookup tells apart by the entries' hashes.
+func readHashPrefix(h chain.Hash) []byte {
+	return append([]byte{prefixReadHash}, h[:readHashPrefixLen]...)
+}
+
+func readHashKey(h chain.Hash, height uint64, index uint32) []byte {
+	return appendLocation(append(make([]byte, 0, readHashKeyLen), readHashPrefix(h)...), height, index)
+}
 
 // blockHashPrefix is the prefix of the block hash index keys of the
 // blocks whose hash begins as h's: usually one block, a few if hashes
@@ -175,8 +190,11 @@ func keyName(k []byte) string {
 		}
 	case prefixTx, prefixReadHash:
 		if len(body) == hashLen {
-			what := map[byte]string{prefixTx: "tx index", prefixReadHash: "reading hash index"}[k[0]]
+			what := map[byte]string{prefixTx: "tx index", prefixReadHash: "reading hash index (schema 5)"}[k[0]]
 			return fmt.Sprintf("%s %x", what, body)
+		}
+		if k[0] == prefixReadHash && len(k) == readHashKeyLen {
+			return fmt.Sprintf("reading hash index %x… data/%d[%d]", body[:readHashPrefixLen], binary.BigEndian.Uint64(body[readHashPrefixLen:]), binary.BigEndian.Uint32(body[readHashPrefixLen+heightLen:]))
 		}
 	case prefixReadTime:
 		if len(body) == pubKeyLen+2*heightLen {

@@ -339,7 +339,9 @@ func migrateEntryChunks(kv KV) error {
 // read in block order, the order Commit met them in, and each is
 // classified as Commit classifies it: in order, its n entry is rewritten
 // with its time and its r entry deleted; late, its n entry is moved to q
-// with its time and its r entry kept. What a pass writes depends only on
+// with its time and its r entry kept; and its hash index entry,
+// d<hash:32> → location, is rewritten as d<hash:8><height><index>. What a
+// pass writes depends only on
 // the entries, so a pass cut short by a crash is redone whole by the next
 // one. One pass over the readings, paid at the first start of the new
 // version only; it holds the tip of every device in memory.
@@ -365,6 +367,9 @@ func migrateDeviceIndex(kv KV) error {
 				return fmt.Errorf("entry %d: %w", i, err)
 			}
 			index := c*EntriesPerChunk + uint32(i)
+			h := chain.HashBytes(e)
+			mb.delete(hashKey(prefixReadHash, h))
+			mb.set(readHashKey(h, height, index), []byte{})
 			tv := appendTimedLocation(nil, r.Time, height, index)
 			if tp := tips[r.Device]; tp.follows(r.Seq, r.Time) {
 				tips[r.Device] = tip{seq: r.Seq, time: r.Time, ok: true}

@@ -232,28 +232,40 @@ func (s *Store) Reading(device chain.PubKey, seq uint64) (*chain.Reading, Locati
 }
 
 // ReadingByHash returns the reading whose hash (chain.Reading.Hash) is
-// hash and its location: one index read and one entry read, whatever the
+// hash and its location: one scan of the index entries under the hash's
+// first 8 bytes (usually one) and one entry read each, whatever the
 // chain's length.
 func (s *Store) ReadingByHash(hash chain.Hash) (*chain.Reading, Location, error) {
-	key := hashKey(prefixReadHash, hash)
-	v, err := s.get(key)
+	var (
+		r   *chain.Reading
+		loc Location
+	)
+	err := s.kv.Iterate(readHashPrefix(hash), IterOptions{}, func(k, _ []byte) error {
+		if len(k) != readHashKeyLen {
+			return corrupt(k, "reading hash index key is %d bytes, want %d", len(k), readHashKeyLen)
+		}
+		l, err := decodeLocation(k, chain.LaneData, k[1+readHashPrefixLen:])
+		if err != nil {
+			return err
+		}
+		ekey, ev, err := s.entry(l)
+		if err != nil {
+			return entryMissing(ekey, l, err, "indexed as a reading whose hash begins %x", hash[:readHashPrefixLen])
+		}
+		if chain.HashBytes(ev) != hash {
+			return nil // another reading whose hash begins the same
+		}
+		if r, err = decodeReadingEntry(ekey, ev); err != nil {
+			return fmt.Errorf("entry %d: %w", l.Index, err)
+		}
+		loc = l
+		return ErrStop
+	})
 	if err != nil {
 		return nil, Location{}, err
 	}
-	loc, err := decodeLocation(key, chain.LaneData, v)
-	if err != nil {
-		return nil, Location{}, err
-	}
-	ekey, ev, err := s.entry(loc)
-	if err != nil {
-		return nil, Location{}, entryMissing(ekey, loc, err, "indexed as reading %s", hash.Short())
-	}
-	if got := chain.HashBytes(ev); got != hash {
-		return nil, Location{}, corrupt(ekey, "entry %d holds reading %s, indexed as reading %s", loc.Index, got.Short(), hash.Short())
-	}
-	r, err := decodeReadingEntry(ekey, ev)
-	if err != nil {
-		return nil, Location{}, fmt.Errorf("entry %d: %w", loc.Index, err)
+	if r == nil {
+		return nil, Location{}, fmt.Errorf("%w: reading %s", ErrNotFound, hash)
 	}
 	return r, loc, nil
 }

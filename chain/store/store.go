@@ -405,7 +405,7 @@ func (s *Store) checkNextOf(h *chain.Header, cur head, ok bool) error {
 // buffer, sized up front so that it is never reallocated under them.
 func (s *Store) putReadings(batch Batch, height uint64, readings []*chain.Reading) error {
 	const perReading = deviceSeqKeyLen + timedLocationLen + // seq index key and value
-		(1 + hashLen) + locationLen // hash index key and value
+		readHashKeyLen // hash index key
 	buf := make([]byte, 0, len(readings)*perReading)
 	cut := func(from int) []byte { return buf[from:len(buf):len(buf)] }
 	encs := make([][]byte, len(readings))
@@ -439,8 +439,9 @@ func (s *Store) putReadings(batch Batch, height uint64, readings []*chain.Readin
 		start = len(buf)
 		h := chain.HashBytes(enc) // r.Hash(), without encoding twice
 		buf = append(buf, prefixReadHash)
-		buf = append(buf, h[:]...)
-		batch.Set(cut(start), loc)
+		buf = append(buf, h[:readHashPrefixLen]...)
+		buf = append(buf, loc...)
+		batch.Set(cut(start), []byte{})
 	}
 	putChunks(batch, chain.LaneData, height, encs)
 	return nil
