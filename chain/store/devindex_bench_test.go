@@ -90,3 +90,35 @@ func BenchmarkReadingsUpTo(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkReadingByHash looks readings up by hash in a store of 100,000
+// readings (100 blocks of BenchmarkCommitFilledBadger's feed) read from
+// badger's tables, each lookup a different reading.
+func BenchmarkReadingByHash(b *testing.B) {
+	dir := b.TempDir()
+	kv := openBadgerIn(b, dir)
+	s := openStore(b, kv)
+	c := newTestChain(b)
+	feed := newFilledFeed()
+	var hashes []chain.Hash
+	for _, g := range feed.groups(c, 100/8+1, 8) {
+		for _, bc := range g {
+			for _, r := range bc.Block.Readings {
+				hashes = append(hashes, r.Hash())
+			}
+		}
+		if err := s.CommitBlocks(g); err != nil {
+			b.Fatal(err)
+		}
+	}
+	closeKV(b, kv)
+	s = openStore(b, openBadgerIn(b, dir))
+	i := 0
+	for b.Loop() {
+		h := hashes[(i*7919)%len(hashes)]
+		i++
+		if r, _, err := s.ReadingByHash(h); err != nil || r.Hash() != h {
+			b.Fatalf("%v, %v", r, err)
+		}
+	}
+}
