@@ -19,9 +19,10 @@ import (
 // Badger writes a transaction only if it is under 15% of MemTableSize and
 // has fewer writes than that many bytes over 96. The largest batch a node
 // writes is a maximal data block: chain.MaxBlockEntries readings of at
-// most about 230 bytes each, three keys per reading (entry, time index,
-// sequence index), and a state change per device: about 22 MB and 200,000
-// writes. A 192 MiB memtable takes 30 MB and 314,000 writes, which leaves
+// most about 230 bytes each, at most three keys and a sixteenth per
+// reading (a late reading's device, time and hash index entries and a
+// sixteenth of an entries chunk; two and a sixteenth in order), and a
+// state change per device: about 22 MB and 200,000 writes. A 192 MiB memtable takes 30 MB and 314,000 writes, which leaves
 // margin; TestMaximalBlock commits such a block. The memtable's arena is
 // allocated whole, so this is also the main memory cost of a store (two
 // memtables at most: one filling, one being flushed).

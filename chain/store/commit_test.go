@@ -237,13 +237,13 @@ func TestOpenSchema(t *testing.T) {
 	future := store.NewMemory()
 	openStore(t, future)
 	b = future.NewBatch()
-	b.Set([]byte("mschema"), binary.BigEndian.AppendUint64(nil, 6))
+	b.Set([]byte("mschema"), binary.BigEndian.AppendUint64(nil, 7))
 	if err := b.Write(); err != nil {
 		t.Fatal(err)
 	}
 	_, err = store.Open(future)
 	wantErr(t, err, store.ErrSchema)
-	if !strings.Contains(err.Error(), "schema 6") || !strings.Contains(err.Error(), "schema 5") {
+	if !strings.Contains(err.Error(), "schema 7") || !strings.Contains(err.Error(), "schema 6") {
 		t.Errorf("error %q does not name both versions", err)
 	}
 

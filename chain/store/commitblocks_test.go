@@ -127,6 +127,10 @@ func TestCommitBlocksSplitsWhatDoesNotFit(t *testing.T) {
 	if h, _ := s.Head(chain.LaneData); h.Height != 3 {
 		t.Fatalf("head %d, want 3", h.Height)
 	}
+	// The halves were classified afresh: every reading is in order.
+	if counts, err := s.CountIndexes(); err != nil || counts.LateReadings != 0 || counts.ReadingSeqs != 4500 {
+		t.Fatalf("counts %+v, %v; want 4,500 readings in order", counts, err)
+	}
 	// A block of 6,000 readings (2.2 MB) fits no batch: the one before it is
 	// stored, it and the one after it are not.
 	more := signedReadings(t, 10, 1100, false)[4500:]
@@ -142,5 +146,9 @@ func TestCommitBlocksSplitsWhatDoesNotFit(t *testing.T) {
 	}
 	if _, err := s.Header(chain.LaneData, 5); err == nil {
 		t.Fatal("part of the block too big is stored")
+	}
+	checkIndexSums(t, s, kv)
+	if counts, err := s.CountIndexes(); err != nil || counts.LateReadings != 0 {
+		t.Fatalf("counts %+v, %v; want no late reading", counts, err)
 	}
 }

@@ -54,9 +54,10 @@
 //	v<id:4>                        a value block records share: chain id, validator key, set hash (shared.go)
 //	e<lane><height:8><chunk:4>     entries chunk: 16 entries (readings or transactions) in block order (chunks.go)
 //	b<hash:8><lane><height:8>      block by hash (first 8 bytes), empty value
-//	r<device:32><time:8><seq:8>    reading by device and time: height (8), index (4)
-//	n<device:32><seq:8>            reading by device and sequence: height (8), index (4)
-//	d<reading hash:32>             reading by hash: height (8), index (4)
+//	n<device:32><seq:8>            reading in order by device and sequence: time (8), height (8), index (4)
+//	q<device:32><seq:8>            late reading by device and sequence: time (8), height (8), index (4)
+//	r<device:32><time:8><seq:8>    late reading by device and time: height (8), index (4)
+//	d<hash:8><height:8><index:4>   reading by hash (first 8 bytes), empty value
 //	x<tx hash:32>                  transaction by hash: height (8), index (4)
 //	k<kind:1><height:8><index:4>   transaction by kind (kinds.go), empty value
 //	s<state key>                   state value
@@ -69,6 +70,13 @@
 // instead of 560 (README, "A long history"). Schema 4 stored one entry per
 // key, e<lane><height:8><index:4>; schema 5 stores them 16 to a key, so
 // that a reading costs badger three keys and a sixteenth instead of four.
+// Schema 5 indexed every reading twice by device, n<device><seq> and
+// r<device><time><seq> → height, index; schema 6 indexes a reading in
+// order once, under n with its time, so that it costs two keys and a
+// sixteenth (devindex.go); and it keys the reading hash index by 8 bytes
+// of the hash with the location, d<hash:8><height:8><index:4> (21 bytes,
+// no value) instead of d<hash:32> → height, index (45 bytes), a lookup
+// telling readings whose hashes begin the same apart by their entries.
 //
 // A block record holds what cannot be derived: its own hash (first, so a
 // hash is one Get), time, state and entries roots, anchor height, round
@@ -83,10 +91,20 @@
 // of its chunk (a few KB), sliced without decoding the others; a block is
 // read with one prefix scan, and EncodedBlock assembles its canonical
 // encoding from the stored bytes without decoding them. The reading
-// indexes hold locations, not copies: "readings of device D from T1 to T2"
-// is one range scan of r plus one read per reading, "the latest N" one
-// reverse scan of n. State keys are under s, so no state key can collide
-// with a block key.
+// indexes hold locations, not copies. A reading is in order when its
+// sequence number and time are both above those of its device's last
+// reading in order when it is committed, as the data-lane rules make every
+// reading but one that fills a gap late; the readings in order (n) are
+// then in time order as well as in sequence order, and the late ones are
+// indexed by sequence (q) and by time (r). "Readings of device D from T1
+// to T2" is a search over the sequence numbers of n for T1 (two seeks
+// for a device that reads regularly, O(log n) at worst), the last of
+// which reads on through the range, plus a range scan of r, and one read
+// per reading; "the latest N"
+// is a reverse scan of n and of q. Which of n or q a reading goes to
+// depends on the readings before it: BlockIndexSum digests it as its n
+// entry either way, and IndexSum checks r against q and n's time order.
+// State keys are under s, so no state key can collide with a block key.
 //
 // Tables are ZSTD-compressed in 16 KiB blocks (WithTableFormat), which
 // finds the keys, hashes and field names that repeat between neighbouring

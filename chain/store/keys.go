@@ -18,16 +18,17 @@ const (
 	prefixEntry     = 'e' // e<lane><height><chunk>      entries chunk (chunks.go); schema 4 and older: one entry per index
 	prefixBlockHash = 'b' // b<hash:8><lane><height>     (empty): blocks by hash
 	prefixShared    = 'v' // v<id:4>                     a value block records share (shared.go)
-	prefixReadTime  = 'r' // r<device><time><seq>        height, index
-	prefixReadSeq   = 'n' // n<device><seq>              height, index
-	prefixReadHash  = 'd' // d<reading hash>             height, index
+	prefixReadSeq   = 'n' // n<device><seq>              time, height, index: readings in order (read.go)
+	prefixReadLate  = 'q' // q<device><seq>              time, height, index: the other readings
+	prefixReadTime  = 'r' // r<device><time><seq>        height, index: the other readings by time
+	prefixReadHash  = 'd' // d<hash:8><height><index>    (empty): readings by hash
 	prefixTx        = 'x' // x<tx hash>                  height, index
 	prefixTxKind    = 'k' // k<kind><height><index>      (empty): txs by kind (kinds.go)
 	prefixState     = 's' // s<state key>                state value
 )
 
 // schemaVersion is the layout version recorded under metaSchema.
-const schemaVersion = 5 // 2: the reading hash index (d); 3: the tx kind index (k); 4: block records (h, v), short block hash index (b); 5: entries in chunks (e)
+const schemaVersion = 6 // 2: the reading hash index (d); 3: the tx kind index (k); 4: block records (h, v), short block hash index (b); 5: entries in chunks (e); 6: one device index (n, q, r)
 
 // Metadata names.
 const (
@@ -41,12 +42,32 @@ const (
 	hashLen     = len(chain.Hash{})
 	pubKeyLen   = len(chain.PubKey{})
 	locationLen = heightLen + indexLen
-	blockRefLen = 1 + heightLen
+	// timedLocationLen is the length of a value of the device indexes
+	// n and q: the reading's time, then its location.
+	timedLocationLen = heightLen + locationLen
+	// deviceSeqKeyLen is the length of a key of the device indexes n and q.
+	deviceSeqKeyLen = 1 + pubKeyLen + heightLen
+	blockRefLen     = 1 + heightLen
 	// blockHashKeyLen is the length of a block hash index key: the first
 	// blockHashPrefixLen bytes of the hash, the lane and the height.
 	blockHashPrefixLen = 8
 	blockHashKeyLen    = 1 + blockHashPrefixLen + blockRefLen
+	// readHashKeyLen is the length of a reading hash index key: the first
+	// readHashPrefixLen bytes of the hash, the height and the index.
+	readHashPrefixLen = 8
+	readHashKeyLen    = 1 + readHashPrefixLen + locationLen
 )
+
+// readHashPrefix is the prefix of the reading hash index keys of the
+// readings whose hash begins as h's: usually one, a few if hashes share
+// their first bytes, which a lookup tells apart by the entries' hashes.
+func readHashPrefix(h chain.Hash) []byte {
+	return append([]byte{prefixReadHash}, h[:readHashPrefixLen]...)
+}
+
+func readHashKey(h chain.Hash, height uint64, index uint32) []byte {
+	return appendLocation(append(make([]byte, 0, readHashKeyLen), readHashPrefix(h)...), height, index)
+}
 
 // blockHashPrefix is the prefix of the block hash index keys of the
 // blocks whose hash begins as h's: usually one block, a few if hashes
@@ -118,6 +139,10 @@ func readSeqKey(device chain.PubKey, seq uint64) []byte {
 	return binary.BigEndian.AppendUint64(deviceKey(prefixReadSeq, device), seq)
 }
 
+func readLateKey(device chain.PubKey, seq uint64) []byte {
+	return binary.BigEndian.AppendUint64(deviceKey(prefixReadLate, device), seq)
+}
+
 func stateKey(key []byte) []byte {
 	k := make([]byte, 0, 1+len(key))
 	k = append(k, prefixState)
@@ -165,17 +190,21 @@ func keyName(k []byte) string {
 		}
 	case prefixTx, prefixReadHash:
 		if len(body) == hashLen {
-			what := map[byte]string{prefixTx: "tx index", prefixReadHash: "reading hash index"}[k[0]]
+			what := map[byte]string{prefixTx: "tx index", prefixReadHash: "reading hash index (schema 5)"}[k[0]]
 			return fmt.Sprintf("%s %x", what, body)
+		}
+		if k[0] == prefixReadHash && len(k) == readHashKeyLen {
+			return fmt.Sprintf("reading hash index %x… data/%d[%d]", body[:readHashPrefixLen], binary.BigEndian.Uint64(body[readHashPrefixLen:]), binary.BigEndian.Uint32(body[readHashPrefixLen+heightLen:]))
 		}
 	case prefixReadTime:
 		if len(body) == pubKeyLen+2*heightLen {
 			t := chain.Time(binary.BigEndian.Uint64(body[pubKeyLen:]) ^ (1 << 63))
 			return fmt.Sprintf("reading time index %x/%s/%d", body[:4], t, binary.BigEndian.Uint64(body[pubKeyLen+heightLen:]))
 		}
-	case prefixReadSeq:
+	case prefixReadSeq, prefixReadLate:
 		if len(body) == pubKeyLen+heightLen {
-			return fmt.Sprintf("reading seq index %x/%d", body[:4], binary.BigEndian.Uint64(body[pubKeyLen:]))
+			what := map[byte]string{prefixReadSeq: "reading seq index", prefixReadLate: "late reading index"}[k[0]]
+			return fmt.Sprintf("%s %x/%d", what, body[:4], binary.BigEndian.Uint64(body[pubKeyLen:]))
 		}
 	case prefixTxKind:
 		if len(k) == kindKeyLen {
@@ -204,6 +233,26 @@ func (l Location) String() string { return fmt.Sprintf("%s/%d[%d]", l.Lane, l.He
 // implied by the index that holds it.
 func appendLocation(b []byte, height uint64, index uint32) []byte {
 	return binary.BigEndian.AppendUint32(binary.BigEndian.AppendUint64(b, height), index)
+}
+
+// appendTimedLocation encodes a value of the device indexes: the
+// reading's time, as in keys, then its location.
+func appendTimedLocation(b []byte, t chain.Time, height uint64, index uint32) []byte {
+	return appendLocation(appendTime(b, t), height, index)
+}
+
+// decodeTimedLocation decodes a value of a device index stored under key.
+func decodeTimedLocation(key, v []byte) (chain.Time, Location, error) {
+	if len(v) != timedLocationLen {
+		return 0, Location{}, corrupt(key, "time and location are %d bytes, want %d", len(v), timedLocationLen)
+	}
+	loc, err := decodeLocation(key, chain.LaneData, v[heightLen:])
+	return decodeTime(v), loc, err
+}
+
+// decodeTime is the inverse of appendTime, on 8 bytes.
+func decodeTime(b []byte) chain.Time {
+	return chain.Time(binary.BigEndian.Uint64(b) ^ (1 << 63))
 }
 
 // decodeLocation decodes a location value stored under key.

@@ -19,6 +19,7 @@ var migrations = map[uint64]func(kv KV) error{
 	2: migrateTxKindIndex,
 	3: migrateBlockRecords,
 	4: migrateEntryChunks,
+	5: migrateDeviceIndex,
 }
 
 // migrateBatchWrites and migrateBatchBytes bound one migration batch, well
@@ -330,6 +331,65 @@ func migrateEntryChunks(kv KV) error {
 	}
 	rewrite()
 	return mb.finish(5)
+}
+
+// migrateDeviceIndex rewrites the two device indexes of schema 5,
+// n<device><seq> → location and r<device><time><seq> → location, as the
+// device index of schema 6 (devindex.go): the data lane's readings are
+// read in block order, the order Commit met them in, and each is
+// classified as Commit classifies it: in order, its n entry is rewritten
+// with its time and its r entry deleted; late, its n entry is moved to q
+// with its time and its r entry kept; and its hash index entry,
+// d<hash:32> → location, is rewritten as d<hash:8><height><index>. What a
+// pass writes depends only on
+// the entries, so a pass cut short by a crash is redone whole by the next
+// one. One pass over the readings, paid at the first start of the new
+// version only; it holds the tip of every device in memory.
+func migrateDeviceIndex(kv KV) error {
+	mb := newMigrationBatch(kv)
+	defer mb.discard()
+	tips := make(map[chain.PubKey]tip)
+	prefix := []byte{prefixEntry, byte(chain.LaneData)}
+	err := kv.Iterate(prefix, IterOptions{}, func(k, v []byte) error {
+		if len(k) != len(prefix)+heightLen+indexLen {
+			return corrupt(k, "entries chunk key of %d bytes", len(k))
+		}
+		height := binary.BigEndian.Uint64(k[len(prefix):])
+		c := binary.BigEndian.Uint32(k[len(prefix)+heightLen:])
+		n, _ := binary.Uvarint(v[min(1, len(v)):])
+		entries, err := chunkEntries(k, v, int(n))
+		if err != nil {
+			return err
+		}
+		for i, e := range entries {
+			r, err := decodeReadingEntry(k, e)
+			if err != nil {
+				return fmt.Errorf("entry %d: %w", i, err)
+			}
+			index := c*EntriesPerChunk + uint32(i)
+			h := chain.HashBytes(e)
+			mb.delete(hashKey(prefixReadHash, h))
+			mb.set(readHashKey(h, height, index), []byte{})
+			tv := appendTimedLocation(nil, r.Time, height, index)
+			if tp := tips[r.Device]; tp.follows(r.Seq, r.Time) {
+				tips[r.Device] = tip{seq: r.Seq, time: r.Time, ok: true}
+				mb.set(readSeqKey(r.Device, r.Seq), tv)
+				mb.delete(readTimeKey(r.Device, r.Time, r.Seq))
+			} else {
+				mb.delete(readSeqKey(r.Device, r.Seq))
+				mb.set(readLateKey(r.Device, r.Seq), tv)
+				mb.set(readTimeKey(r.Device, r.Time, r.Seq), tv[heightLen:])
+			}
+			if mb.err != nil {
+				return mb.err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("rewriting the device indexes: %w", err)
+	}
+	return mb.finish(6)
 }
 
 // migrate runs the migrations from schema from to schemaVersion.

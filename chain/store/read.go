@@ -1,12 +1,9 @@
 package store
 
 import (
-	"bytes"
-	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"slices"
 
 	"github.com/waterchain/waterchain/chain"
 )
@@ -208,18 +205,26 @@ func (s *Store) BlockByHash(hash chain.Hash) (*chain.Block, error) {
 }
 
 // Reading returns the reading of device with sequence number seq and its
-// location.
+// location: one Get of the device index n, a second of q for a late
+// reading or an absent one.
 func (s *Store) Reading(device chain.PubKey, seq uint64) (*chain.Reading, Location, error) {
 	key := readSeqKey(device, seq)
-	v, err := s.get(key)
+	v, err := s.kv.Get(key)
+	if errors.Is(err, ErrNotFound) {
+		v, err = s.kv.Get(readLateKey(device, seq))
+		if errors.Is(err, ErrNotFound) {
+			return nil, Location{}, fmt.Errorf("%w: %s", ErrNotFound, keyName(key))
+		}
+		key = readLateKey(device, seq)
+	}
 	if err != nil {
 		return nil, Location{}, err
 	}
-	loc, err := decodeLocation(key, chain.LaneData, v)
+	t, loc, err := decodeTimedLocation(key, v)
 	if err != nil {
 		return nil, Location{}, err
 	}
-	r, err := s.readingAt(loc, device, seq)
+	r, err := s.readingAt(device, indexed{seq: seq, time: t, loc: loc})
 	if err != nil {
 		return nil, Location{}, err
 	}
@@ -227,161 +232,42 @@ func (s *Store) Reading(device chain.PubKey, seq uint64) (*chain.Reading, Locati
 }
 
 // ReadingByHash returns the reading whose hash (chain.Reading.Hash) is
-// hash and its location: one index read and one entry read, whatever the
+// hash and its location: one scan of the index entries under the hash's
+// first 8 bytes (usually one) and one entry read each, whatever the
 // chain's length.
 func (s *Store) ReadingByHash(hash chain.Hash) (*chain.Reading, Location, error) {
-	key := hashKey(prefixReadHash, hash)
-	v, err := s.get(key)
+	var (
+		r   *chain.Reading
+		loc Location
+	)
+	err := s.kv.Iterate(readHashPrefix(hash), IterOptions{}, func(k, _ []byte) error {
+		if len(k) != readHashKeyLen {
+			return corrupt(k, "reading hash index key is %d bytes, want %d", len(k), readHashKeyLen)
+		}
+		l, err := decodeLocation(k, chain.LaneData, k[1+readHashPrefixLen:])
+		if err != nil {
+			return err
+		}
+		ekey, ev, err := s.entry(l)
+		if err != nil {
+			return entryMissing(ekey, l, err, "indexed as a reading whose hash begins %x", hash[:readHashPrefixLen])
+		}
+		if chain.HashBytes(ev) != hash {
+			return nil // another reading whose hash begins the same
+		}
+		if r, err = decodeReadingEntry(ekey, ev); err != nil {
+			return fmt.Errorf("entry %d: %w", l.Index, err)
+		}
+		loc = l
+		return ErrStop
+	})
 	if err != nil {
 		return nil, Location{}, err
 	}
-	loc, err := decodeLocation(key, chain.LaneData, v)
-	if err != nil {
-		return nil, Location{}, err
-	}
-	ekey, ev, err := s.entry(loc)
-	if err != nil {
-		return nil, Location{}, entryMissing(ekey, loc, err, "indexed as reading %s", hash.Short())
-	}
-	if got := chain.HashBytes(ev); got != hash {
-		return nil, Location{}, corrupt(ekey, "entry %d holds reading %s, indexed as reading %s", loc.Index, got.Short(), hash.Short())
-	}
-	r, err := decodeReadingEntry(ekey, ev)
-	if err != nil {
-		return nil, Location{}, fmt.Errorf("entry %d: %w", loc.Index, err)
+	if r == nil {
+		return nil, Location{}, fmt.Errorf("%w: reading %s", ErrNotFound, hash)
 	}
 	return r, loc, nil
-}
-
-// readingAt fetches the reading at loc, which an index says is device's
-// reading seq.
-func (s *Store) readingAt(loc Location, device chain.PubKey, seq uint64) (*chain.Reading, error) {
-	key, v, err := s.entry(loc)
-	if err != nil {
-		return nil, entryMissing(key, loc, err, "indexed as reading %d of device %s", seq, device.Short())
-	}
-	r, err := decodeReadingEntry(key, v)
-	if err != nil {
-		return nil, fmt.Errorf("entry %d: %w", loc.Index, err)
-	}
-	if r.Device != device || r.Seq != seq {
-		return nil, corrupt(key, "entry %d holds reading %d of device %s, indexed as reading %d of device %s", loc.Index, r.Seq, r.Device.Short(), seq, device.Short())
-	}
-	return r, nil
-}
-
-// indexed is one entry of the reading time index.
-type indexed struct {
-	seq uint64
-	loc Location
-}
-
-// scanReadingTimes lists, in time order, the indexed readings of device
-// with from ≤ time < to (to == 0: no upper bound) recorded at data heights
-// up to maxHeight, at most limit of them (limit ≤ 0: all).
-func (s *Store) scanReadingTimes(device chain.PubKey, from, to chain.Time, maxHeight uint64, limit int) ([]indexed, error) {
-	prefix := deviceKey(prefixReadTime, device)
-	opts := IterOptions{Start: appendTime(bytes.Clone(prefix), from)}
-	if to != 0 {
-		if to <= from {
-			return nil, nil
-		}
-		opts.End = appendTime(bytes.Clone(prefix), to)
-	}
-	var out []indexed
-	err := s.kv.Iterate(prefix, opts, func(k, v []byte) error {
-		if len(k) != len(prefix)+2*heightLen {
-			return corrupt(k, "reading time index key is %d bytes, want %d", len(k), len(prefix)+2*heightLen)
-		}
-		loc, err := decodeLocation(k, chain.LaneData, v)
-		if err != nil {
-			return err
-		}
-		if loc.Height > maxHeight {
-			return nil
-		}
-		out = append(out, indexed{seq: binary.BigEndian.Uint64(k[len(prefix)+heightLen:]), loc: loc})
-		if limit > 0 && len(out) >= limit {
-			return ErrStop
-		}
-		return nil
-	})
-	return out, err
-}
-
-// Readings calls fn with each reading of device with from ≤ time < to (to
-// == 0: no upper bound) and its location, in time order (sequence order
-// among equal times), at most limit of them (limit ≤ 0: all), and stops at
-// the first error fn returns, returning it. fn owns the readings it is
-// given.
-func (s *Store) Readings(device chain.PubKey, from, to chain.Time, limit int, fn func(*chain.Reading, Location) error) error {
-	idx, err := s.scanReadingTimes(device, from, to, ^uint64(0), limit)
-	if err != nil {
-		return err
-	}
-	return s.fetchReadings(device, idx, fn)
-}
-
-// fetchReadings reads the indexed readings in the order given.
-func (s *Store) fetchReadings(device chain.PubKey, idx []indexed, fn func(*chain.Reading, Location) error) error {
-	for _, e := range idx {
-		r, err := s.readingAt(e.loc, device, e.seq)
-		if err != nil {
-			return err
-		}
-		if err := fn(r, e.loc); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// LatestReadings calls fn with the n readings of device that have the
-// highest sequence numbers, highest first, as Readings does.
-func (s *Store) LatestReadings(device chain.PubKey, n int, fn func(*chain.Reading, Location) error) error {
-	if n <= 0 {
-		return nil
-	}
-	prefix := deviceKey(prefixReadSeq, device)
-	var idx []indexed
-	err := s.kv.Iterate(prefix, IterOptions{Reverse: true}, func(k, v []byte) error {
-		if len(k) != len(prefix)+heightLen {
-			return corrupt(k, "reading seq index key is %d bytes, want %d", len(k), len(prefix)+heightLen)
-		}
-		loc, err := decodeLocation(k, chain.LaneData, v)
-		if err != nil {
-			return err
-		}
-		idx = append(idx, indexed{seq: binary.BigEndian.Uint64(k[len(prefix):]), loc: loc})
-		if len(idx) >= n {
-			return ErrStop
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	return s.fetchReadings(device, idx, fn)
-}
-
-// ReadingsUpTo calls fn for every reading of device with from ≤ time < to
-// that is recorded in a data block of height at most maxHeight, in
-// increasing sequence order, and stops at the first error fn returns,
-// returning it. The answer does not depend on blocks above maxHeight,
-// which is what settlement needs (it counts readings up to its tx block's
-// anchor). fn owns the readings it is given. Its signature is that of
-// state.ReadingSource.
-func (s *Store) ReadingsUpTo(device chain.PubKey, from, to chain.Time, maxHeight uint64, fn func(*chain.Reading) error) error {
-	if to <= from || maxHeight == 0 {
-		return nil
-	}
-	idx, err := s.scanReadingTimes(device, from, to, maxHeight, 0)
-	if err != nil {
-		return err
-	}
-	// Time order is almost always sequence order; sorting is then a pass.
-	slices.SortFunc(idx, func(a, b indexed) int { return cmp.Compare(a.seq, b.seq) })
-	return s.fetchReadings(device, idx, func(r *chain.Reading, _ Location) error { return fn(r) })
 }
 
 // DataBlockTime returns the time of the committed data block at height.

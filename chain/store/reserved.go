@@ -27,7 +27,7 @@ var reservedPrefixes = map[byte]string{
 // storeTables are the prefixes of Store's own tables (keys.go).
 var storeTables = []byte{
 	prefixMeta, prefixHead, prefixHeader, prefixCert, prefixEntry,
-	prefixBlockHash, prefixReadTime, prefixReadSeq, prefixReadHash, prefixTx, prefixTxKind, prefixState, prefixShared,
+	prefixBlockHash, prefixReadTime, prefixReadSeq, prefixReadLate, prefixReadHash, prefixTx, prefixTxKind, prefixState, prefixShared,
 }
 
 // ErrNotReserved is returned by Reserve for a prefix that is not declared

@@ -33,6 +33,11 @@ type Store struct {
 	kv KV
 
 	writeMu sync.Mutex // serializes Commit and InitGenesis
+	// tips caches the last reading in order (n) of devices as committed
+	// and, while a batch is prepared, as it leaves them: what Commit
+	// compares a reading with to put it in n or in q and r
+	// (devindex.go). Guarded by writeMu.
+	tips map[chain.PubKey]tip
 
 	mu      sync.RWMutex // guards heads and genesis, the cache of what is committed
 	heads   map[chain.Lane]head
@@ -51,7 +56,7 @@ type head struct {
 // and loads the lane heads, so that a reopened store resumes at the last
 // committed block of each lane.
 func Open(kv KV) (*Store, error) {
-	s := &Store{kv: kv, heads: make(map[chain.Lane]head)}
+	s := &Store{kv: kv, heads: make(map[chain.Lane]head), tips: make(map[chain.PubKey]tip)}
 	if err := s.checkSchema(); err != nil {
 		return nil, err
 	}
@@ -150,9 +155,9 @@ func (s *Store) Height(lane chain.Lane) uint64 {
 
 // Commit writes a finalized block with its certificate (b.Cert) and the
 // state changes of its execution in one atomic batch: header, certificate,
-// the entries (in chunks), the block-hash index, the reading indexes by (device, time,
-// seq) and by (device, seq) or the transaction indexes by hash and by
-// kind, the changes, and the new lane head. Either all of it is stored or, on error, none.
+// the entries (in chunks), the block-hash index, the reading indexes by
+// hash and by device (devindex.go) or the transaction indexes by hash and
+// by kind, the changes, and the new lane head. Either all of it is stored or, on error, none.
 //
 // The block must be the next of its lane: height head+1, previous hash the
 // head's (at height 1, the recorded genesis hash, when there is one); the
@@ -258,6 +263,9 @@ func (s *Store) writePrepared(blocks []preparedBlock) error {
 
 	batch := s.kv.NewBatch()
 	defer batch.Discard()
+	if len(s.tips) > maxCachedTips {
+		clear(s.tips)
+	}
 	in := s.shared.newInterner(batch)
 	// A record leaves out the hashes the store holds (record.go): those of
 	// the blocks of this batch, or else of the blocks committed before.
@@ -281,7 +289,10 @@ func (s *Store) writePrepared(blocks []preparedBlock) error {
 		inBatch[blockRef{h.Lane, h.Height}] = p.hash
 		batch.Set(blockHashKey(p.hash, h.Lane, h.Height), []byte{})
 		if h.Lane == chain.LaneData {
-			putReadings(batch, h.Height, p.block.Readings)
+			if err := s.putReadings(batch, h.Height, p.block.Readings); err != nil {
+				clear(s.tips) // they may hold some of this batch's readings
+				return err
+			}
 		} else {
 			putTxs(batch, h.Height, p.block.Txs)
 		}
@@ -291,6 +302,7 @@ func (s *Store) writePrepared(blocks []preparedBlock) error {
 		batch.Set(headKey(lane), encodeHead(&hd.header))
 	}
 	if err := batch.Write(); err != nil {
+		clear(s.tips) // they hold this batch's readings
 		if errors.Is(err, ErrBatchTooBig) && len(blocks) > 1 {
 			batch.Discard()
 			half := len(blocks) / 2
@@ -385,14 +397,15 @@ func (s *Store) checkNextOf(h *chain.Header, cur head, ok bool) error {
 	return nil
 }
 
-// putReadings adds the entries (in chunks) and indexes of a data block.
-// Index keys and location values are cut from one buffer, sized up front
-// so that it is never reallocated under them.
-func putReadings(batch Batch, height uint64, readings []*chain.Reading) {
-	const perReading = (1 + pubKeyLen + 2*heightLen) + // time index key
-		(1 + pubKeyLen + heightLen) + // seq index key
-		(1 + hashLen) + // hash index key
-		locationLen // location value, shared by the three indexes
+// putReadings adds the entries (in chunks) and indexes of a data block:
+// for each reading its hash (d) and, when it follows the last reading in
+// order of its device (inOrder: a higher sequence number and a later time),
+// its sequence (n) with its time; otherwise, a late reading, its
+// sequence (q) and its time (r). Index keys and values are cut from one
+// buffer, sized up front so that it is never reallocated under them.
+func (s *Store) putReadings(batch Batch, height uint64, readings []*chain.Reading) error {
+	const perReading = deviceSeqKeyLen + timedLocationLen + // seq index key and value
+		readHashKeyLen // hash index key
 	buf := make([]byte, 0, len(readings)*perReading)
 	cut := func(from int) []byte { return buf[from:len(buf):len(buf)] }
 	encs := make([][]byte, len(readings))
@@ -400,31 +413,38 @@ func putReadings(batch Batch, height uint64, readings []*chain.Reading) {
 		idx := uint32(i)
 		enc := r.Encode()
 		encs[i] = enc
+		inOrder, err := s.inOrder(r.Device, r.Seq, r.Time)
+		if err != nil {
+			return err
+		}
 
 		start := len(buf)
-		buf = appendLocation(buf, height, idx)
-		loc := cut(start)
+		buf = appendTimedLocation(buf, r.Time, height, idx)
+		tloc := cut(start)
+		loc := tloc[heightLen:]
 
 		start = len(buf)
-		buf = append(buf, prefixReadTime)
-		buf = append(buf, r.Device[:]...)
-		buf = appendTime(buf, r.Time)
-		buf = binary.BigEndian.AppendUint64(buf, r.Seq)
-		batch.Set(cut(start), loc)
-
-		start = len(buf)
-		buf = append(buf, prefixReadSeq)
+		if inOrder {
+			buf = append(buf, prefixReadSeq)
+		} else {
+			buf = append(buf, prefixReadLate)
+		}
 		buf = append(buf, r.Device[:]...)
 		buf = binary.BigEndian.AppendUint64(buf, r.Seq)
-		batch.Set(cut(start), loc)
+		batch.Set(cut(start), tloc)
+		if !inOrder {
+			batch.Set(readTimeKey(r.Device, r.Time, r.Seq), loc) // rare: its own allocation
+		}
 
 		start = len(buf)
 		h := chain.HashBytes(enc) // r.Hash(), without encoding twice
 		buf = append(buf, prefixReadHash)
-		buf = append(buf, h[:]...)
-		batch.Set(cut(start), loc)
+		buf = append(buf, h[:readHashPrefixLen]...)
+		buf = append(buf, loc...)
+		batch.Set(cut(start), []byte{})
 	}
 	putChunks(batch, chain.LaneData, height, encs)
+	return nil
 }
 
 // putTxs adds the entries (in chunks), the hash index and the kind index

@@ -689,7 +689,7 @@ func (v *verifier) checkIndexes() error {
 	}{
 		{"block hash", counts.Blocks, v.sum.DataHeight + v.sum.TxHeight},
 		{"reading seq", counts.ReadingSeqs, v.sum.Readings},
-		{"reading time", counts.ReadingTimes, v.sum.Readings},
+		{"reading time (late readings)", counts.ReadingTimes, counts.LateReadings},
 		{"reading hash", counts.ReadingHashes, v.sum.Readings},
 		{"tx hash", counts.Txs, v.sum.Txs},
 		{"tx kind", counts.TxKinds, v.sum.Txs},
