@@ -40,12 +40,26 @@ const (
 	protoSyncStatus = "sync/status"
 	protoSyncBlocks = "sync/blocks"
 	// maxSyncBatch is the most blocks one response carries; the server also
-	// stops once the response passes syncBatchBytes.
-	maxSyncBatch   = 256
-	syncBatchBytes = 16 << 20
-	syncInterval   = time.Second
-	syncFirstPoll  = 100 * time.Millisecond
+	// stops before the response would pass syncAnswerMax.
+	maxSyncBatch  = 256
+	syncInterval  = time.Second
+	syncFirstPoll = 100 * time.Millisecond
+	// syncAnswerHeads is the most bytes an answer's CBOR heads take
+	// beside its blocks (encodeSyncBlocks): the map's, its key's and the
+	// array's.
+	syncAnswerHeads = 1 + 1 + 9
 )
+
+// syncAnswerMax bounds the bytes of one answer to a blocks request: what
+// chain.Decode takes. The server stopped only once an answer had passed
+// its 16 MiB, and an answer of blocks full of readings (about 85 of 1,000
+// readings) then ended past chain.MaxMessageSize: the node catching up
+// refused it, asked again for the same heights and never got further
+// (BenchmarkSyncFullBlocks waited 10 minutes for its auditor). A variable
+// for tests. A block of chain.MaxBlockEntries of the largest readings
+// is about 12 MB, so one block always fits; the server sends at least
+// one whatever its size.
+var syncAnswerMax = chain.MaxMessageSize
 
 type syncStatusResp struct {
 	Data uint64 `cbor:"1,keyasint"`
@@ -92,21 +106,31 @@ func (n *Node) registerSync() error {
 		if err := chain.Decode(req, &q); err != nil || !q.Lane.Valid() || q.From == 0 {
 			return nil, fmt.Errorf("bad sync request")
 		}
-		var raws [][]byte
-		size := 0
-		for h := q.From; h <= n.Height(q.Lane) && len(raws) < int(min(q.Max, maxSyncBatch)) && size < syncBatchBytes; h++ {
-			// Assembled from the stored bytes without decoding the
-			// entries, which are still checked against the entries
-			// root: damage is refused, not served.
-			raw, err := n.store.EncodedBlock(q.Lane, h)
-			if err != nil {
-				return nil, err
-			}
-			size += len(raw)
-			raws = append(raws, raw)
-		}
-		return encodeSyncBlocks(raws), nil
+		return n.syncBlocksAnswer(q)
 	})
+}
+
+// syncBlocksAnswer is the answer to a blocks request: the blocks of q's
+// lane from q.From on, at most q.Max and maxSyncBatch of them, as many as
+// fit syncAnswerMax (at least one).
+func (n *Node) syncBlocksAnswer(q syncBlocksReq) ([]byte, error) {
+	var raws [][]byte
+	size := syncAnswerHeads
+	for h := q.From; h <= n.Height(q.Lane) && len(raws) < int(min(q.Max, maxSyncBatch)); h++ {
+		// Assembled from the stored bytes without decoding the entries,
+		// which are still checked against the entries root: damage is
+		// refused, not served.
+		raw, err := n.store.EncodedBlock(q.Lane, h)
+		if err != nil {
+			return nil, err
+		}
+		if len(raws) > 0 && size+len(raw) > syncAnswerMax {
+			break
+		}
+		size += len(raw)
+		raws = append(raws, raw)
+	}
+	return encodeSyncBlocks(raws), nil
 }
 
 // encodeSyncBlocks is the canonical encoding of a syncBlocksResp carrying

@@ -371,6 +371,9 @@ func (n *Node) fetchBlocks(ctx context.Context, peer chain.PubKey, r fetchRange)
 	if err != nil {
 		return nil, err
 	}
+	if len(raw) > syncAnswerMax {
+		return nil, fmt.Errorf("sync response: %d bytes, at most %d", len(raw), syncAnswerMax)
+	}
 	var resp syncBlocksResp
 	if blocks, ok := decodeSyncBlocks(raw); ok {
 		resp.Blocks = blocks

@@ -435,3 +435,73 @@ func TestSyncAlertsMatchReplay(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestSyncAnswersFitTheDecoder: an answer to a blocks request never
+// passes what the node asking decodes (syncAnswerMax), however many
+// blocks it is asked for, and a late auditor catches up through answers
+// so cut. The server used to stop only once an answer had passed the
+// limit, and a node catching up over blocks full of readings asked for
+// the same heights again and again. The limit is lowered to a few blocks
+// here; at its real size the same cut is what BenchmarkSyncFullBlocks
+// runs through.
+func TestSyncAnswersFitTheDecoder(t *testing.T) {
+	const blocks = 40 // 20 data blocks of 100 readings, 20 tx blocks
+	nw := syncNetwork(t, blocks, 25)
+	valid := storedBlocks(t, dataDir(t, nw.Nodes[0].Home))
+	var dataBlocks []*chain.Block
+	for _, b := range valid {
+		if b.Header.Lane == chain.LaneData {
+			dataBlocks = append(dataBlocks, b)
+		}
+	}
+	blockSize := len(chain.MustEncode(dataBlocks[0]))
+	defer func(n int) { syncAnswerMax = n }(syncAnswerMax)
+	syncAnswerMax = 3*blockSize + blockSize/2 // three blocks and a half
+
+	tn := &testNet{t: t, nw: nw}
+	defer tn.close()
+	for i := 0; i < 2; i++ {
+		tn.nodes = append(tn.nodes, tn.start(i))
+	}
+	// Served from validator 1: every answer within the limit, every
+	// data block served once, in order.
+	var served []uint64
+	answers := 0
+	for from := uint64(1); from <= uint64(len(dataBlocks)); {
+		raw, err := tn.nodes[0].syncBlocksAnswer(syncBlocksReq{Lane: chain.LaneData, From: from, Max: maxSyncBatch})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(raw) > syncAnswerMax {
+			t.Fatalf("answer from data/%d is %d bytes, limit %d", from, len(raw), syncAnswerMax)
+		}
+		var resp syncBlocksResp
+		if err := chain.Decode(raw, &resp); err != nil {
+			t.Fatalf("answer from data/%d: %v", from, err)
+		}
+		if len(resp.Blocks) == 0 {
+			t.Fatalf("answer from data/%d carries no block", from)
+		}
+		for _, b := range resp.Blocks {
+			served = append(served, b.Header.Height)
+		}
+		from += uint64(len(resp.Blocks))
+		answers++
+	}
+	if len(served) != len(dataBlocks) || served[0] != 1 || served[len(served)-1] != uint64(len(dataBlocks)) {
+		t.Fatalf("served data heights %v, want 1 to %d", served, len(dataBlocks))
+	}
+	if answers < 6 {
+		t.Fatalf("%d data blocks in %d answers: the limit did not cut them", len(served), answers)
+	}
+
+	// A late auditor fetches through such answers to the full height.
+	auditor := tn.start(len(nw.Nodes) - 1)
+	tn.nodes = append(tn.nodes, auditor)
+	waitFor(t, time.Minute, "the auditor to sync every block", func() bool {
+		return auditor.Height(chain.LaneData)+auditor.Height(chain.LaneTx) >= blocks || auditor.Err() != nil
+	})
+	if err := auditor.Err(); err != nil {
+		t.Fatal(err)
+	}
+}
