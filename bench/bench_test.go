@@ -196,3 +196,25 @@ func TestRunWarmupAndOfPeak(t *testing.T) {
 		t.Errorf("of-peak step: ×%v, %d/s offered (want %d), %d of %d final", of.OfPeak, of.OfferedPerS, want, of.Finalized, of.Submitted)
 	}
 }
+
+// TestRiseAgain: the rising steps double while they keep up and run one
+// step past the first that does not, then stop.
+func TestRiseAgain(t *testing.T) {
+	for _, c := range []struct {
+		kept []bool
+		want bool
+	}{
+		{nil, true},
+		{[]bool{true}, true},
+		{[]bool{true, true, true}, true},
+		{[]bool{true, false}, true},         // one step past the knee
+		{[]bool{false}, true},               // the first step already past it
+		{[]bool{true, false, false}, false}, // the step past the knee ran
+		{[]bool{true, false, true}, false},  // it kept up: stop all the same
+		{[]bool{false, false}, false},
+	} {
+		if got := riseAgain(c.kept); got != c.want {
+			t.Errorf("riseAgain(%v) = %v, want %v", c.kept, got, c.want)
+		}
+	}
+}

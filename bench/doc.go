@@ -57,9 +57,11 @@
 // with scores what it drained at.
 //
 // Auto-rising rates double from Options.StartRate while a step finalizes at
-// least 90% of its offered rate with a p99 under Options.MaxP99; the peak is
-// the best finalized rate of any step. A last step at half the peak gives
-// the latency figures of the Result.
+// least 90% of its offered rate with a p99 under Options.MaxP99, and once
+// more after the first step that does not (riseAgain: past its knee a
+// network finalizes what it drains at, in larger blocks, often more than
+// at the knee); the peak is the best finalized rate of any step. A last
+// step at half the peak gives the latency figures of the Result.
 //
 // Measuring at a fraction of the peak on a warm network. The node admits
 // readings by what the network finalized recently (mempool.Admission),

@@ -60,8 +60,10 @@ half-peak step included), steps at those multiples of the peak they
 found, on the network they warmed.
 
 Without --rates the offered rate doubles from --start-rate while the network
-keeps up (90% finalized, p99 under --max-p99); a last step at half the peak
-gives the reported latencies. The last line of the output is one JSON object
+keeps up (90% finalized, p99 under --max-p99), and once more after the first
+step it does not keep up with (past its knee it may finalize more, in larger
+blocks); the peak is the best step's finalized rate, and a last step at half
+the peak gives the reported latencies. The last line of the output is one JSON object
 with the figures: finalized_per_s, latency_p50_ms, latency_p99_ms,
 accepted_latency_p50_ms, accepted_latency_p99_ms, verify_per_s, validators, ratio, and the conditions.`,
 		Example: `  waterchain bench
