@@ -60,10 +60,9 @@ func (s *Store) CheckBlockIndexes(b *chain.Block) error {
 				return err
 			}
 		}
-		if key := readHashKey(r.Hash(), h.Height, uint32(i)); true {
-			if _, err := s.kv.Get(key); err != nil {
-				return indexErr(key, err, "entry %s/%d[%d]", chain.LaneData, h.Height, i)
-			}
+		key := readHashKey(r.Hash(), h.Height, uint32(i))
+		if _, err := s.kv.Get(key); err != nil {
+			return indexErr(key, err, "entry %s/%d[%d]", chain.LaneData, h.Height, i)
 		}
 	}
 	for i, tx := range b.Txs {
@@ -85,10 +84,8 @@ func (s *Store) wantDeviceEntry(r *chain.Reading, height uint64, index int) (lat
 	key := readSeqKey(r.Device, r.Seq)
 	v, err := s.kv.Get(key)
 	if errors.Is(err, ErrNotFound) {
-		late = true
-		if v, err = s.kv.Get(readLateKey(r.Device, r.Seq)); err == nil {
-			key = readLateKey(r.Device, r.Seq)
-		}
+		late, key = true, readLateKey(r.Device, r.Seq)
+		v, err = s.kv.Get(key)
 	}
 	if err != nil {
 		return false, indexErr(key, err, "entry %s/%d[%d]", chain.LaneData, height, index)

@@ -211,11 +211,11 @@ func (s *Store) Reading(device chain.PubKey, seq uint64) (*chain.Reading, Locati
 	key := readSeqKey(device, seq)
 	v, err := s.kv.Get(key)
 	if errors.Is(err, ErrNotFound) {
-		v, err = s.kv.Get(readLateKey(device, seq))
-		if errors.Is(err, ErrNotFound) {
+		late := readLateKey(device, seq)
+		if v, err = s.kv.Get(late); errors.Is(err, ErrNotFound) {
 			return nil, Location{}, fmt.Errorf("%w: %s", ErrNotFound, keyName(key))
 		}
-		key = readLateKey(device, seq)
+		key = late
 	}
 	if err != nil {
 		return nil, Location{}, err
