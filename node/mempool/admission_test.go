@@ -13,6 +13,15 @@ import (
 
 var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
+// longRunning makes p's rate estimates those of a node that has finalized
+// readings since long before t0, so that a test sets a rate with one
+// Finalized and reads it without the correction for a young estimate
+// (rateEstimate.estimate; TestRateEstimateYoung tests that).
+func longRunning(p *Readings) {
+	p.rate.since = t0.Add(-time.Hour)
+	p.ownRate.since = t0.Add(-time.Hour)
+}
+
 // unsigned makes n readings of n devices (first, first+1, ...), seq 1:
 // Admit reads only device and seq.
 func unsigned(first, n int) []*chain.Reading {
@@ -31,6 +40,7 @@ func unsigned(first, n int) []*chain.Reading {
 func TestRateEstimate(t *testing.T) {
 	p := NewReadings(1_000_000)
 	p.SetAdmission(Admission{Wait: time.Second, Floor: 100, RateWindow: 10 * time.Second})
+	longRunning(p)
 	if got := p.Stats(t0).RatePerS; got != 0 {
 		t.Fatalf("rate before any block: got %v, want 0", got)
 	}
@@ -56,6 +66,46 @@ func TestRateEstimate(t *testing.T) {
 	}
 }
 
+// TestRateEstimateYoung: a node that has just begun to finalize readings,
+// 2,000/s in blocks of 200 every 100 ms, estimates about 2,000/s after a
+// second, not the tenth of it the decaying sum alone holds then, and its
+// window is Wait of that rather than the floor. (The estimate counts the
+// first block's readings within the age, one block more than came in it:
+// 2,200/s at one second, 2,040/s at five.)
+func TestRateEstimateYoung(t *testing.T) {
+	p := NewReadings(1_000_000)
+	p.SetAdmission(Admission{Wait: 2 * time.Second, Floor: 2_000, RateWindow: 10 * time.Second})
+	if got := p.Stats(t0).RatePerS; got != 0 {
+		t.Fatalf("rate before any block: got %v, want 0", got)
+	}
+	p.Finalized(0, t0) // empty blocks start nothing
+	now := t0
+	block := func() {
+		now = now.Add(100 * time.Millisecond)
+		p.Finalized(200, now)
+	}
+	block()
+	if got := p.Stats(now).RatePerS; got < 190 || got > 230 {
+		t.Fatalf("at the first block: %.0f/s, want its 200 readings as a second's", got)
+	}
+	for range 10 {
+		block()
+	}
+	st := p.Stats(now)
+	if st.RatePerS < 1_900 || st.RatePerS > 2_300 {
+		t.Fatalf("a second into 2,000/s: estimate %.0f/s, want 1,900 to 2,300", st.RatePerS)
+	}
+	if want := int(2 * st.RatePerS); st.Window != want {
+		t.Fatalf("a second into 2,000/s: window %d, want 2 s of the estimate, %d", st.Window, want)
+	}
+	for range 40 {
+		block()
+	}
+	if got := p.Stats(now).RatePerS; math.Abs(got-2_000) > 60 {
+		t.Fatalf("five seconds into 2,000/s: estimate %.0f/s, want within 3%%", got)
+	}
+}
+
 // TestAdmissionWindow: the window is Wait of the rate, never below the
 // floor nor above the pool's max.
 func TestAdmissionWindow(t *testing.T) {
@@ -75,6 +125,7 @@ func TestAdmissionWindow(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			p := NewReadings(tc.max)
 			p.SetAdmission(Admission{Wait: tc.wait, Floor: tc.floor, RateWindow: 10 * time.Second})
+			longRunning(p)
 			p.Finalized(tc.finalized, t0)
 			if got := p.Stats(t0).Window; got != tc.wantWin {
 				t.Fatalf("window: got %d, want %d", got, tc.wantWin)
@@ -90,6 +141,7 @@ func TestAdmissionWindow(t *testing.T) {
 func TestAdmitRefusesPastTheWindow(t *testing.T) {
 	p := NewReadings(100_000)
 	p.SetAdmission(Admission{Wait: time.Second, Floor: 500, RateWindow: 10 * time.Second})
+	longRunning(p)
 	p.Finalized(10_000, t0) // 1,000/s: window 1,000
 
 	rs := unsigned(0, 1_200)
@@ -156,6 +208,7 @@ func TestAdmitRefusesPastTheWindow(t *testing.T) {
 func TestAdmitKeepsEachDeviceInOrder(t *testing.T) {
 	p := NewReadings(100)
 	p.SetAdmission(Admission{Wait: time.Second, Floor: 2, RateWindow: 10 * time.Second})
+	longRunning(p)
 	a, b := unsigned(1, 1)[0].Device, unsigned(2, 1)[0].Device
 	rd := func(dev chain.PubKey, seq uint64) *chain.Reading {
 		return &chain.Reading{Device: dev, Seq: seq, Time: chain.Time(seq)}
@@ -205,6 +258,7 @@ func TestAdmitKeepsEachDeviceInOrder(t *testing.T) {
 func TestTicketGivesBackUnusedRoom(t *testing.T) {
 	p := NewReadings(100)
 	p.SetAdmission(Admission{Wait: time.Second, Floor: 10, RateWindow: 10 * time.Second})
+	longRunning(p)
 	tk := p.Admit(unsigned(0, 10), t0)
 	r := reading(t, "a", 1)
 	if err := tk.Add(0, r.Hash(), r); err != nil {
@@ -228,6 +282,7 @@ func TestTicketGivesBackUnusedRoom(t *testing.T) {
 func TestAdmitConcurrentNeverPassesTheWindow(t *testing.T) {
 	p := NewReadings(100_000)
 	p.SetAdmission(Admission{Wait: time.Second, Floor: 300, RateWindow: 10 * time.Second})
+	longRunning(p)
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	added := 0
@@ -275,6 +330,7 @@ func TestAdmissionUnsetAdmitsToMax(t *testing.T) {
 func TestHeldReadingsDoNotFillTheWindow(t *testing.T) {
 	p := NewReadings(100)
 	p.SetAdmission(Admission{Wait: time.Second, Floor: 10, RateWindow: 10 * time.Second})
+	longRunning(p)
 	rs := unsigned(0, 10)
 	tk := p.Admit(rs, t0)
 	var hashes []chain.Hash
@@ -327,6 +383,7 @@ func admitAll(t *testing.T, p *Readings, rs []*chain.Reading, base int, now time
 func TestMarkHeldReplacesEarlierMarks(t *testing.T) {
 	p := NewReadings(100)
 	p.SetAdmission(Admission{Wait: time.Second, Floor: 10, RateWindow: 10 * time.Second})
+	longRunning(p)
 	hashes := admitAll(t, p, unsigned(0, 10), 0, t0)
 	p.MarkHeld(hashes[:6])
 	if st := p.Stats(t0); st.Waiting != 4 || st.DoorWaiting != 4 {
@@ -351,6 +408,7 @@ func TestMarkHeldReplacesEarlierMarks(t *testing.T) {
 func TestDoorShareOfTheWindow(t *testing.T) {
 	p := NewReadings(1_000_000)
 	p.SetAdmission(Admission{Wait: time.Second, Floor: 100, RateWindow: 10 * time.Second, Doors: 4})
+	longRunning(p)
 	if st := p.Stats(t0); st.Window != 100 || st.DoorWindow != 25 {
 		t.Fatalf("idle: window %d, door's %d; want the floor 100, a quarter of it", st.Window, st.DoorWindow)
 	}
@@ -414,6 +472,7 @@ func TestDoorShareOfTheWindow(t *testing.T) {
 func TestWindowSpansTheNetworksLatency(t *testing.T) {
 	p := NewReadings(1_000_000)
 	p.SetAdmission(Admission{Wait: time.Second, Floor: 10, RateWindow: 10 * time.Second})
+	longRunning(p)
 	p.Finalized(10_000, t0) // 1,000/s
 	if st := p.Stats(t0); st.Window != 1_000 {
 		t.Fatalf("window %d, want 1,000 (1 s of 1,000/s)", st.Window)
@@ -445,6 +504,7 @@ func TestWindowSpansTheNetworksLatency(t *testing.T) {
 func TestNoRoomRefusesWholeRequests(t *testing.T) {
 	p := NewReadings(100_000)
 	p.SetAdmission(Admission{Wait: time.Second, Floor: 500, RateWindow: 10 * time.Second})
+	longRunning(p)
 	p.Finalized(10_000, t0) // 1,000/s: window 1,000
 	if _, err := p.NoRoom(t0); err != nil {
 		t.Fatalf("empty pool: %v, want room", err)
@@ -496,6 +556,7 @@ func TestNoRoomRefusesWholeRequests(t *testing.T) {
 func TestWindowLeavesOutTheQueue(t *testing.T) {
 	p := NewReadings(1_000_000)
 	p.SetAdmission(Admission{Wait: 2 * time.Second, Floor: 10, RateWindow: 10 * time.Second})
+	longRunning(p)
 	p.Finalized(10_000, t0) // 1,000/s
 	queued := admitAll(t, p, unsigned(0, 500), 0, t0)
 	// The youngest waited 3 s, the last 0.4 s of them in its block.
@@ -510,6 +571,7 @@ func TestWindowLeavesOutTheQueue(t *testing.T) {
 	for _, built := range []time.Time{end.Add(5 * time.Second), end.Add(-time.Hour)} {
 		q := NewReadings(1_000)
 		q.SetAdmission(Admission{Wait: time.Second, Floor: 10, RateWindow: 10 * time.Second})
+		longRunning(q)
 		hs := admitAll(t, q, unsigned(0, 10), 0, t0)
 		q.FinalizedBlock(hs, built, end)
 		if got, want := q.Stats(end).Span, map[bool]time.Duration{true: time.Second, false: 4500 * time.Millisecond}[built.After(end)]; got != want {
@@ -540,6 +602,7 @@ func TestOverloadShortensTheWindow(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			p := NewReadings(1_000_000)
 			p.SetAdmission(admission)
+			longRunning(p)
 			p.Finalized(10_000, t0) // 1,000/s
 			first := admitAll(t, p, unsigned(0, 100), 0, t0)
 			end := t0.Add(tc.wait)
@@ -580,6 +643,7 @@ func TestOverloadShortensTheWindow(t *testing.T) {
 		a := admission
 		a.OverloadWait = ow
 		p.SetAdmission(a)
+		longRunning(p)
 		p.Finalized(10_000, t0)
 		first := admitAll(t, p, unsigned(0, 100), 0, t0)
 		end := t0.Add(3 * time.Second)
@@ -596,6 +660,7 @@ func TestOverloadShortensTheWindow(t *testing.T) {
 func TestOverloadFloorGivesWay(t *testing.T) {
 	p := NewReadings(1_000_000)
 	p.SetAdmission(Admission{Wait: 2 * time.Second, OverloadWait: time.Second, Floor: 2_000, RateWindow: 10 * time.Second})
+	longRunning(p)
 	p.Finalized(8_000, t0) // 800/s: 1,600 in Wait, under the floor
 	first := admitAll(t, p, unsigned(0, 100), 0, t0)
 	end := t0.Add(3 * time.Second)
