@@ -131,10 +131,11 @@ func (d *cborReader) syncReadings(b *chain.Block) bool {
 	sigs := make([]byte, int(n)*ed25519.SignatureSize)
 	b.Readings = make([]*chain.Reading, n)
 	var images []chain.Hash
+	var canon [256]byte // a reading's encoding fits: no allocation per reading
 	for i := range rs {
 		from := d.i
 		sig := sigs[i*ed25519.SignatureSize : (i+1)*ed25519.SignatureSize : (i+1)*ed25519.SignatureSize]
-		if !d.reading(&rs[i], sig, &images) || !bytes.Equal(rs[i].Encode(), d.b[from:d.i]) {
+		if !d.reading(&rs[i], sig, &images) || !bytes.Equal(rs[i].AppendEncoding(canon[:0]), d.b[from:d.i]) {
 			return false
 		}
 		b.Readings[i] = &rs[i]

@@ -409,9 +409,16 @@ func (s *Store) putReadings(batch Batch, height uint64, readings []*chain.Readin
 	buf := make([]byte, 0, len(readings)*perReading)
 	cut := func(from int) []byte { return buf[from:len(buf):len(buf)] }
 	encs := make([][]byte, len(readings))
+	// The encodings share one buffer too (putChunks copies them): an
+	// allocation per reading was on the store writer, the serial stage of
+	// block sync. A reading's encoding fits in 256 bytes; a longer one
+	// only reallocates, leaving those cut before in the old buffer.
+	encBuf := make([]byte, 0, len(readings)*256)
 	for i, r := range readings {
 		idx := uint32(i)
-		enc := r.Encode()
+		from := len(encBuf)
+		encBuf = r.AppendEncoding(encBuf)
+		enc := encBuf[from:len(encBuf):len(encBuf)]
 		encs[i] = enc
 		inOrder, err := s.inOrder(r.Device, r.Seq, r.Time)
 		if err != nil {
