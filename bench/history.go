@@ -85,6 +85,10 @@ type HistoryOptions struct {
 	// writes a CPU profile of its whole run to (waterchain run
 	// --cpuprofile), when it stops.
 	CatchupCPUProfile string
+	// CatchupTrace, when set, is a file the catching-up auditor writes a
+	// runtime execution trace of its whole run to (waterchain run
+	// --trace): which of its stages ran when, and which waited.
+	CatchupTrace string
 	// Logger receives progress messages; nil discards them.
 	Logger *slog.Logger
 	// Progress, when set, receives a line per phase.

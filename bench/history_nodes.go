@@ -48,6 +48,9 @@ func (hn *historyNet) start(i int) (*historyProc, error) {
 	if i == len(hn.nw.Nodes)-1 && hn.o.CatchupCPUProfile != "" {
 		args = append(args, "--cpuprofile", hn.o.CatchupCPUProfile)
 	}
+	if i == len(hn.nw.Nodes)-1 && hn.o.CatchupTrace != "" {
+		args = append(args, "--trace", hn.o.CatchupTrace)
+	}
 	p.cmd = exec.Command(hn.o.Binary, args...)
 	p.cmd.Stdout, p.cmd.Stderr = f, f
 	setHistoryDeathSignal(p.cmd)

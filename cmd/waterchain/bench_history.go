@@ -61,6 +61,7 @@ targets of issue 15 beside them.`,
 	cmd.Flags().DurationVar(&o.AuditTimeout, "audit-timeout", 0, "longest `audit verify` (the last phase; 0: no limit)")
 	cmd.Flags().DurationVar(&o.VerifyDuration, "verify-duration", bench.DefaultVerifyDuration, "how long each verification rate is measured")
 	cmd.Flags().StringVar(&o.CatchupCPUProfile, "catchup-cpuprofile", "", "the catching-up auditor writes a CPU profile of its whole run to this file (go tool pprof)")
+	cmd.Flags().StringVar(&o.CatchupTrace, "catchup-trace", "", "the catching-up auditor writes a runtime execution trace of its whole run to this file (go tool trace)")
 	cmd.Flags().StringVar(&o.Dir, "dir", "", "write the network here (a new or empty directory, kept) instead of a temporary one")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		bin, err := os.Executable()

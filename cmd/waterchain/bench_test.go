@@ -1,7 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -110,4 +113,29 @@ func FuzzParseRates(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestStartTrace: `run --trace` writes a runtime execution trace that
+// go tool trace reads (its header names the Go version), and a path it
+// cannot create is an error naming the flag.
+func TestStartTrace(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "node.trace")
+	stop, err := startTrace(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { close(done) }()
+	<-done
+	stop()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.HasPrefix(data, []byte("go 1.")) {
+		t.Fatalf("trace starts %q, want the runtime trace header", data[:min(len(data), 16)])
+	}
+	if _, err := startTrace(filepath.Join(t.TempDir(), "missing", "node.trace")); err == nil || !strings.Contains(err.Error(), "--trace") {
+		t.Fatalf("trace to a missing directory: %v, want an error naming --trace", err)
+	}
 }

@@ -38,6 +38,7 @@ cleanly; run it again to resume from the last finalized block.`,
 	bootstrap := cmd.Flags().StringArray("bootstrap", nil, "bootstrap peer multiaddr with /p2p/ID (repeatable; replaces config p2p.bootstrap)")
 	logLevel := cmd.Flags().String("log-level", "", "debug, info, warn or error (replaces config log.level)")
 	cpuprofile := cmd.Flags().String("cpuprofile", "", "write a CPU profile of the node, from start until it stops, to this file (go tool pprof)")
+	traceFile := cmd.Flags().String("trace", "", "write a runtime execution trace of the node, from start until it stops, to this file (go tool trace): which goroutines ran when, and what they waited for")
 	_ = cmd.MarkFlagRequired("home")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		h, err := home.Open(*homeDir)
@@ -78,6 +79,13 @@ cleanly; run it again to resume from the last finalized block.`,
 				return err
 			}
 			defer stopProfile()
+		}
+		if *traceFile != "" {
+			stopTrace, err := startTrace(*traceFile)
+			if err != nil {
+				return err
+			}
+			defer stopTrace()
 		}
 		n, err := node.New(node.Options{Home: h.Dir, Config: cfg, Genesis: g, Key: key, Logger: logger})
 		if err != nil {

@@ -1,0 +1,155 @@
+// Command tracestages reads a Go runtime execution trace (waterchain run
+// --trace, bench history --catchup-trace) and prints, per 100 ms of it,
+// the CPU milliseconds each stage of a node ran: 200 in a row is both
+// cores of this project's machine busy, and a row well under it with one
+// stage high is that stage holding the others up.
+//
+//	go run ./scripts/tracestages FILE.trace
+//
+// (run from scripts/tracestages: it is its own module, so that the node's
+// module does not depend on golang.org/x/exp.)
+//
+// A goroutine's time goes to the first stage (in the order of stages)
+// that a function of its stack names when it stops running, or to the
+// stage it ran in last; the rest is "other". The stages are those of
+// block sync (node/sync.go); edit them for another question.
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+
+	"golang.org/x/exp/trace"
+)
+
+// stages are matched against the functions of a goroutine's stack, first
+// match in this order wins.
+var stages = []struct{ pattern, name string }{
+	{"checkSync", "check"},             // signatures and shapes, on every core
+	{"doWrites", "bwrite"},             // badger's one write goroutine
+	{"newSyncWriter", "writer"},        // store.CommitBlocks of each chunk
+	{"flushMemtable", "flush"},         // badger memtable to level 0
+	{"runCompactor", "compact"},        // badger compactions
+	{"gcBgMarkWorker", "gc"},           // the garbage collector's workers
+	{"fetch", "fetch"},                 // requests and decoding of answers
+	{"(*Node).loop", "loop"},           // verification and execution
+	{"yamux", "net"}, {"swarm", "net"}, // libp2p
+}
+
+const window = 100e6 // ns per row
+
+func stageOf(st trace.Stack) string {
+	best := len(stages)
+	for f := range st.Frames() {
+		for k, s := range stages {
+			if k < best && strings.Contains(f.Func, s.pattern) {
+				best = k
+			}
+		}
+	}
+	if best == len(stages) {
+		return "other"
+	}
+	return stages[best].name
+}
+
+func main() {
+	if len(os.Args) != 2 {
+		fmt.Fprintln(os.Stderr, "usage: tracestages FILE.trace")
+		os.Exit(2)
+	}
+	f, err := os.Open(os.Args[1])
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	defer f.Close()
+	r, err := trace.NewReader(f)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	var t0 trace.Time
+	running := map[trace.GoID]trace.Time{}
+	last := map[trace.GoID]string{}
+	rows := map[int64]map[string]float64{}
+	add := func(from, to trace.Time, stage string) {
+		for from < to {
+			row := int64(from-t0) / window
+			end := min(t0+trace.Time((row+1)*window), to)
+			if rows[row] == nil {
+				rows[row] = map[string]float64{}
+			}
+			rows[row][stage] += float64(end-from) / 1e6
+			from = end
+		}
+	}
+	for {
+		ev, err := r.ReadEvent()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		if t0 == 0 {
+			t0 = ev.Time()
+		}
+		if ev.Kind() != trace.EventStateTransition {
+			continue
+		}
+		st := ev.StateTransition()
+		if st.Resource.Kind != trace.ResourceGoroutine {
+			continue
+		}
+		id := st.Resource.Goroutine()
+		from, to := st.Goroutine()
+		if to == trace.GoRunning {
+			running[id] = ev.Time()
+		}
+		if from != trace.GoRunning {
+			continue
+		}
+		stage := stageOf(ev.Stack())
+		if stage == "other" && last[id] != "" {
+			stage = last[id]
+		}
+		last[id] = stage
+		if began, ok := running[id]; ok {
+			add(began, ev.Time(), stage)
+			delete(running, id)
+		}
+	}
+	var keys []int64
+	for k := range rows {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool { return keys[i] < keys[j] })
+	names := []string{}
+	for _, s := range stages {
+		if len(names) == 0 || names[len(names)-1] != s.name {
+			names = append(names, s.name)
+		}
+	}
+	names = append(names, "other")
+	fmt.Printf("%7s %5s", "s", "all")
+	for _, n := range names {
+		fmt.Printf(" %7s", n)
+	}
+	fmt.Println()
+	for _, k := range keys {
+		all := 0.0
+		for _, v := range rows[k] {
+			all += v
+		}
+		fmt.Printf("%7.1f %5.0f", float64(k)*window/1e9, all)
+		for _, n := range names {
+			fmt.Printf(" %7.0f", rows[k][n])
+		}
+		fmt.Println()
+	}
+}
