@@ -242,36 +242,31 @@ func (t *stepTable) summary(r *bench.Result) {
 		r.VerifyPerS, r.Conditions.Cores, r.Validators, bound, r.Ratio, r.BatchVerifyPerS)
 }
 
-// startCPUProfile starts a CPU profile into path (the --cpuprofile flags of
-// bench and run); the returned function stops it and closes the file.
-// startTrace starts a runtime execution trace to path; stop ends it and
-// closes the file.
+// startTrace starts a runtime execution trace into path (run --trace);
+// the returned function stops it and closes the file.
 func startTrace(path string) (stop func(), err error) {
-	f, err := os.Create(path)
-	if err != nil {
-		return nil, fmt.Errorf("--trace: %w", err)
-	}
-	if err := trace.Start(f); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("--trace: %w", err)
-	}
-	return func() {
-		trace.Stop()
-		f.Close()
-	}, nil
+	return startToFile(path, "--trace", trace.Start, trace.Stop)
 }
 
+// startCPUProfile starts a CPU profile into path (the --cpuprofile flags of
+// bench and run); the returned function stops it and closes the file.
 func startCPUProfile(path string) (stop func(), err error) {
+	return startToFile(path, "--cpuprofile", pprof.StartCPUProfile, pprof.StopCPUProfile)
+}
+
+// startToFile creates path and starts begin on it; the stop it returns
+// runs end and closes the file. Errors name flag.
+func startToFile(path, flag string, begin func(io.Writer) error, end func()) (stop func(), err error) {
 	f, err := os.Create(path)
 	if err != nil {
-		return nil, fmt.Errorf("--cpuprofile: %w", err)
+		return nil, fmt.Errorf("%s: %w", flag, err)
 	}
-	if err := pprof.StartCPUProfile(f); err != nil {
+	if err := begin(f); err != nil {
 		f.Close()
-		return nil, fmt.Errorf("--cpuprofile: %w", err)
+		return nil, fmt.Errorf("%s: %w", flag, err)
 	}
 	return func() {
-		pprof.StopCPUProfile()
+		end()
 		f.Close()
 	}, nil
 }
