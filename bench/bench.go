@@ -69,6 +69,10 @@ type Options struct {
 	// profile of its run to NodeCPUProfileDir/<node name>.pprof (run
 	// --cpuprofile), written when the node stops.
 	NodeCPUProfileDir string
+	// NodeTraceDir, with Processes, makes each node write a runtime
+	// execution trace of its run to NodeTraceDir/<node name>.trace (run
+	// --trace).
+	NodeTraceDir string
 	// TimelineFile, when set, gets each step's figures second by second
 	// appended (offered, sent, refused, accepted, final; with Processes
 	// validator-1's admission window, rate and mempool): what a jump in
@@ -193,6 +197,8 @@ func (o Options) Validate() error {
 		return bad("VerifyDuration", "%s; want 10ms to 1m", o.VerifyDuration)
 	case o.NodeCPUProfileDir != "" && !o.Processes:
 		return bad("NodeCPUProfileDir", "profiles are written by node processes; set Processes (--processes) too, or profile the whole in-process run with --cpuprofile")
+	case o.NodeTraceDir != "" && !o.Processes:
+		return bad("NodeTraceDir", "traces are written by node processes; set Processes (--processes) too")
 	}
 	if o.Warmup < 0 || o.Warmup > MaxDuration {
 		return bad("Warmup", "%s; want 0 to %s", o.Warmup, MaxDuration)

@@ -45,6 +45,8 @@ func TestOptionsValidate(t *testing.T) {
 		{"of-peak NaN", func(o *Options) { o.OfPeak = []float64{math.NaN()} }, "OfPeak[0]"},
 		{"of-peak too high", func(o *Options) { o.OfPeak = []float64{MaxOfPeak + 1} }, "OfPeak[0]"},
 		{"of-peak too many", func(o *Options) { o.OfPeak = make([]float64, MaxSteps+1) }, "OfPeak"},
+		{"node profiles in one process", func(o *Options) { o.NodeCPUProfileDir = "p" }, "NodeCPUProfileDir"},
+		{"node traces in one process", func(o *Options) { o.NodeTraceDir = "t" }, "NodeTraceDir"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o := valid

@@ -108,9 +108,12 @@ func startProcesses(ctx context.Context, o Options, written *home.Network, g *ge
 			c.close()
 		}
 	}()
-	if o.NodeCPUProfileDir != "" {
-		if err := os.MkdirAll(o.NodeCPUProfileDir, 0o755); err != nil {
-			return nil, fmt.Errorf("%w: node CPU profiles: %w", ErrNetwork, err)
+	for _, dir := range []string{o.NodeCPUProfileDir, o.NodeTraceDir} {
+		if dir == "" {
+			continue
+		}
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("%w: node profiles: %w", ErrNetwork, err)
 		}
 	}
 	for _, nn := range written.Nodes {
@@ -125,6 +128,9 @@ func startProcesses(ctx context.Context, o Options, written *home.Network, g *ge
 		}
 		if o.NodeCPUProfileDir != "" {
 			args = append(args, "--cpuprofile", filepath.Join(o.NodeCPUProfileDir, nn.Name+".pprof"))
+		}
+		if o.NodeTraceDir != "" {
+			args = append(args, "--trace", filepath.Join(o.NodeTraceDir, nn.Name+".trace"))
 		}
 		p.cmd = exec.Command(bin, args...)
 		p.cmd.Stdout, p.cmd.Stderr = logFile, logFile
