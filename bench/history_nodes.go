@@ -45,11 +45,13 @@ func (hn *historyNet) start(i int) (*historyProc, error) {
 		return nil, err
 	}
 	args := []string{"run", "--home", n.Home, "--log-level", "warn"}
-	if i == len(hn.nw.Nodes)-1 && hn.o.CatchupCPUProfile != "" {
-		args = append(args, "--cpuprofile", hn.o.CatchupCPUProfile)
-	}
-	if i == len(hn.nw.Nodes)-1 && hn.o.CatchupTrace != "" {
-		args = append(args, "--trace", hn.o.CatchupTrace)
+	if auditor := i == len(hn.nw.Nodes)-1; auditor {
+		if hn.o.CatchupCPUProfile != "" {
+			args = append(args, "--cpuprofile", hn.o.CatchupCPUProfile)
+		}
+		if hn.o.CatchupTrace != "" {
+			args = append(args, "--trace", hn.o.CatchupTrace)
+		}
 	}
 	p.cmd = exec.Command(hn.o.Binary, args...)
 	p.cmd.Stdout, p.cmd.Stderr = f, f

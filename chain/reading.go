@@ -43,9 +43,15 @@ func (r *Reading) Encode() []byte { return r.appendCBOR(nil, true) }
 // callers that put many readings in one message.
 func (r *Reading) AppendEncoding(dst []byte) []byte { return r.appendCBOR(dst, true) }
 
+// ReadingEncodingCap bytes hold the canonical encoding of any reading
+// signed with a key (a 64-byte signature): 228 bytes at most, every
+// integer at its widest and an image hash (TestReadingEncodingCap). A
+// buffer of that capacity takes a reading's encoding without allocating.
+const ReadingEncodingCap = 256
+
 // Hash identifies r: SHA-256 of its canonical encoding.
 func (r *Reading) Hash() Hash {
-	var buf [256]byte // a reading's encoding fits: no allocation
+	var buf [ReadingEncodingCap]byte // no allocation
 	return HashBytes(r.appendCBOR(buf[:0], true))
 }
 

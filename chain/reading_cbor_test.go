@@ -79,3 +79,19 @@ func TestReadingCBORMatchesGeneric(t *testing.T) {
 		}
 	})
 }
+
+// TestReadingEncodingCap: the widest signed reading (every integer at its
+// widest CBOR head, an image hash, a 64-byte signature) encodes within
+// ReadingEncodingCap.
+func TestReadingEncodingCap(t *testing.T) {
+	h := Hash{1}
+	r := Reading{
+		Seq: math.MaxUint64, Time: math.MinInt64,
+		FlowRate: math.MinInt64, Volume: math.MaxInt64, VolumeTotal: math.MinInt64,
+		Conductivity: math.MinInt64, SuspendedSolids: math.MinInt64, Absorbance: math.MinInt64, Turbidity: math.MinInt64,
+		ImageHash: &h, Sig: make(Signature, 64),
+	}
+	if n := len(r.Encode()); n != 228 || n > ReadingEncodingCap {
+		t.Fatalf("widest reading encodes to %d bytes, want 228 (at most ReadingEncodingCap, %d)", n, ReadingEncodingCap)
+	}
+}

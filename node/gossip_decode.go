@@ -43,7 +43,7 @@ func decodeWireReadings(data []byte) (w wireReadings, hashes []chain.Hash, ok bo
 	w.Readings = make([]*chain.Reading, n)
 	hashes = make([]chain.Hash, n)
 	var images []chain.Hash
-	var canon [256]byte // a reading's encoding fits: no allocation per reading
+	var canon [chain.ReadingEncodingCap]byte // no allocation per reading
 	for i := range rs {
 		start := d.i
 		if !d.reading(&rs[i], sigs[i*ed25519.SignatureSize:(i+1)*ed25519.SignatureSize:(i+1)*ed25519.SignatureSize], &images) {

@@ -131,7 +131,7 @@ func (d *cborReader) syncReadings(b *chain.Block) bool {
 	sigs := make([]byte, int(n)*ed25519.SignatureSize)
 	b.Readings = make([]*chain.Reading, n)
 	var images []chain.Hash
-	var canon [256]byte // a reading's encoding fits: no allocation per reading
+	var canon [chain.ReadingEncodingCap]byte // no allocation per reading
 	for i := range rs {
 		from := d.i
 		sig := sigs[i*ed25519.SignatureSize : (i+1)*ed25519.SignatureSize : (i+1)*ed25519.SignatureSize]

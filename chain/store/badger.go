@@ -23,7 +23,8 @@ import (
 // reading (a late reading's device, time and hash index entries and a
 // sixteenth of an entries chunk; two and a sixteenth in order), and a
 // state change per device: about 22 MB and 200,000 writes. A 192 MiB
-// memtable takes 30 MB and 314,000 writes, which leaves margin; TestMaximalBlock commits such a block. The memtable's arena is
+// memtable takes 30 MB and 314,000 writes, which leaves margin;
+// TestMaximalBlock commits such a block. The memtable's arena is
 // allocated whole, so this is also the main memory cost of a store (two
 // memtables at most: one filling, one being flushed).
 const (

@@ -411,9 +411,10 @@ func (s *Store) putReadings(batch Batch, height uint64, readings []*chain.Readin
 	encs := make([][]byte, len(readings))
 	// The encodings share one buffer too (putChunks copies them): an
 	// allocation per reading was on the store writer, the serial stage of
-	// block sync. A reading's encoding fits in 256 bytes; a longer one
-	// only reallocates, leaving those cut before in the old buffer.
-	encBuf := make([]byte, 0, len(readings)*256)
+	// block sync. A reading's encoding fits in chain.ReadingEncodingCap
+	// bytes; a longer one (an unsigned reading's odd signature) only
+	// reallocates, leaving those cut before in the old buffer.
+	encBuf := make([]byte, 0, len(readings)*chain.ReadingEncodingCap)
 	for i, r := range readings {
 		idx := uint32(i)
 		from := len(encBuf)

@@ -124,9 +124,6 @@ func TestStartTrace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan struct{})
-	go func() { close(done) }()
-	<-done
 	stop()
 	data, err := os.ReadFile(path)
 	if err != nil {

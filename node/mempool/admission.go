@@ -102,8 +102,9 @@ const maxRetryAfter = 30 * time.Second
 // rest: its window stayed at the floor (2,000 readings) while the
 // estimate rose, and readings refused come back only after their
 // Retry-After (a whole second), so each second let in about a window
-// (`waterchain bench --processes --rates 4000 --timeline`, the timeline's
-// first seconds).
+// (`waterchain bench --processes --rates 4000,8000 --no-half-peak
+// --timeline FILE`, the first step's seconds; README "A fresh network's
+// first seconds").
 type rateEstimate struct {
 	rate  float64
 	at    time.Time
