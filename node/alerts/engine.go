@@ -2,7 +2,7 @@ package alerts
 
 import (
 	"fmt"
-	"sort"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -182,12 +182,16 @@ func (o *observation) raises(kind Kind, measure string, on bool) bool {
 	if o.late {
 		return on
 	}
-	key := string(kind) + "/" + measure
-	was := o.st.active[key]
-	if on {
-		o.st.active[key] = true
-	} else {
-		delete(o.st.active, key)
+	// The key is built on the stack: most observations change nothing,
+	// and a string for each would be an allocation per rule per reading.
+	var buf [64]byte
+	key := append(append(append(buf[:0], kind...), '/'), measure...)
+	was := o.st.active[string(key)]
+	switch {
+	case on && !was:
+		o.st.active[string(key)] = true
+	case !on && was:
+		delete(o.st.active, string(key))
 	}
 	return on && !was
 }
@@ -379,9 +383,10 @@ func (e *Engine) spike(hist []int64, c int64) (dev, scale int64, ok bool) {
 	}
 	dev = min(abs(d1), abs(d2))
 	med := median(window)
-	devs := make([]int64, len(window))
-	for i, x := range window {
-		devs[i] = abs(x - med)
+	var buf [32]int64
+	devs := buf[:0]
+	for _, x := range window {
+		devs = append(devs, abs(x-med))
 	}
 	scale = max(e.th.SpikeMADs*median(devs), max(abs(a), abs(c))*e.th.SpikeFloorPermille/1000, 1)
 	return dev, scale, dev > scale && abs(a-c) <= dev/2
@@ -467,7 +472,10 @@ func floorDiv(a, b int64) int64 {
 
 // median is the lower median (no averaging, so integers stay exact).
 func median(xs []int64) int64 {
-	s := append([]int64(nil), xs...)
-	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	// On the stack for windows up to 32 values (the default spike window
+	// is 12): the spike rule takes two medians per reading.
+	var buf [32]int64
+	s := append(buf[:0], xs...)
+	slices.Sort(s)
 	return s[(len(s)-1)/2]
 }

@@ -3,6 +3,7 @@ package alerts
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -455,6 +456,25 @@ func TestLateReadingJudgedAlone(t *testing.T) {
 		}
 		if len(as) != len(missed)+len(limits) {
 			t.Fatalf("breach %v: other alerts too: %v", breach, kindsOf(as))
+		}
+	}
+}
+
+// TestMedian checks the lower median the spike and night rules take, on
+// windows that fit its stack buffer and on longer ones (spike_window goes
+// up to 1,000), and that it leaves its argument's order alone.
+func TestMedian(t *testing.T) {
+	for _, n := range []int{1, 2, 3, 12, 32, 33, 1000} {
+		xs := make([]int64, n)
+		for i := range xs {
+			xs[i] = int64((i*7919)%n) - int64(n/2) // a permutation of -n/2 … n-1-n/2
+		}
+		before := slices.Clone(xs)
+		if got, want := median(xs), int64((n-1)/2-n/2); got != want {
+			t.Errorf("median of %d values = %d, want %d", n, got, want)
+		}
+		if !slices.Equal(xs, before) {
+			t.Errorf("median of %d values reordered them", n)
 		}
 	}
 }
