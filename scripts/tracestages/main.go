@@ -11,8 +11,11 @@
 //
 // A goroutine's time goes to the first stage (in the order of stages)
 // that a function of its stack names when it stops running, or to the
-// stage it ran in last; the rest is "other". The stages are those of
-// block sync (node/sync.go); edit them for another question.
+// stage it ran in last; the rest is "other". After the CPU columns, an
+// "s:" column per stage gives the milliseconds its goroutines spent
+// blocked in system calls (an fsync, a read): no CPU, but time the stage
+// held the others up. The stages are those of block sync (node/sync.go);
+// edit them for another question.
 package main
 
 import (
@@ -40,6 +43,11 @@ var stages = []struct{ pattern, name string }{
 }
 
 const window = 100e6 // ns per row
+
+// sysPrefix names the time a stage's goroutines spent blocked in system
+// calls (an fsync, a read), which is no CPU but holds the stage up: a
+// column of its own after the CPU columns, not counted in "all".
+const sysPrefix = "sys:"
 
 func stageOf(st trace.Stack) string {
 	best := len(stages)
@@ -74,6 +82,7 @@ func main() {
 	}
 	var t0 trace.Time
 	running := map[trace.GoID]trace.Time{}
+	inSyscall := map[trace.GoID]trace.Time{} // since when, of goroutines in a system call
 	last := map[trace.GoID]string{}
 	rows := map[int64]map[string]float64{}
 	add := func(from, to trace.Time, stage string) {
@@ -111,6 +120,15 @@ func main() {
 		if to == trace.GoRunning {
 			running[id] = ev.Time()
 		}
+		if to == trace.GoSyscall {
+			inSyscall[id] = ev.Time()
+		}
+		if from == trace.GoSyscall {
+			if began, ok := inSyscall[id]; ok {
+				add(began, ev.Time(), sysPrefix+last[id])
+				delete(inSyscall, id)
+			}
+		}
 		if from != trace.GoRunning {
 			continue
 		}
@@ -136,15 +154,31 @@ func main() {
 		}
 	}
 	names = append(names, "other")
+	// The stages that made system calls, after the CPU columns.
+	sys := map[string]bool{}
+	for _, r := range rows {
+		for s := range r {
+			if strings.HasPrefix(s, sysPrefix) {
+				sys[s] = true
+			}
+		}
+	}
+	for _, n := range names {
+		if sys[sysPrefix+n] {
+			names = append(names, sysPrefix+n)
+		}
+	}
 	fmt.Printf("%7s %5s", "s", "all")
 	for _, n := range names {
-		fmt.Printf(" %7s", n)
+		fmt.Printf(" %7s", strings.Replace(n, sysPrefix, "s:", 1))
 	}
 	fmt.Println()
 	for _, k := range keys {
 		all := 0.0
-		for _, v := range rows[k] {
-			all += v
+		for s, v := range rows[k] {
+			if !strings.HasPrefix(s, sysPrefix) {
+				all += v
+			}
 		}
 		fmt.Printf("%7.1f %5.0f", float64(k)*window/1e9, all)
 		for _, n := range names {
