@@ -3,6 +3,7 @@ package node
 import (
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/waterchain/waterchain/chain"
@@ -112,17 +113,12 @@ func (n *Node) deviceContext(dev chain.PubKey, txHeight uint64) alerts.DeviceCon
 // n.state does not change: one committed block, or the blocks of a sync
 // batch (all applied to n.state before their alerts are observed), whose
 // data blocks name many anchors but the same devices and industries.
-// Used on the loop.
+// Device owners are memoized longer, in n.owners: a device's owner never
+// changes once it is registered. Used on the loop.
 type stateContexts struct {
 	n          *Node
-	owners     map[chain.PubKey]deviceOwner
 	industries map[chain.Address]string // name; "" when there is no record
 	limits     map[permitAt]chain.Limits
-}
-
-type deviceOwner struct {
-	owner chain.Address
-	ok    bool // the device has a record
 }
 
 type permitAt struct {
@@ -131,45 +127,70 @@ type permitAt struct {
 }
 
 func newStateContexts(n *Node) *stateContexts {
-	return &stateContexts{n: n, owners: map[chain.PubKey]deviceOwner{}, industries: map[chain.Address]string{}, limits: map[permitAt]chain.Limits{}}
+	return &stateContexts{n: n, industries: map[chain.Address]string{}, limits: map[permitAt]chain.Limits{}}
 }
 
-// at is deviceContext as of txHeight, memoized per device.
+// at is deviceContext as of txHeight.
 func (c *stateContexts) at(txHeight uint64) func(chain.PubKey) alerts.DeviceContext {
-	devices := map[chain.PubKey]alerts.DeviceContext{}
 	return func(dev chain.PubKey) alerts.DeviceContext {
-		if dc, ok := devices[dev]; ok {
-			return dc
-		}
-		o, ok := c.owners[dev]
+		owner, ok := c.n.owners.get(c.n.state, dev)
 		if !ok {
-			if d, err := state.GetDevice(c.n.state, dev); err == nil {
-				o = deviceOwner{owner: d.Owner, ok: true}
-			}
-			c.owners[dev] = o
-		}
-		if !o.ok {
 			return alerts.DeviceContext{}
 		}
-		name, ok := c.industries[o.owner]
+		name, ok := c.industries[owner]
 		if !ok {
-			if ind, err := state.GetIndustry(c.n.state, o.owner); err == nil {
+			if ind, err := state.GetIndustry(c.n.state, owner); err == nil {
 				name = ind.Name
 			}
-			c.industries[o.owner] = name
+			c.industries[owner] = name
 		}
-		k := permitAt{o.owner, txHeight}
+		k := permitAt{owner, txHeight}
 		limits, ok := c.limits[k]
 		if !ok {
-			if p, err := state.PermitAt(c.n.state, o.owner, txHeight); err == nil {
+			if p, err := state.PermitAt(c.n.state, owner, txHeight); err == nil {
 				limits = p.Permit.Limits
 			}
 			c.limits[k] = limits
 		}
-		dc := alerts.DeviceContext{Industry: o.owner, IndustryName: name, Limits: limits}
-		devices[dev] = dc
-		return dc
+		return alerts.DeviceContext{Industry: owner, IndustryName: name, Limits: limits}
 	}
+}
+
+// maxCachedOwners bounds ownerCache (about 100 bytes an entry): more
+// registered devices than a basin has meters, and the cache starts over.
+const maxCachedOwners = 1 << 18
+
+// ownerCache remembers the owners of registered devices, which never
+// change (a revoked device keeps its record, and its key is never
+// registered again), so that the alert rules do not read and decode a
+// device record for every reading of every block. A device without a
+// record is not remembered: it may be registered later. Safe for
+// concurrent use (door rejections look owners up off the loop).
+type ownerCache struct {
+	mu     sync.RWMutex
+	owners map[chain.PubKey]chain.Address
+}
+
+// get returns dev's owner from the cache or else from sr, and whether dev
+// has a record there.
+func (c *ownerCache) get(sr state.Reader, dev chain.PubKey) (chain.Address, bool) {
+	c.mu.RLock()
+	owner, ok := c.owners[dev]
+	c.mu.RUnlock()
+	if ok {
+		return owner, true
+	}
+	d, err := state.GetDevice(sr, dev)
+	if err != nil {
+		return chain.Address{}, false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.owners == nil || len(c.owners) >= maxCachedOwners {
+		c.owners = make(map[chain.PubKey]chain.Address)
+	}
+	c.owners[dev] = d.Owner
+	return d.Owner, true
 }
 
 // observeAlerts feeds a finalized data block to the alert rules. Called on

@@ -126,6 +126,7 @@ type Node struct {
 	alerts    *alerts.Engine // nil when disabled; used on the loop (DoorReject from any goroutine)
 	alertLog  *alerts.Log
 	alertCk   alertCheckpointer // alert checkpoints; see alerts_checkpoint.go
+	owners    ownerCache        // device owners, for the alert rules (alerting.go)
 	images    *images.Images    // camera images beside the chain
 	reports   report.Cache      // reports of settled periods; see Report in backend.go
 
