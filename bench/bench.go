@@ -559,7 +559,7 @@ func conditions(o Options) Conditions {
 	if o.Processes {
 		c.Ingestion = "POST /v1/readings (JSON arrays), pre-signed readings, each meter to its industry's validator, one batch per validator per tick, one request at a time per validator, overload refusals sent again after Retry-After"
 		c.Network = fmt.Sprintf("%d validators as OS processes (waterchain run --home), badger stores, libp2p over loopback TCP", o.Validators)
-		c.FinalityNode = "validator-1's block events on GET /v1/events, blocks from GET /v1/blocks/data/{height}"
+		c.FinalityNode = "validator-1's block events on GET /v1/events, blocks from GET /v1/blocks/data/{height} as CBOR"
 		c.Params = "devnet (heartbeat 1s, propose timeout 1s + 0.5s/round), reading window 1h; node config as waterchain testnet writes it"
 	}
 	if raw, err := os.ReadFile("/proc/loadavg"); err == nil {

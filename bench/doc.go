@@ -20,7 +20,7 @@
 // are POSTed in batches to /v1/readings of the validator running the
 // meter's industry, one request at a time per validator; finality comes
 // from validator-1's block events on GET /v1/events and its blocks from
-// GET /v1/blocks/data/{height}. Each step also counts the batches refused
+// GET /v1/blocks/data/{height}, as CBOR. Each step also counts the batches refused
 // whole (429 or 503) and reads each node's CPU time from /proc/PID/stat.
 // The nodes are put in their own process group with Pdeathsig (Linux), so
 // the kernel kills them if the bench dies; otherwise they get SIGTERM when

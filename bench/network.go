@@ -72,8 +72,8 @@ type finalBlock struct {
 }
 
 type readingID struct {
-	Device chain.PubKey `json:"device"`
-	Seq    uint64       `json:"seq"`
+	Device chain.PubKey `json:"device" cbor:"1,keyasint"`
+	Seq    uint64       `json:"seq" cbor:"2,keyasint"`
 }
 
 // network is the running benchmark network and its meters.

@@ -80,6 +80,23 @@ func (n *Node) Block(lane chain.Lane, height uint64) (*chain.Block, error) {
 	return b, err
 }
 
+// EncodedBlock answers GET /v1/blocks/{lane}/{height|latest} asked for
+// CBOR: the stored block's canonical encoding, assembled from the stored
+// bytes without decoding them.
+func (n *Node) EncodedBlock(lane chain.Lane, height uint64) ([]byte, error) {
+	if height == 0 {
+		height = n.Height(lane)
+		if height == 0 {
+			return nil, api.NotFound("no %s block is final yet", lane)
+		}
+	}
+	raw, err := n.store.EncodedBlock(lane, height)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, api.NotFound("no final %s block at height %d (the %s chain is at %d)", lane, height, lane, n.Height(lane))
+	}
+	return raw, err
+}
+
 // DecodeReadings turns a POST /v1/readings body into readings.
 func (n *Node) DecodeReadings(contentType string, body []byte) ([]*chain.Reading, error) {
 	return ingest.Decode(contentType, body) // at most ingest.DefaultMaxReadings per request

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"testing"
@@ -287,6 +288,9 @@ func TestEventsAfterBlocksAreReadable(t *testing.T) {
 			if code := httpJSON(t, n, http.MethodGet, fmt.Sprintf("/v1/blocks/%s/%d", be.Lane, be.Height), nil, &b); code != http.StatusOK {
 				t.Fatalf("block event for %s/%d, and GET answers %d", be.Lane, be.Height, code)
 			}
+			if h := cborBlockHash(t, n, be.Lane, be.Height); h != b.Hash() {
+				t.Fatalf("%s/%d: the CBOR answer hashes to %s, the JSON block to %s", be.Lane, be.Height, h.Short(), b.Hash().Short())
+			}
 			for _, r := range b.Readings {
 				var st api.ReadingStatus
 				if code := httpJSON(t, n, http.MethodGet, "/v1/readings/"+r.Hash().String(), nil, &st); code != http.StatusOK || st.Status != "final" {
@@ -296,4 +300,29 @@ func TestEventsAfterBlocksAreReadable(t *testing.T) {
 			}
 		}
 	}
+}
+
+// cborBlockHash gets a block from n's API as CBOR (Accept:
+// application/cbor) and returns the hash of the block it decodes to.
+func cborBlockHash(t *testing.T, n *Node, lane chain.Lane, height uint64) chain.Hash {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, fmt.Sprintf("http://%s/v1/blocks/%s/%d", n.APIAddr(), lane, height), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Accept", api.ContentTypeCBOR)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s as CBOR: %d %v %.200s", req.URL.Path, resp.StatusCode, err, raw)
+	}
+	var b chain.Block
+	if err := chain.Decode(raw, &b); err != nil {
+		t.Fatalf("GET %s as CBOR: %v", req.URL.Path, err)
+	}
+	return b.Hash()
 }

@@ -24,6 +24,9 @@ type Chain interface {
 	// Block returns a finalized block with its certificate; height 0 means
 	// the latest.
 	Block(lane chain.Lane, height uint64) (*chain.Block, error)
+	// EncodedBlock returns the same block as Block in its canonical CBOR
+	// encoding (chain.Encode), the bytes its hash and signatures cover.
+	EncodedBlock(lane chain.Lane, height uint64) ([]byte, error)
 	TxStatus(h chain.Hash) (TxStatus, error)
 	// Readings returns finalized readings of one device.
 	Readings(q ReadingQuery) ([]Reading, error)

@@ -82,6 +82,19 @@ func (f *fake) Block(lane chain.Lane, height uint64) (*chain.Block, error) {
 	return &chain.Block{Header: chain.Header{Lane: lane, Height: height}}, nil
 }
 
+func (f *fake) EncodedBlock(lane chain.Lane, height uint64) ([]byte, error) {
+	if err := f.call("EncodedBlock", lane, height); err != nil {
+		return nil, err
+	}
+	if height > 3 {
+		return nil, NotFound("no final %s block at height %d", lane, height)
+	}
+	if height == 0 {
+		height = 3
+	}
+	return chain.Encode(&chain.Block{Header: chain.Header{Lane: lane, Height: height}})
+}
+
 func (f *fake) DecodeReadings(contentType string, body []byte) ([]*chain.Reading, error) {
 	if err := f.call("DecodeReadings", contentType); err != nil {
 		return nil, err

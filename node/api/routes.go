@@ -94,7 +94,7 @@ func (s *server) routes() []route {
 			status: ok, answer: Status{}, serve: s.status},
 		{method: get, path: "/v1/openapi.json", summary: "This document.",
 			status: ok, answer: map[string]any{}, serve: s.openapi},
-		{method: get, path: "/v1/blocks/{lane}/{height}", summary: "A finalized block with its certificate.",
+		{method: get, path: "/v1/blocks/{lane}/{height}", summary: "A finalized block with its certificate (to a request that accepts application/cbor, its canonical CBOR encoding: the bytes its hash and signatures cover).",
 			params: []param{
 				pathParam("lane", "lane", "data or tx."),
 				pathParam("height", "height", "Block height from 1, or latest."),

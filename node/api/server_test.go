@@ -592,3 +592,57 @@ func TestPanicIsInternalError(t *testing.T) {
 type panicky struct{ *fake }
 
 func (panicky) Status(context.Context) (Status, error) { panic("boom") }
+
+// TestBlockCBOR checks GET /v1/blocks asked for application/cbor: the
+// block's canonical encoding (the same block as the JSON answer), errors
+// still JSON, and JSON for clients that do not ask for CBOR.
+func TestBlockCBOR(t *testing.T) {
+	at := newAPITest(t)
+	get := func(target, accept string) answer {
+		t.Helper()
+		req, err := http.NewRequest(http.MethodGet, at.srv.URL+target, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if accept != "" {
+			req.Header.Set("Accept", accept)
+		}
+		resp, err := at.srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		raw, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return answer{status: resp.StatusCode, header: resp.Header, body: raw}
+	}
+	for _, accept := range []string{"application/cbor", "application/json;q=0.5, Application/CBOR"} {
+		a := get("/v1/blocks/tx/2", accept)
+		if a.status != 200 || a.header.Get("Content-Type") != ContentTypeCBOR {
+			t.Fatalf("Accept %q: %d %q", accept, a.status, a.header.Get("Content-Type"))
+		}
+		var b chain.Block
+		if err := chain.Decode(a.body, &b); err != nil {
+			t.Fatalf("Accept %q: the answer is not a block's canonical encoding: %v", accept, err)
+		}
+		var view BlockView
+		if j := get("/v1/blocks/tx/2", ""); j.status != 200 || json.Unmarshal(j.body, &view) != nil {
+			t.Fatalf("JSON answer %d %s", j.status, j.body)
+		}
+		if b.Hash() != view.Hash {
+			t.Errorf("Accept %q: the CBOR block hashes to %s, the JSON block is %s", accept, b.Hash().Short(), view.Hash.Short())
+		}
+	}
+	if a := get("/v1/blocks/data/latest", "application/cbor"); a.status != 200 || a.header.Get("Content-Type") != ContentTypeCBOR {
+		t.Errorf("latest as CBOR: %d %q", a.status, a.header.Get("Content-Type"))
+	}
+	a := get("/v1/blocks/tx/9", "application/cbor")
+	if a.status != 404 || a.header.Get("Content-Type") != "application/json" || a.errorCode() != CodeNotFound {
+		t.Errorf("a missing block asked as CBOR: %d %q %s", a.status, a.header.Get("Content-Type"), a.body)
+	}
+	if a := get("/v1/blocks/tx/2", "text/html, */*"); a.header.Get("Content-Type") != "application/json" {
+		t.Errorf("a client that does not name CBOR got %q", a.header.Get("Content-Type"))
+	}
+}
