@@ -298,8 +298,27 @@ func (p *Readings) overloadedLocked(now time.Time) bool {
 		p.overloaded = false
 		return false
 	}
+	if p.blockLatency < overloadEnd*a.OverloadWait.Seconds() {
+		// The blocks show no queue any more: what the door lets in is
+		// finalized well within OverloadWait, so the network is under
+		// its peak, whatever the door still refuses. Held over the peak
+		// here, a window of a second of the rate admitted one second's
+		// readings a second (refused clients come back after their
+		// Retry-After, a whole second), the pool ran dry between the
+		// waves, and whatever a wave fell short of the window became
+		// the next rate: four times the peak offered finalized 18% of
+		// it, falling (README, "The alert rules without allocations").
+		p.overloaded = false
+		return false
+	}
 	return true
 }
+
+// overloadEnd is the part of OverloadWait below which the youngest
+// readings' wait (blockLatency) ends the state over the peak that a wait
+// above OverloadWait began: apart, so that the door does not flip
+// between the two spans block by block.
+const overloadEnd = 0.5
 
 // noteRefusalLocked records that the door refused readings for the window
 // at now (overloadedLocked). Callers hold mu.

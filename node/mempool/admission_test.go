@@ -655,6 +655,60 @@ func TestOverloadShortensTheWindow(t *testing.T) {
 	}
 }
 
+// TestOverloadEndsWithTheQueue: a door over the peak that keeps refusing
+// (clients coming back each second) leaves that state once the blocks
+// show no queue, their youngest readings waiting well under OverloadWait,
+// and the window spans Wait again, so that it can grow with what the
+// network finalizes; waits between half OverloadWait and OverloadWait do
+// not end it.
+func TestOverloadEndsWithTheQueue(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		wait       time.Duration // of each later block's youngest reading
+		overloaded bool
+	}{
+		{"no queue", 200 * time.Millisecond, false},
+		{"a queue under OverloadWait", 700 * time.Millisecond, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := NewReadings(1_000_000)
+			p.SetAdmission(Admission{Wait: 2 * time.Second, OverloadWait: time.Second, Floor: 10, RateWindow: 10 * time.Second})
+			longRunning(p)
+			p.Finalized(10_000, t0) // 1,000/s
+			first := admitAll(t, p, unsigned(0, 100), 0, t0)
+			at := t0.Add(3 * time.Second)
+			p.FinalizedBlock(first, at.Add(-400*time.Millisecond), at)
+			window := admitAll(t, p, unsigned(1_000, 10_000), 1_000, at)
+			if st := p.Stats(at); !st.Overloaded || st.Span != time.Second {
+				t.Fatalf("refused after blocks waited 3 s: overloaded %v, span %v; want over the peak, 1s", st.Overloaded, st.Span)
+			}
+			// Each second clients offer more than the window and are
+			// refused in part, and what was admitted is finalized
+			// tc.wait later (the first time with the window above).
+			base := 100_000
+			hs := window
+			for range 10 {
+				done := at.Add(tc.wait)
+				p.FinalizedBlock(hs, done.Add(-tc.wait/2), done)
+				at = at.Add(time.Second)
+				hs = admitAll(t, p, unsigned(base, 20_000), base, at)
+				base += 20_000
+				if len(hs) == 20_000 {
+					t.Fatal("the door admitted twenty seconds of the rate")
+				}
+			}
+			st := p.Stats(at)
+			want := time.Second
+			if !tc.overloaded {
+				want = 2 * time.Second
+			}
+			if st.Overloaded != tc.overloaded || st.Span != want {
+				t.Fatalf("after 10 s of blocks whose youngest reading waited %v: overloaded %v, span %v; want %v, %v", tc.wait, st.Overloaded, st.Span, tc.overloaded, want)
+			}
+		})
+	}
+}
+
 // TestOverloadFloorGivesWay: over the peak the floor gives way to the
 // rate: at 800/s a floor of 2,000 readings was 2.5 s of waiting.
 func TestOverloadFloorGivesWay(t *testing.T) {
