@@ -67,34 +67,31 @@ func (n *Node) Status(context.Context) (api.Status, error) {
 
 // Block answers GET /v1/blocks/{lane}/{height|latest}.
 func (n *Node) Block(lane chain.Lane, height uint64) (*chain.Block, error) {
-	if height == 0 {
-		height = n.Height(lane)
-		if height == 0 {
-			return nil, api.NotFound("no %s block is final yet", lane)
-		}
-	}
-	b, err := n.store.Block(lane, height)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, api.NotFound("no final %s block at height %d (the %s chain is at %d)", lane, height, lane, n.Height(lane))
-	}
-	return b, err
+	return finalBlock(n, lane, height, n.store.Block)
 }
 
 // EncodedBlock answers GET /v1/blocks/{lane}/{height|latest} asked for
 // CBOR: the stored block's canonical encoding, assembled from the stored
 // bytes without decoding them.
 func (n *Node) EncodedBlock(lane chain.Lane, height uint64) ([]byte, error) {
+	return finalBlock(n, lane, height, n.store.EncodedBlock)
+}
+
+// finalBlock reads the final block of lane at height (0: the latest) with
+// read, a block the store does not hold being the API's 404.
+func finalBlock[T any](n *Node, lane chain.Lane, height uint64, read func(chain.Lane, uint64) (T, error)) (T, error) {
+	var none T
 	if height == 0 {
 		height = n.Height(lane)
 		if height == 0 {
-			return nil, api.NotFound("no %s block is final yet", lane)
+			return none, api.NotFound("no %s block is final yet", lane)
 		}
 	}
-	raw, err := n.store.EncodedBlock(lane, height)
+	v, err := read(lane, height)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, api.NotFound("no final %s block at height %d (the %s chain is at %d)", lane, height, lane, n.Height(lane))
+		return none, api.NotFound("no final %s block at height %d (the %s chain is at %d)", lane, height, lane, n.Height(lane))
 	}
-	return raw, err
+	return v, err
 }
 
 // DecodeReadings turns a POST /v1/readings body into readings.

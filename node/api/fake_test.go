@@ -73,6 +73,23 @@ func (f *fake) Block(lane chain.Lane, height uint64) (*chain.Block, error) {
 	if err := f.call("Block", lane, height); err != nil {
 		return nil, err
 	}
+	return fakeBlock(lane, height)
+}
+
+func (f *fake) EncodedBlock(lane chain.Lane, height uint64) ([]byte, error) {
+	if err := f.call("EncodedBlock", lane, height); err != nil {
+		return nil, err
+	}
+	b, err := fakeBlock(lane, height)
+	if err != nil {
+		return nil, err
+	}
+	return chain.Encode(b)
+}
+
+// fakeBlock is the fake chain's block of lane at height (0: the latest,
+// 3).
+func fakeBlock(lane chain.Lane, height uint64) (*chain.Block, error) {
 	if height > 3 {
 		return nil, NotFound("no final %s block at height %d", lane, height)
 	}
@@ -80,19 +97,6 @@ func (f *fake) Block(lane chain.Lane, height uint64) (*chain.Block, error) {
 		height = 3
 	}
 	return &chain.Block{Header: chain.Header{Lane: lane, Height: height}}, nil
-}
-
-func (f *fake) EncodedBlock(lane chain.Lane, height uint64) ([]byte, error) {
-	if err := f.call("EncodedBlock", lane, height); err != nil {
-		return nil, err
-	}
-	if height > 3 {
-		return nil, NotFound("no final %s block at height %d", lane, height)
-	}
-	if height == 0 {
-		height = 3
-	}
-	return chain.Encode(&chain.Block{Header: chain.Header{Lane: lane, Height: height}})
 }
 
 func (f *fake) DecodeReadings(contentType string, body []byte) ([]*chain.Reading, error) {

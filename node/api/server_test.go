@@ -77,12 +77,22 @@ func (a answer) errorMessage() string {
 
 func (at *apiTest) do(method, target, ctype string, body []byte) answer {
 	at.t.Helper()
+	return at.doWith(method, target, http.Header{"Content-Type": {ctype}}, body)
+}
+
+// doWith is do with the request's headers (those with no value left out).
+func (at *apiTest) doWith(method, target string, header http.Header, body []byte) answer {
+	at.t.Helper()
 	req, err := http.NewRequest(method, at.srv.URL+target, bytes.NewReader(body))
 	if err != nil {
 		at.t.Fatal(err)
 	}
-	if ctype != "" {
-		req.Header.Set("Content-Type", ctype)
+	for k, vs := range header {
+		for _, v := range vs {
+			if v != "" {
+				req.Header.Add(k, v)
+			}
+		}
 	}
 	resp, err := at.srv.Client().Do(req)
 	if err != nil {
@@ -600,23 +610,7 @@ func TestBlockCBOR(t *testing.T) {
 	at := newAPITest(t)
 	get := func(target, accept string) answer {
 		t.Helper()
-		req, err := http.NewRequest(http.MethodGet, at.srv.URL+target, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if accept != "" {
-			req.Header.Set("Accept", accept)
-		}
-		resp, err := at.srv.Client().Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		raw, err := io.ReadAll(resp.Body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return answer{status: resp.StatusCode, header: resp.Header, body: raw}
+		return at.doWith(http.MethodGet, target, http.Header{"Accept": {accept}}, nil)
 	}
 	for _, accept := range []string{"application/cbor", "application/json;q=0.5, Application/CBOR"} {
 		a := get("/v1/blocks/tx/2", accept)
