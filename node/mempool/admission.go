@@ -307,7 +307,7 @@ func (p *Readings) overloadedLocked(now time.Time) bool {
 		// Retry-After, a whole second), the pool ran dry between the
 		// waves, and whatever a wave fell short of the window became
 		// the next rate: four times the peak offered finalized 18% of
-		// it, falling (README, "The alert rules without allocations").
+		// it, falling (README, "Four times the peak").
 		p.overloaded = false
 		return false
 	}
