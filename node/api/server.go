@@ -207,17 +207,25 @@ func (s *server) block(w http.ResponseWriter, q *request) {
 // accepts it.
 const ContentTypeCBOR = "application/cbor"
 
-// acceptsCBOR reports whether r's Accept header names application/cbor
-// (errors stay JSON). A client verifying blocks gets the bytes their
-// hash and signatures cover, and a node serves them from its store
-// without decoding or encoding the block.
+// acceptsCBOR reports whether r's Accept header names application/cbor,
+// with a weight other than q=0 ("not acceptable", RFC 9110 12.4.2).
+// Errors stay JSON. A client verifying blocks gets the bytes their hash
+// and signatures cover, and a node serves them from its store without
+// decoding or encoding the block.
 func acceptsCBOR(r *http.Request) bool {
 	for _, v := range r.Header.Values("Accept") {
 		for part := range strings.SplitSeq(v, ",") {
-			mt, _, _ := strings.Cut(part, ";")
-			if strings.EqualFold(strings.TrimSpace(mt), ContentTypeCBOR) {
-				return true
+			mt, params, _ := strings.Cut(part, ";")
+			if !strings.EqualFold(strings.TrimSpace(mt), ContentTypeCBOR) {
+				continue
 			}
+			for p := range strings.SplitSeq(params, ";") {
+				k, w, _ := strings.Cut(strings.TrimSpace(p), "=")
+				if q, err := strconv.ParseFloat(strings.TrimSpace(w), 64); strings.EqualFold(k, "q") && err == nil && q == 0 {
+					return false
+				}
+			}
+			return true
 		}
 	}
 	return false

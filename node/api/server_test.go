@@ -636,7 +636,9 @@ func TestBlockCBOR(t *testing.T) {
 	if a.status != 404 || a.header.Get("Content-Type") != "application/json" || a.errorCode() != CodeNotFound {
 		t.Errorf("a missing block asked as CBOR: %d %q %s", a.status, a.header.Get("Content-Type"), a.body)
 	}
-	if a := get("/v1/blocks/tx/2", "text/html, */*"); a.header.Get("Content-Type") != "application/json" {
-		t.Errorf("a client that does not name CBOR got %q", a.header.Get("Content-Type"))
+	for _, accept := range []string{"text/html, */*", "application/cbor;q=0, application/json", "application/cbor; q=0.0"} {
+		if a := get("/v1/blocks/tx/2", accept); a.header.Get("Content-Type") != "application/json" {
+			t.Errorf("Accept %q got %q, want JSON", accept, a.header.Get("Content-Type"))
+		}
 	}
 }
