@@ -248,9 +248,20 @@ func (n *Node) checkTxState(tx *chain.Tx) error {
 	if err != nil {
 		return err
 	}
+	// A waiting transaction at or below the account's nonce is in a block
+	// already applied here and not yet written (the commit writer), which
+	// the pool forgets once it is: skip it, or the next nonce is refused
+	// for a moment after each of the sender's transactions is final.
+	applied := uint64(0)
+	if a, err := state.GetAccount(sr, tx.From.Address()); err == nil {
+		applied = a.Nonce
+	}
 	for _, p := range n.txs.Pending(tx.From) {
 		if p.Nonce >= tx.Nonce {
 			break
+		}
+		if p.Nonce <= applied {
+			continue
 		}
 		if err := bld.Add(p); err != nil {
 			return fmt.Errorf("an earlier waiting transaction (nonce %d) no longer applies: %w", p.Nonce, err)
