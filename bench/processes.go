@@ -196,23 +196,37 @@ func (c *processes) get(ctx context.Context, i int, path string, out any) error 
 // getJSON decodes the JSON answer of GET url; another status is an error
 // naming the answer.
 func getJSON(ctx context.Context, client *http.Client, url string, out any) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	body, err := getBody(ctx, client, url, "")
 	if err != nil {
 		return err
 	}
+	return json.Unmarshal(body, out)
+}
+
+// getBody returns the body of the 200 answer of GET url, asking for the
+// media type accept when it is set; another status is an error naming
+// the answer.
+func getBody(ctx context.Context, client *http.Client, url, accept string) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	if accept != "" {
+		req.Header.Set("Accept", accept)
+	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s: %s: %s", url, resp.Status, bytes.TrimSpace(body))
+		return nil, fmt.Errorf("GET %s: %s: %s", url, resp.Status, bytes.TrimSpace(body))
 	}
-	return json.Unmarshal(body, out)
+	return body, nil
 }
 
 // submitAnswer is what the bench reads of POST /v1/readings' answer.
@@ -479,22 +493,9 @@ type finalBlockCBOR struct {
 
 func (f *sseFeed) block(h uint64) (finalBlock, error) {
 	url := f.c.apis[0] + "/v1/blocks/data/" + strconv.FormatUint(h, 10)
-	req, err := http.NewRequestWithContext(f.ctx, http.MethodGet, url, nil)
+	body, err := getBody(f.ctx, f.c.http, url, api.ContentTypeCBOR)
 	if err != nil {
 		return finalBlock{}, err
-	}
-	req.Header.Set("Accept", api.ContentTypeCBOR)
-	resp, err := f.c.http.Do(req)
-	if err != nil {
-		return finalBlock{}, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return finalBlock{}, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return finalBlock{}, fmt.Errorf("GET %s: %s: %s", url, resp.Status, bytes.TrimSpace(body))
 	}
 	var b finalBlockCBOR
 	if err := cbor.Unmarshal(body, &b); err != nil {

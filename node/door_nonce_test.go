@@ -7,7 +7,6 @@ import (
 	"github.com/waterchain/waterchain/chain"
 	"github.com/waterchain/waterchain/chain/state"
 	"github.com/waterchain/waterchain/node/home"
-	"github.com/waterchain/waterchain/node/keys"
 )
 
 // TestDoorSkipsAppliedWaitingTxs: a sender's transaction final in a block
@@ -20,17 +19,7 @@ func TestDoorSkipsAppliedWaitingTxs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var from *chain.PrivateKey
-	for _, a := range nw.Accounts {
-		if a.Name == nw.Nodes[0].Industry {
-			if from, err = keys.Load(a.KeyFile); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	if from == nil {
-		t.Fatal("no industry account")
-	}
+	from := (&testNet{t: t, nw: nw}).account(0)
 	n := openUnstarted(t, nw.Nodes[0].Home)
 	defer n.Close()
 	to := nw.Accounts[len(nw.Accounts)-1].Address

@@ -215,17 +215,12 @@ const ContentTypeCBOR = "application/cbor"
 func acceptsCBOR(r *http.Request) bool {
 	for _, v := range r.Header.Values("Accept") {
 		for part := range strings.SplitSeq(v, ",") {
-			mt, params, _ := strings.Cut(part, ";")
-			if !strings.EqualFold(strings.TrimSpace(mt), ContentTypeCBOR) {
+			mt, params, err := mime.ParseMediaType(part)
+			if err != nil || mt != ContentTypeCBOR {
 				continue
 			}
-			for p := range strings.SplitSeq(params, ";") {
-				k, w, _ := strings.Cut(strings.TrimSpace(p), "=")
-				if q, err := strconv.ParseFloat(strings.TrimSpace(w), 64); strings.EqualFold(k, "q") && err == nil && q == 0 {
-					return false
-				}
-			}
-			return true
+			q, err := strconv.ParseFloat(params["q"], 64)
+			return err != nil || q != 0 // no weight, or one above 0
 		}
 	}
 	return false

@@ -47,7 +47,7 @@ const window = 100e6 // ns per row
 // sysPrefix names the time a stage's goroutines spent blocked in system
 // calls (an fsync, a read), which is no CPU but holds the stage up: a
 // column of its own after the CPU columns, not counted in "all".
-const sysPrefix = "sys:"
+const sysPrefix = "s:"
 
 func stageOf(st trace.Stack) string {
 	best := len(stages)
@@ -170,7 +170,7 @@ func main() {
 	}
 	fmt.Printf("%7s %5s", "s", "all")
 	for _, n := range names {
-		fmt.Printf(" %7s", strings.Replace(n, sysPrefix, "s:", 1))
+		fmt.Printf(" %7s", n)
 	}
 	fmt.Println()
 	for _, k := range keys {
