@@ -188,6 +188,17 @@ func (b *Broker) Close() error {
 	if !b.started {
 		return nil
 	}
+	// mochi's own shutdown (Server.Close) lists the listener's clients
+	// with a read lock taken twice over, and deadlocks when a client
+	// detaching meanwhile asks for the write lock (mochi-mqtt/server#488,
+	// seen here as a hung node Close in CI). So the listener is closed
+	// first without that listing, and the clients are disconnected from
+	// one snapshot (one read lock), as Server.Close would; Server.Close
+	// then finds the listener closed and only waits for them.
+	b.tcp.Close(func(string) {})
+	for _, cl := range b.server.Clients.GetAll() {
+		_ = b.server.DisconnectClient(cl, packets.ErrServerShuttingDown)
+	}
 	return b.server.Close()
 }
 
