@@ -72,7 +72,6 @@ func (n *Host) serve(proto string, h Handler, s network.Stream) {
 	}
 	select {
 	case n.reqSem <- struct{}{}:
-		defer func() { <-n.reqSem }()
 	default:
 		_ = writeResponse(s, nil, ErrBusy)
 		_ = s.Close()
@@ -81,6 +80,11 @@ func (n *Host) serve(proto string, h Handler, s network.Stream) {
 	ctx, cancel := context.WithTimeout(n.ctx, n.cfg.RequestTimeout)
 	resp, herr := n.runHandler(ctx, h, from, req, log)
 	cancel()
+	// The slot bounds handlers running, and is free before the answer
+	// goes out: freed after it, a client's next request, sent as soon as
+	// it had the answer, could find the slot still taken and be told the
+	// host was busy.
+	<-n.reqSem
 	if herr == nil && len(resp) > n.cfg.MaxResponseSize {
 		log.Error("handler response exceeds MaxResponseSize; sending an error instead", "size", len(resp), "limit", n.cfg.MaxResponseSize)
 		herr = fmt.Errorf("%w: %d bytes, limit %d", ErrResponseTooLarge, len(resp), n.cfg.MaxResponseSize)
