@@ -97,9 +97,11 @@ func TestMQTTRoundTrip(t *testing.T) {
 	if res := publish(forged); res.OK || res.Code != api.CodeBadSignature || !strings.Contains(res.Error, "signature") {
 		t.Fatalf("forged reading: %+v", res)
 	}
-	waitFor(t, 20*time.Second, "the MQTT reading final", func() bool {
-		d, err := n.Device(dev.Public())
-		return err == nil && d.LastSeq == 1
+	// Final, and written to the store, which the query reads (the
+	// commit writer stores a block just after the state takes it).
+	waitFor(t, 20*time.Second, "the MQTT reading final and stored", func() bool {
+		rs, err := n.Readings(api.ReadingQuery{Device: dev.Public(), Limit: 10})
+		return err == nil && len(rs) > 0
 	})
 	if rs, err := n.Readings(api.ReadingQuery{Device: dev.Public(), Limit: 10}); err != nil || len(rs) != 1 {
 		t.Fatalf("final readings of the meter: %d, %v (the forged one must not be stored)", len(rs), err)

@@ -71,7 +71,14 @@ func TestSingleValidatorEndToEnd(t *testing.T) {
 
 	checkChain := func(n *Node) {
 		t.Helper()
-		if err := checkStateCache(n.state, n.store); err != nil {
+		// The running node may have a block in its state that the
+		// commit writer has not stored yet: give it a moment to agree.
+		err := checkStateCache(n.state, n.store)
+		for end := time.Now().Add(10 * time.Second); err != nil && time.Now().Before(end); {
+			time.Sleep(20 * time.Millisecond)
+			err = checkStateCache(n.state, n.store)
+		}
+		if err != nil {
 			t.Fatal(err)
 		}
 		vs, err := n.validatorSet(chain.LaneTx, 1)
