@@ -116,13 +116,19 @@ func newFixture(t testing.TB, cfg Config) *fixture {
 // does.
 func (f *fixture) open(cfg Config) *Images {
 	f.t.Helper()
+	return f.openOn(f.kv, cfg)
+}
+
+// openOn is open over kv, which holds the fixture's KV.
+func (f *fixture) openOn(kv store.KV, cfg Config) *Images {
+	f.t.Helper()
 	if cfg.MaxBytes == 0 {
 		cfg.MaxBytes = 4 << 20
 	}
 	if cfg.OrphanGrace == 0 {
 		cfg.OrphanGrace = 10 * time.Minute
 	}
-	im, err := New(f.kv, cfg, Deps{
+	im, err := New(kv, cfg, Deps{
 		Chain: f.store, Pool: f.pool, Alerts: f.sink, Clock: f.clock,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})

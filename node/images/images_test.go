@@ -320,3 +320,53 @@ func TestIndexLongCatchUp(t *testing.T) {
 		t.Fatalf("height reached after the restart %d, want %d", f.im.index.reached.Load(), want+2)
 	}
 }
+
+// batchCounter counts the batches opened on a KV.
+type batchCounter struct {
+	store.KV
+	batches int
+}
+
+func (c *batchCounter) NewBatch() store.Batch {
+	c.batches++
+	return c.KV.NewBatch()
+}
+
+// TestIndexOpensNoBatchWithoutImages: indexing a data block without image
+// hashes opens no store batch (badger would make it wait for the commit
+// writer's write in flight), until the height reached is due to be saved;
+// a block with one writes its records.
+func TestIndexOpensNoBatchWithoutImages(t *testing.T) {
+	f := newFixture(t, Config{})
+	counter := &batchCounter{KV: f.kv}
+	f.im = f.openOn(counter, Config{})
+	noImage := func(seq uint64) *chain.Reading {
+		r := f.reading(seq, chain.Hash{})
+		r.ImageHash = nil
+		r.Sign(testChainID, f.dev)
+		return r
+	}
+	seq := uint64(0)
+	for range 20 {
+		seq++
+		f.commit(false, noImage(seq))
+	}
+	if counter.batches != 0 {
+		t.Fatalf("%d batches opened for 20 blocks without images, want 0", counter.batches)
+	}
+	if got, err := f.im.reachedHeight(); err != nil || got != 20 {
+		t.Fatalf("reached height %d %v, want 20", got, err)
+	}
+	h := chain.HashBytes([]byte("a frame"))
+	seq++
+	f.commit(false, f.reading(seq, h))
+	if counter.batches == 0 {
+		t.Fatal("no batch for a block with an image")
+	}
+	if o, ok, err := f.im.owner(h); err != nil || !ok || o.reading.Seq != seq {
+		t.Fatalf("image of the reading: %+v %v %v", o, ok, err)
+	}
+	if got, err := f.im.indexedHeight(); err != nil || got != 21 {
+		t.Fatalf("stored indexed height %d %v, want 21", got, err)
+	}
+}
