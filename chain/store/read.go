@@ -92,6 +92,12 @@ func (s *Store) headerOf(key []byte, rec *record, lane chain.Lane, height uint64
 
 // Header returns the header of the committed block of lane at height.
 func (s *Store) Header(lane chain.Lane, height uint64) (chain.Header, error) {
+	s.mu.RLock()
+	h, ok := s.recent[blockRef{lane, height}]
+	s.mu.RUnlock()
+	if ok {
+		return h, nil
+	}
 	key, rec, err := s.record(lane, height)
 	if err != nil {
 		return chain.Header{}, err

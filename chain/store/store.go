@@ -39,12 +39,21 @@ type Store struct {
 	// (devindex.go). Guarded by writeMu.
 	tips map[chain.PubKey]tip
 
-	mu      sync.RWMutex // guards heads and genesis, the cache of what is committed
+	mu      sync.RWMutex // guards heads, recent and genesis, the cache of what is committed
 	heads   map[chain.Lane]head
+	recent  map[blockRef]chain.Header // the newest recentHeaders headers of each lane written here
 	genesis *chain.Hash
 
 	shared *sharedTable // the values block records name by id (shared.go)
 }
+
+// recentHeaders is how many of each lane's newest headers the store keeps
+// in memory once it has written them, for Header. Badger starts every
+// read only once the writes committed before it are applied, fsync
+// included, so a node's loop reading the header of a recent block (the
+// anchor of a proposal it validates) waited for the commit writer's
+// write of the next one; the headers the loop reads are the newest.
+const recentHeaders = 256
 
 // head is the cached last committed header of a lane.
 type head struct {
@@ -56,7 +65,7 @@ type head struct {
 // and loads the lane heads, so that a reopened store resumes at the last
 // committed block of each lane.
 func Open(kv KV) (*Store, error) {
-	s := &Store{kv: kv, heads: make(map[chain.Lane]head), tips: make(map[chain.PubKey]tip)}
+	s := &Store{kv: kv, heads: make(map[chain.Lane]head), recent: make(map[blockRef]chain.Header), tips: make(map[chain.PubKey]tip)}
 	if err := s.checkSchema(); err != nil {
 		return nil, err
 	}
@@ -322,6 +331,13 @@ func (s *Store) writePrepared(blocks []preparedBlock) error {
 	s.mu.Lock()
 	for lane, hd := range heads {
 		s.heads[lane] = hd
+	}
+	for _, p := range blocks {
+		h := &p.block.Header
+		s.recent[blockRef{h.Lane, h.Height}] = *h
+		if h.Height > recentHeaders {
+			delete(s.recent, blockRef{h.Lane, h.Height - recentHeaders})
+		}
 	}
 	s.mu.Unlock()
 	return nil
