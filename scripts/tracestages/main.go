@@ -9,6 +9,14 @@
 // (run from scripts/tracestages: it is its own module, so that the node's
 // module does not depend on golang.org/x/exp.)
 //
+//	go run ./scripts/tracestages -blocked [-stage loop] FILE.trace
+//
+// prints instead where the goroutines (of one stage) waited, blocked and
+// not runnable, summed by stage, reason and the innermost frames of the
+// wait, most first: a stage idle in the first table shows here what it
+// waited for (a channel of the next stage, badger's read watermark,
+// y.(*WaterMark).WaitForMark under oracle.readTs, a lock).
+//
 // A goroutine's time goes to the first stage (in the order of stages)
 // that a function of its stack names when it stops running, or to the
 // stage it ran in last; the rest is "other". After the CPU columns, an
@@ -19,6 +27,7 @@
 package main
 
 import (
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -65,11 +74,14 @@ func stageOf(st trace.Stack) string {
 }
 
 func main() {
-	if len(os.Args) != 2 {
-		fmt.Fprintln(os.Stderr, "usage: tracestages FILE.trace")
+	blocked := flag.Bool("blocked", false, "print where goroutines waited instead of the CPU per stage")
+	only := flag.String("stage", "", "with -blocked: only the waits of this stage")
+	flag.Parse()
+	if flag.NArg() != 1 {
+		fmt.Fprintln(os.Stderr, "usage: tracestages [-blocked [-stage NAME]] FILE.trace")
 		os.Exit(2)
 	}
-	f, err := os.Open(os.Args[1])
+	f, err := os.Open(flag.Arg(0))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
@@ -79,6 +91,13 @@ func main() {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
+	}
+	if *blocked {
+		if err := printBlocked(r, *only); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		return
 	}
 	var t0 trace.Time
 	running := map[trace.GoID]trace.Time{}
@@ -186,4 +205,67 @@ func main() {
 		}
 		fmt.Println()
 	}
+}
+
+// blockedFrames is how many innermost frames name a wait in -blocked.
+const blockedFrames = 8
+
+// printBlocked sums the time goroutines spent blocked by stage, reason
+// and the innermost frames of their stack when they blocked, and prints
+// the 40 largest, of stage only unless it is empty.
+func printBlocked(r *trace.Reader, only string) error {
+	since := map[trace.GoID]trace.Time{}
+	site := map[trace.GoID]string{}
+	sum := map[string]float64{}
+	for {
+		ev, err := r.ReadEvent()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		if ev.Kind() != trace.EventStateTransition {
+			continue
+		}
+		st := ev.StateTransition()
+		if st.Resource.Kind != trace.ResourceGoroutine {
+			continue
+		}
+		id := st.Resource.Goroutine()
+		from, to := st.Goroutine()
+		if from == trace.GoRunning && to == trace.GoWaiting {
+			stage := stageOf(ev.Stack())
+			if only != "" && stage != only {
+				continue
+			}
+			var frames []string
+			for f := range ev.Stack().Frames() {
+				if len(frames) == blockedFrames {
+					break
+				}
+				fn := f.Func[strings.LastIndex(f.Func, "/")+1:]
+				frames = append(frames, fmt.Sprintf("%s:%d", fn, f.Line))
+			}
+			since[id] = ev.Time()
+			site[id] = fmt.Sprintf("%-7s %s @ %s", stage, st.Reason, strings.Join(frames, " < "))
+			continue
+		}
+		if from == trace.GoWaiting {
+			if t, ok := since[id]; ok {
+				sum[site[id]] += float64(ev.Time()-t) / 1e6
+				delete(since, id)
+			}
+		}
+	}
+	keys := make([]string, 0, len(sum))
+	for k := range sum {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool { return sum[keys[i]] > sum[keys[j]] })
+	fmt.Printf("%9s  %s\n", "ms", "stage reason @ innermost frames")
+	for _, k := range keys[:min(40, len(keys))] {
+		fmt.Printf("%9.0f  %s\n", sum[k], k)
+	}
+	return nil
 }
