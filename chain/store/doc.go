@@ -41,6 +41,14 @@
 // Open resumes there. badger's memtable is sized (DefaultMemTableSize)
 // so that a maximal block fits one transaction.
 //
+// Badger starts every transaction, a read's too, only once the writes
+// committed before it are applied, fsync included: a read waits for the
+// write in flight. The store therefore keeps the lane heads and the
+// newest recentHeaders headers of each lane it wrote in memory, so that a
+// node's loop checking a proposal against recent blocks does not wait for
+// the commit writer (node/commitwriter.go); callers on such a path should
+// not open batches they may not need either.
+//
 // # Key layout
 //
 // Integers are big-endian, so byte order is numeric order; a lane is one
