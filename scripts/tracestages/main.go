@@ -115,27 +115,7 @@ func main() {
 			from = end
 		}
 	}
-	for {
-		ev, err := r.ReadEvent()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(1)
-		}
-		if t0 == 0 {
-			t0 = ev.Time()
-		}
-		if ev.Kind() != trace.EventStateTransition {
-			continue
-		}
-		st := ev.StateTransition()
-		if st.Resource.Kind != trace.ResourceGoroutine {
-			continue
-		}
-		id := st.Resource.Goroutine()
-		from, to := st.Goroutine()
+	err = forTransitions(r, func(t trace.Time) { t0 = t }, func(ev *trace.Event, id trace.GoID, from, to trace.GoState) {
 		if to == trace.GoRunning {
 			running[id] = ev.Time()
 		}
@@ -149,7 +129,7 @@ func main() {
 			}
 		}
 		if from != trace.GoRunning {
-			continue
+			return
 		}
 		stage := stageOf(ev.Stack())
 		if stage == "other" && last[id] != "" {
@@ -160,6 +140,10 @@ func main() {
 			add(began, ev.Time(), stage)
 			delete(running, id)
 		}
+	})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
 	}
 	var keys []int64
 	for k := range rows {
@@ -217,27 +201,11 @@ func printBlocked(r *trace.Reader, only string) error {
 	since := map[trace.GoID]trace.Time{}
 	site := map[trace.GoID]string{}
 	sum := map[string]float64{}
-	for {
-		ev, err := r.ReadEvent()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return err
-		}
-		if ev.Kind() != trace.EventStateTransition {
-			continue
-		}
-		st := ev.StateTransition()
-		if st.Resource.Kind != trace.ResourceGoroutine {
-			continue
-		}
-		id := st.Resource.Goroutine()
-		from, to := st.Goroutine()
+	err := forTransitions(r, nil, func(ev *trace.Event, id trace.GoID, from, to trace.GoState) {
 		if from == trace.GoRunning && to == trace.GoWaiting {
 			stage := stageOf(ev.Stack())
 			if only != "" && stage != only {
-				continue
+				return
 			}
 			var frames []string
 			for f := range ev.Stack().Frames() {
@@ -248,8 +216,8 @@ func printBlocked(r *trace.Reader, only string) error {
 				frames = append(frames, fmt.Sprintf("%s:%d", fn, f.Line))
 			}
 			since[id] = ev.Time()
-			site[id] = fmt.Sprintf("%-7s %s @ %s", stage, st.Reason, strings.Join(frames, " < "))
-			continue
+			site[id] = fmt.Sprintf("%-7s %s @ %s", stage, ev.StateTransition().Reason, strings.Join(frames, " < "))
+			return
 		}
 		if from == trace.GoWaiting {
 			if t, ok := since[id]; ok {
@@ -257,6 +225,9 @@ func printBlocked(r *trace.Reader, only string) error {
 				delete(since, id)
 			}
 		}
+	})
+	if err != nil {
+		return err
 	}
 	keys := make([]string, 0, len(sum))
 	for k := range sum {
@@ -268,4 +239,32 @@ func printBlocked(r *trace.Reader, only string) error {
 		fmt.Printf("%9.0f  %s\n", sum[k], k)
 	}
 	return nil
+}
+
+// forTransitions calls start with the time of r's first event, then fn
+// for each goroutine state transition, in order.
+func forTransitions(r *trace.Reader, start func(trace.Time), fn func(ev *trace.Event, id trace.GoID, from, to trace.GoState)) error {
+	first := true
+	for {
+		ev, err := r.ReadEvent()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if first && start != nil {
+			start(ev.Time())
+		}
+		first = false
+		if ev.Kind() != trace.EventStateTransition {
+			continue
+		}
+		st := ev.StateTransition()
+		if st.Resource.Kind != trace.ResourceGoroutine {
+			continue
+		}
+		from, to := st.Goroutine()
+		fn(&ev, st.Resource.Goroutine(), from, to)
+	}
 }
