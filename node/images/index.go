@@ -135,12 +135,17 @@ func (w *indexWriter) add(b *chain.Block) error {
 	return nil
 }
 
-// set puts an image record in the batch, opening it first if need be.
-func (w *indexWriter) set(key, value []byte) {
+// open returns the batch, opening it first if need be.
+func (w *indexWriter) open() store.Batch {
 	if w.batch == nil {
 		w.batch = w.im.kv.NewBatch()
 	}
-	w.batch.Set(key, value)
+	return w.batch
+}
+
+// set puts an image record in the batch.
+func (w *indexWriter) set(key, value []byte) {
+	w.open().Set(key, value)
 	w.sets++
 }
 
@@ -155,10 +160,7 @@ func (w *indexWriter) discard() {
 // write stores the batch with the height reached; the next record opens
 // a new one.
 func (w *indexWriter) write() error {
-	if w.batch == nil {
-		w.batch = w.im.kv.NewBatch()
-	}
-	w.batch.Set(recordKey(keyIndexed, nil), binary.BigEndian.AppendUint64(nil, w.height))
+	w.open().Set(recordKey(keyIndexed, nil), binary.BigEndian.AppendUint64(nil, w.height))
 	err := w.batch.Write()
 	w.discard()
 	w.sets, w.blocks = 0, 0
