@@ -194,7 +194,25 @@ func retryAfter(over int, rate float64) time.Duration {
 	if !(secs < maxRetryAfter.Seconds()) {
 		return maxRetryAfter
 	}
-	return max(time.Duration(secs)*time.Second, time.Second)
+	return max(time.Duration(secs)*time.Second, minRetryAfter)
+}
+
+// minRetryAfter is the least Retry-After the door answers: the header
+// counts whole seconds.
+const minRetryAfter = time.Second
+
+// retryAfterLocked is retryAfter at rate, but minRetryAfter while this
+// door has seen no reading finalized (since its node started): it knows
+// no rate to tell when room comes, and a network's first blocks come
+// within seconds. With retryAfter's answer for a rate of zero, a gateway
+// with a backlog for a network just started, or idle since its start,
+// was asked to wait maxRetryAfter, 30 s, while the network sat idle.
+// Callers hold mu.
+func (p *Readings) retryAfterLocked(over int, rate float64) time.Duration {
+	if p.rate.since.IsZero() {
+		return minRetryAfter
+	}
+	return retryAfter(over, rate)
 }
 
 // SetAdmission sets the door's rule. Until it is set, the door admits up
@@ -479,7 +497,7 @@ func (p *Readings) Admit(rs []*chain.Reading, now time.Time) *Ticket {
 		p.noteRefusalLocked(now)
 	}
 	if excess > 0 {
-		t.retry = retryAfter(max(waiting+t.granted-w, doorWaiting+t.granted-dw), rate)
+		t.retry = p.retryAfterLocked(max(waiting+t.granted-w, doorWaiting+t.granted-dw), rate)
 	}
 	for _, dev := range refusedNow {
 		ref := p.refused[dev]
@@ -517,7 +535,7 @@ func (p *Readings) NoRoom(now time.Time) (time.Duration, error) {
 		return 0, nil
 	}
 	p.noteRefusalLocked(now)
-	retry := retryAfter(max(waiting-w, doorWaiting-dw), rate)
+	retry := p.retryAfterLocked(max(waiting-w, doorWaiting-dw), rate)
 	return retry, fmt.Errorf("%w (%s of %.0f readings/s finalized recently (mempool.admit_wait, admit_wait_over_peak), at least mempool.admit_floor; window %d readings, %d of them this node's): %d waiting, %d of them admitted here",
 		ErrOverWindow, p.spanLocked(now), rate, w, dw, waiting, doorWaiting)
 }

@@ -747,3 +747,32 @@ func TestOverloadFloorGivesWay(t *testing.T) {
 		t.Fatalf("10 s without a block, refused every 0.5 s: overloaded %v, window %d; want the floor", st.Overloaded, st.Window)
 	}
 }
+
+// TestFreshDoorAsksForASecond: a door that has seen no reading finalized
+// knows no rate, and answers the readings past its floor Retry-After 1 s
+// (the network's first blocks come within seconds), not the 30 s of a
+// stalled network; once it has seen readings finalized, a rate decayed to
+// nothing asks for the longest wait again.
+func TestFreshDoorAsksForASecond(t *testing.T) {
+	p := NewReadings(100_000)
+	p.SetAdmission(Admission{Wait: 2 * time.Second, Floor: 100, RateWindow: 10 * time.Second})
+	tk := p.Admit(unsigned(0, 300), t0)
+	if tk.Granted() != 100 || tk.RetryAfter() != time.Second {
+		t.Fatalf("fresh door: granted %d, retry %v; want the floor's 100, 1s", tk.Granted(), tk.RetryAfter())
+	}
+	tk.Close()
+	if retry, err := p.NoRoom(t0); err != nil || retry != 0 {
+		t.Fatalf("room left after the ticket closed: %v, %v", retry, err)
+	}
+	admitAll(t, p, unsigned(1_000, 100), 1_000, t0)
+	if retry, err := p.NoRoom(t0); !errors.Is(err, ErrOverWindow) || retry != time.Second {
+		t.Fatalf("fresh door, window full: retry %v, %v; want 1s, ErrOverWindow", retry, err)
+	}
+	// A block seen, and an hour later half of what waits is over a
+	// floor lowered to 50: the stalled network's longest wait.
+	p.Finalized(10, t0)
+	p.SetAdmission(Admission{Wait: 2 * time.Second, Floor: 50, RateWindow: 10 * time.Second})
+	if retry, err := p.NoRoom(t0.Add(time.Hour)); !errors.Is(err, ErrOverWindow) || retry != maxRetryAfter {
+		t.Fatalf("an hour after its only block, 50 over the window: retry %v, %v; want %v", retry, err, maxRetryAfter)
+	}
+}
