@@ -1,7 +1,6 @@
 package node
 
 import (
-	"net/http"
 	"testing"
 	"time"
 
@@ -29,31 +28,13 @@ func doorWithFullWindow(t testing.TB, devices int) (*testNet, *Node) {
 	return tn, n
 }
 
-// TestDoorRefusesPastTheWindowBeforeTheState: with the window full, a
-// reading the state's rules would refuse (an unregistered meter, a
-// replayed seq) is refused 429 mempool_full, not 422 or 409: the window,
-// which reads only device and seq, comes before the rules, which read the
-// device's records, so that the readings refused over the peak (sent
-// again after each Retry-After) cost no state reads.
-func TestDoorRefusesPastTheWindowBeforeTheState(t *testing.T) {
-	_, n := doorWithFullWindow(t, 1)
-	unknown, _ := chain.GenerateKey(nil)
-	before := counterValue(t, n.metrics.doorSignatureChecks)
-	errs := n.SubmitReadings([]*chain.Reading{signedReading(n.ChainID(), unknown, 1, time.Now())})
-	he, ok := errs[0].(*api.HTTPError)
-	if !ok || he.Status != http.StatusTooManyRequests || he.Code != api.CodeMempoolFull || he.RetryAfter < 1 {
-		t.Fatalf("an unregistered meter's reading past the full window: %v, want 429 %s with a Retry-After", errs[0], api.CodeMempoolFull)
-	}
-	if got := counterValue(t, n.metrics.doorSignatureChecks) - before; got != 0 {
-		t.Fatalf("%.0f signatures checked for a reading past the window, want none", got)
-	}
-}
-
 // BenchmarkDoorPastTheWindow: what the door spends on a reading it
 // refuses for the window, in requests of 1,000 readings of registered
-// meters (the window holds one reading, taken): with the state's rules
-// before the window, each refused reading cost its meter's two state
-// reads.
+// meters (the window holds one reading, taken): shape, the state's rules
+// (the meter's two state reads), its hash and the duplicate checks, and
+// the window.
+//
+//	go test ./node -run XXX -bench DoorPastTheWindow -benchtime 200x -count 3
 func BenchmarkDoorPastTheWindow(b *testing.B) {
 	const perRequest = 1_000
 	tn, n := doorWithFullWindow(b, perRequest)
