@@ -57,7 +57,7 @@ func TestValidatorKilledWithBlocksQueued(t *testing.T) {
 	const devices = 8
 	nw, err := home.WriteNetwork(t.TempDir(), home.NetworkOptions{
 		Validators: 4, DevnetParams: true, DevicesPerIndustry: devices / 4,
-		BasePort: 20000 + int(time.Now().UnixNano()%2000)*10,
+		BasePort: mustFreeBasePort(t, 4),
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -2,7 +2,6 @@ package node
 
 import (
 	"testing"
-	"time"
 
 	"github.com/waterchain/waterchain/chain"
 	"github.com/waterchain/waterchain/chain/state"
@@ -15,7 +14,7 @@ import (
 // sender's next nonce, as it did once in TestSingleValidatorEndToEnd
 // ("an earlier waiting transaction (nonce 2) no longer applies").
 func TestDoorSkipsAppliedWaitingTxs(t *testing.T) {
-	nw, err := home.WriteNetwork(t.TempDir(), home.NetworkOptions{Validators: 1, DevnetParams: true, BasePort: 20000 + int(time.Now().UnixNano()%2000)*10})
+	nw, err := home.WriteNetwork(t.TempDir(), home.NetworkOptions{Validators: 1, DevnetParams: true, BasePort: mustFreeBasePort(t, 1)})
 	if err != nil {
 		t.Fatal(err)
 	}

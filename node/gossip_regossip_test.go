@@ -21,7 +21,7 @@ import (
 func TestGossipIgnoresHeldReadings(t *testing.T) {
 	nw, err := home.WriteNetwork(t.TempDir(), home.NetworkOptions{
 		Validators: 4, DevnetParams: true, DevicesPerIndustry: 1,
-		BasePort: 20000 + int(time.Now().UnixNano()%2000)*10,
+		BasePort: mustFreeBasePort(t, 4),
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -3,7 +3,6 @@ package node
 import (
 	"context"
 	"testing"
-	"time"
 
 	"github.com/waterchain/waterchain/chain"
 	"github.com/waterchain/waterchain/node/home"
@@ -70,7 +69,7 @@ func TestGossipDropsCopiesOfHeldVotes(t *testing.T) {
 func txEngineOnly(t *testing.T) (*home.Network, *Node, *driver) {
 	t.Helper()
 	nw, err := home.WriteNetwork(t.TempDir(), home.NetworkOptions{
-		Validators: 4, DevnetParams: true, BasePort: 20000 + int(time.Now().UnixNano()%2000)*10,
+		Validators: 4, DevnetParams: true, BasePort: mustFreeBasePort(t, 4),
 	})
 	if err != nil {
 		t.Fatal(err)

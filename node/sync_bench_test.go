@@ -49,7 +49,7 @@ func benchSync(b *testing.B, blocks, devicesPerIndustry int) {
 	}
 	nw, err := home.WriteNetwork(b.TempDir(), home.NetworkOptions{
 		Validators: 4, Auditors: 1, DevicesPerIndustry: devicesPerIndustry,
-		BasePort:    20000 + int(time.Now().UnixNano()%2000)*10,
+		BasePort:    mustFreeBasePort(b, 5),
 		GenesisTime: time.Now().Add(-10 * time.Minute).Truncate(time.Second),
 	})
 	if err != nil {

@@ -342,7 +342,7 @@ func TestSyncProgressInStatus(t *testing.T) {
 // mustFreeBasePort is home.FreeBasePort for a test: the nodes' ports are
 // fixed in their files while the chain is built, so a range found free
 // is less likely to be taken by another test package meanwhile.
-func mustFreeBasePort(t *testing.T, nodes int) int {
+func mustFreeBasePort(t testing.TB, nodes int) int {
 	t.Helper()
 	base, err := home.FreeBasePort(nodes)
 	if err != nil {

@@ -57,7 +57,7 @@ func startTestNetWith(t testing.TB, validators, auditors, devicesPerIndustry int
 	for attempt := 1; ; attempt++ {
 		opts := home.NetworkOptions{
 			Validators: validators, Auditors: auditors, DevnetParams: true, DevicesPerIndustry: devicesPerIndustry,
-			BasePort: 20000 + int(time.Now().UnixNano()%2000)*10,
+			BasePort: mustFreeBasePort(t, validators+auditors),
 		}
 		if o.network != nil {
 			o.network(&opts)

@@ -26,7 +26,7 @@ func oneValidator(t *testing.T) home.Home {
 	t.Helper()
 	nw, err := home.WriteNetwork(t.TempDir(), home.NetworkOptions{
 		Validators: 1, DevnetParams: true, DevicesPerIndustry: 1,
-		BasePort: 30000 + int(time.Now().UnixNano()%2000)*10,
+		BasePort: freeBasePort(t, 1),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -261,4 +261,16 @@ func TestRestoreRefusesDamage(t *testing.T) {
 			}
 		})
 	}
+}
+
+// freeBasePort is a base port with ports free for nodes nodes, below the
+// kernel's ephemeral range (home.FreeBasePort), so that no outgoing
+// connection of another test holds one of them.
+func freeBasePort(t testing.TB, nodes int) int {
+	t.Helper()
+	base, err := home.FreeBasePort(nodes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return base
 }
