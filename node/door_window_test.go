@@ -1,6 +1,9 @@
 package node
 
 import (
+	"bytes"
+	"encoding/json"
+	"net/http"
 	"testing"
 	"time"
 
@@ -51,4 +54,25 @@ func BenchmarkDoorPastTheWindow(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*perRequest), "ns/reading")
+}
+
+// TestFreshNetworkAsksForASecond: a network that has finalized no block
+// (one of its two validators down) answers a POST past its admission
+// floor 429 with Retry-After: 1, not the 30 s it asks of clients when a
+// rate it knew has decayed to nothing: it knows no rate yet, and a new
+// network's first blocks come within seconds.
+func TestFreshNetworkAsksForASecond(t *testing.T) {
+	tn, n := doorWithFullWindow(t, 1)
+	body, err := json.Marshal([]*chain.Reading{signedReading(n.ChainID(), tn.deviceKey(0), 1, time.Now())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Post("http://"+n.APIAddr()+"/v1/readings", "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") != "1" {
+		t.Fatalf("a reading past the full window of a network with no block yet: %d, Retry-After %q; want 429, 1", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
 }
