@@ -31,6 +31,7 @@ import (
 	"github.com/waterchain/waterchain/chain"
 	"github.com/waterchain/waterchain/node"
 	"github.com/waterchain/waterchain/node/home"
+	"github.com/waterchain/waterchain/node/home/hometest"
 )
 
 // nodeMetrics starts a one-validator node, waits for its first blocks and
@@ -39,7 +40,7 @@ func nodeMetrics(t *testing.T) map[string]bool {
 	t.Helper()
 	nw, err := home.WriteNetwork(t.TempDir(), home.NetworkOptions{
 		Validators: 1, DevnetParams: true, DevicesPerIndustry: 1,
-		BasePort: freeBasePort(t, 1),
+		BasePort: hometest.FreeBasePort(t, 1),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -345,16 +346,4 @@ func TestDockerImageBuilds(t *testing.T) {
 	if err != nil || !strings.Contains(string(out), "waterchain "+node.Version) {
 		t.Fatalf("docker run waterchain:test version: %v\n%s", err, out)
 	}
-}
-
-// freeBasePort is a base port with ports free for nodes nodes, below the
-// kernel's ephemeral range (home.FreeBasePort), so that no outgoing
-// connection of another test holds one of them.
-func freeBasePort(t testing.TB, nodes int) int {
-	t.Helper()
-	base, err := home.FreeBasePort(nodes)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return base
 }

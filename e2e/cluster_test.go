@@ -23,6 +23,7 @@ import (
 	"github.com/waterchain/waterchain/genesis"
 	"github.com/waterchain/waterchain/node/api"
 	"github.com/waterchain/waterchain/node/home"
+	"github.com/waterchain/waterchain/node/home/hometest"
 	"github.com/waterchain/waterchain/node/keys"
 )
 
@@ -96,7 +97,7 @@ func newCluster(t *testing.T, o clusterOptions) *cluster {
 	}
 	nodes := o.validators + o.auditors
 	// One spare node's ports for processes outside the manifest.
-	base := freeBasePort(t, nodes+1)
+	base := hometest.FreeBasePort(t, nodes+1)
 	nw, err := home.WriteNetwork(filepath.Join(dir, "net"), home.NetworkOptions{
 		Validators: o.validators, Auditors: o.auditors, BasePort: base,
 		DevnetParams: true, DevicesPerIndustry: o.devices,
@@ -154,16 +155,6 @@ func (c *cluster) addObserver() {
 		}
 	}
 	c.genesis, c.observer = &g, key
-}
-
-// freeBasePort is home.FreeBasePort for a test.
-func freeBasePort(t *testing.T, nodes int) int {
-	t.Helper()
-	base, err := home.FreeBasePort(nodes)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return base
 }
 
 // spare returns the k-th spare port (0 to PortsPerNode-1) after the

@@ -14,6 +14,7 @@ import (
 
 	"github.com/waterchain/waterchain/node/api"
 	"github.com/waterchain/waterchain/node/home"
+	"github.com/waterchain/waterchain/node/home/hometest"
 )
 
 // TestDevnetScript runs scripts/devnet.sh with the binary under test: it
@@ -21,7 +22,7 @@ import (
 // SIGINT stops them all and exits 0.
 func TestDevnetScript(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "net")
-	base := freeBasePort(t, 3)
+	base := hometest.FreeBasePort(t, 3)
 	script, err := filepath.Abs("../scripts/devnet.sh")
 	if err != nil {
 		t.Fatal(err)

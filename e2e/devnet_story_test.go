@@ -19,6 +19,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/waterchain/waterchain/node/home"
+	"github.com/waterchain/waterchain/node/home/hometest"
 )
 
 // The devnet's story (cmd/waterchain/devnet_story.go) must give a newcomer
@@ -46,7 +47,7 @@ const (
 func TestDevnetStory(t *testing.T) {
 	full := os.Getenv("WATERCHAIN_DEVNET_STORY_FULL") == "1"
 	dir := filepath.Join(t.TempDir(), "net")
-	base := freeBasePort(t, 5)
+	base := hometest.FreeBasePort(t, 5)
 	start := time.Now()
 	dn := startDevnetCmd(t, dir, base)
 	m, err := home.LoadManifest(filepath.Join(dir, "devnet.json"))

@@ -15,6 +15,7 @@ import (
 	"github.com/waterchain/waterchain/chain/state"
 	"github.com/waterchain/waterchain/node/api"
 	"github.com/waterchain/waterchain/node/home"
+	"github.com/waterchain/waterchain/node/home/hometest"
 )
 
 const commitKillHomeEnv = "WATERCHAIN_COMMIT_KILL_HOME"
@@ -57,7 +58,7 @@ func TestValidatorKilledWithBlocksQueued(t *testing.T) {
 	const devices = 8
 	nw, err := home.WriteNetwork(t.TempDir(), home.NetworkOptions{
 		Validators: 4, DevnetParams: true, DevicesPerIndustry: devices / 4,
-		BasePort: mustFreeBasePort(t, 4),
+		BasePort: hometest.FreeBasePort(t, 4),
 	})
 	if err != nil {
 		t.Fatal(err)

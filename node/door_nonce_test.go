@@ -6,6 +6,7 @@ import (
 	"github.com/waterchain/waterchain/chain"
 	"github.com/waterchain/waterchain/chain/state"
 	"github.com/waterchain/waterchain/node/home"
+	"github.com/waterchain/waterchain/node/home/hometest"
 )
 
 // TestDoorSkipsAppliedWaitingTxs: a sender's transaction final in a block
@@ -14,7 +15,7 @@ import (
 // sender's next nonce, as it did once in TestSingleValidatorEndToEnd
 // ("an earlier waiting transaction (nonce 2) no longer applies").
 func TestDoorSkipsAppliedWaitingTxs(t *testing.T) {
-	nw, err := home.WriteNetwork(t.TempDir(), home.NetworkOptions{Validators: 1, DevnetParams: true, BasePort: mustFreeBasePort(t, 1)})
+	nw, err := home.WriteNetwork(t.TempDir(), home.NetworkOptions{Validators: 1, DevnetParams: true, BasePort: hometest.FreeBasePort(t, 1)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/waterchain/waterchain/chain"
 	"github.com/waterchain/waterchain/node/home"
+	"github.com/waterchain/waterchain/node/home/hometest"
 	"github.com/waterchain/waterchain/node/keys"
 	"github.com/waterchain/waterchain/p2p"
 )
@@ -21,7 +22,7 @@ import (
 func TestGossipIgnoresHeldReadings(t *testing.T) {
 	nw, err := home.WriteNetwork(t.TempDir(), home.NetworkOptions{
 		Validators: 4, DevnetParams: true, DevicesPerIndustry: 1,
-		BasePort: mustFreeBasePort(t, 4),
+		BasePort: hometest.FreeBasePort(t, 4),
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -6,6 +6,7 @@ import (
 
 	"github.com/waterchain/waterchain/chain"
 	"github.com/waterchain/waterchain/node/home"
+	"github.com/waterchain/waterchain/node/home/hometest"
 	"github.com/waterchain/waterchain/p2p"
 )
 
@@ -69,7 +70,7 @@ func TestGossipDropsCopiesOfHeldVotes(t *testing.T) {
 func txEngineOnly(t *testing.T) (*home.Network, *Node, *driver) {
 	t.Helper()
 	nw, err := home.WriteNetwork(t.TempDir(), home.NetworkOptions{
-		Validators: 4, DevnetParams: true, BasePort: mustFreeBasePort(t, 4),
+		Validators: 4, DevnetParams: true, BasePort: hometest.FreeBasePort(t, 4),
 	})
 	if err != nil {
 		t.Fatal(err)

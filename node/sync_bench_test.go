@@ -16,6 +16,7 @@ import (
 	"github.com/waterchain/waterchain/chain/store"
 	"github.com/waterchain/waterchain/genesis"
 	"github.com/waterchain/waterchain/node/home"
+	"github.com/waterchain/waterchain/node/home/hometest"
 	"github.com/waterchain/waterchain/node/keys"
 )
 
@@ -49,7 +50,7 @@ func benchSync(b *testing.B, blocks, devicesPerIndustry int) {
 	}
 	nw, err := home.WriteNetwork(b.TempDir(), home.NetworkOptions{
 		Validators: 4, Auditors: 1, DevicesPerIndustry: devicesPerIndustry,
-		BasePort:    mustFreeBasePort(b, 5),
+		BasePort:    hometest.FreeBasePort(b, 5),
 		GenesisTime: time.Now().Add(-10 * time.Minute).Truncate(time.Second),
 	})
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/waterchain/waterchain/chain/store"
 	"github.com/waterchain/waterchain/node/alerts"
 	"github.com/waterchain/waterchain/node/home"
+	"github.com/waterchain/waterchain/node/home/hometest"
 )
 
 // syncNetwork writes a network of 4 validators and an auditor with
@@ -23,7 +24,7 @@ func syncNetwork(t *testing.T, blocks, devicesPerIndustry int) *home.Network {
 	t.Helper()
 	nw, err := home.WriteNetwork(t.TempDir(), home.NetworkOptions{
 		Validators: 4, Auditors: 1, DevicesPerIndustry: devicesPerIndustry,
-		BasePort:    mustFreeBasePort(t, 5),
+		BasePort:    hometest.FreeBasePort(t, 5),
 		GenesisTime: time.Now().Add(-10 * time.Minute).Truncate(time.Second),
 	})
 	if err != nil {
@@ -339,18 +340,6 @@ func TestSyncProgressInStatus(t *testing.T) {
 	}
 }
 
-// mustFreeBasePort is home.FreeBasePort for a test: the nodes' ports are
-// fixed in their files while the chain is built, so a range found free
-// is less likely to be taken by another test package meanwhile.
-func mustFreeBasePort(t testing.TB, nodes int) int {
-	t.Helper()
-	base, err := home.FreeBasePort(nodes)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return base
-}
-
 // TestSyncAlertsMatchReplay: a node catching up by block sync, in batches
 // whose after-commit work is done once per batch (afterCommits), raises
 // the same alerts, with the same industries and limits, in the same order,
@@ -359,7 +348,7 @@ func mustFreeBasePort(t testing.TB, nodes int) int {
 func TestSyncAlertsMatchReplay(t *testing.T) {
 	nw, err := home.WriteNetwork(t.TempDir(), home.NetworkOptions{
 		Validators: 4, Auditors: 1, DevicesPerIndustry: 1,
-		BasePort:    mustFreeBasePort(t, 5),
+		BasePort:    hometest.FreeBasePort(t, 5),
 		GenesisTime: time.Now().Add(-10 * time.Minute).Truncate(time.Second),
 	})
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/waterchain/waterchain/chain"
 	"github.com/waterchain/waterchain/node/home"
+	"github.com/waterchain/waterchain/node/home/hometest"
 	"github.com/waterchain/waterchain/p2p"
 )
 
@@ -83,7 +84,7 @@ func TestSyncFindsThePeerAhead(t *testing.T) {
 	const blocks = 40
 	nw, err := home.WriteNetwork(t.TempDir(), home.NetworkOptions{
 		Validators: 7, Auditors: 1, DevicesPerIndustry: 1,
-		BasePort:    mustFreeBasePort(t, 8),
+		BasePort:    hometest.FreeBasePort(t, 8),
 		GenesisTime: time.Now().Add(-10 * time.Minute).Truncate(time.Second),
 	})
 	if err != nil {

@@ -20,6 +20,7 @@ import (
 	"github.com/waterchain/waterchain/node/api"
 	"github.com/waterchain/waterchain/node/config"
 	"github.com/waterchain/waterchain/node/home"
+	"github.com/waterchain/waterchain/node/home/hometest"
 	"github.com/waterchain/waterchain/node/keys"
 )
 
@@ -57,7 +58,7 @@ func startTestNetWith(t testing.TB, validators, auditors, devicesPerIndustry int
 	for attempt := 1; ; attempt++ {
 		opts := home.NetworkOptions{
 			Validators: validators, Auditors: auditors, DevnetParams: true, DevicesPerIndustry: devicesPerIndustry,
-			BasePort: mustFreeBasePort(t, validators+auditors),
+			BasePort: hometest.FreeBasePort(t, validators+auditors),
 		}
 		if o.network != nil {
 			o.network(&opts)

@@ -18,6 +18,7 @@ import (
 	"github.com/waterchain/waterchain/node"
 	"github.com/waterchain/waterchain/node/backup"
 	"github.com/waterchain/waterchain/node/home"
+	"github.com/waterchain/waterchain/node/home/hometest"
 )
 
 // oneValidator writes a one-validator network (it finalizes alone) and
@@ -26,7 +27,7 @@ func oneValidator(t *testing.T) home.Home {
 	t.Helper()
 	nw, err := home.WriteNetwork(t.TempDir(), home.NetworkOptions{
 		Validators: 1, DevnetParams: true, DevicesPerIndustry: 1,
-		BasePort: freeBasePort(t, 1),
+		BasePort: hometest.FreeBasePort(t, 1),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -261,16 +262,4 @@ func TestRestoreRefusesDamage(t *testing.T) {
 			}
 		})
 	}
-}
-
-// freeBasePort is a base port with ports free for nodes nodes, below the
-// kernel's ephemeral range (home.FreeBasePort), so that no outgoing
-// connection of another test holds one of them.
-func freeBasePort(t testing.TB, nodes int) int {
-	t.Helper()
-	base, err := home.FreeBasePort(nodes)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return base
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/waterchain/waterchain/chain"
 	"github.com/waterchain/waterchain/node"
 	"github.com/waterchain/waterchain/node/home"
+	"github.com/waterchain/waterchain/node/home/hometest"
 	"github.com/waterchain/waterchain/node/keys"
 	"github.com/waterchain/waterchain/node/web"
 )
@@ -115,7 +116,7 @@ func startDevnet(t *testing.T) *devnet {
 	for attempt := 1; ; attempt++ {
 		nw, err := home.WriteNetwork(t.TempDir(), home.NetworkOptions{
 			Validators: 4, Auditors: 1, DevnetParams: true, DevicesPerIndustry: 2,
-			BasePort: freeBasePort(t, 5),
+			BasePort: hometest.FreeBasePort(t, 5),
 			// Genesis 6 minutes back: the 5-minute period 0 and its 30 s
 			// reading window are over, so the first blocks settle it.
 			GenesisTime: time.Now().Add(-6 * time.Minute),
@@ -983,16 +984,4 @@ func (d *devnet) buildProof(t *testing.T, dev chain.PubKey, r apiReading) *chain
 		ChainID: st.ChainID, GenesisHash: gh, Reading: rd, ReadingCBOR: rd.Encode(), Index: uint64(index), Path: path,
 		Header: blk.Header, HeaderCBOR: chain.MustEncode(&blk.Header), Cert: blk.Cert, Validators: d.genesisValidators(t),
 	}
-}
-
-// freeBasePort is a base port with ports free for nodes nodes, below the
-// kernel's ephemeral range (home.FreeBasePort), so that no outgoing
-// connection of another test holds one of them.
-func freeBasePort(t testing.TB, nodes int) int {
-	t.Helper()
-	base, err := home.FreeBasePort(nodes)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return base
 }
