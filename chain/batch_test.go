@@ -45,6 +45,46 @@ func TestBatchVerifierAgreesWithVerify(t *testing.T) {
 	}
 }
 
+// BenchmarkBatchVerifyMeters checks readings of many meters in batches of
+// 256, the meters taking turns as meters reporting at a fixed interval do,
+// so that each key signs again only after every other one has: the case
+// where the expanded-key cache must hold every meter's key.
+//
+//	go test ./chain -run XXX -bench BatchVerifyMeters
+func BenchmarkBatchVerifyMeters(b *testing.B) {
+	for _, meters := range []int{4_000, 16_000} {
+		b.Run(fmt.Sprintf("meters=%d", meters), func(b *testing.B) {
+			rs := make([]*Reading, meters)
+			for i := range rs {
+				key := testKey(b, fmt.Sprintf("meter-%d", i))
+				rs[i] = &Reading{Device: key.Public(), Seq: 1, Time: 1_764_000_000_000, Volume: int64(i)}
+				rs[i].Sign(testChainID, key)
+			}
+			bv := NewBatchVerifier(256)
+			for _, r := range rs { // every key seen once, as on a running node
+				bv.Add(r.Device, DomainReading, testChainID, r.SigningBytes(), r.Sig)
+				if bv.Len() == 256 {
+					bv.Verify()
+				}
+			}
+			bv.Verify()
+			next := 0
+			b.ResetTimer()
+			for b.Loop() {
+				for range 256 {
+					r := rs[next%meters]
+					next++
+					bv.Add(r.Device, DomainReading, testChainID, r.SigningBytes(), r.Sig)
+				}
+				if _, all := bv.Verify(); !all {
+					b.Fatal("invalid")
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(next), "ns/signature")
+		})
+	}
+}
+
 func BenchmarkBatchVerify64(b *testing.B) {
 	rs := make([]*Reading, 64)
 	for i := range rs {
