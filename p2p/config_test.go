@@ -2,12 +2,16 @@ package p2p
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"strings"
 	"testing"
 	"time"
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	pb "github.com/libp2p/go-libp2p/core/crypto/pb"
+	"github.com/libp2p/go-libp2p/core/peer"
 )
 
 func TestConfigValidate(t *testing.T) {
@@ -112,6 +116,45 @@ func TestKeyPeerIDRoundTrip(t *testing.T) {
 	}
 	if _, ok := KeyOfPeer("not a peer id"); ok {
 		t.Fatal("KeyOfPeer accepted garbage")
+	}
+}
+
+// TestPeerIDMatchesLibp2p holds PeerIDFromKey and KeyOfPeer, which build
+// and read the bytes themselves, to libp2p's conversions: for many keys
+// both ways, and for peer IDs of other key types (a secp256k1 key, also
+// inlined; an RSA key, hashed), which are not node keys.
+func TestPeerIDMatchesLibp2p(t *testing.T) {
+	for i := 0; i < 200; i++ {
+		k := testKey(t, fmt.Sprintf("peer-id-%d", i)).Public()
+		pub, err := crypto.UnmarshalEd25519PublicKey(k[:])
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := peer.IDFromPublicKey(pub)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := PeerIDFromKey(k)
+		if err != nil || got != want {
+			t.Fatalf("key %d: PeerIDFromKey = %s, %v; libp2p gives %s", i, got, err, want)
+		}
+		back, ok := KeyOfPeer(want)
+		if !ok || back != k {
+			t.Fatalf("key %d: KeyOfPeer(%s) = %s, %v", i, want, back.Short(), ok)
+		}
+	}
+	for _, typ := range []int{crypto.Secp256k1, crypto.RSA} {
+		_, pub, err := crypto.GenerateKeyPair(typ, 2048)
+		if err != nil {
+			t.Fatal(err)
+		}
+		id, err := peer.IDFromPublicKey(pub)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if k, ok := KeyOfPeer(id); ok {
+			t.Errorf("KeyOfPeer took the %s peer ID %s for node key %s", pb.KeyType(typ), id, k.Short())
+		}
 	}
 }
 
