@@ -183,10 +183,7 @@ func (n *Node) SubmitReadingsHashed(rs []*chain.Reading) ([]chain.Hash, []error)
 	if len(accepted) > 0 {
 		n.metrics.readingsAccepted.Add(float64(len(accepted)))
 		n.noteSubmitted(acceptedHashes)
-		for start := 0; start < len(accepted); start += maxGossipReadings {
-			end := min(start+maxGossipReadings, len(accepted))
-			n.publish(n.topics.readings, encodeWireReadings(accepted[start:end], 0))
-		}
+		n.gossipReadings(accepted)
 		n.kick()
 	}
 	return hashes, errs

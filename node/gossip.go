@@ -185,6 +185,9 @@ func (n *Node) startP2P() error {
 	if err := n.startVotes(); err != nil {
 		return err
 	}
+	n.gossipOut = newGossipBatcher(gossipLinger, gossipEnough, func(rs []*chain.Reading) {
+		n.publish(n.topics.readings, encodeWireReadings(rs, 0))
+	})
 	n.wg.Add(5)
 	go n.readTopic(n.topics.readings, n.onGossipReadings)
 	go n.readTopic(n.topics.txs, n.onGossipTx)
@@ -479,6 +482,15 @@ func (n *Node) broadcastConsensus(lane chain.Lane, m consensus.Message) {
 
 func (n *Node) publishEvidence(ev *chain.Evidence) {
 	n.publish(n.topics.evidence, chain.MustEncode(ev))
+}
+
+// gossipReadings gossips readings this node's door admitted, coalesced
+// with others admitted within gossipLinger (see gossipBatcher).
+func (n *Node) gossipReadings(rs []*chain.Reading) {
+	if n.gossipOut == nil { // no p2p host (yet)
+		return
+	}
+	n.gossipOut.add(rs)
 }
 
 // publish sends data without blocking the caller: gossip is paced by the

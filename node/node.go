@@ -79,6 +79,8 @@ type Node struct {
 
 	host   *p2p.Host
 	topics gossipTopics
+	// gossipOut coalesces the door's readings into gossip messages.
+	gossipOut *gossipBatcher
 	// proposals carries this node's proposals straight to its peers; see
 	// proposals.go.
 	proposals *p2p.Direct
@@ -406,6 +408,9 @@ func (n *Node) Close() error {
 		}
 		if n.mqtt != nil {
 			n.mqtt.Close()
+		}
+		if n.gossipOut != nil {
+			n.gossipOut.close()
 		}
 		if n.host != nil {
 			n.host.Close()
