@@ -11,6 +11,8 @@
 // read the store, which is safe for concurrent reads. Signatures are
 // verified once, off the loop, at the door or in batches for block
 // validation, and remembered in a cache so they are never verified twice.
+// Readings the door admits reach the other validators in gossip messages
+// of many readings (gossip_batch.go), however few each request carries.
 // The loop commits a final block in memory; the commit writer
 // (commitwriter.go) stores it, and Head, the API and the events follow the
 // store.
