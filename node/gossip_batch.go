@@ -44,6 +44,7 @@ type gossipBatcher struct {
 	pending []*chain.Reading
 	armed   bool // a flush is scheduled
 	closed  bool
+	sending sync.WaitGroup // sends under way; Add only under mu, while open
 }
 
 func newGossipBatcher(linger time.Duration, enough int, send func([]*chain.Reading)) *gossipBatcher {
@@ -71,10 +72,12 @@ func (b *gossipBatcher) add(rs []*chain.Reading) {
 	if arm {
 		b.armed = true
 	}
+	b.sending.Add(1)
 	b.mu.Unlock()
 	for _, rs := range out {
 		b.send(rs)
 	}
+	b.sending.Done()
 	if arm {
 		time.AfterFunc(b.linger, b.flush)
 	}
@@ -90,18 +93,22 @@ func (b *gossipBatcher) flush() {
 	rs := b.pending
 	b.pending = nil
 	b.armed = false
+	b.sending.Add(1)
 	b.mu.Unlock()
+	defer b.sending.Done()
 	if len(rs) > 0 {
 		b.send(rs)
 	}
 }
 
 // close drops what waits and sends nothing more: the node is stopping, and
-// its readings are in its own mempool, which it keeps no longer either.
-// Sends already under way finish.
+// its readings are in its own mempool, which it keeps no longer either. It
+// returns once the sends under way have returned, so that none starts
+// after the node has begun waiting for its goroutines.
 func (b *gossipBatcher) close() {
 	b.mu.Lock()
 	b.closed = true
 	b.pending = nil
 	b.mu.Unlock()
+	b.sending.Wait()
 }
