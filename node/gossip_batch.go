@@ -59,25 +59,22 @@ func (b *gossipBatcher) add(rs []*chain.Reading) {
 		return
 	}
 	b.pending = append(b.pending, rs...)
-	var out [][]*chain.Reading
+	var out []*chain.Reading
 	if len(b.pending) >= b.enough {
-		for len(b.pending) > 0 {
-			end := min(len(b.pending), maxGossipReadings)
-			out = append(out, b.pending[:end:end])
-			b.pending = b.pending[end:]
-		}
-		b.pending = nil
+		out, b.pending = b.pending, nil
+		b.sending.Add(1)
 	}
 	arm := len(b.pending) > 0 && !b.armed
 	if arm {
 		b.armed = true
 	}
-	b.sending.Add(1)
 	b.mu.Unlock()
-	for _, rs := range out {
-		b.send(rs)
+	if out != nil {
+		for start := 0; start < len(out); start += maxGossipReadings {
+			b.send(out[start:min(start+maxGossipReadings, len(out))])
+		}
+		b.sending.Done()
 	}
-	b.sending.Done()
 	if arm {
 		time.AfterFunc(b.linger, b.flush)
 	}
