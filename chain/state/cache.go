@@ -32,6 +32,7 @@ type Cache struct {
 	trees [len(laneNamespaces)]RootTree // of laneNamespaces[i]'s entries
 
 	decoded decodedMemo // records decoded from vals; see decoded.go
+	patches patchMemo   // patches made lately; see patchmemo.go
 }
 
 // laneNamespaces are the namespaces whose trees the cache keeps: the
@@ -136,7 +137,9 @@ func (c *Cache) PendingRoot(prefix []byte, changes []Change) (chain.Hash, bool, 
 }
 
 // patch is tree t with changes (in key order, each key once, under the
-// tree's namespace) applied. The caller holds mu, for reading at least.
+// tree's namespace) applied: the one remembered for the same edits of the
+// same tree (patchmemo.go), or a new one, then remembered. The caller
+// holds mu, for reading at least.
 func (c *Cache) patch(t int, changes []Change) (*TreePatch, error) {
 	from, _ := c.span(laneNamespaces[t])
 	edits, err := LeafEdits(changes, func(key []byte) (int, bool) {
@@ -144,13 +147,17 @@ func (c *Cache) patch(t int, changes []Change) (*TreePatch, error) {
 		i := sort.Search(len(c.keys), func(i int) bool { return c.keys[i] >= string(key) })
 		return i - from, i < len(c.keys) && c.keys[i] == string(key)
 	})
-	var patch *TreePatch
-	if err == nil {
-		patch, err = c.trees[t].Patch(edits)
-	}
 	if err != nil {
 		return nil, fmt.Errorf("root of %q: %w", laneNamespaces[t], err)
 	}
+	if patch := c.patches.get(t, edits); patch != nil {
+		return patch, nil
+	}
+	patch, err := c.trees[t].Patch(edits)
+	if err != nil {
+		return nil, fmt.Errorf("root of %q: %w", laneNamespaces[t], err)
+	}
+	c.patches.put(t, edits, patch)
 	return patch, nil
 }
 
@@ -195,6 +202,9 @@ func (c *Cache) Apply(changes []Change) {
 		}
 		if rebuild[t] {
 			c.trees[t] = *c.buildTree(laneNamespaces[t])
+		}
+		if p != nil || rebuild[t] {
+			c.patches.forget(t)
 		}
 	}
 }
