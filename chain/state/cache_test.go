@@ -252,11 +252,18 @@ func TestNetChangesAndMergeKeys(t *testing.T) {
 	}
 	keys := []string{"a", "d"}
 	vals := map[string][]byte{"a": nil, "d": nil}
-	if got := mergeKeys(keys, vals, net); fmt.Sprint(got) != "[b d]" {
+	if got := mergeKeys(nil, keys, vals, net); fmt.Sprint(got) != "[b d]" {
 		t.Fatalf("merged keys %v, want [b d]", got)
 	}
 	if !sort.StringsAreSorted(keys) || fmt.Sprint(keys) != "[a d]" {
 		t.Fatalf("mergeKeys changed its input: %v", keys)
+	}
+	spare := make([]string, 1, 4)
+	if got := mergeKeys(spare, keys, vals, net); fmt.Sprint(got) != "[b d]" || &got[0] != &spare[0] {
+		t.Fatalf("merged keys over a spare slice with room: %v, in its memory %v", got, &got[0] == &spare[0])
+	}
+	if got := mergeKeys(spare, keys, vals, nil); &got[0] != &keys[0] {
+		t.Fatal("no key came or went, and mergeKeys did not return its keys")
 	}
 }
 
