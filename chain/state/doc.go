@@ -21,8 +21,11 @@
 // (RootReader; the node's in-memory committed state does, see RootTree)
 // gives the root of a block's overlay by patching its tree copy-on-write:
 // O(k log n) for k changed keys instead of rehashing the namespace, with
-// bit-for-bit the same roots. Other Readers (MemStore, the auditor's
-// re-execution) walk the namespace.
+// bit-for-bit the same roots (a block that adds a key moves the leaves
+// after it, and costs O(n)). The Cache commits a block with the patch its
+// root was worked out with (patchmemo.go) rather than making it again.
+// The auditor re-executes the chain into a Cache too; other Readers
+// (MemStore) walk the namespace.
 //
 // An industry's permit is kept in every version (PermitRecord, PermitAt,
 // PermitHistory), so a reading can be judged by the permit in force at its
