@@ -17,6 +17,17 @@ type BatchVerifier struct {
 	domains []string
 	signers []PubKey
 	bad     []bool // malformed before verification
+	// first is the first signature queued, handed to v only when a second
+	// comes: one alone is checked as Verify checks it, which costs about a
+	// third less than a batch of one (BenchmarkBatchVerifySmall: 34–39
+	// against 52–59 µs), and votes and a meter's own readings often come
+	// one at a time. The rule is the same (ZIP-215 both ways;
+	// TestBatchOfOneAgreesWithVerify).
+	first struct {
+		pub PubKey
+		msg []byte
+		sig Signature
+	}
 }
 
 // NewBatchVerifier makes a verifier with room for n signatures.
@@ -43,11 +54,31 @@ func (b *BatchVerifier) addMessage(pub PubKey, domain string, msg []byte, sig Si
 	} else {
 		b.bad = append(b.bad, false)
 	}
+	switch len(b.signers) {
+	case 1:
+		b.first.pub, b.first.msg, b.first.sig = pub, msg, sig
+		return
+	case 2:
+		b.addToBatch(b.first.pub, b.first.msg, b.first.sig)
+	}
+	b.addToBatch(pub, msg, sig)
+}
+
+func (b *BatchVerifier) addToBatch(pub PubKey, msg []byte, sig Signature) {
 	if xk := expandedKey(pub); xk != nil {
 		b.v.AddExpandedWithOptions(xk, msg, sig, verifyOptions)
 		return
 	}
 	b.v.AddWithOptions(pub[:], msg, sig, verifyOptions)
+}
+
+// verifyFirst checks the first signature queued on its own.
+func (b *BatchVerifier) verifyFirst() bool {
+	f := &b.first
+	if xk := expandedKey(f.pub); xk != nil {
+		return voi.VerifyExpandedWithOptions(xk, f.msg, f.sig, verifyOptions)
+	}
+	return voi.VerifyWithOptions(f.pub[:], f.msg, f.sig, verifyOptions)
 }
 
 // expandedKeyCacheSize bounds the expanded public keys kept (1,452 bytes
@@ -110,11 +141,19 @@ func (b *BatchVerifier) Verify() (errs []error, allValid bool) {
 	defer func() {
 		b.v.Reset()
 		b.domains, b.signers, b.bad = b.domains[:0], b.signers[:0], b.bad[:0]
+		b.first.msg, b.first.sig = nil, nil
 	}()
-	if len(b.signers) == 0 {
+	var ok bool
+	var valid []bool
+	switch len(b.signers) {
+	case 0:
 		return nil, true
+	case 1:
+		ok = b.verifyFirst()
+		valid = []bool{ok}
+	default:
+		ok, valid = b.v.Verify(nil)
 	}
-	ok, valid := b.v.Verify(nil)
 	errs = make([]error, len(b.signers))
 	allValid = true
 	for i := range errs {

@@ -103,6 +103,34 @@ func BenchmarkBatchVerify64(b *testing.B) {
 	b.ReportMetric(float64(b.N*64)/b.Elapsed().Seconds(), "sigs/s")
 }
 
+// BenchmarkBatchVerifySmall is the verifier with the few signatures votes
+// and one-reading requests bring (validators' votes, each key's expanded
+// form cached), per signature.
+func BenchmarkBatchVerifySmall(b *testing.B) {
+	keys := make([]*PrivateKey, 4)
+	msgs := make([][]byte, len(keys))
+	sigs := make([]Signature, len(keys))
+	for i := range keys {
+		keys[i] = testKey(b, fmt.Sprintf("validator-%d", i))
+		msgs[i] = fmt.Appendf(nil, "vote %d", i)
+		sigs[i] = keys[i].Sign(DomainVote, testChainID, msgs[i])
+	}
+	for _, n := range []int{1, 2, 4} {
+		b.Run(fmt.Sprintf("sigs=%d", n), func(b *testing.B) {
+			bv := NewBatchVerifier(n)
+			for b.Loop() {
+				for i := range n {
+					bv.Add(keys[i].Public(), DomainVote, testChainID, msgs[i], sigs[i])
+				}
+				if _, all := bv.Verify(); !all {
+					b.Fatal("invalid")
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/signature")
+		})
+	}
+}
+
 // TestBatchVerifierAgreesOnEdgeKeys checks batch and single verification
 // agree on the keys where Ed25519 rules differ (small-order points, a
 // non-canonical encoding), with the expanded-key cache cold and then warm.

@@ -1,9 +1,11 @@
 package chain
 
 import (
+	"crypto/ed25519"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -142,19 +144,22 @@ func TestZIP215SmallOrderVectorsVerifyButKeysAreRefused(t *testing.T) {
 // as that project's README describes it (case 0-1: small-order A; 2-5, 8-9:
 // mixed-order A; 6-7: an ordinary key; 10-11: a non-canonical encoding of
 // the order-2 point).
-func TestSpeccheckKeys(t *testing.T) {
+// speccheckCase is one case of testdata/ed25519_speccheck.json.
+type speccheckCase struct {
+	Index   int    `json:"index"`
+	Message string `json:"message"`
+	PubKey  string `json:"pub_key"`
+	Sig     string `json:"signature"`
+	Valid   bool   `json:"zip215_valid"`
+}
+
+func loadSpeccheck(t *testing.T) []speccheckCase {
 	data, err := os.ReadFile("testdata/ed25519_speccheck.json")
 	if err != nil {
 		t.Fatal(err)
 	}
 	var f struct {
-		Cases []struct {
-			Index   int    `json:"index"`
-			Message string `json:"message"`
-			PubKey  string `json:"pub_key"`
-			Sig     string `json:"signature"`
-			Valid   bool   `json:"zip215_valid"`
-		} `json:"cases"`
+		Cases []speccheckCase `json:"cases"`
 	}
 	if err := json.Unmarshal(data, &f); err != nil {
 		t.Fatal(err)
@@ -162,6 +167,11 @@ func TestSpeccheckKeys(t *testing.T) {
 	if len(f.Cases) != 12 {
 		t.Fatalf("%d cases, want 12", len(f.Cases))
 	}
+	return f.Cases
+}
+
+func TestSpeccheckKeys(t *testing.T) {
+	f := struct{ Cases []speccheckCase }{loadSpeccheck(t)}
 	keyVerdict := map[string]error{
 		"c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac03fa": ErrSmallOrderKey,
 		"f7badec5b8abeaf699583992219b7b223f1df3fbbea919844e3f7c554a43dd43": nil, // mixed order
@@ -189,6 +199,58 @@ func TestSpeccheckKeys(t *testing.T) {
 		if (want == nil) != (err == nil) || (want != nil && !errors.Is(err, want)) {
 			t.Errorf("case %d: Check(%s…) = %v, want %v", c.Index, c.PubKey[:8], err, want)
 		}
+	}
+}
+
+// TestBatchOfOneAgreesWithVerify holds the batch verifier's two ways to
+// the rule of Verify on the public vectors: a signature queued alone
+// (checked on its own) and the same signature beside a valid one (checked
+// as a batch) both get the verdict verifyMessage gives, for the 12
+// speccheck cases (valid and not) and the 196 ZIP-215 cases, and a
+// signature of the wrong length is refused either way.
+func TestBatchOfOneAgreesWithVerify(t *testing.T) {
+	type vector struct {
+		name     string
+		pub      PubKey
+		msg, sig []byte
+	}
+	var vs []vector
+	for _, c := range loadSpeccheck(t) {
+		vs = append(vs, vector{fmt.Sprintf("speccheck %d", c.Index), mustKey(t, c.PubKey), mustHex(t, c.Message), mustHex(t, c.Sig)})
+	}
+	z := loadZIP215(t)
+	for i, c := range z.Cases {
+		vs = append(vs, vector{fmt.Sprintf("zip215 %d", i), mustKey(t, c.VK), []byte(z.Message), mustHex(t, c.Sig)})
+	}
+	good := testKey(t, "batch-of-one")
+	goodMsg := []byte("a valid signature beside it")
+	goodSig := Signature(ed25519.Sign(good.key, goodMsg))
+	invalid := 0
+	for _, v := range vs {
+		want := verifyMessage(v.pub, v.msg, v.sig)
+		if !want {
+			invalid++
+		}
+		alone := NewBatchVerifier(1)
+		alone.addMessage(v.pub, "vector", v.msg, v.sig)
+		if errs, ok := alone.Verify(); ok != want || (errs[0] == nil) != want {
+			t.Errorf("%s alone: %v (%v), Verify says %v", v.name, ok, errs[0], want)
+		}
+		pair := NewBatchVerifier(2)
+		pair.addMessage(good.Public(), "good", goodMsg, goodSig)
+		pair.addMessage(v.pub, "vector", v.msg, v.sig)
+		errs, _ := pair.Verify()
+		if errs[0] != nil || (errs[1] == nil) != want {
+			t.Errorf("%s in a batch of two: %v, %v; Verify says %v", v.name, errs[0], errs[1], want)
+		}
+	}
+	if invalid == 0 {
+		t.Fatal("no vector is invalid: the test would not see a verifier that accepts everything")
+	}
+	short := NewBatchVerifier(1)
+	short.addMessage(good.Public(), "short", goodMsg, goodSig[:63])
+	if _, ok := short.Verify(); ok {
+		t.Error("a 63-byte signature alone verified")
 	}
 }
 
