@@ -171,7 +171,6 @@ func loadSpeccheck(t *testing.T) []speccheckCase {
 }
 
 func TestSpeccheckKeys(t *testing.T) {
-	f := struct{ Cases []speccheckCase }{loadSpeccheck(t)}
 	keyVerdict := map[string]error{
 		"c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac03fa": ErrSmallOrderKey,
 		"f7badec5b8abeaf699583992219b7b223f1df3fbbea919844e3f7c554a43dd43": nil, // mixed order
@@ -179,7 +178,7 @@ func TestSpeccheckKeys(t *testing.T) {
 		"442aad9f089ad9e14647b1ef9099a1ff4798d78589e66f28eca69c11f582a623": nil, // prime order
 		"ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff": ErrNonCanonicalKey,
 	}
-	for _, c := range f.Cases {
+	for _, c := range loadSpeccheck(t) {
 		pub := mustKey(t, c.PubKey)
 		msg, sig := mustHex(t, c.Message), Signature(mustHex(t, c.Sig))
 		if got := verifyMessage(pub, msg, sig); got != c.Valid {
@@ -247,10 +246,15 @@ func TestBatchOfOneAgreesWithVerify(t *testing.T) {
 	if invalid == 0 {
 		t.Fatal("no vector is invalid: the test would not see a verifier that accepts everything")
 	}
-	short := NewBatchVerifier(1)
+	short := NewBatchVerifier(2)
 	short.addMessage(good.Public(), "short", goodMsg, goodSig[:63])
 	if _, ok := short.Verify(); ok {
 		t.Error("a 63-byte signature alone verified")
+	}
+	short.addMessage(good.Public(), "good", goodMsg, goodSig)
+	short.addMessage(good.Public(), "short", goodMsg, goodSig[:63])
+	if errs, _ := short.Verify(); errs[0] != nil || errs[1] == nil {
+		t.Errorf("a 63-byte signature beside a valid one: %v, %v", errs[0], errs[1])
 	}
 }
 
