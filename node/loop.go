@@ -122,6 +122,16 @@ func (n *Node) loop() {
 	defer n.wg.Done()
 	defer close(n.loopDone)
 	go n.writer.run(n.store)
+	// And then stores how far the image index has got, so that a restart
+	// reads no committed block again for it (images.Index).
+	defer func() {
+		if n.images == nil {
+			return
+		}
+		if err := n.images.SaveIndexed(); err != nil {
+			n.log.Warn("image index: saving the height reached", "err", err)
+		}
+	}()
 	// A stopping node writes what it committed: a clean stop loses no
 	// final block.
 	defer n.writer.close()

@@ -370,3 +370,59 @@ func TestIndexOpensNoBatchWithoutImages(t *testing.T) {
 		t.Fatalf("stored indexed height %d %v, want 21", got, err)
 	}
 }
+
+// TestIndexSavesWhatARestartWouldReadAgain: the height the index reached
+// is stored when the node stops (SaveIndexed) and once the blocks since
+// the stored one hold indexSaveEntries readings, so that a restart does
+// not read them again on its first block.
+func TestIndexSavesWhatARestartWouldReadAgain(t *testing.T) {
+	defer func(v int) { indexSaveEntries = v }(indexSaveEntries)
+	indexSaveEntries = 10
+	f := newFixture(t, Config{})
+	stored := func() uint64 {
+		t.Helper()
+		h, err := f.im.indexedHeight()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return h
+	}
+	for range 3 {
+		f.commit(false)
+	}
+	if got := stored(); got != 0 {
+		t.Fatalf("stored height %d after 3 blocks without readings, want 0 (no write of their own)", got)
+	}
+	if err := f.im.SaveIndexed(); err != nil {
+		t.Fatal(err)
+	}
+	if got := stored(); got != 3 {
+		t.Fatalf("stored height %d after SaveIndexed, want 3", got)
+	}
+	if err := f.im.SaveIndexed(); err != nil {
+		t.Fatalf("SaveIndexed with nothing new: %v", err)
+	}
+	f.im = f.open(Config{}) // a restart
+	plain := func(seq uint64) *chain.Reading {
+		r := f.reading(seq, chain.Hash{})
+		r.ImageHash = nil
+		r.Sign(testChainID, f.dev)
+		return r
+	}
+	seq := uint64(0)
+	for b := 4; b <= 6; b++ {
+		var rs []*chain.Reading
+		for range 4 {
+			seq++
+			rs = append(rs, plain(seq))
+		}
+		f.commit(false, rs...)
+		want := uint64(3)
+		if b == 6 { // 12 readings since the stored height
+			want = 6
+		}
+		if got := stored(); got != want {
+			t.Fatalf("after data/%d (%d readings since data/3): stored height %d, want %d", b, 4*(b-3), got, want)
+		}
+	}
+}
