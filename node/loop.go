@@ -125,9 +125,6 @@ func (n *Node) loop() {
 	// And then stores how far the image index has got, so that a restart
 	// reads no committed block again for it (images.Index).
 	defer func() {
-		if n.images == nil {
-			return
-		}
 		if err := n.images.SaveIndexed(); err != nil {
 			n.log.Warn("image index: saving the height reached", "err", err)
 		}

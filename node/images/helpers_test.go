@@ -149,6 +149,15 @@ func (f *fixture) reading(seq uint64, h chain.Hash) *chain.Reading {
 	return r
 }
 
+// readingWithoutImage is a signed reading of the fixture's device that
+// names no image.
+func (f *fixture) readingWithoutImage(seq uint64) *chain.Reading {
+	r := f.reading(seq, chain.Hash{})
+	r.ImageHash = nil
+	r.Sign(testChainID, f.dev)
+	return r
+}
+
 // wait puts readings in the mempool.
 func (f *fixture) wait(rs ...*chain.Reading) {
 	f.t.Helper()

@@ -340,16 +340,10 @@ func TestIndexOpensNoBatchWithoutImages(t *testing.T) {
 	f := newFixture(t, Config{})
 	counter := &batchCounter{KV: f.kv}
 	f.im = f.openOn(counter, Config{})
-	noImage := func(seq uint64) *chain.Reading {
-		r := f.reading(seq, chain.Hash{})
-		r.ImageHash = nil
-		r.Sign(testChainID, f.dev)
-		return r
-	}
 	seq := uint64(0)
 	for range 20 {
 		seq++
-		f.commit(false, noImage(seq))
+		f.commit(false, f.readingWithoutImage(seq))
 	}
 	if counter.batches != 0 {
 		t.Fatalf("%d batches opened for 20 blocks without images, want 0", counter.batches)
@@ -403,18 +397,12 @@ func TestIndexSavesWhatARestartWouldReadAgain(t *testing.T) {
 		t.Fatalf("SaveIndexed with nothing new: %v", err)
 	}
 	f.im = f.open(Config{}) // a restart
-	plain := func(seq uint64) *chain.Reading {
-		r := f.reading(seq, chain.Hash{})
-		r.ImageHash = nil
-		r.Sign(testChainID, f.dev)
-		return r
-	}
 	seq := uint64(0)
 	for b := 4; b <= 6; b++ {
 		var rs []*chain.Reading
 		for range 4 {
 			seq++
-			rs = append(rs, plain(seq))
+			rs = append(rs, f.readingWithoutImage(seq))
 		}
 		f.commit(false, rs...)
 		want := uint64(3)
