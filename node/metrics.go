@@ -30,6 +30,8 @@ type metrics struct {
 	evidence           prometheus.Counter
 	alerts             *prometheus.CounterVec
 	synced             *prometheus.CounterVec
+	// syncServed counts the blocks this node served to peers catching up.
+	syncServed *prometheus.CounterVec
 	// doorSignatureChecks counts client signatures checked at the door
 	// (cache misses), doorBusy the requests refused 429 because the
 	// door's signature-check budget was spent.
@@ -94,6 +96,9 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 		synced: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "waterchain_synced_blocks_total", Help: "Blocks fetched from peers by block sync, per lane.",
 		}, []string{"lane"}),
+		syncServed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "waterchain_sync_served_blocks_total", Help: "Blocks this node served to peers catching up by block sync, per lane.",
+		}, []string{"lane"}),
 		doorSignatureChecks: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "waterchain_door_signature_checks_total", Help: "Signatures of client readings and transactions checked at this node's door (HTTP, MQTT).",
 		}),
@@ -107,7 +112,7 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 			Name: "waterchain_readings_over_window_requests_total", Help: "POST /v1/readings requests refused 429 whole, before their body was read, because those waiting were what the network finalizes in mempool.admit_wait.",
 		}),
 	}
-	reg.MustRegister(m.doorSignatureChecks, m.doorBusy, m.readingsOverWindow, m.readingsOverWindowRequests)
+	reg.MustRegister(m.syncServed, m.doorSignatureChecks, m.doorBusy, m.readingsOverWindow, m.readingsOverWindowRequests)
 	reg.MustRegister(m.height, m.round, m.entries, m.commitSeconds, m.commitLoopSeconds, m.finality, m.readingsAccepted,
 		m.readingsRejected, m.readingsRegossiped, m.mempool, m.gossipRejected, m.invalidProposals, m.evidence, m.alerts, m.synced,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

@@ -31,6 +31,7 @@ func (n *Node) registerInfoMetrics() {
 	// alert rules see a series before the first event, not a gap.
 	for _, lane := range chain.Lanes {
 		n.metrics.synced.WithLabelValues(lane.String())
+		n.metrics.syncServed.WithLabelValues(lane.String())
 	}
 	for _, topic := range []string{topicReadings, topicTxs, topicEvidence, "consensus"} {
 		n.metrics.gossipRejected.WithLabelValues(topic)

@@ -130,6 +130,7 @@ func (n *Node) syncBlocksAnswer(q syncBlocksReq) ([]byte, error) {
 		size += len(raw)
 		raws = append(raws, raw)
 	}
+	n.metrics.syncServed.WithLabelValues(q.Lane.String()).Add(float64(len(raws)))
 	return encodeSyncBlocks(raws), nil
 }
 

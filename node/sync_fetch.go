@@ -14,20 +14,33 @@ import (
 // all; responses are put back in height order per lane, merged into an
 // order in which every anchor comes first, and cut into batches for the
 // check and apply stages, which run meanwhile.
+//
+// What a catching-up node holds is bounded whatever the history: the
+// blocks fetched and not yet batched (syncMaxBuffered and
+// syncMaxBufferedEntries a lane), the answers in flight (syncWindow, each
+// about syncRangeBytes once the lane's first answer has sized its ranges)
+// and the batches between the stages (one being built, one checked, one
+// applied, one waiting between each).
 const (
 	syncPeerWindow = 4
 	syncWindow     = 12
 	// A batch is checked in one batch verification and committed in one
 	// store write: up to syncBatchBlocks blocks or syncBatchEntries
 	// entries.
-	syncBatchBlocks  = 2048
+	syncBatchBlocks = 2048
+	// syncMaxBuffered bounds the blocks of one lane fetched (or asked
+	// for) and not yet batched, waiting for the other lane's anchors or
+	// for a gap.
+	syncMaxBuffered    = 4 * syncBatchBlocks
+	syncRequestTimeout = 20 * time.Second
+)
+
+// Variables so that tests may make them small.
+var (
 	syncBatchEntries = 16_000
-	// syncMaxBuffered and syncMaxBufferedEntries bound the blocks of one
-	// lane fetched (or asked for) and not yet batched, waiting for the
-	// other lane's anchors or for a gap, and their entries.
-	syncMaxBuffered        = 4 * syncBatchBlocks
+	// syncMaxBufferedEntries bounds the entries of the blocks of one
+	// lane fetched and not yet batched.
 	syncMaxBufferedEntries = 4 * syncBatchEntries
-	syncRequestTimeout     = 20 * time.Second
 	// syncRangeBytes is the size of answer ranges are cut for (by the
 	// estimate syncBlockBytes).
 	syncRangeBytes = 2 << 20
@@ -141,10 +154,19 @@ func (n *Node) fetchAll(ctx context.Context, peers []peerHead, target syncStatus
 	// Each lane is cut into ranges as they are requested, of size[lane]
 	// blocks: maxSyncBatch at first, then as many as make an answer of
 	// about syncRangeBytes, so that big blocks are fetched in parallel
-	// pieces rather than one after the other. retry holds ranges to
-	// request again first (a failed peer's, the rest of a short answer).
+	// pieces rather than one after the other. Until its first answer
+	// has sized them (sized), a lane has one range in flight: the whole
+	// first window of maxSyncBatch-block ranges, over blocks of 1,000
+	// readings, was answers cut at chain.MaxMessageSize (about 110
+	// blocks each) fetched before the first batch was checked, and the
+	// rest of each short answer, asked for again at once, bypassed the
+	// bounds. retry holds ranges to request again first (a failed
+	// peer's, the rest of a short answer with later ranges asked for
+	// already).
 	var base, nextFrom [3]uint64
 	size := [3]uint64{}
+	var sized [3]bool
+	var lanesInFlight [3]int
 	for _, lane := range chain.Lanes {
 		base[lane] = n.Height(lane)
 		nextFrom[lane] = base[lane] + 1
@@ -169,7 +191,7 @@ func (n *Node) fetchAll(ctx context.Context, peers []peerHead, target syncStatus
 		}
 		var best chain.Lane
 		for _, lane := range chain.Lanes {
-			if nextFrom[lane] > target.height(lane) || full(lane) {
+			if nextFrom[lane] > target.height(lane) || full(lane) || (!sized[lane] && lanesInFlight[lane] > 0) {
 				continue
 			}
 			if best == 0 || buffered[lane] < buffered[best] {
@@ -221,6 +243,9 @@ func (n *Node) fetchAll(ctx context.Context, peers []peerHead, target syncStatus
 			for _, lane := range chain.Lanes {
 				for len(queues[lane]) > 0 && queues[lane][0].Header.Anchor.Height <= emitted[lane.Other()] {
 					b := queues[lane][0]
+					// The queue's array would hold the block (and its
+					// readings) until an append moves the queue.
+					queues[lane][0] = nil
 					queues[lane] = queues[lane][1:]
 					buffered[lane]--
 					bufferedEntries[lane] -= b.NumEntries()
@@ -276,6 +301,7 @@ func (n *Node) fetchAll(ctx context.Context, peers []peerHead, target syncStatus
 				break
 			}
 			inFlight[p]++
+			lanesInFlight[r.lane]++
 			total++
 			buffered[r.lane] += int(r.to - r.from + 1)
 			go n.fetchRange(ctx, p, r, results)
@@ -301,6 +327,7 @@ func (n *Node) fetchAll(ctx context.Context, peers []peerHead, target syncStatus
 		total--
 		inFlight[res.peer]--
 		r := res.r
+		lanesInFlight[r.lane]--
 		if res.err == nil && len(res.blocks) == 0 {
 			res.err = fmt.Errorf("sync response: no blocks from %s/%d", r.lane, r.from)
 		}
@@ -323,8 +350,17 @@ func (n *Node) fetchAll(ctx context.Context, peers []peerHead, target syncStatus
 			bytes += syncBlockBytes(b)
 		}
 		size[r.lane] = uint64(min(maxSyncBatch, max(1, syncRangeBytes*len(res.blocks)/max(1, bytes))))
-		if got < r.to-r.from+1 {
-			// The rest of the range first, in pieces of that size.
+		sized[r.lane] = true
+		switch {
+		case got == r.to-r.from+1:
+		case r.to+1 == nextFrom[r.lane]:
+			// Nothing after the range asked for yet: the rest is the
+			// lane's next range, fetched within the bounds.
+			buffered[r.lane] -= int(r.to - r.from + 1 - got)
+			nextFrom[r.lane] = r.from + got
+		default:
+			// The rest of the range first, in pieces of that size: the
+			// blocks after it wait for it.
 			buffered[r.lane] -= int(r.to - r.from + 1 - got)
 			var rest []fetchRange
 			for from := r.from + got; from <= r.to; from += size[r.lane] {

@@ -6,9 +6,13 @@ import (
 	"fmt"
 	"os"
 	"reflect"
+	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/waterchain/waterchain/chain"
 	"github.com/waterchain/waterchain/chain/store"
@@ -493,4 +497,177 @@ func TestSyncAnswersFitTheDecoder(t *testing.T) {
 	if err := auditor.Err(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestSyncFetchHoldsItsBound runs block sync's fetch against two
+// validators holding 700 blocks a lane, with a consumer slower than the
+// peers, as a catching-up node's check and apply stages are: the readings
+// the peers served and the consumer has not taken, which the fetch holds,
+// stay within its bounds rather than growing to the whole history.
+// Answers are cut at 100 blocks, so that the lanes' first ranges
+// (maxSyncBatch blocks) come back short, as a history of big blocks makes
+// them. The consumer gets every block once, in order.
+func TestSyncFetchHoldsItsBound(t *testing.T) {
+	const blocks = 1400
+	nw := syncNetwork(t, blocks, 1)
+	valid := storedBlocks(t, dataDir(t, nw.Nodes[0].Home))
+	perBlock := len(valid[0].Readings)
+	if valid[0].Header.Lane != chain.LaneData || perBlock == 0 {
+		t.Fatalf("the first block is %s/%d with %d readings, want a data block with readings", valid[0].Header.Lane, valid[0].Header.Height, perBlock)
+	}
+	blockSize := len(chain.MustEncode(valid[0]))
+	defer func(a, r, b, m int) {
+		syncAnswerMax, syncRangeBytes, syncBatchEntries, syncMaxBufferedEntries = a, r, b, m
+	}(syncAnswerMax, syncRangeBytes, syncBatchEntries, syncMaxBufferedEntries)
+	const firstAnswer, rangeBlocks = 100, 2
+	syncAnswerMax = firstAnswer*blockSize + blockSize/2
+	syncRangeBytes = rangeBlocks * syncBlockBytes(valid[0])
+	syncBatchEntries = 3 * perBlock
+	syncMaxBufferedEntries = 10 * perBlock
+
+	tn := &testNet{t: t, nw: nw}
+	defer tn.close()
+	for i := 0; i < 2; i++ {
+		tn.nodes = append(tn.nodes, tn.start(i))
+	}
+	n := openUnstarted(t, nw.Nodes[len(nw.Nodes)-1].Home)
+	defer n.Close()
+	n.ctx, n.cancel = context.WithCancel(context.Background())
+	if err := n.startP2P(); err != nil {
+		t.Fatal(err)
+	}
+	var peers []peerHead
+	waitFor(t, 30*time.Second, "the auditor to reach both validators", func() bool {
+		peers = n.pollPeers(true)
+		return len(peers) == 2
+	})
+	target := syncTarget(peers)
+	if target.Data != blocks/2 || target.Tx != blocks/2 {
+		t.Fatalf("sync target %d/%d, want %d/%d", target.Data, target.Tx, blocks/2, blocks/2)
+	}
+	served := func() int {
+		k := 0.0
+		for _, v := range tn.nodes {
+			var m dto.Metric
+			if err := v.metrics.syncServed.WithLabelValues(chain.LaneData.String()).Write(&m); err != nil {
+				t.Fatal(err)
+			}
+			k += m.GetCounter().GetValue()
+		}
+		return int(k) * perBlock
+	}
+
+	out := make(chan []*chain.Block)
+	fetched := make(chan error, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { fetched <- n.fetchAll(ctx, peers, target, out) }()
+	// What the fetch may hold: the batch it waits to hand over (up to
+	// syncBatchEntries, overshot by one block), the data lane's blocks
+	// not batched (syncMaxBufferedEntries, overshot by its first answer
+	// of 100 blocks), and an answer of rangeBlocks for each request of
+	// its window.
+	bound := syncBatchEntries + perBlock + syncMaxBufferedEntries + firstAnswer*perBlock + syncWindow*rangeBlocks*perBlock
+	var got []*chain.Block
+	taken, most := 0, 0
+	for done := false; !done; {
+		select {
+		case batch := <-out:
+			got = append(got, batch...)
+			for _, b := range batch {
+				taken += len(b.Readings)
+			}
+			// The stages take a batch in a while.
+			time.Sleep(20 * time.Millisecond)
+			most = max(most, served()-taken)
+		case err := <-fetched:
+			if err != nil {
+				t.Fatalf("fetch: %v", err)
+			}
+			done = true
+		case <-time.After(30 * time.Second):
+			t.Fatal("no batch from the fetch in 30 s")
+		}
+	}
+	t.Logf("the fetch held at most %d readings served and not taken (bound %d, history %d)", most, bound, blocks/2*perBlock)
+	if most > bound {
+		t.Errorf("the fetch held %d readings served and not taken, more than its bound %d (the history has %d)", most, bound, blocks/2*perBlock)
+	}
+	var next [3]uint64
+	for _, b := range got {
+		h := b.Header
+		if h.Height != next[h.Lane]+1 {
+			t.Fatalf("%s/%d handed over after %s/%d", h.Lane, h.Height, h.Lane, next[h.Lane])
+		}
+		next[h.Lane] = h.Height
+	}
+	if next[chain.LaneData] != blocks/2 || next[chain.LaneTx] != blocks/2 {
+		t.Fatalf("handed over up to %d/%d, want %d/%d", next[chain.LaneData], next[chain.LaneTx], blocks/2, blocks/2)
+	}
+}
+
+// TestSyncFetchLetsGoOfWhatItHandedOver has block sync's fetch take each
+// lane's 100 blocks in one answer and hand them over in batches of three
+// data blocks: the blocks of the batches handed over are free for the
+// garbage collector while the fetch still holds the rest. The queue of
+// fetched blocks had kept the whole answer, so a node catching up on
+// blocks of 1,000 readings held most of the history it had already
+// applied (177 MB of readings in `waterchain bench history --blocks 1000
+// --full-blocks 1000 --readings 1000`).
+func TestSyncFetchLetsGoOfWhatItHandedOver(t *testing.T) {
+	const blocks, perBlock = 200, 100
+	nw := syncNetwork(t, blocks, 25)
+	defer func(b int) { syncBatchEntries = b }(syncBatchEntries)
+	syncBatchEntries = 3 * perBlock
+
+	tn := &testNet{t: t, nw: nw}
+	defer tn.close()
+	for i := 0; i < 2; i++ {
+		tn.nodes = append(tn.nodes, tn.start(i))
+	}
+	n := openUnstarted(t, nw.Nodes[len(nw.Nodes)-1].Home)
+	defer n.Close()
+	n.ctx, n.cancel = context.WithCancel(context.Background())
+	if err := n.startP2P(); err != nil {
+		t.Fatal(err)
+	}
+	var peers []peerHead
+	waitFor(t, 30*time.Second, "the auditor to reach both validators", func() bool {
+		peers = n.pollPeers(true)
+		return len(peers) == 2
+	})
+	out := make(chan []*chain.Block)
+	fetched := make(chan error, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { fetched <- n.fetchAll(ctx, peers, syncTarget(peers), out) }()
+
+	// Take half of the data lane, keeping none of it.
+	var freed atomic.Int64
+	taken, takenData := 0, 0
+	for takenData < blocks/4 {
+		select {
+		case batch := <-out:
+			for _, b := range batch {
+				runtime.AddCleanup(b, func(*atomic.Int64) { freed.Add(1) }, &freed)
+				taken++
+				if b.Header.Lane == chain.LaneData {
+					takenData++
+				}
+			}
+		case err := <-fetched:
+			t.Fatalf("fetch ended with half the history to hand over: %v", err)
+		case <-time.After(30 * time.Second):
+			t.Fatal("no batch from the fetch in 30 s")
+		}
+	}
+	// The fetch holds the rest, waiting for its next batch to be taken;
+	// what it handed over is garbage.
+	waitFor(t, 5*time.Second, "the blocks handed over to be collected", func() bool {
+		runtime.GC()
+		return freed.Load() >= int64(taken)
+	})
+	t.Logf("%d blocks handed over, %d collected", taken, freed.Load())
+	cancel()
+	<-fetched
 }
