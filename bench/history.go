@@ -250,6 +250,10 @@ type HistoryResult struct {
 	// the auditor got (Linux only; 0 elsewhere).
 	CatchupFullCPUS            float64 `json:"catchup_full_cpu_s"`
 	CatchupFullReadingsPerCPUS float64 `json:"catchup_full_readings_per_cpu_s"`
+	// CatchupPeakRSSBytes is the most memory the auditor process held
+	// resident until it caught up (VmHWM; Linux only, 0 elsewhere): what
+	// a catching-up node needs, which must not grow with the history.
+	CatchupPeakRSSBytes int64 `json:"catchup_peak_rss_bytes"`
 	// BatchVerifyPerS and VerifyPerS are this machine's rates on all
 	// cores, measured in this run (package verifyrate).
 	BatchVerifyPerS float64 `json:"batch_verify_per_s"`

@@ -388,9 +388,13 @@ func (hn *historyNet) measureCatchup(ctx context.Context, o HistoryOptions, res 
 	}
 	res.CatchupComplete = err == nil
 	catchupRates(samples, o, res)
-	say("catch-up of a fresh auditor: %d blocks in %.1fs: %.0f blocks/s, %.0f readings/s (empty part %.0f blocks/s; full part %.0f blocks/s, %.0f readings/s, %.0f readings per CPU-second of the auditor)%s",
+	if rss, ok := processPeakRSS(p.cmd.Process.Pid); ok {
+		res.CatchupPeakRSSBytes = rss
+	}
+	say("catch-up of a fresh auditor: %d blocks in %.1fs: %.0f blocks/s, %.0f readings/s (empty part %.0f blocks/s; full part %.0f blocks/s, %.0f readings/s, %.0f readings per CPU-second of the auditor; at most %d MiB resident)%s",
 		res.CatchupBlocks, res.CatchupS, res.CatchupBlocksPerS, res.CatchupReadingsPerS, res.CatchupEmptyBlocksPerS,
-		res.CatchupFullBlocksPerS, res.CatchupFullReadingsPerS, res.CatchupFullReadingsPerCPUS, map[bool]string{true: "", false: " — timed out before the end"}[res.CatchupComplete])
+		res.CatchupFullBlocksPerS, res.CatchupFullReadingsPerS, res.CatchupFullReadingsPerCPUS, res.CatchupPeakRSSBytes>>20,
+		map[bool]string{true: "", false: " — timed out before the end"}[res.CatchupComplete])
 	return nil
 }
 

@@ -53,3 +53,26 @@ func procStatCPU(path string) (float64, bool) {
 	}
 	return float64(utime+stime) / clockTicks, true
 }
+
+// processPeakRSS is the most resident memory process pid has held, in
+// bytes: VmHWM of /proc/PID/status.
+func processPeakRSS(pid int) (int64, bool) {
+	raw, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return 0, false
+	}
+	for line := range strings.Lines(string(raw)) {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			f := strings.Fields(v)
+			if len(f) != 2 || f[1] != "kB" {
+				return 0, false
+			}
+			kb, err := strconv.ParseInt(f[0], 10, 64)
+			if err != nil {
+				return 0, false
+			}
+			return kb << 10, true
+		}
+	}
+	return 0, false
+}

@@ -13,6 +13,8 @@ func setProcAttr(*exec.Cmd) {}
 
 func terminate(p *os.Process) { p.Kill() }
 
-// processCPU and selfCPU read /proc, which only Linux has.
-func processCPU(int) (float64, bool) { return 0, false }
-func selfCPU() (float64, bool)       { return 0, false }
+// processCPU, selfCPU and processPeakRSS read /proc, which only Linux
+// has.
+func processCPU(int) (float64, bool)   { return 0, false }
+func selfCPU() (float64, bool)         { return 0, false }
+func processPeakRSS(int) (int64, bool) { return 0, false }
