@@ -37,9 +37,11 @@ validators as "waterchain run" processes and the restart of one of them
 (until /v1/status answers, and until a block final after the restart
 carries its precommit, with readings flowing); the catch-up of the
 fresh auditor syncing from the validators over libp2p, from its
-/v1/status heights over time (at most --catchup-timeout); and last, with
-every node stopped, the time of "waterchain audit verify" over
-validator-1's home (at most --audit-timeout).
+/v1/status heights over time (at most --catchup-timeout), and its peak
+resident memory; the batch-verify rate again with the nodes stopped (the
+ratio is to the higher of the two counts); and last, the time of
+"waterchain audit verify" over validator-1's home (at most
+--audit-timeout).
 
 The last line of the output is one JSON object with the figures and the
 targets of issue 15 beside them.`,
