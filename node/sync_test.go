@@ -499,6 +499,32 @@ func TestSyncAnswersFitTheDecoder(t *testing.T) {
 	}
 }
 
+// fetchOnly starts validators 1 and 2 of nw, which hold its chain, and
+// its auditor's host only (no loop, no sync of its own), and returns
+// them with the validators' heads as the auditor polled them, for a
+// test to run the auditor's fetch (fetchAll) by hand. All of them stop
+// when the test ends.
+func fetchOnly(t *testing.T, nw *home.Network) (*testNet, *Node, []peerHead) {
+	t.Helper()
+	tn := &testNet{t: t, nw: nw}
+	t.Cleanup(tn.close)
+	for i := 0; i < 2; i++ {
+		tn.nodes = append(tn.nodes, tn.start(i))
+	}
+	n := openUnstarted(t, nw.Nodes[len(nw.Nodes)-1].Home)
+	t.Cleanup(func() { n.Close() })
+	n.ctx, n.cancel = context.WithCancel(context.Background())
+	if err := n.startP2P(); err != nil {
+		t.Fatal(err)
+	}
+	var peers []peerHead
+	waitFor(t, 30*time.Second, "the auditor to reach both validators", func() bool {
+		peers = n.pollPeers(true)
+		return len(peers) == 2
+	})
+	return tn, n, peers
+}
+
 // TestSyncFetchHoldsItsBound runs block sync's fetch against two
 // validators holding 700 blocks a lane, with a consumer slower than the
 // peers, as a catching-up node's check and apply stages are: the readings
@@ -525,22 +551,7 @@ func TestSyncFetchHoldsItsBound(t *testing.T) {
 	syncBatchEntries = 3 * perBlock
 	syncMaxBufferedEntries = 10 * perBlock
 
-	tn := &testNet{t: t, nw: nw}
-	defer tn.close()
-	for i := 0; i < 2; i++ {
-		tn.nodes = append(tn.nodes, tn.start(i))
-	}
-	n := openUnstarted(t, nw.Nodes[len(nw.Nodes)-1].Home)
-	defer n.Close()
-	n.ctx, n.cancel = context.WithCancel(context.Background())
-	if err := n.startP2P(); err != nil {
-		t.Fatal(err)
-	}
-	var peers []peerHead
-	waitFor(t, 30*time.Second, "the auditor to reach both validators", func() bool {
-		peers = n.pollPeers(true)
-		return len(peers) == 2
-	})
+	tn, n, peers := fetchOnly(t, nw)
 	target := syncTarget(peers)
 	if target.Data != blocks/2 || target.Tx != blocks/2 {
 		t.Fatalf("sync target %d/%d, want %d/%d", target.Data, target.Tx, blocks/2, blocks/2)
@@ -620,22 +631,7 @@ func TestSyncFetchLetsGoOfWhatItHandedOver(t *testing.T) {
 	defer func(b int) { syncBatchEntries = b }(syncBatchEntries)
 	syncBatchEntries = 3 * perBlock
 
-	tn := &testNet{t: t, nw: nw}
-	defer tn.close()
-	for i := 0; i < 2; i++ {
-		tn.nodes = append(tn.nodes, tn.start(i))
-	}
-	n := openUnstarted(t, nw.Nodes[len(nw.Nodes)-1].Home)
-	defer n.Close()
-	n.ctx, n.cancel = context.WithCancel(context.Background())
-	if err := n.startP2P(); err != nil {
-		t.Fatal(err)
-	}
-	var peers []peerHead
-	waitFor(t, 30*time.Second, "the auditor to reach both validators", func() bool {
-		peers = n.pollPeers(true)
-		return len(peers) == 2
-	})
+	_, n, peers := fetchOnly(t, nw)
 	out := make(chan []*chain.Block)
 	fetched := make(chan error, 1)
 	ctx, cancel := context.WithCancel(context.Background())
