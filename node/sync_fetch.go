@@ -351,22 +351,21 @@ func (n *Node) fetchAll(ctx context.Context, peers []peerHead, target syncStatus
 		}
 		size[r.lane] = uint64(min(maxSyncBatch, max(1, syncRangeBytes*len(res.blocks)/max(1, bytes))))
 		sized[r.lane] = true
-		switch {
-		case got == r.to-r.from+1:
-		case r.to+1 == nextFrom[r.lane]:
-			// Nothing after the range asked for yet: the rest is the
-			// lane's next range, fetched within the bounds.
+		if got < r.to-r.from+1 {
 			buffered[r.lane] -= int(r.to - r.from + 1 - got)
-			nextFrom[r.lane] = r.from + got
-		default:
-			// The rest of the range first, in pieces of that size: the
-			// blocks after it wait for it.
-			buffered[r.lane] -= int(r.to - r.from + 1 - got)
-			var rest []fetchRange
-			for from := r.from + got; from <= r.to; from += size[r.lane] {
-				rest = append(rest, fetchRange{lane: r.lane, from: from, to: min(from+size[r.lane]-1, r.to)})
+			if r.to+1 == nextFrom[r.lane] {
+				// Nothing after the range asked for yet: the rest is
+				// the lane's next range, fetched within the bounds.
+				nextFrom[r.lane] = r.from + got
+			} else {
+				// The rest of the range first, in pieces of that
+				// size: the blocks after it wait for it.
+				var rest []fetchRange
+				for from := r.from + got; from <= r.to; from += size[r.lane] {
+					rest = append(rest, fetchRange{lane: r.lane, from: from, to: min(from+size[r.lane]-1, r.to)})
+				}
+				retry = append(rest, retry...)
 			}
-			retry = append(rest, retry...)
 		}
 		ready[r.lane][r.from] = res.blocks
 		for _, b := range res.blocks {
