@@ -353,8 +353,8 @@ func RunHistory(ctx context.Context, o HistoryOptions) (*HistoryResult, error) {
 	// the two counts. The first follows the build and the copy of the
 	// store, whose writes the kernel may still be flushing; on this
 	// project's machine single counts ranged from 83,800 to 115,800/s
-	// over twenty runs one night (README, "What a catching-up node
-	// holds").
+	// over twenty runs one night (docs/performance-log.md,
+	// "What a catching-up node holds").
 	if again, err := verifyrate.Batch(ctx, o.VerifyDuration); err == nil && again > res.BatchVerifyPerS {
 		say("this machine verifies %.0f signatures/s in batches after the catch-up (%.0f/s before); the ratio is to the higher", again, res.BatchVerifyPerS)
 		res.BatchVerifyPerS = again

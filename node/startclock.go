@@ -7,8 +7,8 @@ import (
 
 // startClock times the phases of a node's start (New, then Start) for the
 // "node started" line. A restart must cost the same however long the chain
-// is (issue 15, README "A long history"): the line shows which phase, if
-// any, grows with it. Used by New and Start only, before the loop runs.
+// is (issue 15; docs/performance-log.md, "A long history"): the line
+// shows which phase, if any, grows with it. Used by New and Start only, before the loop runs.
 type startClock struct {
 	begin, last time.Time
 	phases      []string // "name=duration", in order

@@ -37,7 +37,8 @@ const (
 // in about three quarters of what Snappy in badger's 4 KiB blocks takes:
 // headers, certificates and readings repeat chain ids, validator keys and
 // device keys that a larger block and a stronger coder find again
-// (measured with `waterchain bench history`, README "A long history").
+// (measured with `waterchain bench history`; docs/performance-log.md,
+// "A long history").
 // A read that misses the block cache decompresses one 16 KiB block, tens
 // of microseconds. Badger records each table's compression in its
 // manifest, so tables written with Snappy by an older version stay

@@ -75,9 +75,10 @@
 // store of a newer one refused. Schema 3 stored a CBOR header under h, a
 // CBOR certificate under c<lane><height:8> and b<block hash:32> → lane,
 // height; schema 4 stores a block in about 360 bytes after compaction
-// instead of 560 (README, "A long history"). Schema 4 stored one entry per
-// key, e<lane><height:8><index:4>; schema 5 stores them 16 to a key, so
-// that a reading costs badger three keys and a sixteenth instead of four.
+// instead of 560 (docs/performance-log.md, "A long history"). Schema 4
+// stored one entry per key, e<lane><height:8><index:4>; schema 5 stores
+// them 16 to a key, so that a reading costs badger three keys and a
+// sixteenth instead of four.
 // Schema 5 indexed every reading twice by device, n<device><seq> and
 // r<device><time><seq> → height, index; schema 6 indexes a reading in
 // order once, under n with its time, so that it costs two keys and a

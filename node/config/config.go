@@ -81,8 +81,8 @@ type P2P struct {
 	// DirectProposals sends this node's proposals straight to its
 	// connected peers, by gossip only while it is not connected to every
 	// validator (node/proposals.go). Off by default until measured on a
-	// quiet machine: see README, "Proposals sent directly". Every node
-	// receives them either way.
+	// quiet machine: see docs/performance-log.md, "Proposals sent
+	// directly". Every node receives them either way.
 	DirectProposals bool `toml:"direct_proposals" comment:"send this node's consensus proposals straight to each connected peer instead of by gossip (gossip still while not connected to every validator); every node receives both"`
 	// MeshDegree is gossipsub's D (p2p.Config.MeshDegree); 0 takes
 	// p2p.DefaultMeshDegree. A network whose nodes are not all connected

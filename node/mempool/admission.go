@@ -103,8 +103,8 @@ const maxRetryAfter = 30 * time.Second
 // estimate rose, and readings refused come back only after their
 // Retry-After (a whole second), so each second let in about a window
 // (`waterchain bench --processes --rates 4000,8000 --no-half-peak
-// --timeline FILE`, the first step's seconds; README "A fresh network's
-// first seconds").
+// --timeline FILE`, the first step's seconds; docs/performance-log.md, "A fresh
+// network's first seconds").
 type rateEstimate struct {
 	rate  float64
 	at    time.Time
@@ -325,7 +325,7 @@ func (p *Readings) overloadedLocked(now time.Time) bool {
 		// Retry-After, a whole second), the pool ran dry between the
 		// waves, and whatever a wave fell short of the window became
 		// the next rate: four times the peak offered finalized 18% of
-		// it, falling (README, "Four times the peak").
+		// it, falling (docs/performance-log.md, "Four times the peak").
 		p.overloaded = false
 		return false
 	}
