@@ -39,6 +39,8 @@ const (
 	// MaxOfPeak bounds Options.OfPeak's multiples of the peak.
 	MaxOfPeak   = 16
 	MaxDuration = 10 * time.Minute
+	// MaxGateways bounds Options.Gateways.
+	MaxGateways = 64
 	// MaxStepReadings bounds the readings signed for one step (rate ×
 	// duration).
 	MaxStepReadings = 5_000_000
@@ -62,6 +64,13 @@ type Options struct {
 	// after the answer's Retry-After, in order, for at most Drain after
 	// the step.
 	NoRetry bool
+	// Gateways is the number of gateways sending to each validator
+	// (default 1). A validator's meters are dealt among its gateways, each
+	// meter always through the same one, and each gateway sends one
+	// request at a time and waits out its own Retry-After, so that with
+	// more than one the requests of an industry no longer come and go
+	// back together, as those of a site's several gateways would not.
+	Gateways int
 	// NodeLogLevel is passed to the processes' --log-level ("" keeps
 	// their config's); their output is in DIR/net/validator-N/node.log.
 	NodeLogLevel string
@@ -153,6 +162,9 @@ func (o Options) withDefaults() Options {
 	if o.Tick == 0 {
 		o.Tick = DefaultTick
 	}
+	if o.Gateways == 0 {
+		o.Gateways = 1
+	}
 	if o.Drain == 0 {
 		o.Drain = DefaultDrain
 	}
@@ -189,6 +201,8 @@ func (o Options) Validate() error {
 		return bad("Devices", "%d; want %d to %d (4096 meters per industry in genesis)", o.Devices, o.Validators, o.Validators*4096)
 	case o.Tick < time.Millisecond || o.Tick > o.Duration:
 		return bad("Tick", "%s; want 1ms to the step duration %s", o.Tick, o.Duration)
+	case o.Gateways < 1 || o.Gateways > MaxGateways || o.Gateways*o.Validators > o.Devices:
+		return bad("Gateways", "%d per validator; want 1 to %d, and no more than the meters (%d for %d validators)", o.Gateways, MaxGateways, o.Devices, o.Validators)
 	case o.Drain < 0 || o.Drain > MaxDuration:
 		return bad("Drain", "%s; want 0 to %s", o.Drain, MaxDuration)
 	case o.MaxP99 < 0:
@@ -259,16 +273,18 @@ type Result struct {
 
 // Conditions are what the figures depend on.
 type Conditions struct {
-	Cores        int     `json:"cores"` // GOMAXPROCS
-	CPUs         int     `json:"cpus"`
-	LoadAvg      string  `json:"load_avg,omitempty"` // /proc/loadavg at the start
-	StepSeconds  float64 `json:"step_s"`
-	Devices      int     `json:"devices"`
-	TickMs       float64 `json:"tick_ms"`
-	Ingestion    string  `json:"ingestion"`
-	Network      string  `json:"network"`
-	FinalityNode string  `json:"finality_node"`
-	Params       string  `json:"params"`
+	Cores       int     `json:"cores"` // GOMAXPROCS
+	CPUs        int     `json:"cpus"`
+	LoadAvg     string  `json:"load_avg,omitempty"` // /proc/loadavg at the start
+	StepSeconds float64 `json:"step_s"`
+	Devices     int     `json:"devices"`
+	TickMs      float64 `json:"tick_ms"`
+	// Gateways is Options.Gateways: gateways per validator.
+	Gateways     int    `json:"gateways_per_validator"`
+	Ingestion    string `json:"ingestion"`
+	Network      string `json:"network"`
+	FinalityNode string `json:"finality_node"`
+	Params       string `json:"params"`
 	// VerifyBeforePerS and VerifyAfterPerS are the two measurements
 	// whose mean is Result.VerifyPerS.
 	VerifyBeforePerS float64 `json:"verify_before_per_s"`
@@ -547,7 +563,7 @@ func finish(res *Result, peak, lat *Step) *Result {
 func conditions(o Options) Conditions {
 	c := Conditions{
 		Cores: runtime.GOMAXPROCS(0), CPUs: runtime.NumCPU(),
-		StepSeconds: o.Duration.Seconds(), Devices: o.Devices, TickMs: float64(o.Tick) / float64(time.Millisecond),
+		StepSeconds: o.Duration.Seconds(), Devices: o.Devices, TickMs: float64(o.Tick) / float64(time.Millisecond), Gateways: o.Gateways,
 		Ingestion:    "node.SubmitReadings in-process, pre-signed readings, each meter to its industry's validator, batches per tick, overload refusals sent again after Retry-After",
 		Network:      fmt.Sprintf("%d validators in one process, badger stores, libp2p over loopback TCP", o.Validators),
 		FinalityNode: "validator-1's block events",
@@ -557,7 +573,7 @@ func conditions(o Options) Conditions {
 		Processes:    o.Processes,
 	}
 	if o.Processes {
-		c.Ingestion = "POST /v1/readings (JSON arrays), pre-signed readings, each meter to its industry's validator, one batch per validator per tick, one request at a time per validator, overload refusals sent again after Retry-After"
+		c.Ingestion = "POST /v1/readings (JSON arrays), pre-signed readings, each meter to its industry's validator through one of gateways_per_validator gateways, one batch per gateway per tick, one request at a time per gateway, overload refusals sent again after Retry-After"
 		c.Network = fmt.Sprintf("%d validators as OS processes (waterchain run --home), badger stores, libp2p over loopback TCP", o.Validators)
 		c.FinalityNode = "validator-1's block events on GET /v1/events, blocks from GET /v1/blocks/data/{height} as CBOR"
 		c.Params = "devnet (heartbeat 1s, propose timeout 1s + 0.5s/round), reading window 1h; node config as waterchain testnet writes it"

@@ -18,7 +18,8 @@
 // waterchain testnet writes), and the bench is their client as meters and
 // gateways are: each step's readings, pre-signed and pre-encoded as JSON,
 // are POSTed in batches to /v1/readings of the validator running the
-// meter's industry, one request at a time per validator; finality comes
+// meter's industry, one request at a time per gateway (one gateway per
+// validator unless Options.Gateways says more); finality comes
 // from validator-1's block events on GET /v1/events and its blocks from
 // GET /v1/blocks/data/{height}, as CBOR. Each step also counts the batches refused
 // whole (429 or 503) and reads each node's CPU time from /proc/PID/stat.

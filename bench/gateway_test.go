@@ -197,3 +197,34 @@ func TestLatencySplit(t *testing.T) {
 		t.Fatal("no readings: want no split")
 	}
 }
+
+// TestGatewayOf: each validator's meters are dealt in turn among its
+// gateways, every meter's gateway sends to the meter's validator, and the
+// gateways of a validator get as many meters as each other, give or take
+// one; with one gateway per validator the gateway is the validator.
+func TestGatewayOf(t *testing.T) {
+	// 4 validators, their 22 meters interleaved unevenly.
+	var meterNode []int
+	for m := range 22 {
+		meterNode = append(meterNode, []int{0, 1, 2, 3, 0, 0, 2}[m%7])
+	}
+	for _, g := range []int{1, 3} {
+		gw := gatewayOf(meterNode, 4, g)
+		counts := make([]int, 4*g)
+		for m, j := range gw {
+			if j/g != meterNode[m] {
+				t.Fatalf("g=%d: meter %d of validator %d through gateway %d, which sends to validator %d", g, m, meterNode[m], j, j/g)
+			}
+			counts[j]++
+		}
+		for i := range 4 {
+			lo, hi := slices.Min(counts[i*g:(i+1)*g]), slices.Max(counts[i*g:(i+1)*g])
+			if hi-lo > 1 || lo == 0 {
+				t.Errorf("g=%d: validator %d's gateways carry %v meters", g, i, counts[i*g:(i+1)*g])
+			}
+		}
+		if g == 1 && !slices.Equal(gw, meterNode) {
+			t.Errorf("one gateway per validator: %v, want the validators %v", gw, meterNode)
+		}
+	}
+}

@@ -123,6 +123,20 @@ func (nw *network) runStepWith(ctx context.Context, tr *tracker, o Options, labe
 	return st, err
 }
 
+// gatewayOf deals each of v validators' meters among its g gateways in
+// turn (meterNode: each meter's validator), and returns the gateway of each
+// meter as an index into the validator-major list of v·g gateways, where
+// gateway j sends to validator j/g.
+func gatewayOf(meterNode []int, v, g int) []int {
+	dealt := make([]int, v)
+	out := make([]int, len(meterNode))
+	for m, i := range meterNode {
+		out[m] = i*g + dealt[i]%g
+		dealt[i]++
+	}
+	return out
+}
+
 // runStep signs the step's readings, submits them at rate for
 // o.Duration, waits for them to be final and returns the figures.
 func (nw *network) runStep(ctx context.Context, tr *tracker, o Options, label string, rate int) (*Step, error) {
@@ -134,8 +148,9 @@ func (nw *network) runStep(ctx context.Context, tr *tracker, o Options, label st
 	runtime.GC()
 
 	v := o.Validators
-	jobs := make([]chan []int, v)
-	gateways := make([]*gateway, v)
+	meterGateway := gatewayOf(nw.meterNode, v, o.Gateways)
+	jobs := make([]chan []int, v*o.Gateways)
+	gateways := make([]*gateway, v*o.Gateways)
 	giveUp := make(chan struct{})
 	var wg sync.WaitGroup
 	cpuBefore, selfBefore := nw.cl.nodeCPU(), selfCPUOrZero()
@@ -147,9 +162,9 @@ func (nw *network) runStep(ctx context.Context, tr *tracker, o Options, label st
 	}
 	tr.begin(st)
 	defer tr.end()
-	for i := range v {
+	for i := range gateways {
 		jobs[i] = make(chan []int, 16)
-		gateways[i] = &gateway{node: i, cl: nw.cl, st: st, retry: !o.NoRetry}
+		gateways[i] = &gateway{node: i / o.Gateways, cl: nw.cl, st: st, retry: !o.NoRetry}
 		wg.Add(1)
 		go func(g *gateway, jobs <-chan []int) {
 			defer wg.Done()
@@ -170,10 +185,11 @@ func (nw *network) runStep(ctx context.Context, tr *tracker, o Options, label st
 		if due <= sent {
 			continue
 		}
-		batches := make([][]int, v)
+		batches := make([][]int, len(gateways))
 		for k := sent; k < due; k++ {
-			// Meter m always goes to the validator of its industry.
-			i := nw.meterNode[k%len(nw.meters)]
+			// Meter m always goes through the same gateway to the
+			// validator of its industry.
+			i := meterGateway[k%len(nw.meters)]
 			batches[i] = append(batches[i], k)
 		}
 		for i, b := range batches {
