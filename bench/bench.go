@@ -111,7 +111,7 @@ type Options struct {
 	// Default: DefaultDevicesPerNode per validator.
 	Devices int
 	// Tick is the submission interval: each tick submits the readings due
-	// by then, one batch per validator.
+	// by then, one batch per gateway (Gateways).
 	Tick time.Duration
 	// Drain is how long a step waits after its last submission for its
 	// readings to be final.
