@@ -41,6 +41,13 @@
 // Open resumes there. badger's memtable is sized (DefaultMemTableSize)
 // so that a maximal block fits one transaction.
 //
+// Badger is the fork in third_party/badger (go.mod's replace): upstream
+// v4.9.6 with one change, a transaction's writes inserted into the
+// memtable in key order rather than in a Go map's, which halves what an
+// insert into a memtable of a million keys costs and was the largest
+// single cost of a node at high load and of block sync
+// (third_party/badger/WATERCHAIN.md).
+//
 // Badger starts every transaction, a read's too, only once the writes
 // committed before it are applied, fsync included: a read waits for the
 // write in flight. The store therefore keeps the lane heads and the

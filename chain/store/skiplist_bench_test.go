@@ -17,8 +17,9 @@ import (
 // (docs/performance-log.md, "A burst after a quiet spell, a window that
 // remembers the capacity, and badger's skiplist"): keys the size of a
 // device's seq-index key put into a skiplist of a million entries in
-// the store's default memtable arena, in random order (as badger commits
-// a transaction, ranging over a Go map) and sorted. Each op is one Put.
+// the store's default memtable arena, in random order (as upstream badger
+// commits a transaction, ranging over a Go map) and sorted (as the fork in
+// third_party/badger commits it). Each op is one Put.
 //
 //	go test ./chain/store -run XXX -bench SkiplistInsertOrder -benchtime 30000x
 func BenchmarkSkiplistInsertOrder(b *testing.B) {
