@@ -73,7 +73,7 @@ func TestTxnCommitWritesInKeyOrder(t *testing.T) {
 	}
 
 	if err := db.View(func(txn *Txn) error {
-		for _, k := range keys[:n] {
+		for _, k := range keys {
 			if _, err := txn.Get(k); err != nil {
 				t.Errorf("Get(%x): %v", k, err)
 			}
