@@ -78,6 +78,12 @@ type Options struct {
 	// profile of its run to NodeCPUProfileDir/<node name>.pprof (run
 	// --cpuprofile), written when the node stops.
 	NodeCPUProfileDir string
+	// NodeStepProfiles, with NodeCPUProfileDir, profiles each step apart
+	// instead of the whole run: every node serves Go's profiles on a
+	// loopback port of its own (run --pprof), and while a step submits,
+	// the bench takes a CPU profile of that window from each node, to
+	// NodeCPUProfileDir/<node name>-<label>-<rate>.pprof.
+	NodeStepProfiles bool
 	// NodeTraceDir, with Processes, makes each node write a runtime
 	// execution trace of its run to NodeTraceDir/<node name>.trace (run
 	// --trace).
@@ -211,6 +217,8 @@ func (o Options) Validate() error {
 		return bad("VerifyDuration", "%s; want 10ms to 1m", o.VerifyDuration)
 	case o.NodeCPUProfileDir != "" && !o.Processes:
 		return bad("NodeCPUProfileDir", "profiles are written by node processes; set Processes (--processes) too, or profile the whole in-process run with --cpuprofile")
+	case o.NodeStepProfiles && o.NodeCPUProfileDir == "":
+		return bad("NodeStepProfiles", "profiles of each step need a directory: set NodeCPUProfileDir (--node-cpuprofile) too")
 	case o.NodeTraceDir != "" && !o.Processes:
 		return bad("NodeTraceDir", "traces are written by node processes; set Processes (--processes) too")
 	}

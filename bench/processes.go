@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -48,6 +49,7 @@ const (
 // binary ("waterchain run --home DIR"), driven over their HTTP API.
 type processes struct {
 	apis  []string // "http://127.0.0.1:PORT", validator-1 first
+	pprof []string // each node's --pprof host:port, with Options.NodeStepProfiles
 	procs []*nodeProc
 	http  *http.Client
 }
@@ -127,7 +129,15 @@ func startProcesses(ctx context.Context, o Options, written *home.Network, g *ge
 		if o.NodeLogLevel != "" {
 			args = append(args, "--log-level", o.NodeLogLevel)
 		}
-		if o.NodeCPUProfileDir != "" {
+		switch {
+		case o.NodeStepProfiles:
+			addr, err := freeLoopbackAddr()
+			if err != nil {
+				return nil, fmt.Errorf("%w: a port for %s's profiles: %w", ErrNetwork, nn.Name, err)
+			}
+			args = append(args, "--pprof", addr)
+			c.pprof = append(c.pprof, addr)
+		case o.NodeCPUProfileDir != "":
 			args = append(args, "--cpuprofile", filepath.Join(o.NodeCPUProfileDir, nn.Name+".pprof"))
 		}
 		if o.NodeTraceDir != "" {
@@ -189,6 +199,44 @@ func startProcesses(ctx context.Context, o Options, written *home.Network, g *ge
 }
 
 // get decodes the JSON answer of GET path on node i.
+// freeLoopbackAddr is a loopback address whose port was free a moment ago.
+func freeLoopbackAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
+
+// profileStep starts a CPU profile of d on every node (their --pprof
+// ports) and returns a wait that writes them to dir/<node>-<name>.pprof
+// once taken. Nodes started without --pprof profile nothing.
+func (c *processes) profileStep(ctx context.Context, d time.Duration, dir, name string) (wait func() error) {
+	seconds := int((d + time.Second - 1) / time.Second)
+	client := &http.Client{Timeout: time.Duration(seconds)*time.Second + time.Minute}
+	errs := make([]error, len(c.pprof))
+	var wg sync.WaitGroup
+	for i, addr := range c.pprof {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			url := fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", addr, seconds)
+			body, err := getBody(ctx, client, url, "")
+			if err == nil {
+				err = os.WriteFile(filepath.Join(dir, c.procs[i].name+"-"+name+".pprof"), body, 0o644)
+			}
+			if err != nil {
+				errs[i] = fmt.Errorf("bench: %s's profile of %s: %w", c.procs[i].name, name, err)
+			}
+		}()
+	}
+	return func() error {
+		wg.Wait()
+		return errors.Join(errs...)
+	}
+}
+
 func (c *processes) get(ctx context.Context, i int, path string, out any) error {
 	return getJSON(ctx, c.http, c.apis[i]+path, out)
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"os"
 	"runtime"
 	"slices"
 	"sync"
@@ -159,6 +160,14 @@ func (nw *network) runStep(ctx context.Context, tr *tracker, o Options, label st
 	if o.TimelineFile != "" {
 		sampler = startSampler(nw.cl, st.t0)
 		defer sampler.close()
+	}
+	if p, ok := nw.cl.(*processes); ok && o.NodeStepProfiles {
+		wait := p.profileStep(ctx, o.Duration, o.NodeCPUProfileDir, fmt.Sprintf("%s-%d", label, rate))
+		defer func() {
+			if err := wait(); err != nil {
+				fmt.Fprintln(os.Stderr, err)
+			}
+		}()
 	}
 	tr.begin(st)
 	defer tr.end()

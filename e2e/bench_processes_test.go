@@ -2,8 +2,10 @@ package e2e
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -212,5 +214,49 @@ func TestBenchProcessesStops(t *testing.T) {
 				t.Errorf("node log: %v", err)
 			}
 		})
+	}
+}
+
+// TestBenchProcessesStepProfiles: with --node-cpuprofile-steps each node
+// serves its profiles on a --pprof port and the bench writes one CPU
+// profile per node and step, named by the step, that Go's tools read.
+func TestBenchProcessesStepProfiles(t *testing.T) {
+	profiles := filepath.Join(t.TempDir(), "profiles")
+	var out bytes.Buffer
+	cmd, done, _ := benchProcesses(t, &out, "--validators", "2", "--rates", "100", "--duration", "2s",
+		"--devices", "20", "--drain", "20s", "--no-half-peak", "--node-cpuprofile", profiles, "--node-cpuprofile-steps")
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("bench: %v\n%s", err, out.String())
+		}
+	case <-time.After(50 * time.Second):
+		cmd.Process.Kill()
+		t.Fatalf("bench did not finish in 50 s:\n%s", out.String())
+	}
+	for _, name := range []string{"validator-1-rate-100.pprof", "validator-2-rate-100.pprof"} {
+		raw, err := os.ReadFile(filepath.Join(profiles, name))
+		if err != nil {
+			entries, _ := os.ReadDir(profiles)
+			t.Fatalf("%v (the directory holds %v)\n%s", err, entries, out.String())
+		}
+		// A CPU profile is a gzipped protobuf whose string table names
+		// its sample type.
+		zr, err := gzip.NewReader(bytes.NewReader(raw))
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		pb, err := io.ReadAll(zr)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		for _, want := range []string{"samples", "cpu", "nanoseconds"} {
+			if !bytes.Contains(pb, []byte(want)) {
+				t.Errorf("%s: no %q in the profile: not a CPU profile", name, want)
+			}
+		}
+	}
+	if entries, _ := os.ReadDir(profiles); len(entries) != 2 {
+		t.Errorf("%d files in the profile directory; want one per node and step", len(entries))
 	}
 }

@@ -97,6 +97,7 @@ accepted_latency_p50_ms, accepted_latency_p99_ms, verify_per_s, validators, rati
 	cpuprofile := cmd.Flags().String("cpuprofile", "", "write a CPU profile of the whole run to this file (go tool pprof)")
 	cmd.Flags().StringVar(&o.Binary, "node-binary", "", "with --processes: the waterchain executable the nodes run (default this one), to compare two builds' nodes with one bench")
 	cmd.Flags().StringVar(&o.NodeCPUProfileDir, "node-cpuprofile", "", "with --processes: each node writes a CPU profile of its whole run to DIR/NAME.pprof (go tool pprof)")
+	cmd.Flags().BoolVar(&o.NodeStepProfiles, "node-cpuprofile-steps", false, "with --node-cpuprofile: profile each step's submission window apart (DIR/NAME-LABEL-RATE.pprof, taken from each node's --pprof port) instead of the whole run")
 	cmd.Flags().StringVar(&o.NodeTraceDir, "node-trace", "", "with --processes: each node writes a runtime execution trace of its whole run to DIR/NAME.trace (go tool trace)")
 	cmd.Flags().StringVar(&o.TimelineFile, "timeline", "", "append each step's figures second by second to this file (offered, sent, refused, accepted, final; with --processes validator-1's admission window, rate and mempool)")
 	logLevel := cmd.Flags().String("log-level", "error", "nodes' log level (to stderr; with --processes to each node.log): debug, info, warn, error")

@@ -53,6 +53,7 @@ func TestBenchCommandRejectsBadFlags(t *testing.T) {
 		{[]string{"--validators", "99"}, "Validators"},
 		{[]string{"--duration", "1ms"}, "Duration"},
 		{[]string{"--log-level", "loud"}, "--log-level"},
+		{[]string{"--processes", "--node-cpuprofile-steps"}, "NodeCPUProfileDir"},
 	} {
 		out, err := runSetupCmd(t, newBenchCmd(), append([]string{"bench"}, tc.args...)...)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

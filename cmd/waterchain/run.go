@@ -38,6 +38,7 @@ cleanly; run it again to resume from the last finalized block.`,
 	bootstrap := cmd.Flags().StringArray("bootstrap", nil, "bootstrap peer multiaddr with /p2p/ID (repeatable; replaces config p2p.bootstrap)")
 	logLevel := cmd.Flags().String("log-level", "", "debug, info, warn or error (replaces config log.level)")
 	cpuprofile := cmd.Flags().String("cpuprofile", "", "write a CPU profile of the node, from start until it stops, to this file (go tool pprof)")
+	pprofAddr := cmd.Flags().String("pprof", "", "serve Go's runtime profiles (net/http/pprof: /debug/pprof/profile?seconds=N and the rest) on this host:port, apart from the API; for loopback only, e.g. 127.0.0.1:6060")
 	traceFile := cmd.Flags().String("trace", "", "write a runtime execution trace of the node, from start until it stops, to this file (go tool trace): which goroutines ran when, and what they waited for")
 	_ = cmd.MarkFlagRequired("home")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
@@ -79,6 +80,13 @@ cleanly; run it again to resume from the last finalized block.`,
 				return err
 			}
 			defer stopProfile()
+		}
+		if *pprofAddr != "" {
+			stopPprof, err := servePprof(*pprofAddr, logger)
+			if err != nil {
+				return err
+			}
+			defer stopPprof()
 		}
 		if *traceFile != "" {
 			stopTrace, err := startTrace(*traceFile)
