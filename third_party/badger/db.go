@@ -1116,6 +1116,10 @@ func buildL0Table(iter y.Iterator, dropPrefixes [][]byte, bopts table.Options) *
 // handleMemTableFlush must be run serially.
 func (db *DB) handleMemTableFlush(mt *memTable, dropPrefixes [][]byte) error {
 	bopts := buildTableOptions(db)
+	if db.opt.l0CompressionSet {
+		// Modified by the Waterchain authors: see WithL0Compression.
+		bopts.Compression = db.opt.l0Compression
+	}
 	itr := mt.sl.NewUniIterator(false)
 	builder := buildL0Table(itr, nil, bopts)
 	defer builder.Close()

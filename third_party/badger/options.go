@@ -73,8 +73,11 @@ type Options struct {
 	ValueLogFileSize   int64
 	ValueLogMaxEntries uint32
 
-	NumCompactors        int
-	CompactL0OnClose     bool
+	NumCompactors    int
+	CompactL0OnClose bool
+	// Set by WithL0Compression (added by the Waterchain authors).
+	l0Compression        options.CompressionType
+	l0CompressionSet     bool
 	LmaxCompaction       bool
 	ZSTDCompressionLevel int
 
@@ -615,6 +618,24 @@ func (opt Options) WithNumCompactors(val int) Options {
 // The default value of CompactL0OnClose is false.
 func (opt Options) WithCompactL0OnClose(val bool) Options {
 	opt.CompactL0OnClose = val
+	return opt
+}
+
+// WithL0Compression sets the compression of the level-0 tables memtable
+// flushes write, apart from Compression, which still applies to every
+// table a compaction writes; compaction rewrites every level-0 table. A
+// flush then costs a cheap compressor (Snappy) or none, and the data is
+// compressed hard once, where it settles: the layout RocksDB recommends
+// (a fast compressor or none at the top levels, ZSTD at the bottom).
+// Level 0 holds up to NumLevelZeroTables tables of about a memtable each.
+// Each table's compression is recorded in the manifest, so a store may be
+// opened with or without this option.
+//
+// By default level-0 tables use Compression.
+//
+// Added by the Waterchain authors (WATERCHAIN.md).
+func (opt Options) WithL0Compression(c options.CompressionType) Options {
+	opt.l0Compression, opt.l0CompressionSet = c, true
 	return opt
 }
 
