@@ -159,6 +159,12 @@ func OpenBadger(dir string, o BadgerOptions) (*BadgerKV, error) {
 		WithBlockCacheSize(cache).
 		// Two compactors suit the small machines validators run on.
 		WithNumCompactors(2).
+		// A memtable flush writes its level-0 table uncompressed (the
+		// fork's option, third_party/badger/WATERCHAIN.md): compaction
+		// rewrites it with ZSTD anyway, and a flush compressing 192 MiB
+		// with ZSTD took a second or two of a core, on every validator at
+		// once. Level 0 holds at most NumLevelZeroTables (5) tables.
+		WithL0Compression(options.None).
 		// Store serializes its writes, so badger's conflict detection
 		// would only cost memory.
 		WithDetectConflicts(false).

@@ -42,11 +42,13 @@
 // so that a maximal block fits one transaction.
 //
 // Badger is the fork in third_party/badger (go.mod's replace): upstream
-// v4.9.6 with one change, a transaction's writes inserted into the
-// memtable in key order rather than in a Go map's, which halves what an
-// insert into a memtable of a million keys costs and was the largest
-// single cost of a node at high load and of block sync
-// (third_party/badger/WATERCHAIN.md).
+// v4.9.6 with two changes (third_party/badger/WATERCHAIN.md). A
+// transaction's writes are inserted into the memtable in key order rather
+// than in a Go map's, which halves what an insert into a memtable of a
+// million keys costs and was the largest single cost of a node at high
+// load and of block sync. And an option, WithUncompressedL0, which
+// OpenBadger sets: a memtable flush writes its level-0 table without
+// compression, left to the compaction that rewrites it.
 //
 // Badger starts every transaction, a read's too, only once the writes
 // committed before it are applied, fsync included: a read waits for the
@@ -124,7 +126,8 @@
 //
 // Tables are ZSTD-compressed in 16 KiB blocks (WithTableFormat), which
 // finds the keys, hashes and field names that repeat between neighbouring
-// records.
+// records; a freshly flushed level-0 table is not, until its first
+// compaction (at most NumLevelZeroTables of them, about a memtable each).
 //
 // Every stored value is decoded strictly (chain.Decode) and checked against
 // the key it is stored under; bytes that fail give ErrCorrupt naming the
