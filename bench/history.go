@@ -204,10 +204,14 @@ type HistoryResult struct {
 	Validators       int     `json:"validators"`
 	IntervalS        float64 `json:"interval_s"`
 
-	BuildS           float64 `json:"build_s"`
-	BuildBlocksPerS  float64 `json:"build_blocks_per_s"`
-	DiskBytes        int64   `json:"disk_bytes"`         // the store after close and compaction
-	DiskGenesisBytes int64   `json:"disk_genesis_bytes"` // the same, before the first block
+	BuildS          float64 `json:"build_s"`
+	BuildBlocksPerS float64 `json:"build_blocks_per_s"`
+	DiskBytes       int64   `json:"disk_bytes"` // the store after close and compaction
+	// DiskBytesLive is the store as the node closed it, before that
+	// compaction: its newest data in level-0 tables written uncompressed
+	// (chain/store.OpenBadger), at most badger's NumLevelZeroTables of them.
+	DiskBytesLive    int64 `json:"disk_bytes_live"`
+	DiskGenesisBytes int64 `json:"disk_genesis_bytes"` // the same, before the first block
 	// DiskBytesPerEmptyBlock is the growth over the empty blocks divided
 	// by their number (both lanes); 0 when there are none.
 	DiskBytesPerEmptyBlock float64 `json:"disk_bytes_per_empty_block"`
@@ -322,8 +326,8 @@ func RunHistory(ctx context.Context, o HistoryOptions) (*HistoryResult, error) {
 	if err := buildHistory(ctx, hn, o, res, say); err != nil {
 		return nil, fmt.Errorf("%w: building: %w", ErrHistory, err)
 	}
-	say("built %d blocks (%d readings) in %.1fs: %.0f blocks/s; %d bytes on disk, %.0f B per empty block, %.0f B per reading (encoded %.0f B)",
-		res.Blocks, res.Readings, res.BuildS, res.BuildBlocksPerS, res.DiskBytes, res.DiskBytesPerEmptyBlock, res.DiskBytesPerReading, res.ReadingEncodedBytes)
+	say("built %d blocks (%d readings) in %.1fs: %.0f blocks/s; %d bytes on disk compacted (%d as written), %.0f B per empty block, %.0f B per reading (encoded %.0f B)",
+		res.Blocks, res.Readings, res.BuildS, res.BuildBlocksPerS, res.DiskBytes, res.DiskBytesLive, res.DiskBytesPerEmptyBlock, res.DiskBytesPerReading, res.ReadingEncodedBytes)
 	if err := hn.copyStore(); err != nil {
 		return nil, fmt.Errorf("%w: copying the store: %w", ErrHistory, err)
 	}

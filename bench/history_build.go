@@ -143,6 +143,7 @@ func buildHistory(ctx context.Context, hn *historyNet, o HistoryOptions, res *Hi
 	}()
 	// measure writes what is built, closes the store, compacts it,
 	// measures it and opens it again.
+	var live int64 // the last measure's size before compaction
 	measure := func() (int64, error) {
 		if running {
 			running = false
@@ -154,6 +155,10 @@ func buildHistory(ctx context.Context, hn *historyNet, o HistoryOptions, res *Hi
 			return 0, err
 		}
 		hs = nil
+		var err error
+		if live, err = historyDirSize(dir); err != nil {
+			return 0, err
+		}
 		size, err := historyCompactedSize(dir)
 		if err != nil {
 			return 0, err
@@ -233,6 +238,7 @@ func buildHistory(ctx context.Context, hn *historyNet, o HistoryOptions, res *Hi
 	if res.DiskBytes, err = measure(); err != nil {
 		return err
 	}
+	res.DiskBytesLive = live
 	running = false
 	if err := pl.stop(); err != nil {
 		return err
@@ -284,13 +290,15 @@ func (hn *historyNet) signReadings(c *audittest.Chain, o HistoryOptions, first, 
 
 // historyCompactedSize opens the closed badger store in dir, compacts it into
 // one level (dropping overwritten versions) and collects the value log,
-// closes it, and returns the bytes of its files.
+// closes it, and returns the bytes of its files. Level 0 is compacted on
+// close: Flatten leaves a store whose tables are all in level 0 as it is,
+// and the store writes level 0 uncompressed.
 func historyCompactedSize(dir string) (int64, error) {
 	// The options that decide the on-disk format are the store's own
 	// (store.OpenBadger): its table format, default table and value-log
 	// sizes.
 	opts := store.WithTableFormat(badger.DefaultOptions(dir)).WithLogger(nil).
-		WithNumCompactors(2).WithMetricsEnabled(false)
+		WithNumCompactors(2).WithMetricsEnabled(false).WithCompactL0OnClose(true)
 	db, err := badger.Open(opts)
 	if err != nil {
 		return 0, fmt.Errorf("opening %s to compact it: %w", dir, err)

@@ -99,8 +99,8 @@ targets of issue 15 beside them.`,
 func printHistorySummary(w interface{ Write([]byte) (int, error) }, r *bench.HistoryResult) {
 	t := r.Targets
 	fmt.Fprintf(w, "\nhistory: %d blocks (%d data, %d tx), %d readings\n", r.Blocks, r.DataBlocks, r.TxBlocks, r.Readings)
-	fmt.Fprintf(w, "disk:     %.0f B per empty block (target ≤ %.0f); %.0f B per reading, %.2f× its %.0f encoded bytes (target ≤ %.1f×)\n",
-		r.DiskBytesPerEmptyBlock, t.EmptyBlockDiskMax, r.DiskBytesPerReading, r.DiskReadingRatio, r.ReadingEncodedBytes, t.ReadingDiskRatio)
+	fmt.Fprintf(w, "disk:     %.0f B per empty block (target ≤ %.0f); %.0f B per reading, %.2f× its %.0f encoded bytes (target ≤ %.1f×); compacted %d B, %d B as the node left it (level 0 uncompressed)\n",
+		r.DiskBytesPerEmptyBlock, t.EmptyBlockDiskMax, r.DiskBytesPerReading, r.DiskReadingRatio, r.ReadingEncodedBytes, t.ReadingDiskRatio, r.DiskBytes, r.DiskBytesLive)
 	fmt.Fprintf(w, "restart:  API after %.2fs, voting after %.2fs (target ≤ %.0fs at 1,000,000 blocks); first start %.2fs / %.2fs\n",
 		r.RestartAPIS, r.RestartVoteS, t.RestartS, r.FirstStartAPIS, r.FirstStartVoteS)
 	fmt.Fprintf(w, "catch-up: empty blocks %.0f/s (target ≥ %.0f); full blocks %.0f readings/s = %.2f of batch verify %.0f/s (target ≥ %.2f)\n",
