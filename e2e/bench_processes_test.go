@@ -45,6 +45,21 @@ func benchProcesses(t *testing.T, out *bytes.Buffer, args ...string) (*exec.Cmd,
 	return cmd, done, dir
 }
 
+// waitBench waits up to limit for the bench started by benchProcesses to
+// exit, and fails the test, with its output, unless it exits cleanly.
+func waitBench(t *testing.T, cmd *exec.Cmd, done <-chan error, out *bytes.Buffer, limit time.Duration) {
+	t.Helper()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("bench: %v\n%s", err, out.String())
+		}
+	case <-time.After(limit):
+		cmd.Process.Kill()
+		t.Fatalf("bench did not finish in %s:\n%s", limit, out.String())
+	}
+}
+
 // benchAPIs reads the URLs of the bench network's nodes from its manifest.
 func benchAPIs(dir string) ([]string, error) {
 	m, err := home.LoadManifest(filepath.Join(dir, "net", home.ManifestFileName))
@@ -89,15 +104,7 @@ func TestBenchProcesses(t *testing.T) {
 	var out bytes.Buffer
 	cmd, done, dir := benchProcesses(t, &out, "--validators", "4", "--rates", "100", "--duration", "3s",
 		"--devices", "40", "--drain", "20s", "--no-half-peak")
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("bench: %v\n%s", err, out.String())
-		}
-	case <-time.After(50 * time.Second):
-		cmd.Process.Kill()
-		t.Fatalf("bench did not finish in 50 s:\n%s", out.String())
-	}
+	waitBench(t, cmd, done, &out, 50*time.Second)
 	text := strings.TrimSpace(out.String())
 	lines := strings.Split(text, "\n")
 	var res struct {
@@ -225,15 +232,7 @@ func TestBenchProcessesStepProfiles(t *testing.T) {
 	var out bytes.Buffer
 	cmd, done, _ := benchProcesses(t, &out, "--validators", "2", "--rates", "100", "--duration", "2s",
 		"--devices", "20", "--drain", "20s", "--no-half-peak", "--node-cpuprofile", profiles, "--node-cpuprofile-steps")
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("bench: %v\n%s", err, out.String())
-		}
-	case <-time.After(50 * time.Second):
-		cmd.Process.Kill()
-		t.Fatalf("bench did not finish in 50 s:\n%s", out.String())
-	}
+	waitBench(t, cmd, done, &out, 50*time.Second)
 	for _, name := range []string{"validator-1-rate-100.pprof", "validator-2-rate-100.pprof"} {
 		raw, err := os.ReadFile(filepath.Join(profiles, name))
 		if err != nil {
