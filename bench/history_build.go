@@ -141,38 +141,35 @@ func buildHistory(ctx context.Context, hn *historyNet, o HistoryOptions, res *Hi
 			_ = pl.stop()
 		}
 	}()
-	// measure writes what is built, closes the store, compacts it,
-	// measures it and opens it again.
-	var live int64 // the last measure's size before compaction
-	measure := func() (int64, error) {
+	// measure writes what is built, closes the store, measures it as
+	// written (live) and compacted (size), and opens it again.
+	measure := func() (size, live int64, err error) {
 		if running {
 			running = false
 			if err := pl.stop(); err != nil {
-				return 0, err
+				return 0, 0, err
 			}
 		}
 		if err := hs.kv.Close(); err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 		hs = nil
-		var err error
 		if live, err = historyDirSize(dir); err != nil {
-			return 0, err
+			return 0, 0, err
 		}
-		size, err := historyCompactedSize(dir)
-		if err != nil {
-			return 0, err
+		if size, err = historyCompactedSize(dir); err != nil {
+			return 0, 0, err
 		}
 		var st *store.Store
 		if hs, st, err = openHistoryStore(dir); err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 		c.Store = st
 		pl.start(st)
 		running = true
-		return size, nil
+		return size, live, nil
 	}
-	if res.DiskGenesisBytes, err = measure(); err != nil {
+	if res.DiskGenesisBytes, _, err = measure(); err != nil {
 		return err
 	}
 
@@ -220,7 +217,7 @@ func buildHistory(ctx context.Context, hn *historyNet, o HistoryOptions, res *Hi
 			emptyBlocks += built
 		}
 		if i == empty && o.FullBlocks > 0 {
-			if sizeAfterEmpty, err = measure(); err != nil {
+			if sizeAfterEmpty, _, err = measure(); err != nil {
 				return err
 			}
 		}
@@ -235,10 +232,9 @@ func buildHistory(ctx context.Context, hn *historyNet, o HistoryOptions, res *Hi
 	res.Blocks = res.DataBlocks + res.TxBlocks
 	res.BuildS = historySince(start)
 	res.BuildBlocksPerS = float64(res.Blocks) / res.BuildS
-	if res.DiskBytes, err = measure(); err != nil {
+	if res.DiskBytes, res.DiskBytesLive, err = measure(); err != nil {
 		return err
 	}
-	res.DiskBytesLive = live
 	running = false
 	if err := pl.stop(); err != nil {
 		return err

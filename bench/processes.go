@@ -198,7 +198,6 @@ func startProcesses(ctx context.Context, o Options, written *home.Network, g *ge
 	return c, nil
 }
 
-// get decodes the JSON answer of GET path on node i.
 // freeLoopbackAddr is a loopback address whose port was free a moment ago.
 func freeLoopbackAddr() (string, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -237,6 +236,7 @@ func (c *processes) profileStep(ctx context.Context, d time.Duration, dir, name 
 	}
 }
 
+// get decodes the JSON answer of GET path on node i.
 func (c *processes) get(ctx context.Context, i int, path string, out any) error {
 	return getJSON(ctx, c.http, c.apis[i]+path, out)
 }

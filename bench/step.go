@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"os"
 	"runtime"
 	"slices"
 	"sync"
@@ -163,9 +162,10 @@ func (nw *network) runStep(ctx context.Context, tr *tracker, o Options, label st
 	}
 	if p, ok := nw.cl.(*processes); ok && o.NodeStepProfiles {
 		wait := p.profileStep(ctx, o.Duration, o.NodeCPUProfileDir, fmt.Sprintf("%s-%d", label, rate))
+		// A profile lost is reported, not a failed step.
 		defer func() {
-			if err := wait(); err != nil {
-				fmt.Fprintln(os.Stderr, err)
+			if err := wait(); err != nil && o.Progress != nil {
+				o.Progress(Event{Message: err.Error()})
 			}
 		}()
 	}

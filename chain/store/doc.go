@@ -46,9 +46,9 @@
 // transaction's writes are inserted into the memtable in key order rather
 // than in a Go map's, which halves what an insert into a memtable of a
 // million keys costs and was the largest single cost of a node at high
-// load and of block sync. And an option, WithUncompressedL0, which
-// OpenBadger sets: a memtable flush writes its level-0 table without
-// compression, left to the compaction that rewrites it.
+// load and of block sync. And an option, WithL0Compression, which
+// OpenBadger sets to none: a memtable flush writes its level-0 table
+// without compression, left to the compaction that rewrites it.
 //
 // Badger starts every transaction, a read's too, only once the writes
 // committed before it are applied, fsync included: a read waits for the

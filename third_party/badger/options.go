@@ -73,11 +73,8 @@ type Options struct {
 	ValueLogFileSize   int64
 	ValueLogMaxEntries uint32
 
-	NumCompactors    int
-	CompactL0OnClose bool
-	// Set by WithL0Compression (added by the Waterchain authors).
-	l0Compression        options.CompressionType
-	l0CompressionSet     bool
+	NumCompactors        int
+	CompactL0OnClose     bool
 	LmaxCompaction       bool
 	ZSTDCompressionLevel int
 
@@ -112,6 +109,10 @@ type Options struct {
 	// This is only useful for databases built on top of Badger (like Dgraph).
 	// Not recommended for most users.
 	managedTxns bool
+
+	// Set by WithL0Compression (added by the Waterchain authors).
+	l0Compression    options.CompressionType
+	l0CompressionSet bool
 
 	// 4. Flags for testing purposes
 	// ------------------------------
