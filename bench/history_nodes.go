@@ -365,7 +365,12 @@ func (hn *historyNet) measureCatchup(ctx context.Context, o HistoryOptions, res 
 		return err
 	}
 	wantData, wantTx := uint64(res.DataBlocks), uint64(res.TxBlocks)
-	var samples []catchupSample
+	// The process at its start: nothing synced, no CPU spent. The rates
+	// run from the last sample before the first block arrived, which is
+	// this one where the whole history arrives before the first answer
+	// (a short history on a fast machine: the rates then count the
+	// node's start too, rather than nothing).
+	samples := []catchupSample{{}}
 	lastSay := time.Now()
 	err = p.poll(ctx, 200*time.Millisecond, o.CatchupTimeout, "caught up", func() (bool, error) {
 		st, err := p.status(ctx)
