@@ -4,17 +4,22 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/waterchain/waterchain/chain"
 	"github.com/waterchain/waterchain/chain/store"
 	"github.com/waterchain/waterchain/chain/store/kvtest"
+	"github.com/waterchain/waterchain/node/api"
 )
 
 func TestHistoryOptionsValidate(t *testing.T) {
@@ -188,13 +193,7 @@ func TestProcessCPU(t *testing.T) {
 // real node processes; it checks that every figure of the JSON line is
 // there and sane (not how fast anything is).
 func TestHistoryRun(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the waterchain binary and runs five node processes")
-	}
-	bin := filepath.Join(t.TempDir(), "waterchain")
-	if out, err := exec.Command("go", "build", "-o", bin, "github.com/waterchain/waterchain/cmd/waterchain").CombinedOutput(); err != nil {
-		t.Fatalf("building waterchain: %v\n%s", err, out)
-	}
+	bin := historyBinary(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
 	o := HistoryOptions{
@@ -264,6 +263,151 @@ func TestHistoryRun(t *testing.T) {
 	if res.Targets != IssueTargets {
 		t.Errorf("targets %+v, want the issue's %+v", res.Targets, IssueTargets)
 	}
+}
+
+// historyBinary builds the waterchain binary once for the tests that run
+// it as node processes.
+func historyBinary(t *testing.T) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds the waterchain binary and runs node processes")
+	}
+	historyBin.once.Do(func() {
+		dir, err := os.MkdirTemp("", "waterchain-bench-test-")
+		if err != nil {
+			historyBin.err = err
+			return
+		}
+		historyBin.path = filepath.Join(dir, "waterchain")
+		if out, err := exec.Command("go", "build", "-o", historyBin.path, "github.com/waterchain/waterchain/cmd/waterchain").CombinedOutput(); err != nil {
+			historyBin.err = fmt.Errorf("building waterchain: %v\n%s", err, out)
+		}
+	})
+	if historyBin.err != nil {
+		t.Fatal(historyBin.err)
+	}
+	return historyBin.path
+}
+
+var historyBin struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if historyBin.path != "" {
+		os.RemoveAll(filepath.Dir(historyBin.path))
+	}
+	os.Exit(code)
+}
+
+// TestLongBehindCatchUp is issue 15's end-to-end test of catch-up over
+// thousands of blocks, on node processes: three validators hold a
+// history of 3,000 data and 3,000 tx blocks (the last 50 data blocks with
+// 40 readings each), the fourth holds none of it (as one stopped since
+// genesis) and an auditor starts after it. The fourth validator fetches
+// the 6,000 blocks by block sync, verifying and re-executing each, and
+// then votes: a data block final after the history carries its precommit,
+// and its blocks at the history's last heights are the others'. The
+// auditor's /v1/audit then reports every block of the history verified.
+func TestLongBehindCatchUp(t *testing.T) {
+	bin := historyBinary(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+	defer cancel()
+	o := HistoryOptions{
+		Binary: bin, Blocks: 3000, FullBlocks: 50, Readings: 40, Dir: t.TempDir(),
+		CatchupTimeout: 3 * time.Minute, StartTimeout: 2 * time.Minute,
+	}
+	if err := o.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	o = o.withDefaults()
+	hn, err := writeHistoryNetwork(filepath.Join(o.Dir, "net"), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hn.stopAll()
+	var res HistoryResult
+	if err := buildHistory(ctx, hn, o, &res, t.Logf); err != nil {
+		t.Fatal(err)
+	}
+	behind, auditor := o.Validators-1, len(hn.nw.Nodes)-1
+	for i := 1; i < behind; i++ {
+		if err := historyCopyDir(hn.dataDirs[0], hn.dataDirs[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wantData, wantTx := uint64(res.DataBlocks), uint64(res.TxBlocks)
+	if wantData != 3000 || wantTx != 3000 {
+		t.Fatalf("history of data/%d and tx/%d; want 3,000 each", wantData, wantTx)
+	}
+
+	for i := range behind {
+		if _, err := hn.start(i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range behind {
+		if _, err := hn.procs[i].waitAPI(ctx, o.StartTimeout); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f := hn.startFeeder(ctx)
+	defer f.stop()
+	if err := hn.procs[0].waitVote(ctx, hn.nodeKeys[0].Public(), wantData, o.StartTimeout); err != nil {
+		t.Fatalf("three validators of four on the history: %v", err)
+	}
+
+	p, err := hn.start(behind)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	err = p.poll(ctx, 100*time.Millisecond, o.CatchupTimeout, "caught up", func() (bool, error) {
+		st, err := p.status(ctx)
+		if err != nil {
+			return false, nil
+		}
+		return st.Lanes[chain.LaneData.String()].Height >= wantData && st.Lanes[chain.LaneTx.String()].Height >= wantTx, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%s synced 6,000 blocks in %.1fs", p.name, time.Since(start).Seconds())
+	if err := p.waitVote(ctx, hn.nodeKeys[behind].Public(), wantData, o.StartTimeout); err != nil {
+		t.Fatalf("after its catch-up: %v", err)
+	}
+	for _, lane := range chain.Lanes {
+		h := strconv.FormatUint(map[chain.Lane]uint64{chain.LaneData: wantData, chain.LaneTx: wantTx}[lane], 10)
+		var mine, theirs chain.Block
+		if err := historyGetJSON(ctx, p.api+"/v1/blocks/"+lane.String()+"/"+h, &mine); err != nil {
+			t.Fatal(err)
+		}
+		if err := historyGetJSON(ctx, hn.procs[0].api+"/v1/blocks/"+lane.String()+"/"+h, &theirs); err != nil {
+			t.Fatal(err)
+		}
+		if mine.Hash() != theirs.Hash() {
+			t.Errorf("%s/%s: %s holds %s, validator-1 %s", lane, h, p.name, mine.Hash().Short(), theirs.Hash().Short())
+		}
+	}
+
+	a, err := hn.start(auditor)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var audit api.AuditStatus
+	err = a.poll(ctx, 200*time.Millisecond, o.CatchupTimeout, "verified the history", func() (bool, error) {
+		if err := historyGetJSON(ctx, a.api+"/v1/audit", &audit); err != nil {
+			return false, nil
+		}
+		return audit.OK && audit.Verified.Data >= wantData && audit.Verified.Tx >= wantTx, nil
+	})
+	if err != nil {
+		t.Fatalf("%v (last /v1/audit: ok %v %q, verified data/%d tx/%d)", err, audit.OK, audit.Error, audit.Verified.Data, audit.Verified.Tx)
+	}
+	t.Logf("auditor verified data/%d tx/%d", audit.Verified.Data, audit.Verified.Tx)
 }
 
 // BenchmarkHistoryBuild builds a history of b.N data blocks (a tx block
