@@ -259,3 +259,50 @@ func TestBenchProcessesStepProfiles(t *testing.T) {
 		t.Errorf("%d files in the profile directory; want one per node and step", len(entries))
 	}
 }
+
+// TestBenchScaling runs "waterchain bench scaling" on networks of one and
+// two validator processes and reads the rows from its last line.
+func TestBenchScaling(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, binary, "bench", "scaling", "--sizes", "1,2", "--rate", "100", "--devices", "20",
+		"--warmup", "1s", "--duration", "2s", "--verify-duration", "50ms")
+	setDeathSignal(cmd)
+	raw, err := cmd.CombinedOutput()
+	out := string(raw)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	var res struct {
+		Rate  int `json:"rate_per_s"`
+		Sizes []struct {
+			Validators    int     `json:"validators"`
+			Finalized     int     `json:"finalized"`
+			Submitted     int     `json:"submitted"`
+			AcceptedP50Ms float64 `json:"accepted_latency_p50_ms"`
+			P50VsLinear   float64 `json:"p50_vs_linear"`
+		} `json:"sizes"`
+		P50Linear *bool `json:"p50_linear"`
+		P99Linear *bool `json:"p99_linear"`
+	}
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &res); err != nil {
+		t.Fatalf("last line is not JSON: %v\n%s", err, out)
+	}
+	if res.Rate != 100 || len(res.Sizes) != 2 || res.Sizes[0].Validators != 1 || res.Sizes[1].Validators != 2 {
+		t.Fatalf("rate %d, sizes %+v; want 100/s on 1 and 2 validators\n%s", res.Rate, res.Sizes, out)
+	}
+	for _, s := range res.Sizes {
+		if s.Submitted != 200 || s.Finalized != 200 || s.AcceptedP50Ms <= 0 {
+			t.Errorf("%d validators: %d of %d final, p50 %v ms; want all 200 of 2 s at 100/s, p50 > 0", s.Validators, s.Finalized, s.Submitted, s.AcceptedP50Ms)
+		}
+	}
+	if res.Sizes[0].P50VsLinear != 1 || res.P50Linear == nil || res.P99Linear == nil {
+		t.Errorf("base p50 ÷ linear %v (want 1), verdicts %v %v\n%s", res.Sizes[0].P50VsLinear, res.P50Linear, res.P99Linear, out)
+	}
+	for _, want := range []string{"VALIDATORS", "P50 ÷ LINEAR", "latency from acceptance grew"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+}

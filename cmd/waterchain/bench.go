@@ -75,7 +75,7 @@ accepted_latency_p50_ms, accepted_latency_p99_ms, verify_per_s, validators, rati
   waterchain bench --validators 1 --duration 5s --cpuprofile bench.pprof`,
 		Args: cobra.NoArgs,
 	}
-	cmd.AddCommand(newBenchHistoryCmd())
+	cmd.AddCommand(newBenchHistoryCmd(), newBenchScalingCmd())
 	var o bench.Options
 	cmd.Flags().IntVar(&o.Validators, "validators", bench.DefaultValidators, "validator nodes, in this process unless --processes")
 	cmd.Flags().BoolVar(&o.Processes, "processes", false, "run each validator as an OS process and submit over HTTP")

@@ -137,3 +137,20 @@ func TestStartTrace(t *testing.T) {
 		t.Fatalf("trace to a missing directory: %v, want an error naming --trace", err)
 	}
 }
+
+func TestBenchScalingRejectsBadFlags(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--sizes", "4,x"}, "--sizes"},
+		{[]string{"--sizes", "7,4"}, "Sizes"},
+		{[]string{"--sizes", "4,99"}, "Validators"},
+		{[]string{"--rate", "-5"}, "Rate"},
+	} {
+		out, err := runSetupCmd(t, newBenchCmd(), append([]string{"bench", "scaling"}, tc.args...)...)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: got %v (%s), want an error naming %s", tc.args, err, out, tc.want)
+		}
+	}
+}
