@@ -78,6 +78,16 @@
 // (waterchain bench --node-binary), so that a comparison measures the
 // nodes, not the client.
 //
+// Validators: the same rate on networks of several sizes. RunScaling
+// (waterchain bench scaling) runs the process bench at one offered rate on
+// a fresh network of each of ScalingOptions.Sizes validators in turn,
+// with the same meters at every size and a warmup step in which each of
+// them reads once, and compares each size's latency from acceptance with
+// the first size's scaled by n ÷ n₀ (issue 16's "no faster than n"). The
+// plain bench registers meters per validator, so at 16 validators and
+// 500/s every reading was a meter's first, and a meter's first reading
+// adds its record to the state, the costlier kind of block.
+//
 // The package is a client of the node, beside cmd rather than under node/:
 // it starts nodes and drives their ingestion path as a meter fleet would,
 // and no node package imports it. Package bench/verifyrate, the raw
