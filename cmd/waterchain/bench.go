@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -109,11 +110,9 @@ accepted_latency_p50_ms, accepted_latency_p99_ms, verify_per_s, validators, rati
 		if o.OfPeak, err = parseOfPeak(*ofPeak); err != nil {
 			return err
 		}
-		var level slog.Level
-		if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
-			return fmt.Errorf("--log-level %q: want debug, info, warn or error", *logLevel)
+		if o.Logger, err = benchLogger(cmd, *logLevel); err != nil {
+			return err
 		}
-		o.Logger = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
 		o.NodeLogLevel = *logLevel
 		if err := o.Validate(); err != nil {
 			return err
@@ -125,24 +124,39 @@ accepted_latency_p50_ms, accepted_latency_p99_ms, verify_per_s, validators, rati
 			}
 			defer stopProfile()
 		}
-		ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
-		defer stop()
-		out := cmd.OutOrStdout()
-		table := newStepTable(out)
+		table := newStepTable(cmd.OutOrStdout())
 		o.Progress = table.event
-		res, runErr := bench.Run(ctx, o)
-		if res == nil {
-			return runErr
-		}
-		table.summary(res)
-		line, err := json.Marshal(res)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintln(out, string(line))
-		return runErr
+		return runBench(cmd, func(ctx context.Context) (*bench.Result, error) { return bench.Run(ctx, o) }, table.summary)
 	}
 	return cmd
+}
+
+// benchLogger is the bench's logger on stderr at the --log-level given.
+func benchLogger(cmd *cobra.Command, logLevel string) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(logLevel)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", logLevel)
+	}
+	return slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level})), nil
+}
+
+// runBench runs a benchmark under a context that SIGINT and SIGTERM end,
+// prints its summary and then its result as the output's last line, one
+// JSON object, also when the run ends early with what it measured.
+func runBench[R any](cmd *cobra.Command, run func(context.Context) (*R, error), summary func(*R)) error {
+	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	res, runErr := run(ctx)
+	if res == nil {
+		return runErr
+	}
+	summary(res)
+	line, err := json.Marshal(res)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(cmd.OutOrStdout(), string(line))
+	return runErr
 }
 
 // parseRates parses "1000,2000,4000".

@@ -1,12 +1,10 @@
 package main
 
 import (
-	"encoding/json"
+	"context"
 	"fmt"
 	"log/slog"
 	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -78,19 +76,8 @@ targets of issue 15 beside them.`,
 		if err := o.Validate(); err != nil {
 			return err
 		}
-		ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
-		defer stop()
-		res, runErr := bench.RunHistory(ctx, o)
-		if res == nil {
-			return runErr
-		}
-		printHistorySummary(out, res)
-		line, err := json.Marshal(res)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintln(out, string(line))
-		return runErr
+		return runBench(cmd, func(ctx context.Context) (*bench.HistoryResult, error) { return bench.RunHistory(ctx, o) },
+			func(r *bench.HistoryResult) { printHistorySummary(out, r) })
 	}
 	return cmd
 }

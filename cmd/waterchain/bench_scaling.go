@@ -1,15 +1,11 @@
 package main
 
 import (
-	"encoding/json"
+	"context"
 	"fmt"
 	"io"
-	"log/slog"
-	"os"
-	"os/signal"
 	"strconv"
 	"strings"
-	"syscall"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -53,30 +49,17 @@ linear growth).`,
 		if o.Sizes, err = parseSizes(*sizes); err != nil {
 			return err
 		}
-		var level slog.Level
-		if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
-			return fmt.Errorf("--log-level %q: want debug, info, warn or error", *logLevel)
+		if o.Logger, err = benchLogger(cmd, *logLevel); err != nil {
+			return err
 		}
-		o.Logger = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
 		o.NodeLogLevel = *logLevel
 		if err := o.Validate(); err != nil {
 			return err
 		}
-		ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
-		defer stop()
 		out := cmd.OutOrStdout()
 		o.Progress = newStepTable(out).event
-		res, runErr := bench.RunScaling(ctx, o)
-		if res == nil {
-			return runErr
-		}
-		printScaling(out, res)
-		line, err := json.Marshal(res)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintln(out, string(line))
-		return runErr
+		return runBench(cmd, func(ctx context.Context) (*bench.ScalingResult, error) { return bench.RunScaling(ctx, o) },
+			func(r *bench.ScalingResult) { printScaling(out, r) })
 	}
 	return cmd
 }
