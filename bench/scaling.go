@@ -183,8 +183,8 @@ func scalingSize(n int, s *Step, verify float64) ScalingSize {
 }
 
 // compare sets each size's ratios to linear growth from the first size,
-// and the verdicts. A size that finalized less than it was offered (its
-// latencies are of the readings that made it) does not grow linearly.
+// and the verdicts. A size that left readings it accepted unfinalized
+// (its latencies are of those that made it) does not count as linear.
 func (r *ScalingResult) compare() {
 	r.P50Linear, r.P99Linear = len(r.Sizes) > 0, len(r.Sizes) > 0
 	if len(r.Sizes) == 0 {
