@@ -379,8 +379,9 @@ func TestLongBehindCatchUp(t *testing.T) {
 	if err := p.waitVote(ctx, hn.nodeKeys[behind].Public(), wantData, o.StartTimeout); err != nil {
 		t.Fatalf("after its catch-up: %v", err)
 	}
+	top := [...]uint64{chain.LaneData: wantData, chain.LaneTx: wantTx}
 	for _, lane := range chain.Lanes {
-		h := strconv.FormatUint(map[chain.Lane]uint64{chain.LaneData: wantData, chain.LaneTx: wantTx}[lane], 10)
+		h := strconv.FormatUint(top[lane], 10)
 		var mine, theirs chain.Block
 		if err := historyGetJSON(ctx, p.api+"/v1/blocks/"+lane.String()+"/"+h, &mine); err != nil {
 			t.Fatal(err)

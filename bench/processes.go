@@ -131,7 +131,7 @@ func startProcesses(ctx context.Context, o Options, written *home.Network, g *ge
 		}
 		switch {
 		case o.NodeStepProfiles:
-			addr, err := freeLoopbackAddr()
+			addr, err := pprofListen(nn)
 			if err != nil {
 				return nil, fmt.Errorf("%w: a port for %s's profiles: %w", ErrNetwork, nn.Name, err)
 			}
@@ -198,14 +198,20 @@ func startProcesses(ctx context.Context, o Options, written *home.Network, g *ge
 	return c, nil
 }
 
-// freeLoopbackAddr is a loopback address whose port was free a moment ago.
-func freeLoopbackAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+// pprofListen is where node nn serves its profiles (run --pprof): the
+// port after its MQTT port, a spare one of the ports home.FreeBasePort
+// found free for it (home.PortsPerNode), below the kernel's range for
+// outgoing connections, which a port the kernel picks is in.
+func pprofListen(nn home.NetworkNode) (string, error) {
+	host, port, err := net.SplitHostPort(nn.MQTTListen)
 	if err != nil {
 		return "", err
 	}
-	defer l.Close()
-	return l.Addr().String(), nil
+	p, err := strconv.Atoi(port)
+	if err != nil {
+		return "", err
+	}
+	return net.JoinHostPort(host, strconv.Itoa(p+1)), nil
 }
 
 // profileStep starts a CPU profile of d on every node (their --pprof

@@ -36,7 +36,7 @@ linear growth).`,
 		Args: cobra.NoArgs,
 	}
 	var o bench.ScalingOptions
-	sizes := cmd.Flags().String("sizes", "4,7,10,16", "validators of each network, ascending, comma-separated")
+	sizes := cmd.Flags().String("sizes", joinInts(bench.DefaultScalingSizes), "validators of each network, ascending, comma-separated")
 	cmd.Flags().IntVar(&o.Rate, "rate", bench.DefaultScalingRate, "offered readings/s")
 	cmd.Flags().IntVar(&o.Devices, "devices", bench.DefaultScalingDevices, "meters registered in genesis, the same at every size")
 	cmd.Flags().DurationVar(&o.Warmup, "warmup", bench.DefaultScalingWarmup, "unmeasured step at the rate before the measured one (at least --devices ÷ --rate for every meter to read once)")
@@ -62,6 +62,15 @@ linear growth).`,
 			func(r *bench.ScalingResult) { printScaling(out, r) })
 	}
 	return cmd
+}
+
+// joinInts writes sizes as --sizes takes them.
+func joinInts(sizes []int) string {
+	out := make([]string, len(sizes))
+	for i, n := range sizes {
+		out[i] = strconv.Itoa(n)
+	}
+	return strings.Join(out, ",")
 }
 
 // parseSizes parses "4,7,10,16".
