@@ -107,7 +107,7 @@ func BenchmarkBatchVerify64(b *testing.B) {
 // and one-reading requests bring (validators' votes, each key's expanded
 // form cached), per signature.
 func BenchmarkBatchVerifySmall(b *testing.B) {
-	keys := make([]*PrivateKey, 4)
+	keys := make([]*PrivateKey, 16)
 	msgs := make([][]byte, len(keys))
 	sigs := make([]Signature, len(keys))
 	for i := range keys {
@@ -115,7 +115,7 @@ func BenchmarkBatchVerifySmall(b *testing.B) {
 		msgs[i] = fmt.Appendf(nil, "vote %d", i)
 		sigs[i] = keys[i].Sign(DomainVote, testChainID, msgs[i])
 	}
-	for _, n := range []int{1, 2, 4} {
+	for _, n := range []int{1, 2, 4, 8, 16} {
 		b.Run(fmt.Sprintf("sigs=%d", n), func(b *testing.B) {
 			bv := NewBatchVerifier(n)
 			for b.Loop() {
