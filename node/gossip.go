@@ -49,6 +49,9 @@ type wireConsensus struct {
 	Vote     *chain.Vote      `cbor:"2,keyasint,omitempty"`
 	Sent     uint64           `cbor:"3,keyasint,omitempty"`
 	Compact  *compactProposal `cbor:"4,keyasint,omitempty"`
+	// Votes are the votes of a phase a round's proposer relays
+	// (voterelay.go); sent directly only.
+	Votes []*chain.Vote `cbor:"5,keyasint,omitempty"`
 }
 
 // wireReadings is a batch of readings on the wire. Sent, as in
@@ -462,12 +465,14 @@ func (n *Node) stepConsensus(d *driver, m laneMessage) {
 // doors drop the copies of what the engine holds.
 func (n *Node) broadcastConsensus(lane chain.Lane, m consensus.Message) {
 	d := n.drivers[lane]
-	if d != nil && d.eng.Holds(m) {
-		if key, ok := consensusKey(m); ok {
-			n.consensusSeen.Add(key)
-		}
+	key, hasKey := consensusKey(m)
+	if d != nil && hasKey && d.eng.Holds(m) {
+		n.consensusSeen.Add(key)
 	}
 	if m.Vote != nil && n.topics.votes != nil {
+		if d != nil && m.Vote.Validator == n.key.Public() && n.relayOwnVote(d, m.Vote, key) {
+			return
+		}
 		n.topics.votes.SendAll(chain.MustEncode(&wireConsensus{Vote: m.Vote}))
 		if d != nil && d.eng.ValidatorSet() != nil && n.allConnected(d.eng.ValidatorSet()) {
 			return

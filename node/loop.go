@@ -61,6 +61,9 @@ type driver struct {
 	// wait stretches the propose timer while proposals come late
 	// (proposewait.go).
 	wait proposeWait
+	// relayed are this node's votes sent to a round's proposer
+	// (voterelay.go).
+	relayed relayed
 }
 
 func (d *driver) reset(next uint64) {
@@ -77,7 +80,7 @@ func (d *driver) reset(next uint64) {
 func (n *Node) startEngines() error {
 	timeouts := consensus.TimeoutsFromParams(&n.gen.Params)
 	for _, lane := range chain.Lanes {
-		d := &driver{lane: lane}
+		d := &driver{lane: lane, relayed: make(relayed)}
 		cfg := consensus.Config{
 			ChainID:         n.chainID,
 			Lane:            lane,
@@ -158,6 +161,8 @@ func (n *Node) loop() {
 			if p := m.msg.Proposal; p != nil && d.eng.Holds(m.msg) {
 				d.wait.proposalArrived(p.Height, p.Round, time.Now())
 			}
+		case v := <-n.relayCh:
+			n.relayFallback(v)
 		case t := <-n.timerCh:
 			if err := n.drivers[t.lane].eng.Timeout(t.t); err != nil {
 				n.log.Debug("timeout refused", "lane", t.lane, "err", err)
@@ -244,6 +249,19 @@ func (n *Node) maybeStart(d *driver, force bool) {
 	}
 	d.running = true
 	n.rounds[d.lane].Store(0)
+	vs := d.eng.ValidatorSet()
+	need := vs.Quorum()
+	if vs.Has(n.key.Public()) {
+		need-- // its own vote
+	}
+	n.voteNeed[d.lane].Store(int32(need))
+	n.engineSet[d.lane].Store(&engineAt{height: d.next, vs: vs})
+}
+
+// engineAt is the height a lane's engine runs and its validator set.
+type engineAt struct {
+	height uint64
+	vs     *chain.ValidatorSet
 }
 
 // laneDue is the lane's schedule, computed again only after a commit.

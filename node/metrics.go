@@ -37,6 +37,12 @@ type metrics struct {
 	// door's signature-check budget was spent.
 	doorSignatureChecks prometheus.Counter
 	doorBusy            prometheus.Counter
+	// votesRelayed counts the votes this node sent on to every peer as a
+	// round's proposer (voterelay.go).
+	votesRelayed prometheus.Counter
+	// votesUnrelayed counts this node's votes sent to every peer because
+	// the round's proposer had not relayed them in time.
+	votesUnrelayed prometheus.Counter
 	// readingsOverWindow counts readings refused 429 because the mempool
 	// held what the network finalizes in mempool.admit_wait.
 	readingsOverWindow prometheus.Counter
@@ -105,6 +111,12 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 		doorBusy: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "waterchain_door_busy_total", Help: "Client requests refused 429 because the door's signature-check budget (door.verify_in_flight) was spent.",
 		}),
+		votesRelayed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "waterchain_consensus_votes_relayed_total", Help: "Votes this node sent on to every peer as a round's proposer (validator sets of p2p.relay_votes_from or more).",
+		}),
+		votesUnrelayed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "waterchain_consensus_votes_unrelayed_total", Help: "This node's votes sent to every peer because the round's proposer had not relayed them within 500 ms (a proposer down or withholding).",
+		}),
 		readingsOverWindow: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "waterchain_readings_over_window_total", Help: "Client readings refused 429 because those waiting were what the network finalizes in mempool.admit_wait.",
 		}),
@@ -112,7 +124,7 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 			Name: "waterchain_readings_over_window_requests_total", Help: "POST /v1/readings requests refused 429 whole, before their body was read, because those waiting were what the network finalizes in mempool.admit_wait.",
 		}),
 	}
-	reg.MustRegister(m.syncServed, m.doorSignatureChecks, m.doorBusy, m.readingsOverWindow, m.readingsOverWindowRequests)
+	reg.MustRegister(m.syncServed, m.doorSignatureChecks, m.doorBusy, m.votesRelayed, m.votesUnrelayed, m.readingsOverWindow, m.readingsOverWindowRequests)
 	reg.MustRegister(m.height, m.round, m.entries, m.commitSeconds, m.commitLoopSeconds, m.finality, m.readingsAccepted,
 		m.readingsRejected, m.readingsRegossiped, m.mempool, m.gossipRejected, m.invalidProposals, m.evidence, m.alerts, m.synced,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

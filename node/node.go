@@ -93,8 +93,11 @@ type Node struct {
 	compact *compactState
 
 	// The loop's inputs; see loop.go.
-	msgCh      chan laneMessage
-	timerCh    chan laneTimer
+	msgCh   chan laneMessage
+	timerCh chan laneTimer
+	// relayCh brings back this node's votes sent to a round's proposer
+	// relayFallback ago (voterelay.go).
+	relayCh    chan *chain.Vote
 	validCh    chan validation
 	syncCh     chan syncBatch
 	kickCh     chan struct{}
@@ -109,6 +112,14 @@ type Node struct {
 	writer *commitWriter
 	// rounds caches each lane's consensus round, for the status call.
 	rounds [3]atomic.Uint32
+	// voteNeed is, for each lane, how many other validators' votes of a
+	// phase the engine needs at the height it last started (votegather.go).
+	voteNeed [3]atomic.Int32
+	// engineSet is, for each lane, the height its engine last started and
+	// that height's validator set (voterelay.go).
+	engineSet [3]atomic.Pointer[engineAt]
+	// relay gathers the votes this node relays as a round's proposer.
+	relay *voteRelay
 	// syncing is set while the node fetches blocks from peers.
 	syncing atomic.Bool
 	// syncHints are peers consensus messages showed ahead (sync.go).
@@ -170,6 +181,7 @@ func New(opts Options) (*Node, error) {
 		txs:        mempool.NewTxs(opts.Config.Mempool.MaxTxs),
 		msgCh:      make(chan laneMessage, 4096),
 		timerCh:    make(chan laneTimer, 256),
+		relayCh:    make(chan *chain.Vote, 16),
 		validCh:    make(chan validation, 64),
 		syncCh:     make(chan syncBatch, 4),
 		kickCh:     make(chan struct{}, 1),
@@ -178,6 +190,7 @@ func New(opts Options) (*Node, error) {
 		drivers:    make(map[chain.Lane]*driver),
 	}
 	n.consensusSeen = newSigCache(consensusSeenMax)
+	n.relay = newVoteRelay()
 	n.readings.SetAdmission(mempool.Admission{
 		Wait: opts.Config.Mempool.AdmitWait.Std(), Floor: opts.Config.Mempool.AdmitFloor, RateWindow: opts.Config.Mempool.RateWindow.Std(),
 		Doors:        len(g.Validators), // the validators' doors share the window

@@ -1,6 +1,8 @@
 package node
 
 import (
+	"time"
+
 	"github.com/waterchain/waterchain/chain"
 	"github.com/waterchain/waterchain/consensus"
 	"github.com/waterchain/waterchain/p2p"
@@ -44,60 +46,104 @@ func (n *Node) startVotes() error {
 	return n.startProposals()
 }
 
-// validateDirectVote is the door of votes sent directly, without the
-// signature check (readVotes does it in batches). Anything but a
-// well-formed vote is provably invalid: the stream it came on is reset.
+// validateDirectVote is the door of votes sent directly, one or a
+// proposer's relay of many (voterelay.go), without the signature check
+// (readVotes does it in batches). Anything but well-formed votes is
+// provably invalid: the stream it came on is reset. A single vote passes
+// as a laneMessage, a relay's as a []laneMessage of those not ignored.
 func (n *Node) validateDirectVote(from chain.PubKey, data []byte) (p2p.Result, any) {
 	var w wireConsensus
-	if err := chain.Decode(data, &w); err != nil || w.Vote == nil || w.Proposal != nil || w.Vote.ValidateBasic() != nil {
+	if err := chain.Decode(data, &w); err != nil || w.Proposal != nil || w.Compact != nil ||
+		(w.Vote == nil) == (len(w.Votes) == 0) || len(w.Votes) > maxVoteBatch {
 		n.metrics.gossipRejected.WithLabelValues("consensus").Inc()
 		return p2p.Reject, nil
 	}
-	tip := n.tipHeight(w.Vote.Lane)
-	n.noteHeight(from, tip, w.Vote.Height)
-	msg := consensus.Message{Vote: w.Vote}
-	key, _ := consensusKey(msg)
-	if n.consensusSeen.Has(key) {
+	if w.Vote != nil {
+		res, lm := n.doorVote(from, w.Vote)
+		if res != p2p.Accept {
+			return res, nil
+		}
+		return res, lm
+	}
+	out := make([]laneMessage, 0, len(w.Votes))
+	for _, v := range w.Votes {
+		switch res, lm := n.doorVote(from, v); res {
+		case p2p.Reject:
+			return res, nil
+		case p2p.Accept:
+			out = append(out, lm)
+		}
+	}
+	if len(out) == 0 {
 		return p2p.Ignore, nil
 	}
-	if w.Vote.Height < tip {
-		return p2p.Ignore, nil
-	}
-	return p2p.Accept, laneMessage{lane: w.Vote.Lane, msg: msg, key: key}
+	return p2p.Accept, out
 }
 
-// readVotes takes the votes that passed validateDirectVote, checks the
-// signatures of all that are waiting in one batch, and hands the valid
-// ones to the loop. A bad signature is dropped and counted like a rejected
-// gossip message.
+// doorVote checks one vote that came directly, all but its signature.
+func (n *Node) doorVote(from chain.PubKey, v *chain.Vote) (p2p.Result, laneMessage) {
+	if v == nil || v.ValidateBasic() != nil {
+		n.metrics.gossipRejected.WithLabelValues("consensus").Inc()
+		return p2p.Reject, laneMessage{}
+	}
+	tip := n.tipHeight(v.Lane)
+	n.noteHeight(from, tip, v.Height)
+	msg := consensus.Message{Vote: v}
+	key, _ := consensusKey(msg)
+	if n.consensusSeen.Has(key) || v.Height < tip {
+		return p2p.Ignore, laneMessage{}
+	}
+	return p2p.Accept, laneMessage{lane: v.Lane, msg: msg, key: key}
+}
+
+// readVotes takes the votes that passed validateDirectVote, gathers them
+// a phase at a time (votegather.go), checks the signatures of each
+// gathering in one batch, and hands the valid ones to the loop. A bad
+// signature is dropped and counted like a rejected gossip message.
 func (n *Node) readVotes() {
 	defer n.wg.Done()
 	in := n.topics.votes.Messages()
 	bv := chain.NewBatchVerifier(maxVoteBatch)
+	g := newVoteGather(n.votesNeeded, n.tipHeight, voteGatherHold)
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
 	batch := make([]laneMessage, 0, maxVoteBatch)
 	for {
 		batch = batch[:0]
+		var expired <-chan time.Time
+		if at, ok := g.deadline(); ok {
+			timer.Reset(time.Until(at))
+			expired = timer.C
+		}
+		var ready []laneMessage
 		select {
 		case <-n.ctx.Done():
 			return
+		case <-expired:
+			ready = g.expire(time.Now())
 		case m := <-in:
-			batch = append(batch, m.Value.(laneMessage))
-		}
-	more:
-		for len(batch) < maxVoteBatch {
-			select {
-			case m := <-in:
-				batch = append(batch, m.Value.(laneMessage))
-			default:
-				break more
+			batch = appendVotes(batch, m.Value)
+		more:
+			for len(batch) < maxVoteBatch {
+				select {
+				case m := <-in:
+					batch = appendVotes(batch, m.Value)
+				default:
+					break more
+				}
 			}
+			ready = g.add(time.Now(), freshVotes(batch, n.consensusSeen))
 		}
-		batch = freshVotes(batch, n.consensusSeen)
-		if len(batch) == 0 {
+		if len(ready) == 0 {
 			continue
 		}
-		errs := verifyVotes(bv, n.chainID, batch)
-		for i, lm := range batch {
+		// The engine may have taken some of those held meanwhile (by gossip).
+		if ready = freshVotes(ready, n.consensusSeen); len(ready) == 0 {
+			continue
+		}
+		errs := verifyVotes(bv, n.chainID, ready)
+		n.relayVotes(ready, errs)
+		for i, lm := range ready {
 			if errs[i] != nil {
 				n.metrics.gossipRejected.WithLabelValues("consensus").Inc()
 				n.log.Warn("vote with a bad signature sent directly; dropped", "vote", lm.msg.Vote.String(), "err", errs[i])
@@ -111,6 +157,19 @@ func (n *Node) readVotes() {
 		}
 	}
 }
+
+// appendVotes appends what validateDirectVote passed (one vote or a
+// relay's) to batch.
+func appendVotes(batch []laneMessage, v any) []laneMessage {
+	if vs, ok := v.([]laneMessage); ok {
+		return append(batch, vs...)
+	}
+	return append(batch, v.(laneMessage))
+}
+
+// votesNeeded is how many other validators' votes of a phase of lane the
+// engine needs, at the height it last started (0 before the first).
+func (n *Node) votesNeeded(lane chain.Lane) int { return int(n.voteNeed[lane].Load()) }
 
 // freshVotes drops from batch, in place, the votes the engine took since
 // they passed the door and the second and later copies of a vote (peers

@@ -56,6 +56,24 @@ func TestDirectVoteDoor(t *testing.T) {
 		}
 	}
 
+	// A proposer's relay passes as the votes it carries; one malformed
+	// vote, or a relay beside a vote, rejects the message.
+	unsigned := func() *chain.Vote { u := *v; u.Sig = nil; return &u }()
+	v2 := vote(peers[1], d.next)
+	res, val = door(&wireConsensus{Votes: []*chain.Vote{v, v2}})
+	if got, ok := val.([]laneMessage); res != p2p.Accept || !ok || len(got) != 2 || got[0].key != lm.key || got[1].msg.Vote.Validator != v2.Validator {
+		t.Fatalf("a relay of two votes: %s %+v, want both", res, val)
+	}
+	for name, w := range map[string]*wireConsensus{
+		"a relay with an unsigned vote": {Votes: []*chain.Vote{v, unsigned}},
+		"a relay beside a vote":         {Vote: v, Votes: []*chain.Vote{v2}},
+		"a relay with a nil vote":       {Votes: []*chain.Vote{v, nil}},
+	} {
+		if res, _ := door(w); res != p2p.Reject {
+			t.Errorf("%s: %s, want reject", name, res)
+		}
+	}
+
 	// The batch check passes the good votes and fails only the forged one.
 	forged := *vote(peers[1], d.next)
 	forged.Sig = append(chain.Signature{}, forged.Sig...)
@@ -85,6 +103,14 @@ func TestDirectVoteDoor(t *testing.T) {
 	}
 	if res, _ := door(&wireConsensus{Vote: v}); res != p2p.Ignore {
 		t.Errorf("a vote the engine holds: %s, want ignore", res)
+	}
+	// A relay of only votes the engine holds is ignored; with one it
+	// lacks, that one passes.
+	if res, _ := door(&wireConsensus{Votes: []*chain.Vote{v}}); res != p2p.Ignore {
+		t.Errorf("a relay of a vote the engine holds: %s, want ignore", res)
+	}
+	if res, val := door(&wireConsensus{Votes: []*chain.Vote{v, v2}}); res != p2p.Accept || len(val.([]laneMessage)) != 1 {
+		t.Errorf("a relay of a held vote and another: %s %+v, want the other alone", res, val)
 	}
 }
 
