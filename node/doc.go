@@ -13,6 +13,9 @@
 // validation, and remembered in a cache so they are never verified twice.
 // Readings the door admits reach the other validators in gossip messages
 // of many readings (gossip_batch.go), however few each request carries.
+// Votes go straight to each peer (votes.go), from 10 validators through the
+// round's proposer, which passes on a quorum in one message
+// (voterelay.go), and are checked a phase at a time (votegather.go).
 // The loop commits a final block in memory; the commit writer
 // (commitwriter.go) stores it, and Head, the API and the events follow the
 // store.
