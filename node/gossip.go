@@ -36,6 +36,9 @@ type gossipTopics struct {
 	consensus               map[chain.Lane]*p2p.Topic
 	// votes carries this node's votes straight to its peers; see votes.go.
 	votes *p2p.Direct
+	// readings carries the readings of this node's door straight to its
+	// peers in large validator sets; see readings_direct.go.
+	directReadings *p2p.Direct
 }
 
 // wireConsensus is a consensus message on the wire: exactly one of
@@ -188,9 +191,10 @@ func (n *Node) startP2P() error {
 	if err := n.startVotes(); err != nil {
 		return err
 	}
-	n.gossipOut = newGossipBatcher(gossipLinger, gossipEnough, func(rs []*chain.Reading) {
-		n.publish(n.topics.readings, encodeWireReadings(rs, 0))
-	})
+	if err := n.startDirectReadings(); err != nil {
+		return err
+	}
+	n.gossipOut = newGossipBatcher(gossipLinger, gossipEnough, n.sendReadings)
 	n.wg.Add(5)
 	go n.readTopic(n.topics.readings, n.onGossipReadings)
 	go n.readTopic(n.topics.txs, n.onGossipTx)
@@ -220,19 +224,36 @@ func (n *Node) readTopic(t *p2p.Topic, handle func(p2p.Message)) {
 // down); readings this node's state refuses (replayed, unknown device) may
 // be valid for a peer in another state (Ignore).
 func (n *Node) validateGossipReadings(_ chain.PubKey, data []byte) (p2p.Result, any) {
+	res, hr := n.readingsDoor(data)
+	if res != p2p.Accept {
+		return res, nil
+	}
+	for _, err := range verifyReadings(n.sigs, n.chainID, hr.readings, hr.hashes) {
+		if err != nil {
+			n.metrics.gossipRejected.WithLabelValues(topicReadings).Inc()
+			return p2p.Reject, nil
+		}
+	}
+	return p2p.Accept, hr
+}
+
+// readingsDoor checks a message of readings from a peer, all but the
+// signatures: Reject for a malformed one, Ignore when every reading waits
+// here already, else the readings not held, with their hashes.
+func (n *Node) readingsDoor(data []byte) (p2p.Result, hashedReadings) {
 	// The common form decodes and hashes without reflection; anything
 	// else goes through chain.Decode, which accepts or refuses it.
 	w, hashes, fast := decodeWireReadings(data)
 	if !fast {
 		if err := chain.Decode(data, &w); err != nil || len(w.Readings) == 0 || len(w.Readings) > maxGossipReadings {
 			n.metrics.gossipRejected.WithLabelValues(topicReadings).Inc()
-			return p2p.Reject, nil
+			return p2p.Reject, hashedReadings{}
 		}
 	}
 	for _, r := range w.Readings {
 		if r == nil || r.ValidateBasic() != nil {
 			n.metrics.gossipRejected.WithLabelValues(topicReadings).Inc()
-			return p2p.Reject, nil
+			return p2p.Reject, hashedReadings{}
 		}
 	}
 	if !fast {
@@ -244,13 +265,7 @@ func (n *Node) validateGossipReadings(_ chain.PubKey, data []byte) (p2p.Result, 
 		// regossip, or a mesh forward of what the author sent this
 		// node itself). Ignored, it is neither checked again nor
 		// forwarded; see unheldReadings.
-		return p2p.Ignore, nil
-	}
-	for _, err := range verifyReadings(n.sigs, n.chainID, rs, hashes) {
-		if err != nil {
-			n.metrics.gossipRejected.WithLabelValues(topicReadings).Inc()
-			return p2p.Reject, nil
-		}
+		return p2p.Ignore, hashedReadings{}
 	}
 	return p2p.Accept, hashedReadings{readings: rs, hashes: hashes}
 }
@@ -293,6 +308,12 @@ type hashedReadings struct {
 
 func (n *Node) onGossipReadings(m p2p.Message) {
 	hr, _ := m.Value.(hashedReadings)
+	n.admitReadings(hr)
+}
+
+// admitReadings puts signature-checked readings from peers into the
+// mempool, those this node's state accepts now.
+func (n *Node) admitReadings(hr hashedReadings) {
 	c, err := n.readingChecker()
 	if err != nil {
 		n.log.Warn("cannot check gossiped readings", "err", err)

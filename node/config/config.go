@@ -48,6 +48,8 @@ const (
 	// but 0.
 	DefaultRelayVotesFrom = 10
 	MinRelayVotesFrom     = 4
+	// DefaultDirectReadingsFrom is p2p.direct_readings_from's default.
+	DefaultDirectReadingsFrom = 10
 	// MaxMeshDegree bounds p2p.mesh_degree: gossipsub's own default is 6,
 	// and every unit adds a copy of each gossiped message per node.
 	MaxMeshDegree = 32
@@ -95,6 +97,11 @@ type P2P struct {
 	// sends its votes for a block through the round's proposer, and
 	// relays them when it proposes (node/voterelay.go); 0 never.
 	RelayVotesFrom int `toml:"relay_votes_from" comment:"validator sets of at least this many send each vote for a block to the round's proposer, which passes on a quorum of them in one message (fewer messages a height, a hop more); 0 = never; every node of the network must run a release that receives relayed votes"`
+	// DirectReadingsFrom is the size of validator set from which this
+	// node's door sends the readings it admits straight to each peer, not
+	// by gossip, while connected to every validator
+	// (node/readings_direct.go); 0 never.
+	DirectReadingsFrom int `toml:"direct_readings_from" comment:"validator sets of at least this many have each door send the readings it admits straight to each peer (one copy each, signatures checked in batches across peers) instead of by gossip, while it is connected to every validator; 0 = never; every node of the network must run a release that receives them"`
 	// MeshDegree is gossipsub's D (p2p.Config.MeshDegree); 0 takes
 	// p2p.DefaultMeshDegree. A network whose nodes are not all connected
 	// to each other may want more.
@@ -194,7 +201,7 @@ type Storage struct {
 // Default returns the configuration of a fresh node home.
 func Default() *Config {
 	return &Config{
-		P2P:     P2P{Listen: []string{DefaultP2PListen}, ExternalAddresses: []string{}, Bootstrap: []string{}, CompactProposals: true, RelayVotesFrom: DefaultRelayVotesFrom},
+		P2P:     P2P{Listen: []string{DefaultP2PListen}, ExternalAddresses: []string{}, Bootstrap: []string{}, CompactProposals: true, RelayVotesFrom: DefaultRelayVotesFrom, DirectReadingsFrom: DefaultDirectReadingsFrom},
 		API:     API{Listen: DefaultAPIListen, Limits: DefaultAPILimits()},
 		Door:    Door{VerifyInFlight: 16_384, VerifyWorkers: 0},
 		MQTT:    MQTT{Enabled: false, Listen: DefaultMQTTListen, TokenWindowSeconds: DefaultMQTTTokenWindowSeconds},
@@ -279,6 +286,9 @@ func (c *Config) Validate() error {
 	}
 	if r := c.P2P.RelayVotesFrom; r != 0 && r < MinRelayVotesFrom {
 		return fieldErr("p2p.relay_votes_from", "%d; want 0 (never) or at least %d", r, MinRelayVotesFrom)
+	}
+	if r := c.P2P.DirectReadingsFrom; r < 0 {
+		return fieldErr("p2p.direct_readings_from", "%d; want 0 (never) or a number of validators", r)
 	}
 	if d := c.P2P.MeshDegree; d != 0 && (d < 2 || d > MaxMeshDegree) {
 		return fieldErr("p2p.mesh_degree", "%d; want 0 (the default, %d) or 2 to %d", d, p2p.DefaultMeshDegree, MaxMeshDegree)
