@@ -12,7 +12,8 @@
 // verified once, off the loop, at the door or in batches for block
 // validation, and remembered in a cache so they are never verified twice.
 // Readings the door admits reach the other validators in gossip messages
-// of many readings (gossip_batch.go), however few each request carries.
+// of many readings (gossip_batch.go), however few each request carries,
+// and from 10 validators straight to each peer (readings_direct.go).
 // Votes go straight to each peer (votes.go), from 10 validators through the
 // round's proposer, which passes on a quorum in one message
 // (voterelay.go), and are checked a phase at a time (votegather.go).
