@@ -21,33 +21,6 @@ func TestReadingsTravelDirect(t *testing.T) {
 	tn := startTestNetWith(t, 4, 0, 1, testNetOptions{configure: func(_ int, cfg *config.Config) { cfg.P2P.DirectReadingsFrom = 4 }})
 	n0 := tn.nodes[0]
 	waitFor(t, 2*time.Minute, "every validator connected", func() bool { return n0.readingsDirect() })
-	accepted := func(n *Node) (direct, gossip float64) {
-		mfs, err := n.registry.Gather()
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, mf := range mfs {
-			for _, m := range mf.GetMetric() {
-				var where, result string
-				for _, l := range m.GetLabel() {
-					switch l.GetName() {
-					case "topic", "protocol":
-						where = l.GetValue()
-					case "result":
-						result = l.GetValue()
-					}
-				}
-				switch {
-				case result != p2p.Accept.String():
-				case mf.GetName() == "waterchain_p2p_direct_validated_total" && where == protoReadings:
-					direct += m.GetCounter().GetValue()
-				case mf.GetName() == "waterchain_p2p_gossip_validated_total" && where == topicReadings:
-					gossip += m.GetCounter().GetValue()
-				}
-			}
-		}
-		return direct, gossip
-	}
 
 	dev := tn.deviceKey(0)
 	now := time.Now()
@@ -66,7 +39,8 @@ func TestReadingsTravelDirect(t *testing.T) {
 		if i == 0 {
 			continue
 		}
-		if direct, gossip := accepted(n); direct == 0 || gossip != 0 {
+		got := acceptedMessages(t, n)
+		if direct, gossip := got["direct "+protoReadings], got["gossip "+topicReadings]; direct == 0 || gossip != 0 {
 			t.Errorf("node %d took %v messages of readings directly and %v by gossip, want some directly and none by gossip", i, direct, gossip)
 		}
 	}

@@ -151,11 +151,33 @@ func TestConsensusTravelsDirect(t *testing.T) {
 // votes and proposals sent directly, and messages by gossip.
 func consensusAccepted(tb testing.TB, n *Node) (votes, proposals, gossip float64) {
 	tb.Helper()
+	for where, c := range acceptedMessages(tb, n) {
+		switch {
+		case where == "direct "+protoVotes:
+			votes += c
+		case where == "direct "+protoProposals:
+			proposals += c
+		case strings.HasPrefix(where, "gossip consensus"):
+			gossip += c
+		}
+	}
+	return votes, proposals, gossip
+}
+
+// acceptedMessages counts the messages n accepted at its doors, by
+// "direct <protocol>" and "gossip <topic>".
+func acceptedMessages(tb testing.TB, n *Node) map[string]float64 {
+	tb.Helper()
 	mfs, err := n.registry.Gather()
 	if err != nil {
 		tb.Fatal(err)
 	}
+	out := make(map[string]float64)
 	for _, mf := range mfs {
+		kind := map[string]string{"waterchain_p2p_direct_validated_total": "direct", "waterchain_p2p_gossip_validated_total": "gossip"}[mf.GetName()]
+		if kind == "" {
+			continue
+		}
 		for _, m := range mf.GetMetric() {
 			var where, result string
 			for _, l := range m.GetLabel() {
@@ -166,18 +188,10 @@ func consensusAccepted(tb testing.TB, n *Node) (votes, proposals, gossip float64
 					result = l.GetValue()
 				}
 			}
-			if result != p2p.Accept.String() {
-				continue
-			}
-			switch {
-			case mf.GetName() == "waterchain_p2p_direct_validated_total" && where == protoVotes:
-				votes += m.GetCounter().GetValue()
-			case mf.GetName() == "waterchain_p2p_direct_validated_total" && where == protoProposals:
-				proposals += m.GetCounter().GetValue()
-			case mf.GetName() == "waterchain_p2p_gossip_validated_total" && strings.HasPrefix(where, "consensus"):
-				gossip += m.GetCounter().GetValue()
+			if result == p2p.Accept.String() {
+				out[kind+" "+where] += m.GetCounter().GetValue()
 			}
 		}
 	}
-	return votes, proposals, gossip
+	return out
 }
