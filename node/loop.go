@@ -249,13 +249,7 @@ func (n *Node) maybeStart(d *driver, force bool) {
 	}
 	d.running = true
 	n.rounds[d.lane].Store(0)
-	vs := d.eng.ValidatorSet()
-	need := vs.Quorum()
-	if vs.Has(n.key.Public()) {
-		need-- // its own vote
-	}
-	n.voteNeed[d.lane].Store(int32(need))
-	n.engineSet[d.lane].Store(&engineAt{height: d.next, vs: vs})
+	n.engineSet[d.lane].Store(&engineAt{height: d.next, vs: d.eng.ValidatorSet()})
 }
 
 // engineAt is the height a lane's engine runs and its validator set.

@@ -112,11 +112,8 @@ type Node struct {
 	writer *commitWriter
 	// rounds caches each lane's consensus round, for the status call.
 	rounds [3]atomic.Uint32
-	// voteNeed is, for each lane, how many other validators' votes of a
-	// phase the engine needs at the height it last started (votegather.go).
-	voteNeed [3]atomic.Int32
 	// engineSet is, for each lane, the height its engine last started and
-	// that height's validator set (voterelay.go).
+	// that height's validator set (votegather.go, voterelay.go).
 	engineSet [3]atomic.Pointer[engineAt]
 	// relay gathers the votes this node relays as a round's proposer.
 	relay *voteRelay

@@ -67,16 +67,8 @@ func (n *Node) readDirectReadings() {
 		case <-n.ctx.Done():
 			return
 		case m := <-in:
-			batch = appendReadings(batch, m.Value)
-		}
-	more:
-		for len(batch.readings) < maxDirectReadingsBatch {
-			select {
-			case m := <-in:
-				batch = appendReadings(batch, m.Value)
-			default:
-				break more
-			}
+			batch = drainMessages(in, appendReadings(batch, m.Value), appendReadings,
+				func(b hashedReadings) bool { return len(b.readings) >= maxDirectReadingsBatch })
 		}
 		n.admitReadings(n.checkDirectReadings(batch))
 	}

@@ -122,16 +122,8 @@ func (n *Node) readVotes() {
 		case <-expired:
 			ready = g.expire(time.Now())
 		case m := <-in:
-			batch = appendVotes(batch, m.Value)
-		more:
-			for len(batch) < maxVoteBatch {
-				select {
-				case m := <-in:
-					batch = appendVotes(batch, m.Value)
-				default:
-					break more
-				}
-			}
+			batch = drainMessages(in, appendVotes(batch, m.Value), appendVotes,
+				func(b []laneMessage) bool { return len(b) >= maxVoteBatch })
 			ready = g.add(time.Now(), freshVotes(batch, n.consensusSeen))
 		}
 		if len(ready) == 0 {
@@ -158,6 +150,20 @@ func (n *Node) readVotes() {
 	}
 }
 
+// drainMessages appends to b, with add, the messages already waiting on
+// in, until full(b) or none waits.
+func drainMessages[B any](in <-chan p2p.Message, b B, add func(B, any) B, full func(B) bool) B {
+	for !full(b) {
+		select {
+		case m := <-in:
+			b = add(b, m.Value)
+		default:
+			return b
+		}
+	}
+	return b
+}
+
 // appendVotes appends what validateDirectVote passed (one vote or a
 // relay's) to batch.
 func appendVotes(batch []laneMessage, v any) []laneMessage {
@@ -168,8 +174,19 @@ func appendVotes(batch []laneMessage, v any) []laneMessage {
 }
 
 // votesNeeded is how many other validators' votes of a phase of lane the
-// engine needs, at the height it last started (0 before the first).
-func (n *Node) votesNeeded(lane chain.Lane) int { return int(n.voteNeed[lane].Load()) }
+// engine needs, at the height it last started (0 before the first): a
+// quorum, less this node's own vote if it is a validator.
+func (n *Node) votesNeeded(lane chain.Lane) int {
+	at := n.engineSet[lane].Load()
+	if at == nil {
+		return 0
+	}
+	need := at.vs.Quorum()
+	if at.vs.Has(n.key.Public()) {
+		need--
+	}
+	return need
+}
 
 // freshVotes drops from batch, in place, the votes the engine took since
 // they passed the door and the second and later copies of a vote (peers

@@ -164,13 +164,19 @@ func parseRates(s string) ([]int, error) {
 	if strings.TrimSpace(s) == "" {
 		return nil, nil
 	}
+	return parseInts("--rates", s, "a positive number of readings per second", "1000,2000,4000")
+}
+
+// parseInts parses the comma-separated positive integers of flag's value
+// s, naming what each is and an example value in its error.
+func parseInts(flag, s, what, example string) ([]int, error) {
 	var out []int
 	for _, f := range strings.Split(s, ",") {
-		r, err := strconv.Atoi(strings.TrimSpace(f))
-		if err != nil || r < 1 {
-			return nil, fmt.Errorf("--rates %q: %q is not a positive number of readings per second (example: --rates 1000,2000,4000)", s, f)
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("%s %q: %q is not %s (example: %s %s)", flag, s, f, what, flag, example)
 		}
-		out = append(out, r)
+		out = append(out, n)
 	}
 	return out, nil
 }

@@ -75,15 +75,7 @@ func joinInts(sizes []int) string {
 
 // parseSizes parses "4,7,10,16".
 func parseSizes(s string) ([]int, error) {
-	var out []int
-	for _, f := range strings.Split(s, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(f))
-		if err != nil || n < 1 {
-			return nil, fmt.Errorf("--sizes %q: %q is not a number of validators (example: --sizes 4,7,10,16)", s, f)
-		}
-		out = append(out, n)
-	}
-	return out, nil
+	return parseInts("--sizes", s, "a number of validators", "4,7,10,16")
 }
 
 func printScaling(w io.Writer, r *bench.ScalingResult) {
