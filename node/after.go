@@ -87,7 +87,7 @@ func (n *Node) afterCommits(cs []committed) {
 	var tops [3]uint64
 	var dataBlocks []*chain.Block
 	var txHashes []chain.Hash
-	ctxs := newStateContexts(n)
+	ctxs := n.loopContexts()
 	wantBlocks, wantFinal := n.hub.Wants(events.KindBlock), n.hub.Wants(events.KindFinal)
 	debug := n.log.Enabled(context.Background(), slog.LevelDebug)
 	for i := range cs {
@@ -158,21 +158,31 @@ func (n *Node) afterCommits(cs []committed) {
 		// Waiting readings of the blocks' devices that their device
 		// record no longer admits (at or below its last seq, and not in
 		// an open gap) can never be final now.
+		// The device records are read only for devices with readings
+		// waiting, mostly none of a block's (a meter sends every few
+		// seconds, a block is final in a fraction of one).
 		data := map[chain.PubKey]*state.DeviceData{}
 		for _, b := range dataBlocks {
 			for _, r := range b.Readings {
-				if _, ok := data[r.Device]; !ok {
-					if d, err := state.GetDevice(sr, r.Device); err == nil {
-						data[r.Device] = &d.Data
-					}
-				}
+				data[r.Device] = nil
 			}
 		}
 		// n.state may hold a block not written yet (commitwriter.go):
 		// its readings stay until it is.
 		n.readings.RemoveIf(func(r *chain.Reading) bool {
 			d, ok := data[r.Device]
-			return ok && !d.CanRecord(r.Seq) && !n.queuedReading(r.Device, r.Seq)
+			if !ok {
+				return false
+			}
+			if d == nil {
+				dev, err := state.GetDevice(sr, r.Device)
+				if err != nil {
+					return false
+				}
+				d = &dev.Data
+				data[r.Device] = d
+			}
+			return !d.CanRecord(r.Seq) && !n.queuedReading(r.Device, r.Seq)
 		})
 	}
 	if tops[chain.LaneTx] > 0 {

@@ -137,8 +137,12 @@ type Node struct {
 	alertLog  *alerts.Log
 	alertCk   alertCheckpointer // alert checkpoints; see alerts_checkpoint.go
 	owners    ownerCache        // device owners, for the alert rules (alerting.go)
-	images    *images.Images    // camera images beside the chain
-	reports   report.Cache      // reports of settled periods; see Report in backend.go
+	// alertContexts are the loop's memoized state reads for the alert
+	// rules (loopContexts in alerting.go).
+	alertContexts *stateContexts
+	vsets         validatorSets  // validator sets of recent tx heights (chainstate.go)
+	images        *images.Images // camera images beside the chain
+	reports       report.Cache   // reports of settled periods; see Report in backend.go
 
 	httpSrv  *http.Server
 	adminSrv *http.Server // the admin socket; see admin.go
