@@ -38,11 +38,12 @@ type Vote struct {
 	Sig       Signature `cbor:"15,keyasint,omitempty" json:"sig"`
 }
 
-// SigningBytes is the canonical encoding of v without its signature.
+// SigningBytes is the canonical encoding of v without its signature. It
+// is written by hand (vote_cbor.go) since every vote's signature check
+// asks for it: 73-98 ns and one allocation, where the generic encoder took
+// 245-340 ns and four (BenchmarkVoteSigningBytes).
 func (v *Vote) SigningBytes() []byte {
-	u := *v
-	u.Sig = nil
-	return MustEncode(&u)
+	return v.AppendSigningBytes(make([]byte, 0, VoteEncodingCap))
 }
 
 // Sign sets v.Sig.
