@@ -384,8 +384,8 @@ func (n *Node) onGossipEvidence(m p2p.Message) {
 // it from the relaying peer directly (own messages are flood-published),
 // and every node relays what it holds in its own Rebroadcast.
 func (n *Node) validateGossipConsensus(lane chain.Lane, from chain.PubKey, data []byte) (p2p.Result, any) {
-	var w wireConsensus
-	if err := chain.Decode(data, &w); err != nil || countSet(w.Proposal != nil, w.Vote != nil, w.Compact != nil) != 1 {
+	w, keys, fast := decodeWireVotes(data) // votes only; keys: nil when it falls back
+	if (!fast && chain.Decode(data, &w) != nil) || countSet(w.Proposal != nil, w.Vote != nil, w.Compact != nil) != 1 {
 		n.metrics.gossipRejected.WithLabelValues("consensus").Inc()
 		return p2p.Reject, nil
 	}
@@ -393,7 +393,10 @@ func (n *Node) validateGossipConsensus(lane chain.Lane, from chain.PubKey, data 
 		return n.validateGossipCompact(lane, from, w.Compact)
 	}
 	msg := consensus.Message{Proposal: w.Proposal, Vote: w.Vote}
-	key, keyed := consensusKey(msg)
+	key, keyed := keyOf(keys, 0), true
+	if key.IsZero() {
+		key, keyed = consensusKey(msg)
+	}
 	if keyed && n.consensusSeen.Has(key) {
 		return p2p.Ignore, nil
 	}

@@ -52,22 +52,22 @@ func (n *Node) startVotes() error {
 // provably invalid: the stream it came on is reset. A single vote passes
 // as a laneMessage, a relay's as a []laneMessage of those not ignored.
 func (n *Node) validateDirectVote(from chain.PubKey, data []byte) (p2p.Result, any) {
-	var w wireConsensus
-	if err := chain.Decode(data, &w); err != nil || w.Proposal != nil || w.Compact != nil ||
+	w, keys, fast := decodeWireVotes(data) // keys: nil when it falls back
+	if (!fast && chain.Decode(data, &w) != nil) || w.Proposal != nil || w.Compact != nil ||
 		(w.Vote == nil) == (len(w.Votes) == 0) || len(w.Votes) > maxVoteBatch {
 		n.metrics.gossipRejected.WithLabelValues("consensus").Inc()
 		return p2p.Reject, nil
 	}
 	if w.Vote != nil {
-		res, lm := n.doorVote(from, w.Vote)
+		res, lm := n.doorVote(from, w.Vote, keyOf(keys, 0))
 		if res != p2p.Accept {
 			return res, nil
 		}
 		return res, lm
 	}
 	out := make([]laneMessage, 0, len(w.Votes))
-	for _, v := range w.Votes {
-		switch res, lm := n.doorVote(from, v); res {
+	for i, v := range w.Votes {
+		switch res, lm := n.doorVote(from, v, keyOf(keys, i)); res {
 		case p2p.Reject:
 			return res, nil
 		case p2p.Accept:
@@ -80,8 +80,9 @@ func (n *Node) validateDirectVote(from chain.PubKey, data []byte) (p2p.Result, a
 	return p2p.Accept, out
 }
 
-// doorVote checks one vote that came directly, all but its signature.
-func (n *Node) doorVote(from chain.PubKey, v *chain.Vote) (p2p.Result, laneMessage) {
+// doorVote checks one vote that came directly, all but its signature. key
+// is its consensusKey if decodeWireVotes hashed it, else zero.
+func (n *Node) doorVote(from chain.PubKey, v *chain.Vote, key chain.Hash) (p2p.Result, laneMessage) {
 	if v == nil || v.ValidateBasic() != nil {
 		n.metrics.gossipRejected.WithLabelValues("consensus").Inc()
 		return p2p.Reject, laneMessage{}
@@ -89,7 +90,9 @@ func (n *Node) doorVote(from chain.PubKey, v *chain.Vote) (p2p.Result, laneMessa
 	tip := n.tipHeight(v.Lane)
 	n.noteHeight(from, tip, v.Height)
 	msg := consensus.Message{Vote: v}
-	key, _ := consensusKey(msg)
+	if key.IsZero() {
+		key, _ = consensusKey(msg)
+	}
 	if n.consensusSeen.Has(key) || v.Height < tip {
 		return p2p.Ignore, laneMessage{}
 	}
