@@ -432,7 +432,8 @@ func (n *Node) validateGossipConsensus(lane chain.Lane, from chain.PubKey, data 
 func consensusKey(m consensus.Message) (key chain.Hash, ok bool) {
 	switch {
 	case m.Vote != nil:
-		return chain.HashBytes(chain.MustEncode(m.Vote)), true
+		var buf [chain.VoteEncodingCap]byte
+		return chain.HashBytes(m.Vote.AppendEncoding(buf[:0])), true
 	case m.Proposal != nil && m.Proposal.Block != nil:
 		ref := m.Proposal.Ref()
 		return chain.HashBytes(chain.MustEncode(&ref)), true
