@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/waterchain/waterchain/chain"
+	"github.com/waterchain/waterchain/node/config"
 	"github.com/waterchain/waterchain/p2p"
 )
 
@@ -50,5 +51,46 @@ func TestDirectProposalDoor(t *testing.T) {
 	n.consensusSeen.Add(lm.key)
 	if res, _ := n.validateDirectProposal(n.key.Public(), framed(byte(chain.LaneTx), wire)); res != p2p.Ignore {
 		t.Errorf("a proposal the engine holds: %s, want ignore", res)
+	}
+}
+
+// TestProposesDirect: proposals go straight to the peers with
+// p2p.direct_proposals at any size, else from p2p.direct_proposals_from
+// validators; 0 is never.
+func TestProposesDirect(t *testing.T) {
+	set := func(n int) *chain.ValidatorSet {
+		keys := make([]chain.PubKey, n)
+		for i := range keys {
+			keys[i] = chain.PubKey{byte(i + 1)}
+		}
+		vs, err := chain.NewValidatorSet(keys)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return vs
+	}
+	for _, c := range []struct {
+		always bool
+		from   int
+		size   int
+		want   bool
+	}{
+		{false, 10, 4, false},
+		{false, 10, 9, false},
+		{false, 10, 10, true},
+		{false, 10, 16, true},
+		{false, 0, 16, false},
+		{true, 0, 4, true},
+		{true, 10, 4, true},
+		{false, 4, 4, true},
+	} {
+		n := &Node{cfg: config.Default()}
+		n.cfg.P2P.DirectProposals, n.cfg.P2P.DirectProposalsFrom = c.always, c.from
+		if got := n.proposesDirect(set(c.size)); got != c.want {
+			t.Errorf("direct_proposals %v, direct_proposals_from %d, %d validators: %v, want %v", c.always, c.from, c.size, got, c.want)
+		}
+	}
+	if (&Node{cfg: config.Default()}).proposesDirect(nil) {
+		t.Error("direct without a validator set")
 	}
 }

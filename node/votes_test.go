@@ -120,11 +120,12 @@ func voteMessage(v *chain.Vote) laneMessage {
 	return laneMessage{lane: v.Lane, msg: m, key: key}
 }
 
-// TestConsensusTravelsDirect runs 4 validators with direct proposals on:
-// once connected, their votes and proposals reach each other on the direct protocols, and the
-// consensus gossip topics carry (almost) nothing.
+// TestConsensusTravelsDirect runs 4 validators with direct proposals from
+// 4 validators: once connected, their votes and proposals reach each
+// other on the direct protocols, and the consensus gossip topics carry
+// (almost) nothing.
 func TestConsensusTravelsDirect(t *testing.T) {
-	tn := startTestNetWith(t, 4, 0, 1, testNetOptions{configure: func(_ int, cfg *config.Config) { cfg.P2P.DirectProposals = true }})
+	tn := startTestNetWith(t, 4, 0, 1, testNetOptions{configure: func(_ int, cfg *config.Config) { cfg.P2P.DirectProposalsFrom = 4 }})
 	heights := func() uint64 { return tn.nodes[0].Height(chain.LaneData) + tn.nodes[0].Height(chain.LaneTx) }
 	waitFor(t, 2*time.Minute, "the first blocks", func() bool { return heights() >= 4 })
 	votes0, proposals0, gossip0 := make([]float64, len(tn.nodes)), make([]float64, len(tn.nodes)), make([]float64, len(tn.nodes))

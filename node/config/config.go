@@ -50,6 +50,11 @@ const (
 	MinRelayVotesFrom     = 4
 	// DefaultDirectReadingsFrom is p2p.direct_readings_from's default.
 	DefaultDirectReadingsFrom = 10
+	// DefaultDirectProposalsFrom is p2p.direct_proposals_from's default,
+	// chosen by measurement (docs/performance-log.md, 5 December): at 10
+	// and 16 validators on two cores direct proposals cut the nodes' CPU
+	// by a tenth; at 4 they changed nothing.
+	DefaultDirectProposalsFrom = 10
 	// MaxMeshDegree bounds p2p.mesh_degree: gossipsub's own default is 6,
 	// and every unit adds a copy of each gossiped message per node.
 	MaxMeshDegree = 32
@@ -89,10 +94,13 @@ type P2P struct {
 	CompactProposals bool `toml:"compact_proposals" comment:"send data-lane proposals naming their readings by hash instead of carrying them (peers hold them from gossip and fetch what they miss); every node of the network must run a release that receives them"`
 	// DirectProposals sends this node's proposals straight to its
 	// connected peers, by gossip only while it is not connected to every
-	// validator (node/proposals.go). Off by default until measured on a
-	// quiet machine: see docs/performance-log.md, "Proposals sent
-	// directly". Every node receives them either way.
-	DirectProposals bool `toml:"direct_proposals" comment:"send this node's consensus proposals straight to each connected peer instead of by gossip (gossip still while not connected to every validator); every node receives both"`
+	// validator (node/proposals.go), whatever the size of the set; else
+	// they go so from DirectProposalsFrom validators. Every node receives
+	// them either way.
+	DirectProposals bool `toml:"direct_proposals" comment:"send this node's consensus proposals straight to each connected peer instead of by gossip (gossip still while not connected to every validator) in validator sets of any size; every node receives both"`
+	// DirectProposalsFrom is the size of validator set from which this
+	// node sends its proposals as DirectProposals does; 0 never.
+	DirectProposalsFrom int `toml:"direct_proposals_from" comment:"validator sets of at least this many have the proposer send its proposals straight to each connected peer instead of by gossip (gossip still while not connected to every validator); 0 = never (unless direct_proposals)"`
 	// RelayVotesFrom is the size of validator set from which this node
 	// sends its votes for a block through the round's proposer, and
 	// relays them when it proposes (node/voterelay.go); 0 never.
@@ -201,7 +209,7 @@ type Storage struct {
 // Default returns the configuration of a fresh node home.
 func Default() *Config {
 	return &Config{
-		P2P:     P2P{Listen: []string{DefaultP2PListen}, ExternalAddresses: []string{}, Bootstrap: []string{}, CompactProposals: true, RelayVotesFrom: DefaultRelayVotesFrom, DirectReadingsFrom: DefaultDirectReadingsFrom},
+		P2P:     P2P{Listen: []string{DefaultP2PListen}, ExternalAddresses: []string{}, Bootstrap: []string{}, CompactProposals: true, RelayVotesFrom: DefaultRelayVotesFrom, DirectReadingsFrom: DefaultDirectReadingsFrom, DirectProposalsFrom: DefaultDirectProposalsFrom},
 		API:     API{Listen: DefaultAPIListen, Limits: DefaultAPILimits()},
 		Door:    Door{VerifyInFlight: 16_384, VerifyWorkers: 0},
 		MQTT:    MQTT{Enabled: false, Listen: DefaultMQTTListen, TokenWindowSeconds: DefaultMQTTTokenWindowSeconds},
@@ -289,6 +297,9 @@ func (c *Config) Validate() error {
 	}
 	if r := c.P2P.DirectReadingsFrom; r < 0 {
 		return fieldErr("p2p.direct_readings_from", "%d; want 0 (never) or a number of validators", r)
+	}
+	if r := c.P2P.DirectProposalsFrom; r < 0 {
+		return fieldErr("p2p.direct_proposals_from", "%d; want 0 (never) or a number of validators", r)
 	}
 	if d := c.P2P.MeshDegree; d != 0 && (d < 2 || d > MaxMeshDegree) {
 		return fieldErr("p2p.mesh_degree", "%d; want 0 (the default, %d) or 2 to %d", d, p2p.DefaultMeshDegree, MaxMeshDegree)

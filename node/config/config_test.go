@@ -116,6 +116,7 @@ func TestValidateNamesTheBadField(t *testing.T) {
 		{"relay for 3 validators", func(c *Config) { c.P2P.RelayVotesFrom = MinRelayVotesFrom - 1 }, "p2p.relay_votes_from"},
 		{"negative relay", func(c *Config) { c.P2P.RelayVotesFrom = -1 }, "p2p.relay_votes_from"},
 		{"negative direct readings", func(c *Config) { c.P2P.DirectReadingsFrom = -1 }, "p2p.direct_readings_from"},
+		{"negative direct proposals", func(c *Config) { c.P2P.DirectProposalsFrom = -1 }, "p2p.direct_proposals_from"},
 		{"external on every interface", func(c *Config) { c.P2P.ExternalAddresses = []string{"/ip4/0.0.0.0/tcp/26656"} }, "p2p.external_addresses[0]"},
 		{"external with a peer id", func(c *Config) { c.P2P.ExternalAddresses = []string{"/dns4/a.example.org/tcp/1", peerAddr} }, "p2p.external_addresses[1]"},
 		{"external without a port", func(c *Config) { c.P2P.ExternalAddresses = []string{"/dns4/a.example.org"} }, "p2p.external_addresses[0]"},
