@@ -2,14 +2,11 @@ package consensus
 
 import (
 	"bytes"
-	"encoding/binary"
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/waterchain/waterchain/chain"
 )
@@ -119,8 +116,6 @@ func TestFileWAL(t *testing.T) {
 	}
 }
 
-// writeWAL appends recs to a new log and returns its frames (the file
-// without its tail of zeros) and where each starts.
 func writeWAL(t *testing.T, recs []*Record) (dir string, data []byte, offsets []int) {
 	t.Helper()
 	dir = t.TempDir()
@@ -131,16 +126,12 @@ func writeWAL(t *testing.T, recs []*Record) (dir string, data []byte, offsets []
 			t.Fatal(err)
 		}
 	}
-	size := w.size
 	w.Close()
 	data, err := os.ReadFile(filepath.Join(dir, walFileName))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !allZero(data[size:]) {
-		t.Fatalf("the file has data past its logical end %d", size)
-	}
-	return dir, data[:size], offsets
+	return dir, data, offsets
 }
 
 // A crash mid-record leaves a torn last frame: every cut is tolerated and
@@ -159,10 +150,8 @@ func TestFileWALTornTail(t *testing.T) {
 		w := openT(t, dir)
 		got, _ := w.Records()
 		sameRecords(t, got, recs[:len(recs)-1])
-		// Cut back to the last intact frame; a torn first byte of zero
-		// (the top of a length) is a tail of zeros, kept.
-		if after, _ := os.ReadFile(path); w.size != int64(lastStart) || len(after) < lastStart || !allZero(after[lastStart:]) {
-			t.Fatalf("cut at %d: file is %d bytes, logical end %d, want it cut back to %d", cut, len(after), w.size, lastStart)
+		if fi, _ := os.Stat(path); fi.Size() != int64(lastStart) {
+			t.Fatalf("cut at %d: file is %d bytes, want it cut back to %d", cut, fi.Size(), lastStart)
 		}
 		if err := w.Append(recs[len(recs)-1]); err != nil {
 			t.Fatalf("cut at %d: append after recovery: %v", cut, err)
@@ -207,32 +196,27 @@ func TestFileWALCorrupt(t *testing.T) {
 		{"zero length in the middle", func(b []byte) { copy(b[mid:mid+4], []byte{0, 0, 0, 0}) }, mid},
 		{"huge length", func(b []byte) { copy(b[mid:mid+4], []byte{0xff, 0xff, 0xff, 0xff}) }, mid},
 	}
-	// The same damage is corruption with the file's tail of zeros after it.
-	for _, tail := range []int{0, 4096} {
-		for _, tc := range tests {
-			dir := t.TempDir()
-			b := append([]byte{}, data...)
-			tc.mutate(b)
-			b = append(b, make([]byte, tail)...)
-			name := fmt.Sprintf("%s, %d zero bytes after", tc.name, tail)
-			path := filepath.Join(dir, walFileName)
-			if err := os.WriteFile(path, b, 0o600); err != nil {
-				t.Fatal(err)
+	for _, tc := range tests {
+		dir := t.TempDir()
+		b := append([]byte{}, data...)
+		tc.mutate(b)
+		path := filepath.Join(dir, walFileName)
+		if err := os.WriteFile(path, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_, err := OpenWAL(dir)
+		if !errors.Is(err, ErrWALCorrupt) {
+			t.Errorf("%s: OpenWAL = %v, want ErrWALCorrupt", tc.name, err)
+			continue
+		}
+		msg := err.Error()
+		for _, want := range []string{path, "offset " + itoa(tc.offset), "truncate -s"} {
+			if !strings.Contains(msg, want) {
+				t.Errorf("%s: error %q does not name %q", tc.name, msg, want)
 			}
-			_, err := OpenWAL(dir)
-			if !errors.Is(err, ErrWALCorrupt) {
-				t.Errorf("%s: OpenWAL = %v, want ErrWALCorrupt", name, err)
-				continue
-			}
-			msg := err.Error()
-			for _, want := range []string{path, "offset " + itoa(tc.offset), "truncate -s"} {
-				if !strings.Contains(msg, want) {
-					t.Errorf("%s: error %q does not name %q", name, msg, want)
-				}
-			}
-			if after, _ := os.ReadFile(path); !bytes.Equal(after, b) {
-				t.Errorf("%s: OpenWAL changed a corrupt file", name)
-			}
+		}
+		if after, _ := os.ReadFile(path); !bytes.Equal(after, b) {
+			t.Errorf("%s: OpenWAL changed a corrupt file", tc.name)
 		}
 	}
 }
@@ -280,219 +264,6 @@ func TestFileWALPrune(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, walFileName+".tmp")); !os.IsNotExist(err) {
 		t.Fatal("temporary file left behind")
 	}
-}
-
-// The file is extended with zeros a chunk at a time, not at every append;
-// a reopen finds the end of the frames under the zeros, and the next
-// append lands right after the last frame.
-func TestFileWALPreallocated(t *testing.T) {
-	recs, _, _ := walRecords(t, 5)
-	dir := t.TempDir()
-	path := filepath.Join(dir, walFileName)
-	fileSize := func() int64 {
-		t.Helper()
-		fi, err := os.Stat(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return fi.Size()
-	}
-	w := openT(t, dir)
-	if err := w.Append(recs[0]); err != nil {
-		t.Fatal(err)
-	}
-	if got := fileSize(); got != walChunk {
-		t.Fatalf("after one append the file is %d bytes, want one chunk of %d", got, walChunk)
-	}
-	w.Close()
-
-	dir = t.TempDir()
-	path = filepath.Join(dir, walFileName)
-	w = openT(t, dir)
-	w.chunk = 2048
-	var frames []byte
-	sizes := map[int64]bool{}
-	for i, r := range recs[:len(recs)-1] {
-		if err := w.Append(r); err != nil {
-			t.Fatal(err)
-		}
-		frames = append(frames, frame(chain.MustEncode(r))...)
-		want := (int64(len(frames)) + w.chunk - 1) / w.chunk * w.chunk
-		if got := fileSize(); got != want || w.size != int64(len(frames)) {
-			t.Fatalf("after record %d: file is %d bytes, logical end %d; want %d and %d", i, got, w.size, want, len(frames))
-		}
-		sizes[want] = true
-	}
-	if len(sizes) < 2 || len(sizes) >= len(recs)-1 {
-		t.Fatalf("%d file sizes over %d appends: want a few chunks, more than one", len(sizes), len(recs)-1)
-	}
-	allocated := fileSize()
-	w.Close()
-
-	w = openT(t, dir)
-	got, _ := w.Records()
-	sameRecords(t, got, recs[:len(recs)-1])
-	if w.size != int64(len(frames)) || fileSize() != allocated {
-		t.Fatalf("reopened: logical end %d, file %d bytes; want %d and the tail kept, %d", w.size, fileSize(), len(frames), allocated)
-	}
-	if err := w.Append(recs[len(recs)-1]); err != nil {
-		t.Fatal(err)
-	}
-	frames = append(frames, frame(chain.MustEncode(recs[len(recs)-1]))...)
-	w.Close()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(data) < len(frames) || !bytes.Equal(data[:len(frames)], frames) || !allZero(data[len(frames):]) {
-		t.Fatal("after a reopen, the next frame is not right after the last one, zeros after it")
-	}
-	sameRecords(t, mustRecords(t, dir), recs)
-}
-
-// tornWrites returns the files a crash can leave while frame is written
-// at offset off over zeros: its first bytes written (a process killed
-// between pages; every cut), or some of its sectors and not others (power
-// lost between them; every set), and zeros after.
-func tornWrites(off int, frame []byte, tail int) [][]byte {
-	var out [][]byte
-	for cut := 0; cut < len(frame); cut++ {
-		b := make([]byte, len(frame)+tail)
-		copy(b, frame[:cut])
-		out = append(out, b)
-	}
-	var sectors [][2]int
-	for i := 0; i < len(frame); {
-		k := min(sectorSize-(off+i)%sectorSize, len(frame)-i)
-		sectors = append(sectors, [2]int{i, i + k})
-		i += k
-	}
-	for set := 0; set < 1<<len(sectors)-1; set++ {
-		b := make([]byte, len(frame)+tail)
-		for j, s := range sectors {
-			if set&(1<<j) != 0 {
-				copy(b[s[0]:s[1]], frame[s[0]:s[1]])
-			}
-		}
-		out = append(out, b)
-	}
-	return out
-}
-
-// A crash mid-append over the tail of zeros leaves the frame in part, at
-// any byte or sector, and zeros after: every such file opens to the
-// records before it, and takes the append again right there.
-func TestFileWALTornOverTail(t *testing.T) {
-	recs, _, _ := walRecords(t, 1)
-	_, data, offsets := writeWAL(t, recs)
-	lastStart := offsets[len(offsets)-1]
-	last := data[lastStart:]
-	if lastStart/sectorSize == (len(data)-1)/sectorSize {
-		t.Fatalf("the last frame (%d..%d) lies in one sector: a torn sector is not tested", lastStart, len(data))
-	}
-	torns := tornWrites(lastStart, last, 4096)
-	for i, b := range torns {
-		file := append(append([]byte{}, data[:lastStart]...), b...)
-		got, end, err := parseFrames("wal", file)
-		if err != nil || end != lastStart {
-			t.Fatalf("torn write %d: parse ends at %d, %v; want it torn at %d", i, end, err, lastStart)
-		}
-		sameRecords(t, got, recs[:len(recs)-1])
-	}
-	// Through the file: cuts after the first byte, in the middle and
-	// before the last byte; the first sector written alone, and all but it.
-	for _, i := range []int{1, len(last) / 2, len(last) - 1, len(last) + 1, len(torns) - 1} {
-		dir := t.TempDir()
-		path := filepath.Join(dir, walFileName)
-		if err := os.WriteFile(path, append(append([]byte{}, data[:lastStart]...), torns[i]...), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		w := openT(t, dir)
-		got, _ := w.Records()
-		sameRecords(t, got, recs[:len(recs)-1])
-		if w.size != int64(lastStart) {
-			t.Fatalf("torn write %d: logical end %d, want %d", i, w.size, lastStart)
-		}
-		if err := w.Append(recs[len(recs)-1]); err != nil {
-			t.Fatalf("torn write %d: append after recovery: %v", i, err)
-		}
-		w.Close()
-		after, _ := os.ReadFile(path)
-		if !bytes.Equal(after[:len(data)], data) || !allZero(after[len(data):]) {
-			t.Fatalf("torn write %d: the append again is not where the torn one was", i)
-		}
-		sameRecords(t, mustRecords(t, dir), recs)
-	}
-}
-
-// At any alignment to sectors, a torn write of a frame over zeros is
-// told from a damaged one.
-func TestTornAtEveryAlignment(t *testing.T) {
-	recs, _, _ := walRecords(t, 1)
-	last := frame(chain.MustEncode(recs[len(recs)-1]))
-	for off := 0; off < sectorSize; off++ {
-		for i, b := range tornWrites(off, last, 4096) {
-			if allZero(b) || bytes.Equal(b[:len(last)], last) {
-				continue // nothing written, or all of it: not torn
-			}
-			if !torn(off, b, binary.BigEndian.Uint32(b[0:4])) {
-				t.Fatalf("at offset %d, torn write %d taken for damage", off, i)
-			}
-		}
-		// Outside the length: a length that runs into the zeros reads as a
-		// torn write, as one running past the end of the file always has.
-		for _, at := range []int{4, 7, frameHeader, len(last) / 2, len(last) - 1} {
-			b := append(append([]byte{}, last...), make([]byte, 4096)...)
-			b[at] ^= 0x10
-			if torn(off, b, binary.BigEndian.Uint32(b[0:4])) {
-				t.Fatalf("at offset %d, a flipped bit at %d taken for a torn write", off, at)
-			}
-		}
-	}
-}
-
-// Prune decides on the log's size, not the file's with its tail, and the
-// pruned file, without a tail, is extended again by the next append.
-func TestFileWALPruneWithTail(t *testing.T) {
-	recs, _, _ := walRecords(t, 5)
-	dir := t.TempDir()
-	path := filepath.Join(dir, walFileName)
-	w := openT(t, dir)
-	w.chunk = 1 << 16
-	for _, r := range recs[:12] {
-		if err := w.Append(r); err != nil {
-			t.Fatal(err)
-		}
-	}
-	w.pruneAt = w.size + 1 // the file, 64 KiB, is larger
-	if err := w.Prune(4); err != nil {
-		t.Fatal(err)
-	}
-	got, _ := w.Records()
-	sameRecords(t, got, recs[:12])
-	w.pruneAt = 1
-	if err := w.Prune(4); err != nil {
-		t.Fatal(err)
-	}
-	got, _ = w.Records()
-	sameRecords(t, got, recs[9:12])
-	var frames []byte
-	for _, r := range recs[9:12] {
-		frames = append(frames, frame(chain.MustEncode(r))...)
-	}
-	if after, _ := os.ReadFile(path); !bytes.Equal(after, frames) || w.size != int64(len(frames)) {
-		t.Fatalf("pruned file is %d bytes, logical end %d; want the %d bytes of the frames kept", len(after), w.size, len(frames))
-	}
-	for _, r := range recs[12:] {
-		if err := w.Append(r); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if fi, _ := os.Stat(path); fi.Size() != w.chunk {
-		t.Fatalf("after appends the pruned file is %d bytes, want one chunk of %d", fi.Size(), w.chunk)
-	}
-	w.Close()
-	sameRecords(t, mustRecords(t, dir), recs[9:])
 }
 
 // A validator that crashes after recording a vote, before sending it,
@@ -646,71 +417,5 @@ func TestWALFailureHalts(t *testing.T) {
 	mw.Append(&Record{Vote: signedVote(keys[1], chain.Prevote, 1, 0, chain.Hash{})})
 	if _, err := NewEngine(Config{ChainID: testChainID, Lane: chain.LaneTx, Key: keys[0], ValidatorSetFor: fixedSets(vs), Timeouts: testTimeouts, WAL: mw}); !errors.Is(err, ErrBadConfig) {
 		t.Fatalf("foreign WAL: %v", err)
-	}
-}
-
-// benchRecords returns n records as a validator of sixteen writes them,
-// two a height: a prevote for the height's block, then the precommit for
-// it carrying the block and the quorum of prevotes it locked on. The
-// votes of height 1 are signed once and copied to later heights: the WAL
-// checks a record's shape and order, not its signatures.
-func benchRecords(b *testing.B, n int) []*Record {
-	keys, vs := testValidators(b, 16, "bench")
-	block := makeBlock(vs, 1, keys[1].Public(), genesisHash, genesisTime+1, "bench")
-	var pol []*chain.Vote
-	for _, k := range keys[:vs.Quorum()] {
-		pol = append(pol, signedVote(k, chain.Prevote, 1, 0, block.Hash()))
-	}
-	precommit := signedVote(keys[0], chain.Precommit, 1, 0, block.Hash())
-	recs := make([]*Record, 0, n+1)
-	for h := uint64(1); len(recs) < n; h++ {
-		blk := *block
-		blk.Header.Height = h
-		blk.Header.Time = genesisTime + chain.Time(h)
-		hash := blk.Hash()
-		height := make([]*chain.Vote, len(pol))
-		for i, v := range pol {
-			c := *v
-			c.Height, c.BlockHash = h, hash
-			height[i] = &c
-		}
-		pc := *precommit
-		pc.Height, pc.BlockHash = h, hash
-		recs = append(recs, &Record{Vote: height[0]}, &Record{Vote: &pc, Block: &blk, POL: height})
-	}
-	return recs[:n]
-}
-
-// BenchmarkFileWALAppend appends vote records back to back.
-func BenchmarkFileWALAppend(b *testing.B) { benchFileWALAppend(b, 0) }
-
-// BenchmarkFileWALAppendSpaced appends them 5 ms apart (untimed), as a
-// node's appends to one lane's log come: an append in a new tick of the
-// file's timestamps writes the inode with it. Run it with -benchtime 400x:
-// each op sleeps.
-func BenchmarkFileWALAppendSpaced(b *testing.B) { benchFileWALAppend(b, 5*time.Millisecond) }
-
-func benchFileWALAppend(b *testing.B, gap time.Duration) {
-	recs := benchRecords(b, b.N)
-	var frameBytes int
-	for _, r := range recs[:min(len(recs), 2)] {
-		frameBytes += frameHeader + len(chain.MustEncode(r))
-	}
-	w, err := OpenWAL(b.TempDir())
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer w.Close()
-	b.SetBytes(int64(frameBytes / min(len(recs), 2)))
-	b.ResetTimer()
-	for _, r := range recs {
-		if gap > 0 {
-			b.StopTimer()
-			time.Sleep(gap)
-			b.StartTimer()
-		}
-		if err := w.Append(r); err != nil {
-			b.Fatal(err)
-		}
 	}
 }
