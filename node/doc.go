@@ -16,7 +16,9 @@
 // and from 10 validators straight to each peer (readings_direct.go).
 // Votes go straight to each peer (votes.go), from 10 validators through the
 // round's proposer, which passes on a quorum in one message
-// (voterelay.go), and are checked a phase at a time (votegather.go).
+// (voterelay.go), and are checked a phase at a time (votegather.go); their
+// messages are decoded by hand (vote_decode.go). Proposals go by gossip,
+// and from 10 validators straight to each peer (proposals.go).
 // The loop commits a final block in memory; the commit writer
 // (commitwriter.go) stores it, and Head, the API and the events follow the
 // store.
