@@ -384,8 +384,8 @@ func (n *Node) onGossipEvidence(m p2p.Message) {
 // it from the relaying peer directly (own messages are flood-published),
 // and every node relays what it holds in its own Rebroadcast.
 func (n *Node) validateGossipConsensus(lane chain.Lane, from chain.PubKey, data []byte) (p2p.Result, any) {
-	w, keys, fast := decodeWireVotes(data) // votes only; keys: nil when it falls back
-	if (!fast && chain.Decode(data, &w) != nil) || countSet(w.Proposal != nil, w.Vote != nil, w.Compact != nil) != 1 {
+	w, keys, err := decodeConsensus(data)
+	if err != nil || countSet(w.Proposal != nil, w.Vote != nil, w.Compact != nil) != 1 {
 		n.metrics.gossipRejected.WithLabelValues("consensus").Inc()
 		return p2p.Reject, nil
 	}
@@ -393,8 +393,11 @@ func (n *Node) validateGossipConsensus(lane chain.Lane, from chain.PubKey, data 
 		return n.validateGossipCompact(lane, from, w.Compact)
 	}
 	msg := consensus.Message{Proposal: w.Proposal, Vote: w.Vote}
-	key, keyed := keyOf(keys, 0), true
-	if key.IsZero() {
+	var key chain.Hash
+	keyed := true
+	if w.Vote != nil {
+		key = keys[0]
+	} else {
 		key, keyed = consensusKey(msg)
 	}
 	if keyed && n.consensusSeen.Has(key) {

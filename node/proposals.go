@@ -98,9 +98,5 @@ func (n *Node) sendProposal(lane chain.Lane, data []byte) bool {
 // to its peers: p2p.direct_proposals, or a set of at least
 // p2p.direct_proposals_from validators.
 func (n *Node) proposesDirect(set *chain.ValidatorSet) bool {
-	if set == nil {
-		return false
-	}
-	from := n.cfg.P2P.DirectProposalsFrom
-	return n.cfg.P2P.DirectProposals || from > 0 && set.Size() >= from
+	return set != nil && (n.cfg.P2P.DirectProposals || setOfAtLeast(set, n.cfg.P2P.DirectProposalsFrom))
 }

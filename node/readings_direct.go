@@ -114,7 +114,6 @@ func (n *Node) sendReadings(rs []*chain.Reading) {
 // peers: the data lane's validator set has at least
 // p2p.direct_readings_from validators and this node is connected to all.
 func (n *Node) readingsDirect() bool {
-	from := n.cfg.P2P.DirectReadingsFrom
 	at := n.engineSet[chain.LaneData].Load()
-	return from > 0 && at != nil && at.vs.Size() >= from && n.allConnected(at.vs)
+	return at != nil && setOfAtLeast(at.vs, n.cfg.P2P.DirectReadingsFrom) && n.allConnected(at.vs)
 }

@@ -6,6 +6,7 @@ import (
 	"math"
 
 	"github.com/waterchain/waterchain/chain"
+	"github.com/waterchain/waterchain/consensus"
 )
 
 // decodeWireVotes decodes a consensus message that carries votes as
@@ -155,12 +156,27 @@ func (d *cborReader) key(want uint64) bool {
 	return ok && major == cborUint && key == want
 }
 
-// keyOf is keys[i], the key decodeWireVotes gave a message's vote i, or
-// zero when the message fell back to chain.Decode (keys nil): the caller
-// then computes it with consensusKey.
-func keyOf(keys []chain.Hash, i int) chain.Hash {
-	if keys == nil {
-		return chain.Hash{}
+// decodeConsensus decodes a consensus message as chain.Decode does, the
+// forms decodeWireVotes takes without reflection, and gives the
+// consensusKey of each vote it carries: keys[i] is that of w.Vote (i = 0)
+// or else of w.Votes[i]; none for a proposal.
+func decodeConsensus(data []byte) (w wireConsensus, keys []chain.Hash, err error) {
+	if w, keys, ok := decodeWireVotes(data); ok {
+		return w, keys, nil
 	}
-	return keys[i]
+	if err := chain.Decode(data, &w); err != nil {
+		return wireConsensus{}, nil, err
+	}
+	votes := w.Votes
+	if w.Vote != nil {
+		votes = []*chain.Vote{w.Vote}
+	}
+	for _, v := range votes {
+		if v == nil {
+			return w, nil, nil // refused by the caller's checks
+		}
+		key, _ := consensusKey(consensus.Message{Vote: v})
+		keys = append(keys, key)
+	}
+	return w, keys, nil
 }

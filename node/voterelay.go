@@ -123,8 +123,7 @@ type relayed map[votePhase]struct{}
 
 // relaysVotesOf reports whether votes of set go through proposers.
 func (n *Node) relaysVotesOf(set *chain.ValidatorSet) bool {
-	from := n.cfg.P2P.RelayVotesFrom
-	return from > 0 && set.Size() >= from
+	return setOfAtLeast(set, n.cfg.P2P.RelayVotesFrom)
 }
 
 // relaysFor reports whether this node relays the votes of lane at height

@@ -52,14 +52,14 @@ func (n *Node) startVotes() error {
 // provably invalid: the stream it came on is reset. A single vote passes
 // as a laneMessage, a relay's as a []laneMessage of those not ignored.
 func (n *Node) validateDirectVote(from chain.PubKey, data []byte) (p2p.Result, any) {
-	w, keys, fast := decodeWireVotes(data) // keys: nil when it falls back
-	if (!fast && chain.Decode(data, &w) != nil) || w.Proposal != nil || w.Compact != nil ||
-		(w.Vote == nil) == (len(w.Votes) == 0) || len(w.Votes) > maxVoteBatch {
+	w, keys, err := decodeConsensus(data)
+	if err != nil || w.Proposal != nil || w.Compact != nil ||
+		(w.Vote == nil) == (len(w.Votes) == 0) || len(w.Votes) > maxVoteBatch || keys == nil {
 		n.metrics.gossipRejected.WithLabelValues("consensus").Inc()
 		return p2p.Reject, nil
 	}
 	if w.Vote != nil {
-		res, lm := n.doorVote(from, w.Vote, keyOf(keys, 0))
+		res, lm := n.doorVote(from, w.Vote, keys[0])
 		if res != p2p.Accept {
 			return res, nil
 		}
@@ -67,7 +67,7 @@ func (n *Node) validateDirectVote(from chain.PubKey, data []byte) (p2p.Result, a
 	}
 	out := make([]laneMessage, 0, len(w.Votes))
 	for i, v := range w.Votes {
-		switch res, lm := n.doorVote(from, v, keyOf(keys, i)); res {
+		switch res, lm := n.doorVote(from, v, keys[i]); res {
 		case p2p.Reject:
 			return res, nil
 		case p2p.Accept:
@@ -81,7 +81,7 @@ func (n *Node) validateDirectVote(from chain.PubKey, data []byte) (p2p.Result, a
 }
 
 // doorVote checks one vote that came directly, all but its signature. key
-// is its consensusKey if decodeWireVotes hashed it, else zero.
+// is its consensusKey.
 func (n *Node) doorVote(from chain.PubKey, v *chain.Vote, key chain.Hash) (p2p.Result, laneMessage) {
 	if v == nil || v.ValidateBasic() != nil {
 		n.metrics.gossipRejected.WithLabelValues("consensus").Inc()
@@ -90,9 +90,6 @@ func (n *Node) doorVote(from chain.PubKey, v *chain.Vote, key chain.Hash) (p2p.R
 	tip := n.tipHeight(v.Lane)
 	n.noteHeight(from, tip, v.Height)
 	msg := consensus.Message{Vote: v}
-	if key.IsZero() {
-		key, _ = consensusKey(msg)
-	}
 	if n.consensusSeen.Has(key) || v.Height < tip {
 		return p2p.Ignore, laneMessage{}
 	}
@@ -216,6 +213,13 @@ func verifyVotes(bv *chain.BatchVerifier, chainID string, batch []laneMessage) [
 	}
 	errs, _ := bv.Verify()
 	return errs
+}
+
+// setOfAtLeast reports whether set has at least from validators, for the
+// p2p options that apply from a set's size on (p2p.relay_votes_from,
+// direct_readings_from, direct_proposals_from); from 0 is never.
+func setOfAtLeast(set *chain.ValidatorSet, from int) bool {
+	return from > 0 && set != nil && set.Size() >= from
 }
 
 // allConnected reports whether this node is connected to every validator
