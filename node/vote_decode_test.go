@@ -120,6 +120,27 @@ func TestDecodeWireVotesFallsBack(t *testing.T) {
 		if _, _, ok := decodeWireVotes(data); ok {
 			t.Errorf("%s: taken by the fast path", tc.name)
 		}
+		// decodeConsensus decodes it by reflection and keys its votes
+		// (none when one is nil: the doors refuse that).
+		w, keys, err := decodeConsensus(data)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		votes := w.Votes
+		if w.Vote != nil {
+			votes = []*chain.Vote{w.Vote}
+		}
+		if tc.name == "a nil vote in a relay" {
+			votes = nil
+		}
+		if len(keys) != len(votes) {
+			t.Fatalf("%s: %d keys for %d votes", tc.name, len(keys), len(votes))
+		}
+		for i, v := range votes {
+			if want, _ := consensusKey(consensus.Message{Vote: v}); keys[i] != want {
+				t.Errorf("%s: vote %d keyed %s, want %s", tc.name, i, keys[i].Short(), want.Short())
+			}
+		}
 	}
 	// A vote of type 0 is the decoder's to take: ValidateBasic refuses it.
 	if !checkDecodeWireVotes(t, chain.MustEncode(&wireConsensus{Vote: &badType})) {
