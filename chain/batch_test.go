@@ -204,3 +204,51 @@ func TestExpandedKeyCacheStaysBounded(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkBatchVerifySizes checks batches of a phase's votes at 11
+// validators (11), of readings at a moderate rate (64) and at peak load
+// (1024), each signature by a key of its own (expanded and cached, as on a
+// running node), per signature and with the bytes allocated. "reused"
+// keeps one verifier, as the vote reader does; "fresh" makes one a batch,
+// as block and door verification do.
+//
+//	go test ./chain -run XXX -bench BatchVerifySizes -benchmem
+func BenchmarkBatchVerifySizes(b *testing.B) {
+	const most = 1024
+	keys := make([]PubKey, most)
+	msgs := make([][]byte, most)
+	sigs := make([]Signature, most)
+	for i := range keys {
+		k := testKey(b, fmt.Sprintf("signer-%d", i))
+		keys[i] = k.Public()
+		msgs[i] = fmt.Appendf(nil, "reading %d", i)
+		sigs[i] = k.Sign(DomainReading, testChainID, msgs[i])
+	}
+	for _, n := range []int{11, 64, most} {
+		for _, fresh := range []bool{false, true} {
+			name := fmt.Sprintf("sigs=%d/reused", n)
+			if fresh {
+				name = fmt.Sprintf("sigs=%d/fresh", n)
+			}
+			b.Run(name, func(b *testing.B) {
+				bv := NewBatchVerifier(n)
+				for i := range n { // every key expanded once, as on a running node
+					bv.Add(keys[i], DomainReading, testChainID, msgs[i], sigs[i])
+				}
+				bv.Verify()
+				for b.Loop() {
+					if fresh {
+						bv = NewBatchVerifier(n)
+					}
+					for i := range n {
+						bv.Add(keys[i], DomainReading, testChainID, msgs[i], sigs[i])
+					}
+					if _, all := bv.Verify(); !all {
+						b.Fatal("invalid")
+					}
+				}
+				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/signature")
+			})
+		}
+	}
+}
