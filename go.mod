@@ -130,3 +130,5 @@ require (
 )
 
 replace github.com/dgraph-io/badger/v4 => ./third_party/badger
+
+replace github.com/oasisprotocol/curve25519-voi => ./third_party/curve25519-voi

@@ -1,0 +1,59 @@
+// Copyright (c) 2016-2019 isis agora lovecruft. All rights reserved.
+// Copyright (c) 2016-2019 Henry de Valence. All rights reserved.
+// Copyright (c) 2020-2021 Oasis Labs Inc. All rights reserved.
+//
+// Redistribution and use in source and binary forms, with or without
+// modification, are permitted provided that the following conditions are
+// met:
+//
+// 1. Redistributions of source code must retain the above copyright
+// notice, this list of conditions and the following disclaimer.
+//
+// 2. Redistributions in binary form must reproduce the above copyright
+// notice, this list of conditions and the following disclaimer in the
+// documentation and/or other materials provided with the distribution.
+//
+// 3. Neither the name of the copyright holder nor the names of its
+// contributors may be used to endorse or promote products derived from
+// this software without specific prior written permission.
+//
+// THIS SOFTWARE IS PROVIDED BY THE COPYRIGHT HOLDERS AND CONTRIBUTORS "AS
+// IS" AND ANY EXPRESS OR IMPLIED WARRANTIES, INCLUDING, BUT NOT LIMITED
+// TO, THE IMPLIED WARRANTIES OF MERCHANTABILITY AND FITNESS FOR A
+// PARTICULAR PURPOSE ARE DISCLAIMED. IN NO EVENT SHALL THE COPYRIGHT
+// HOLDER OR CONTRIBUTORS BE LIABLE FOR ANY DIRECT, INDIRECT, INCIDENTAL,
+// SPECIAL, EXEMPLARY, OR CONSEQUENTIAL DAMAGES (INCLUDING, BUT NOT LIMITED
+// TO, PROCUREMENT OF SUBSTITUTE GOODS OR SERVICES; LOSS OF USE, DATA, OR
+// PROFITS; OR BUSINESS INTERRUPTION) HOWEVER CAUSED AND ON ANY THEORY OF
+// LIABILITY, WHETHER IN CONTRACT, STRICT LIABILITY, OR TORT (INCLUDING
+// NEGLIGENCE OR OTHERWISE) ARISING IN ANY WAY OUT OF THE USE OF THIS
+// SOFTWARE, EVEN IF ADVISED OF THE POSSIBILITY OF SUCH DAMAGE.
+
+//go:build (386 || arm || mips || mipsle || wasm || mips64le || mips64 || riscv64 || loong64 || force32bit) && !force64bit
+
+package curve
+
+import (
+	"testing"
+
+	"github.com/oasisprotocol/curve25519-voi/internal/field"
+)
+
+func testConstantsDVsRatio(t *testing.T) {
+	// Test that d = -121665/121666.
+	a := field.NewElement2625(121665, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+	a.Neg(&a)
+	bInv := field.NewElement2625(121666, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+	bInv.Invert(&bInv)
+
+	var d, d2 field.Element
+	d.Mul(&a, &bInv)
+	d2.Add(&d, &d)
+
+	if d.Equal(&constEDWARDS_D) != 1 {
+		t.Fatalf("d != EDWARDS_D (Got: %v)", d)
+	}
+	if d2.Equal(&constEDWARDS_D2) != 1 {
+		t.Fatalf("d2 != EDWARDS_D2 (Got: %v)", d2)
+	}
+}
