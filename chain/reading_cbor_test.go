@@ -65,11 +65,25 @@ func TestReadingCBORMatchesGeneric(t *testing.T) {
 		if got := MustEncode(&r); !bytes.Equal(got, want) {
 			t.Fatalf("MustEncode:\n got %x\nwant %x", got, want)
 		}
+		// Encode and MarshalCBOR allocate the encoding's length exactly.
+		if n := r.EncodingLen(); n != len(want) {
+			t.Fatalf("EncodingLen %d, the encoding has %d bytes", n, len(want))
+		}
+		if got, err := r.MarshalCBOR(); err != nil || !bytes.Equal(got, want) || cap(got) != len(want) {
+			t.Fatalf("MarshalCBOR (%v), capacity %d:\n got %x\nwant %x", err, cap(got), got, want)
+		}
+		if got := r.Encode(); cap(got) != len(want) {
+			t.Fatalf("Encode: capacity %d for %d bytes", cap(got), len(want))
+		}
+		prefix := []byte{0xde, 0xad}
+		if got := r.AppendEncoding(prefix[:2:2]); !bytes.Equal(got, append(prefix, want...)) {
+			t.Fatalf("AppendEncoding after a prefix: %x", got)
+		}
 		unsigned := readingPlain(r)
 		unsigned.Sig = nil
 		want, _ = encMode.Marshal(&unsigned)
-		if got := r.SigningBytes(); !bytes.Equal(got, want) {
-			t.Fatalf("SigningBytes:\n got %x\nwant %x", got, want)
+		if got := r.SigningBytes(); !bytes.Equal(got, want) || cap(got) != len(want) {
+			t.Fatalf("SigningBytes, capacity %d:\n got %x\nwant %x", cap(got), got, want)
 		}
 		// A block's readings go through the generic encoder, which calls
 		// MarshalCBOR; what it gives must decode back strictly.
