@@ -168,6 +168,28 @@ func TestPropertyPatch(t *testing.T) {
 	})
 }
 
+// TestPropertyPatchSizesArenas: Patch sizes its arenas from the edits
+// exactly enough that it allocates the same four times (the patch, its
+// levels, their overrides and tails) whatever the edits; an arena too
+// small would be grown by append (still correct, but the allocations
+// BenchmarkRootTreePatch counts would be back).
+func TestPropertyPatchSizesArenas(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		n := rapid.IntRange(0, 300).Draw(t, "n")
+		_, hashes := testLeaves(n, "a")
+		tr := NewRootTree(hashes)
+		edits := genEdits(t, n, "e")
+		allocs := testing.AllocsPerRun(1, func() {
+			if _, err := tr.Patch(edits); err != nil {
+				t.Fatalf("patch: %v", err)
+			}
+		})
+		if allocs > 4 {
+			t.Fatalf("Patch of %d edits of %d leaves made %.0f allocations, want at most 4", len(edits), n, allocs)
+		}
+	})
+}
+
 // TestRootTreeCheckEdits starts from a valid edit list and breaks one
 // thing at a time.
 func TestRootTreeCheckEdits(t *testing.T) {
