@@ -1,6 +1,6 @@
 module github.com/oasisprotocol/curve25519-voi
 
-go 1.17
+go 1.18
 
 require (
 	golang.org/x/crypto v0.0.0-20220321153916-2c7772ba3064

@@ -80,14 +80,17 @@ func edwardsMultiscalarMulPippengerVartimeGeneric(out *EdwardsPoint, staticScala
 
 	// Collect optimized scalars and points in buffers for repeated access
 	// (scanning the whole set per digit position).
-	optScalars := make([][43]int8, 0, size)
+	scratch := getPippengerScratch()
+	defer putPippengerScratch(scratch, size)
+
+	optScalars := emptyScratch(&scratch.digits, size)
 	for _, scalars := range [][]*scalar.Scalar{staticScalars, dynamicScalars} {
 		for _, scalar := range scalars {
 			optScalars = append(optScalars, scalar.ToRadix2w(w))
 		}
 	}
 
-	optPoints, off := make([]projectiveNielsPoint, size), 0
+	optPoints, off := zeroedScratch(&scratch.nielsPoints, size), 0
 	for _, points := range [][]*EdwardsPoint{staticPoints, dynamicPoints} {
 		for i, point := range points {
 			optPoints[i+off].SetEdwards(point)
@@ -100,7 +103,7 @@ func edwardsMultiscalarMulPippengerVartimeGeneric(out *EdwardsPoint, staticScala
 	//
 	// No need to initialize the buckets since calculateColumn initializes
 	// them as needed as the first thing in the routine.
-	buckets := make([]EdwardsPoint, bucketsCount)
+	buckets := zeroedScratch(&scratch.nielsBuckets, bucketsCount)
 
 	calculateColumn := func(idx int) EdwardsPoint {
 		// Clear the buckets when processing another digit.
@@ -172,14 +175,17 @@ func edwardsMultiscalarMulPippengerVartimeVector(out *EdwardsPoint, staticScalar
 	digitsCount := scalar.ToRadix2wSizeHint(w)
 	bucketsCount := maxDigit / 2
 
-	optScalars := make([][43]int8, 0, size)
+	scratch := getPippengerScratch()
+	defer putPippengerScratch(scratch, size)
+
+	optScalars := emptyScratch(&scratch.digits, size)
 	for _, scalars := range [][]*scalar.Scalar{staticScalars, dynamicScalars} {
 		for _, scalar := range scalars {
 			optScalars = append(optScalars, scalar.ToRadix2w(w))
 		}
 	}
 
-	optPoints, off := make([]cachedPoint, size), 0
+	optPoints, off := zeroedScratch(&scratch.cachedPoints, size), 0
 	for _, points := range [][]*EdwardsPoint{staticPoints, dynamicPoints} {
 		for i, point := range points {
 			var ep extendedPoint
@@ -188,7 +194,7 @@ func edwardsMultiscalarMulPippengerVartimeVector(out *EdwardsPoint, staticScalar
 		off += len(points)
 	}
 
-	buckets := make([]extendedPoint, bucketsCount)
+	buckets := zeroedScratch(&scratch.cachedBuckets, bucketsCount)
 
 	calculateColumn := func(idx int) extendedPoint {
 		for i := 0; i < bucketsCount; i++ {

@@ -89,12 +89,15 @@ func edwardsMultiscalarMulStrausGeneric(out *EdwardsPoint, scalars []*scalar.Sca
 }
 
 func edwardsMultiscalarMulStrausVartimeGeneric(out *EdwardsPoint, scalars []*scalar.Scalar, points []*EdwardsPoint) *EdwardsPoint {
-	lookupTables := make([]projectiveNielsPointNafLookupTable, 0, len(points))
+	scratch := getStrausScratch()
+	defer putStrausScratch(scratch)
+
+	lookupTables := emptyScratch(&scratch.dynamicNielsTables, len(points))
 	for _, point := range points {
 		lookupTables = append(lookupTables, newProjectiveNielsPointNafLookupTable(point))
 	}
 
-	nafs := make([][256]int8, 0, len(scalars))
+	nafs := emptyScratch(&scratch.dynamicNafs, len(scalars))
 	for _, scalar := range scalars {
 		nafs = append(nafs, scalar.NonAdjacentForm(5))
 	}
@@ -131,24 +134,26 @@ func expandedEdwardsMultiscalarMulStrausVartimeGeneric(out *EdwardsPoint, static
 		dynamicTables           []projectiveNielsPointNafLookupTable
 		staticNafs, dynamicNafs [][256]int8
 	)
+	scratch := getStrausScratch()
+	defer putStrausScratch(scratch)
 	if staticLen > 0 {
-		staticTables = make([]*projectiveNielsPointNafLookupTable, 0, staticLen)
+		staticTables = emptyScratch(&scratch.staticNielsTables, staticLen)
 		for _, point := range staticPoints {
 			staticTables = append(staticTables, point.inner)
 		}
 
-		staticNafs = make([][256]int8, 0, staticLen)
+		staticNafs = emptyScratch(&scratch.staticNafs, staticLen)
 		for _, scalar := range staticScalars {
 			staticNafs = append(staticNafs, scalar.NonAdjacentForm(5))
 		}
 	}
 	if dynamicLen > 0 {
-		dynamicTables = make([]projectiveNielsPointNafLookupTable, 0, dynamicLen)
+		dynamicTables = emptyScratch(&scratch.dynamicNielsTables, dynamicLen)
 		for _, point := range dynamicPoints {
 			dynamicTables = append(dynamicTables, newProjectiveNielsPointNafLookupTable(point))
 		}
 
-		dynamicNafs = make([][256]int8, 0, dynamicLen)
+		dynamicNafs = emptyScratch(&scratch.dynamicNafs, dynamicLen)
 		for _, scalar := range dynamicScalars {
 			dynamicNafs = append(dynamicNafs, scalar.NonAdjacentForm(5))
 		}
@@ -217,12 +222,15 @@ func edwardsMultiscalarMulStrausVector(out *EdwardsPoint, scalars []*scalar.Scal
 }
 
 func edwardsMultiscalarMulStrausVartimeVector(out *EdwardsPoint, scalars []*scalar.Scalar, points []*EdwardsPoint) *EdwardsPoint {
-	lookupTables := make([]cachedPointNafLookupTable, 0, len(points))
+	scratch := getStrausScratch()
+	defer putStrausScratch(scratch)
+
+	lookupTables := emptyScratch(&scratch.dynamicCachedTables, len(points))
 	for _, point := range points {
 		lookupTables = append(lookupTables, newCachedPointNafLookupTable(point))
 	}
 
-	nafs := make([][256]int8, 0, len(scalars))
+	nafs := emptyScratch(&scratch.dynamicNafs, len(scalars))
 	for _, scalar := range scalars {
 		nafs = append(nafs, scalar.NonAdjacentForm(5))
 	}
@@ -254,24 +262,26 @@ func expandedEdwardsMultiscalarMulStrausVartimeVector(out *EdwardsPoint, staticS
 		dynamicTables           []cachedPointNafLookupTable
 		staticNafs, dynamicNafs [][256]int8
 	)
+	scratch := getStrausScratch()
+	defer putStrausScratch(scratch)
 	if staticLen > 0 {
-		staticTables = make([]*cachedPointNafLookupTable, 0, staticLen)
+		staticTables = emptyScratch(&scratch.staticCachedTables, staticLen)
 		for _, point := range staticPoints {
 			staticTables = append(staticTables, point.innerVector)
 		}
 
-		staticNafs = make([][256]int8, 0, staticLen)
+		staticNafs = emptyScratch(&scratch.staticNafs, staticLen)
 		for _, scalar := range staticScalars {
 			staticNafs = append(staticNafs, scalar.NonAdjacentForm(5))
 		}
 	}
 	if dynamicLen > 0 {
-		dynamicTables = make([]cachedPointNafLookupTable, 0, dynamicLen)
+		dynamicTables = emptyScratch(&scratch.dynamicCachedTables, dynamicLen)
 		for _, point := range dynamicPoints {
 			dynamicTables = append(dynamicTables, newCachedPointNafLookupTable(point))
 		}
 
-		dynamicNafs = make([][256]int8, 0, dynamicLen)
+		dynamicNafs = emptyScratch(&scratch.dynamicNafs, dynamicLen)
 		for _, scalar := range dynamicScalars {
 			dynamicNafs = append(dynamicNafs, scalar.NonAdjacentForm(5))
 		}

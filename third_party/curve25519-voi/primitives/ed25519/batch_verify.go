@@ -242,8 +242,10 @@ func (v *BatchVerifier) VerifyBatchOnly(rand io.Reader) bool {
 	// - s_i is the signature's s value;
 	// - k_i is the hash of the message and other data;
 	// - z_i is a random 128-bit Scalar.
-	svals := make([]scalar.Scalar, numTerms)
-	scalars := make([]*scalar.Scalar, numTerms)
+	scratch := getBatchScratch(numTerms)
+	defer putBatchScratch(scratch)
+	svals := scratch.svals[:numTerms]
+	scalars := scratch.scalars[:numTerms]
 
 	// Populate scalars variable with concrete scalars to reduce heap allocation
 	for i := range scalars {
@@ -269,10 +271,10 @@ func (v *BatchVerifier) VerifyBatchOnly(rand io.Reader) bool {
 	isPrecomputed := v.precomputeOk()
 
 	if isPrecomputed {
-		points = make([]*curve.EdwardsPoint, numDynamic)   // B | Rs
-		staticAs = make([]*curve.ExpandedEdwardsPoint, vl) // As
+		points = scratch.points[:numDynamic] // B | Rs
+		staticAs = scratch.staticAs[:vl]     // As
 	} else {
-		points = make([]*curve.EdwardsPoint, numTerms) // B | Rs | As
+		points = scratch.points[:numTerms] // B | Rs | As
 		As = points[1+vl:]
 	}
 	points[0] = curve.ED25519_BASEPOINT_POINT // B
@@ -414,8 +416,11 @@ func (v *BatchVerifier) Reset() *BatchVerifier {
 	// Remove the reference to each expanded -A so that they may be
 	// garbage collected.  The pointer will be overwritten on
 	// subsequent batch verify calls.
-	for _, ent := range v.entries {
-		ent.expandedA = nil
+	//
+	// (The fork's: upstream cleared a copy of each entry, which left the
+	// pointers in place.)
+	for i := range v.entries {
+		v.entries[i].expandedA = nil
 	}
 
 	// Allow re-using the existing entries slice.
