@@ -3,6 +3,7 @@ package chain
 import (
 	"errors"
 	"fmt"
+	"sync"
 	"testing"
 )
 
@@ -43,6 +44,63 @@ func TestBatchVerifierAgreesWithVerify(t *testing.T) {
 	if _, all := bv.Verify(); !all {
 		t.Fatal("valid batch rejected")
 	}
+}
+
+// TestBatchVerifierPooledAcrossBatches checks batches of many sizes, every
+// other one with a bad signature, against Verify one by one, from two
+// goroutines at once, each with one verifier kept and one made a batch in
+// turn: curve25519-voi's verifiers pass from one BatchVerifier to another
+// through voiVerifiers.
+func TestBatchVerifierPooledAcrossBatches(t *testing.T) {
+	const most = 120
+	keys := make([]PubKey, most)
+	msgs := make([][]byte, most)
+	sigs := make([]Signature, most)
+	for i := range keys {
+		k := testKey(t, fmt.Sprintf("pooled-%d", i))
+		keys[i] = k.Public()
+		msgs[i] = fmt.Appendf(nil, "reading %d", i)
+		sigs[i] = k.Sign(DomainReading, testChainID, msgs[i])
+	}
+	sizes := []int{1, 11, 2, most, 3, 95, 64, 1, 94, 7}
+	var wg sync.WaitGroup
+	for g := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			kept := NewBatchVerifier(4)
+			for round, n := range sizes {
+				bv := kept
+				if round%2 == g {
+					bv = NewBatchVerifier(n)
+				}
+				off := (round*13 + g*29) % (most - n + 1)
+				bad := -1
+				if round%2 == 1 {
+					bad = off + round%n
+				}
+				var want []error
+				for i := off; i < off+n; i++ {
+					msg := msgs[i]
+					if i == bad {
+						msg = []byte("not the reading")
+					}
+					bv.Add(keys[i], DomainReading, testChainID, msg, sigs[i])
+					want = append(want, Verify(keys[i], DomainReading, testChainID, msg, sigs[i]))
+				}
+				errs, all := bv.Verify()
+				if all != (bad < 0) {
+					t.Errorf("goroutine %d, round %d (%d signatures): all valid %v, want %v", g, round, n, all, bad < 0)
+				}
+				for k, err := range errs {
+					if (err == nil) != (want[k] == nil) || (err == nil) == (off+k == bad) {
+						t.Errorf("goroutine %d, round %d: signature %d: batch says %v, Verify %v", g, round, off+k, err, want[k])
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
 }
 
 // BenchmarkBatchVerifyMeters checks readings of many meters in batches of
