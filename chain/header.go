@@ -32,8 +32,69 @@ type Header struct {
 	Proposer       PubKey `cbor:"11,keyasint" json:"proposer"`
 }
 
+// A header is hashed wherever a block is built, received, voted on,
+// stored or audited, and encoded in every block and proposal, so like a
+// reading or a vote it has a hand-written canonical encoder, without the
+// generic encoder's reflection and its allocation of each hash. The bytes
+// are consensus-critical, the block hash being their SHA-256: they are
+// exactly those of the generic encoder (core deterministic CBOR of
+// Header's struct tags: a map of integer keys in ascending order, no
+// field omitted), which TestHeaderCBORMatchesGeneric checks at every
+// field's edge values and FuzzHeaderCBORMatchesGeneric on random headers.
+// MarshalCBOR makes the generic encoder of blocks and messages use it.
+
+// HeaderEncodingCap bytes hold the canonical encoding of any header whose
+// chain id is at most MaxChainIDLen bytes: 319 at the widest (every
+// integer at its widest CBOR head; TestHeaderEncodingCap). A buffer of
+// that capacity takes a header's encoding without allocating.
+const HeaderEncodingCap = 319
+
 // Hash is the block hash: SHA-256 of the header's canonical encoding.
-func (h *Header) Hash() Hash { return HashBytes(MustEncode(h)) }
+func (h *Header) Hash() Hash {
+	var buf [HeaderEncodingCap]byte // no allocation
+	return HashBytes(h.AppendEncoding(buf[:0]))
+}
+
+// AppendEncoding appends h's canonical encoding, chain.Encode(h), to dst.
+func (h *Header) AppendEncoding(dst []byte) []byte {
+	dst = append(dst, cborMap<<5|11, 1)
+	dst = AppendCBORHead(dst, cborText, uint64(len(h.ChainID)))
+	dst = append(dst, h.ChainID...)
+	dst = append(dst, 2)
+	dst = AppendCBORHead(dst, cborUint, uint64(h.Lane))
+	dst = append(dst, 3)
+	dst = AppendCBORHead(dst, cborUint, h.Height)
+	dst = append(dst, 4)
+	dst = appendCBORInt(dst, int64(h.Time))
+	dst = append(dst, 5)
+	dst = appendCBORBytes(dst, h.PrevHash[:])
+	dst = append(dst, 6)
+	dst = AppendCBORHead(dst, cborUint, uint64(h.NumEntries))
+	dst = append(dst, 7)
+	dst = appendCBORBytes(dst, h.EntriesRoot[:])
+	dst = append(dst, 8)
+	dst = appendCBORBytes(dst, h.StateRoot[:])
+	// The anchor, a map of its own.
+	dst = append(dst, 9, cborMap<<5|2, 1)
+	dst = AppendCBORHead(dst, cborUint, h.Anchor.Height)
+	dst = append(dst, 2)
+	dst = appendCBORBytes(dst, h.Anchor.Hash[:])
+	dst = append(dst, 10)
+	dst = appendCBORBytes(dst, h.ValidatorsHash[:])
+	dst = append(dst, 11)
+	return appendCBORBytes(dst, h.Proposer[:])
+}
+
+// MarshalCBOR encodes h canonically, as the generic encoder would, into a
+// buffer of the encoding's length. A value receiver, as Reading's: the
+// generic encoder then calls it without copying the header to the heap
+// (a pointer receiver is called on a copy when the header is not
+// addressable, as in Decode's check of the canonical form).
+func (h Header) MarshalCBOR() ([]byte, error) {
+	var buf [HeaderEncodingCap]byte
+	enc := h.AppendEncoding(buf[:0])
+	return append(make([]byte, 0, len(enc)), enc...), nil
+}
 
 // Errors of VerifyLink.
 var (
