@@ -1,7 +1,9 @@
 package state
 
 import (
+	"bytes"
 	"fmt"
+	"slices"
 
 	"github.com/waterchain/waterchain/chain"
 )
@@ -13,23 +15,25 @@ type dataRules struct {
 	chainID string
 }
 
-func loadDataRules(r Reader) (*dataRules, error) {
+// loadDataRules reads the data rules from r into d, building the keys it
+// reads in kb.
+func loadDataRules(r Reader, kb *keyBuf, d *dataRules) error {
 	var g genesisRecord
-	found, err := getRecord(r, []byte(keyGenesis), &g)
+	found, err := getRecord(r, kb.of(keyGenesis, nil), &g)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if !found {
-		return nil, fmt.Errorf("%w: no genesis record; store the changes of GenesisChanges first", ErrCorruptState)
+		return fmt.Errorf("%w: no genesis record; store the changes of GenesisChanges first", ErrCorruptState)
 	}
-	d := &dataRules{window: chain.Time(g.Params.ReadingWindow.Std().Milliseconds()), chainID: g.ChainID}
-	if found, err = getRecord(r, []byte(keyTxMeta), &d.txMeta); err != nil {
-		return nil, err
+	*d = dataRules{window: chain.Time(g.Params.ReadingWindow.Std().Milliseconds()), chainID: g.ChainID}
+	if found, err = getRecord(r, kb.of(keyTxMeta, nil), &d.txMeta); err != nil {
+		return err
 	}
 	if !found {
-		return nil, fmt.Errorf("%w: no tx meta record", ErrCorruptState)
+		return fmt.Errorf("%w: no tx meta record", ErrCorruptState)
 	}
-	return d, nil
+	return nil
 }
 
 // CheckReading checks one reading as a data block anchored at tx height
@@ -59,20 +63,19 @@ func CheckReading(r Reader, anchorTxHeight uint64, blockTime chain.Time, rd *cha
 // many from one device). Each Check is independent of the others, as
 // CheckReading is. The state must not change while the checker is used.
 type ReadingChecker struct {
-	r         Reader
-	rules     *dataRules
+	devices   deviceReader
+	rules     dataRules
 	anchor    uint64
 	blockTime chain.Time
-	devices   map[chain.PubKey]*deviceView
 }
 
 // NewReadingChecker prepares checks as of anchorTxHeight and blockTime.
 func NewReadingChecker(r Reader, anchorTxHeight uint64, blockTime chain.Time) (*ReadingChecker, error) {
-	rules, err := loadDataRules(r)
-	if err != nil {
+	c := &ReadingChecker{devices: newDeviceReader(r), anchor: anchorTxHeight, blockTime: blockTime}
+	if err := loadDataRules(r, &c.devices.key, &c.rules); err != nil {
 		return nil, err
 	}
-	return &ReadingChecker{r: r, rules: rules, anchor: anchorTxHeight, blockTime: blockTime, devices: map[chain.PubKey]*deviceView{}}, nil
+	return c, nil
 }
 
 // Check is CheckReading for one reading.
@@ -80,36 +83,78 @@ func (c *ReadingChecker) Check(rd *chain.Reading) error {
 	if err := checkReadingBasic(rd); err != nil {
 		return err
 	}
-	v, err := viewDevice(c.r, c.devices, rd.Device)
+	v, err := c.devices.view(rd.Device)
 	if err != nil {
 		return err
 	}
-	return checkReading(v, c.rules, c.anchor, c.blockTime, rd)
+	return checkReading(v, &c.rules, c.anchor, c.blockTime, rd)
 }
 
-// deviceView is what the data rules need of one device: its registration
-// and its data record.
+// deviceView is what the data rules need of one device: when it was
+// registered and revoked, and its data record. It keeps only the heights
+// of the registration, not the whole Device: every reading a node checks
+// or executes makes one, and they were the most of what the data lane
+// allocated.
 type deviceView struct {
-	found bool
-	dev   Device
-	dd    DeviceData
-	dirty bool // dd changed by the block being built
+	found      bool // the device has a registration
+	dirty      bool // dd changed by the block being built
+	registered uint64
+	revoked    uint64
+	dd         DeviceData
 }
 
-// viewDevice returns key's view from memo, loading it from r the first time.
-func viewDevice(r Reader, memo map[chain.PubKey]*deviceView, key chain.PubKey) (*deviceView, error) {
-	if v, ok := memo[key]; ok {
+// activeAt is Device.ActiveAt for the viewed registration.
+func (v *deviceView) activeAt(txHeight uint64) bool {
+	d := Device{RegisteredHeight: v.registered, RevokedHeight: v.revoked}
+	return d.ActiveAt(txHeight)
+}
+
+// deviceReader reads the views of devices from r, each once (a block or a
+// door's request often holds several readings of one device), and keeps
+// them. A builder or checker has one, used by its goroutine only.
+type deviceReader struct {
+	r     Reader
+	views map[chain.PubKey]*deviceView
+	// free is the rest of the chunk new views are taken from: a chunk
+	// holds as many views as were taken before it (at least 4, at most
+	// 64), so views cost a few allocations a block, not one each. A view
+	// stays where it was taken as long as the deviceReader lives.
+	free []deviceView
+	// key, dev and dd are scratch space for loading a view, reused by
+	// every load and valid until the next: the key being read and the
+	// records read. The keys of the data rules' other reads are built in
+	// key too.
+	key keyBuf
+	dev Device
+	dd  DeviceData
+}
+
+func newDeviceReader(r Reader) deviceReader {
+	return deviceReader{r: r, views: make(map[chain.PubKey]*deviceView)}
+}
+
+// view returns device's view, loading it from r the first time.
+func (dr *deviceReader) view(device chain.PubKey) (*deviceView, error) {
+	if v, ok := dr.views[device]; ok {
 		return v, nil
 	}
-	v := new(deviceView)
-	var err error
-	if v.found, err = getRecord(r, deviceKey(key), &v.dev); err != nil {
+	// getRecord leaves a record it does not find as it was, and decoding
+	// into one fills only the fields present: the scratch starts zero.
+	dr.dev, dr.dd = Device{}, DeviceData{}
+	found, err := getRecord(dr.r, dr.key.of(pfxDevice, device[:]), &dr.dev)
+	if err != nil {
 		return nil, err
 	}
-	if _, err := getRecord(r, deviceDataKey(key), &v.dd); err != nil {
+	if _, err := getRecord(dr.r, dr.key.of(pfxDeviceData, device[:]), &dr.dd); err != nil {
 		return nil, err
 	}
-	memo[key] = v
+	if len(dr.free) == 0 {
+		dr.free = make([]deviceView, min(max(len(dr.views), 4), 64))
+	}
+	v := &dr.free[0]
+	dr.free = dr.free[1:]
+	*v = deviceView{found: found, registered: dr.dev.RegisteredHeight, revoked: dr.dev.RevokedHeight, dd: dr.dd} // dd's gaps are v's: the next load starts from zero
+	dr.views[device] = v
 	return v, nil
 }
 
@@ -129,10 +174,10 @@ func checkReading(v *deviceView, rules *dataRules, anchor uint64, blockTime chai
 		return fmt.Errorf("%w: anchor tx height %d, but the tx state is at height %d", ErrAnchorAhead, anchor, rules.txMeta.Height)
 	}
 	switch {
-	case !v.found || v.dev.RegisteredHeight > anchor:
+	case !v.found || v.registered > anchor:
 		return fmt.Errorf("%w: device %s is not registered as of tx height %d; register it with a register-device transaction", ErrUnknownDevice, shortKey(rd.Device), anchor)
-	case !v.dev.ActiveAt(anchor):
-		return fmt.Errorf("%w: device %s was revoked at tx height %d", ErrDeviceRevoked, shortKey(rd.Device), v.dev.RevokedHeight)
+	case !v.activeAt(anchor):
+		return fmt.Errorf("%w: device %s was revoked at tx height %d", ErrDeviceRevoked, shortKey(rd.Device), v.revoked)
 	}
 	if d := rd.Time - blockTime; d > rules.window || -d > rules.window {
 		return fmt.Errorf("%w: device %s reading seq %d is timed %s, more than %s from the block time %s", ErrTimeOutsideWindow, shortKey(rd.Device), rd.Seq, rd.Time, rules.window.Sub(0), blockTime)
@@ -152,13 +197,13 @@ func checkReading(v *deviceView, rules *dataRules, anchor uint64, blockTime chai
 // DataBuilder builds or executes one data block: it applies readings one at
 // a time, keeping those that pass. It is not safe for concurrent use.
 type DataBuilder struct {
-	ov       *overlay
-	rules    *dataRules
+	r        Reader
+	rules    dataRules
 	h        chain.Header
 	meta     DataMeta
 	readings []*chain.Reading
-	devices  map[chain.PubKey]*deviceView // as of the readings so far
-	touched  []chain.PubKey               // devices with readings, in first-reading order
+	devices  deviceReader // as of the readings so far
+	touched  int          // devices with readings (their views are dirty)
 }
 
 // NewDataBuilder opens data block h (ChainID, Lane, Height, Time and Anchor
@@ -167,12 +212,12 @@ func NewDataBuilder(r Reader, h *chain.Header) (*DataBuilder, error) {
 	if h == nil {
 		return nil, fmt.Errorf("%w: nil header", ErrBadHeader)
 	}
-	rules, err := loadDataRules(r)
-	if err != nil {
+	b := &DataBuilder{r: r, h: *h, devices: newDeviceReader(r)}
+	if err := loadDataRules(r, &b.devices.key, &b.rules); err != nil {
 		return nil, err
 	}
-	b := &DataBuilder{ov: newOverlay(r), rules: rules, h: *h, devices: map[chain.PubKey]*deviceView{}}
-	found, err := getRecord(r, []byte(keyDataMeta), &b.meta)
+	rules := &b.rules
+	found, err := getRecord(r, b.devices.key.of(keyDataMeta, nil), &b.meta)
 	if err != nil {
 		return nil, err
 	}
@@ -204,17 +249,17 @@ func (b *DataBuilder) Add(rd *chain.Reading) error {
 	if err := checkReadingBasic(rd); err != nil {
 		return err
 	}
-	v, err := viewDevice(b.ov, b.devices, rd.Device)
+	v, err := b.devices.view(rd.Device)
 	if err != nil {
 		return err
 	}
-	if err := checkReading(v, b.rules, b.h.Anchor.Height, b.h.Time, rd); err != nil {
+	if err := checkReading(v, &b.rules, b.h.Anchor.Height, b.h.Time, rd); err != nil {
 		return err
 	}
 	dd := &v.dd
 	if !v.dirty {
 		v.dirty = true
-		b.touched = append(b.touched, rd.Device)
+		b.touched++
 	}
 	switch {
 	case rd.Seq <= dd.LastSeq: // late, into an open gap (checked above)
@@ -236,21 +281,44 @@ func (b *DataBuilder) Readings() []*chain.Reading {
 	return append([]*chain.Reading(nil), b.readings...)
 }
 
+// deviceDataSize is a guess at the size of a device's data record
+// encoded, to size the array Finish encodes a block's records into.
+const deviceDataSize = 32
+
 // Finish returns the block's changes and the data-lane state root after it.
+//
+// A data block writes the data records of its devices and the meta
+// record, and reads none of them back, so Finish writes them straight
+// into the list it returns, in key order, and works the root out from
+// that list: an overlay cost a copy of every key into its map and two
+// sorted lists of them (the root's and the caller's). The keys share one
+// array and the values another; each is capped, so that appending to one
+// cannot write into the next. Finish may be called again after more
+// readings; it then writes every device with readings so far.
 func (b *DataBuilder) Finish() ([]Change, chain.Hash, error) {
-	for _, key := range b.touched {
-		v := b.devices[key]
-		putRecord(b.ov, deviceDataKey(key), &v.dd)
-		v.dirty = false
-	}
-	b.touched = b.touched[:0]
 	b.meta.Height, b.meta.Time, b.meta.Anchor = b.h.Height, b.h.Time, b.h.Anchor.Height
-	putRecord(b.ov, []byte(keyDataMeta), &b.meta)
-	root, err := Root(b.ov, []byte(DataPrefix))
+	const deviceKeyLen = len(pfxDeviceData) + len(chain.PubKey{})
+	changes := make([]Change, 0, b.touched+1)
+	keys := make([]byte, 0, b.touched*deviceKeyLen+len(keyDataMeta))
+	values := make([]byte, 0, b.touched*deviceDataSize)
+	for device, view := range b.devices.views { // in any order: sorted below
+		if !view.dirty {
+			continue
+		}
+		k, v := len(keys), len(values)
+		keys = append(append(keys, pfxDeviceData...), device[:]...)
+		values = view.dd.appendCBOR(values) // grown past its guess, the earlier values keep the old array
+		changes = append(changes, Change{Key: keys[k:len(keys):len(keys)], Value: values[v:len(values):len(values)]})
+	}
+	k := len(keys)
+	keys = append(keys, keyDataMeta...)
+	changes = append(changes, Change{Key: keys[k:len(keys):len(keys)], Value: chain.MustEncode(&b.meta)})
+	slices.SortFunc(changes, func(x, y Change) int { return bytes.Compare(x.Key, y.Key) })
+	root, err := rootAfter(b.r, []byte(DataPrefix), changes)
 	if err != nil {
 		return nil, chain.Hash{}, err
 	}
-	return b.ov.changes(), root, nil
+	return changes, root, nil
 }
 
 // ExecuteDataBlock executes data block h with readings over the committed
@@ -263,6 +331,7 @@ func ExecuteDataBlock(r Reader, h *chain.Header, readings []*chain.Reading) ([]C
 	if err != nil {
 		return nil, chain.Hash{}, err
 	}
+	b.readings = make([]*chain.Reading, 0, len(readings)) // all of them, or the block is bad
 	for i, rd := range readings {
 		if err := b.Add(rd); err != nil {
 			return nil, chain.Hash{}, fmt.Errorf("%w: data block %d, readings[%d]: %w", ErrBadBlock, h.Height, i, err)

@@ -34,6 +34,19 @@ const (
 	pfxDeviceData    = "d/dev/"    // + device key → DeviceData
 )
 
+// keyBuf is scratch space for the key of one read: a builder or checker
+// keeps one and builds in it each key it reads, instead of allocating a
+// key a read (made for every reading, they were a node's most frequent
+// allocation in this package). A key from of is valid until the next call
+// of of; a Reader keeps no key it is given. Keys longer than the array
+// are allocated.
+type keyBuf struct{ b [48]byte }
+
+// of is prefix followed by id.
+func (k *keyBuf) of(prefix string, id []byte) []byte {
+	return append(append(k.b[:0], prefix...), id...)
+}
+
 func be64(n uint64) []byte { return binary.BigEndian.AppendUint64(nil, n) }
 
 func join(prefix string, parts ...[]byte) []byte {

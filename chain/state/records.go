@@ -535,9 +535,5 @@ func getRecord(r Reader, key []byte, rec record) (bool, error) {
 }
 
 func putRecord(o *overlay, key []byte, rec record) {
-	if d, ok := rec.(*DeviceData); ok { // written for every device with readings
-		o.set(key, d.appendCBOR(make([]byte, 0, 32+12*len(d.Gaps))))
-		return
-	}
 	o.set(key, chain.MustEncode(rec))
 }

@@ -19,7 +19,8 @@ var ErrNotFound = errors.New("not found")
 // it over its store; MemStore implements it in memory.
 //
 // Get returns the value stored under key, or an error wrapping ErrNotFound
-// when there is none. Iterate calls fn for every key starting with prefix,
+// when there is none; it must not keep key after it returns (builders read
+// every key from one scratch buffer). Iterate calls fn for every key starting with prefix,
 // in ascending byte order of keys, and stops at the first error fn returns,
 // returning it. fn must not keep or modify key or value after it returns.
 // Neither method is called concurrently by this package on one Reader, and
@@ -231,6 +232,30 @@ func Root(r Reader, prefix []byte) (chain.Hash, error) {
 		}
 	}
 	return walkRoot(r, prefix)
+}
+
+// rootAfter is Root over r with changes (in key order, each key once)
+// written on top: the root of a block whose builder writes its changes
+// straight into a list rather than into an overlay (DataBuilder).
+func rootAfter(r Reader, prefix []byte, changes []Change) (chain.Hash, error) {
+	if rr, ok := r.(RootReader); ok { // an overlay is not one: Root below sees through it
+		root, ok, err := rr.PendingRoot(prefix, underPrefix(changes, string(prefix)))
+		if err != nil {
+			return chain.Hash{}, err
+		}
+		if ok {
+			return root, nil
+		}
+	}
+	o := newOverlay(r)
+	for _, ch := range changes {
+		if ch.Delete {
+			o.del(ch.Key)
+		} else {
+			o.set(ch.Key, ch.Value)
+		}
+	}
+	return Root(o, prefix)
 }
 
 // pendingUnder returns the Reader under r's overlays (r itself when it is
