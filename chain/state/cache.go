@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -196,10 +197,19 @@ func (c *Cache) Apply(changes []Change) {
 
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	at := 0 // where the search for the next written key starts: net ascends
 	for _, ch := range net {
 		if ch.Delete {
 			delete(c.vals, string(ch.Key))
-		} else {
+			continue
+		}
+		// The key's string in the new order (mergeKeys made one for a
+		// new key) is the map's key too: string(ch.Key) would be a
+		// new copy for every change, and a second copy of the key kept.
+		at += sort.Search(len(keys)-at, func(i int) bool { return keys[at+i] >= string(ch.Key) })
+		if at < len(keys) && keys[at] == string(ch.Key) {
+			c.vals[keys[at]] = ch.Value
+		} else { // cannot be: the new order has every key written
 			c.vals[string(ch.Key)] = ch.Value
 		}
 	}
@@ -237,7 +247,7 @@ func netChanges(changes []Change) []Change {
 	for i, ch := range changes {
 		out[i] = Change{Key: ch.Key, Value: bytes.Clone(ch.Value), Delete: ch.Delete}
 	}
-	sort.SliceStable(out, func(i, j int) bool { return bytes.Compare(out[i].Key, out[j].Key) < 0 })
+	slices.SortStableFunc(out, func(a, b Change) int { return bytes.Compare(a.Key, b.Key) })
 	n := 0
 	for i := range out {
 		if n > 0 && bytes.Equal(out[n-1].Key, out[i].Key) {

@@ -54,7 +54,8 @@ type decodedMemo struct {
 }
 
 type decodedEntry struct {
-	from *byte // the first byte of the value it was decoded from
+	key  string // the entry's key in m, to replace the entry without a new string
+	from *byte  // the first byte of the value it was decoded from
 	rec  record
 }
 
@@ -88,7 +89,10 @@ func (c *Cache) getDecoded(key []byte, rec record) (found, handled bool, err err
 	}
 	kept := reflect.New(typ.Elem()).Interface().(record)
 	copyRecord(kept, rec)
-	c.decoded.m[string(key)] = decodedEntry{from: &v[0], rec: kept}
+	if !hit {
+		e.key = string(key)
+	}
+	c.decoded.m[e.key] = decodedEntry{key: e.key, from: &v[0], rec: kept}
 	c.decoded.mu.Unlock()
 	return true, true, nil
 }
