@@ -40,6 +40,10 @@ type Cache struct {
 	// one). Only Apply uses it; nothing else keeps c.keys.
 	spareKeys []string
 
+	// applyEdits is Apply's scratch for a tree's leaf edits: only Apply
+	// (one goroutine) uses it, and only while it runs.
+	applyEdits []LeafEdit
+
 	decoded decodedMemo // records decoded from vals; see decoded.go
 	patches patchMemo   // patches made lately; see patchmemo.go
 }
@@ -150,8 +154,24 @@ func (c *Cache) PendingRoot(prefix []byte, changes []Change) (chain.Hash, bool, 
 // same tree (patchmemo.go), or a new one, then remembered. The caller
 // holds mu, for reading at least.
 func (c *Cache) patch(t int, changes []Change) (*TreePatch, error) {
+	return c.patchIn(t, changes, nil)
+}
+
+// patchIn is patch with the leaf edits worked out in *scratch (grown when
+// it has no room) rather than in a new slice, for a caller that commits
+// and so nearly always finds the patch remembered: the edits, only looked
+// up then, are not kept. The memo keeps a copy of them when it remembers
+// a new patch. scratch nil is patch.
+func (c *Cache) patchIn(t int, changes []Change, scratch *[]LeafEdit) (*TreePatch, error) {
 	from, _ := c.span(laneNamespaces[t])
-	edits, err := LeafEdits(changes, func(key []byte) (int, bool) {
+	var edits []LeafEdit
+	if scratch != nil {
+		edits = (*scratch)[:0]
+	}
+	if cap(edits) < len(changes) {
+		edits = make([]LeafEdit, 0, len(changes))
+	}
+	edits, err := appendLeafEdits(edits, changes, func(key []byte) (int, bool) {
 		// Not sort.SearchStrings: its string(key) would be allocated.
 		i := sort.Search(len(c.keys), func(i int) bool { return c.keys[i] >= string(key) })
 		return i - from, i < len(c.keys) && c.keys[i] == string(key)
@@ -159,12 +179,18 @@ func (c *Cache) patch(t int, changes []Change) (*TreePatch, error) {
 	if err != nil {
 		return nil, fmt.Errorf("root of %q: %w", laneNamespaces[t], err)
 	}
+	if scratch != nil {
+		*scratch = edits
+	}
 	if patch := c.patches.get(t, edits); patch != nil {
 		return patch, nil
 	}
 	patch, err := c.trees[t].Patch(edits)
 	if err != nil {
 		return nil, fmt.Errorf("root of %q: %w", laneNamespaces[t], err)
+	}
+	if scratch != nil {
+		edits = slices.Clone(edits) // the memo's, not the scratch the caller reuses
 	}
 	c.patches.put(t, edits, patch)
 	return patch, nil
@@ -186,7 +212,7 @@ func (c *Cache) Apply(changes []Change) {
 			continue
 		}
 		var err error
-		if patches[t], err = c.patch(t, lane); err != nil {
+		if patches[t], err = c.patchIn(t, lane, &c.applyEdits); err != nil {
 			// The tree does not match the keys it was built from:
 			// a bug, but the entries are right, so build it again.
 			rebuild[t] = true

@@ -168,7 +168,11 @@ type LeafEdit struct {
 // come out in the order Patch wants; changes out of order are
 // ErrBadLeafEdit.
 func LeafEdits(changes []Change, find func(key []byte) (pos int, found bool)) ([]LeafEdit, error) {
-	edits := make([]LeafEdit, 0, len(changes))
+	return appendLeafEdits(make([]LeafEdit, 0, len(changes)), changes, find)
+}
+
+// appendLeafEdits is LeafEdits appending the edits to edits.
+func appendLeafEdits(edits []LeafEdit, changes []Change, find func(key []byte) (pos int, found bool)) ([]LeafEdit, error) {
 	for i, c := range changes {
 		if i > 0 && bytes.Compare(changes[i-1].Key, c.Key) >= 0 {
 			return nil, fmt.Errorf("%w: change %d key %q does not follow %q", ErrBadLeafEdit, i, c.Key, changes[i-1].Key)
