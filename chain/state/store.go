@@ -204,10 +204,19 @@ func sortedChanges(writes map[string]pending, prefix string) []Change {
 		}
 	}
 	sort.Strings(keys)
+	// The keys are copied into one array, each capped so that appending
+	// to one cannot write into the next: one allocation, not one a key.
+	size := 0
+	for _, k := range keys {
+		size += len(k)
+	}
+	arena := make([]byte, 0, size)
 	out := make([]Change, len(keys))
 	for n, k := range keys {
 		w := writes[k]
-		out[n] = Change{Key: []byte(k), Value: w.value, Delete: w.delete}
+		from := len(arena)
+		arena = append(arena, k...)
+		out[n] = Change{Key: arena[from:len(arena):len(arena)], Value: w.value, Delete: w.delete}
 	}
 	return out
 }
