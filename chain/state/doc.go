@@ -8,9 +8,10 @@
 //
 // # Storage contract
 //
-// The package reads committed state through Reader (Get, Iterate in key
-// order) and returns each block's writes as []Change, which the node stores
-// atomically with the block. MemStore is an in-memory Reader for tests and
+// The package reads committed state through Reader (Get, which keeps no
+// key it is given, and Iterate in key order) and returns each block's
+// writes as []Change, which the node stores atomically with the block.
+// MemStore is an in-memory Reader for tests and
 // tools. Values are records encoded with chain.Encode (deterministic CBOR)
 // and decoded strictly; a record that does not decode or breaks an
 // invariant is ErrCorruptState. Two namespaces: TxPrefix ("t/") for the tx
