@@ -11,10 +11,9 @@
 // The package reads committed state through Reader (Get, which keeps no
 // key it is given, and Iterate in key order) and returns each block's
 // writes as []Change, which the node stores atomically with the block.
-// MemStore is an in-memory Reader for tests and
-// tools. Values are records encoded with chain.Encode (deterministic CBOR)
-// and decoded strictly; a record that does not decode or breaks an
-// invariant is ErrCorruptState. Two namespaces: TxPrefix ("t/") for the tx
+// MemStore is an in-memory Reader for tests and tools. Values are records
+// encoded with chain.Encode (deterministic CBOR) and decoded strictly; a
+// record that does not decode or breaks an invariant is ErrCorruptState. Two namespaces: TxPrefix ("t/") for the tx
 // lane, DataPrefix ("d/") for the data lane. Each lane's state root
 // (TxRoot, DataRoot, Root) is the RFC 6962 Merkle root (chain.MerkleRoot)
 // of all entries of its namespace in key order, each leaf being
