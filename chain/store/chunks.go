@@ -46,7 +46,11 @@ func chunkLen(n, c uint32) int {
 
 // chunkKey is the key of chunk c of the block of lane at height.
 func chunkKey(lane chain.Lane, height uint64, c uint32) []byte {
-	return binary.BigEndian.AppendUint32(entriesPrefix(lane, height), c)
+	return appendChunkKey(make([]byte, 0, chunkKeyLen), lane, height, c)
+}
+
+func appendChunkKey(k []byte, lane chain.Lane, height uint64, c uint32) []byte {
+	return binary.BigEndian.AppendUint32(appendLaneHeight(k, prefixEntry, lane, height), c)
 }
 
 // chunkSize is the encoded size of a chunk of entries.
@@ -233,10 +237,6 @@ func (s *Store) EncodedBlock(lane chain.Lane, height uint64) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	hb, err := chain.Encode(&h)
-	if err != nil {
-		return nil, corrupt(key, "encoding the rebuilt header: %v", err)
-	}
 	cb, err := chain.Encode(cert)
 	if err != nil {
 		return nil, corrupt(key, "encoding the rebuilt certificate: %v", err)
@@ -248,9 +248,9 @@ func (s *Store) EncodedBlock(lane chain.Lane, height uint64) ([]byte, error) {
 	if h.NumEntries > 0 {
 		fields++
 	}
-	out := make([]byte, 0, 16+len(hb)+len(cb)+int(h.NumEntries)*256)
+	out := make([]byte, 0, 16+chain.HeaderEncodingCap+len(cb)+int(h.NumEntries)*256)
 	out = append(out, 0xa0|fields, 0x01)
-	out = append(out, hb...)
+	out = h.AppendEncoding(out)
 	spans := make([][2]int, 0, h.NumEntries)
 	if h.NumEntries > 0 {
 		field := byte(0x02)

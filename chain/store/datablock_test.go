@@ -67,6 +67,39 @@ func BenchmarkCommitDataBlock(b *testing.B) {
 	}
 }
 
+// TestCommitDataBlockAllocs: the store writes a data block of 25 readings
+// with three allocations: the buffer of its keys and values, the
+// prepared block and the header kept among the recent ones.
+func TestCommitDataBlockAllocs(t *testing.T) {
+	s := openStore(t, &lastBatchKV{})
+	c := newTestChain(t)
+	c.unsignedCerts = true
+	if err := s.InitGenesis(c.genesis, nil); err != nil {
+		t.Fatal(err)
+	}
+	feed := newDataBlockFeed()
+	const warm, runs = dataBlockDevices / dataBlockReadings, 100
+	var blocks []store.BlockCommit
+	for range warm + runs + 1 {
+		readings, changes := feed.block()
+		blk := c.next(chain.LaneData, readings, nil)
+		c.advance(blk)
+		blocks = append(blocks, store.BlockCommit{Block: blk, Changes: changes})
+	}
+	commit := func() {
+		if err := s.Commit(blocks[0].Block, blocks[0].Changes); err != nil {
+			t.Fatal(err)
+		}
+		blocks = blocks[1:]
+	}
+	for range warm { // every device's last reading read once
+		commit()
+	}
+	if n := testing.AllocsPerRun(runs, commit); n > 3 {
+		t.Fatalf("a data block of %d readings is written with %v allocations, want 3", dataBlockReadings, n)
+	}
+}
+
 // dataBlockFeed makes the readings of data blocks, with a fixed
 // signature: the store does not verify them.
 type dataBlockFeed struct {

@@ -48,6 +48,16 @@ const (
 	// deviceSeqKeyLen is the length of a key of the device indexes n and q.
 	deviceSeqKeyLen = 1 + pubKeyLen + heightLen
 	blockRefLen     = 1 + heightLen
+	// laneHeightKeyLen is the length of a block record key (h), or of
+	// the prefix of a block's entries chunk keys (e); chunkKeyLen of a
+	// chunk key.
+	laneHeightKeyLen = 2 + heightLen
+	chunkKeyLen      = laneHeightKeyLen + indexLen
+	// headKeyLen is the length of a lane head key (l); headLen bounds
+	// its value, the height and the header, for a chain id of at most
+	// chain.MaxChainIDLen bytes.
+	headKeyLen = 2
+	headLen    = heightLen + chain.HeaderEncodingCap
 	// blockHashKeyLen is the length of a block hash index key: the first
 	// blockHashPrefixLen bytes of the hash, the lane and the height.
 	blockHashPrefixLen = 8
@@ -78,7 +88,10 @@ func blockHashPrefix(h chain.Hash) []byte {
 }
 
 func blockHashKey(h chain.Hash, lane chain.Lane, height uint64) []byte {
-	k := make([]byte, 0, blockHashKeyLen)
+	return appendBlockHashKey(make([]byte, 0, blockHashKeyLen), h, lane, height)
+}
+
+func appendBlockHashKey(k []byte, h chain.Hash, lane chain.Lane, height uint64) []byte {
 	k = append(k, prefixBlockHash)
 	k = append(k, h[:blockHashPrefixLen]...)
 	k = append(k, byte(lane))
@@ -90,9 +103,13 @@ func metaKey(name string) []byte { return append([]byte{prefixMeta}, name...) }
 func headKey(lane chain.Lane) []byte { return []byte{prefixHead, byte(lane)} }
 
 func laneHeightKey(prefix byte, lane chain.Lane, height uint64) []byte {
-	k := make([]byte, 0, 2+heightLen)
-	k = append(k, prefix, byte(lane))
-	return binary.BigEndian.AppendUint64(k, height)
+	return appendLaneHeight(make([]byte, 0, laneHeightKeyLen), prefix, lane, height)
+}
+
+// appendLaneHeight appends a key of a table keyed by lane and height
+// (block records, and the prefix of entries chunks) to k.
+func appendLaneHeight(k []byte, prefix byte, lane chain.Lane, height uint64) []byte {
+	return binary.BigEndian.AppendUint64(append(k, prefix, byte(lane)), height)
 }
 
 func headerKey(lane chain.Lane, height uint64) []byte {
@@ -143,11 +160,9 @@ func readLateKey(device chain.PubKey, seq uint64) []byte {
 	return binary.BigEndian.AppendUint64(deviceKey(prefixReadLate, device), seq)
 }
 
-func stateKey(key []byte) []byte {
-	k := make([]byte, 0, 1+len(key))
-	k = append(k, prefixState)
-	return append(k, key...)
-}
+func stateKey(key []byte) []byte { return appendStateKey(make([]byte, 0, 1+len(key)), key) }
+
+func appendStateKey(k, key []byte) []byte { return append(append(k, prefixState), key...) }
 
 // keyName renders a key for error messages.
 func keyName(k []byte) string {
@@ -271,8 +286,10 @@ func decodeLocation(key []byte, lane chain.Lane, v []byte) (Location, error) {
 // that Open loads the head without deriving fields from other records
 // (a damaged record below the head is then the audit's to name, and does
 // not stop the node from opening).
-func encodeHead(h *chain.Header) []byte {
-	return append(binary.BigEndian.AppendUint64(nil, h.Height), chain.MustEncode(h)...)
+func encodeHead(h *chain.Header) []byte { return appendHead(make([]byte, 0, headLen), h) }
+
+func appendHead(b []byte, h *chain.Header) []byte {
+	return h.AppendEncoding(binary.BigEndian.AppendUint64(b, h.Height))
 }
 
 // decodeHead decodes the head of lane stored under key.

@@ -244,8 +244,8 @@ func migrateBlockRecords(kv KV) error {
 		if c.BlockHash != hash {
 			return corrupt(ckey, "certifies block %s, the header hashes to %s", c.BlockHash, hash)
 		}
-		rec := newRecord(&h, c, hash, genesis, hashAt, in.intern)
-		mb.set(bytes.Clone(k), appendRecord(nil, rec))
+		rec := newRecord(&h, c, hash, genesis, hashAt, in, nil)
+		mb.set(bytes.Clone(k), appendRecord(nil, &rec))
 		mb.delete(ckey)
 		return mb.err
 	})

@@ -250,11 +250,12 @@ type hashSource func(lane chain.Lane, height uint64) (chain.Hash, error)
 // newRecord builds the record of a block whose header hashes to hash:
 // derivable hashes are left out when hashAt (for heights ≥ 1) or genesis
 // (at height 0; nil: none recorded) give them, and shared values are
-// named by the ids intern gives.
-func newRecord(h *chain.Header, c *chain.Certificate, hash chain.Hash, genesis *chain.Hash, hashAt hashSource, intern func([]byte) uint64) *record {
-	rec := &record{
+// named by the ids in gives. The signatures are appended to sigs[:0],
+// so that a caller may keep them on its stack.
+func newRecord(h *chain.Header, c *chain.Certificate, hash chain.Hash, genesis *chain.Hash, hashAt hashSource, in *interner, sigs []recordSig) record {
+	rec := record{
 		hash:           hash,
-		chainID:        intern([]byte(h.ChainID)),
+		chainID:        in.intern(h.ChainID),
 		time:           h.Time,
 		numEntries:     h.NumEntries,
 		entriesRoot:    h.EntriesRoot,
@@ -262,8 +263,8 @@ func newRecord(h *chain.Header, c *chain.Certificate, hash chain.Hash, genesis *
 		prevHash:       h.PrevHash,
 		anchorHeight:   h.Anchor.Height,
 		anchorHash:     h.Anchor.Hash,
-		validatorsHash: intern(h.ValidatorsHash[:]),
-		proposer:       intern(h.Proposer[:]),
+		validatorsHash: in.intern(string(h.ValidatorsHash[:])),
+		proposer:       in.intern(string(h.Proposer[:])),
 		round:          c.Round,
 	}
 	derives := func(height uint64, lane chain.Lane, want chain.Hash) bool {
@@ -282,12 +283,32 @@ func newRecord(h *chain.Header, c *chain.Certificate, hash chain.Hash, genesis *
 	if !derives(h.Anchor.Height, h.Lane.Other(), h.Anchor.Hash) {
 		rec.flags |= flagAnchorHash
 	}
-	rec.sigs = make([]recordSig, len(c.Sigs))
-	for i, s := range c.Sigs {
-		rec.sigs[i] = recordSig{signer: intern(s.Validator[:]), sig: s.Sig}
+	rec.sigs = sigs[:0]
+	for _, s := range c.Sigs {
+		rec.sigs = append(rec.sigs, recordSig{signer: in.intern(string(s.Validator[:])), sig: s.Sig})
 	}
 	return rec
 }
+
+// recordLen is the length of appendRecord's encoding of r.
+func recordLen(r *record) int {
+	n := recordHashEnd + 1 + uvarintLen(r.chainID) + uvarintLen(zigzag(int64(r.time))) + uvarintLen(uint64(r.numEntries)) +
+		hashLen + uvarintLen(r.anchorHeight) + uvarintLen(r.validatorsHash) + uvarintLen(r.proposer) +
+		uvarintLen(uint64(r.round)) + uvarintLen(uint64(len(r.sigs)))
+	for _, f := range [...]byte{flagEntriesRoot, flagPrevHash, flagAnchorHash} {
+		if r.flags&f != 0 {
+			n += hashLen
+		}
+	}
+	for _, s := range r.sigs {
+		n += uvarintLen(s.signer) + uvarintLen(uint64(len(s.sig))) + len(s.sig)
+	}
+	return n
+}
+
+// zigzag maps a signed integer to the unsigned one binary.AppendVarint
+// writes.
+func zigzag(v int64) uint64 { return uint64(v<<1) ^ uint64(v>>63) }
 
 // header rebuilds the header of the record stored under key, the block of
 // lane at height, and checks that it hashes to the record's hash.

@@ -78,25 +78,30 @@ type interner struct {
 // batches that write to the table (Store.writeMu, or a migration's single
 // pass).
 func (t *sharedTable) newInterner(batch Batch) *interner {
-	return &interner{t: t, batch: batch, added: make(map[string]uint64)}
+	return &interner{t: t, batch: batch}
 }
 
-func (in *interner) intern(v []byte) uint64 {
+// intern returns the id of v. It keeps no reference to v, so that a
+// caller's string(key[:]) of a 32-byte key is not allocated.
+func (in *interner) intern(v string) uint64 {
 	in.t.mu.RLock()
-	id, ok := in.t.ids[string(v)]
+	id, ok := in.t.ids[v]
 	n := uint64(len(in.t.vals))
 	in.t.mu.RUnlock()
 	if ok {
 		return id
 	}
-	if id, ok := in.added[string(v)]; ok {
+	if id, ok := in.added[v]; ok {
 		return id
 	}
+	if in.added == nil {
+		in.added = make(map[string]uint64)
+	}
 	id = n + uint64(len(in.vals))
-	v = append([]byte{}, v...)
-	in.added[string(v)] = id
-	in.vals = append(in.vals, v)
-	in.batch.Set(sharedKey(id), v)
+	b := []byte(v)
+	in.added[string(b)] = id
+	in.vals = append(in.vals, b)
+	in.batch.Set(sharedKey(id), b)
 	return id
 }
 

@@ -234,11 +234,7 @@ func prepareBlock(b *chain.Block, changes []Change) (preparedBlock, error) {
 	if err := checkChanges(changes); err != nil {
 		return preparedBlock{}, err
 	}
-	headerBytes, err := chain.Encode(h)
-	if err != nil {
-		return preparedBlock{}, fmt.Errorf("%w: encoding header %s/%d: %v", ErrInvalidBlock, h.Lane, h.Height, err)
-	}
-	hash := chain.HashBytes(headerBytes)
+	hash := h.Hash()
 	if b.Cert == nil {
 		return preparedBlock{}, fmt.Errorf("%w: %s/%d %s", ErrMissingCert, h.Lane, h.Height, hash.Short())
 	}
@@ -254,11 +250,16 @@ func prepareBlock(b *chain.Block, changes []Change) (preparedBlock, error) {
 // in halves, first half first. Called with writeMu held.
 func (s *Store) writePrepared(blocks []preparedBlock) error {
 	// Every block must extend its lane's head as the blocks before it
-	// leave it.
-	heads := map[chain.Lane]head{}
+	// leave it. heads holds, by lane, the head the batch leaves (an
+	// array: a map of these large values allocated a group and each
+	// value).
+	var heads [chain.LaneTx + 1]struct {
+		head
+		inBatch bool
+	}
 	for _, p := range blocks {
 		h := &p.block.Header
-		cur, ok := heads[h.Lane]
+		cur, ok := heads[h.Lane].head, heads[h.Lane].inBatch
 		if !ok {
 			s.mu.RLock()
 			cur, ok = s.heads[h.Lane]
@@ -267,7 +268,7 @@ func (s *Store) writePrepared(blocks []preparedBlock) error {
 		if err := s.checkNextOf(h, cur, ok); err != nil {
 			return err
 		}
-		heads[h.Lane] = head{header: *h, hash: p.hash}
+		heads[h.Lane].head, heads[h.Lane].inBatch = head{header: *h, hash: p.hash}, true
 	}
 
 	batch := s.kv.NewBatch()
@@ -277,38 +278,74 @@ func (s *Store) writePrepared(blocks []preparedBlock) error {
 	}
 	in := s.shared.newInterner(batch)
 	// A record leaves out the hashes the store holds (record.go): those of
-	// the blocks of this batch, or else of the blocks committed before.
-	inBatch := make(map[blockRef]chain.Hash, len(blocks))
+	// the blocks of this batch, or else of the blocks committed before,
+	// which are read from memory when they are the lane heads or among
+	// the recent headers, as the previous hash and the anchor of a block
+	// the node commits as it goes are: a read of badger allocates.
+	var inBatch map[blockRef]chain.Hash
+	if len(blocks) > 1 {
+		inBatch = make(map[blockRef]chain.Hash, len(blocks))
+	}
 	hashAt := func(lane chain.Lane, height uint64) (chain.Hash, error) {
 		if h, ok := inBatch[blockRef{lane, height}]; ok {
 			return h, nil
 		}
-		if height > s.Height(lane) {
+		s.mu.RLock()
+		hd, ok := s.heads[lane]
+		recent, isRecent := s.recent[blockRef{lane, height}]
+		s.mu.RUnlock()
+		switch {
+		case !ok || height > hd.header.Height:
 			return chain.Hash{}, ErrNotFound
+		case height == hd.header.Height:
+			return hd.hash, nil
+		case isRecent:
+			return recent.Hash(), nil
 		}
 		return s.blockHash(lane, height)
 	}
 	s.mu.RLock()
 	genesis := s.genesis
 	s.mu.RUnlock()
-	for _, p := range blocks {
+	// The heads are written from the last block's buffer.
+	headsLen := 0
+	for lane := range heads {
+		if heads[lane].inBatch {
+			headsLen += headKeyLen + headLen
+		}
+	}
+	var a arena
+	var sigs [16]recordSig // a certificate's signatures, up to 16 without allocating
+	for i, p := range blocks {
 		h := &p.block.Header
-		rec := newRecord(h, p.block.Cert, p.hash, genesis, hashAt, in.intern)
-		batch.Set(headerKey(h.Lane, h.Height), appendRecord(make([]byte, 0, 128+len(rec.sigs)*(64+3)), rec))
-		inBatch[blockRef{h.Lane, h.Height}] = p.hash
-		batch.Set(blockHashKey(p.hash, h.Lane, h.Height), []byte{})
+		rec := newRecord(h, p.block.Cert, p.hash, genesis, hashAt, in, sigs[:0])
+		size := laneHeightKeyLen + recordLen(&rec) + blockHashKeyLen + changesLen(p.changes)
 		if h.Lane == chain.LaneData {
-			if err := s.putReadings(batch, h.Height, p.block.Readings); err != nil {
+			size += readingsLen(p.block.Readings)
+		}
+		if i == len(blocks)-1 {
+			size += headsLen
+		}
+		a.reserve(size)
+		batch.Set(appendLaneHeight(a.alloc(laneHeightKeyLen), prefixHeader, h.Lane, h.Height), appendRecord(a.alloc(recordLen(&rec)), &rec))
+		if inBatch != nil {
+			inBatch[blockRef{h.Lane, h.Height}] = p.hash
+		}
+		batch.Set(appendBlockHashKey(a.alloc(blockHashKeyLen), p.hash, h.Lane, h.Height), []byte{})
+		if h.Lane == chain.LaneData {
+			if err := s.putReadings(batch, &a, h.Height, p.block.Readings); err != nil {
 				clear(s.tips) // they may hold some of this batch's readings
 				return err
 			}
 		} else {
 			putTxs(batch, h.Height, p.block.Txs)
 		}
-		putChanges(batch, p.changes)
+		putChanges(batch, &a, p.changes)
 	}
-	for lane, hd := range heads {
-		batch.Set(headKey(lane), encodeHead(&hd.header))
+	for lane := range heads {
+		if heads[lane].inBatch {
+			batch.Set(append(a.alloc(headKeyLen), prefixHead, byte(lane)), appendHead(a.alloc(headLen), &heads[lane].header))
+		}
 	}
 	if err := batch.Write(); err != nil {
 		clear(s.tips) // they hold this batch's readings
@@ -329,8 +366,10 @@ func (s *Store) writePrepared(blocks []preparedBlock) error {
 
 	in.commit()
 	s.mu.Lock()
-	for lane, hd := range heads {
-		s.heads[lane] = hd
+	for lane := range heads {
+		if heads[lane].inBatch {
+			s.heads[chain.Lane(lane)] = heads[lane].head
+		}
 	}
 	for _, p := range blocks {
 		h := &p.block.Header
@@ -417,58 +456,76 @@ func (s *Store) checkNextOf(h *chain.Header, cur head, ok bool) error {
 // for each reading its hash (d) and, when it follows the last reading in
 // order of its device (inOrder: a higher sequence number and a later time),
 // its sequence (n) with its time; otherwise, a late reading, its
-// sequence (q) and its time (r). Index keys and values are cut from one
-// buffer, sized up front so that it is never reallocated under them.
-func (s *Store) putReadings(batch Batch, height uint64, readings []*chain.Reading) error {
-	const perReading = deviceSeqKeyLen + timedLocationLen + // seq index key and value
-		readHashKeyLen // hash index key
-	buf := make([]byte, 0, len(readings)*perReading)
-	cut := func(from int) []byte { return buf[from:len(buf):len(buf)] }
-	encs := make([][]byte, len(readings))
-	// The encodings share one buffer too (putChunks copies them): an
-	// allocation per reading was on the store writer, the serial stage of
-	// block sync. A reading's encoding fits in chain.ReadingEncodingCap
-	// bytes; a longer one (an unsigned reading's odd signature) only
-	// reallocates, leaving those cut before in the old buffer.
-	encBuf := make([]byte, 0, len(readings)*chain.ReadingEncodingCap)
-	for i, r := range readings {
-		idx := uint32(i)
-		from := len(encBuf)
-		encBuf = r.AppendEncoding(encBuf)
-		enc := encBuf[from:len(encBuf):len(encBuf)]
-		encs[i] = enc
-		inOrder, err := s.inOrder(r.Device, r.Seq, r.Time)
-		if err != nil {
-			return err
+// sequence (q) and its time (r). The readings are encoded straight into
+// their chunks, and hashed there; keys and values are cut from a, which
+// the caller reserved readingsLen for (a late reading's time key comes
+// on its own).
+func (s *Store) putReadings(batch Batch, a *arena, height uint64, readings []*chain.Reading) error {
+	var lens [EntriesPerChunk]int
+	for c := 0; c < len(readings); c += EntriesPerChunk {
+		chunk := readings[c:min(c+EntriesPerChunk, len(readings))]
+		size := 1 + uvarintLen(uint64(len(chunk)))
+		for j, r := range chunk {
+			lens[j] = r.EncodingLen()
+			size += uvarintLen(uint64(lens[j])) + lens[j]
 		}
-
-		start := len(buf)
-		buf = appendTimedLocation(buf, r.Time, height, idx)
-		tloc := cut(start)
-		loc := tloc[heightLen:]
-
-		start = len(buf)
-		if inOrder {
-			buf = append(buf, prefixReadSeq)
-		} else {
-			buf = append(buf, prefixReadLate)
+		v := append(a.alloc(size), chunkV1)
+		v = binary.AppendUvarint(v, uint64(len(chunk)))
+		for j := range chunk {
+			v = binary.AppendUvarint(v, uint64(lens[j]))
 		}
-		buf = append(buf, r.Device[:]...)
-		buf = binary.BigEndian.AppendUint64(buf, r.Seq)
-		batch.Set(cut(start), tloc)
-		if !inOrder {
-			batch.Set(readTimeKey(r.Device, r.Time, r.Seq), loc) // rare: its own allocation
+		for j, r := range chunk {
+			from := len(v)
+			v = r.AppendEncoding(v)
+			if n := len(v) - from; n != lens[j] {
+				// The chunk would misplace every entry after this one.
+				return fmt.Errorf("%w: data/%d reading %d encodes to %d bytes, its EncodingLen says %d", ErrInvalidBlock, height, c+j, n, lens[j])
+			}
+			if err := s.putReadingIndexes(batch, a, height, uint32(c+j), r, chain.HashBytes(v[from:])); err != nil {
+				return err
+			}
 		}
-
-		start = len(buf)
-		h := chain.HashBytes(enc) // r.Hash(), without encoding twice
-		buf = append(buf, prefixReadHash)
-		buf = append(buf, h[:readHashPrefixLen]...)
-		buf = append(buf, loc...)
-		batch.Set(cut(start), []byte{})
+		batch.Set(appendChunkKey(a.alloc(chunkKeyLen), chain.LaneData, height, uint32(c/EntriesPerChunk)), v)
 	}
-	putChunks(batch, chain.LaneData, height, encs)
 	return nil
+}
+
+// putReadingIndexes adds the indexes of reading r, entry index of the
+// data block at height, whose encoding hashes to hash.
+func (s *Store) putReadingIndexes(batch Batch, a *arena, height uint64, index uint32, r *chain.Reading, hash chain.Hash) error {
+	inOrder, err := s.inOrder(r.Device, r.Seq, r.Time)
+	if err != nil {
+		return err
+	}
+	tloc := appendTimedLocation(a.alloc(timedLocationLen), r.Time, height, index)
+	loc := tloc[heightLen:]
+	prefix := byte(prefixReadSeq)
+	if !inOrder {
+		prefix = prefixReadLate
+	}
+	key := append(a.alloc(deviceSeqKeyLen), prefix)
+	key = append(key, r.Device[:]...)
+	batch.Set(binary.BigEndian.AppendUint64(key, r.Seq), tloc)
+	if !inOrder {
+		batch.Set(readTimeKey(r.Device, r.Time, r.Seq), loc) // rare: its own allocation
+	}
+	key = append(a.alloc(readHashKeyLen), prefixReadHash)
+	key = append(key, hash[:readHashPrefixLen]...)
+	batch.Set(append(key, loc...), []byte{})
+	return nil
+}
+
+// readingsLen is what putReadings cuts from its arena for readings: their
+// chunks (chunkSize of their encodings) and keys, and the index keys and
+// values of readings in order.
+func readingsLen(readings []*chain.Reading) int {
+	chunks := (len(readings) + EntriesPerChunk - 1) / EntriesPerChunk
+	n := chunks*(chunkKeyLen+1+uvarintLen(EntriesPerChunk)) + len(readings)*(deviceSeqKeyLen+timedLocationLen+readHashKeyLen)
+	for _, r := range readings {
+		l := r.EncodingLen()
+		n += uvarintLen(uint64(l)) + l
+	}
+	return n
 }
 
 // putTxs adds the entries (in chunks), the hash index and the kind index
@@ -487,18 +544,31 @@ func putTxs(batch Batch, height uint64, txs []*chain.Tx) {
 	putChunks(batch, chain.LaneTx, height, encs)
 }
 
-func putChanges(batch Batch, changes []Change) {
+// putChanges adds the state changes, their keys cut from a, which the
+// caller reserved changesLen for (or not: an arena without a reserved
+// buffer allocates each).
+func putChanges(batch Batch, a *arena, changes []Change) {
 	for _, c := range changes {
+		key := appendStateKey(a.alloc(1+len(c.Key)), c.Key)
 		if c.Delete {
-			batch.Delete(stateKey(c.Key))
+			batch.Delete(key)
 			continue
 		}
 		v := c.Value
 		if v == nil {
 			v = []byte{}
 		}
-		batch.Set(stateKey(c.Key), v)
+		batch.Set(key, v)
 	}
+}
+
+// changesLen is what putChanges cuts from its arena for changes.
+func changesLen(changes []Change) int {
+	n := 0
+	for _, c := range changes {
+		n += 1 + len(c.Key)
+	}
+	return n
 }
 
 // InitGenesis records the genesis hash of a fresh store together with the
@@ -524,7 +594,7 @@ func (s *Store) InitGenesis(hash chain.Hash, changes []Change) error {
 	}
 	batch := s.kv.NewBatch()
 	defer batch.Discard()
-	putChanges(batch, changes)
+	putChanges(batch, &arena{}, changes)
 	batch.Set(metaKey(metaGenesis), hash[:])
 	if err := batch.Write(); err != nil {
 		return fmt.Errorf("writing genesis state: %w", err)
