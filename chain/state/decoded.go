@@ -49,7 +49,7 @@ func copyRecord(dst, src record) {
 
 // decodedMemo holds a Cache's decoded records.
 type decodedMemo struct {
-	mu sync.Mutex // guards m
+	mu sync.Mutex // guards m and the records of its entries, which are copied in and out under it
 	m  map[string]decodedEntry
 }
 
@@ -75,25 +75,30 @@ func (c *Cache) getDecoded(key []byte, rec record) (found, handled bool, err err
 	}
 	c.decoded.mu.Lock()
 	e, hit := c.decoded.m[string(key)]
-	c.decoded.mu.Unlock()
 	if hit && e.from == &v[0] && reflect.TypeOf(e.rec) == typ {
 		copyRecord(rec, e.rec)
+		c.decoded.mu.Unlock()
 		return true, true, nil
 	}
+	c.decoded.mu.Unlock()
 	if err := decodeRecord(v, rec); err != nil {
 		return false, true, fmt.Errorf("key %q: %w", key, err)
 	}
 	c.decoded.mu.Lock()
+	defer c.decoded.mu.Unlock()
 	if c.decoded.m == nil {
 		c.decoded.m = make(map[string]decodedEntry)
 	}
-	kept := reflect.New(typ.Elem()).Interface().(record)
-	copyRecord(kept, rec)
-	if !hit {
-		e.key = string(key)
+	// A key's entry keeps its record and key string when its value is
+	// replaced: the new decode is copied over the old one, which every
+	// reader copies from under mu only. A record and a string a changed
+	// value was an allocation a reading on a busy network.
+	if e, hit = c.decoded.m[string(key)]; !hit || reflect.TypeOf(e.rec) != typ {
+		e = decodedEntry{key: string(key), rec: reflect.New(typ.Elem()).Interface().(record)}
 	}
-	c.decoded.m[e.key] = decodedEntry{key: e.key, from: &v[0], rec: kept}
-	c.decoded.mu.Unlock()
+	copyRecord(e.rec, rec)
+	e.from = &v[0]
+	c.decoded.m[e.key] = e
 	return true, true, nil
 }
 
