@@ -90,9 +90,9 @@ func (c *Cache) getDecoded(key []byte, rec record) (found, handled bool, err err
 		c.decoded.m = make(map[string]decodedEntry)
 	}
 	// A key's entry keeps its record and key string when its value is
-	// replaced: the new decode is copied over the old one, which every
-	// reader copies from under mu only. A record and a string a changed
-	// value was an allocation a reading on a busy network.
+	// replaced: the new decode is copied over the old one, which readers
+	// copy from under mu only. A new record and string for every changed
+	// value were two allocations a reading on a busy network.
 	if e, hit = c.decoded.m[string(key)]; !hit || reflect.TypeOf(e.rec) != typ {
 		e = decodedEntry{key: string(key), rec: reflect.New(typ.Elem()).Interface().(record)}
 	}

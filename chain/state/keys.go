@@ -37,9 +37,9 @@ const (
 // keyBuf is scratch space for the key of one read: a builder or checker
 // keeps one and builds in it each key it reads, instead of allocating a
 // key a read (made for every reading, they were a node's most frequent
-// allocation in this package). A key from of is valid until the next call
-// of of; a Reader keeps no key it is given. Keys longer than the array
-// are allocated.
+// allocation in this package). The key of returns is valid until its next
+// call; a Reader keeps no key it is given. Keys longer than the array are
+// allocated.
 type keyBuf struct{ b [48]byte }
 
 // of is prefix followed by id.

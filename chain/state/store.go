@@ -19,10 +19,11 @@ var ErrNotFound = errors.New("not found")
 // it over its store; MemStore implements it in memory.
 //
 // Get returns the value stored under key, or an error wrapping ErrNotFound
-// when there is none; it must not keep key after it returns (builders read
-// every key from one scratch buffer). Iterate calls fn for every key starting with prefix,
-// in ascending byte order of keys, and stops at the first error fn returns,
-// returning it. fn must not keep or modify key or value after it returns.
+// when there is none; it must not keep key after it returns (builders
+// build every key they read in one scratch buffer). Iterate calls fn for
+// every key starting with prefix, in ascending byte order of keys, and
+// stops at the first error fn returns, returning it. fn must not keep or
+// modify key or value after it returns.
 // Neither method is called concurrently by this package on one Reader, and
 // the Reader must not change while a function of this package uses it.
 type Reader interface {
