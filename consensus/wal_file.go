@@ -43,6 +43,9 @@ const (
 	maxRecordSize = chain.MaxMessageSize + 1<<16
 	// pruneMinBytes keeps Prune from rewriting a small log at every height.
 	pruneMinBytes = 4 << 20
+	// walBufferKept bounds the frame buffer Append keeps between records:
+	// a record holds a block of some kilobytes at most heights.
+	walBufferKept = 1 << 20
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -55,7 +58,11 @@ type FileWAL struct {
 	f       *os.File
 	size    int64
 	records []*Record
-	last    *Signed
+	buf     []byte  // the last frame appended, its room kept for the next
+	last    *Signed // &lastPos once the log has a record
+	// lastPos is the last-signed record, held here so that Append does
+	// not allocate one per record.
+	lastPos Signed
 	broken  error
 	pruneAt int64 // Prune rewrites only a file at least this large
 }
@@ -105,8 +112,8 @@ func (w *FileWAL) load() error {
 	w.size = int64(end)
 	w.records = recs
 	if len(recs) > 0 {
-		pos := recs[len(recs)-1].Position()
-		w.last = &pos
+		w.lastPos = recs[len(recs)-1].Position()
+		w.last = &w.lastPos
 	}
 	return nil
 }
@@ -187,12 +194,11 @@ func allZero(b []byte) bool {
 	return len(bytes.TrimLeft(b, "\x00")) == 0
 }
 
-func frame(payload []byte) []byte {
-	out := make([]byte, frameHeader+len(payload))
-	binary.BigEndian.PutUint32(out[0:4], uint32(len(payload)))
-	copy(out[frameHeader:], payload)
-	binary.BigEndian.PutUint32(out[4:8], frameSum(out[0:4], payload))
-	return out
+// sealFrame fills in the header of fr, a frame whose payload follows
+// frameHeader bytes of room: the payload's length and checksum.
+func sealFrame(fr []byte) {
+	binary.BigEndian.PutUint32(fr[0:4], uint32(len(fr)-frameHeader))
+	binary.BigEndian.PutUint32(fr[4:8], frameSum(fr[0:4], fr[frameHeader:]))
 }
 
 // frameSum is the CRC-32C of a frame's length field and payload.
@@ -234,14 +240,19 @@ func (w *FileWAL) Append(rec *Record) error {
 	if err != nil || repeat {
 		return err
 	}
-	payload, err := chain.Encode(rec)
+	fr, err := appendRecord(append(w.buf[:0], make([]byte, frameHeader)...), rec)
 	if err != nil {
 		return fmt.Errorf("wal: encode %s: %w", pos, err)
 	}
-	if len(payload) > maxRecordSize {
-		return fmt.Errorf("wal: record %s of %d bytes exceeds %d", pos, len(payload), maxRecordSize)
+	if n := len(fr) - frameHeader; n > maxRecordSize {
+		return fmt.Errorf("wal: record %s of %d bytes exceeds %d", pos, n, maxRecordSize)
 	}
-	fr := frame(payload)
+	sealFrame(fr)
+	if cap(fr) <= walBufferKept {
+		w.buf = fr[:0]
+	} else {
+		w.buf = nil // a large block's: not held for the small frames that follow
+	}
 	if _, err := w.f.Write(fr); err != nil {
 		w.broken = fmt.Errorf("%w: write %s: %w", ErrWALClosed, w.path, err)
 		return w.broken
@@ -252,7 +263,8 @@ func (w *FileWAL) Append(rec *Record) error {
 	}
 	w.size += int64(len(fr))
 	w.records = append(w.records, rec)
-	w.last = &pos
+	w.lastPos = pos
+	w.last = &w.lastPos
 	return nil
 }
 
@@ -272,11 +284,12 @@ func (w *FileWAL) Prune(height uint64) error {
 	tmp := w.path + ".tmp"
 	var buf bytes.Buffer
 	for _, r := range kept {
-		payload, err := chain.Encode(r)
+		fr, err := appendRecord(make([]byte, frameHeader), r)
 		if err != nil {
 			return fmt.Errorf("wal: encode: %w", err)
 		}
-		buf.Write(frame(payload))
+		sealFrame(fr)
+		buf.Write(fr)
 	}
 	if err := writeFileSync(tmp, buf.Bytes()); err != nil {
 		return fmt.Errorf("wal: prune %s: %w", w.path, err)
