@@ -110,7 +110,8 @@
 // the block and its proof of lock, so a restarted validator can re-propose
 // its locked block with proof. FileWAL frames each record as length,
 // CRC-32C and chain.Encode payload (written by hand, wal_cbor.go, to the
-// same bytes), fsynced per record. OpenWAL cuts off a
+// same bytes), fsynced per record; in memory it keeps only each record's
+// height and offset, and reads records back from the file. OpenWAL cuts off a
 // torn last record (a crash mid-write) and fails with ErrWALCorrupt, naming
 // the file, the offset and what to do, for any other damage. Every WAL
 // refuses (ErrDoubleSign) a record that goes back from or conflicts with

@@ -2,11 +2,14 @@ package consensus
 
 import (
 	"bytes"
+	"errors"
 	"math"
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"testing"
+	"weak"
 
 	"github.com/waterchain/waterchain/chain"
 )
@@ -168,7 +171,8 @@ func walFrames(recs []*Record) []byte {
 
 // TestFileWALBytes: the file holds the frames of chain.Encode of its
 // records, as when FileWAL encoded them by reflection, after each append
-// and after a prune.
+// and after a prune, which copies the file's tail instead of encoding the
+// records it keeps again.
 func TestFileWALBytes(t *testing.T) {
 	proposal, prevote, precommit := walBenchRecords(t)
 	dataRecs := []*Record{proposal, prevote, precommit} // a block of readings, a proof of lock of 11
@@ -222,4 +226,70 @@ func TestFileWALBytes(t *testing.T) {
 	}
 	w.Close()
 	sameRecords(t, mustRecords(t, dir), []*Record{txRecs[14], next})
+}
+
+// TestFileWALPruneRefusesDamage: a prune copies the file's tail, so it
+// refuses one that no longer reads back as written, rather than carry the
+// damage into the new file; the file is left for OpenWAL to report.
+func TestFileWALPruneRefusesDamage(t *testing.T) {
+	recs, _, _ := walRecords(t, 3)
+	dir := t.TempDir()
+	w := openT(t, dir)
+	w.pruneAt = 1
+	for _, r := range recs {
+		if err := w.Append(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	path := filepath.Join(dir, walFileName)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data[len(data)-10] ^= 1 // in the last record, which every prune keeps
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Prune(3); err == nil || !errors.Is(err, ErrWALCorrupt) {
+		t.Fatalf("Prune over a damaged record = %v, want ErrWALCorrupt", err)
+	}
+	if after, _ := os.ReadFile(path); !bytes.Equal(after, data) {
+		t.Fatal("a refused prune changed the file")
+	}
+	if _, err := w.Records(); !errors.Is(err, ErrWALCorrupt) {
+		t.Fatalf("Records over a damaged record = %v, want ErrWALCorrupt", err)
+	}
+}
+
+// TestFileWALHoldsNoRecords: what the engine appends is not kept in
+// memory (the node held every precommitted block until the next prune),
+// and the records read at open go to the first Records call only.
+func TestFileWALHoldsNoRecords(t *testing.T) {
+	dir := t.TempDir()
+	w := openT(t, dir)
+	_, _, precommit := walBenchRecords(t)
+	block := weak.Make(precommit.Block)
+	if err := w.Append(precommit); err != nil {
+		t.Fatal(err)
+	}
+	precommit = nil
+	runtime.GC()
+	if block.Value() != nil {
+		t.Fatal("the WAL holds the block of a record it appended")
+	}
+	w.Close()
+	w = openT(t, dir)
+	first, err := w.Records()
+	if err != nil || len(first) != 1 {
+		t.Fatalf("Records after open: %d, %v", len(first), err)
+	}
+	opened := weak.Make(first[0].Block)
+	first = nil
+	runtime.GC()
+	if opened.Value() != nil {
+		t.Fatal("the WAL holds the records it read at open after Records took them")
+	}
+	if again, err := w.Records(); err != nil || len(again) != 1 {
+		t.Fatalf("Records read back: %d, %v", len(again), err)
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/waterchain/waterchain/chain"
 )
@@ -33,7 +34,7 @@ import (
 // The last record is the last-signed record; Append refuses anything that
 // conflicts with it. Prune rewrites the file (to a temporary file, fsync,
 // rename, fsync of the directory) keeping the records from a height on and
-// always the last record.
+// always the last record: the file's tail, copied once its checksums hold.
 
 const (
 	walFileName = "wal"
@@ -53,18 +54,34 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // FileWAL is a WAL in a file, for nodes. It is not safe for concurrent
 // use, and one directory must be used by one engine only.
 type FileWAL struct {
-	dir     string
-	path    string
-	f       *os.File
-	size    int64
-	records []*Record
-	buf     []byte  // the last frame appended, its room kept for the next
-	last    *Signed // &lastPos once the log has a record
+	dir  string
+	path string
+	f    *os.File
+	size int64
+	// index has each record's height and where its frame starts: all
+	// Prune needs, since the records it keeps (from a height on, and the
+	// last) are the file's tail. Records reads the records back from the
+	// file. Keeping the records instead held every block the node
+	// precommitted, with its proof of lock, until the next prune.
+	index []walEntry
+	// opened holds the records read at open until the first Records call
+	// takes them (the engine's, at NewEngine), so that a start parses the
+	// file once. Append and Prune drop them.
+	opened []*Record
+	buf    []byte  // the last frame appended, its room kept for the next
+	last   *Signed // &lastPos once the log has a record
 	// lastPos is the last-signed record, held here so that Append does
 	// not allocate one per record.
 	lastPos Signed
 	broken  error
 	pruneAt int64 // Prune rewrites only a file at least this large
+}
+
+// walEntry is what FileWAL keeps of a record: its height and the offset
+// of its frame in the file.
+type walEntry struct {
+	height uint64
+	off    int64
 }
 
 var _ WAL = (*FileWAL)(nil)
@@ -110,9 +127,15 @@ func (w *FileWAL) load() error {
 		return fmt.Errorf("wal: seek %s: %w", w.path, err)
 	}
 	w.size = int64(end)
-	w.records = recs
+	w.opened = recs
+	var off int64
+	for _, r := range recs {
+		w.index = append(w.index, walEntry{height: r.Position().Height, off: off})
+		off += frameHeader + int64(binary.BigEndian.Uint32(data[off:]))
+	}
 	if len(recs) > 0 {
-		w.lastPos = recs[len(recs)-1].Position()
+		pos := recs[len(recs)-1].Position()
+		w.lastPos = pos
 		w.last = &w.lastPos
 	}
 	return nil
@@ -209,12 +232,29 @@ func frameSum(length, payload []byte) uint32 {
 // Path is the log file's path.
 func (w *FileWAL) Path() string { return w.path }
 
-// Records returns the records kept, oldest first.
+// Records returns the records in the file, oldest first: the ones read
+// at open the first time, else read back from the file.
 func (w *FileWAL) Records() ([]*Record, error) {
 	if w.broken != nil {
 		return nil, w.broken
 	}
-	return append([]*Record(nil), w.records...), nil
+	if recs := w.opened; recs != nil {
+		w.opened = nil
+		return recs, nil
+	}
+	data := make([]byte, w.size)
+	if _, err := w.f.ReadAt(data, 0); err != nil {
+		return nil, fmt.Errorf("wal: read %s: %w", w.path, err)
+	}
+	recs, end, err := parseFrames(w.path, data)
+	if err != nil {
+		return nil, err
+	}
+	if end != len(data) || len(recs) != len(w.index) {
+		return nil, fmt.Errorf("%w: %s reads back as %d records in %d of its %d bytes, %d were written; "+
+			"the node must not sign until an operator has looked at it", ErrWALCorrupt, w.path, len(recs), end, len(data), len(w.index))
+	}
+	return recs, nil
 }
 
 // LastSigned returns the last-signed record, if any.
@@ -240,6 +280,7 @@ func (w *FileWAL) Append(rec *Record) error {
 	if err != nil || repeat {
 		return err
 	}
+	w.opened = nil
 	fr, err := appendRecord(append(w.buf[:0], make([]byte, frameHeader)...), rec)
 	if err != nil {
 		return fmt.Errorf("wal: encode %s: %w", pos, err)
@@ -261,8 +302,8 @@ func (w *FileWAL) Append(rec *Record) error {
 		w.broken = fmt.Errorf("%w: fsync %s: %w", ErrWALClosed, w.path, err)
 		return w.broken
 	}
+	w.index = append(w.index, walEntry{height: pos.Height, off: w.size})
 	w.size += int64(len(fr))
-	w.records = append(w.records, rec)
 	w.lastPos = pos
 	w.last = &w.lastPos
 	return nil
@@ -274,24 +315,28 @@ func (w *FileWAL) Prune(height uint64) error {
 	if w.broken != nil {
 		return w.broken
 	}
+	w.opened = nil
 	if w.size < w.pruneAt {
 		return nil
 	}
-	kept := pruneRecords(w.records, height)
-	if len(kept) == len(w.records) {
+	// It keeps what pruneRecords keeps: the records from the first at
+	// height or above, and the last in any case. Heights only grow along
+	// the file (checkSign), so these are its tail, copied as it is: the
+	// frames chain.Encode gave those records when they were appended.
+	first, _ := slices.BinarySearchFunc(w.index, height, func(e walEntry, h uint64) int { return cmp(e.height, h) })
+	if first = min(first, len(w.index)-1); first <= 0 {
 		return nil
 	}
-	tmp := w.path + ".tmp"
-	var buf bytes.Buffer
-	for _, r := range kept {
-		fr, err := appendRecord(make([]byte, frameHeader), r)
-		if err != nil {
-			return fmt.Errorf("wal: encode: %w", err)
-		}
-		sealFrame(fr)
-		buf.Write(fr)
+	from := w.index[first].off
+	tail := make([]byte, w.size-from)
+	if _, err := w.f.ReadAt(tail, from); err != nil {
+		return fmt.Errorf("wal: prune %s: read: %w", w.path, err)
 	}
-	if err := writeFileSync(tmp, buf.Bytes()); err != nil {
+	if err := w.checkFrames(tail, w.index[first:]); err != nil {
+		return fmt.Errorf("wal: prune: %w", err)
+	}
+	tmp := w.path + ".tmp"
+	if err := writeFileSync(tmp, tail); err != nil {
 		return fmt.Errorf("wal: prune %s: %w", w.path, err)
 	}
 	if err := os.Rename(tmp, w.path); err != nil {
@@ -307,8 +352,31 @@ func (w *FileWAL) Prune(height uint64) error {
 	}
 	w.f.Close()
 	w.f = f
-	w.size = int64(buf.Len())
-	w.records = kept
+	w.index = w.index[:copy(w.index, w.index[first:])]
+	for i := range w.index {
+		w.index[i].off -= from
+	}
+	w.size -= from
+	return nil
+}
+
+// checkFrames checks that tail, the file from entries[0].off on, holds
+// the frames of entries as they were written: lengths that match the
+// offsets, and good checksums. A prune must not carry damage over.
+func (w *FileWAL) checkFrames(tail []byte, entries []walEntry) error {
+	base := entries[0].off
+	for i, e := range entries {
+		end := int64(len(tail))
+		if i+1 < len(entries) {
+			end = entries[i+1].off - base
+		}
+		fr := tail[e.off-base : end]
+		if len(fr) < frameHeader || binary.BigEndian.Uint32(fr[0:4]) != uint32(len(fr)-frameHeader) ||
+			binary.BigEndian.Uint32(fr[4:8]) != frameSum(fr[0:4], fr[frameHeader:]) {
+			return fmt.Errorf("%w: %s: the record at offset %d does not read back as it was written; "+
+				"the node must not sign until an operator has looked at it", ErrWALCorrupt, w.path, e.off)
+		}
+	}
 	return nil
 }
 
