@@ -501,7 +501,7 @@ func (n *Node) broadcastConsensus(lane chain.Lane, m consensus.Message) {
 		if d != nil && m.Vote.Validator == n.key.Public() && n.relayOwnVote(d, m.Vote, key) {
 			return
 		}
-		n.topics.votes.SendAll(chain.MustEncode(&wireConsensus{Vote: m.Vote}))
+		n.topics.votes.SendAll(encodeWireVotes(wireConsensus{Vote: m.Vote}))
 		if d != nil && d.eng.ValidatorSet() != nil && n.allConnected(d.eng.ValidatorSet()) {
 			return
 		}

@@ -224,7 +224,7 @@ func TestVoteMessagesTakeFastPath(t *testing.T) {
 	}
 	for _, v := range vs {
 		gossiped := n.encodeConsensus(chain.LaneTx, consensus.Message{Vote: v})
-		direct := chain.MustEncode(&wireConsensus{Vote: v})
+		direct := encodeWireVotes(wireConsensus{Vote: v})
 		for name, data := range map[string][]byte{"gossiped": gossiped, "direct": direct} {
 			if !checkDecodeWireVotes(t, data) {
 				t.Fatalf("%s vote %s fell back to chain.Decode", name, v)
@@ -239,7 +239,7 @@ func TestVoteMessagesTakeFastPath(t *testing.T) {
 			t.Fatalf("direct door on %s: %s %+v", v, res, val)
 		}
 	}
-	relay := chain.MustEncode(&wireConsensus{Votes: vs})
+	relay := encodeWireVotes(wireConsensus{Votes: vs})
 	if !checkDecodeWireVotes(t, relay) {
 		t.Fatal("a relay fell back to chain.Decode")
 	}

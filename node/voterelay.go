@@ -162,7 +162,7 @@ func (n *Node) sendVotes(votes []*chain.Vote) {
 		return
 	}
 	n.metrics.votesRelayed.Add(float64(len(votes)))
-	n.topics.votes.SendAll(chain.MustEncode(&wireConsensus{Votes: votes}))
+	n.topics.votes.SendAll(encodeWireVotes(wireConsensus{Votes: votes}))
 }
 
 // relayFallbackAfter is how long a validator's vote sent to a round's
@@ -182,7 +182,7 @@ func (n *Node) relayFallback(v *chain.Vote) {
 	}
 	n.log.Debug("vote not relayed in time; sent to every peer", "vote", v.String())
 	n.metrics.votesUnrelayed.Inc()
-	n.topics.votes.SendAll(chain.MustEncode(&wireConsensus{Vote: v}))
+	n.topics.votes.SendAll(encodeWireVotes(wireConsensus{Vote: v}))
 }
 
 // relayOwnVote sends this node's vote v (d's engine just signed it) through
@@ -217,7 +217,7 @@ func (n *Node) relayOwnVote(d *driver, v *chain.Vote, key chain.Hash) bool {
 		n.sendVotes(n.relay.add(v, key, vs.Quorum(), n.tipHeight))
 		return true
 	}
-	if n.topics.votes.Send(proposer, chain.MustEncode(&wireConsensus{Vote: v})) != nil {
+	if n.topics.votes.Send(proposer, encodeWireVotes(wireConsensus{Vote: v})) != nil {
 		return false
 	}
 	time.AfterFunc(relayFallbackAfter, func() {
