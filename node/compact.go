@@ -149,7 +149,7 @@ func (n *Node) encodeConsensus(lane chain.Lane, m consensus.Message) []byte {
 		n.compact.entries.add(p.Block.Readings, c.Entries)
 		w.Proposal, w.Compact = nil, c
 	}
-	data := chain.MustEncode(w)
+	data := encodeWireVotes(*w) // a vote by hand; a proposal by chain.MustEncode
 	if w.Compact != nil {
 		n.compact.metrics.sentBytes.WithLabelValues("compact").Add(float64(len(data)))
 	} else if m.Proposal != nil {
