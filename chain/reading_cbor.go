@@ -35,11 +35,11 @@ func (r *Reading) appendCBOR(dst []byte, withSig bool) []byte {
 	if dst == nil {
 		dst = make([]byte, 0, r.encodingLen(withSig))
 	}
-	dst = AppendCBORHead(dst, cborMap, fields)
+	dst = AppendCBORHead(dst, CBORMap, fields)
 	dst = append(dst, 1)
 	dst = appendCBORBytes(dst, r.Device[:])
 	dst = append(dst, 2)
-	dst = AppendCBORHead(dst, cborUint, r.Seq)
+	dst = AppendCBORHead(dst, CBORUint, r.Seq)
 	// Keys 3 to 10: the time and the measures, all integers.
 	for i, v := range [...]int64{int64(r.Time), r.FlowRate, r.Volume, r.VolumeTotal,
 		r.Conductivity, r.SuspendedSolids, r.Absorbance, r.Turbidity} {
@@ -74,13 +74,17 @@ func (r *Reading) encodingLen(withSig bool) int {
 	return n
 }
 
-// CBOR major types.
+// CBOR major types (RFC 8949 section 3.1) and the simple value null, for
+// AppendCBORHead and the hand-written encoders and decoders of the chain's
+// types here, in consensus (the WAL's records) and in node (messages).
 const (
-	cborUint  = 0
-	cborNeg   = 1
-	cborBytes = 2
-	cborText  = 3
-	cborMap   = 5
+	CBORUint  = 0
+	CBORNeg   = 1
+	CBORBytes = 2
+	CBORText  = 3
+	CBORArray = 4
+	CBORMap   = 5
+	CBORNull  = 0xf6
 )
 
 // AppendCBORHead appends the shortest (canonical) head of a CBOR item of
@@ -173,11 +177,11 @@ func cborBytesLen(n int) int { return cborHeadLen(uint64(n)) + n }
 
 func appendCBORInt(dst []byte, v int64) []byte {
 	if v >= 0 {
-		return AppendCBORHead(dst, cborUint, uint64(v))
+		return AppendCBORHead(dst, CBORUint, uint64(v))
 	}
-	return AppendCBORHead(dst, cborNeg, uint64(^v)) // -1-v
+	return AppendCBORHead(dst, CBORNeg, uint64(^v)) // -1-v
 }
 
 func appendCBORBytes(dst, b []byte) []byte {
-	return append(AppendCBORHead(dst, cborBytes, uint64(len(b))), b...)
+	return append(AppendCBORHead(dst, CBORBytes, uint64(len(b))), b...)
 }

@@ -18,6 +18,21 @@ const VoteEncodingCap = 160
 // AppendEncoding appends v's canonical encoding, chain.Encode(v), to dst.
 func (v *Vote) AppendEncoding(dst []byte) []byte { return v.appendCBOR(dst, true) }
 
+// AppendVotesEncoding appends votes as chain.Encode encodes a []*Vote: an
+// array of each vote's encoding, null for a nil one (the WAL's proof of
+// lock, a relay of votes).
+func AppendVotesEncoding(dst []byte, votes []*Vote) []byte {
+	dst = AppendCBORHead(dst, CBORArray, uint64(len(votes)))
+	for _, v := range votes {
+		if v == nil {
+			dst = append(dst, CBORNull)
+			continue
+		}
+		dst = v.AppendEncoding(dst)
+	}
+	return dst
+}
+
 // AppendSigningBytes appends v's signing bytes (its canonical encoding
 // without the signature) to dst.
 func (v *Vote) AppendSigningBytes(dst []byte) []byte { return v.appendCBOR(dst, false) }
@@ -31,15 +46,15 @@ func (v *Vote) appendCBOR(dst []byte, withSig bool) []byte {
 	if sig {
 		fields++
 	}
-	dst = AppendCBORHead(dst, cborMap, fields)
+	dst = AppendCBORHead(dst, CBORMap, fields)
 	dst = append(dst, 1)
-	dst = AppendCBORHead(dst, cborUint, uint64(v.Type))
+	dst = AppendCBORHead(dst, CBORUint, uint64(v.Type))
 	dst = append(dst, 2)
-	dst = AppendCBORHead(dst, cborUint, uint64(v.Lane))
+	dst = AppendCBORHead(dst, CBORUint, uint64(v.Lane))
 	dst = append(dst, 3)
-	dst = AppendCBORHead(dst, cborUint, v.Height)
+	dst = AppendCBORHead(dst, CBORUint, v.Height)
 	dst = append(dst, 4)
-	dst = AppendCBORHead(dst, cborUint, uint64(v.Round))
+	dst = AppendCBORHead(dst, CBORUint, uint64(v.Round))
 	dst = append(dst, 5)
 	dst = appendCBORBytes(dst, v.BlockHash[:])
 	dst = append(dst, 6)

@@ -20,16 +20,6 @@ import (
 // what it did (TestRecordCBORMatchesGeneric, FuzzRecordCBORMatchesGeneric;
 // TestRecordCBORFields fails when Record or chain.Proposal gains a field).
 
-// CBOR major types, and null.
-const (
-	cborUint  = 0
-	cborNeg   = 1
-	cborBytes = 2
-	cborArray = 4
-	cborMap   = 5
-	cborNull  = 0xf6
-)
-
 // appendRecord appends chain.Encode(rec) to dst. It fails only where
 // chain.Encode of rec's block would.
 func appendRecord(dst []byte, rec *Record) ([]byte, error) {
@@ -39,7 +29,7 @@ func appendRecord(dst []byte, rec *Record) ([]byte, error) {
 			pairs++
 		}
 	}
-	dst = chain.AppendCBORHead(dst, cborMap, pairs)
+	dst = chain.AppendCBORHead(dst, chain.CBORMap, pairs)
 	var err error
 	if rec.Proposal != nil {
 		dst = append(dst, 1)
@@ -59,14 +49,7 @@ func appendRecord(dst []byte, rec *Record) ([]byte, error) {
 	}
 	if len(rec.POL) > 0 {
 		dst = append(dst, 4)
-		dst = chain.AppendCBORHead(dst, cborArray, uint64(len(rec.POL)))
-		for _, v := range rec.POL {
-			if v == nil {
-				dst = append(dst, cborNull)
-				continue
-			}
-			dst = v.AppendEncoding(dst)
-		}
+		dst = chain.AppendVotesEncoding(dst, rec.POL)
 	}
 	return dst, nil
 }
@@ -78,22 +61,22 @@ func appendProposal(dst []byte, p *chain.Proposal) ([]byte, error) {
 	if len(p.Sig) > 0 {
 		fields++
 	}
-	dst = chain.AppendCBORHead(dst, cborMap, fields)
+	dst = chain.AppendCBORHead(dst, chain.CBORMap, fields)
 	dst = append(dst, 1)
-	dst = chain.AppendCBORHead(dst, cborUint, uint64(p.Lane))
+	dst = chain.AppendCBORHead(dst, chain.CBORUint, uint64(p.Lane))
 	dst = append(dst, 2)
-	dst = chain.AppendCBORHead(dst, cborUint, p.Height)
+	dst = chain.AppendCBORHead(dst, chain.CBORUint, p.Height)
 	dst = append(dst, 3)
-	dst = chain.AppendCBORHead(dst, cborUint, uint64(p.Round))
+	dst = chain.AppendCBORHead(dst, chain.CBORUint, uint64(p.Round))
 	dst = append(dst, 4)
 	if p.POLRound >= 0 {
-		dst = chain.AppendCBORHead(dst, cborUint, uint64(p.POLRound))
+		dst = chain.AppendCBORHead(dst, chain.CBORUint, uint64(p.POLRound))
 	} else {
-		dst = chain.AppendCBORHead(dst, cborNeg, uint64(^int64(p.POLRound))) // -1-n
+		dst = chain.AppendCBORHead(dst, chain.CBORNeg, uint64(^int64(p.POLRound))) // -1-n
 	}
 	dst = append(dst, 5)
 	if p.Block == nil {
-		dst = append(dst, cborNull)
+		dst = append(dst, chain.CBORNull)
 	} else {
 		var err error
 		if dst, err = appendBlock(dst, p.Block); err != nil {
@@ -102,7 +85,7 @@ func appendProposal(dst []byte, p *chain.Proposal) ([]byte, error) {
 	}
 	if len(p.Sig) > 0 {
 		dst = append(dst, 15)
-		dst = chain.AppendCBORHead(dst, cborBytes, uint64(len(p.Sig)))
+		dst = chain.AppendCBORHead(dst, chain.CBORBytes, uint64(len(p.Sig)))
 		dst = append(dst, p.Sig...)
 	}
 	return dst, nil

@@ -28,14 +28,14 @@ func decodeWireReadings(data []byte) (w wireReadings, hashes []chain.Hash, ok bo
 	}
 	d := cborReader{b: data}
 	major, pairs, ok := d.head()
-	if !ok || major != cborMap || pairs < 1 || pairs > 2 {
+	if !ok || major != chain.CBORMap || pairs < 1 || pairs > 2 {
 		return w, nil, false
 	}
-	if major, key, ok := d.head(); !ok || major != cborUint || key != 1 {
+	if major, key, ok := d.head(); !ok || major != chain.CBORUint || key != 1 {
 		return w, nil, false
 	}
 	major, n, ok := d.head()
-	if !ok || major != cborArray || n < 1 || n > maxGossipReadings {
+	if !ok || major != chain.CBORArray || n < 1 || n > maxGossipReadings {
 		return w, nil, false
 	}
 	rs := make([]chain.Reading, n)
@@ -57,11 +57,11 @@ func decodeWireReadings(data []byte) (w wireReadings, hashes []chain.Hash, ok bo
 		hashes[i] = chain.HashBytes(enc)
 	}
 	if pairs == 2 {
-		if major, key, ok := d.head(); !ok || major != cborUint || key != 2 {
+		if major, key, ok := d.head(); !ok || major != chain.CBORUint || key != 2 {
 			return wireReadings{}, nil, false
 		}
 		major, sent, ok := d.head()
-		if !ok || major != cborUint || sent == 0 { // omitempty: 0 is left out
+		if !ok || major != chain.CBORUint || sent == 0 { // omitempty: 0 is left out
 			return wireReadings{}, nil, false
 		}
 		w.Sent = sent
@@ -83,36 +83,26 @@ func encodeWireReadings(rs []*chain.Reading, sent uint64) []byte {
 		pairs = 2
 	}
 	b := make([]byte, 0, 16+len(rs)*240) // a signed reading encodes to about 200 bytes
-	b = chain.AppendCBORHead(b, cborMap, pairs)
-	b = chain.AppendCBORHead(b, cborUint, 1)
+	b = chain.AppendCBORHead(b, chain.CBORMap, pairs)
+	b = chain.AppendCBORHead(b, chain.CBORUint, 1)
 	if rs == nil {
-		b = append(b, cborNull)
+		b = append(b, chain.CBORNull)
 	} else {
-		b = chain.AppendCBORHead(b, cborArray, uint64(len(rs)))
+		b = chain.AppendCBORHead(b, chain.CBORArray, uint64(len(rs)))
 	}
 	for _, r := range rs {
 		if r == nil {
-			b = append(b, cborNull)
+			b = append(b, chain.CBORNull)
 			continue
 		}
 		b = r.AppendEncoding(b)
 	}
 	if sent != 0 {
-		b = chain.AppendCBORHead(b, cborUint, 2)
-		b = chain.AppendCBORHead(b, cborUint, sent)
+		b = chain.AppendCBORHead(b, chain.CBORUint, 2)
+		b = chain.AppendCBORHead(b, chain.CBORUint, sent)
 	}
 	return b
 }
-
-// CBOR major types, and null.
-const (
-	cborUint  = 0
-	cborNeg   = 1
-	cborBytes = 2
-	cborArray = 4
-	cborMap   = 5
-	cborNull  = 0xf6
-)
 
 // cborReader reads CBOR items from b at i.
 type cborReader struct {
@@ -130,7 +120,7 @@ func (d *cborReader) head() (major byte, arg uint64, ok bool) {
 // bytesOf reads a byte string of exactly n bytes.
 func (d *cborReader) bytesOf(n int) ([]byte, bool) {
 	major, l, ok := d.head()
-	if !ok || major != cborBytes || l != uint64(n) || len(d.b)-d.i < n {
+	if !ok || major != chain.CBORBytes || l != uint64(n) || len(d.b)-d.i < n {
 		return nil, false
 	}
 	b := d.b[d.i : d.i+n]
@@ -145,9 +135,9 @@ func (d *cborReader) int64Item() (int64, bool) {
 		return 0, false
 	}
 	switch major {
-	case cborUint:
+	case chain.CBORUint:
 		return int64(arg), true
-	case cborNeg:
+	case chain.CBORNeg:
 		return -1 - int64(arg), true
 	}
 	return 0, false
@@ -158,12 +148,12 @@ func (d *cborReader) int64Item() (int64, bool) {
 // re-encodes to the bytes read.
 func (d *cborReader) reading(r *chain.Reading, sig []byte, images *[]chain.Hash) bool {
 	major, fields, ok := d.head()
-	if !ok || major != cborMap || fields < 10 || fields > 12 {
+	if !ok || major != chain.CBORMap || fields < 10 || fields > 12 {
 		return false
 	}
 	for range fields {
 		major, key, ok := d.head()
-		if !ok || major != cborUint {
+		if !ok || major != chain.CBORUint {
 			return false
 		}
 		switch {
@@ -175,7 +165,7 @@ func (d *cborReader) reading(r *chain.Reading, sig []byte, images *[]chain.Hash)
 			copy(r.Device[:], b)
 		case key == 2:
 			major, seq, ok := d.head()
-			if !ok || major != cborUint {
+			if !ok || major != chain.CBORUint {
 				return false
 			}
 			r.Seq = seq

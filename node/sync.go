@@ -146,9 +146,9 @@ func encodeSyncBlocks(raws [][]byte) []byte {
 		size += len(r)
 	}
 	out := make([]byte, 0, size)
-	out = chain.AppendCBORHead(out, cborMap, 1)
-	out = chain.AppendCBORHead(out, cborUint, 1)
-	out = chain.AppendCBORHead(out, cborArray, uint64(len(raws)))
+	out = chain.AppendCBORHead(out, chain.CBORMap, 1)
+	out = chain.AppendCBORHead(out, chain.CBORUint, 1)
+	out = chain.AppendCBORHead(out, chain.CBORArray, uint64(len(raws)))
 	for _, r := range raws {
 		out = append(out, r...)
 	}

@@ -30,14 +30,14 @@ func decodeSyncBlocks(data []byte) (blocks []*chain.Block, ok bool) {
 		return nil, false
 	}
 	d := cborReader{b: data}
-	if major, pairs, ok := d.head(); !ok || major != cborMap || pairs != 1 {
+	if major, pairs, ok := d.head(); !ok || major != chain.CBORMap || pairs != 1 {
 		return nil, false
 	}
-	if major, key, ok := d.head(); !ok || major != cborUint || key != 1 {
+	if major, key, ok := d.head(); !ok || major != chain.CBORUint || key != 1 {
 		return nil, false
 	}
 	major, n, ok := d.head()
-	if !ok || major != cborArray || n < 1 || n > chain.MaxListLen || n > uint64(len(data)) {
+	if !ok || major != chain.CBORArray || n < 1 || n > chain.MaxListLen || n > uint64(len(data)) {
 		return nil, false
 	}
 	blocks = make([]*chain.Block, n)
@@ -63,7 +63,7 @@ func decodeSyncBlocks(data []byte) (blocks []*chain.Block, ok bool) {
 func (d *cborReader) syncBlock() (*chain.Block, bool) {
 	start := d.i
 	major, fields, ok := d.head()
-	if !ok || major != cborMap || fields < 1 || fields > 4 {
+	if !ok || major != chain.CBORMap || fields < 1 || fields > 4 {
 		return nil, false
 	}
 	b := &chain.Block{}
@@ -71,7 +71,7 @@ func (d *cborReader) syncBlock() (*chain.Block, bool) {
 	var last uint64
 	for range fields {
 		major, key, ok := d.head()
-		if !ok || major != cborUint || key <= last || key > 4 {
+		if !ok || major != chain.CBORUint || key <= last || key > 4 {
 			return nil, false // unknown, duplicate or out of canonical order
 		}
 		last = key
@@ -124,7 +124,7 @@ func (d *cborReader) syncBlock() (*chain.Block, bool) {
 // empty one is left out of the canonical form) into b.Readings.
 func (d *cborReader) syncReadings(b *chain.Block) bool {
 	major, n, ok := d.head()
-	if !ok || major != cborArray || n < 1 || n > chain.MaxListLen || n > uint64(len(d.b)-d.i) {
+	if !ok || major != chain.CBORArray || n < 1 || n > chain.MaxListLen || n > uint64(len(d.b)-d.i) {
 		return false
 	}
 	rs := make([]chain.Reading, n)
@@ -158,17 +158,17 @@ func (d *cborReader) skip(depth int) bool {
 		return false
 	}
 	switch major {
-	case cborUint, cborNeg:
+	case chain.CBORUint, chain.CBORNeg:
 		return true
-	case cborBytes, cborText:
+	case chain.CBORBytes, chain.CBORText:
 		if arg > uint64(len(d.b)-d.i) {
 			return false
 		}
 		d.i += int(arg)
 		return true
-	case cborArray, cborMap:
+	case chain.CBORArray, chain.CBORMap:
 		items := arg
-		if major == cborMap {
+		if major == chain.CBORMap {
 			if arg > uint64(len(d.b)) {
 				return false
 			}
@@ -189,8 +189,6 @@ func (d *cborReader) skip(depth int) bool {
 	return false // a tag
 }
 
-// CBOR major types decodeSyncBlocks adds to gossip_decode.go's.
-const (
-	cborText   = 3
-	cborSimple = 7
-)
+// cborSimple is the major type of CBOR's simple values and floats, which
+// decodeSyncBlocks adds to chain's.
+const cborSimple = 7

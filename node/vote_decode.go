@@ -35,13 +35,13 @@ func decodeWireVotes(data []byte) (w wireConsensus, keys []chain.Hash, ok bool) 
 	}
 	d := cborReader{b: data}
 	major, pairs, ok := d.head()
-	if !ok || major != cborMap || pairs < 1 || pairs > 2 {
+	if !ok || major != chain.CBORMap || pairs < 1 || pairs > 2 {
 		return w, nil, false
 	}
 	var last uint64 // keys in ascending order, each once
 	for range pairs {
 		major, key, ok := d.head()
-		if !ok || major != cborUint || key <= last {
+		if !ok || major != chain.CBORUint || key <= last {
 			return wireConsensus{}, nil, false
 		}
 		last = key
@@ -54,7 +54,7 @@ func decodeWireVotes(data []byte) (w wireConsensus, keys []chain.Hash, ok bool) 
 			w.Vote = vs[0]
 		case 3: // Sent
 			major, sent, ok := d.head()
-			if !ok || major != cborUint || sent == 0 { // omitempty: 0 is left out
+			if !ok || major != chain.CBORUint || sent == 0 { // omitempty: 0 is left out
 				return wireConsensus{}, nil, false
 			}
 			w.Sent = sent
@@ -62,7 +62,7 @@ func decodeWireVotes(data []byte) (w wireConsensus, keys []chain.Hash, ok bool) 
 			major, n, ok := d.head()
 			// A signed vote takes more than 128 bytes: a short message
 			// does not make it allocate for maxVoteBatch votes.
-			if !ok || major != cborArray || n < 1 || n > maxVoteBatch || n*128 > uint64(len(data)-d.i) {
+			if !ok || major != chain.CBORArray || n < 1 || n > maxVoteBatch || n*128 > uint64(len(data)-d.i) {
 				return wireConsensus{}, nil, false
 			}
 			if w.Votes, keys, ok = d.votes(int(n)); !ok {
@@ -111,7 +111,7 @@ func (d *cborReader) votes(n int) (vs []*chain.Vote, keys []chain.Hash, ok bool)
 // vote reads one signed vote into v, its signature into sig (64 bytes of
 // its own). Its fields come in the one order the encoder writes them.
 func (d *cborReader) vote(v *chain.Vote, sig []byte) bool {
-	if major, fields, ok := d.head(); !ok || major != cborMap || fields != 7 {
+	if major, fields, ok := d.head(); !ok || major != chain.CBORMap || fields != 7 {
 		return false
 	}
 	var typ, lane, round uint64
@@ -123,7 +123,7 @@ func (d *cborReader) vote(v *chain.Vote, sig []byte) bool {
 			return false
 		}
 		major, x, ok := d.head()
-		if !ok || major != cborUint {
+		if !ok || major != chain.CBORUint {
 			return false
 		}
 		*f.dst = x
@@ -153,7 +153,7 @@ func (d *cborReader) vote(v *chain.Vote, sig []byte) bool {
 // key reads a map key, which must be the integer want.
 func (d *cborReader) key(want uint64) bool {
 	major, key, ok := d.head()
-	return ok && major == cborUint && key == want
+	return ok && major == chain.CBORUint && key == want
 }
 
 // decodeConsensus decodes a consensus message as chain.Decode does, the

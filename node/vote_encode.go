@@ -35,25 +35,18 @@ func encodeWireVotes(w wireConsensus) []byte {
 	}
 	// A message of signed votes fits: one allocation.
 	b := make([]byte, 0, 16+votes*chain.VoteEncodingCap)
-	b = chain.AppendCBORHead(b, cborMap, pairs)
+	b = chain.AppendCBORHead(b, chain.CBORMap, pairs)
 	if w.Vote != nil {
 		b = append(b, 2)
 		b = w.Vote.AppendEncoding(b)
 	}
 	if w.Sent != 0 {
 		b = append(b, 3)
-		b = chain.AppendCBORHead(b, cborUint, w.Sent)
+		b = chain.AppendCBORHead(b, chain.CBORUint, w.Sent)
 	}
 	if len(w.Votes) > 0 {
 		b = append(b, 5)
-		b = chain.AppendCBORHead(b, cborArray, uint64(len(w.Votes)))
-		for _, v := range w.Votes {
-			if v == nil {
-				b = append(b, cborNull)
-				continue
-			}
-			b = v.AppendEncoding(b)
-		}
+		b = chain.AppendVotesEncoding(b, w.Votes)
 	}
 	return b
 }
