@@ -192,13 +192,7 @@ func TestFileWALBytes(t *testing.T) {
 	}
 	dir := t.TempDir()
 	path := filepath.Join(dir, walFileName)
-	w := openT(t, dir)
-	w.pruneAt = 1
-	for _, r := range txRecs {
-		if err := w.Append(r); err != nil {
-			t.Fatal(err)
-		}
-	}
+	w := openPruning(t, dir, txRecs)
 	for _, tc := range []struct {
 		height uint64
 		kept   []*Record
@@ -234,13 +228,7 @@ func TestFileWALBytes(t *testing.T) {
 func TestFileWALPruneRefusesDamage(t *testing.T) {
 	recs, _, _ := walRecords(t, 3)
 	dir := t.TempDir()
-	w := openT(t, dir)
-	w.pruneAt = 1
-	for _, r := range recs {
-		if err := w.Append(r); err != nil {
-			t.Fatal(err)
-		}
-	}
+	w := openPruning(t, dir, recs)
 	path := filepath.Join(dir, walFileName)
 	data, err := os.ReadFile(path)
 	if err != nil {

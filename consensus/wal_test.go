@@ -38,6 +38,20 @@ func openT(t *testing.T, dir string) *FileWAL {
 	return w
 }
 
+// openPruning opens the WAL in dir with recs appended, pruning at any
+// size (pruneAt 1), for the tests of Prune.
+func openPruning(t *testing.T, dir string, recs []*Record) *FileWAL {
+	t.Helper()
+	w := openT(t, dir)
+	w.pruneAt = 1
+	for _, r := range recs {
+		if err := w.Append(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return w
+}
+
 func sameRecords(t *testing.T, got, want []*Record) {
 	t.Helper()
 	if len(got) != len(want) {
@@ -235,13 +249,7 @@ func itoa(n int) string {
 func TestFileWALPrune(t *testing.T) {
 	recs, _, _ := walRecords(t, 5)
 	dir := t.TempDir()
-	w := openT(t, dir)
-	w.pruneAt = 1
-	for _, r := range recs {
-		if err := w.Append(r); err != nil {
-			t.Fatal(err)
-		}
-	}
+	w := openPruning(t, dir, recs)
 	if err := w.Prune(4); err != nil {
 		t.Fatal(err)
 	}

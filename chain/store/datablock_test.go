@@ -2,12 +2,9 @@ package store_test
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/binary"
 	"slices"
 	"testing"
 
-	"github.com/waterchain/waterchain/chain"
 	"github.com/waterchain/waterchain/chain/store"
 )
 
@@ -50,12 +47,7 @@ func BenchmarkCommitDataBlock(b *testing.B) {
 			for i := 0; i < b.N; i++ {
 				if len(queue) == 0 {
 					b.StopTimer()
-					for range dataBlockBuild {
-						readings, changes := feed.block()
-						blk := c.next(chain.LaneData, readings, nil)
-						c.advance(blk)
-						queue = append(queue, store.BlockCommit{Block: blk, Changes: changes})
-					}
+					queue = feed.groups(c, 1, dataBlockBuild)[0]
 					b.StartTimer()
 				}
 				if err := s.Commit(queue[0].Block, queue[0].Changes); err != nil {
@@ -79,13 +71,7 @@ func TestCommitDataBlockAllocs(t *testing.T) {
 	}
 	feed := newDataBlockFeed()
 	const warm, runs = dataBlockDevices / dataBlockReadings, 100
-	var blocks []store.BlockCommit
-	for range warm + runs + 1 {
-		readings, changes := feed.block()
-		blk := c.next(chain.LaneData, readings, nil)
-		c.advance(blk)
-		blocks = append(blocks, store.BlockCommit{Block: blk, Changes: changes})
-	}
+	blocks := feed.groups(c, 1, warm+runs+1)[0]
 	commit := func() {
 		if err := s.Commit(blocks[0].Block, blocks[0].Changes); err != nil {
 			t.Fatal(err)
@@ -100,43 +86,8 @@ func TestCommitDataBlockAllocs(t *testing.T) {
 	}
 }
 
-// dataBlockFeed makes the readings of data blocks, with a fixed
-// signature: the store does not verify them.
-type dataBlockFeed struct {
-	devices []chain.PubKey
-	seq     []uint64
-	next    int
-	now     chain.Time
-}
-
-func newDataBlockFeed() *dataBlockFeed {
-	f := &dataBlockFeed{devices: make([]chain.PubKey, dataBlockDevices), seq: make([]uint64, dataBlockDevices), now: baseTime}
-	for i := range f.devices {
-		f.devices[i] = chain.PubKey(sha256.Sum256(binary.BigEndian.AppendUint64([]byte("device"), uint64(i))))
-	}
-	return f
-}
-
-func (f *dataBlockFeed) block() ([]*chain.Reading, []store.Change) {
-	readings := make([]*chain.Reading, dataBlockReadings)
-	changes := make([]store.Change, dataBlockReadings)
-	f.now += 50
-	for i := range readings {
-		d := f.next % dataBlockDevices
-		f.next++
-		f.seq[d]++
-		r := &chain.Reading{
-			Device: f.devices[d], Seq: f.seq[d], Time: f.now - chain.Time(i),
-			FlowRate: 12_500_000, Volume: 12_500_000 + int64(f.seq[d]), VolumeTotal: 900_000_000 + int64(f.seq[d])*12_500_000,
-			Conductivity: 8_500, SuspendedSolids: 250, Absorbance: 120, Turbidity: 450,
-		}
-		sig := sha256.Sum256(r.SigningBytes())
-		r.Sig = append(sig[:], sig[:]...)
-		readings[i] = r
-		changes[i] = store.Change{Key: append([]byte("d/device/"), f.devices[d][:]...), Value: make([]byte, 40)}
-	}
-	return readings, changes
-}
+// newDataBlockFeed is BenchmarkCommitDataBlock's feed: a block every 50 ms.
+func newDataBlockFeed() *readingFeed { return newReadingFeed(dataBlockDevices, dataBlockReadings, 50) }
 
 // lastBatchKV is a KV that keeps only the last batch written: enough for
 // what a commit reads of the commit before it (the parent's block

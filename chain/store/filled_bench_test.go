@@ -21,18 +21,22 @@ const (
 	filledFill          = 120 // blocks committed before the timer starts
 )
 
-// filledFeed makes data blocks of readings of many devices. The readings
-// carry a fixed signature: the store does not verify them, and signing
-// would dominate the setup.
-type filledFeed struct {
-	devices []chain.PubKey
-	seq     []uint64
-	next    int
-	now     chain.Time
+// readingFeed makes data blocks of perBlock readings, dealt round-robin
+// among its devices, each continuing its sequence (every reading in
+// order), step milliseconds apart, with a state change per reading. The
+// readings carry a fixed signature: the store does not verify them, and
+// signing would dominate the setup.
+type readingFeed struct {
+	devices  []chain.PubKey
+	seq      []uint64
+	next     int
+	now      chain.Time
+	perBlock int
+	step     chain.Time
 }
 
-func newFilledFeed() *filledFeed {
-	f := &filledFeed{devices: make([]chain.PubKey, filledDevices), seq: make([]uint64, filledDevices), now: baseTime}
+func newReadingFeed(devices, perBlock int, step chain.Time) *readingFeed {
+	f := &readingFeed{devices: make([]chain.PubKey, devices), seq: make([]uint64, devices), now: baseTime, perBlock: perBlock, step: step}
 	for i := range f.devices {
 		var b [8]byte
 		binary.BigEndian.PutUint64(b[:], uint64(i))
@@ -41,12 +45,15 @@ func newFilledFeed() *filledFeed {
 	return f
 }
 
-func (f *filledFeed) block() ([]*chain.Reading, []store.Change) {
-	out := make([]*chain.Reading, filledBlockReadings)
-	changes := make([]store.Change, 0, filledBlockReadings)
-	f.now += 5000
+// newFilledFeed is BenchmarkCommitFilledBadger's feed.
+func newFilledFeed() *readingFeed { return newReadingFeed(filledDevices, filledBlockReadings, 5000) }
+
+func (f *readingFeed) block() ([]*chain.Reading, []store.Change) {
+	out := make([]*chain.Reading, f.perBlock)
+	changes := make([]store.Change, 0, f.perBlock)
+	f.now += f.step
 	for i := range out {
-		d := f.next % filledDevices
+		d := f.next % len(f.devices)
 		f.next++
 		f.seq[d]++
 		r := &chain.Reading{
@@ -62,7 +69,7 @@ func (f *filledFeed) block() ([]*chain.Reading, []store.Change) {
 	return out, changes
 }
 
-func (f *filledFeed) groups(c *testChain, n, size int) [][]store.BlockCommit {
+func (f *readingFeed) groups(c *testChain, n, size int) [][]store.BlockCommit {
 	out := make([][]store.BlockCommit, n)
 	for i := range out {
 		out[i] = make([]store.BlockCommit, size)
