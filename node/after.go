@@ -53,7 +53,8 @@ func (n *Node) noteSubmitted(hashes []chain.Hash) {
 }
 
 // afterCommit runs on the loop after a block is stored: mempool clean-up,
-// latency, alerts, events, metrics.
+// latency, alerts, metrics, and the events of a block not announced at
+// its decision (block sync's).
 func (n *Node) afterCommit(b *chain.Block, took time.Duration) {
 	n.afterCommits([]committed{{block: b, took: took}})
 }
@@ -67,6 +68,9 @@ type committed struct {
 	took       time.Duration
 	hashes     []chain.Hash
 	validators int
+	// announced: the block's events went out when consensus decided it
+	// (announce), before the write.
+	announced bool
 }
 
 // afterCommits is afterCommit for blocks stored in order (one block
@@ -121,27 +125,8 @@ func (n *Node) afterCommits(cs []committed) {
 				txHashes = append(txHashes, tx.Hash())
 			}
 		}
-		if wantBlocks {
-			ev := BlockEvent{
-				Lane: lane, Height: b.Header.Height, Hash: b.Hash(), Time: b.Header.Time,
-				Entries: b.NumEntries(), Proposer: b.Header.Proposer, Validators: c.validators,
-			}
-			if b.Cert != nil {
-				ev.Round, ev.Signers = b.Cert.Round, len(b.Cert.Sigs)
-			}
-			if ev.Validators == 0 {
-				if vs, err := n.validatorSet(lane, b.Header.Height); err == nil {
-					ev.Validators = vs.Size()
-				}
-			}
-			n.hub.Publish(events.KindBlock, ev)
-		}
-		if lane == chain.LaneData && wantFinal {
-			for i, r := range b.Readings {
-				n.hub.PublishAbout(events.KindFinal, r.Device, api.FinalEvent{
-					Hash: c.hashes[i], Device: r.Device, Seq: r.Seq, Time: r.Time, Height: b.Header.Height, Index: uint32(i),
-				})
-			}
+		if !c.announced {
+			n.publishBlockEvents(c, wantBlocks, wantFinal)
 		}
 		if debug {
 			n.log.Debug("block final", "lane", lane, "height", b.Header.Height, "hash", b.Hash().Short(), "entries", b.NumEntries(), "took", c.took)
@@ -196,6 +181,57 @@ func (n *Node) afterCommits(cs []committed) {
 	}
 	n.metrics.mempool.WithLabelValues("data").Set(float64(n.readings.Len()))
 	n.metrics.mempool.WithLabelValues("tx").Set(float64(n.txs.Len()))
+}
+
+// publishBlockEvents sends the block and final events of c's block to
+// the event hub's subscribers (wantBlocks, wantFinal: whether any wants
+// them). c.hashes must be set for a data block with readings.
+func (n *Node) publishBlockEvents(c *committed, wantBlocks, wantFinal bool) {
+	b := c.block
+	lane := b.Header.Lane
+	if wantBlocks {
+		ev := BlockEvent{
+			Lane: lane, Height: b.Header.Height, Hash: b.Hash(), Time: b.Header.Time,
+			Entries: b.NumEntries(), Proposer: b.Header.Proposer, Validators: c.validators,
+		}
+		if b.Cert != nil {
+			ev.Round, ev.Signers = b.Cert.Round, len(b.Cert.Sigs)
+		}
+		if ev.Validators == 0 {
+			if vs, err := n.validatorSet(lane, b.Header.Height); err == nil {
+				ev.Validators = vs.Size()
+			}
+		}
+		n.hub.Publish(events.KindBlock, ev)
+	}
+	if lane == chain.LaneData && wantFinal {
+		for i, r := range b.Readings {
+			n.hub.PublishAbout(events.KindFinal, r.Device, api.FinalEvent{
+				Hash: c.hashes[i], Device: r.Device, Seq: r.Seq, Time: r.Time, Height: b.Header.Height, Index: uint32(i),
+			})
+		}
+	}
+}
+
+// announce sends the events of a block consensus decided, queued for the
+// commit writer (commit): it is final, and until it is written the API
+// serves it, its readings' status and their proofs from the queue
+// (commitwriter.go), so a subscriber told of it finds it. Waiting for the
+// write instead kept a large block's events a write (and the loop's
+// taking it back) behind its decision: at twice the peak, half of a
+// block of 8,000 readings' way from its building to its events
+// (docs/performance-log.md, "Overload held for 30 seconds"). Called on
+// the loop, in commit order.
+func (n *Node) announce(b *chain.Block, hashes []chain.Hash) {
+	wantBlocks, wantFinal := n.hub.Wants(events.KindBlock), n.hub.Wants(events.KindFinal)
+	if !wantBlocks && !wantFinal {
+		return
+	}
+	c := committed{block: b, hashes: hashes}
+	if b.Header.Lane == chain.LaneData && len(b.Readings) > 0 && c.hashes == nil {
+		c.hashes = readingHashes(b.Readings)
+	}
+	n.publishBlockEvents(&c, wantBlocks, wantFinal)
 }
 
 // submitEvidence records an equivocation on the tx chain with a

@@ -67,19 +67,21 @@ func (n *Node) Status(context.Context) (api.Status, error) {
 
 // Block answers GET /v1/blocks/{lane}/{height|latest}.
 func (n *Node) Block(lane chain.Lane, height uint64) (*chain.Block, error) {
-	return finalBlock(n, lane, height, n.store.Block)
+	return finalBlock(n, lane, height, n.store.Block, func(b *chain.Block) (*chain.Block, error) { return b, nil })
 }
 
 // EncodedBlock answers GET /v1/blocks/{lane}/{height|latest} asked for
 // CBOR: the stored block's canonical encoding, assembled from the stored
-// bytes without decoding them.
+// bytes without decoding them (a block not written yet is encoded).
 func (n *Node) EncodedBlock(lane chain.Lane, height uint64) ([]byte, error) {
-	return finalBlock(n, lane, height, n.store.EncodedBlock)
+	return finalBlock(n, lane, height, n.store.EncodedBlock, func(b *chain.Block) ([]byte, error) { return chain.Encode(b) })
 }
 
-// finalBlock reads the final block of lane at height (0: the latest) with
-// read, a block the store does not hold being the API's 404.
-func finalBlock[T any](n *Node, lane chain.Lane, height uint64, read func(chain.Lane, uint64) (T, error)) (T, error) {
+// finalBlock reads the final block of lane at height (0: the latest
+// written) with read, or from the commit writer's queue with queued when
+// the store does not hold it yet (its events went out at its decision:
+// announce); a block in neither is the API's 404.
+func finalBlock[T any](n *Node, lane chain.Lane, height uint64, read func(chain.Lane, uint64) (T, error), queued func(*chain.Block) (T, error)) (T, error) {
 	var none T
 	if height == 0 {
 		height = n.Height(lane)
@@ -89,6 +91,9 @@ func finalBlock[T any](n *Node, lane chain.Lane, height uint64, read func(chain.
 	}
 	v, err := read(lane, height)
 	if errors.Is(err, store.ErrNotFound) {
+		if b, ok := n.writer.block(lane, height); ok {
+			return queued(b)
+		}
 		return none, api.NotFound("no final %s block at height %d (the %s chain is at %d)", lane, height, lane, n.Height(lane))
 	}
 	return v, err
@@ -125,7 +130,12 @@ func (n *Node) Readings(q api.ReadingQuery) ([]api.Reading, error) {
 	if q.Seq != 0 {
 		r, loc, err := n.store.Reading(q.Device, q.Seq)
 		if errors.Is(err, store.ErrNotFound) {
-			return nil, api.NotFound("no final reading of device %s with seq %d", q.Device.Short(), q.Seq)
+			// Final, in a block not written yet (commitwriter.go)?
+			var ok bool
+			if r, loc, ok = n.writer.readingOf(q.Device, q.Seq); !ok {
+				return nil, api.NotFound("no final reading of device %s with seq %d", q.Device.Short(), q.Seq)
+			}
+			err = nil
 		}
 		if err != nil {
 			return nil, err
@@ -193,6 +203,10 @@ func (n *Node) ReadingStatus(h chain.Hash) (api.ReadingStatus, error) {
 	}
 	if !errors.Is(err, store.ErrNotFound) {
 		return api.ReadingStatus{}, err
+	}
+	if r, loc, ok := n.writer.reading(h); ok {
+		// Final, in a block not written yet (commitwriter.go).
+		return api.ReadingStatus{Hash: h, Status: "final", Height: loc.Height, Index: &loc.Index, Reading: r}, nil
 	}
 	if n.readings.Has(h) {
 		return api.ReadingStatus{Hash: h, Status: "pending"}, nil

@@ -3,6 +3,7 @@ package node
 import (
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/waterchain/waterchain/chain"
@@ -18,18 +19,25 @@ import (
 // At commit (on the loop) the block's state changes go into n.state and
 // the block joins the writer's queue, whose blocks are, with the store,
 // the chain the loop verifies, executes and settles against
-// (committedChain, chainReader). Once the writer has stored a block, the
-// loop moves the store's head (n.heads: Head and Height, what the API and
-// block sync serve) and runs afterCommit: the mempool forgets its entries
-// and the block's events go out. A block is thus readable through the API
-// before anyone hears of it, and the mempool keeps its entries (buildBlock
-// skips them) until then, so that a reading is always either waiting or
-// final to GET /v1/readings/{hash}.
+// (committedChain, chainReader). The block's events (block, final) go out
+// then, at the decision (announce): until the write, the API serves the
+// block by height, its readings' status, a reading by device and seq and
+// its proof from the queue (block, reading, readingOf), as it serves a
+// queued transaction, so that a block is readable through the API as soon
+// as anyone hears of it. Once the writer has stored a block, the loop
+// moves the store's head (n.heads: Head and Height, what GET /v1/status,
+// the "latest" block, the lists of readings and block sync serve) and runs
+// afterCommit: the mempool forgets its entries (buildBlock skips them
+// until then) and the alert rules run. (The events waited for the write
+// until 5 December: at twice the peak, the write and the loop's taking it
+// back were half of a large block's way from its building to its events.)
 //
 // Crashes: the store holds a prefix of the final blocks, each whole with
 // its state changes (store.CommitBlocks). A crash loses at most the
-// blocks in the queue; the node restarts from the store and learns them
-// again by block sync or consensus. Nothing it signed meanwhile can
+// blocks in the queue (announced, so a client may have heard of one this
+// node does not hold after its restart, until it has it again); the node
+// restarts from the store and learns them again by block sync or
+// consensus. Nothing it signed meanwhile can
 // contradict them: they are final (certified by a quorum), so the blocks
 // it fetches are the ones it executed, and the engine does not sign again
 // at or before its WAL's last signature (consensus doc).
@@ -60,11 +68,21 @@ type commitWriter struct {
 	results chan writeResult
 	done    chan struct{}
 
-	mu sync.Mutex // guards pending
+	mu sync.Mutex // guards pending, located and bySeq
 	// pending are the blocks queued and not yet taken back by the loop as
 	// written, in commit order; each lane's are consecutive heights above
 	// the store's head.
 	pending []*chain.Block
+	// located and bySeq find the queued data blocks' readings, by hash
+	// and by device and seq, for the API: a block's events go out when
+	// it is queued, before it is written (announce).
+	located map[chain.Hash]store.Location
+	bySeq   map[deviceSeq]chain.Hash
+
+	// holdReadings, when set (tests only), is waited on before a write
+	// that stores a data block with readings, so that a test sees such a
+	// block decided and announced but not written.
+	holdReadings atomic.Pointer[chan struct{}]
 
 	// Owned by the loop: the queued data blocks' reading hashes, by block,
 	// and their readings' device and seq (the mempool holds these readings
@@ -92,6 +110,8 @@ func newCommitWriter() *commitWriter {
 		done:     make(chan struct{}),
 		hashes:   make(map[*chain.Block][]chain.Hash),
 		readings: make(map[deviceSeq]struct{}),
+		located:  make(map[chain.Hash]store.Location),
+		bySeq:    make(map[deviceSeq]chain.Hash),
 	}
 	return w
 }
@@ -124,6 +144,9 @@ func (w *commitWriter) run(st *store.Store) {
 			w.results <- writeResult{blocks: blocks, err: failed}
 			continue
 		}
+		if hold := w.holdReadings.Load(); hold != nil && hasReadings(blocks) {
+			<-*hold
+		}
 		start := time.Now()
 		if err := st.CommitBlocks(batch); err != nil {
 			b := batch[0].Block
@@ -133,6 +156,16 @@ func (w *commitWriter) run(st *store.Store) {
 		}
 		w.results <- writeResult{blocks: blocks, took: time.Since(start)}
 	}
+}
+
+// hasReadings reports whether a data block of blocks carries readings.
+func hasReadings(blocks []*chain.Block) bool {
+	for _, b := range blocks {
+		if len(b.Readings) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // queued is how many blocks wait to be written or taken back.
@@ -180,6 +213,50 @@ func (w *commitWriter) tx(h chain.Hash) (*chain.Tx, store.Location, bool) {
 	return nil, store.Location{}, false
 }
 
+// block is the queued block of lane at height.
+func (w *commitWriter) block(lane chain.Lane, height uint64) (*chain.Block, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, b := range w.pending {
+		if b.Header.Lane == lane && b.Header.Height == height {
+			return b, true
+		}
+	}
+	return nil, false
+}
+
+// reading finds a reading of the queued blocks by its hash.
+func (w *commitWriter) reading(h chain.Hash) (*chain.Reading, store.Location, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.readingLocked(h)
+}
+
+// readingOf finds the reading of device with seq in the queued blocks.
+func (w *commitWriter) readingOf(device chain.PubKey, seq uint64) (*chain.Reading, store.Location, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	h, ok := w.bySeq[deviceSeq{device, seq}]
+	if !ok {
+		return nil, store.Location{}, false
+	}
+	return w.readingLocked(h)
+}
+
+// readingLocked is reading; callers hold mu.
+func (w *commitWriter) readingLocked(h chain.Hash) (*chain.Reading, store.Location, bool) {
+	loc, ok := w.located[h]
+	if !ok {
+		return nil, store.Location{}, false
+	}
+	for _, b := range w.pending {
+		if b.Header.Lane == chain.LaneData && b.Header.Height == loc.Height && int(loc.Index) < len(b.Readings) {
+			return b.Readings[loc.Index], loc, true
+		}
+	}
+	return nil, store.Location{}, false
+}
+
 // blocks returns the queued blocks in order.
 func (w *commitWriter) blocks() []*chain.Block {
 	w.mu.Lock()
@@ -200,6 +277,11 @@ func (w *commitWriter) write(bc store.BlockCommit, hashes []chain.Hash) {
 	w.queuedReadings += len(bc.Block.Readings)
 	w.mu.Lock()
 	w.pending = append(w.pending, bc.Block)
+	for i, h := range hashes {
+		r := bc.Block.Readings[i]
+		w.located[h] = store.Location{Lane: chain.LaneData, Height: bc.Block.Header.Height, Index: uint32(i)}
+		w.bySeq[deviceSeq{r.Device, r.Seq}] = h
+	}
 	w.mu.Unlock()
 	w.in <- bc
 }
@@ -266,14 +348,18 @@ func (n *Node) written(r writeResult) {
 			return
 		}
 		w.pending = w.pending[1:]
-		w.mu.Unlock()
 		hashes := w.hashes[b]
+		for i, rh := range hashes {
+			delete(w.located, rh)
+			delete(w.bySeq, deviceSeq{b.Readings[i].Device, b.Readings[i].Seq})
+		}
+		w.mu.Unlock()
 		delete(w.hashes, b)
 		for _, r := range b.Readings {
 			delete(w.readings, deviceSeq{r.Device, r.Seq})
 		}
 		w.queuedReadings -= len(b.Readings)
-		done = append(done, committed{block: b, took: r.took, hashes: hashes})
+		done = append(done, committed{block: b, took: r.took, hashes: hashes, announced: true})
 	}
 	n.afterCommits(done)
 	// Entries that waited behind the written ones may start a height.

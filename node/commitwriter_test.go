@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/waterchain/waterchain/chain"
 	"github.com/waterchain/waterchain/chain/state"
+	"github.com/waterchain/waterchain/chain/store"
 	"github.com/waterchain/waterchain/node/api"
 	"github.com/waterchain/waterchain/node/home"
 	"github.com/waterchain/waterchain/node/home/hometest"
@@ -326,4 +328,101 @@ func cborBlockHash(t *testing.T, n *Node, lane chain.Lane, height uint64) chain.
 		t.Fatalf("GET %s as CBOR: %v", req.URL.Path, err)
 	}
 	return b.Hash()
+}
+
+// A data block's events go out when consensus decides it, before the
+// commit writer stores it, and a subscriber told of it finds the block, its
+// readings final and their proofs through the API, served from the
+// writer's queue; once written, from the store, the same. (With the
+// events at the decision and the API reading only the store, each of
+// these answered 404 until the write.)
+func TestAnnouncedBlockServedBeforeWritten(t *testing.T) {
+	if testing.Short() {
+		t.Skip("network test")
+	}
+	const devices = 3
+	tn := startTestNet(t, 1, 0, devices)
+	n := tn.nodes[0]
+	hold := make(chan struct{})
+	n.writer.holdReadings.Store(&hold)
+	released := false
+	release := func() {
+		if !released {
+			released = true
+			n.writer.holdReadings.Store(nil)
+			close(hold)
+		}
+	}
+	defer release()
+	events := subscribeSSE(t, n, "/v1/events")
+	waitFor(t, 5*time.Second, "the subscription open", func() bool { return n.Events().Subscribers() >= 1 })
+	var batch []*chain.Reading
+	for i := range devices {
+		batch = append(batch, signedReading(n.ChainID(), tn.deviceKey(i), 1, time.Now().Add(-time.Second)))
+	}
+	var res api.SubmitReadingsResult
+	if code := httpJSON(t, n, http.MethodPost, "/v1/readings", batch, &res); code != http.StatusAccepted {
+		t.Fatalf("submit: %d %+v", code, res)
+	}
+	var be BlockEvent
+	timeout := time.After(30 * time.Second)
+	for be.Lane != chain.LaneData || be.Entries == 0 {
+		select {
+		case ev := <-events:
+			if ev.kind != "block" {
+				continue
+			}
+			if err := json.Unmarshal(ev.data, &be); err != nil {
+				t.Fatal(err)
+			}
+		case <-timeout:
+			t.Fatal("no data block with readings announced in 30 s")
+		}
+	}
+	if _, err := n.store.Block(chain.LaneData, be.Height); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("data/%d in the store while its write is held: %v", be.Height, err)
+	}
+	var genesisKeys []chain.PubKey
+	for _, v := range tn.nw.Genesis.Validators {
+		genesisKeys = append(genesisKeys, v.NodeKey)
+	}
+	check := func(when string) {
+		t.Helper()
+		var b chain.Block
+		if code := httpJSON(t, n, http.MethodGet, fmt.Sprintf("/v1/blocks/data/%d", be.Height), nil, &b); code != http.StatusOK {
+			t.Fatalf("%s: GET data/%d answers %d", when, be.Height, code)
+		}
+		if b.Hash() != be.Hash || len(b.Readings) != be.Entries {
+			t.Fatalf("%s: GET data/%d: block %s with %d readings, the event named %s with %d", when, be.Height, b.Hash().Short(), len(b.Readings), be.Hash.Short(), be.Entries)
+		}
+		if h := cborBlockHash(t, n, chain.LaneData, be.Height); h != be.Hash {
+			t.Fatalf("%s: data/%d as CBOR hashes to %s, the event named %s", when, be.Height, h.Short(), be.Hash.Short())
+		}
+		for i, r := range b.Readings {
+			var st api.ReadingStatus
+			if code := httpJSON(t, n, http.MethodGet, "/v1/readings/"+r.Hash().String(), nil, &st); code != http.StatusOK || st.Status != "final" ||
+				st.Height != be.Height || st.Index == nil || int(*st.Index) != i {
+				t.Fatalf("%s: reading %d of data/%d: %d %+v", when, i, be.Height, code, st)
+			}
+			var one struct{ Readings []api.Reading }
+			if code := httpJSON(t, n, http.MethodGet, fmt.Sprintf("/v1/readings?device=%s&seq=%d", r.Device, r.Seq), nil, &one); code != http.StatusOK ||
+				len(one.Readings) != 1 || one.Readings[0].Hash != r.Hash() || one.Readings[0].Height != be.Height {
+				t.Fatalf("%s: reading %d of data/%d by device and seq: %d %+v", when, i, be.Height, code, one)
+			}
+			var proof chain.ReadingProof
+			if code := httpJSON(t, n, http.MethodGet, fmt.Sprintf("/v1/proofs/readings/%s/%d", r.Device, r.Seq), nil, &proof); code != http.StatusOK {
+				t.Fatalf("%s: proof of reading %d of data/%d: %d", when, i, be.Height, code)
+			}
+			if err := proof.Verify(n.ChainID(), n.GenesisHash(), genesisKeys); err != nil {
+				t.Fatalf("%s: proof of reading %d of data/%d: %v", when, i, be.Height, err)
+			}
+		}
+	}
+	check("announced, not written")
+	release()
+	waitFor(t, 10*time.Second, "the block written", func() bool {
+		_, err := n.store.Block(chain.LaneData, be.Height)
+		return err == nil
+	})
+	check("written")
 }

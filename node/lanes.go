@@ -348,6 +348,7 @@ func (n *Node) commit(ex *executed) error {
 	if n.log.Enabled(context.Background(), slog.LevelDebug) {
 		n.log.Debug("block committed", "lane", b.Header.Lane, "height", b.Header.Height, "entries", b.NumEntries(), "queued", n.writer.queued(), "took", took)
 	}
+	n.announce(b, hashes)
 	n.retryParked(b.Header.Lane.Other())
 	return nil
 }

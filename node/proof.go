@@ -15,13 +15,21 @@ import (
 // reading (GET /v1/proofs/readings/{device}/{seq}).
 func (n *Node) ReadingProof(device chain.PubKey, seq uint64) (*chain.ReadingProof, error) {
 	r, loc, err := n.store.Reading(device, seq)
+	var b *chain.Block
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, api.NotFound("no final reading of device %s with seq %d", device.Short(), seq)
+		// Final, in a block not written yet (commitwriter.go)?
+		qr, qloc, ok := n.writer.readingOf(device, seq)
+		if !ok {
+			return nil, api.NotFound("no final reading of device %s with seq %d", device.Short(), seq)
+		}
+		r, loc, err = qr, qloc, nil
+		if b, ok = n.writer.block(chain.LaneData, loc.Height); !ok {
+			// Written meanwhile.
+			b, err = n.store.Block(chain.LaneData, loc.Height)
+		}
+	} else if err == nil {
+		b, err = n.store.Block(chain.LaneData, loc.Height)
 	}
-	if err != nil {
-		return nil, err
-	}
-	b, err := n.store.Block(chain.LaneData, loc.Height)
 	if err != nil {
 		return nil, err
 	}
