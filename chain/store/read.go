@@ -19,11 +19,18 @@ func (s *Store) get(key []byte) ([]byte, error) {
 
 // getCommitted reads a record of the block of lane at height: missing at a
 // height up to the lane head, it is corruption, not absence.
+//
+// The head moves only once a write is visible, so a record missing at
+// first and at or below the head when asked after may have been written
+// in between (a reader asking for a block as the commit writer stores
+// it): it is read again, and only missing then is it corruption.
 func (s *Store) getCommitted(key []byte, lane chain.Lane, height uint64) ([]byte, error) {
 	v, err := s.get(key)
 	if errors.Is(err, ErrNotFound) {
 		if head := s.Height(lane); height >= 1 && height <= head {
-			return nil, corrupt(key, "missing below the %s head %d", lane, head)
+			if v, err = s.get(key); errors.Is(err, ErrNotFound) {
+				return nil, corrupt(key, "missing below the %s head %d", lane, head)
+			}
 		}
 	}
 	return v, err
