@@ -78,9 +78,10 @@ func (n *Node) EncodedBlock(lane chain.Lane, height uint64) ([]byte, error) {
 }
 
 // finalBlock reads the final block of lane at height (0: the latest
-// written) with read, or from the commit writer's queue with queued when
-// the store does not hold it yet (its events went out at its decision:
-// announce); a block in neither is the API's 404.
+// written) from the commit writer's queue with queued, when it is not
+// written yet (its events went out at its decision: announce), or else
+// with read; a block in neither is the API's 404. The queue is asked
+// first: a block leaves it only once the store holds it.
 func finalBlock[T any](n *Node, lane chain.Lane, height uint64, read func(chain.Lane, uint64) (T, error), queued func(*chain.Block) (T, error)) (T, error) {
 	var none T
 	if height == 0 {
@@ -89,11 +90,11 @@ func finalBlock[T any](n *Node, lane chain.Lane, height uint64, read func(chain.
 			return none, api.NotFound("no %s block is final yet", lane)
 		}
 	}
+	if b, ok := n.writer.block(lane, height); ok {
+		return queued(b)
+	}
 	v, err := read(lane, height)
 	if errors.Is(err, store.ErrNotFound) {
-		if b, ok := n.writer.block(lane, height); ok {
-			return queued(b)
-		}
 		return none, api.NotFound("no final %s block at height %d (the %s chain is at %d)", lane, height, lane, n.Height(lane))
 	}
 	return v, err
@@ -128,14 +129,14 @@ func (n *Node) TxStatus(h chain.Hash) (api.TxStatus, error) {
 // Readings answers GET /v1/readings.
 func (n *Node) Readings(q api.ReadingQuery) ([]api.Reading, error) {
 	if q.Seq != 0 {
-		r, loc, err := n.store.Reading(q.Device, q.Seq)
+		// Final, in a block not written yet (commitwriter.go), or stored.
+		r, loc, ok := n.writer.readingOf(q.Device, q.Seq)
+		var err error
+		if !ok {
+			r, loc, err = n.store.Reading(q.Device, q.Seq)
+		}
 		if errors.Is(err, store.ErrNotFound) {
-			// Final, in a block not written yet (commitwriter.go)?
-			var ok bool
-			if r, loc, ok = n.writer.readingOf(q.Device, q.Seq); !ok {
-				return nil, api.NotFound("no final reading of device %s with seq %d", q.Device.Short(), q.Seq)
-			}
-			err = nil
+			return nil, api.NotFound("no final reading of device %s with seq %d", q.Device.Short(), q.Seq)
 		}
 		if err != nil {
 			return nil, err
@@ -197,16 +198,18 @@ func (n *Node) Device(k chain.PubKey) (api.Device, error) {
 // ReadingStatus answers GET /v1/readings/{hash} from the store's reading
 // hash index and the mempool, never by reading blocks.
 func (n *Node) ReadingStatus(h chain.Hash) (api.ReadingStatus, error) {
-	r, loc, err := n.store.ReadingByHash(h)
+	// Final, in a block not written yet (commitwriter.go), or stored; the
+	// queue first, as a block leaves it only once the store holds it.
+	r, loc, ok := n.writer.reading(h)
+	var err error
+	if !ok {
+		r, loc, err = n.store.ReadingByHash(h)
+	}
 	if err == nil {
 		return api.ReadingStatus{Hash: h, Status: "final", Height: loc.Height, Index: &loc.Index, Reading: r}, nil
 	}
 	if !errors.Is(err, store.ErrNotFound) {
 		return api.ReadingStatus{}, err
-	}
-	if r, loc, ok := n.writer.reading(h); ok {
-		// Final, in a block not written yet (commitwriter.go).
-		return api.ReadingStatus{Hash: h, Status: "final", Height: loc.Height, Index: &loc.Index, Reading: r}, nil
 	}
 	if n.readings.Has(h) {
 		return api.ReadingStatus{Hash: h, Status: "pending"}, nil

@@ -14,24 +14,24 @@ import (
 // ReadingProof builds the self-contained proof bundle of one finalized
 // reading (GET /v1/proofs/readings/{device}/{seq}).
 func (n *Node) ReadingProof(device chain.PubKey, seq uint64) (*chain.ReadingProof, error) {
-	r, loc, err := n.store.Reading(device, seq)
-	var b *chain.Block
+	// Final, in a block not written yet (commitwriter.go), or stored; the
+	// queue first, as a block leaves it only once the store holds it.
+	r, loc, queued := n.writer.readingOf(device, seq)
+	var err error
+	if !queued {
+		r, loc, err = n.store.Reading(device, seq)
+	}
 	if errors.Is(err, store.ErrNotFound) {
-		// Final, in a block not written yet (commitwriter.go)?
-		qr, qloc, ok := n.writer.readingOf(device, seq)
-		if !ok {
-			return nil, api.NotFound("no final reading of device %s with seq %d", device.Short(), seq)
-		}
-		r, loc, err = qr, qloc, nil
-		if b, ok = n.writer.block(chain.LaneData, loc.Height); !ok {
-			// Written meanwhile.
-			b, err = n.store.Block(chain.LaneData, loc.Height)
-		}
-	} else if err == nil {
-		b, err = n.store.Block(chain.LaneData, loc.Height)
+		return nil, api.NotFound("no final reading of device %s with seq %d", device.Short(), seq)
 	}
 	if err != nil {
 		return nil, err
+	}
+	b, ok := n.writer.block(chain.LaneData, loc.Height)
+	if !ok { // stored, or written since
+		if b, err = n.store.Block(chain.LaneData, loc.Height); err != nil {
+			return nil, err
+		}
 	}
 	path, err := chain.InclusionProof(b.Leaves(), int(loc.Index))
 	if err != nil {
