@@ -275,60 +275,24 @@ func TestReopenResumes(t *testing.T) {
 }
 
 func TestConcurrentReadsDuringCommits(t *testing.T) {
-	for _, o := range kvOpeners {
-		t.Run(o.name, func(t *testing.T) {
-			s := openStore(t, o.open(t))
-			c := newTestChain(t)
-			dev := key(t, "device")
-			const blocks = 20
-			var wg sync.WaitGroup
-			errs := make(chan error, 3)
-			done := make(chan struct{})
-			for r := 0; r < 2; r++ {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					for {
-						select {
-						case <-done:
-							return
-						default:
-						}
-						h, ok := s.Head(chain.LaneData)
-						if !ok {
-							continue
-						}
-						// Whatever the head says is committed is there,
-						// whole.
-						b, err := s.Block(chain.LaneData, h.Height)
-						if err != nil {
-							errs <- err
-							return
-						}
-						if _, _, err := s.Reading(dev.Public(), h.Height*2); err != nil {
-							errs <- fmt.Errorf("reading of head %d: %w", h.Height, err)
-							return
-						}
-						if len(b.Readings) != 2 {
-							errs <- fmt.Errorf("block %d has %d readings", h.Height, len(b.Readings))
-							return
-						}
-					}
-				}()
-			}
-			for i := uint64(1); i <= blocks; i++ {
-				c.commit(s, chain.LaneData, []*chain.Reading{
-					reading(dev, 2*i-1, baseTime+chain.Time(i)*10), reading(dev, 2*i, baseTime+chain.Time(i)*10+5),
-				}, nil)
-			}
-			close(done)
-			wg.Wait()
-			close(errs)
-			for err := range errs {
-				t.Error(err)
-			}
-		})
-	}
+	readWhileCommitting(t, 20, func(s *store.Store, dev *chain.PrivateKey) error {
+		h, ok := s.Head(chain.LaneData)
+		if !ok {
+			return nil
+		}
+		// Whatever the head says is committed is there, whole.
+		b, err := s.Block(chain.LaneData, h.Height)
+		if err != nil {
+			return err
+		}
+		if _, _, err := s.Reading(dev.Public(), h.Height*2); err != nil {
+			return fmt.Errorf("reading of head %d: %w", h.Height, err)
+		}
+		if len(b.Readings) != 2 {
+			return fmt.Errorf("block %d has %d readings", h.Height, len(b.Readings))
+		}
+		return nil
+	})
 }
 
 // A block asked for as it is being written (the node's API serving a
@@ -336,12 +300,31 @@ func TestConcurrentReadsDuringCommits(t *testing.T) {
 // stores it) is either not found or whole: its record missing at the
 // first read and at or below the head moved meanwhile is not corruption.
 func TestReadAheadOfTheHeadDuringCommits(t *testing.T) {
+	readWhileCommitting(t, 200, func(s *store.Store, _ *chain.PrivateKey) error {
+		next := s.Height(chain.LaneData) + 1
+		b, err := s.Block(chain.LaneData, next)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("block %d as it is written: %w", next, err)
+		}
+		if len(b.Readings) != 2 {
+			return fmt.Errorf("block %d has %d readings", next, len(b.Readings))
+		}
+		return nil
+	})
+}
+
+// readWhileCommitting commits blocks data blocks of two readings of one
+// device to a store of each kind, while two goroutines call read over and
+// over; the first error each returns fails the test.
+func readWhileCommitting(t *testing.T, blocks uint64, read func(s *store.Store, dev *chain.PrivateKey) error) {
 	for _, o := range kvOpeners {
 		t.Run(o.name, func(t *testing.T) {
 			s := openStore(t, o.open(t))
 			c := newTestChain(t)
 			dev := key(t, "device")
-			const blocks = 200
 			var wg sync.WaitGroup
 			errs := make(chan error, 2)
 			done := make(chan struct{})
@@ -355,17 +338,8 @@ func TestReadAheadOfTheHeadDuringCommits(t *testing.T) {
 							return
 						default:
 						}
-						next := s.Height(chain.LaneData) + 1
-						b, err := s.Block(chain.LaneData, next)
-						if errors.Is(err, store.ErrNotFound) {
-							continue
-						}
-						if err != nil {
-							errs <- fmt.Errorf("block %d as it is written: %w", next, err)
-							return
-						}
-						if len(b.Readings) != 2 {
-							errs <- fmt.Errorf("block %d has %d readings", next, len(b.Readings))
+						if err := read(s, dev); err != nil {
+							errs <- err
 							return
 						}
 					}
