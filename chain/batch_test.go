@@ -53,15 +53,7 @@ func TestBatchVerifierAgreesWithVerify(t *testing.T) {
 // through voiVerifiers.
 func TestBatchVerifierPooledAcrossBatches(t *testing.T) {
 	const most = 120
-	keys := make([]PubKey, most)
-	msgs := make([][]byte, most)
-	sigs := make([]Signature, most)
-	for i := range keys {
-		k := testKey(t, fmt.Sprintf("pooled-%d", i))
-		keys[i] = k.Public()
-		msgs[i] = fmt.Appendf(nil, "reading %d", i)
-		sigs[i] = k.Sign(DomainReading, testChainID, msgs[i])
-	}
+	keys, msgs, sigs := signedMessages(t, "pooled", most)
 	sizes := []int{1, 11, 2, most, 3, 95, 64, 1, 94, 7}
 	var wg sync.WaitGroup
 	for g := range 2 {
@@ -273,15 +265,7 @@ func TestExpandedKeyCacheStaysBounded(t *testing.T) {
 //	go test ./chain -run XXX -bench BatchVerifySizes -benchmem
 func BenchmarkBatchVerifySizes(b *testing.B) {
 	const most = 1024
-	keys := make([]PubKey, most)
-	msgs := make([][]byte, most)
-	sigs := make([]Signature, most)
-	for i := range keys {
-		k := testKey(b, fmt.Sprintf("signer-%d", i))
-		keys[i] = k.Public()
-		msgs[i] = fmt.Appendf(nil, "reading %d", i)
-		sigs[i] = k.Sign(DomainReading, testChainID, msgs[i])
-	}
+	keys, msgs, sigs := signedMessages(b, "signer", most)
 	for _, n := range []int{11, 64, most} {
 		for _, fresh := range []bool{false, true} {
 			name := fmt.Sprintf("sigs=%d/reused", n)
@@ -309,4 +293,17 @@ func BenchmarkBatchVerifySizes(b *testing.B) {
 			})
 		}
 	}
+}
+
+// signedMessages makes n messages, each signed in the reading domain by a
+// key of its own (label-i).
+func signedMessages(t testing.TB, label string, n int) (keys []PubKey, msgs [][]byte, sigs []Signature) {
+	keys, msgs, sigs = make([]PubKey, n), make([][]byte, n), make([]Signature, n)
+	for i := range keys {
+		k := testKey(t, fmt.Sprintf("%s-%d", label, i))
+		keys[i] = k.Public()
+		msgs[i] = fmt.Appendf(nil, "reading %d", i)
+		sigs[i] = k.Sign(DomainReading, testChainID, msgs[i])
+	}
+	return keys, msgs, sigs
 }

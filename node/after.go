@@ -220,18 +220,15 @@ func (n *Node) publishBlockEvents(c *committed, wantBlocks, wantFinal bool) {
 // write instead kept a large block's events a write (and the loop's
 // taking it back) behind its decision: at twice the peak, half of a
 // block of 8,000 readings' way from its building to its events
-// (docs/performance-log.md, "Overload held for 30 seconds"). Called on
-// the loop, in commit order.
+// (docs/performance-log.md, "Overload held for 30 seconds"). hashes are
+// the block's readings' (commit has them). Called on the loop, in commit
+// order.
 func (n *Node) announce(b *chain.Block, hashes []chain.Hash) {
 	wantBlocks, wantFinal := n.hub.Wants(events.KindBlock), n.hub.Wants(events.KindFinal)
 	if !wantBlocks && !wantFinal {
 		return
 	}
-	c := committed{block: b, hashes: hashes}
-	if b.Header.Lane == chain.LaneData && len(b.Readings) > 0 && c.hashes == nil {
-		c.hashes = readingHashes(b.Readings)
-	}
-	n.publishBlockEvents(&c, wantBlocks, wantFinal)
+	n.publishBlockEvents(&committed{block: b, hashes: hashes}, wantBlocks, wantFinal)
 }
 
 // submitEvidence records an equivocation on the tx chain with a
