@@ -61,8 +61,8 @@ type Options struct {
 	Binary string
 	// NoRetry makes overload refusals (429, 503, a full mempool) final:
 	// by default the bench, like a gateway, sends those readings again
-	// after the answer's Retry-After, in order, for at most Drain after
-	// the step.
+	// after the answer's retry_after_ms (its Retry-After when it has
+	// none), in order, for at most Drain after the step.
 	NoRetry bool
 	// Gateways is the number of gateways sending to each validator
 	// (default 1). A validator's meters are dealt among its gateways, each
@@ -572,7 +572,7 @@ func conditions(o Options) Conditions {
 	c := Conditions{
 		Cores: runtime.GOMAXPROCS(0), CPUs: runtime.NumCPU(),
 		StepSeconds: o.Duration.Seconds(), Devices: o.Devices, TickMs: float64(o.Tick) / float64(time.Millisecond), Gateways: o.Gateways,
-		Ingestion:    "node.SubmitReadings in-process, pre-signed readings, each meter to its industry's validator, batches per tick, overload refusals sent again after Retry-After",
+		Ingestion:    "node.SubmitReadings in-process, pre-signed readings, each meter to its industry's validator, batches per tick, overload refusals sent again after the answer's retry_after_ms (its Retry-After when it has none)",
 		Network:      fmt.Sprintf("%d validators in one process, badger stores, libp2p over loopback TCP", o.Validators),
 		FinalityNode: "validator-1's block events",
 		Params:       "devnet (idle interval 3s, propose timeout 1s + 0.5s/round), reading window 1h",
@@ -581,7 +581,7 @@ func conditions(o Options) Conditions {
 		Processes:    o.Processes,
 	}
 	if o.Processes {
-		c.Ingestion = "POST /v1/readings (JSON arrays), pre-signed readings, each meter to its industry's validator through one of gateways_per_validator gateways, one batch per gateway per tick, one request at a time per gateway, overload refusals sent again after Retry-After"
+		c.Ingestion = "POST /v1/readings (JSON arrays), pre-signed readings, each meter to its industry's validator through one of gateways_per_validator gateways, one batch per gateway per tick, one request at a time per gateway, overload refusals sent again after the answer's retry_after_ms (its Retry-After when it has none)"
 		c.Network = fmt.Sprintf("%d validators as OS processes (waterchain run --home), badger stores, libp2p over loopback TCP", o.Validators)
 		c.FinalityNode = "validator-1's block events on GET /v1/events, blocks from GET /v1/blocks/data/{height} as CBOR"
 		c.Params = "devnet (heartbeat 1s, propose timeout 1s + 0.5s/round), reading window 1h; node config as waterchain testnet writes it"

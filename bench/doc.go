@@ -44,7 +44,8 @@
 // last submission for them to be final. One gateway per validator sends
 // its batches in order, one request at a time; readings the node refuses
 // as overload (429/503, a full mempool, a busy door) are sent again, in
-// order, after the answer's Retry-After, for at most Options.Drain after
+// order, after the answer's retry_after_ms (the Retry-After header, in
+// whole seconds, when it has none), for at most Options.Drain after
 // the step (Options.NoRetry counts them lost instead). Latency is taken
 // twice, both to the block event of validator-1 that carries the reading:
 // from its first request (Step.LatencyP50Ms: what a meter waits, a

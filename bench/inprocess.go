@@ -92,7 +92,7 @@ func (c *inProcess) submit(_ context.Context, i int, rs []*chain.Reading, _ [][]
 		var he *api.HTTPError
 		if errors.As(err, &he) && (he.Status == http.StatusTooManyRequests || he.Status == http.StatusServiceUnavailable) {
 			errs[j] = fmt.Errorf("%w: %w", ErrOverload, err)
-			retryAfter = max(retryAfter, time.Duration(he.RetryAfter)*time.Second)
+			retryAfter = max(retryAfter, he.RetryAfter)
 		}
 	}
 	return errs, false, retryAfter

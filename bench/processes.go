@@ -287,7 +287,10 @@ func getBody(ctx context.Context, client *http.Client, url, accept string) ([]by
 type submitAnswer struct {
 	Message string `json:"error"`
 	Code    string `json:"code"`
-	Results []struct {
+	// RetryAfterMs is the node's wait for readings refused for now, to
+	// the millisecond (the Retry-After header rounds it up to seconds).
+	RetryAfterMs int64 `json:"retry_after_ms"`
+	Results      []struct {
 		Error string `json:"error"`
 		Code  string `json:"code"`
 	} `json:"results"`
@@ -352,6 +355,9 @@ func (c *processes) submit(ctx context.Context, i int, rs []*chain.Reading, enco
 	}
 	var ans submitAnswer
 	_ = json.Unmarshal(raw, &ans) // an answer that is not JSON refuses the whole batch below
+	if ans.RetryAfterMs > 0 {
+		retryAfter = time.Duration(ans.RetryAfterMs) * time.Millisecond
+	}
 	if len(ans.Results) != len(rs) {
 		msg := ans.Message
 		if msg == "" {

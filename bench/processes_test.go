@@ -39,8 +39,8 @@ func TestProcessesFailToStart(t *testing.T) {
 // TestSubmitOverloadOverHTTP drives a real node's POST /v1/readings into
 // its full mempool: readings refused as mempool_full in a 207 answer, and
 // a whole batch refused 429 with Retry-After, come back as ErrOverload
-// (the gateway resends those), with the batch marked busy and the
-// Retry-After read. The node is one of two validators, started alone, so
+// (the gateway resends those), with the batch marked busy, and both
+// answers' wait read (retry_after_ms; the 207 had none before). The node is one of two validators, started alone, so
 // that no block drains its mempool.
 func TestSubmitOverloadOverHTTP(t *testing.T) {
 	if testing.Short() {
@@ -102,7 +102,7 @@ func TestSubmitOverloadOverHTTP(t *testing.T) {
 	}
 	c := &processes{apis: []string{"http://" + n.APIAddr()}, http: &http.Client{Timeout: requestTimeout}}
 
-	errs, busy, _ := c.submit(context.Background(), 0, rs[:5], enc[:5])
+	errs, busy, retryAfter := c.submit(context.Background(), 0, rs[:5], enc[:5])
 	for i, err := range errs {
 		if want := i >= 3; (err != nil) != want || want && !errors.Is(err, ErrOverload) {
 			t.Errorf("reading %d of a 5-reading batch into a door with room for 3: %v", i+1, err)
@@ -111,7 +111,11 @@ func TestSubmitOverloadOverHTTP(t *testing.T) {
 	if busy {
 		t.Error("a batch partly accepted (207) counted as a 429/503 answer")
 	}
-	errs, busy, retryAfter := c.submit(context.Background(), 0, rs[5:], enc[5:])
+	// A door that has seen no block knows no rate: a second.
+	if retryAfter != time.Second {
+		t.Errorf("a batch partly refused: wait %s, want the fresh door's 1s", retryAfter)
+	}
+	errs, busy, retryAfter = c.submit(context.Background(), 0, rs[5:], enc[5:])
 	for i, err := range errs {
 		if !errors.Is(err, ErrOverload) || !errors.Is(err, ErrRefused) {
 			t.Errorf("reading %d into a full mempool: %v; want ErrRefused and ErrOverload", i+6, err)

@@ -102,7 +102,7 @@ func TestFloodPastTheFinalizedRateIsRefused(t *testing.T) {
 						}
 						accepted[d]++
 						acceptedAll++
-					case errors.As(err, &he) && he.Status == http.StatusTooManyRequests && he.Code == api.CodeMempoolFull && he.RetryAfter >= 1:
+					case errors.As(err, &he) && he.Status == http.StatusTooManyRequests && he.Code == api.CodeMempoolFull && he.RetryAfter >= 100*time.Millisecond:
 						refused++
 					default:
 						wrong = append(wrong, err)

@@ -41,8 +41,9 @@ func (n *Node) SubmitReadings(rs []*chain.Reading) []error {
 // device; then duplicates (in the request or waiting in the mempool: the
 // very same signed bytes, checked when they came in); then the mempool's
 // admission window: readings past what the network finalizes in
-// mempool.admit_wait are refused 429 mempool_full with the Retry-After at
-// which they would fit; only then the signatures, within the door's budget
+// mempool.admit_wait are refused 429 mempool_full with the wait after
+// which room is expected (mempool.Ticket.RetryAfter; the API answers it
+// as Retry-After and retry_after_ms); only then the signatures, within the door's budget
 // (see doorVerifier). A request that does not fit the budget is refused
 // 429 with Retry-After, nothing checked.
 //
@@ -119,7 +120,7 @@ func (n *Node) SubmitReadingsHashed(rs []*chain.Reading) ([]chain.Hash, []error)
 		ticketIndex[i] = k
 	}
 	if ticket.Granted() < len(todo) {
-		retry := int(ticket.RetryAfter() / time.Second)
+		retry := ticket.RetryAfter()
 		admitted := todo[:0:0]
 		// Readings refused alike share one answer (most share one
 		// refusal), so that refusing costs little per reading.
@@ -132,7 +133,7 @@ func (n *Node) SubmitReadingsHashed(rs []*chain.Reading) ([]chain.Hash, []error)
 			refusal := ticket.Refusal(k)
 			e, ok := answers[refusal]
 			if !ok {
-				he := api.Wrap(http.StatusTooManyRequests, api.CodeMempoolFull, fmt.Errorf("%w; retry after %d s", refusal, retry))
+				he := api.Wrap(http.StatusTooManyRequests, api.CodeMempoolFull, fmt.Errorf("%w; retry after %s", refusal, retry.Round(time.Millisecond)))
 				he.RetryAfter = retry
 				e = he
 				answers[refusal] = e
@@ -203,9 +204,8 @@ func (n *Node) ReadingsRoom() error {
 		return nil
 	}
 	n.metrics.readingsOverWindowRequests.Inc()
-	secs := int(retry / time.Second)
-	e := api.Wrap(http.StatusTooManyRequests, api.CodeMempoolFull, fmt.Errorf("%w; retry after %d s", err, secs))
-	e.RetryAfter = secs
+	e := api.Wrap(http.StatusTooManyRequests, api.CodeMempoolFull, fmt.Errorf("%w; retry after %s", err, retry.Round(time.Millisecond)))
+	e.RetryAfter = retry
 	return e
 }
 
@@ -284,11 +284,11 @@ func doorError(err error) error {
 		return err
 	case errors.Is(err, mempool.ErrFull):
 		e := api.Wrap(http.StatusTooManyRequests, api.CodeMempoolFull, fmt.Errorf("%w; retry later", err))
-		e.RetryAfter = 2
+		e.RetryAfter = 2 * time.Second
 		return e
 	case errors.Is(err, errDoorBusy):
 		e := api.Wrap(http.StatusTooManyRequests, api.CodeBusy, err)
-		e.RetryAfter = 1
+		e.RetryAfter = time.Second
 		return e
 	case errors.Is(err, mempool.ErrDuplicate):
 		return api.Wrap(http.StatusConflict, api.CodeDuplicate, err)

@@ -31,6 +31,12 @@ func (n *Node) startMQTT() error {
 			}
 			return ingest.DefaultErrorCode(err)
 		},
+		RetryAfter: func(err error) time.Duration {
+			if he, ok := err.(*api.HTTPError); ok {
+				return he.RetryAfter
+			}
+			return 0
+		},
 	}, ingest.SubmitterFunc(n.SubmitReadings), n.log) // NewBroker adds component=mqtt
 	if err != nil {
 		return err

@@ -60,7 +60,7 @@ func readBodyPooled(w http.ResponseWriter, r *http.Request, limit int64, tooLarg
 // readings each carry an error message, and growing the buffer by
 // doubling showed in the profiles of an overloaded node.
 func submitReadingsSize(e *Error, res *SubmitReadingsResult) int {
-	size := 64
+	size := 96 // {"accepted":…,"rejected":…,"retry_after_ms":…,"results":[]}
 	if e != nil {
 		size += 32 + len(e.Message) + len(e.Code)
 	}
@@ -79,8 +79,8 @@ func submitReadingsSize(e *Error, res *SubmitReadingsResult) int {
 }
 
 // appendSubmitReadings appends res as json.Encoder writes it (newline
-// included, HTML escaped), led by e's fields when e is not nil (the
-// answer of a batch refused whole, struct{Error; SubmitReadingsResult}).
+// included, HTML escaped), led by e's message and code when e is not nil
+// (the answer of a batch refused whole: its wait is res.RetryAfterMs).
 // TestAppendSubmitReadings holds it to encoding/json's bytes.
 func appendSubmitReadings(b []byte, e *Error, res *SubmitReadingsResult) []byte {
 	b = append(b, '{')
@@ -95,6 +95,10 @@ func appendSubmitReadings(b []byte, e *Error, res *SubmitReadingsResult) []byte 
 	b = strconv.AppendInt(b, int64(res.Accepted), 10)
 	b = append(b, `,"rejected":`...)
 	b = strconv.AppendInt(b, int64(res.Rejected), 10)
+	if res.RetryAfterMs != 0 {
+		b = append(b, `,"retry_after_ms":`...)
+		b = strconv.AppendInt(b, res.RetryAfterMs, 10)
+	}
 	b = append(b, `,"results":`...)
 	if res.Results == nil {
 		b = append(b, "null"...)

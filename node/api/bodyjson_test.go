@@ -30,14 +30,15 @@ func TestAppendSubmitReadings(t *testing.T) {
 	errs := []*Error{nil, {Message: "mempool full; retry after 2 s", Code: CodeMempoolFull}, {Message: "<&>", Code: ""}}
 	for i, rs := range results {
 		for _, e := range errs {
-			res := SubmitReadingsResult{Accepted: i, Rejected: len(rs), Results: rs}
+			res := SubmitReadingsResult{Accepted: i, Rejected: len(rs), Results: rs, RetryAfterMs: int64(i%3) * 350}
 			var want bytes.Buffer
 			var v any = res
 			if e != nil {
 				v = struct {
-					Error
+					Message string `json:"error"`
+					Code    string `json:"code"`
 					SubmitReadingsResult
-				}{*e, res}
+				}{e.Message, e.Code, res}
 			}
 			if err := json.NewEncoder(&want).Encode(v); err != nil {
 				t.Fatal(err)

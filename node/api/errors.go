@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
+	"time"
 )
 
 // HTTPError is an error a Backend returns to choose the HTTP status and the
@@ -12,8 +14,10 @@ type HTTPError struct {
 	Status int
 	Code   string
 	Err    error
-	// RetryAfter, when positive, is sent as a Retry-After header (seconds).
-	RetryAfter int
+	// RetryAfter, when positive, is how long the client should wait
+	// before it tries again: the answer's Retry-After header, in whole
+	// seconds rounded up, and its retry_after_ms.
+	RetryAfter time.Duration
 }
 
 func (e *HTTPError) Error() string { return e.Err.Error() }
@@ -40,10 +44,23 @@ func BadRequest(format string, args ...any) *HTTPError {
 }
 
 // statusOf returns the status, code and retry-after of err.
-func statusOf(err error) (int, string, int) {
+func statusOf(err error) (int, string, time.Duration) {
 	var he *HTTPError
 	if errors.As(err, &he) {
 		return he.Status, he.Code, he.RetryAfter
 	}
 	return http.StatusInternalServerError, CodeInternal, 0
+}
+
+// setRetryAfter sets h's Retry-After to d in whole seconds, rounded up
+// (the header counts no less), and returns d in milliseconds for the
+// answer's retry_after_ms, which tells a client that reads it when room
+// is expected to the millisecond; 0 and no header when d is not
+// positive.
+func setRetryAfter(h http.Header, d time.Duration) int64 {
+	if d <= 0 {
+		return 0
+	}
+	h.Set("Retry-After", strconv.FormatInt(int64((d+time.Second-1)/time.Second), 10))
+	return max(d.Milliseconds(), 1)
 }

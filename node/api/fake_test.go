@@ -120,7 +120,7 @@ func (f *fake) SubmitReadingsHashed(rs []*chain.Reading) ([]chain.Hash, []error)
 		case http.StatusConflict:
 			errs[i] = Errorf(http.StatusConflict, CodeDuplicate, "reading %d is already known", r.Seq)
 		case http.StatusTooManyRequests:
-			errs[i] = &HTTPError{Status: http.StatusTooManyRequests, Code: CodeMempoolFull, Err: errors.New("mempool full"), RetryAfter: 2}
+			errs[i] = &HTTPError{Status: http.StatusTooManyRequests, Code: CodeMempoolFull, Err: errors.New("mempool full"), RetryAfter: 2 * time.Second}
 		case http.StatusServiceUnavailable:
 			errs[i] = Errorf(http.StatusServiceUnavailable, CodeUnavailable, "syncing")
 		default:

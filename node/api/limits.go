@@ -176,7 +176,7 @@ func (l *Limiter) release(client string) {
 
 // busyAnswer is the whole answer to a connection over the cap.
 var busyAnswer = func() []byte {
-	raw, _ := json.Marshal(Error{Message: "the node has as many API connections as it allows (api.limits.max_conns, max_conns_per_client); retry in a second", Code: CodeBusy})
+	raw, _ := json.Marshal(Error{Message: "the node has as many API connections as it allows (api.limits.max_conns, max_conns_per_client); retry in a second", Code: CodeBusy, RetryAfterMs: 1000})
 	body := string(raw) + "\n"
 	return []byte("HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 1\r\nConnection: close\r\n" +
 		"Content-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n" + body)
@@ -301,7 +301,7 @@ func (l *Limiter) Handler(next http.Handler) http.Handler {
 			w.Header().Set("Connection", "close")
 			e := Errorf(http.StatusTooManyRequests, CodeBusy,
 				"the node is reading as many request bodies as it allows (api.limits.body_bytes, body_bytes_per_client); retry after a second")
-			e.RetryAfter = 1
+			e.RetryAfter = time.Second
 			writeError(w, e)
 			return
 		}
@@ -321,12 +321,10 @@ func (a remoteAddr) String() string  { return string(a) }
 
 // writeError answers err as the server's fail does.
 func writeError(w http.ResponseWriter, e *HTTPError) {
-	if e.RetryAfter > 0 {
-		w.Header().Set("Retry-After", strconv.Itoa(e.RetryAfter))
-	}
+	ms := setRetryAfter(w.Header(), e.RetryAfter)
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(e.Status)
-	_ = json.NewEncoder(w).Encode(Error{Message: e.Error(), Code: e.Code})
+	_ = json.NewEncoder(w).Encode(Error{Message: e.Error(), Code: e.Code, RetryAfterMs: ms})
 }
 
 // stream serves the event stream without the server's read deadline (the

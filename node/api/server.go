@@ -138,10 +138,7 @@ func (s *server) fail(w http.ResponseWriter, err error) {
 	if status == http.StatusInternalServerError {
 		s.log.Error("api: internal error", "err", err)
 	}
-	if retry > 0 {
-		w.Header().Set("Retry-After", strconv.Itoa(retry))
-	}
-	s.reply(w, status, Error{Message: msg, Code: code})
+	s.reply(w, status, Error{Message: msg, Code: code, RetryAfterMs: setRetryAfter(w.Header(), retry)})
 }
 
 // answer replies 200 with v, or the error.
@@ -295,6 +292,7 @@ func (s *server) postReadings(w http.ResponseWriter, q *request) {
 	hashes, errs := s.b.SubmitReadingsHashed(rs)
 	res := SubmitReadingsResult{Results: make([]EntryResult, len(rs))}
 	var firstErr error
+	var retry time.Duration // the longest of the refusals for now
 	for i, rd := range rs {
 		h := hashes[i]
 		if h.IsZero() {
@@ -302,7 +300,8 @@ func (s *server) postReadings(w http.ResponseWriter, q *request) {
 		}
 		res.Results[i] = EntryResult{Hash: h, Seq: rd.Seq}
 		if errs[i] != nil {
-			_, code, _ := statusOf(errs[i])
+			_, code, after := statusOf(errs[i])
+			retry = max(retry, after)
 			res.Results[i].Error, res.Results[i].Code = errs[i].Error(), code
 			res.Rejected++
 			if firstErr == nil {
@@ -321,13 +320,10 @@ func (s *server) postReadings(w http.ResponseWriter, q *request) {
 	case res.Accepted > 0:
 		status = http.StatusMultiStatus
 	default:
-		var retry int
-		status, _, retry = statusOf(firstErr)
-		if retry > 0 {
-			w.Header().Set("Retry-After", strconv.Itoa(retry))
-		}
+		status, _, _ = statusOf(firstErr)
 		e = &Error{Message: firstErr.Error(), Code: res.Results[0].Code}
 	}
+	res.RetryAfterMs = setRetryAfter(w.Header(), retry)
 	s.replyJSON(w, status, appendSubmitReadings(make([]byte, 0, submitReadingsSize(e, &res)), e, &res))
 }
 

@@ -239,18 +239,37 @@ func TestRoutes(t *testing.T) {
 					t.Errorf("result %s (%v)", a.body, err)
 				}
 			}},
+		{name: "readings partly refused for now", method: "POST", target: "/v1/readings", ctype: "application/json", body: readingJSON(1, 429), status: 207,
+			check: func(t *testing.T, a answer) {
+				var res SubmitReadingsResult
+				if err := json.Unmarshal(a.body, &res); err != nil || res.Accepted != 1 || res.Results[1].Code != CodeMempoolFull || res.RetryAfterMs != 2000 {
+					t.Errorf("result %s (%v), want the refused one's retry_after_ms 2000", a.body, err)
+				}
+				if a.header.Get("Retry-After") != "2" {
+					t.Errorf("Retry-After %q, want 2: a 207 names when to send its refused readings again", a.header.Get("Retry-After"))
+				}
+			}},
 		{name: "readings all duplicate", method: "POST", target: "/v1/readings", ctype: "application/json", body: readingJSON(409), status: 409, code: CodeDuplicate},
 		{name: "readings mempool full", method: "POST", target: "/v1/readings", ctype: "application/json", body: readingJSON(429, 429), status: 429, code: CodeMempoolFull,
 			check: func(t *testing.T, a answer) {
 				if a.header.Get("Retry-After") != "2" {
 					t.Errorf("Retry-After %q, want 2", a.header.Get("Retry-After"))
 				}
+				var res SubmitReadingsResult
+				if err := json.Unmarshal(a.body, &res); err != nil || res.RetryAfterMs != 2000 || res.Rejected != 2 {
+					t.Errorf("result %s (%v), want retry_after_ms 2000", a.body, err)
+				}
 			}},
 		{name: "readings refused whole before decoding", method: "POST", target: "/v1/readings", ctype: "application/json", body: readingJSON(1, 2), status: 429, code: CodeMempoolFull,
-			setup: fails("ReadingsRoom", &HTTPError{Status: http.StatusTooManyRequests, Code: CodeMempoolFull, Err: errors.New("window full"), RetryAfter: 3}),
+			setup: fails("ReadingsRoom", &HTTPError{Status: http.StatusTooManyRequests, Code: CodeMempoolFull, Err: errors.New("window full"), RetryAfter: 2300 * time.Millisecond}),
 			check: func(t *testing.T, a answer) {
+				// Whole seconds, rounded up; the body to the millisecond.
 				if a.header.Get("Retry-After") != "3" {
 					t.Errorf("Retry-After %q, want 3", a.header.Get("Retry-After"))
+				}
+				var e Error
+				if err := json.Unmarshal(a.body, &e); err != nil || e.RetryAfterMs != 2300 {
+					t.Errorf("answer %s (%v), want retry_after_ms 2300", a.body, err)
 				}
 				if last := at.f.lastCall(); last != "" {
 					t.Errorf("a request refused whole was decoded or submitted: %s", last)

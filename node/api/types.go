@@ -76,10 +76,13 @@ type MempoolStatus struct {
 	Txs      int `json:"txs"`
 }
 
-// Error is every error answer: {"error": "...", "code": "..."}.
+// Error is every error answer: {"error": "...", "code": "..."}, and
+// with a Retry-After header, retry_after_ms: the same wait to the
+// millisecond.
 type Error struct {
-	Message string `json:"error"`
-	Code    string `json:"code"`
+	Message      string `json:"error"`
+	Code         string `json:"code"`
+	RetryAfterMs int64  `json:"retry_after_ms,omitempty"`
 }
 
 // Error codes of the API.
@@ -109,11 +112,15 @@ const (
 
 // SubmitReadingsResult answers POST /v1/readings: one result per reading, in
 // order. The status is 202 when all were accepted, 400/409/429 (the first
-// error's) when none was, and 207 when some were.
+// error's) when none was, and 207 when some were. When readings were
+// refused for now (429 mempool_full, or busy), RetryAfterMs is when to
+// send them again, to the millisecond, and the answer's Retry-After
+// header says it in whole seconds, 207 included.
 type SubmitReadingsResult struct {
-	Accepted int           `json:"accepted"`
-	Rejected int           `json:"rejected"`
-	Results  []EntryResult `json:"results"`
+	Accepted     int           `json:"accepted"`
+	Rejected     int           `json:"rejected"`
+	RetryAfterMs int64         `json:"retry_after_ms,omitempty"`
+	Results      []EntryResult `json:"results"`
 }
 
 // EntryResult is the fate of one submitted reading or transaction.

@@ -34,6 +34,10 @@ type BrokerConfig struct {
 	// message (the node passes the codes of its HTTP API); by default
 	// DefaultErrorCode.
 	ErrorCode func(error) string
+	// RetryAfter, when set, is the wait a refusal for now names (0:
+	// none), published as the result's retry_after_ms (the node passes
+	// its HTTP API's Retry-After).
+	RetryAfter func(error) time.Duration
 	// Devices tells whether a device may connect (registered and active).
 	// Required.
 	Devices DeviceRegistry
@@ -60,12 +64,14 @@ type DeviceRegistry interface {
 
 // Result is the message published on a device's result topic for each
 // reading of a message (and once, without seq, for a message that does not
-// decode).
+// decode). A reading refused for now (code mempool_full or busy) has
+// RetryAfterMs, the wait after which to publish it again.
 type Result struct {
-	Seq   uint64 `json:"seq,omitempty"`
-	OK    bool   `json:"ok"`
-	Error string `json:"error,omitempty"`
-	Code  string `json:"code,omitempty"`
+	Seq          uint64 `json:"seq,omitempty"`
+	OK           bool   `json:"ok"`
+	Error        string `json:"error,omitempty"`
+	Code         string `json:"code,omitempty"`
+	RetryAfterMs int64  `json:"retry_after_ms,omitempty"`
 }
 
 // ReadingsTopic is the topic a device publishes its readings to.
@@ -264,6 +270,11 @@ func (b *Broker) handle(dev chain.PubKey, contentType string, payload []byte) er
 		res := Result{Seq: r.Seq, OK: e == nil}
 		if e != nil {
 			res.Error, res.Code = e.Error(), b.cfg.ErrorCode(e)
+			if b.cfg.RetryAfter != nil {
+				if d := b.cfg.RetryAfter(e); d > 0 {
+					res.RetryAfterMs = max(d.Milliseconds(), 1)
+				}
+			}
 			if first == nil {
 				first = e
 			}

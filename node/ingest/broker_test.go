@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -369,5 +370,46 @@ func TestReasonAndErrorCodes(t *testing.T) {
 		if got := DefaultErrorCode(c.err); got != c.code {
 			t.Errorf("DefaultErrorCode(%v) = %s, want %s", c.err, got, c.code)
 		}
+	}
+}
+
+// TestBrokerResultNamesTheWait: a reading the node refuses for now (its
+// window full) comes back on the result topic with the wait after which
+// to publish it again, as retry_after_ms; one accepted has none.
+func TestBrokerResultNamesTheWait(t *testing.T) {
+	key := testKey(t, "meter")
+	errFull := errors.New("mempool full: readings waiting exceed what the network finalizes; retry after 600ms")
+	door := SubmitterFunc(func(rs []*chain.Reading) []error {
+		errs := make([]error, len(rs))
+		for i, r := range rs {
+			if r.Seq > 1 {
+				errs[i] = errFull
+			}
+		}
+		return errs
+	})
+	b := startBrokerWith(t, door, newFakeRegistry(key.Public()), func(c *BrokerConfig) {
+		c.ErrorCode = func(err error) string {
+			if err == errFull {
+				return "mempool_full"
+			}
+			return DefaultErrorCode(err)
+		}
+		c.RetryAfter = func(err error) time.Duration {
+			if err == errFull {
+				return 600 * time.Millisecond
+			}
+			return 0
+		}
+	})
+	client := connectMeter(t, b, key, "meter-1")
+	results := subscribeResults(t, client, key.Public())
+	body, _ := EncodeJSON([]*chain.Reading{signedReading(t, key, 1), signedReading(t, key, 2)})
+	waitToken(t, client.Publish(ReadingsTopic(testChainID, key.Public()), 1, false, body), "publish")
+	if r := nextResult(t, results, "seq 1"); !r.OK || r.RetryAfterMs != 0 {
+		t.Fatalf("accepted reading: %+v", r)
+	}
+	if r := nextResult(t, results, "seq 2"); r.OK || r.Code != "mempool_full" || r.RetryAfterMs != 600 {
+		t.Fatalf("reading refused for now: %+v, want code mempool_full and retry_after_ms 600", r)
 	}
 }
