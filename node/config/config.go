@@ -171,7 +171,7 @@ type Log struct {
 type Mempool struct {
 	MaxReadings       int      `toml:"max_readings" comment:"readings waiting for a data block, at most (gossip from peers included)"`
 	MaxTxs            int      `toml:"max_txs" comment:"transactions waiting for a tx block"`
-	AdmitWait         Duration `toml:"admit_wait" comment:"client readings are admitted while those waiting are at most this much of the readings finalized per second recently; past it, 429 mempool_full with Retry-After"`
+	AdmitWait         Duration `toml:"admit_wait" comment:"client readings are admitted while those waiting are at most this much of the readings finalized per second recently; past it, 429 mempool_full with a wait of about half of it (retry_after_ms; Retry-After in whole seconds): raise it to 2s for clients that read only Retry-After"`
 	AdmitWaitOverPeak Duration `toml:"admit_wait_over_peak" comment:"admit_wait while the network is over its peak (the door refuses readings after they waited longer than this); at most admit_wait, equal to it: no change over the peak"`
 	AdmitFloor        int      `toml:"admit_floor" comment:"readings admitted whatever the finalized rate (an idle network still takes a burst), shared among the validators' doors; at most max_readings"`
 	RateWindow        Duration `toml:"rate_window" comment:"time constant of the finalized-rate estimate admit_wait applies to"`
@@ -214,7 +214,7 @@ func Default() *Config {
 		Door:    Door{VerifyInFlight: 16_384, VerifyWorkers: 0},
 		MQTT:    MQTT{Enabled: false, Listen: DefaultMQTTListen, TokenWindowSeconds: DefaultMQTTTokenWindowSeconds},
 		Log:     Log{Level: "info", Format: "text"},
-		Mempool: Mempool{MaxReadings: 100_000, MaxTxs: 10_000, AdmitWait: Duration(2 * time.Second), AdmitWaitOverPeak: Duration(time.Second), AdmitFloor: 2_000, RateWindow: Duration(10 * time.Second)},
+		Mempool: Mempool{MaxReadings: 100_000, MaxTxs: 10_000, AdmitWait: Duration(1200 * time.Millisecond), AdmitWaitOverPeak: Duration(time.Second), AdmitFloor: 2_000, RateWindow: Duration(10 * time.Second)},
 		Images:  Images{MaxBytes: 4 << 20},
 		Alerts:  Alerts{Enabled: true, Thresholds: alerts.DefaultThresholds()},
 		Storage: Storage{DataDir: "data", WALDir: "wal"},

@@ -177,42 +177,64 @@ func (a Admission) doorShare(ownRate, rate float64) float64 {
 	return math.Min(share, 1)
 }
 
-// retryAfter is how long, at rate, until the readings waiting over the
-// window (over) and a second's worth more are finalized, so that a
-// client coming back then finds room: at least a second (Retry-After
-// counts whole seconds), at most maxRetryAfter (a stalled network would
+// retryAfter is how long until the readings waiting over the window
+// (over) are finalized at rate, and then room freed for a while
+// (roomAfter): when a client coming back finds room. At least
+// minRetryHint, at most maxRetryAfter (a stalled network would
 // otherwise ask clients to come back in hours).
 //
 // It is not the time until all the refused readings would fit: a
 // gateway refused its whole backlog was asked to wait backlog ÷ rate
 // (20 s for 1,000 readings at 50/s), and meanwhile the pool emptied, the
 // finalized rate fell and the window with it, so the next answer asked
-// for a longer wait still. Coming back after a second, it gets the room
-// freed meanwhile and keeps the network busy.
-func retryAfter(over int, rate float64) time.Duration {
-	secs := math.Ceil(float64(max(over, 0))/rate + 1) // +Inf at rate 0
+// for a longer wait still. Coming back once room has been freed, it gets
+// that room and keeps the network busy.
+func retryAfter(over int, rate float64, roomAfter time.Duration) time.Duration {
+	secs := float64(max(over, 0))/rate + roomAfter.Seconds() // +Inf at rate 0
 	if !(secs < maxRetryAfter.Seconds()) {
 		return maxRetryAfter
 	}
-	return max(time.Duration(secs)*time.Second, minRetryAfter)
+	return max(time.Duration(secs*float64(time.Second)), minRetryHint)
 }
 
-// minRetryAfter is the least Retry-After the door answers: the header
-// counts whole seconds.
+// minRetryHint is the least retry the door answers: room comes with a
+// block, and each request sent again costs the door its decoding.
+const minRetryHint = 100 * time.Millisecond
+
+// roomShare is the part of the window's span after which a refused
+// client is asked back: by then, at the recent rate, that part of what
+// waited has been finalized and has freed room.
+//
+// Refused clients were asked back after whole seconds (Retry-After
+// counts in them). Under held overload the four gateways of the process
+// bench each came back a second after their refusal, so the window had
+// to hold what the network finalizes in a second and a request, or it ran
+// dry between their waves; and each reading admitted at the top of a wave
+// waited for all of it: at twice the peak offered for 30 s, the slowest
+// 1% waited 2.0–2.5 s from their acceptance. Asked back after half the
+// span, a client's round (its wait and its request) fits in a window
+// of less than 2 s. Asked back when the next block was due (100–600 ms),
+// the gateways sent their backlogs again five times as often as before,
+// and decoding them cost the network a fifth of its throughput
+// (docs/performance-log.md, "Clients asked back within the window").
+const roomShare = 0.5
+
+// minRetryAfter is the retry the door answers while it has seen no
+// reading finalized.
 const minRetryAfter = time.Second
 
-// retryAfterLocked is retryAfter at rate, but minRetryAfter while this
-// door has seen no reading finalized (since its node started): it knows
-// no rate to tell when room comes, and a network's first blocks come
-// within seconds. With retryAfter's answer for a rate of zero, a gateway
-// with a backlog for a network just started, or idle since its start,
-// was asked to wait maxRetryAfter, 30 s, while the network sat idle.
-// Callers hold mu.
-func (p *Readings) retryAfterLocked(over int, rate float64) time.Duration {
+// retryAfterLocked is retryAfter at rate as of now, but minRetryAfter
+// while this door has seen no reading finalized (since its node
+// started): it knows no rate to tell when room comes, and a network's
+// first blocks come within seconds. With retryAfter's answer for a rate
+// of zero, a gateway with a backlog for a network just started, or idle
+// since its start, was asked to wait maxRetryAfter, 30 s, while the
+// network sat idle. Callers hold mu.
+func (p *Readings) retryAfterLocked(over int, rate float64, now time.Time) time.Duration {
 	if p.rate.since.IsZero() {
 		return minRetryAfter
 	}
-	return retryAfter(over, rate)
+	return retryAfter(over, rate, time.Duration(roomShare*float64(p.spanLocked(now))))
 }
 
 // SetAdmission sets the door's rule. Until it is set, the door admits up
@@ -497,7 +519,7 @@ func (p *Readings) Admit(rs []*chain.Reading, now time.Time) *Ticket {
 		p.noteRefusalLocked(now)
 	}
 	if excess > 0 {
-		t.retry = p.retryAfterLocked(max(waiting+t.granted-w, doorWaiting+t.granted-dw), rate)
+		t.retry = p.retryAfterLocked(max(waiting+t.granted-w, doorWaiting+t.granted-dw), rate, now)
 	}
 	for _, dev := range refusedNow {
 		ref := p.refused[dev]
@@ -522,8 +544,8 @@ func (p *Readings) roomLocked(now time.Time) (rate float64, w, waiting, dw, door
 }
 
 // NoRoom returns nil while the door may admit a client reading as of now,
-// and otherwise the refusal (wrapping ErrOverWindow) with the Retry-After
-// at which a second's worth of readings has room, as Admit gives it. It
+// and otherwise the refusal (wrapping ErrOverWindow) with how long until
+// room comes, as Admit gives it (Ticket.RetryAfter). It
 // reserves nothing and reads no reading, so that the door can refuse a
 // request whole at no cost per reading, before decoding it: a request it
 // lets through may still find the window full when it is admitted.
@@ -535,7 +557,7 @@ func (p *Readings) NoRoom(now time.Time) (time.Duration, error) {
 		return 0, nil
 	}
 	p.noteRefusalLocked(now)
-	retry := p.retryAfterLocked(max(waiting-w, doorWaiting-dw), rate)
+	retry := p.retryAfterLocked(max(waiting-w, doorWaiting-dw), rate, now)
 	return retry, fmt.Errorf("%w (%s of %.0f readings/s finalized recently (mempool.admit_wait, admit_wait_over_peak), at least mempool.admit_floor; window %d readings, %d of them this node's): %d waiting, %d of them admitted here",
 		ErrOverWindow, p.spanLocked(now), rate, w, dw, waiting, doorWaiting)
 }
@@ -568,7 +590,10 @@ func (t *Ticket) Admitted(k int) bool { return t.admitted[k] }
 // ErrOverWindow.
 func (t *Ticket) Refusal(k int) error { return t.refusal[k] }
 
-// RetryAfter is when the refused readings may fit, at the recent rate.
+// RetryAfter is how long until the refused readings may find room
+// (retryAfter): what waits over the window finalized at the recent rate,
+// and then half the window's span (roomShare). The API answers it rounded up to whole
+// seconds as Retry-After and to the millisecond as retry_after_ms.
 func (t *Ticket) RetryAfter() time.Duration { return t.retry }
 
 // Add puts r, reading k of the request (h its hash), in the pool on the

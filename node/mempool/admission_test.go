@@ -157,8 +157,8 @@ func TestAdmitRefusesPastTheWindow(t *testing.T) {
 	if !errors.Is(tk.Refusal(1_100), ErrOverWindow) {
 		t.Fatalf("refusal: %v, want ErrOverWindow", tk.Refusal(1_100))
 	}
-	if tk.RetryAfter() != time.Second { // none over the window
-		t.Fatalf("retry after %v, want 1s", tk.RetryAfter())
+	if tk.RetryAfter() != 500*time.Millisecond { // none over the window: half the span
+		t.Fatalf("retry after %v, want 500ms", tk.RetryAfter())
 	}
 	// While the ticket is held, its room counts as waiting.
 	if other := p.Admit(unsigned(5_000, 1), t0); other.Granted() != 0 {
@@ -176,12 +176,12 @@ func TestAdmitRefusesPastTheWindow(t *testing.T) {
 	if st := p.Stats(t0); st.Waiting != 1_000 || p.Len() != 1_000 {
 		t.Fatalf("waiting %d, len %d; want 1,000", st.Waiting, p.Len())
 	}
-	// 1,000 waiting, 3,000 asked: a second's worth (1,000) has room in a
-	// second, so the client comes back then rather than in the 3 s the
-	// whole request would take.
+	// 1,000 waiting, 3,000 asked: half the span's worth (500) has room
+	// in half a second, so the client comes back then rather than in the
+	// 3 s the whole request would take.
 	full := p.Admit(unsigned(10_000, 3_000), t0)
-	if full.Granted() != 0 || full.RetryAfter() != time.Second {
-		t.Fatalf("full window: granted %d, retry %v; want 0, 1s", full.Granted(), full.RetryAfter())
+	if full.Granted() != 0 || full.RetryAfter() != 500*time.Millisecond {
+		t.Fatalf("full window: granted %d, retry %v; want 0, 500ms", full.Granted(), full.RetryAfter())
 	}
 	full.Close()
 	// A stalled network asks for the longest wait, not hours.
@@ -225,7 +225,7 @@ func TestAdmitKeepsEachDeviceInOrder(t *testing.T) {
 	if tk.Admitted(0) || tk.Admitted(1) || !tk.Admitted(2) {
 		t.Fatalf("after refusals: admitted %v %v %v, want only c1", tk.Admitted(0), tk.Admitted(1), tk.Admitted(2))
 	}
-	if !errors.Is(tk.Refusal(0), ErrOverWindow) || tk.RetryAfter() < time.Second {
+	if !errors.Is(tk.Refusal(0), ErrOverWindow) || tk.RetryAfter() < minRetryHint {
 		t.Fatalf("a4: %v, retry %v", tk.Refusal(0), tk.RetryAfter())
 	}
 	tk.Close()
@@ -531,8 +531,8 @@ func TestNoRoomRefusesWholeRequests(t *testing.T) {
 	}
 	tk.Close()
 	retry, err := p.NoRoom(t0)
-	if !errors.Is(err, ErrOverWindow) || retry != time.Second {
-		t.Fatalf("window full: retry %v, %v; want 1s and ErrOverWindow", retry, err)
+	if !errors.Is(err, ErrOverWindow) || retry != 500*time.Millisecond {
+		t.Fatalf("window full: retry %v, %v; want 500ms and ErrOverWindow", retry, err)
 	}
 	want := p.Admit(unsigned(5_000, 1), t0).RetryAfter()
 	if retry != want {
@@ -774,5 +774,40 @@ func TestFreshDoorAsksForASecond(t *testing.T) {
 	p.SetAdmission(Admission{Wait: 2 * time.Second, Floor: 50, RateWindow: 10 * time.Second})
 	if retry, err := p.NoRoom(t0.Add(time.Hour)); !errors.Is(err, ErrOverWindow) || retry != maxRetryAfter {
 		t.Fatalf("an hour after its only block, 50 over the window: retry %v, %v; want %v", retry, err, maxRetryAfter)
+	}
+}
+
+// TestRetryAfterWithinTheWindow: a client refused for the window is asked
+// back once half the window's span has been finalized (roomShare), plus
+// the time the readings waiting over the window take at the recent rate;
+// never sooner than minRetryHint, never later than maxRetryAfter.
+func TestRetryAfterWithinTheWindow(t *testing.T) {
+	for _, c := range []struct {
+		over      int
+		rate      float64
+		roomAfter time.Duration
+		want      time.Duration
+	}{
+		{0, 1_000, time.Second, time.Second},
+		{0, 1_000, 600 * time.Millisecond, 600 * time.Millisecond},
+		{500, 1_000, 600 * time.Millisecond, 1100 * time.Millisecond},
+		{0, 1_000, 10 * time.Millisecond, minRetryHint},
+		{1_000_000, 1_000, time.Second, maxRetryAfter},
+		{10, 0, time.Second, maxRetryAfter},
+	} {
+		if got := retryAfter(c.over, c.rate, c.roomAfter); got != c.want {
+			t.Errorf("retryAfter(%d over, %.0f/s, room after %s) = %s, want %s", c.over, c.rate, c.roomAfter, got, c.want)
+		}
+	}
+
+	// Through the door: 1,200 readings fill a window of 1.2 s at
+	// 1,000/s; a request refused is asked back in 600 ms.
+	p := NewReadings(100_000)
+	p.SetAdmission(Admission{Wait: 1200 * time.Millisecond, Floor: 100, RateWindow: 10 * time.Second})
+	longRunning(p)
+	p.Finalized(10_000, t0)
+	admitAll(t, p, unsigned(0, 1_200), 1_200, t0)
+	if retry, err := p.NoRoom(t0); !errors.Is(err, ErrOverWindow) || retry != 600*time.Millisecond {
+		t.Fatalf("window full: %v, %v; want 600ms and ErrOverWindow", retry, err)
 	}
 }
