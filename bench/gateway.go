@@ -27,8 +27,9 @@ const (
 // gateway does: what came due each tick in one request, one request at a
 // time. Readings refused as overload (ErrOverload) are kept, in order,
 // and sent again with those that came due meanwhile after the answer's
-// wait (retry_after_ms, or Retry-After); any other refusal is final. A reading's latency is taken
-// both from its first request and from the request that got it accepted.
+// wait (retry_after_ms, or Retry-After); any other refusal is final. A
+// reading's latency is taken both from its first request and from the
+// request that got it accepted.
 type gateway struct {
 	node  int
 	cl    cluster

@@ -40,8 +40,9 @@ func TestProcessesFailToStart(t *testing.T) {
 // its full mempool: readings refused as mempool_full in a 207 answer, and
 // a whole batch refused 429 with Retry-After, come back as ErrOverload
 // (the gateway resends those), with the batch marked busy, and both
-// answers' wait read (retry_after_ms; the 207 had none before). The node is one of two validators, started alone, so
-// that no block drains its mempool.
+// answers' wait read (retry_after_ms; the 207 had none before). The node
+// is one of two validators, started alone, so that no block drains its
+// mempool.
 func TestSubmitOverloadOverHTTP(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a node")

@@ -43,9 +43,9 @@ func (n *Node) SubmitReadings(rs []*chain.Reading) []error {
 // admission window: readings past what the network finalizes in
 // mempool.admit_wait are refused 429 mempool_full with the wait after
 // which room is expected (mempool.Ticket.RetryAfter; the API answers it
-// as Retry-After and retry_after_ms); only then the signatures, within the door's budget
-// (see doorVerifier). A request that does not fit the budget is refused
-// 429 with Retry-After, nothing checked.
+// as Retry-After and retry_after_ms); only then the signatures, within
+// the door's budget (see doorVerifier). A request that does not fit the
+// budget is refused 429 with Retry-After, nothing checked.
 //
 // The state's rules come before the window although the window costs
 // less (it reads only each reading's device and seq, under one lock): a

@@ -211,11 +211,12 @@ const minRetryHint = 100 * time.Millisecond
 // to hold what the network finalizes in a second and a request, or it ran
 // dry between their waves; and each reading admitted at the top of a wave
 // waited for all of it: at twice the peak offered for 30 s, the slowest
-// 1% waited 2.0–2.5 s from their acceptance. Asked back after half the
-// span, a client's round (its wait and its request) fits in a window
-// of less than 2 s. Asked back when the next block was due (100–600 ms),
-// the gateways sent their backlogs again five times as often as before,
-// and decoding them cost the network a fifth of its throughput
+// 1% waited 2.0–2.8 s from their acceptance. Asked back after half the
+// span, a client's round (its wait and its request) fits in the window,
+// so it can span 1.2 s (mempool.admit_wait): 1.4–1.7 s for the slowest
+// 1% in the same runs. Asked back when the next block was due (at least
+// 100 ms), the gateways sent their backlogs again 5.5 times as often as
+// before, and decoding them cost the network a fifth of its throughput
 // (docs/performance-log.md, "Clients asked back within the window").
 const roomShare = 0.5
 
